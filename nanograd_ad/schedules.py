@@ -1,0 +1,238 @@
+"""Learning-rate schedules: a learning rate as a function of the epoch.
+
+Epochs are counted from 0: ``lr_at(0)`` is the rate for the first epoch. A training
+loop sets ``optimizer.lr = schedule(epoch)`` at the start of each epoch.
+
+* :class:`Constant`       — lr(e) = lr
+* :class:`Phases`         — a list of phases ``(end_epoch, lr, *extra)`` (METHODS §3,
+  the gradient-amplification strategy); ``phase(e)`` also returns the extra fields
+* :class:`CosineRestarts` — cosine annealing with restarts, optional half-cosine
+  warm-up in each period and a fixed final rate (the PN paper's recipe, METHODS §2)
+
+Pure Python: no array module is needed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Schedule", "Constant", "Phases", "CosineRestarts"]
+
+
+def _check_epoch(owner: str, epoch) -> int:
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+        raise TypeError(f"{owner}: epoch must be an int >= 0 (0-based), got {epoch!r}")
+    if epoch < 0:
+        raise ValueError(f"{owner}: epoch must be an int >= 0 (0-based), got {epoch!r}")
+    return int(epoch)
+
+
+def _is_real(value) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and math.isfinite(value)
+    )
+
+
+def _check_positive(owner: str, name: str, value) -> float:
+    if not _is_real(value) or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a finite float > 0, got {value!r}")
+    return float(value)
+
+
+def _check_int(owner: str, name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    """Anything with ``lr_at(epoch) -> float``; epochs are 0-based (the first epoch is 0).
+
+    ``schedule(epoch)`` is the same as ``schedule.lr_at(epoch)``. Subclass this protocol
+    to inherit that ``__call__``.
+    """
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate for (0-based) ``epoch``."""
+        ...
+
+    def __call__(self, epoch: int) -> float:
+        """``schedule(epoch) == schedule.lr_at(epoch)``."""
+        return self.lr_at(epoch)
+
+
+class Constant(Schedule):
+    """lr(e) = lr for every epoch e."""
+
+    def __init__(self, lr: float):
+        self.lr = _check_positive("Constant", "lr", lr)
+
+    def lr_at(self, epoch: int) -> float:
+        """lr(e) = lr."""
+        _check_epoch("Constant", epoch)
+        return self.lr
+
+    def __repr__(self) -> str:
+        return f"Constant(lr={self.lr!r})"
+
+
+class Phases(Schedule):
+    """Piecewise-constant phases ``[(end_epoch, lr, *extra), ...]`` (METHODS §3).
+
+    Epochs are 0-based and each ``end_epoch`` is exclusive: the phase for epoch e is the
+    first whose ``end_epoch > e``. For example
+
+        Phases([(50, 0.1, 0, 1), (100, 0.1, 1, 2)])
+
+    runs epochs 0..49 in phase 0 and epochs 50..99 in phase 1. Epochs past the last end
+    stay in the last phase. The extra fields (here ``amplify, factor`` of the
+    gradient-amplification strategy) are carried along: ``phase(e)`` returns the whole
+    tuple, ``lr_at(e)`` its second field.
+
+    Checks: at least one phase; each entry a tuple ``(end_epoch, lr, ...)`` with an int
+    ``end_epoch`` > 0, end epochs strictly increasing, ``lr`` > 0.
+    """
+
+    def __init__(self, phases: Iterable[Sequence]):
+        if isinstance(phases, (str, bytes)):
+            raise ValueError(f"Phases: phases must be a list of (end_epoch, lr, ...) tuples, got {phases!r}")
+        try:
+            entries = [tuple(entry) for entry in phases]
+        except TypeError as err:
+            raise ValueError(
+                f"Phases: phases must be a list of (end_epoch, lr, ...) tuples, got {phases!r}"
+            ) from err
+        if not entries:
+            raise ValueError("Phases: phases must hold at least one (end_epoch, lr, ...) entry, got []")
+        previous_end = 0
+        for i, entry in enumerate(entries):
+            if len(entry) < 2:
+                raise ValueError(
+                    f"Phases: entry {i} {entry!r} must be (end_epoch, lr, ...) with at least 2 fields"
+                )
+            end, lr = entry[0], entry[1]
+            if isinstance(end, bool) or not isinstance(end, numbers.Integral) or end <= 0:
+                raise ValueError(
+                    f"Phases: entry {i} {entry!r} has end_epoch {end!r}; expected a positive int"
+                )
+            if end <= previous_end:
+                raise ValueError(
+                    f"Phases: entry {i} {entry!r} has end_epoch {end} but end epochs must be "
+                    f"strictly increasing (previous end {previous_end})"
+                )
+            if not _is_real(lr) or lr <= 0:
+                raise ValueError(f"Phases: entry {i} {entry!r} has lr {lr!r}; expected a float > 0")
+            previous_end = int(end)
+        self.phases: tuple[tuple, ...] = tuple(entries)
+
+    @property
+    def total_epochs(self) -> int:
+        """The last phase's end epoch."""
+        return int(self.phases[-1][0])
+
+    def phase_index(self, epoch: int) -> int:
+        """Index of the first phase with end_epoch > epoch (the last one past the end)."""
+        epoch = _check_epoch("Phases", epoch)
+        for i, entry in enumerate(self.phases):
+            if entry[0] > epoch:
+                return i
+        return len(self.phases) - 1
+
+    def phase(self, epoch: int) -> tuple:
+        """The whole phase tuple ``(end_epoch, lr, *extra)`` for ``epoch``."""
+        return self.phases[self.phase_index(epoch)]
+
+    def lr_at(self, epoch: int) -> float:
+        """lr(e) = the lr field of ``phase(e)``."""
+        return float(self.phase(epoch)[1])
+
+    def __repr__(self) -> str:
+        return f"Phases({list(self.phases)!r})"
+
+
+class CosineRestarts(Schedule):
+    """Cosine annealing with restarts every ``period`` epochs, optional warm-up, final rate.
+
+    Within a period, with P = ``period``, the position is u = (e mod P) / P ∈ [0, 1),
+    Δ = lr_max − lr_min and w = ``warmup_fraction``:
+
+        no warm-up (w = 0):  lr(e) = lr_min + Δ · ½ (1 + cos(π u))
+        warm-up   (u < w):   lr(e) = lr_min + Δ · ½ (1 − cos(π u / w))          rises
+        after     (u ≥ w):   lr(e) = lr_min + Δ · ½ (1 + cos(π (u − w) / (1 − w)))  falls
+
+    So a period starts at lr_max (w = 0) or at lr_min rising to lr_max at u = w (the PN
+    paper's model 3 uses w = ½: the rate climbs over the first half of each period), then
+    falls towards lr_min, which it reaches at the restart (u → 1, as in SGDR; at integer
+    epochs the last epoch of a period is just above lr_min).
+
+    Final phase: the last ``final_epochs`` of ``total_epochs``, i.e. every epoch
+    e ≥ total_epochs − final_epochs, use ``final_lr`` (default lr_min). The PN recipe is
+    ``total_epochs=90, final_epochs=20, final_lr=1e-4``.
+    """
+
+    def __init__(
+        self,
+        lr_max: float,
+        lr_min: float,
+        period: int,
+        warmup_fraction: float = 0.0,
+        total_epochs: int | None = None,
+        final_epochs: int = 0,
+        final_lr: float | None = None,
+    ):
+        owner = "CosineRestarts"
+        self.lr_max = _check_positive(owner, "lr_max", lr_max)
+        if not _is_real(lr_min) or not 0 <= lr_min <= lr_max:
+            raise ValueError(f"{owner}: lr_min must be a float in [0, lr_max={lr_max!r}], got {lr_min!r}")
+        self.lr_min = float(lr_min)
+        self.period = _check_int(owner, "period", period, 1)
+        if not _is_real(warmup_fraction) or not 0 <= warmup_fraction < 1:
+            raise ValueError(f"{owner}: warmup_fraction must be a float in [0, 1), got {warmup_fraction!r}")
+        self.warmup_fraction = float(warmup_fraction)
+        self.total_epochs = None if total_epochs is None else _check_int(owner, "total_epochs", total_epochs, 1)
+        self.final_epochs = _check_int(owner, "final_epochs", final_epochs, 0)
+        if self.final_epochs > 0:
+            if self.total_epochs is None:
+                raise ValueError(
+                    f"{owner}: final_epochs={final_epochs!r} needs total_epochs (the final "
+                    f"phase is the last final_epochs of total_epochs), got total_epochs=None"
+                )
+            if self.final_epochs > self.total_epochs:
+                raise ValueError(
+                    f"{owner}: final_epochs must be <= total_epochs={total_epochs!r}, got {final_epochs!r}"
+                )
+        elif final_lr is not None:
+            raise ValueError(f"{owner}: final_lr={final_lr!r} is given but final_epochs is 0")
+        self.final_lr = self.lr_min if final_lr is None else _check_positive(owner, "final_lr", final_lr)
+
+    @property
+    def final_start(self) -> int | None:
+        """First epoch of the final phase (``total_epochs − final_epochs``), or None."""
+        if self.final_epochs == 0:
+            return None
+        return self.total_epochs - self.final_epochs
+
+    def lr_at(self, epoch: int) -> float:
+        """The rate for 0-based ``epoch`` (equations in the class docstring)."""
+        epoch = _check_epoch("CosineRestarts", epoch)
+        if self.final_start is not None and epoch >= self.final_start:
+            return self.final_lr
+        u = (epoch % self.period) / self.period
+        w = self.warmup_fraction
+        span = self.lr_max - self.lr_min
+        if u < w:
+            return self.lr_min + span * 0.5 * (1.0 - math.cos(math.pi * u / w))
+        return self.lr_min + span * 0.5 * (1.0 + math.cos(math.pi * (u - w) / (1.0 - w)))
+
+    def __repr__(self) -> str:
+        return (
+            f"CosineRestarts(lr_max={self.lr_max!r}, lr_min={self.lr_min!r}, period={self.period}, "
+            f"warmup_fraction={self.warmup_fraction!r}, total_epochs={self.total_epochs!r}, "
+            f"final_epochs={self.final_epochs}, final_lr={self.final_lr!r})"
+        )

@@ -1,0 +1,188 @@
+"""Learning-rate schedules: exact values at boundaries, and argument checks."""
+
+import math
+
+import pytest
+
+from nanograd_ad.schedules import Constant, CosineRestarts, Phases, Schedule
+
+
+# ---------------------------------------------------------------------- protocol
+
+
+def test_every_schedule_satisfies_the_protocol_and_call_equals_lr_at():
+    schedules = [
+        Constant(0.1),
+        Phases([(3, 0.1), (6, 0.01)]),
+        CosineRestarts(0.1, 0.001, period=4, warmup_fraction=0.5, total_epochs=10, final_epochs=2, final_lr=1e-4),
+    ]
+    for schedule in schedules:
+        assert isinstance(schedule, Schedule)
+        for epoch in range(12):
+            assert schedule(epoch) == schedule.lr_at(epoch)
+            assert isinstance(schedule(epoch), float)
+
+
+@pytest.mark.parametrize(
+    "schedule", [Constant(0.1), Phases([(3, 0.1)]), CosineRestarts(0.1, 0.0, 5)], ids=repr
+)
+@pytest.mark.parametrize("epoch", [-1, 1.5, "3", True, None])
+def test_bad_epoch_is_rejected(schedule, epoch):
+    with pytest.raises((TypeError, ValueError), match="epoch"):
+        schedule.lr_at(epoch)
+
+
+# ---------------------------------------------------------------------- Constant
+
+
+def test_constant():
+    schedule = Constant(0.05)
+    assert [schedule(e) for e in (0, 1, 1000)] == [0.05, 0.05, 0.05]
+
+
+@pytest.mark.parametrize("lr", [0, -0.1, math.nan, math.inf, "0.1", None])
+def test_constant_rejects_bad_lr(lr):
+    with pytest.raises(ValueError, match="lr"):
+        Constant(lr)
+
+
+# ------------------------------------------------------------------------ Phases
+
+STRATEGY = [(50, 0.1, 0, 1), (100, 0.1, 1, 2), (130, 0.01, 1, 2), (150, 0.001, 0, 1)]
+
+
+def test_phase_boundaries_are_end_exclusive_and_zero_based():
+    phases = Phases(STRATEGY)
+    expected = {
+        0: 0, 49: 0,          # epochs 0..49 → phase 0
+        50: 1, 99: 1,         # epochs 50..99 → phase 1
+        100: 2, 129: 2,
+        130: 3, 149: 3,
+        150: 3, 10_000: 3,    # past the last end: stay in the last phase
+    }
+    for epoch, index in expected.items():
+        assert phases.phase_index(epoch) == index, epoch
+        assert phases.phase(epoch) == STRATEGY[index]
+        assert phases.lr_at(epoch) == STRATEGY[index][1]
+    assert phases.total_epochs == 150
+
+
+def test_phases_docstring_example():
+    phases = Phases([(50, 0.1, 0, 1), (100, 0.1, 1, 2)])
+    assert {phases.phase_index(e) for e in range(50)} == {0}
+    assert {phases.phase_index(e) for e in range(50, 100)} == {1}
+    assert phases.phase(50) == (50 + 50, 0.1, 1, 2)
+
+
+def test_phases_accepts_lists_and_keeps_extra_fields():
+    phases = Phases([[5, 0.2, "plain"], [8, 0.02, "amplified", 2.0]])
+    assert phases.phase(0) == (5, 0.2, "plain")
+    assert phases.phase(7) == (8, 0.02, "amplified", 2.0)
+    assert phases(4) == 0.2 and phases(5) == 0.02
+
+
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ([], "at least one"),
+        ([(10,)], "entry 0"),
+        ([(0, 0.1)], "entry 0 .*end_epoch 0"),
+        ([(-5, 0.1)], "entry 0"),
+        ([(10.0, 0.1)], "entry 0 .*end_epoch 10.0"),
+        ([(True, 0.1)], "entry 0"),
+        ([(10, 0.1), (10, 0.1)], r"entry 1 \(10, 0.1\).*strictly increasing"),
+        ([(10, 0.1), (20, 0.1), (15, 0.1)], r"entry 2 \(15, 0.1\).*strictly increasing"),
+        ([(10, 0.0)], r"entry 0 \(10, 0.0\) has lr"),
+        ([(10, 0.1), (20, -1.0)], "entry 1 .*lr -1.0"),
+        ([(10, math.nan)], "entry 0"),
+        ("abc", "phases must be"),
+        (5, "phases must be"),
+    ],
+)
+def test_phases_validation_names_the_offending_entry(bad, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        Phases(bad)
+
+
+# ---------------------------------------------------------------- CosineRestarts
+
+
+def test_cosine_without_warmup_starts_at_max_and_restarts_every_period():
+    schedule = CosineRestarts(lr_max=0.1, lr_min=0.001, period=10)
+    span = 0.1 - 0.001
+    for start in (0, 10, 20, 90):
+        assert schedule(start) == pytest.approx(0.1, abs=1e-15)  # period start: lr_max
+        # middle of the period: u = 1/2 → lr_min + Δ/2
+        assert schedule(start + 5) == pytest.approx(0.001 + span / 2, abs=1e-15)
+        # last epoch of the period: u = 9/10, just above lr_min
+        assert schedule(start + 9) == pytest.approx(0.001 + span * 0.5 * (1 + math.cos(0.9 * math.pi)), abs=1e-15)
+    values = [schedule(e) for e in range(10)]
+    assert all(a > b for a, b in zip(values, values[1:])), "must fall monotonically within a period"
+    assert min(values) > 0.001
+
+
+def test_cosine_with_warmup_rises_to_peak_then_falls():
+    schedule = CosineRestarts(lr_max=0.2, lr_min=0.002, period=8, warmup_fraction=0.5)
+    span = 0.2 - 0.002
+    for start in (0, 8, 16):
+        assert schedule(start) == pytest.approx(0.002, abs=1e-15)  # period start: lr_min
+        assert schedule(start + 4) == pytest.approx(0.2, abs=1e-15)  # u = w: the peak
+        # half way up the half-cosine: u/w = 1/2
+        assert schedule(start + 2) == pytest.approx(0.002 + span / 2, abs=1e-15)
+        # half way down: (u − w)/(1 − w) = 1/2
+        assert schedule(start + 6) == pytest.approx(0.002 + span / 2, abs=1e-15)
+    rising = [schedule(e) for e in range(5)]
+    falling = [schedule(e) for e in range(4, 8)]
+    assert all(a < b for a, b in zip(rising, rising[1:]))
+    assert all(a > b for a, b in zip(falling, falling[1:]))
+    assert max(schedule(e) for e in range(40)) == pytest.approx(0.2, abs=1e-15)
+
+
+def test_cosine_with_asymmetric_warmup():
+    schedule = CosineRestarts(lr_max=1.0, lr_min=0.0, period=10, warmup_fraction=0.2)
+    assert schedule(0) == 0.0
+    assert schedule(1) == pytest.approx(0.5 * (1 - math.cos(math.pi * 0.1 / 0.2)))
+    assert schedule(2) == pytest.approx(1.0)
+    assert schedule(6) == pytest.approx(0.5)  # (0.6 − 0.2)/(0.8) = 1/2
+    assert schedule(10) == 0.0
+
+
+def test_pn_recipe_final_epochs_use_final_lr():
+    schedule = CosineRestarts(0.05, 0.001, period=10, total_epochs=90, final_epochs=20, final_lr=1e-4)
+    assert schedule.final_start == 70
+    assert schedule(69) == pytest.approx(0.001 + 0.049 * 0.5 * (1 + math.cos(0.9 * math.pi)))
+    assert [schedule(e) for e in (70, 80, 89, 90, 500)] == [1e-4] * 5
+    assert schedule(60) == pytest.approx(0.05)
+
+
+def test_final_lr_defaults_to_lr_min():
+    schedule = CosineRestarts(0.1, 0.01, period=5, total_epochs=20, final_epochs=5)
+    assert schedule(15) == 0.01 and schedule(14) > 0.01
+
+
+def test_cosine_period_one_and_no_final_phase():
+    assert [CosineRestarts(0.1, 0.0, period=1)(e) for e in range(3)] == [0.1, 0.1, 0.1]
+    assert CosineRestarts(0.1, 0.0, period=4, total_epochs=8).final_start is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(lr_max=0.0, lr_min=0.0, period=5), "lr_max"),
+        (dict(lr_max=0.1, lr_min=-0.01, period=5), "lr_min"),
+        (dict(lr_max=0.1, lr_min=0.2, period=5), "lr_min"),
+        (dict(lr_max=0.1, lr_min=0.0, period=0), "period"),
+        (dict(lr_max=0.1, lr_min=0.0, period=2.5), "period"),
+        (dict(lr_max=0.1, lr_min=0.0, period=5, warmup_fraction=1.0), "warmup_fraction"),
+        (dict(lr_max=0.1, lr_min=0.0, period=5, warmup_fraction=-0.1), "warmup_fraction"),
+        (dict(lr_max=0.1, lr_min=0.0, period=5, final_epochs=3), "total_epochs"),
+        (dict(lr_max=0.1, lr_min=0.0, period=5, total_epochs=10, final_epochs=11), "final_epochs"),
+        (dict(lr_max=0.1, lr_min=0.0, period=5, total_epochs=0), "total_epochs"),
+        (dict(lr_max=0.1, lr_min=0.0, period=5, final_epochs=-1), "final_epochs"),
+        (dict(lr_max=0.1, lr_min=0.0, period=5, total_epochs=10, final_epochs=2, final_lr=0.0), "final_lr"),
+        (dict(lr_max=0.1, lr_min=0.0, period=5, final_lr=1e-4), "final_lr"),
+    ],
+)
+def test_cosine_validation(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        CosineRestarts(**kwargs)
