@@ -1,0 +1,30 @@
+"""nanograd_ad — explicit backpropagation with pluggable derivatives, in NumPy or CuPy.
+
+    from nanograd_ad import Sequential, Dense, ReLU, SoftmaxCrossEntropy, SGD
+    net = Sequential(Dense(64, 32), ReLU(derivative="ad", k=3.5), Dense(32, 10))
+
+See ``docs/architecture.md`` for how the pieces fit and ``lessons/`` to step through them.
+"""
+from . import backend, init
+from .activations import (Activation, Identity, ISigmoid, LeakyReLU, ReLU, Sigmoid, Tanh,
+                          derivative_names, register_derivative)
+from .backend import BackendError
+from .feedback import FeedbackRule
+from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
+from .init import seed
+from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Parameter
+from .losses import MSE, SoftmaxCrossEntropy
+from .network import NonFiniteError, Sequential
+from .optim import SGD, Adam, clip_by_global_norm, clip_by_value
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "backend", "init", "seed", "BackendError",
+    "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ISigmoid", "Identity",
+    "register_derivative", "derivative_names",
+    "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
+    "MSE", "SoftmaxCrossEntropy", "Sequential", "NonFiniteError", "FeedbackRule",
+    "SGD", "Adam", "clip_by_value", "clip_by_global_norm",
+    "gradcheck", "check_layer", "explicit_backward", "GradcheckError",
+]

@@ -1,0 +1,244 @@
+"""Activations: a forward ``f`` and a pluggable derivative ``d(z, a)``.
+
+Backward multiplies the incoming error by ``d`` — one named line::
+
+    delta = delta * self.d(z, a)        # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
+
+``d`` defaults to the true derivative f′. Replacing it (an *artificial* or *pseudo*
+derivative) changes training only; the trained model computes the same ``f``::
+
+    ReLU()                               # d = 1[z ≥ 0]           (AD paper eq. 7)
+    ReLU(derivative="ad", k=3.5)         # d = sigmoid(k·z)       (AD paper eq. 8)
+    Sigmoid(derivative="ad")             # d = min(y, 1 − y)      (AD paper eq. 11)
+    Tanh(derivative=lambda z, a: 1.0 - a * a)   # any callable d(z, a)
+
+A derivative used often can be named once and reused::
+
+    register_derivative("relu", "half", lambda: lambda z, a: 0.5 * (z >= 0))
+    ReLU(derivative="half")
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Callable
+
+from . import backend
+from .layers import Layer
+
+__all__ = [
+    "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ISigmoid", "Identity",
+    "sigmoid", "register_derivative", "derivative_names",
+]
+
+Derivative = Callable[[object, object], object]
+"""d(z, a) -> array of z's shape: the factor backward multiplies the error by."""
+
+# (activation key, derivative name) -> factory(**params) -> d(z, a)
+_REGISTRY: dict[tuple[str, str], Callable[..., Derivative]] = {}
+
+
+def sigmoid(z):
+    """σ(z) = 1 / (1 + e^{−z}), computed as (1 + tanh(z/2)) / 2 (no overflow)."""
+    return 0.5 * (1.0 + backend.xp.tanh(0.5 * z))
+
+
+def register_derivative(activation: str, name: str, factory: Callable[..., Derivative]) -> None:
+    """Name a derivative for an activation (``"relu"``, ``"sigmoid"``, ...) once.
+
+    ``factory(**params)`` returns the callable ``d(z, a)``; the keyword arguments given
+    to the activation's constructor (e.g. ``k=3.5``) are passed to it.
+    """
+    _REGISTRY[(activation.lower(), name)] = factory
+
+
+def derivative_names(activation: str) -> list[str]:
+    """The registered derivative names of an activation, ``"true"`` first."""
+    names = [n for (act, n) in _REGISTRY if act == activation.lower()]
+    return sorted(names, key=lambda n: (n != "true", n))
+
+
+class Activation(Layer):
+    """An elementwise nonlinearity a = f(z) with a replaceable derivative d(z, a).
+
+    Inputs z: any shape; output a: the same shape. Subclasses define ``f`` and
+    register their true derivative under ``"true"``.
+    """
+
+    key = "activation"
+
+    def __init__(self, derivative: str | Derivative = "true", **params):
+        super().__init__()
+        self.params = params
+        self.set_derivative(derivative, **params)
+        self.derivative_value = None
+
+    def set_derivative(self, derivative: str | Derivative = "true", **params) -> None:
+        """Swap the derivative backward uses: a registered name or a callable d(z, a)."""
+        if callable(derivative):
+            self.d = derivative
+            self.derivative_name = getattr(derivative, "__name__", "custom")
+            return
+        factory = _REGISTRY.get((self.key, derivative))
+        if factory is None:
+            raise ValueError(
+                f"{type(self).__name__}: unknown derivative {derivative!r}; known: "
+                f"{derivative_names(self.key)} (or pass a callable d(z, a))")
+        given = {**self.params, **params}
+        accepted = inspect.signature(factory).parameters
+        self.d = factory(**{k: v for k, v in given.items() if k in accepted})
+        self.derivative_name = derivative
+
+    def f(self, z):
+        """The forward function a = f(z)."""
+        raise NotImplementedError
+
+    def forward(self, z):
+        self.z = z
+        self.a = self.f(z)
+        return self.a
+
+    def backward(self, delta):
+        d = self.d(self.z, self.a)
+        self._check_shape(d)
+        self.derivative_value = d
+        delta = delta * d                         # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
+        return delta
+
+    def _check_shape(self, d) -> None:
+        """A derivative must be a scalar or broadcast to z's shape without growing it."""
+        shape = backend.xp.shape(d)
+        try:
+            fits = shape == () or backend.xp.broadcast_shapes(shape, self.z.shape) == self.z.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{self!r}: derivative {self.derivative_name!r} returned shape {shape}, "
+                             f"expected {self.z.shape} (the shape of z)")
+
+    def __repr__(self):
+        args = [f"{k}={v}" for k, v in self.params.items()]
+        if self.derivative_name != "true":
+            args.insert(0, f"derivative={self.derivative_name!r}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+
+class ReLU(Activation):
+    """a = max(0, z); true d = 1 for z ≥ 0 else 0 (AD paper eq. 7).
+
+    ``derivative="ad"`` uses d = sigmoid(k·z) (eq. 8 has k = 1; the experiments k = 3.5).
+    """
+
+    key = "relu"
+
+    def f(self, z):
+        return backend.xp.maximum(z, 0)
+
+
+class LeakyReLU(Activation):
+    """a = max(α·z, z); true d = α for z < 0 else 1 (AD paper eqs. 3–4, α = 0.01)."""
+
+    key = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01, derivative: str | Derivative = "true"):
+        self.alpha = alpha
+        super().__init__(derivative, alpha=alpha)
+
+    def f(self, z):
+        return backend.xp.where(z >= 0, z, self.alpha * z)
+
+
+class Sigmoid(Activation):
+    """y = 1 / (1 + e^{−z}); true d = y(1 − y) (eq. 10); ``"ad"``: d = min(y, 1 − y) (eq. 11)."""
+
+    key = "sigmoid"
+
+    def f(self, z):
+        return sigmoid(z)
+
+
+class Tanh(Activation):
+    """a = tanh z; true d = 1 − a²."""
+
+    key = "tanh"
+
+    def f(self, z):
+        return backend.xp.tanh(z)
+
+
+class ISigmoid(Activation):
+    """Improved logistic sigmoid (AD paper eqs. 5–6), linear outside (−a, a).
+
+        f(z) = α(z − a) + σ(a)     z ≥ a          d = α        |z| ≥ a
+               σ(z)                −a < z < a        σ′(z)    |z| < a
+               α(z + a) + σ(−a)    z ≤ −a
+
+    The AD study uses a = 0.01, α = 1 (the defaults here).
+    """
+
+    key = "isigmoid"
+
+    def __init__(self, a: float = 0.01, alpha: float = 1.0, derivative: str | Derivative = "true"):
+        self.a_limit, self.alpha = a, alpha
+        super().__init__(derivative, a=a, alpha=alpha)
+
+    def f(self, z):
+        xp, a, alpha = backend.xp, self.a_limit, self.alpha
+        upper = alpha * (z - a) + 1 / (1 + math.exp(-a))
+        lower = alpha * (z + a) + 1 / (1 + math.exp(a))
+        return xp.where(z >= a, upper, xp.where(z <= -a, lower, sigmoid(z)))
+
+
+class Identity(Activation):
+    """a = z; d = 1 (a linear output layer)."""
+
+    key = "identity"
+
+    def f(self, z):
+        return z
+
+
+def _relu_true():
+    return lambda z, a: (z >= 0).astype(z.dtype)
+
+
+def _relu_ad(k: float = 1.0):
+    return lambda z, a: sigmoid(k * z)
+
+
+def _leaky_true(alpha: float = 0.01):
+    return lambda z, a: backend.xp.where(z >= 0, 1.0, alpha).astype(z.dtype)
+
+
+def _sigmoid_true():
+    return lambda z, a: a * (1 - a)
+
+
+def _sigmoid_ad():
+    return lambda z, a: backend.xp.minimum(a, 1 - a)
+
+
+def _tanh_true():
+    return lambda z, a: 1 - a * a
+
+
+def _isigmoid_true(a: float = 0.01, alpha: float = 1.0):
+    def d(z, y):
+        s = sigmoid(z)
+        return backend.xp.where(backend.xp.abs(z) >= a, alpha, s * (1 - s)).astype(z.dtype)
+    return d
+
+
+def _identity_true():
+    return lambda z, a: backend.xp.ones_like(z)
+
+
+for _key, _name, _factory in [
+    ("relu", "true", _relu_true), ("relu", "ad", _relu_ad),
+    ("leaky_relu", "true", _leaky_true),
+    ("sigmoid", "true", _sigmoid_true), ("sigmoid", "ad", _sigmoid_ad),
+    ("tanh", "true", _tanh_true),
+    ("isigmoid", "true", _isigmoid_true),
+    ("identity", "true", _identity_true),
+]:
+    register_derivative(_key, _name, _factory)

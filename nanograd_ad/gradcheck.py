@@ -1,0 +1,203 @@
+"""Gradient checking: central differences are the reference.
+
+    numeric ∂C/∂θ_i ≈ (C(θ + h e_i) − C(θ − h e_i)) / 2h,   h = 1e-5, in float64
+    relative error = |analytic − numeric| / max(|analytic|, |numeric|, 1e-8)
+
+A relative error below ~1e-7 means the backward pass is right; ~1e-2 or more means it is
+wrong (or the point sits on a kink, e.g. ReLU at 0 — keep inputs away from kinks).
+
+An *artificial* derivative is not the gradient of the loss, so :func:`gradcheck` must
+fail on an AD network. What proves an AD backward right is :func:`explicit_backward`:
+the recursion δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l written out with the same ``d``.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from . import backend
+from .activations import Activation
+from .layers import Dense, Flatten, Layer
+
+__all__ = ["GradcheckError", "ParamReport", "GradcheckReport", "gradcheck", "check_layer",
+           "explicit_backward"]
+
+
+class GradcheckError(AssertionError):
+    """Analytic and numeric gradients disagree; the message names the worst entry."""
+
+
+@dataclass
+class ParamReport:
+    """One parameter's comparison: the worst entry by relative error."""
+
+    name: str
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple
+    analytic: float
+    numeric: float
+
+    def __str__(self):
+        return (f"{self.name}: max rel error {self.max_rel_error:.3e} (abs {self.max_abs_error:.3e}) "
+                f"at index {self.worst_index}: analytic {self.analytic:.10g} vs numeric {self.numeric:.10g}")
+
+
+@dataclass
+class GradcheckReport:
+    """Per-parameter results; ``passed`` when every relative error is below ``tol``."""
+
+    params: list[ParamReport] = field(default_factory=list)
+    tol: float = 1e-6
+
+    @property
+    def max_rel_error(self) -> float:
+        return max((p.max_rel_error for p in self.params), default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        return self.max_rel_error < self.tol
+
+    def __str__(self):
+        verdict = "passed" if self.passed else "FAILED"
+        lines = [f"gradcheck {verdict} (tolerance {self.tol:g})"] + [f"  {p}" for p in self.params]
+        return "\n".join(lines)
+
+
+def _compare(name: str, analytic, objective, values, h: float, indices) -> ParamReport:
+    """Central differences of ``objective()`` against ``analytic`` over ``values``' entries."""
+    analytic = backend.to_numpy(analytic)
+    worst = ParamReport(name, 0.0, -1.0, (), 0.0, 0.0)
+    for index in indices:
+        saved = float(values[index])
+        values[index] = saved + h
+        plus = objective()
+        values[index] = saved - h
+        minus = objective()
+        values[index] = saved
+        numeric = (plus - minus) / (2 * h)
+        exact = float(analytic[index])
+        abs_err = abs(exact - numeric)
+        rel_err = abs_err / max(abs(exact), abs(numeric), 1e-8)
+        worst.max_abs_error = max(worst.max_abs_error, abs_err)
+        if rel_err > worst.max_rel_error:
+            worst.max_rel_error, worst.worst_index = rel_err, tuple(int(i) for i in index)
+            worst.analytic, worst.numeric = exact, numeric
+    return worst
+
+
+def _indices(shape, limit: int | None, rng):
+    import numpy  # host-side index bookkeeping
+    every = list(numpy.ndindex(*shape))
+    if limit is None or len(every) <= limit:
+        return every
+    chosen = rng.choice(len(every), size=limit, replace=False)
+    return [every[i] for i in sorted(chosen)]
+
+
+def gradcheck(net, loss, x, y=None, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
+              max_entries: int | None = None, check_input: bool = True,
+              raise_on_fail: bool = False) -> GradcheckReport:
+    """Check ``net.backward`` against central differences, in float64.
+
+    The objective is ``loss(net(x), y)``; with ``loss=None`` it is Σ net(x) ⊙ R with a
+    random upstream gradient R (never all-ones). The network is copied and cast to
+    float64; the original is not touched. ``max_entries`` samples that many entries per
+    parameter (all by default). Returns a :class:`GradcheckReport`; raises
+    :class:`GradcheckError` with the report when ``raise_on_fail`` and it failed.
+    """
+    import numpy
+    rng = numpy.random.default_rng(seed)
+    xp, f64 = backend.xp, backend.xp.float64
+    net = copy.deepcopy(net).astype(f64)
+    x = backend.asarray(x).astype(f64)
+    if loss is not None and y is not None and xp.issubdtype(backend.asarray(y).dtype, xp.floating):
+        y = backend.asarray(y).astype(f64)
+    feedback = [copy.deepcopy(rule) for rule in net.feedback]
+    net.feedback = []
+    for rule in feedback:
+        net.add_feedback(rule)
+    upstream = None
+    if loss is None:
+        upstream = backend.asarray(rng.standard_normal(tuple(net.forward(x).shape)), f64)
+
+    def objective() -> float:
+        out = net.forward(x)
+        return float(loss.forward(out, y)) if loss is not None else float((out * upstream).sum())
+
+    objective()
+    net.zero_grad()
+    delta_top = loss.backward() if loss is not None else upstream
+    dx = net.backward(delta_top)
+    report = GradcheckReport(tol=tol)
+    for name, p in net.named_parameters():
+        report.params.append(_compare(name, p.grad.copy(), objective, p.data, h,
+                                      _indices(p.shape, max_entries, rng)))
+    if check_input:
+        report.params.append(_compare("input", dx, objective, x, h, _indices(x.shape, max_entries, rng)))
+    if raise_on_fail and not report.passed:
+        raise GradcheckError(str(report))
+    return report
+
+
+def check_layer(layer: Layer, x, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
+                max_entries: int | None = None, raise_on_fail: bool = False) -> GradcheckReport:
+    """Check one layer's backward (parameters and input) with a random upstream gradient."""
+    from .network import Sequential
+    return gradcheck(Sequential(layer), None, x, h=h, tol=tol, seed=seed,
+                     max_entries=max_entries, raise_on_fail=raise_on_fail)
+
+
+def explicit_backward(net, x, delta_out) -> dict:
+    """Gradients by the textbook recursion, for MLPs (Dense layers, each optionally
+    followed by an activation; a leading Flatten is allowed).
+
+    Nielsen's loop, with each activation's own ``d`` (true or artificial)::
+
+        z^l = a^{l−1} W^l + b^l,  a^l = f(z^l)                       (forward, kept in lists)
+        δ^L = delta_out ⊙ d^L(z^L, a^L)                               (delta_out = ∂C/∂a^L)
+        δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l(z^l, a^l)
+        ∂C/∂W^l = a^{l−1 T} δ^l,   ∂C/∂b^l = Σ_batch δ^l
+
+    Returns ``{"0.weight": array, "0.bias": ..., "input": ∂C/∂x}`` keyed like
+    ``net.named_parameters()``. Feedback rules are not applied.
+    """
+    layers = list(net.layers)
+    a = x
+    if layers and isinstance(layers[0], Flatten):
+        a, layers = x.reshape(x.shape[0], -1), layers[1:]
+        offset = 1
+    else:
+        offset = 0
+    # group (index, Dense, activation or None)
+    blocks, i = [], 0
+    while i < len(layers):
+        dense = layers[i]
+        if not isinstance(dense, Dense):
+            raise ValueError(f"explicit_backward handles Dense/activation stacks; layer {i + offset} "
+                             f"is {dense!r}")
+        act = layers[i + 1] if i + 1 < len(layers) and isinstance(layers[i + 1], Activation) else None
+        blocks.append((i + offset, dense, act))
+        i += 2 if act is not None else 1
+
+    activations, zs = [a], []
+    for _, dense, act in blocks:
+        z = activations[-1] @ dense.weight.data + dense.bias.data
+        zs.append(z)
+        activations.append(act.f(z) if act is not None else z)
+
+    def d(block, l):
+        act = block[2]
+        return act.d(zs[l], activations[l + 1]) if act is not None else 1.0
+
+    grads = {}
+    delta = delta_out * d(blocks[-1], len(blocks) - 1)                       # δ^L
+    for l in range(len(blocks) - 1, -1, -1):
+        index, dense, _ = blocks[l]
+        grads[f"{index}.weight"] = activations[l].T @ delta                  # a^{l−1 T} δ^l
+        grads[f"{index}.bias"] = delta.sum(axis=0)                           # Σ_batch δ^l
+        delta = delta @ dense.weight.data.T                                  # δ^l W^{l T}
+        if l > 0:
+            delta = delta * d(blocks[l - 1], l - 1)                          # ⊙ d^{l−1}
+    grads["input"] = delta.reshape(x.shape)
+    return grads

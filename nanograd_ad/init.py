@@ -1,0 +1,97 @@
+"""Weight initializers, drawn with NumPy on the host (so a seed gives the same network
+on NumPy and CuPy) and copied to the backend by the layers.
+
+An initializer is a name or a callable ``init(shape, fan_in, fan_out, rng) -> ndarray``:
+
+| name | distribution |
+| --- | --- |
+| ``"torch"`` | U(−k, k), k = 1/√fan_in — PyTorch's default for weights and biases |
+| ``"he_normal"`` | N(0, 2/fan_in) |
+| ``"xavier_normal"`` | N(0, 2/(fan_in + fan_out)) |
+| ``"lecun_normal"`` | N(0, 1/fan_in) |
+| ``"zeros"`` | 0 |
+| ``uniform(a, b)`` | U(a, b) (a callable: ``Dense(3, 4, weight_init=uniform(-1, 1))``) |
+
+fan_in is D_in for a dense layer and C_in·kH·kW for a convolution.
+
+``seed(s)`` resets the generator layers draw from when none is given, so building the
+same network after the same seed gives the same numbers.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy  # host-side: random draws only
+
+__all__ = ["seed", "get_rng", "draw", "uniform", "INITIALIZERS"]
+
+_rng = numpy.random.default_rng(0)
+
+
+def seed(value: int) -> None:
+    """Reset the generator layers use when no ``rng`` is given."""
+    global _rng
+    _rng = numpy.random.default_rng(value)
+
+
+def get_rng(rng=None) -> numpy.random.Generator:
+    """``None`` → the global generator; an int → a new generator with that seed."""
+    if rng is None:
+        return _rng
+    if isinstance(rng, (int, numpy.integer)):
+        return numpy.random.default_rng(int(rng))
+    if isinstance(rng, numpy.random.Generator):
+        return rng
+    raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {type(rng).__name__}")
+
+
+def _torch(shape, fan_in, fan_out, rng):
+    bound = 1 / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def _he_normal(shape, fan_in, fan_out, rng):
+    return rng.normal(0.0, math.sqrt(2 / fan_in), size=shape)
+
+
+def _xavier_normal(shape, fan_in, fan_out, rng):
+    return rng.normal(0.0, math.sqrt(2 / (fan_in + fan_out)), size=shape)
+
+
+def _lecun_normal(shape, fan_in, fan_out, rng):
+    return rng.normal(0.0, math.sqrt(1 / fan_in), size=shape)
+
+
+def _zeros(shape, fan_in, fan_out, rng):
+    return numpy.zeros(shape)
+
+
+def uniform(low: float, high: float) -> Callable:
+    """An initializer drawing U(low, high), e.g. the ICS paper's U(−1, 1)."""
+    if not low < high:
+        raise ValueError(f"uniform(low, high) needs low < high, got low={low}, high={high}")
+
+    def draw_uniform(shape, fan_in, fan_out, rng):
+        return rng.uniform(low, high, size=shape)
+    draw_uniform.__name__ = f"uniform({low}, {high})"
+    return draw_uniform
+
+
+INITIALIZERS: dict[str, Callable] = {
+    "torch": _torch, "he_normal": _he_normal, "xavier_normal": _xavier_normal,
+    "lecun_normal": _lecun_normal, "zeros": _zeros,
+}
+
+
+def draw(initializer, shape: tuple, fan_in: int, fan_out: int, rng=None) -> numpy.ndarray:
+    """Draw an array of ``shape`` with the named (or callable) initializer."""
+    if isinstance(initializer, str):
+        if initializer not in INITIALIZERS:
+            raise ValueError(f"unknown initializer {initializer!r}; known: "
+                             f"{sorted(INITIALIZERS)} or uniform(a, b) or a callable")
+        initializer = INITIALIZERS[initializer]
+    values = numpy.asarray(initializer(shape, fan_in, fan_out, get_rng(rng)))
+    if values.shape != tuple(shape):
+        raise ValueError(f"initializer returned shape {values.shape}, expected {tuple(shape)}")
+    return values

@@ -1,0 +1,342 @@
+"""Layers: forward caches what backward needs; backward stores gradients and returns
+the error for the layer below.
+
+Contract (cs231n's ``(out, cache)`` habit, kept on the object)::
+
+    y = layer.forward(x)          # caches self.x (and friends), overwritten each call
+    dx = layer.backward(delta)    # param.grad += ∂C/∂param ; returns ∂C/∂x
+
+Tensors are NCHW; weights use PyTorch's layouts: Dense (in, out), Conv2D
+(C_out, C_in, kH, kW). Convolution and pooling use im2col; col2im is a loop over the
+kH×kW kernel offsets with slice ``+=`` (no ``np.add.at``), identical on NumPy and CuPy.
+"""
+from __future__ import annotations
+
+import math
+
+from . import backend, init
+
+__all__ = [
+    "Parameter", "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
+    "conv_output_size", "im2col", "col2im",
+]
+
+
+class Parameter:
+    """A trainable array ``data`` and its accumulated gradient ``grad`` (same shape)."""
+
+    def __init__(self, data, name: str):
+        self.data = data
+        self.grad = backend.xp.zeros_like(data)
+        self.name = name
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    def zero_grad(self) -> None:
+        """grad ← 0. Gradients accumulate with ``+=``, so call this before each backward."""
+        self.grad[...] = 0
+
+    def __repr__(self):
+        return f"Parameter({self.name}, shape={self.shape})"
+
+
+class Layer:
+    """Base class: no parameters, identity shapes."""
+
+    def __init__(self):
+        self.x = None
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, delta):
+        raise NotImplementedError
+
+    def parameters(self) -> list[Parameter]:
+        """The layer's trainable parameters (weight first, then bias)."""
+        return [p for p in (getattr(self, "weight", None), getattr(self, "bias", None)) if p is not None]
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """Per-sample output shape for a per-sample input shape (no batch axis)."""
+        return tuple(input_shape)
+
+    def build(self, input_shape: tuple, previous: "Layer | None" = None) -> tuple:
+        """Called by ``Sequential.build`` with the per-sample input shape and the layer below."""
+        return self.output_shape(input_shape)
+
+    def astype(self, dtype) -> "Layer":
+        """Cast parameters (and their gradients) to ``dtype`` in place."""
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = p.grad.astype(dtype)
+        return self
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _check_float(layer: Layer, x) -> None:
+    if not backend.xp.issubdtype(x.dtype, backend.xp.floating):
+        raise TypeError(f"{layer!r} expects a floating-point input, got dtype {x.dtype}")
+
+
+class Dense(Layer):
+    """Fully connected layer, z = x @ W + b.
+
+    Shapes: x (N, D_in) → z (N, D_out); W (D_in, D_out); b (D_out,).
+    With ``models=E`` (a seed ensemble): x (E, N, D_in) or shared (N, D_in),
+    W (E, D_in, D_out), b (E, 1, D_out), z (E, N, D_out) — the maths runs over the
+    last two axes, so nothing else changes.
+
+    Backward, with δ = ∂C/∂z:  ∂C/∂W = xᵀ δ,  ∂C/∂b = Σ_batch δ,  ∂C/∂x = δ Wᵀ.
+    Default init: PyTorch's U(−1/√D_in, 1/√D_in) for weight and bias.
+    """
+
+    def __init__(self, in_features: int, out_features: int, weight_init: str = "torch",
+                 bias_init: str = "torch", models: int | None = None, rng=None):
+        super().__init__()
+        _check_positive_int(self, in_features=in_features, out_features=out_features)
+        self.in_features, self.out_features, self.models = in_features, out_features, models
+        lead = () if models is None else (models,)
+        w = init.draw(weight_init, lead + (in_features, out_features), in_features, out_features, rng)
+        b = init.draw(bias_init, lead + ((1,) if models else ()) + (out_features,),
+                      in_features, out_features, rng)
+        self.weight = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
+        self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
+
+    def output_shape(self, input_shape):
+        if tuple(input_shape)[-1:] != (self.in_features,):
+            raise ValueError(f"{self!r} expects per-sample input ({self.in_features},), "
+                             f"got {tuple(input_shape)}")
+        return tuple(input_shape)[:-1] + (self.out_features,)
+
+    def forward(self, x):
+        if x.ndim < 2 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self!r} expects input of shape (N, {self.in_features}), "
+                             f"got {tuple(x.shape)}")
+        _check_float(self, x)
+        self.x = x
+        return x @ self.weight.data + self.bias.data
+
+    def backward(self, delta):
+        x_t = self.x.swapaxes(-1, -2)
+        self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)    # ∂C/∂W = xᵀ δ
+        self.bias.grad += _sum_to(delta.sum(axis=-2, keepdims=True), self.bias.shape)  # Σ_batch δ
+        return delta @ self.weight.data.swapaxes(-1, -2)                 # ∂C/∂x = δ Wᵀ
+
+    def __repr__(self):
+        models = f", models={self.models}" if self.models else ""
+        return f"Dense({self.in_features}, {self.out_features}{models})"
+
+
+def _sum_to(g, shape):
+    """Reshape ``g`` to ``shape``, summing a broadcast leading axis away if there is one."""
+    if g.ndim > len(shape):
+        g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    return g.reshape(shape)
+
+
+def _check_positive_int(layer, **values):
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{type(layer).__name__}: {key} must be a positive int, got {value!r}")
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """H_out = ⌊(H + 2p − k) / s⌋ + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def im2col(x, kh: int, kw: int, stride: int, h_out: int, w_out: int):
+    """Patches of an already padded x (N, C, H, W) as cols (C, kh, kw, N, h_out, w_out).
+
+    ``cols[c, i, j, n, y, x] = x[n, c, y·s + i, x·s + j]`` — one strided slice per offset.
+    """
+    n, c = x.shape[:2]
+    cols = backend.xp.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            window = x[:, :, i:i + stride * h_out:stride, j:j + stride * w_out:stride]
+            cols[:, i, j] = window.transpose(1, 0, 2, 3)
+    return cols
+
+
+def col2im(cols, x_shape: tuple, stride: int):
+    """Adjoint of :func:`im2col`: scatter-add cols (C, kh, kw, N, h_out, w_out) into x_shape.
+
+    Overlapping windows add up; a loop over kernel offsets with slice ``+=``.
+    """
+    c, kh, kw, n, h_out, w_out = cols.shape
+    dx = backend.xp.zeros(x_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, :, i:i + stride * h_out:stride, j:j + stride * w_out:stride] += \
+                cols[:, i, j].transpose(1, 0, 2, 3)
+    return dx
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation), NCHW.
+
+    x (N, C_in, H, W) → z (N, C_out, H_out, W_out), H_out = ⌊(H + 2p − k)/s⌋ + 1;
+    W (C_out, C_in, kH, kW), b (C_out,).
+
+        z[n, o] = Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, y·s + i, x·s + j] + b[o]
+
+    As one matrix product: z = W₂ cols, with W₂ = W reshaped (C_out, C_in·kH·kW) and
+    cols the im2col patches (C_in·kH·kW, N·H_out·W_out). Backward:
+    ∂C/∂W₂ = δ₂ colsᵀ (cross-correlation of x with δ), ∂C/∂b = Σ δ,
+    ∂C/∂x = col2im(W₂ᵀ δ₂) (δ convolved with the flipped kernel).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, weight_init: str = "torch", bias_init: str = "torch", rng=None):
+        super().__init__()
+        _check_positive_int(self, in_channels=in_channels, out_channels=out_channels,
+                            kernel_size=kernel_size, stride=stride)
+        if not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"Conv2D: padding must be an int ≥ 0, got {padding!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        fan_in, fan_out = in_channels * kernel_size ** 2, out_channels * kernel_size ** 2
+        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        w = init.draw(weight_init, shape, fan_in, fan_out, rng)
+        b = init.draw(bias_init, (out_channels,), fan_in, fan_out, rng)
+        self.weight = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
+        self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
+
+    def output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ValueError(f"{self!r} expects per-sample input ({self.in_channels}, H, W), "
+                             f"got {input_shape}")
+        k, s, p = self.kernel_size, self.stride, self.padding
+        h, w = (conv_output_size(size, k, s, p) for size in input_shape[1:])
+        if h < 1 or w < 1:
+            raise ValueError(f"{self!r}: input {input_shape} is smaller than the kernel "
+                             f"{k}×{k} with padding {p}")
+        return (self.out_channels, h, w)
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), "
+                             f"got {tuple(x.shape)}")
+        _check_float(self, x)
+        _, h_out, w_out = self.output_shape(x.shape[1:])
+        p, k = self.padding, self.kernel_size
+        self.x_shape = x.shape
+        if p:
+            x = backend.xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        self.padded_shape = x.shape
+        self.cols = im2col(x, k, k, self.stride, h_out, w_out)
+        n = x.shape[0]
+        cols = self.cols.reshape(-1, n * h_out * w_out)
+        z = self.weight.data.reshape(self.out_channels, -1) @ cols        # W₂ cols
+        z = z.reshape(self.out_channels, n, h_out, w_out).transpose(1, 0, 2, 3)
+        return z + self.bias.data.reshape(1, -1, 1, 1)
+
+    def backward(self, delta):
+        n, _, h_out, w_out = delta.shape
+        delta2 = delta.transpose(1, 0, 2, 3).reshape(self.out_channels, -1)     # δ₂ (C_out, N·P)
+        cols = self.cols.reshape(-1, delta2.shape[1])
+        self.weight.grad += (delta2 @ cols.T).reshape(self.weight.shape)       # ∂C/∂W = δ₂ colsᵀ
+        self.bias.grad += delta2.sum(axis=1)                                   # ∂C/∂b = Σ δ
+        dcols = self.weight.data.reshape(self.out_channels, -1).T @ delta2    # W₂ᵀ δ₂
+        dx = col2im(dcols.reshape(self.cols.shape), self.padded_shape, self.stride)
+        p = self.padding
+        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx
+
+    def __repr__(self):
+        extra = (f", stride={self.stride}" if self.stride != 1 else "") + \
+                (f", padding={self.padding}" if self.padding else "")
+        return f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}{extra})"
+
+
+class _Pool2D(Layer):
+    """Shared shape logic of max and mean pooling (no padding; stride defaults to the kernel)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None):
+        super().__init__()
+        stride = kernel_size if stride is None else stride
+        _check_positive_int(self, kernel_size=kernel_size, stride=stride)
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise ValueError(f"{self!r} expects per-sample input (C, H, W), got {input_shape}")
+        h, w = (conv_output_size(size, self.kernel_size, self.stride, 0) for size in input_shape[1:])
+        if h < 1 or w < 1:
+            raise ValueError(f"{self!r}: input {input_shape} is smaller than the pooling window")
+        return (input_shape[0], h, w)
+
+    def _windows(self, x):
+        """The kH·kW strided views of x, one per kernel offset, each (N, C, H_out, W_out)."""
+        if x.ndim != 4:
+            raise ValueError(f"{self!r} expects input of shape (N, C, H, W), got {tuple(x.shape)}")
+        _check_float(self, x)
+        _, h_out, w_out = self.output_shape(x.shape[1:])
+        k, s = self.kernel_size, self.stride
+        self.x_shape, self.out_hw = x.shape, (h_out, w_out)
+        return [x[:, :, i:i + s * h_out:s, j:j + s * w_out:s] for i in range(k) for j in range(k)]
+
+    def _scatter(self, pieces):
+        """Add one (N, C, H_out, W_out) piece per kernel offset back into an x-shaped array."""
+        k, s = self.kernel_size, self.stride
+        h_out, w_out = self.out_hw
+        dx = backend.xp.zeros(self.x_shape, dtype=pieces[0].dtype)
+        for offset, piece in enumerate(pieces):
+            i, j = divmod(offset, k)
+            dx[:, :, i:i + s * h_out:s, j:j + s * w_out:s] += piece
+        return dx
+
+    def __repr__(self):
+        stride = f", stride={self.stride}" if self.stride != self.kernel_size else ""
+        return f"{type(self).__name__}({self.kernel_size}{stride})"
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling: y = max over each k×k window; the error goes to the argmax only.
+
+    x (N, C, H, W) → (N, C, H_out, W_out), H_out = ⌊(H − k)/s⌋ + 1.
+    """
+
+    def forward(self, x):
+        windows = backend.xp.stack(self._windows(x))        # (k·k, N, C, H_out, W_out)
+        self.argmax = windows.argmax(axis=0)
+        return windows.max(axis=0)
+
+    def backward(self, delta):
+        return self._scatter([delta * (self.argmax == offset)
+                              for offset in range(self.kernel_size ** 2)])
+
+
+class AvgPool2D(_Pool2D):
+    """Mean pooling: y = (1/k²) Σ over each k×k window; each input gets δ/k² per window."""
+
+    def forward(self, x):
+        windows = self._windows(x)
+        return sum(windows[1:], windows[0]) / len(windows)
+
+    def backward(self, delta):
+        share = delta / self.kernel_size ** 2
+        return self._scatter([share] * self.kernel_size ** 2)
+
+
+class Flatten(Layer):
+    """(N, C, H, W) → (N, C·H·W); backward reshapes the error back."""
+
+    def output_shape(self, input_shape):
+        return (math.prod(input_shape),)
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, delta):
+        return delta.reshape(self.x_shape)

@@ -1,0 +1,153 @@
+"""Optimizers: SGD (with momentum) and Adam, L2 weight decay, gradient clipping.
+
+Each ``step()`` does, for every parameter θ with gradient g:
+
+1. clip: g ← clip(g, −c, c) (``clip_value``), then g ← g · min(1, τ/‖g‖) with ‖g‖ the
+   global norm over all parameters (``clip_norm``);
+2. L2: g ← g + λθ (``weight_decay``);
+3. update (PyTorch's formulas, so runs can be compared with it).
+
+``lr`` is a plain attribute: a schedule sets it before each epoch.
+"""
+from __future__ import annotations
+
+import math
+
+from . import backend
+from .layers import Parameter
+
+__all__ = ["Optimizer", "SGD", "Adam", "clip_by_value", "clip_by_global_norm"]
+
+
+def clip_by_value(params: list[Parameter], limit: float) -> None:
+    """g ← clip(g, −limit, limit) for every parameter (the PN recipe uses 0.5)."""
+    for p in params:
+        backend.xp.clip(p.grad, -limit, limit, out=p.grad)
+
+
+def clip_by_global_norm(params: list[Parameter], max_norm: float) -> float:
+    """g ← g · min(1, max_norm / ‖g‖), ‖g‖ over all parameters together; returns ‖g‖ before."""
+    total = math.sqrt(sum(float((p.grad * p.grad).sum()) for p in params))
+    if total > max_norm:
+        scale = max_norm / (total + 1e-12)
+        for p in params:
+            p.grad *= scale
+    return total
+
+
+class Optimizer:
+    """Shared checks, clipping and weight decay."""
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0,
+                 clip_value: float | None = None, clip_norm: float | None = None):
+        self.params = list(params)
+        if not self.params or not all(isinstance(p, Parameter) for p in self.params):
+            raise ValueError(f"{type(self).__name__}: params must be a non-empty list of Parameter "
+                             "(e.g. net.parameters())")
+        _check(type(self).__name__, "lr", lr, lambda v: v > 0, "> 0")
+        _check(type(self).__name__, "weight_decay", weight_decay, lambda v: v >= 0, "≥ 0")
+        for key, value in (("clip_value", clip_value), ("clip_norm", clip_norm)):
+            if value is not None:
+                _check(type(self).__name__, key, value, lambda v: v > 0, "> 0 or None")
+        self.lr, self.weight_decay = lr, weight_decay
+        self.clip_value, self.clip_norm = clip_value, clip_norm
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.zero_grad()
+
+    def _gradients(self):
+        """Clip, add L2, and yield (parameter, effective gradient)."""
+        if self.clip_value is not None:
+            clip_by_value(self.params, self.clip_value)
+        if self.clip_norm is not None:
+            clip_by_global_norm(self.params, self.clip_norm)
+        for p in self.params:
+            yield p, (p.grad + self.weight_decay * p.data if self.weight_decay else p.grad)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def _slots(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        """Hyper-parameters and per-parameter buffers as host arrays."""
+        state = {"lr": self.lr, "steps": self.steps}
+        for slot, buffers in self._slots().items():
+            for i, buf in enumerate(buffers):
+                if buf is not None:
+                    state[f"{slot}.{i}"] = backend.to_numpy(buf).copy()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr, self.steps = float(state["lr"]), int(state["steps"])
+        for slot, buffers in self._slots().items():
+            for i, p in enumerate(self.params):
+                key = f"{slot}.{i}"
+                if key in state:
+                    if tuple(state[key].shape) != tuple(p.shape):
+                        raise ValueError(f"{type(self).__name__}.load_state_dict: {key} has shape "
+                                         f"{tuple(state[key].shape)}, parameter {i} is {tuple(p.shape)}")
+                    buffers[i] = backend.asarray(state[key], dtype=p.data.dtype)
+
+
+class SGD(Optimizer):
+    """θ ← θ − lr · v,  v ← μ v + g (v = g when momentum μ = 0)."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 clip_value: float | None = None, clip_norm: float | None = None):
+        super().__init__(params, lr, weight_decay, clip_value, clip_norm)
+        _check("SGD", "momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")
+        self.momentum = momentum
+        self.velocity = [None] * len(self.params)
+
+    def step(self) -> None:
+        for i, (p, g) in enumerate(self._gradients()):
+            if self.momentum:
+                self.velocity[i] = g.copy() if self.velocity[i] is None else self.momentum * self.velocity[i] + g
+                g = self.velocity[i]
+            p.data -= self.lr * g
+        self.steps += 1
+
+    def _slots(self):
+        return {"velocity": self.velocity}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), as PyTorch computes it:
+
+        m ← β₁m + (1 − β₁)g,   v ← β₂v + (1 − β₂)g²
+        θ ← θ − lr · m̂ / (√v̂ + ε),   m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0,
+                 clip_value: float | None = None, clip_norm: float | None = None):
+        super().__init__(params, lr, weight_decay, clip_value, clip_norm)
+        for k, beta in zip(("betas[0]", "betas[1]"), betas):
+            _check("Adam", k, beta, lambda v: 0 <= v < 1, "in [0, 1)")
+        _check("Adam", "eps", eps, lambda v: v > 0, "> 0")
+        self.betas, self.eps = tuple(betas), eps
+        self.m = [backend.xp.zeros_like(p.data) for p in self.params]
+        self.v = [backend.xp.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        self.steps += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
+        for i, (p, g) in enumerate(self._gradients()):
+            self.m[i] = beta1 * self.m[i] + (1 - beta1) * g
+            self.v[i] = beta2 * self.v[i] + (1 - beta2) * (g * g)
+            denom = backend.xp.sqrt(self.v[i] / correction2) + self.eps
+            p.data -= (self.lr / correction1) * self.m[i] / denom
+
+    def _slots(self):
+        return {"m": self.m, "v": self.v}
+
+
+def _check(owner: str, name: str, value, ok, expected: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not ok(value):
+        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")

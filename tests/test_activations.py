@@ -1,0 +1,82 @@
+"""Activations: true derivatives by central differences; replacement derivatives by formula."""
+import numpy as np
+import pytest
+
+import nanograd_ad as ng
+from nanograd_ad.activations import sigmoid
+from conftest import distinct_values
+
+ACTIVATIONS = [ng.ReLU, ng.LeakyReLU, ng.Sigmoid, ng.Tanh, ng.Identity,
+               lambda: ng.ISigmoid(a=0.5, alpha=0.3)]
+
+
+@pytest.mark.parametrize("make", ACTIVATIONS)
+def test_true_derivative_passes_finite_differences(make):
+    # distinct values 0.013 apart, the nearest 0.0035 from the kink at 0 (all |x| < 0.16 < 0.5)
+    x = distinct_values(np.random.default_rng(0), (4, 6), spacing=0.013) + 0.003
+    report = ng.check_layer(make(), x, seed=1)
+    assert report.passed, str(report)
+
+
+def test_named_replacement_derivatives_match_the_papers_formulas():
+    z = np.linspace(-4, 4, 81)
+    relu = ng.ReLU(derivative="ad", k=3.5)
+    relu.forward(z)
+    relu.backward(np.ones_like(z))
+    np.testing.assert_allclose(relu.derivative_value, 1 / (1 + np.exp(-3.5 * z)), rtol=1e-9)  # eq. 8, k = 3.5
+    sig = ng.Sigmoid(derivative="ad")
+    y = sig.forward(z)
+    np.testing.assert_allclose(sig.backward(np.ones_like(z)), np.minimum(y, 1 - y))           # eq. 11
+    eq8 = ng.ReLU(derivative="ad")     # k = 1 by default, as in eq. 8
+    eq8.forward(z)
+    np.testing.assert_allclose(eq8.backward(np.ones_like(z)), 1 / (1 + np.exp(-z)), rtol=1e-9)
+
+
+def test_isigmoid_is_the_papers_piecewise_function():
+    act = ng.ISigmoid(a=0.5, alpha=2.0)
+    s = lambda v: 1 / (1 + np.exp(-v))
+    z = np.array([-2.0, -0.5, 0.1, 0.5, 3.0])
+    expected = [2 * (-2 + 0.5) + s(-0.5), 2 * (-0.5 + 0.5) + s(-0.5), s(0.1), s(0.5), 2 * (3 - 0.5) + s(0.5)]
+    np.testing.assert_allclose(act.forward(z), expected, rtol=1e-9)
+    np.testing.assert_allclose(act.backward(np.ones(5)), [2, 2, s(0.1) * (1 - s(0.1)), 2, 2], rtol=1e-9)
+
+
+def test_sigmoid_is_stable_at_extremes():
+    z = np.array([-1e4, 0.0, 1e4], dtype=np.float32)
+    with np.errstate(all="raise"):
+        np.testing.assert_allclose(sigmoid(z), [0, 0.5, 1])
+
+
+def test_a_callable_and_a_registered_derivative_plug_in():
+    z = np.array([-1.0, 2.0])
+    act = ng.Tanh(derivative=lambda z, a: 0.5 * np.ones_like(z))
+    act.forward(z)
+    np.testing.assert_allclose(act.backward(np.array([2.0, 4.0])), [1.0, 2.0])
+    ng.register_derivative("relu", "half_step", lambda: lambda z, a: 0.5 * (z >= 0))
+    act = ng.ReLU(derivative="half_step")
+    act.forward(z)
+    np.testing.assert_allclose(act.backward(np.ones(2)), [0.0, 0.5])
+    assert "half_step" in ng.derivative_names("relu") and ng.derivative_names("relu")[0] == "true"
+
+
+def test_switching_derivative_back_and_forth_keeps_parameters():
+    act = ng.ReLU(derivative="ad", k=3.5)
+    act.set_derivative("true")
+    z = np.array([-1.0, 1.0])
+    act.forward(z)
+    np.testing.assert_allclose(act.backward(np.ones(2)), [0.0, 1.0])
+    act.set_derivative("ad")
+    act.forward(z)
+    np.testing.assert_allclose(act.backward(np.ones(2)), sigmoid(3.5 * z))
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown derivative 'magic'; known: \['true', 'ad'"):
+        ng.Sigmoid(derivative="magic")
+
+
+def test_a_derivative_of_the_wrong_shape_is_refused():
+    act = ng.ReLU(derivative=lambda z, a: np.ones(3))
+    act.forward(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match=r"returned shape \(3,\), expected \(2, 5\)"):
+        act.backward(np.ones((2, 5)))

@@ -1,0 +1,189 @@
+"""Layers against naive loop implementations and central differences."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import nanograd_ad as ng
+from nanograd_ad.layers import col2im, im2col
+from conftest import distinct_values
+
+
+def naive_conv(x, w, b, stride, pad):
+    n, c, h, wd = x.shape
+    o, _, k, _ = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    ho, wo = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
+    out = np.zeros((n, o, ho, wo))
+    for i in range(n):
+        for f in range(o):
+            for y in range(ho):
+                for z in range(wo):
+                    patch = xp[i, :, y * stride:y * stride + k, z * stride:z * stride + k]
+                    out[i, f, y, z] = (patch * w[f]).sum() + b[f]
+    return out
+
+
+def naive_conv_backward(x, w, delta, stride, pad):
+    n, c, h, wd = x.shape
+    o, _, k, _ = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(n):
+        for f in range(o):
+            for y in range(delta.shape[2]):
+                for z in range(delta.shape[3]):
+                    sl = (i, slice(None), slice(y * stride, y * stride + k), slice(z * stride, z * stride + k))
+                    dw[f] += delta[i, f, y, z] * xp[sl]
+                    dxp[sl] += delta[i, f, y, z] * w[f]
+    return dxp[:, :, pad:pad + h, pad:pad + wd], dw, delta.sum(axis=(0, 2, 3))
+
+
+def naive_pool(x, k, s, op):
+    n, c, h, w = x.shape
+    ho, wo = (h - k) // s + 1, (w - k) // s + 1
+    out = np.zeros((n, c, ho, wo))
+    for y in range(ho):
+        for z in range(wo):
+            out[:, :, y, z] = op(x[:, :, y * s:y * s + k, z * s:z * s + k], axis=(2, 3))
+    return out
+
+
+conv_cases = st.tuples(
+    st.integers(1, 3), st.integers(1, 3), st.integers(1, 4),   # n, c_in, c_out
+    st.integers(1, 3), st.integers(1, 3), st.integers(0, 2),   # kernel, stride, padding
+    st.integers(3, 7), st.integers(3, 7), st.integers(0, 10_000))
+
+
+@settings(max_examples=30, deadline=None)
+@given(conv_cases)
+def test_conv_matches_naive_loops(case):
+    n, c, o, k, s, p, h, w, seed = case
+    if h + 2 * p < k or w + 2 * p < k:
+        return
+    rng = np.random.default_rng(seed)
+    backend_dtype = np.float64
+    layer = ng.Conv2D(c, o, k, stride=s, padding=p).astype(backend_dtype)
+    x = rng.standard_normal((n, c, h, w))
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, naive_conv(x, layer.weight.data, layer.bias.data, s, p), rtol=1e-10, atol=1e-12)
+    delta = rng.standard_normal(out.shape)
+    dx = layer.backward(delta)
+    ndx, ndw, ndb = naive_conv_backward(x, layer.weight.data, delta, s, p)
+    np.testing.assert_allclose(dx, ndx, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, ndw, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad, ndb, rtol=1e-10, atol=1e-12)
+
+
+pool_cases = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+                       st.integers(3, 8), st.integers(3, 8), st.integers(0, 10_000))
+
+
+@settings(max_examples=30, deadline=None)
+@given(pool_cases, st.sampled_from(["max", "avg"]))
+def test_pooling_matches_naive_loops_and_finite_differences(case, kind):
+    n, c, k, s, h, w, seed = case
+    if h < k or w < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = distinct_values(rng, (n, c, h, w))
+    layer = ng.MaxPool2D(k, stride=s) if kind == "max" else ng.AvgPool2D(k, stride=s)
+    op = np.max if kind == "max" else np.mean
+    np.testing.assert_allclose(layer.forward(x), naive_pool(x, k, s, op), rtol=1e-12)
+    report = ng.check_layer(layer, x, seed=seed)
+    assert report.passed, str(report)
+
+
+def test_im2col_col2im_are_adjoint():
+    """<im2col(x), c> = <x, col2im(c)>: col2im is the exact transpose of im2col."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    cols = im2col(x, 3, 2, 2, 3, 3)
+    c = rng.standard_normal(cols.shape)
+    assert np.isclose((cols * c).sum(), (x * col2im(c, x.shape, 2)).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (lambda: ng.Dense(5, 4), (6, 5)),
+    (lambda: ng.Conv2D(2, 3, 3, stride=1, padding=1), (2, 2, 5, 5)),
+    (lambda: ng.Conv2D(2, 3, 2, stride=2, padding=0), (2, 2, 6, 5)),
+    (lambda: ng.Flatten(), (2, 3, 2, 2)),
+])
+def test_layer_gradients_by_central_differences(layer, shape):
+    x = np.random.default_rng(1).standard_normal(shape)
+    report = ng.check_layer(layer(), x, seed=3)
+    assert report.passed, str(report)
+
+
+def test_dense_with_a_leading_model_axis_equals_separate_models():
+    rng = np.random.default_rng(0)
+    ensemble = ng.Dense(3, 2, models=4).astype(np.float64)
+    x = rng.standard_normal((4, 5, 3))
+    delta = rng.standard_normal((4, 5, 2))
+    z = ensemble.forward(x)
+    dx = ensemble.backward(delta)
+    for e in range(4):
+        single = ng.Dense(3, 2).astype(np.float64)
+        single.weight.data[...] = ensemble.weight.data[e]
+        single.bias.data[...] = ensemble.bias.data[e, 0]
+        np.testing.assert_allclose(single.forward(x[e]), z[e], rtol=1e-12)
+        np.testing.assert_allclose(single.backward(delta[e]), dx[e], rtol=1e-12)
+        np.testing.assert_allclose(single.weight.grad, ensemble.weight.grad[e], rtol=1e-12)
+        np.testing.assert_allclose(single.bias.grad, ensemble.bias.grad[e, 0], rtol=1e-12)
+
+
+def test_dense_ensemble_with_a_shared_input():
+    ensemble = ng.Dense(3, 2, models=2).astype(np.float64)
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    z = ensemble.forward(x)
+    assert z.shape == (2, 5, 2)
+    ensemble.backward(np.ones_like(z))
+    np.testing.assert_allclose(ensemble.weight.grad[1], x.T @ np.ones((5, 2)))
+
+
+def test_dense_rejects_wrong_width_naming_both_shapes():
+    with pytest.raises(ValueError, match=r"Dense\(64, 10\) expects input of shape \(N, 64\), got \(8, 63\)"):
+        ng.Dense(64, 10).forward(np.zeros((8, 63), np.float32))
+
+
+def test_layers_reject_integer_input_and_bad_arguments():
+    with pytest.raises(TypeError, match="floating-point input, got dtype int64"):
+        ng.Dense(2, 2).forward(np.zeros((3, 2), np.int64))
+    with pytest.raises(ValueError, match="expects input of shape \\(N, 3, H, W\\), got \\(3, 8, 8\\)"):
+        ng.Conv2D(3, 4, 3).forward(np.zeros((3, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        ng.Conv2D(1, 1, 5).forward(np.zeros((1, 1, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="kernel_size must be a positive int, got 0"):
+        ng.MaxPool2D(0)
+    with pytest.raises(ValueError, match="padding must be an int ≥ 0, got -1"):
+        ng.Conv2D(1, 1, 3, padding=-1)
+
+
+def test_initializers_have_the_documented_scale():
+    rng = np.random.default_rng(0)
+    from nanograd_ad import init
+    w = init.draw("torch", (400, 300), 400, 300, rng)
+    assert np.abs(w).max() <= 1 / 20 and np.abs(w).max() > 0.049
+    assert np.isclose(init.draw("he_normal", (2000, 500), 2000, 500, rng).std(), np.sqrt(2 / 2000), rtol=0.01)
+    assert np.isclose(init.draw("xavier_normal", (2000, 500), 2000, 500, rng).std(), np.sqrt(2 / 2500), rtol=0.01)
+    assert np.isclose(init.draw("lecun_normal", (2000, 500), 2000, 500, rng).std(), np.sqrt(1 / 2000), rtol=0.01)
+    u = init.draw(init.uniform(-1, 1), (1000,), 1, 1, rng)
+    assert u.min() >= -1 and u.max() <= 1 and u.min() < -0.99
+    with pytest.raises(ValueError, match="unknown initializer 'glorot'"):
+        init.draw("glorot", (2,), 1, 1)
+
+
+def test_same_seed_same_network_and_numbers():
+    def run():
+        ng.seed(123)
+        net = ng.Sequential(ng.Conv2D(1, 2, 3), ng.ReLU(), ng.Flatten(), ng.Dense(8, 3))
+        x = np.random.default_rng(5).standard_normal((4, 1, 4, 4)).astype(np.float32)
+        loss = ng.SoftmaxCrossEntropy()
+        opt = ng.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(3):
+            net.zero_grad()
+            loss.forward(net(x), np.array([0, 1, 2, 0]))
+            net.backward(loss.backward())
+            opt.step()
+        return net.state_dict()
+    a, b = run(), run()
+    assert all(np.array_equal(a[k], b[k]) for k in a)

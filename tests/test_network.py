@@ -1,0 +1,118 @@
+"""Sequential: the modular backward equals the explicit recursion (true and AD derivatives)."""
+import numpy as np
+import pytest
+
+import nanograd_ad as ng
+
+
+def mlp(derivative="true", act=ng.ReLU, **kw):
+    ng.seed(7)
+    return ng.Sequential(ng.Dense(4, 5, weight_init="he_normal"), act(derivative=derivative, **kw),
+                         ng.Dense(5, 5, weight_init="he_normal"), act(derivative=derivative, **kw),
+                         ng.Dense(5, 3, weight_init="he_normal")).astype(np.float64)
+
+
+@pytest.mark.parametrize("net", [
+    lambda: mlp(), lambda: mlp("ad", k=3.5), lambda: mlp("ad", act=ng.Sigmoid), lambda: mlp(act=ng.Tanh),
+])
+def test_modular_backward_equals_explicit_recursion(net):
+    net = net()
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 4)), np.array([0, 1, 2, 0, 1, 2])
+    loss = ng.SoftmaxCrossEntropy()
+    loss.forward(net(x), y)
+    delta_top = loss.backward()
+    net.zero_grad()
+    dx = net.backward(delta_top)
+    expected = ng.explicit_backward(net, x, delta_top)
+    for name, p in net.named_parameters():
+        np.testing.assert_allclose(p.grad, expected[name], rtol=1e-12, atol=1e-15, err_msg=name)
+    np.testing.assert_allclose(dx, expected["input"], rtol=1e-12, atol=1e-15)
+
+
+def test_gradcheck_passes_with_true_and_fails_with_artificial_derivative():
+    x = np.random.default_rng(1).standard_normal((6, 4)) * 2
+    y = np.array([0, 1, 2, 0, 1, 2])
+    assert ng.gradcheck(mlp(), ng.SoftmaxCrossEntropy(), x, y).passed
+    report = ng.gradcheck(mlp("ad", k=3.5), ng.SoftmaxCrossEntropy(), x, y)
+    assert not report.passed and report.max_rel_error > 1e-2
+    with pytest.raises(ng.GradcheckError, match=r"0.weight: max rel error .* at index \(\d+, \d+\): analytic"):
+        ng.gradcheck(mlp("ad", k=3.5), ng.SoftmaxCrossEntropy(), x, y, raise_on_fail=True)
+
+
+def test_backward_accumulates_until_zero_grad():
+    net = mlp()
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    net(x)
+    net.backward(np.ones((3, 3)))
+    once = net.layers[0].weight.grad.copy()
+    net(x)
+    net.backward(np.ones((3, 3)))
+    np.testing.assert_allclose(net.layers[0].weight.grad, 2 * once)
+    net.zero_grad()
+    assert not net.layers[0].weight.grad.any()
+
+
+def test_state_dict_round_trip_and_architecture_mismatch():
+    a, b = mlp(), mlp()
+    for p in b.parameters():
+        p.data += 1
+    b.load_state_dict(a.state_dict())
+    assert all(np.array_equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+    wrong = ng.Sequential(ng.Dense(4, 6), ng.ReLU(), ng.Dense(6, 5), ng.ReLU(), ng.Dense(5, 3))
+    with pytest.raises(ValueError, match=r"parameter 0.weight expects shape \(4, 6\), found \(4, 5\)"):
+        wrong.load_state_dict(a.state_dict())
+    with pytest.raises(ValueError, match=r"missing \['4.bias', '4.weight'\]"):
+        mlp().load_state_dict(ng.Sequential(ng.Dense(4, 5), ng.ReLU(), ng.Dense(5, 5)).state_dict())
+
+
+def test_shape_errors_name_the_layer():
+    net = ng.Sequential(ng.Conv2D(1, 2, 3), ng.ReLU(), ng.Flatten(), ng.Dense(10, 3))
+    with pytest.raises(ValueError, match=r"Sequential layer 3: Dense\(10, 3\) expects input of shape \(N, 10\), got \(2, 8\)"):
+        net(np.zeros((2, 1, 4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"Sequential layer 3: Dense\(10, 3\) expects per-sample input \(10,\), got \(8,\)"):
+        net.build((1, 4, 4))
+    with pytest.raises(TypeError, match="argument 1 is a str"):
+        ng.Sequential(ng.ReLU(), "relu")
+
+
+def test_non_finite_values_name_layer_and_pass():
+    net = ng.Sequential(ng.Dense(2, 2), ng.ReLU(), ng.Dense(2, 1))
+    net.check_finite = True
+    net.layers[2].weight.data[0, 0] = np.inf
+    with pytest.raises(ng.NonFiniteError, match=r"forward pass: output of layer 2 \(Dense\(2, 1\)\)") as err:
+        net(np.ones((3, 2), np.float32))
+    assert err.value.layer_index == 2 and err.value.pass_name == "forward"
+    net.layers[2].weight.data[0, 0] = 1.0
+    net(np.ones((3, 2), np.float32))
+    with pytest.raises(ng.NonFiniteError, match="backward pass"):
+        net.backward(np.full((3, 1), np.nan, np.float32))
+
+
+def test_feedback_seam_sees_every_layer_in_order():
+    seen = []
+
+    class Recorder(ng.FeedbackRule):
+        def before_layer(self, index, layer, delta):
+            seen.append(("in", index))
+            return delta
+
+        def after_layer(self, index, layer, delta):
+            seen.append(("out", index))
+            return 2 * delta if index == 2 else delta
+
+    net = mlp()
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    net(x)
+    plain = net.backward(np.ones((3, 3))).copy()
+    net.add_feedback(Recorder())
+    net(x)
+    np.testing.assert_allclose(net.backward(np.ones((3, 3))), 2 * plain)
+    assert seen == [(side, i) for i in range(4, -1, -1) for side in ("in", "out")]
+
+
+def test_describe_lists_shapes_and_parameters():
+    net = ng.Sequential(ng.Conv2D(1, 2, 3, padding=1), ng.ReLU(), ng.MaxPool2D(2), ng.Flatten(), ng.Dense(32, 3))
+    assert net.build((1, 8, 8)) == (3,)
+    text = net.describe()
+    assert "(2, 4, 4)" in text and "total parameters: 119" in text
