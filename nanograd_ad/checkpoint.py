@@ -1,0 +1,303 @@
+"""Atomic, pickle-free checkpoints: network + optimizer + history in one `.npz`.
+
+A checkpoint is a NumPy `.npz` archive (a zip of `.npy` arrays):
+
+    net/<name>        one array per entry of ``net.state_dict()``  (e.g. ``net/0.weight``)
+    optim/<path>      every array found in ``optimizer.state_dict()``
+    __meta__          a 0-d unicode array holding JSON: library version, architecture
+                      (``net.describe()`` and the parameter shapes), the optimizer state
+                      with its arrays replaced by references, the training history and
+                      any user metadata
+
+It is read back with ``np.load(path, allow_pickle=False)``: a checkpoint that came
+from somewhere else can hold only plain arrays and text, never objects that run code
+when they are loaded.
+
+The write is atomic: the archive goes to a temporary file in the same directory, is
+flushed and fsync'ed, and only then replaces the target with ``os.replace`` (atomic on
+POSIX and Windows). A save interrupted at any point leaves the previous checkpoint
+as it was.
+
+    save_checkpoint("run/last.npz", net, optimizer, history, metadata={"epoch": 3})
+    info = load_checkpoint("run/last.npz", net, optimizer)   # info.history, info.metadata
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "atomic_write",
+    "library_version",
+    "FORMAT_VERSION",
+]
+
+FORMAT_VERSION = 1
+_META_KEY = "__meta__"
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable nanograd_ad checkpoint."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint does not fit the network (or optimizer) it is loaded into."""
+
+
+def library_version() -> str:
+    """The installed nanograd_ad version (``__version__``, package metadata, or "unknown")."""
+    try:
+        import nanograd_ad
+
+        version = getattr(nanograd_ad, "__version__", None)
+        if version:
+            return str(version)
+    except Exception:  # pragma: no cover - the package is always importable here
+        pass
+    try:
+        from importlib.metadata import PackageNotFoundError, version as dist_version
+
+        return dist_version("nanograd_ad")
+    except Exception:
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- atomic write
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any] | bytes | str) -> Path:
+    """Write a file so that readers see either the old content or the complete new one.
+
+    ``write`` is bytes, text (UTF-8) or a function that writes to a binary file object.
+    Steps: temporary file in the target's directory → write → flush → fsync →
+    ``os.replace(tmp, path)`` → fsync the directory. On any error the temporary file is
+    removed and the old file is untouched.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if callable(write):
+                write(handle)
+            elif isinstance(write, str):
+                handle.write(write.encode("utf-8"))
+            else:
+                handle.write(write)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_directory(directory)
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+# ----------------------------------------------------------- nested state <-> arrays + JSON
+
+
+def _host(value):
+    """A host (NumPy) copy of a backend array; other values pass through."""
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "__cuda_array_interface__") or type(value).__module__.startswith("cupy"):
+        from . import backend
+
+        return np.asarray(backend.to_numpy(value))
+    return value
+
+
+def _flatten(value, prefix: str, arrays: dict[str, np.ndarray]):
+    """Replace every array in a nested structure by ``{"__array__": key}``; fill ``arrays``."""
+    value = _host(value)
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise CheckpointError(f"cannot save object array at {prefix!r}: checkpoints hold plain arrays only")
+        arrays[prefix] = value
+        return {"__array__": prefix}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {"__dict__": [[str(k), _flatten(v, f"{prefix}/{k}", arrays)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_flatten(v, f"{prefix}/{i}", arrays) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_flatten(v, f"{prefix}/{i}", arrays) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CheckpointError(f"cannot save value of type {type(value).__name__} at {prefix!r}")
+
+
+def _unflatten(node, arrays):
+    """Inverse of `_flatten`."""
+    if isinstance(node, dict):
+        if "__array__" in node:
+            return arrays[node["__array__"]]
+        if "__tuple__" in node:
+            return tuple(_unflatten(v, arrays) for v in node["__tuple__"])
+        if "__dict__" in node:
+            return {k: _unflatten(v, arrays) for k, v in node["__dict__"]}
+        return {k: _unflatten(v, arrays) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unflatten(v, arrays) for v in node]
+    return node
+
+
+def _json_default(value):
+    value = _host(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+# ------------------------------------------------------------------------------ save / load
+
+
+@dataclass
+class Checkpoint:
+    """What `read_checkpoint` finds in a file (all host NumPy arrays)."""
+
+    net_state: dict[str, np.ndarray]
+    optimizer_state: dict | None
+    history: dict | None
+    metadata: dict = field(default_factory=dict)
+    version: str = "unknown"
+    architecture: dict = field(default_factory=dict)
+
+
+def save_checkpoint(path, net, optimizer=None, history=None, metadata: dict | None = None) -> Path:
+    """Save ``net.state_dict()``, ``optimizer.state_dict()`` and ``history`` atomically.
+
+    ``history`` is a `nanograd_ad.train.History` or a plain dict; ``metadata`` is any
+    JSON-serializable dict (epoch, config, ...). The file is written exactly at ``path``
+    (no suffix is added). Returns the path.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    net_state = net.state_dict()
+    for name, value in net_state.items():
+        arrays[f"net/{name}"] = np.asarray(_host(value))
+    optimizer_state = None
+    if optimizer is not None:
+        optimizer_state = _flatten(optimizer.state_dict(), "optim", arrays)
+    if history is not None and hasattr(history, "to_dict"):
+        history = history.to_dict()
+    describe = getattr(net, "describe", None)
+    meta = {
+        "format": FORMAT_VERSION,
+        "version": library_version(),
+        "architecture": {
+            "description": describe() if callable(describe) else repr(net),
+            "parameters": {name: list(np.shape(v)) for name, v in net_state.items()},
+        },
+        "optimizer": None if optimizer is None else {"class": type(optimizer).__name__, "state": optimizer_state},
+        "history": history,
+        "metadata": metadata or {},
+    }
+    arrays[_META_KEY] = np.array(json.dumps(meta, default=_json_default))
+    return atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+
+def read_checkpoint(path) -> Checkpoint:
+    """Read a checkpoint without loading it anywhere (``allow_pickle=False``)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise
+    except ValueError as err:  # object arrays need pickle: refused
+        raise CheckpointError(f"{path}: refusing to load (it holds pickled objects; checkpoints are plain arrays): {err}") from err
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a readable .npz checkpoint: {err}") from err
+    if _META_KEY not in arrays:
+        raise CheckpointError(f"{path}: not a nanograd_ad checkpoint (no {_META_KEY} entry)")
+    meta = json.loads(str(arrays.pop(_META_KEY)))
+    net_state = {key[len("net/"):]: value for key, value in arrays.items() if key.startswith("net/")}
+    optimizer_state = None
+    if meta.get("optimizer") is not None:
+        optimizer_state = _unflatten(meta["optimizer"]["state"], arrays)
+    return Checkpoint(
+        net_state=net_state,
+        optimizer_state=optimizer_state,
+        history=meta.get("history"),
+        metadata=meta.get("metadata") or {},
+        version=meta.get("version", "unknown"),
+        architecture=meta.get("architecture") or {},
+    )
+
+
+def check_compatible(net, net_state: dict[str, np.ndarray], source: str = "checkpoint") -> None:
+    """Raise `CheckpointMismatchError` naming the first parameter whose name or shape differs."""
+    expected = {name: tuple(np.shape(v)) for name, v in net.state_dict().items()}
+    found = {name: tuple(np.shape(v)) for name, v in net_state.items()}
+    for name, shape in expected.items():
+        if name not in found:
+            raise CheckpointMismatchError(
+                f"{source} does not fit this network: parameter {name!r} (shape {shape}) is missing "
+                f"from the {source}, which has {sorted(found)}"
+            )
+        if found[name] != shape:
+            raise CheckpointMismatchError(
+                f"{source} does not fit this network: parameter {name!r} expected shape {shape}, "
+                f"found {found[name]} in the {source}"
+            )
+    unexpected = sorted(set(found) - set(expected))
+    if unexpected:
+        raise CheckpointMismatchError(
+            f"{source} does not fit this network: unexpected parameters {unexpected} "
+            f"(this network has {sorted(expected)})"
+        )
+
+
+def load_checkpoint(path, net, optimizer=None) -> Checkpoint:
+    """Load a checkpoint into ``net`` (and ``optimizer`` if given); return what was read.
+
+    Shapes are checked before anything is changed: a checkpoint of another architecture
+    raises `CheckpointMismatchError` naming the parameter, the expected and the found
+    shape, and leaves ``net`` untouched. The history comes back as a dict in
+    ``.history`` (``History.from_dict`` rebuilds the object).
+    """
+    checkpoint = read_checkpoint(path)
+    check_compatible(net, checkpoint.net_state, source=f"checkpoint {Path(path).name}")
+    if optimizer is not None and checkpoint.optimizer_state is None:
+        raise CheckpointMismatchError(f"checkpoint {Path(path).name} holds no optimizer state")
+    net.load_state_dict(checkpoint.net_state)
+    if optimizer is not None:
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+    return checkpoint

@@ -1,0 +1,178 @@
+"""The ``nanograd-ad`` command (also ``python -m nanograd_ad``).
+
+    nanograd-ad list                             the experiments and what they show
+    nanograd-ad reproduce NAME [options]         run one; a table, results.json, plots
+    nanograd-ad reproduce NAME -h                that experiment's own options too
+
+Common options of ``reproduce``: ``--quick`` (about a minute on a laptop), ``--runs N``,
+``--epochs N``, ``--seed S``, ``--data digits|cifar10|cifar100``, ``--data-dir P``,
+``--out DIR`` (default ``results/NAME``), ``--backend numpy|cupy``, ``--no-progress``.
+
+Exit codes: 0 done; 1 training diverged; 2 bad options, unknown names, missing data or
+an unavailable backend (the message says which, without a traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "positive_int", "positive_float", "nonnegative_int"]
+
+DATA_CHOICES = ("digits", "cifar10", "cifar100")
+BACKENDS = ("numpy", "cupy")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (learning rates, factors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options every experiment takes (a parent parser)."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--quick", action="store_true", help="a short version (about a minute on a laptop)")
+    group.add_argument("--runs", type=positive_int, default=None, help="independent runs (seeds); default: the experiment's")
+    group.add_argument("--epochs", type=positive_int, default=None, help="epochs per run; default: the experiment's")
+    group.add_argument("--seed", type=nonnegative_int, default=0, help="first seed (run i uses seed + i); default 0")
+    group.add_argument("--data", choices=DATA_CHOICES, default=None, help="dataset; default: the experiment's")
+    group.add_argument("--data-dir", type=Path, default=None, help="folder with the CIFAR python pickles")
+    group.add_argument("--out", type=Path, default=None, help="output folder; default results/NAME")
+    group.add_argument("--backend", choices=BACKENDS, default="numpy", help="array backend; default numpy")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: ``list`` and ``reproduce`` with one sub-parser per experiment."""
+    from .checkpoint import library_version
+    from .experiments import experiments
+
+    parser = argparse.ArgumentParser(
+        prog="nanograd-ad",
+        description="Reproduce the experiments of nanograd_ad (explicit backprop with pluggable derivatives).",
+    )
+    parser.add_argument("--version", action="version", version=f"nanograd_ad {library_version()}")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser("list", help="show the experiments", description="Show the registered experiments.")
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="run an experiment",
+        description="Run an experiment: prints a table, writes results.json and plots to --out.",
+    )
+    names = reproduce.add_subparsers(dest="experiment", metavar="NAME", required=True)
+    common = _common_options()
+    for name, experiment in experiments().items():
+        description = experiment.description + (f" (paper: {experiment.paper})" if experiment.paper else "")
+        sub = names.add_parser(name, help=experiment.description, description=description, parents=[common])
+        before = {action.dest for action in sub._actions}
+        if experiment.add_arguments is not None:
+            experiment.add_arguments(sub)
+        extra = [action.dest for action in sub._actions if action.dest not in before]
+        sub.set_defaults(extra_options=extra)
+    return parser
+
+
+def _list(out=sys.stdout) -> int:
+    from .experiments import experiments, skipped_modules
+
+    known = experiments()
+    width = max((len(name) for name in known), default=0)
+    print("experiments (run: nanograd-ad reproduce NAME [--quick]):", file=out)
+    for name, experiment in known.items():
+        paper = f"  [{experiment.paper}]" if experiment.paper else ""
+        print(f"  {name:<{width}}  {experiment.description}{paper}", file=out)
+    if skipped_modules:
+        print(f"(not available yet: {', '.join(skipped_modules)})", file=out)
+    return 0
+
+
+def _error(message: str, code: int) -> int:
+    print(f"nanograd-ad: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    with warnings.catch_warnings():  # missing experiment modules are listed, not warned about
+        warnings.simplefilter("ignore", RuntimeWarning)
+        parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: -h (0) or a bad option (2, message printed)
+        return int(exit_.code or 0)
+    if args.command == "list":
+        return _list()
+
+    from . import backend
+    from .experiments import get
+    from .experiments.common import ExperimentConfig
+    from .train import TrainingDiverged
+
+    experiment = get(args.experiment)
+    extra = {dest: getattr(args, dest) for dest in args.extra_options}
+    try:
+        config = ExperimentConfig(
+            quick=args.quick,
+            runs=args.runs,
+            epochs=args.epochs,
+            seed=args.seed,
+            data=args.data,
+            data_dir=args.data_dir,
+            out=args.out if args.out is not None else Path("results") / args.experiment,
+            backend=args.backend,
+            extra=extra,
+            progress=not args.no_progress,
+        )
+        backend.use(args.backend)
+    except (ValueError, backend.BackendError) as err:
+        return _error(str(err), 2)
+    try:
+        results = experiment.run(config)
+    except KeyboardInterrupt:
+        return _error("interrupted", 130)
+    except TrainingDiverged as err:
+        if args.traceback:
+            raise
+        return _error(str(err), 1)
+    except (ValueError, FileNotFoundError, backend.BackendError) as err:
+        if args.traceback:
+            raise
+        return _error(str(err), 2)
+    out = config.out
+    wall = results.get("wall_time_s") if isinstance(results, dict) else None
+    timing = f" in {wall:.1f} s" if isinstance(wall, (int, float)) else ""
+    print(f"\n{args.experiment} finished{timing}; results in {out}/")
+    return 0

@@ -1,0 +1,248 @@
+"""Helpers every experiment uses: its config, results.json, the printed table, plots, seeds.
+
+results.json — one file per experiment run, written atomically to ``config.out``:
+
+    experiment    the registered name, e.g. "digits-ad"
+    config        the `ExperimentConfig` as plain JSON (out as a string, extra inlined
+                  under "extra")
+    runs          a list with one dict per independent run (variant, seed, its numbers,
+                  usually its per-epoch history)
+    summary       the aggregated numbers the table shows (per variant / cell: mean, std…)
+    wall_time_s   seconds from the start of the experiment to writing the file
+    version       the nanograd_ad version that produced it
+    paper         the paper's reported numbers where it has them (a dict), else null
+
+Non-finite floats (NaN, ±Inf) are written as null so the file is strict JSON.
+
+A typical experiment:
+
+    @register("my-exp", "what it shows")
+    def run(config):
+        started = time.perf_counter()
+        runs = [...]
+        summary = {...}
+        print(format_table(rows, ["variant", ("acc", "test acc %"), ("paper", "paper %")]))
+        save_figure(fig, config.out / "my_exp.png")
+        return write_results(config, "my-exp", runs, summary, started=started)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..checkpoint import atomic_write, library_version
+
+__all__ = [
+    "ExperimentConfig",
+    "write_results",
+    "to_jsonable",
+    "format_table",
+    "format_value",
+    "mean_std",
+    "format_mean_std",
+    "pyplot",
+    "save_figure",
+    "seeded",
+    "RESULTS_KEYS",
+]
+
+RESULTS_KEYS = ("experiment", "config", "runs", "summary", "wall_time_s", "version", "paper")
+
+
+@dataclass
+class ExperimentConfig:
+    """Settings shared by every experiment (the CLI's common options).
+
+    runs / epochs / data are None when not given: the experiment then uses its own
+    defaults, which differ between ``quick`` (about a minute on a laptop) and full runs
+    (`choose`). ``extra`` holds the experiment's own options (its ``add_arguments``).
+    """
+
+    quick: bool = False
+    runs: int | None = None
+    epochs: int | None = None
+    seed: int = 0
+    data: str | None = None
+    data_dir: Path | None = None
+    out: Path = Path("results")
+    backend: str = "numpy"
+    extra: dict = field(default_factory=dict)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.data_dir is not None:
+            self.data_dir = Path(self.data_dir)
+        if self.runs is not None and self.runs < 1:
+            raise ValueError(f"runs must be >= 1, got {self.runs}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+
+    def choose(self, name: str, quick, full):
+        """The value of setting ``name`` if it was given (a field or an ``extra`` entry),
+        else ``quick`` or ``full`` by mode: ``config.choose("runs", 2, 5)``."""
+        value = getattr(self, name, None) if name in self.__dataclass_fields__ else self.extra.get(name)
+        if value is not None:
+            return value
+        return quick if self.quick else full
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict of the settings."""
+        return to_jsonable(asdict(self))
+
+
+def to_jsonable(value: Any):
+    """Plain JSON values from NumPy scalars/arrays, Paths, tuples, dataclasses; NaN/Inf → None."""
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        value = value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def write_results(
+    config: ExperimentConfig,
+    experiment: str,
+    runs: list,
+    summary: dict,
+    *,
+    started: float | None = None,
+    wall_time_s: float | None = None,
+    paper: dict | None = None,
+    filename: str = "results.json",
+) -> dict:
+    """Write ``config.out / filename`` atomically and return the dict written.
+
+    Give either ``started`` (a ``time.perf_counter()`` value) or ``wall_time_s``.
+    """
+    if wall_time_s is None:
+        wall_time_s = time.perf_counter() - started if started is not None else None
+    results = {
+        "experiment": experiment,
+        "config": config.to_dict(),
+        "runs": to_jsonable(runs),
+        "summary": to_jsonable(summary),
+        "wall_time_s": wall_time_s,
+        "version": library_version(),
+        "paper": to_jsonable(paper),
+    }
+    config.out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, allow_nan=False) + "\n"
+    atomic_write(config.out / filename, text)
+    return results
+
+
+# ------------------------------------------------------------------------------- tables
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """(mean, population std) of the finite values; (nan, nan) if there are none."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not finite:
+        return float("nan"), float("nan")
+    return float(np.mean(finite)), float(np.std(finite))
+
+
+def format_mean_std(values: Iterable[float], scale: float = 1.0, digits: int = 4) -> str:
+    """"m ± s" of ``values × scale`` ("—" when there are none); e.g. scale=100 for %."""
+    mean, std = mean_std(values)
+    if math.isnan(mean):
+        return "—"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def format_value(value, digits: int = 4) -> str:
+    """A table cell: floats with ``digits`` decimals, None/NaN as "—", others via str."""
+    if value is None:
+        return "—"
+    if isinstance(value, (float, np.floating)):
+        return "—" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def format_table(rows: Sequence[dict], columns: Sequence) -> str:
+    """A plain-text table; the paper's numbers go in their own column beside ours.
+
+    rows: dicts; columns: keys, or (key, header) pairs, or (key, header, digits).
+    Missing values and None print as "—".
+
+        format_table([{"variant": "ad", "acc": 0.97, "paper": None}],
+                     ["variant", ("acc", "ours"), ("paper", "paper")])
+    """
+    specs = []
+    for column in columns:
+        if isinstance(column, str):
+            specs.append((column, column, 4))
+        else:
+            key, header, *rest = column
+            specs.append((key, header, rest[0] if rest else 4))
+    cells = [[format_value(row.get(key), digits) for key, _, digits in specs] for row in rows]
+    headers = [header for _, header, _ in specs]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values):
+        return "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule] + [line(r) for r in cells])
+
+
+# -------------------------------------------------------------------------------- plots
+
+
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend, or None (with a printed
+    note) when matplotlib is not installed. Imported only when an experiment plots."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is not installed; plots are skipped (pip install 'nanograd_ad[plots]')")
+        return None
+    return plt
+
+
+def save_figure(fig, path) -> Path | None:
+    """Save a figure as PNG (creating the directory) and close it; None if fig is None."""
+    if fig is None:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+# -------------------------------------------------------------------------------- seeds
+
+
+def seeded(seed: int) -> np.random.Generator:
+    """Seed the library's initializers (``init.seed``) and return a Generator for the
+    rest of the run (batch order, noise), so one seed fixes the whole run."""
+    from .. import init
+
+    init.seed(seed)
+    return np.random.default_rng(seed)
