@@ -63,8 +63,14 @@ class Layer:
         return tuple(input_shape)
 
     def build(self, input_shape: tuple, previous: "Layer | None" = None) -> tuple:
-        """Called by ``Sequential.build`` with the per-sample input shape and the layer below."""
-        return self.output_shape(input_shape)
+        """Called by ``Sequential.build`` with the per-sample input shape and the layer below.
+
+        Records ``self.input_shape`` (per-sample, no batch axis), so a layer above can read
+        the geometry it was built on (the regularized ReLU's c = C_in·H_in·W_in).
+        """
+        output = self.output_shape(input_shape)
+        self.input_shape = tuple(input_shape)
+        return output
 
     def astype(self, dtype) -> "Layer":
         """Cast parameters (and their gradients) to ``dtype`` in place."""
@@ -153,30 +159,29 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 def im2col(x, kh: int, kw: int, stride: int, h_out: int, w_out: int):
-    """Patches of an already padded x (N, C, H, W) as cols (C, kh, kw, N, h_out, w_out).
+    """Patches of an already padded channels-last x (N, H, W, C) as cols (N, h_out, w_out, kh, kw, C).
 
-    ``cols[c, i, j, n, y, x] = x[n, c, y·s + i, x·s + j]`` — one strided slice per offset.
+    ``cols[n, y, x, i, j, c] = x[n, y·s + i, x·s + j, c]`` — one strided slice per kernel
+    offset; channels last keeps every copy a run of contiguous channels.
     """
-    n, c = x.shape[:2]
-    cols = backend.xp.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
+    n, _, _, c = x.shape
+    cols = backend.xp.empty((n, h_out, w_out, kh, kw, c), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            window = x[:, :, i:i + stride * h_out:stride, j:j + stride * w_out:stride]
-            cols[:, i, j] = window.transpose(1, 0, 2, 3)
+            cols[:, :, :, i, j, :] = x[:, i:i + stride * h_out:stride, j:j + stride * w_out:stride, :]
     return cols
 
 
 def col2im(cols, x_shape: tuple, stride: int):
-    """Adjoint of :func:`im2col`: scatter-add cols (C, kh, kw, N, h_out, w_out) into x_shape.
+    """Adjoint of :func:`im2col`: add cols (N, h_out, w_out, kh, kw, C) back into x_shape (N, H, W, C).
 
     Overlapping windows add up; a loop over kernel offsets with slice ``+=``.
     """
-    c, kh, kw, n, h_out, w_out = cols.shape
+    _, h_out, w_out, kh, kw, _ = cols.shape
     dx = backend.xp.zeros(x_shape, dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            dx[:, :, i:i + stride * h_out:stride, j:j + stride * w_out:stride] += \
-                cols[:, i, j].transpose(1, 0, 2, 3)
+            dx[:, i:i + stride * h_out:stride, j:j + stride * w_out:stride, :] += cols[:, :, :, i, j, :]
     return dx
 
 
@@ -186,12 +191,19 @@ class Conv2D(Layer):
     x (N, C_in, H, W) → z (N, C_out, H_out, W_out), H_out = ⌊(H + 2p − k)/s⌋ + 1;
     W (C_out, C_in, kH, kW), b (C_out,).
 
-        z[n, o] = Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, y·s + i, x·s + j] + b[o]
+        z[n, o, y, x] = Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, y·s + i, x·s + j] + b[o]
 
-    As one matrix product: z = W₂ cols, with W₂ = W reshaped (C_out, C_in·kH·kW) and
-    cols the im2col patches (C_in·kH·kW, N·H_out·W_out). Backward:
-    ∂C/∂W₂ = δ₂ colsᵀ (cross-correlation of x with δ), ∂C/∂b = Σ δ,
-    ∂C/∂x = col2im(W₂ᵀ δ₂) (δ convolved with the flipped kernel).
+    As one matrix product: z₂ = cols W₂ᵀ, with cols the im2col patches (N·H_out·W_out, K)
+    and W₂ the weight flattened to (C_out, K), K = kH·kW·C_in. Backward, with δ₂ the
+    error as (N·H_out·W_out, C_out):
+
+        ∂C/∂W₂ = δ₂ᵀ cols      (x cross-correlated with δ)
+        ∂C/∂b  = Σ δ₂
+        ∂C/∂x  = col2im(δ₂ W₂)  (δ convolved with the flipped kernel)
+
+    Internally patches are cut channels-last (N, H, W, C): each copy is then a run of
+    contiguous channels, and the output, NHWC in memory, is returned as an NCHW view —
+    so the next convolution's transpose costs nothing. Shapes seen from outside are NCHW.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -222,34 +234,39 @@ class Conv2D(Layer):
                              f"{k}×{k} with padding {p}")
         return (self.out_channels, h, w)
 
+    def _w2(self):
+        """The weight as (C_out, K), K ordered (kH, kW, C_in) like the patches."""
+        return self.weight.data.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+
     def forward(self, x):
         if x.ndim != 4:
             raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), "
                              f"got {tuple(x.shape)}")
         _check_float(self, x)
         _, h_out, w_out = self.output_shape(x.shape[1:])
-        p, k = self.padding, self.kernel_size
-        self.x_shape = x.shape
+        n, p, k = x.shape[0], self.padding, self.kernel_size
+        x = x.transpose(0, 2, 3, 1)                                   # channels last (N, H, W, C)
         if p:
-            x = backend.xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+            x = backend.xp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
         self.padded_shape = x.shape
         self.cols = im2col(x, k, k, self.stride, h_out, w_out)
-        n = x.shape[0]
-        cols = self.cols.reshape(-1, n * h_out * w_out)
-        z = self.weight.data.reshape(self.out_channels, -1) @ cols        # W₂ cols
-        z = z.reshape(self.out_channels, n, h_out, w_out).transpose(1, 0, 2, 3)
+        z = self.cols.reshape(n * h_out * w_out, -1) @ self._w2().T   # z₂ = cols W₂ᵀ
+        z = z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
         return z + self.bias.data.reshape(1, -1, 1, 1)
 
     def backward(self, delta):
-        n, _, h_out, w_out = delta.shape
-        delta2 = delta.transpose(1, 0, 2, 3).reshape(self.out_channels, -1)     # δ₂ (C_out, N·P)
-        cols = self.cols.reshape(-1, delta2.shape[1])
-        self.weight.grad += (delta2 @ cols.T).reshape(self.weight.shape)       # ∂C/∂W = δ₂ colsᵀ
-        self.bias.grad += delta2.sum(axis=1)                                   # ∂C/∂b = Σ δ
-        dcols = self.weight.data.reshape(self.out_channels, -1).T @ delta2    # W₂ᵀ δ₂
+        c_out, k, c_in = self.out_channels, self.kernel_size, self.in_channels
+        delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, c_out)              # δ₂ (N·P, C_out)
+        cols = self.cols.reshape(delta2.shape[0], -1)
+        grad_w2 = delta2.T @ cols                                              # ∂C/∂W₂ = δ₂ᵀ cols
+        self.weight.grad += grad_w2.reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
+        self.bias.grad += delta2.sum(axis=0)                                   # ∂C/∂b = Σ δ
+        dcols = delta2 @ self._w2()                                            # δ₂ W₂
         dx = col2im(dcols.reshape(self.cols.shape), self.padded_shape, self.stride)
         p = self.padding
-        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx
+        if p:
+            dx = dx[:, p:dx.shape[1] - p, p:dx.shape[2] - p, :]
+        return dx.transpose(0, 3, 1, 2)                                        # back to NCHW
 
     def __repr__(self):
         extra = (f", stride={self.stride}" if self.stride != 1 else "") + \
@@ -282,14 +299,14 @@ class _Pool2D(Layer):
         _check_float(self, x)
         _, h_out, w_out = self.output_shape(x.shape[1:])
         k, s = self.kernel_size, self.stride
-        self.x_shape, self.out_hw = x.shape, (h_out, w_out)
+        self.x, self.out_hw = x, (h_out, w_out)
         return [x[:, :, i:i + s * h_out:s, j:j + s * w_out:s] for i in range(k) for j in range(k)]
 
     def _scatter(self, pieces):
         """Add one (N, C, H_out, W_out) piece per kernel offset back into an x-shaped array."""
         k, s = self.kernel_size, self.stride
         h_out, w_out = self.out_hw
-        dx = backend.xp.zeros(self.x_shape, dtype=pieces[0].dtype)
+        dx = backend.xp.zeros_like(self.x)            # same memory layout as the input
         for offset, piece in enumerate(pieces):
             i, j = divmod(offset, k)
             dx[:, :, i:i + s * h_out:s, j:j + s * w_out:s] += piece
@@ -307,12 +324,16 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, x):
-        windows = backend.xp.stack(self._windows(x))        # (k·k, N, C, H_out, W_out)
-        self.argmax = windows.argmax(axis=0)
-        return windows.max(axis=0)
+        windows = self._windows(x)
+        y, self.argmax = windows[0], 0                       # argmax: the first offset holding the max
+        for offset, window in enumerate(windows[1:], start=1):
+            larger = window > y
+            y = backend.xp.where(larger, window, y)
+            self.argmax = backend.xp.where(larger, offset, self.argmax)
+        return y
 
     def backward(self, delta):
-        return self._scatter([delta * (self.argmax == offset)
+        return self._scatter([backend.xp.where(self.argmax == offset, delta, 0)
                               for offset in range(self.kernel_size ** 2)])
 
 
