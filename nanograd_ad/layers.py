@@ -324,16 +324,18 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, x):
+        xp = backend.xp
         windows = self._windows(x)
-        y, self.argmax = windows[0], 0                       # argmax: the first offset holding the max
+        y = windows[0]
+        self.argmax = xp.zeros(y.shape, dtype=xp.int8)      # the first offset holding the max
         for offset, window in enumerate(windows[1:], start=1):
-            larger = window > y
-            y = backend.xp.where(larger, window, y)
-            self.argmax = backend.xp.where(larger, offset, self.argmax)
+            self.argmax = xp.where(window > y, xp.int8(offset), self.argmax)
+            y = xp.maximum(y, window)
         return y
 
     def backward(self, delta):
-        return self._scatter([backend.xp.where(self.argmax == offset, delta, 0)
+        zero = backend.xp.zeros((), dtype=delta.dtype)
+        return self._scatter([backend.xp.where(self.argmax == offset, delta, zero)
                               for offset in range(self.kernel_size ** 2)])
 
 

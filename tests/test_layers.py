@@ -97,9 +97,9 @@ def test_im2col_col2im_are_adjoint():
     """<im2col(x), c> = <x, col2im(c)>: col2im is the exact transpose of im2col."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 6))
-    cols = im2col(x, 3, 2, 2, 3, 3)
+    cols = im2col(x.transpose(0, 2, 3, 1), 3, 2, 2, 3, 3)
     c = rng.standard_normal(cols.shape)
-    assert np.isclose((cols * c).sum(), (x * col2im(c, x.shape, 2)).sum(), rtol=1e-12)
+    assert np.isclose((cols * c).sum(), (x.transpose(0, 2, 3, 1) * col2im(c, (2, 7, 6, 3), 2)).sum(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("layer, shape", [
