@@ -236,6 +236,9 @@ def save_checkpoint(path, net, optimizer=None, history=None, metadata: dict | No
 def read_checkpoint(path) -> Checkpoint:
     """Read a checkpoint without loading it anywhere (``allow_pickle=False``)."""
     path = Path(path)
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+            raise CheckpointError(f"{path}: not a readable .npz checkpoint (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

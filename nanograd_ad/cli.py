@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _list(out=sys.stdout) -> int:
+def _list(out=None) -> int:
     from .experiments import experiments, skipped_modules
 
+    out = sys.stdout if out is None else out
     known = experiments()
     width = max((len(name) for name in known), default=0)
     print("experiments (run: nanograd-ad reproduce NAME [--quick]):", file=out)

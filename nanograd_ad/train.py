@@ -25,7 +25,8 @@ The callbacks here implement the methods' training rules: `SwitchingRule` (AD �
 original derivative, METHODS §1), `PeakAccuracy` (METHODS §4), `EarlyStopping` and
 `Checkpointing`.
 
-A non-finite loss stops the training: the failing batch is run again with
+A non-finite loss, or a non-finite gradient before the update (``check_gradients``, one
+device reduction per batch), stops the training: the failing batch is run again with
 ``net.check_finite = True`` so the error names the epoch, the batch and the first layer
 (and pass) where NaN/Inf appeared, and `TrainingDiverged` is raised (or, with
 ``on_nonfinite="stop"``, recorded as an event). `Checkpointing` never saves a diverged
@@ -278,7 +279,9 @@ class Trainer:
     train: (x, y) host arrays or a Dataset; test: (x, y), or None (for a Dataset: its
     test split). schedule: anything with ``lr_at(epoch)``. ``rng``: a NumPy Generator
     or seed for the batch order. ``on_nonfinite``: "raise" (`TrainingDiverged`) or
-    "stop" (record the event and return). Settings are checked here, before training.
+    "stop" (record the event and return). ``check_gradients``: look for NaN/Inf in the
+    gradients before each update, so a bad backward pass is caught before it writes
+    NaN into the weights. Settings are checked here, before training.
     """
 
     def __init__(
@@ -297,6 +300,7 @@ class Trainer:
         eval_batch_size: int | None = None,
         shuffle: bool = True,
         on_nonfinite: str = "raise",
+        check_gradients: bool = True,
         history: History | None = None,
     ):
         self.net, self.loss, self.optimizer, self.schedule = net, loss, optimizer, schedule
@@ -322,6 +326,7 @@ class Trainer:
         self.shuffle = shuffle
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.on_nonfinite = on_nonfinite
+        self.check_gradients = check_gradients
         self.history = history if history is not None else History()
         self.classification = _is_classification(loss)
         self.stop = False
@@ -412,6 +417,9 @@ class Trainer:
                 return None
             delta = loss.backward()
             net.backward(delta)
+            if self.check_gradients and not self._gradients_finite():
+                self._diverged(epoch, batch, xb, yb, value, what="gradient")
+                return None
             optimizer.step()
             optimizer.zero_grad()
             total_loss += value * len(xb)
@@ -425,6 +433,14 @@ class Trainer:
 
     # -- divergence -----------------------------------------------------------------
 
+    def _gradients_finite(self) -> bool:
+        """One device reduction and one read: are all gradients free of NaN/Inf?"""
+        xp = backend.xp
+        bad = 0
+        for p in self.net.parameters():
+            bad = bad + xp.count_nonzero(~xp.isfinite(p.grad))
+        return int(bad) == 0
+
     def _locate_nonfinite(self, xb, yb):
         """Re-run a failing batch with ``net.check_finite = True``; the core's
         `NonFiniteError` names the first layer and pass with NaN/Inf (None if not found)."""
@@ -433,6 +449,7 @@ class Trainer:
         net = self.net
         previous = getattr(net, "check_finite", False)
         net.check_finite = True
+        net.zero_grad()  # backward accumulates: start the re-run from clean gradients
         try:
             pred = net(xb)
             self.loss.forward(pred, yb)
@@ -444,19 +461,22 @@ class Trainer:
             net.zero_grad()
         return None
 
-    def _diverged(self, epoch: int, batch: int, xb, yb, value: float) -> None:
+    def _diverged(self, epoch: int, batch: int, xb, yb, value: float, what: str = "loss") -> None:
         self.diverged = True
         self.stop = True
         error = self._locate_nonfinite(xb, yb)
         bad_params = [
             name for name, p in self.net.named_parameters() if not bool(backend.xp.isfinite(p.data).all())
         ]
-        where = f"loss is {value} at epoch {epoch}, batch {batch}"
-        info: dict[str, Any] = {"batch": batch, "loss": str(value)}
+        if what == "loss":
+            where = f"loss is {value} at epoch {epoch}, batch {batch}"
+        else:
+            where = f"non-finite gradients at epoch {epoch}, batch {batch} (loss {value:.6g}); no update was made"
+        info: dict[str, Any] = {"batch": batch, "loss": str(value), "found_in": what}
         if error is not None:
             info.update(layer_index=error.layer_index, layer_name=error.layer_name, pass_name=error.pass_name)
             where += f"; non-finite values first appear in layer {error.layer_index} ({error.layer_name}) during the {error.pass_name} pass"
-        else:
+        elif what == "loss":
             where += "; every layer's output is finite, so the loss itself overflowed"
         if bad_params:
             info["nonfinite_parameters"] = bad_params
