@@ -557,19 +557,19 @@ class Callback:
     """Base class: every hook is a no-op. Override the ones you need."""
 
     def on_train_begin(self, trainer) -> None:
-        pass
+        """Before the first epoch of a ``fit`` call."""
 
     def on_epoch_begin(self, trainer, epoch: int) -> None:
-        pass
+        """After the schedule has set ``optimizer.lr`` for ``epoch``, before its first batch."""
 
     def on_batch_end(self, trainer, batch: int, loss: float) -> None:
-        pass
+        """After the update of batch ``batch`` (0-based within the epoch); ``loss`` its value."""
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        pass
+        """After evaluation; ``logs`` is the row just added to ``trainer.history``."""
 
     def on_train_end(self, trainer) -> None:
-        pass
+        """After the last epoch (also after a stop; not after `TrainingDiverged` is raised)."""
 
 
 def should_switch(last_loss: float, best_loss: float | None, A: float = 1.035) -> bool:

@@ -28,6 +28,7 @@ A typical experiment:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -50,6 +51,7 @@ __all__ = [
     "pyplot",
     "save_figure",
     "seeded",
+    "blas_threads",
     "RESULTS_KEYS",
 ]
 
@@ -246,3 +248,19 @@ def seeded(seed: int) -> np.random.Generator:
 
     init.seed(seed)
     return np.random.default_rng(seed)
+
+
+def blas_threads(count: int | None):
+    """A context limiting the BLAS threads NumPy uses (via threadpoolctl when installed).
+
+    Small networks multiply small matrices, where extra BLAS threads cost more than they
+    give — and spin against other processes on a busy machine (digits-ad --quick: 8 s
+    with one thread, 28 s with two on a loaded 2-core box). ``None`` leaves it alone.
+    """
+    if count is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=count, user_api="blas")
