@@ -70,7 +70,7 @@ def library_version() -> str:
     except Exception:  # pragma: no cover - the package is always importable here
         pass
     try:
-        from importlib.metadata import PackageNotFoundError, version as dist_version
+        from importlib.metadata import version as dist_version
 
         return dist_version("nanograd_ad")
     except Exception:

@@ -1,6 +1,5 @@
 """Checkpoints: exact round trip, clear mismatch errors, atomic writes, no pickle."""
 import json
-import os
 import subprocess
 import sys
 import textwrap
