@@ -132,12 +132,22 @@ class Dense(Layer):
     def backward(self, delta):
         x_t = self.x.swapaxes(-1, -2)
         self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)    # ∂C/∂W = xᵀ δ
-        self.bias.grad += _sum_to(delta.sum(axis=-2, keepdims=True), self.bias.shape)  # Σ_batch δ
+        self.bias.grad += _sum_to(_sum_rows(delta), self.bias.shape)    # ∂C/∂b = Σ_batch δ
         return delta @ self.weight.data.swapaxes(-1, -2)                 # ∂C/∂x = δ Wᵀ
 
     def __repr__(self):
         models = f", models={self.models}" if self.models else ""
         return f"Dense({self.in_features}, {self.out_features}{models})"
+
+
+def _sum_rows(delta):
+    """Σ_n δ[..., n, :], keeping the axis: (…, N, D) → (…, 1, D), as a row of ones times δ.
+
+    Same sum as ``delta.sum(axis=-2, keepdims=True)``; NumPy reduces the middle axis of a
+    stacked (E, N, 2) ensemble error about 5× slower than this product.
+    """
+    ones = backend.xp.ones(delta.shape[:-2] + (1, delta.shape[-2]), dtype=delta.dtype)
+    return ones @ delta
 
 
 def _sum_to(g, shape):
