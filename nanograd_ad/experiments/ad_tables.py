@@ -1,0 +1,311 @@
+"""ad-relu and ad-sigmoid: Tables 2 and 4 of the AD paper (Hu, Zhang, Ge 2021, §III; METHODS §5).
+
+Every cell of the tables is 100 independent trainings; here the 100 run side by side as
+one seed ensemble (`nanograd_ad.ensemble`): model i is the network built after
+``init.seed(seed + i)`` and shuffled by its own generator, so each is the single run of
+that seed. Every variant of a cell uses the same seeds (the same initial weights and
+batches), so the variants differ only in the activation and its derivative.
+
+ad-relu (Table 2) — approximate y = |x|, x ~ U(−√3, √3), 3000 train / 1000 test points:
+
+    Dense(1, 2) → act → [Dense(2, 2) → act] × (n − 2) → Dense(2, 1)    n Dense layers, n − 1 acts
+    4 + 4(n − 2) weights, 3 + 2(n − 2) biases;  act = ReLU | Leaky ReLU (0.01) | AD ReLU
+
+ad-sigmoid (Table 4) — y = 1 if v1 < v2 else 0, (v1, v2) ~ U(−√3, √3)², 3000 / 500 pairs:
+
+    Dense(2, 2) → act → [Dense(2, 2) → act] × (n − 2) → Dense(2, 1) → act      n acts
+    6 + 4(n − 2) weights, 3 + 2(n − 2) biases;  act = sigmoid | Isigmoid (a=0.01, α=1) | AD sigmoid
+
+AD ReLU uses d = sigmoid(k·z), k = 3.5; AD sigmoid d = min(y, 1 − y) (eq. 11). Both train
+with the switching rule (AD ↔ true derivative when the epoch's training loss exceeds
+A = 1.035 × the best so far, per model, starting in AD). Loss MSE, 300 epochs. A run's
+result is its lowest test loss over the epochs (tested after every epoch).
+
+    set A: batch 50,  PyTorch default init (W and b ~ U(±1/√fan_in)), Adam lr 1e-3
+    set B: batch 100, He normal (ReLU) / Xavier normal (sigmoid) weights, SGD lr 0.01, b = 0
+
+**Readings** (the paper does not say): set B's lr 0.01 and zero biases (METHODS §5);
+one data draw (from ``--seed``) shared by all runs, the runs differing in weights and
+batch order; in the sigmoid nets every activation, the output's included, is the variant
+(the paper's Isigmoid losses above 0.25 need an unbounded output); AD sigmoid also uses
+the switching rule ("the training setup was similar to ReLU networks"; ``--no-switching``
+turns it off for both AD variants).
+
+results.json (`common.write_results`) holds, besides config / wall_time_s / version:
+
+    runs      one dict per training: table, set, layers, activation, seed,
+              lowest_test_loss, best_epoch (0-based), final_test_loss, switches
+    summary   {"intervals": interval labels, "edges": their edges, "cells": [one dict per
+              cell: set, layers, activation, runs, mean_lowest_test_loss, std, median,
+              paper_mean_test_loss, counts (per interval), nonfinite, switches_mean,
+              wall_time_s]}
+    paper     the paper's rows of this table (from ``ad_tables.csv``)
+
+Figures (like the paper's Figs. 3–6): ``<name>_set_<S>.png``, the number of runs whose
+lowest test loss falls in each interval, one panel per depth.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import register
+from .common import ExperimentConfig, format_table, pyplot, save_figure, write_results
+
+PAPER_CSV = Path(__file__).with_name("ad_tables.csv")
+EDGES = (0.0, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.3, math.inf)
+"""Interval edges of the histograms (the paper's own are in its figures, lost in the text).
+0.2–0.3 holds the nets stuck at a constant output: MSE 0.25 for both tasks."""
+
+
+@dataclass(frozen=True)
+class HyperSet:
+    """One hyper-parameter set of the paper's Tables 1 and 3."""
+
+    name: str
+    depths: tuple
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_init: str
+    bias_init: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """One table: its data, its variants (paper column names) and its two sets."""
+
+    table: int
+    key: str                  # the ``task`` column of ad_tables.csv
+    variants: tuple           # AD first
+    sets: dict
+    output_activation: bool   # sigmoid nets end in the activation, ReLU nets are linear
+
+
+TASKS = {
+    "ad-relu": Task(2, "relu_abs", ("AD ReLU", "ReLU", "Leaky ReLU"), {
+        "A": HyperSet("A", (2, 4, 6, 8), 50, "adam", 1e-3, "torch", "torch"),
+        "B": HyperSet("B", (2, 4, 6, 8), 100, "sgd", 0.01, "he_normal", "zeros"),
+    }, output_activation=False),
+    "ad-sigmoid": Task(4, "sigmoid_compare", ("AD sigmoid", "sigmoid", "Isigmoid"), {
+        "A": HyperSet("A", (12, 13, 14, 15), 50, "adam", 1e-3, "torch", "torch"),
+        "B": HyperSet("B", (4, 5, 6, 7), 100, "sgd", 0.01, "xavier_normal", "zeros"),
+    }, output_activation=True),
+}
+
+
+def make_activation(variant: str, k: float = 3.5):
+    """The activation layer of a variant (a paper column name)."""
+    from ..activations import ISigmoid, LeakyReLU, ReLU, Sigmoid
+
+    makers = {
+        "AD ReLU": lambda: ReLU(derivative="ad", k=k), "ReLU": ReLU, "Leaky ReLU": lambda: LeakyReLU(0.01),
+        "AD sigmoid": lambda: Sigmoid(derivative="ad"), "sigmoid": Sigmoid,
+        "Isigmoid": lambda: ISigmoid(a=0.01, alpha=1.0),
+    }
+    if variant not in makers:
+        raise ValueError(f"unknown variant {variant!r}; known: {list(makers)}")
+    return makers[variant]()
+
+
+def build_net(name: str, variant: str, depth: int, hyper: HyperSet, k: float = 3.5):
+    """The single n-layer width-2 network of a cell (n = ``depth`` Dense layers)."""
+    from ..layers import Dense
+    from ..network import Sequential
+
+    task = TASKS[name]
+    if depth < 2:
+        raise ValueError(f"{name}: depth must be >= 2 (n Dense layers), got {depth}")
+    widths = [1 if task.key == "relu_abs" else 2] + [2] * (depth - 1) + [1]
+    layers = []
+    for i in range(depth):
+        layers.append(Dense(widths[i], widths[i + 1], weight_init=hyper.weight_init, bias_init=hyper.bias_init))
+        if i < depth - 1 or task.output_activation:
+            layers.append(make_activation(variant, k))
+    return Sequential(*layers)
+
+
+def load_data(name: str, seed: int):
+    """The task's data set (one draw, shared by every run)."""
+    from ..datasets import abs_task, compare_task
+
+    return abs_task(3000, 1000, seed=seed) if name == "ad-relu" else compare_task(3000, 500, seed=seed)
+
+
+def paper_rows(table: int) -> list[dict]:
+    """The paper's rows of Table ``table`` from the copy of ``reference/ad_tables.csv``."""
+    if not PAPER_CSV.exists():
+        raise FileNotFoundError(f"the paper's numbers are missing: {PAPER_CSV} (package data)")
+    with PAPER_CSV.open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if int(row["table"]) == table]
+    return [{"set": r["set"], "layers": int(r["layers"]), "activation": r["activation"],
+             "mean_test_loss": float(r["mean_test_loss"])} for r in rows]
+
+
+def train_cell(name: str, hyper: HyperSet, depth: int, variant: str, seeds, epochs: int, data, *,
+               k: float = 3.5, switch_a: float | None = 1.035) -> dict:
+    """Train one cell: ``len(seeds)`` models at once. Returns per-model host arrays
+    (lowest_test_loss, best_epoch, final_test_loss, switches) and the wall time."""
+    from .. import backend
+    from ..ensemble import EnsembleSwitching, EnsembleTrainer, flat_parameter, from_seeds
+    from ..losses import MSE
+    from ..optim import SGD, Adam
+
+    started = time.perf_counter()
+    seeds = [int(s) for s in seeds]
+    net = from_seeds(lambda: build_net(name, variant, depth, hyper, k), seeds)
+    params = [flat_parameter(net)]
+    optimizer = Adam(params, lr=hyper.lr) if hyper.optimizer == "adam" else SGD(params, lr=hyper.lr)
+    switching = None
+    if variant.startswith("AD") and switch_a is not None:
+        switching = EnsembleSwitching(net, len(seeds), A=switch_a)
+    trainer = EnsembleTrainer(net, MSE(), optimizer, (data.x_train, data.y_train), (data.x_test, data.y_test),
+                              batch_size=hyper.batch_size, seeds=seeds, switching=switching)
+    with np.errstate(over="ignore", invalid="ignore"):   # a diverging model spoils only its own numbers
+        history = trainer.fit(epochs)
+    switches = np.zeros(len(seeds), dtype=int)
+    for event in history.switches:
+        switches[event["model"]] += 1
+    return {
+        "lowest_test_loss": history.best_test_loss, "best_epoch": history.best_epoch,
+        "final_test_loss": history.test_loss[-1], "switches": switches,
+        "weights": sum(p.data[0].size for n, p in net.named_parameters() if n.endswith("weight")),
+        "backend": backend.name(), "wall_time_s": time.perf_counter() - started,
+    }
+
+
+def interval_labels(edges=EDGES) -> list[str]:
+    """"< 0.001", "0.001–0.01", …, "≥ 0.3"."""
+    labels = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        labels.append(f"< {high:g}" if low == 0 else f"≥ {low:g}" if math.isinf(high) else f"{low:g}–{high:g}")
+    return labels
+
+
+def interval_counts(losses, edges=EDGES) -> list[int]:
+    """How many finite losses fall in each interval [edge_i, edge_{i+1})."""
+    finite = np.asarray(losses, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return [int(((finite >= low) & (finite < high)).sum()) for low, high in zip(edges[:-1], edges[1:])]
+
+
+def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, path) -> None:
+    """One panel per depth: runs per loss interval, one bar per variant (like Figs. 3–6)."""
+    plt = pyplot()
+    if plt is None:
+        return
+    depths = sorted({c["layers"] for c in cells})
+    labels = interval_labels()
+    fig, axes = plt.subplots(1, len(depths), figsize=(3.2 * len(depths), 2.9), sharey=True, squeeze=False)
+    width = 0.8 / len(variants)
+    for ax, depth in zip(axes[0], depths):
+        for j, variant in enumerate(variants):
+            cell = next((c for c in cells if c["layers"] == depth and c["activation"] == variant), None)
+            if cell is not None:
+                ax.bar(np.arange(len(labels)) + (j - (len(variants) - 1) / 2) * width, cell["counts"], width, label=variant)
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"{depth} layers", fontsize=9)
+    axes[0][0].set_ylabel("runs")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"{name}, set {hyper_name}: lowest test loss per run", fontsize=10, y=1.03)
+    save_figure(fig, path)
+
+
+def run_table(name: str, config: ExperimentConfig) -> dict:
+    """Train every cell of the table, print it beside the paper's, write results and plots."""
+    started = time.perf_counter()
+    task = TASKS[name]
+    if config.data is not None:
+        raise ValueError(f"{name} trains on its own synthetic task; --data does not apply")
+    runs_count = config.choose("runs", 10, 100)
+    epochs = config.choose("epochs", 15, 300)
+    extra = config.extra
+    set_names = list(extra.get("sets") or task.sets)
+    k, switch_a = extra.get("k") or 3.5, None if extra.get("no_switching") else (extra.get("switch_a") or 1.035)
+    seeds = [config.seed + i for i in range(runs_count)]
+    data = load_data(name, config.seed)
+    paper = {(r["set"], r["layers"], r["activation"]): r["mean_test_loss"] for r in paper_rows(task.table)}
+    print(f"{name} (Table {task.table} of the AD paper): {data.description}")
+    print(f"{runs_count} runs per cell (seeds {seeds[0]}..{seeds[-1]}, trained together) x {epochs} epochs; "
+          f"switching A = {switch_a}")
+
+    runs, cells = [], []
+    for set_name in set_names:
+        hyper = task.sets[set_name]
+        for depth in extra.get("depths") or hyper.depths:
+            for variant in task.variants:
+                result = train_cell(name, hyper, depth, variant, seeds, epochs, data, k=k, switch_a=switch_a)
+                losses = result["lowest_test_loss"]
+                finite = losses[np.isfinite(losses)]
+                cell = {
+                    "set": set_name, "layers": depth, "activation": variant, "runs": runs_count,
+                    "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
+                    "std": float(finite.std()) if finite.size else None,
+                    "median": float(np.median(finite)) if finite.size else None,
+                    "paper_mean_test_loss": paper.get((set_name, depth, variant)),
+                    "counts": interval_counts(losses), "nonfinite": int(runs_count - finite.size),
+                    "switches_mean": float(result["switches"].mean()), "weights": result["weights"],
+                    "wall_time_s": result["wall_time_s"],
+                }
+                cells.append(cell)
+                for i, seed in enumerate(seeds):
+                    runs.append({"table": task.table, "set": set_name, "layers": depth, "activation": variant,
+                                 "seed": seed, "lowest_test_loss": losses[i], "best_epoch": result["best_epoch"][i],
+                                 "final_test_loss": result["final_test_loss"][i], "switches": result["switches"][i]})
+                mean = "—" if cell["mean_lowest_test_loss"] is None else f"{cell['mean_lowest_test_loss']:.4f}"
+                print(f"  set {set_name}, {depth:>2} layers, {variant:<10}: mean lowest test loss {mean} "
+                      f"(paper {cell['paper_mean_test_loss']}), {result['wall_time_s']:.1f} s", flush=True)
+
+    for set_name in set_names:
+        rows = []
+        mine = [c for c in cells if c["set"] == set_name]
+        for depth in sorted({c["layers"] for c in mine}):
+            row = {"layers": depth}
+            for c in (c for c in mine if c["layers"] == depth):
+                row[c["activation"]], row[c["activation"] + " paper"] = c["mean_lowest_test_loss"], c["paper_mean_test_loss"]
+            rows.append(row)
+        columns = [("layers", "layers", 0)]
+        for variant in task.variants:
+            columns += [(variant, f"{variant} (ours)"), (variant + " paper", "paper")]
+        print(f"\nTable {task.table}, set {set_name}: mean lowest test loss over {runs_count} runs, {epochs} epochs")
+        print(format_table(rows, columns))
+        plot_histograms(name, set_name, mine, task.variants, config.out / f"{name}_set_{set_name}.png")
+
+    summary = {"intervals": interval_labels(), "edges": [e if math.isfinite(e) else None for e in EDGES],
+               "cells": cells}
+    return write_results(config, name, runs, summary, started=started, paper={"table": task.table,
+                         "rows": paper_rows(task.table)})
+
+
+def add_arguments(parser) -> None:
+    """Options of ad-relu and ad-sigmoid."""
+    from ..cli import positive_float, positive_int
+
+    group = parser.add_argument_group("AD table options")
+    group.add_argument("--depths", type=positive_int, nargs="+", default=None,
+                       help="numbers of layers n (default: the paper's for each set)")
+    group.add_argument("--sets", nargs="+", choices=["A", "B"], default=None, help="hyper-parameter sets (default: A B)")
+    group.add_argument("--k", type=positive_float, default=3.5, help="AD ReLU steepness k in sigmoid(k·z) (default 3.5)")
+    group.add_argument("--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)")
+    group.add_argument("--no-switching", action="store_true", help="AD variants keep the AD derivative throughout")
+
+
+@register("ad-relu", "Table 2 of the AD paper: |x| with width-2 ReLU nets, ReLU vs Leaky ReLU vs AD ReLU "
+          "(100 seeds per cell trained at once)", paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table 2",
+          add_arguments=add_arguments)
+def run_relu(config: ExperimentConfig) -> dict:
+    """Table 2 (sets A and B, depths 2/4/6/8)."""
+    return run_table("ad-relu", config)
+
+
+@register("ad-sigmoid", "Table 4 of the AD paper: v1 < v2 with width-2 sigmoid nets, sigmoid vs Isigmoid vs "
+          "AD sigmoid (100 seeds per cell trained at once)",
+          paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table 4", add_arguments=add_arguments)
+def run_sigmoid(config: ExperimentConfig) -> dict:
+    """Table 4 (set A depths 12–15, set B depths 4–7)."""
+    return run_table("ad-sigmoid", config)

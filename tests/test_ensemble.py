@@ -1,0 +1,186 @@
+"""Seed ensembles: model e of an ensemble is the single run of seed e, trained alone."""
+import math
+
+import numpy as np
+import pytest
+
+from nanograd_ad import backend, init
+from nanograd_ad.activations import LeakyReLU, ReLU, Sigmoid
+from nanograd_ad.ensemble import (
+    EnsembleSwitching,
+    EnsembleTrainer,
+    flat_parameter,
+    from_seeds,
+    member_state,
+    stack,
+)
+from nanograd_ad.layers import Conv2D, Dense
+from nanograd_ad.losses import MSE
+from nanograd_ad.network import Sequential
+from nanograd_ad.optim import SGD, Adam
+from nanograd_ad.train import SwitchingRule, Trainer, should_switch
+
+SEEDS = [3, 7, 11, 20]
+
+
+def abs_data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-math.sqrt(3), math.sqrt(3), size=(n, 1)).astype(np.float32)
+    return x, np.abs(x)
+
+
+def build_relu(depth=4, derivative="ad"):
+    """Width-2 ReLU net of the AD paper: Dense(1, 2) → … → Dense(2, 1)."""
+    widths = [1] + [2] * (depth - 1) + [1]
+    layers = []
+    for i in range(depth):
+        layers.append(Dense(widths[i], widths[i + 1]))
+        if i < depth - 1:
+            layers.append(ReLU(derivative=derivative, k=3.5))
+    return Sequential(*layers)
+
+
+def make_optimizer(kind, params):
+    return Adam(params, lr=0.02) if kind == "adam" else SGD(params, lr=0.1)
+
+
+def test_model_e_starts_as_the_single_model_with_seed_e():
+    net = from_seeds(build_relu, SEEDS)
+    for e, seed in enumerate(SEEDS):
+        init.seed(seed)
+        single = build_relu().state_dict()
+        mine = member_state(net, e)
+        assert mine.keys() == single.keys()
+        for name in single:
+            np.testing.assert_array_equal(mine[name], single[name], err_msg=f"model {e} (seed {seed}) {name}")
+    assert net[0].weight.shape == (len(SEEDS), 1, 2) and net[0].bias.shape == (len(SEEDS), 1, 2)
+
+
+@pytest.mark.parametrize("switching", [False, True], ids=["no-switching", "switching"])
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_model_e_follows_the_single_run_of_seed_e(kind, switching):
+    """Same losses every epoch, same switches, same final weights as Trainer (+ SwitchingRule)
+    run alone with seed e. 200 / 32 leaves a partial last batch; A = 0.995 makes the models
+    switch at different epochs, so the per-model mixed derivative is exercised."""
+    train, test = abs_data(200, 1), abs_data(100, 2)
+    epochs, A = 10, 0.995
+    net = from_seeds(build_relu, SEEDS)
+    rule = EnsembleSwitching(net, len(SEEDS), A=A) if switching else None
+    trainer = EnsembleTrainer(net, MSE(), make_optimizer(kind, [flat_parameter(net)]), train, test,
+                              batch_size=32, seeds=SEEDS, switching=rule)
+    history = trainer.fit(epochs)
+    if switching:
+        modes_per_epoch = {}
+        for s in history.switches:
+            modes_per_epoch.setdefault(s["epoch"], set()).add(s["model"])
+        assert history.switches and any(len(m) < len(SEEDS) for m in modes_per_epoch.values()), \
+            "the test needs models that switch at different epochs"
+
+    for e, seed in enumerate(SEEDS):
+        init.seed(seed)
+        single = build_relu()
+        callbacks = [SwitchingRule(single, A=A)] if switching else []
+        reference = Trainer(single, MSE(), make_optimizer(kind, single.parameters()), train, test,
+                            batch_size=32, rng=seed, callbacks=callbacks, progress=False).fit(epochs)
+        mine = history.member(e)
+        np.testing.assert_allclose(mine.train_loss, reference.train_loss, rtol=2e-5, err_msg=f"model {e} train loss")
+        np.testing.assert_allclose(mine.test_loss, reference.test_loss, rtol=2e-5, err_msg=f"model {e} test loss")
+        assert [(s["epoch"], s["mode"]) for s in mine.events_of("switch")] == \
+               [(s["epoch"], s["mode"]) for s in reference.events_of("switch")], f"model {e} switches"
+        final = member_state(net, e)
+        for name, value in single.state_dict().items():
+            np.testing.assert_allclose(final[name], value, rtol=1e-4, atol=1e-6, err_msg=f"model {e} {name}")
+        best = int(np.argmin(reference.test_loss))
+        assert history.best_epoch[e] == best
+        assert history.best_test_loss[e] == pytest.approx(reference.test_loss[best], rel=2e-5)
+
+
+def test_lowest_test_loss_bookkeeping_matches_the_history():
+    train, test = abs_data(200, 1), abs_data(100, 2)
+    net = from_seeds(lambda: build_relu(derivative="true"), SEEDS)
+    history = EnsembleTrainer(net, MSE(), Adam([flat_parameter(net)], lr=0.05), train, test,
+                              batch_size=50, seeds=SEEDS).fit(12)
+    assert history.test_loss.shape == history.train_loss.shape == (12, len(SEEDS))
+    np.testing.assert_array_equal(history.best_test_loss, history.test_loss.min(axis=0))
+    np.testing.assert_array_equal(history.best_epoch, history.test_loss.argmin(axis=0))
+
+
+def test_a_diverging_model_spoils_only_its_own_numbers():
+    train, test = abs_data(200, 1), abs_data(100, 2)
+
+    def run(poison):
+        net = from_seeds(build_relu, SEEDS)
+        if poison:
+            net[0].weight.data[1] = np.nan
+        trainer = EnsembleTrainer(net, MSE(), Adam([flat_parameter(net)], lr=0.02), train, test,
+                                  batch_size=32, seeds=SEEDS, switching=EnsembleSwitching(net, len(SEEDS)))
+        with np.errstate(invalid="ignore"):
+            return trainer.fit(4), net
+
+    (clean, clean_net), (poisoned, poisoned_net) = run(False), run(True)
+    assert np.isnan(poisoned.best_test_loss[1]) and poisoned.best_epoch[1] == -1
+    for e in (0, 2, 3):
+        np.testing.assert_array_equal(poisoned.test_loss[:, e], clean.test_loss[:, e])
+        for name, value in member_state(clean_net, e).items():
+            np.testing.assert_array_equal(member_state(poisoned_net, e)[name], value, err_msg=f"model {e} {name}")
+
+
+def test_switching_rule_is_applied_per_model():
+    net = from_seeds(lambda: Sequential(Dense(2, 3), Sigmoid(derivative="ad"), Dense(3, 1)), range(3))
+    rule = EnsembleSwitching(net, 3, A=1.1)
+    losses = [np.array([1.0, 1.0, 1.0]), np.array([1.05, 1.2, 0.5]), np.array([1.2, 1.3, 0.56])]
+    best = [None] * 3
+    expected_modes = [["ad"] * 3]
+    for epoch, loss in enumerate(losses):
+        rule.on_epoch_end(epoch, loss)
+        modes = list(expected_modes[-1])
+        for e in range(3):
+            if should_switch(loss[e], best[e], 1.1):
+                modes[e] = "original" if modes[e] == "ad" else "ad"
+            best[e] = loss[e] if best[e] is None else min(best[e], loss[e])
+        expected_modes.append(modes)
+        assert list(np.where(rule.ad_mode, "ad", "original")) == modes, f"epoch {epoch}"
+    assert rule.switches == [{"epoch": 1, "model": 1, "mode": "original"},
+                             {"epoch": 2, "model": 0, "mode": "original"},
+                             {"epoch": 2, "model": 1, "mode": "ad"},
+                             {"epoch": 2, "model": 2, "mode": "original"}]
+
+    # the mixed derivative: AD, min(y, 1 − y), for models 0 and 2; the true y(1 − y) for model 1
+    rule.ad_mode[:] = [True, False, True]
+    rule._update_mask()
+    z = np.random.default_rng(0).normal(size=(3, 5, 3)).astype(np.float32)
+    act = net[1]
+    a = act.forward(z)
+    act.backward(np.ones_like(z))
+    d = act.derivative_value
+    np.testing.assert_allclose(d[0], np.minimum(a[0], 1 - a[0]))
+    np.testing.assert_allclose(d[1], a[1] * (1 - a[1]))
+    np.testing.assert_allclose(d[2], np.minimum(a[2], 1 - a[2]))
+
+
+def test_flat_parameter_shares_memory_with_the_layers():
+    net = from_seeds(build_relu, SEEDS)
+    before = {k: v.copy() for k, v in net.state_dict().items()}
+    flat = flat_parameter(net)
+    assert flat.shape == (net.num_parameters(),)
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    flat.data += 1.0
+    flat.grad[:] = 2.0
+    for (name, p) in net.named_parameters():
+        np.testing.assert_array_equal(p.data, before[name] + 1.0)
+        assert (p.grad == 2.0).all()
+
+
+def test_refusals():
+    net = from_seeds(build_relu, SEEDS)
+    with pytest.raises(ValueError, match="clip_norm"):
+        EnsembleTrainer(net, MSE(), Adam(net.parameters(), clip_norm=1.0), abs_data(10, 0), batch_size=5, seeds=SEEDS)
+    with pytest.raises(ValueError, match="differ at layer 1"):
+        stack([Sequential(Dense(1, 2), ReLU()), Sequential(Dense(1, 2), LeakyReLU())])
+    with pytest.raises(ValueError, match="differ at layer 0"):
+        stack([Sequential(Dense(1, 2)), Sequential(Dense(1, 3))])
+    with pytest.raises(TypeError, match="neither Dense"):
+        stack([Sequential(Conv2D(1, 2, 3))] * 2)
+    with pytest.raises(ValueError, match="at least one"):
+        stack([])
