@@ -68,6 +68,8 @@ def test_quick_run_writes_results_json_and_plots(tmp_path, capsys):
         assert r["same_initial_weights"] is True
         assert 0 <= r["best_test_acc"] <= 1 and r["epochs_run"] >= 1
         assert len(r["scale_init"]) == len(r["scale_end"]) == 7
+    # one weight draw for all three models, untouched by the others' training (Σ|w| before training)
+    assert len({r["initial_weights_checksum"] for r in results["runs"]}) == 1
     regularized = next(r for r in results["runs"] if r["model"] == "regularized-relu")
     assert regularized["input_scale"] > 1e3
     assert regularized["logits_rms_init"] == pytest.approx(1.0, rel=1e-2)
