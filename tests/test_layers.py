@@ -88,7 +88,7 @@ def test_pooling_matches_naive_loops_and_finite_differences(case, kind):
     x = distinct_values(rng, (n, c, h, w))
     layer = ng.MaxPool2D(k, stride=s) if kind == "max" else ng.AvgPool2D(k, stride=s)
     op = np.max if kind == "max" else np.mean
-    np.testing.assert_allclose(layer.forward(x), naive_pool(x, k, s, op), rtol=1e-12)
+    np.testing.assert_allclose(layer.forward(x), naive_pool(x, k, s, op), rtol=1e-12, atol=1e-14)  # a window of ±grid values can average to 0
     report = ng.check_layer(layer, x, seed=seed)
     assert report.passed, str(report)
 
