@@ -16,6 +16,10 @@ from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Paramet
 from .losses import MSE, SoftmaxCrossEntropy
 from .network import NonFiniteError, Sequential
 from .optim import SGD, Adam, clip_by_global_norm, clip_by_value
+from .train import (Callback, Checkpointing, EarlyStopping, History, PeakAccuracy, SwitchingRule,
+                    Trainer, TrainingDiverged, evaluate, fit, make_optimizer, should_switch)
+from .checkpoint import (CheckpointError, CheckpointMismatchError, load_checkpoint,
+                         read_checkpoint, save_checkpoint)
 
 __version__ = "0.1.0"
 
@@ -27,4 +31,7 @@ __all__ = [
     "MSE", "SoftmaxCrossEntropy", "Sequential", "NonFiniteError", "FeedbackRule",
     "SGD", "Adam", "clip_by_value", "clip_by_global_norm",
     "gradcheck", "check_layer", "explicit_backward", "GradcheckError",
+    "fit", "Trainer", "History", "evaluate", "make_optimizer", "Callback", "SwitchingRule",
+    "should_switch", "PeakAccuracy", "EarlyStopping", "Checkpointing", "TrainingDiverged",
+    "save_checkpoint", "load_checkpoint", "read_checkpoint", "CheckpointError", "CheckpointMismatchError",
 ]
