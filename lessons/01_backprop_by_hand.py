@@ -31,8 +31,8 @@
 # %% [markdown]
 # ## Size of the run
 #
-# `QUICK = True` takes few gradient-descent steps (what the automatic tests use);
-# `QUICK = False` trains to the end. `FIGURE_DIR` is a folder where the figures are also
+# `QUICK = True` takes 300 gradient-descent steps at the end (what the automatic tests
+# use); `QUICK = False` takes 3000. `FIGURE_DIR` is a folder where the figures are also
 # saved as PNG files (`None`: only show them in the notebook). This cell is tagged
 # `parameters`, so tools such as the test suite or papermill can override it.
 
@@ -122,6 +122,8 @@ net.build((2,))
 print(net.describe())
 
 # %% [markdown]
+# The library numbers all four layers from 0: `net[0]` holds $W^1, b^1$ and `net[2]`
+# holds $W^2, b^2$, so the gradient it calls `0.weight` is $\partial C/\partial W^1$.
 # We copy the weights out as plain NumPy arrays; from here on, the "by hand" code uses
 # only these arrays and NumPy.
 
@@ -291,7 +293,8 @@ print("Your δ's and gradients match Sequential.backward to 1e-7.")
 #
 # $$\frac{\partial C}{\partial \theta} \approx \frac{C(\theta + h) - C(\theta - h)}{2h}, \qquad h = 10^{-5}.$$
 #
-# Let's do it by hand for one weight, $W^2_{1,0}$ (hidden unit 1 → output):
+# Let's do it by hand for one weight, `W2[1, 0]` (from hidden unit 1 to the output,
+# counting from 0):
 
 # %%
 h = 1e-5
@@ -310,11 +313,15 @@ assert rel_error(analytic, numeric) < 1e-7
 # $$\text{relative error} = \frac{|\,g_\text{analytic} - g_\text{numeric}\,|}{\max\left(|g_\text{analytic}|,\ |g_\text{numeric}|,\ 10^{-8}\right)} .$$
 #
 # **How to read it.** It is roughly $10^{-(\text{number of digits that agree})}$.
-# The central difference itself is off by about $h^2 \cdot C''' \approx 10^{-10}$, and
-# rounding adds about $\varepsilon_{64}/h \approx 10^{-11}$, so a *correct* backward shows
-# $10^{-7}$ or (usually much) less. A *bug* shows $10^{-3}$ to $1$: a wrong factor,
-# a wrong sign, a missing term. Gradients that are almost zero are compared with the
-# $10^{-8}$ floor so that two tiny numbers do not look wildly different.
+# The difference quotient is not exact: it is off by about $h^2/6 \approx 10^{-11}$ times
+# the loss's third derivative, and rounding the two losses to 16 digits adds about
+# $\varepsilon_{64}\, C / h \approx 2\cdot 10^{-16} \cdot 0.27 / 10^{-5} \approx 6 \cdot 10^{-12}$.
+# Against gradients of about $10^{-2}$ that leaves ~9 good digits, so a *correct*
+# backward shows $10^{-7}$ or (usually much) less. A *bug* shows $10^{-3}$ to $1$: a
+# wrong factor, a wrong sign, a missing term. (Those errors of the difference quotient
+# are absolute: a gradient that is itself tiny cannot be checked to 7 digits — Lesson 02
+# meets this. The $10^{-8}$ in the denominator keeps two nearly-zero numbers from
+# looking wildly different.)
 
 # %%
 report = ng.gradcheck(net, ng.MSE(), x, y)
@@ -394,9 +401,11 @@ save(fig, "01_network_deltas")
 #
 # * $\delta^2_n$ has the sign of $a^2_n - y_n$: positive (red) where the output is too
 #   high (targets 0), negative (blue) where it is too low (targets 1).
-# * Each hidden $\delta^1$ is $\delta^2$ times the outgoing weight times $f'(z^1) \le 1/4$:
-#   a sigmoid layer shrinks the error by at least 4× on its way down — the seed of the
-#   *vanishing gradient* that the next lessons deal with.
+# * Each hidden $\delta^1$ is $\delta^2$ times the outgoing weight times $f'(z^1) \le 1/4$.
+#   Unless the weights are large, a sigmoid layer shrinks the error at least 4× on its
+#   way down — the seed of the *vanishing gradient* that the next lessons deal with.
+# * Since $f' > 0$, the sign of $\delta^1$ follows $\delta^2$ across a solid (positive)
+#   edge and flips across a dashed (negative) one.
 # * The bias gradient of a unit is the sum of its $\delta$ over the four panels.
 
 # %% [markdown]

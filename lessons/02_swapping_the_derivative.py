@@ -37,8 +37,8 @@
 # %% [markdown]
 # ## Size of the run
 #
-# `QUICK = True` trains for a few epochs (what the automatic tests use); `QUICK = False`
-# trains longer. `FIGURE_DIR` is a folder where the figures are also saved as PNG files
+# `QUICK = True` trains for 15 epochs (what the automatic tests use); `QUICK = False` for
+# 60. `FIGURE_DIR` is a folder where the figures are also saved as PNG files
 # (`None`: only show them in the notebook). This cell is tagged `parameters`.
 
 # %% tags=["parameters"]
@@ -138,8 +138,8 @@ print("At z = −2 the true derivative is 0; the AD gives",
 #
 # Both vanish as $|z| \to \infty$, but the AD is larger everywhere:
 # $d_1 / d_0 = 1/\max(y, 1-y)$, which lies between $1$ (far out) and $2$ (at $z = 0$).
-# The true derivative is at most $1/4$, so a deep sigmoid network shrinks the error by at
-# least $4\times$ per layer; with the AD, by at least $2\times$.
+# The true derivative is at most $1/4$, so in a deep sigmoid network the derivative
+# factors alone shrink the error at least $4\times$ per layer; with the AD, at least $2\times$.
 
 # %%
 sigmoid_true = derivative_of(ng.Sigmoid(), z)
@@ -170,12 +170,12 @@ print(f"AD / true derivative: {ratio.min():.4f} (at |z| = 6) … {ratio.max():.4
 
 # %%
 ng.seed(0)
-true_net = ng.Sequential(ng.Dense(4, 5), ng.ReLU(), ng.Dense(5, 2))
-ad_net = ng.Sequential(ng.Dense(4, 5), ng.ReLU(derivative="ad", k=K), ng.Dense(5, 2))
-ad_net.load_state_dict(true_net.state_dict())
+with_true_derivative = ng.Sequential(ng.Dense(4, 5), ng.ReLU(), ng.Dense(5, 2))
+with_ad = ng.Sequential(ng.Dense(4, 5), ng.ReLU(derivative="ad", k=K), ng.Dense(5, 2))
+with_ad.load_state_dict(with_true_derivative.state_dict())          # copy the weights over
 probe = np.random.default_rng(1).standard_normal((8, 4)).astype(np.float32)
-assert np.array_equal(backend.to_numpy(true_net(probe)), backend.to_numpy(ad_net(probe)))
-print(true_net[1], "and", ad_net[1], "give identical outputs.")
+assert np.array_equal(backend.to_numpy(with_true_derivative(probe)), backend.to_numpy(with_ad(probe)))
+print(with_true_derivative[1], "and", with_ad[1], "give identical outputs.")
 
 # %% [markdown]
 # ## 4. A network that is dead on arrival
@@ -185,8 +185,9 @@ print(true_net[1], "and", ad_net[1], "give identical outputs.")
 # dead for good. Here we make *every* hidden unit dead, honestly: a
 # $64 \to 32 \to 32 \to 10$ ReLU network on the 8×8 digits (pixels in $[0, 1]$), whose
 # hidden biases start at $-2$ instead of near $0$. With weights drawn from
-# $U(-1/8, 1/8)$, no digit pushes $x W^1$ above $+2$, so $z^1 < 0$ everywhere; then
-# $a^1 = 0$, so $z^2 = b^2 = -2 < 0$ too.
+# $U(-1/8, 1/8)$ (the library's default for 64 inputs), no digit pushes $x W^1$ anywhere
+# near $+2$ (we check it below), so $z^1 < 0$ everywhere; then $a^1 = 0$, so
+# $z^2 = 0 \cdot W^2 + b^2 = -2 < 0$ too.
 
 # %%
 data = datasets.digits(image=False)
@@ -245,8 +246,8 @@ print(f"constant-predictor floor H = {floor:.4f}   (log 10 = {np.log(10):.4f})")
 # %% [markdown]
 # ### Training, with the true derivative and with the AD
 #
-# Both runs start from the same weights and use the paper's set-A optimiser, Adam with
-# learning rate $10^{-3}$ and batches of 50. After each epoch we record the training
+# Both runs start from the same weights and use the optimiser of the paper's
+# hyper-parameter set A: Adam with learning rate $10^{-3}$ and batches of 50. After each epoch we record the training
 # loss and the fraction of dead units.
 
 # %%
@@ -309,10 +310,14 @@ save(fig, "02_dead_relu_training")
 #   Only the output bias $b^3$ learns (its gradient does not pass through a ReLU); it
 #   learns the class frequencies, the loss sinks to the constant-predictor floor and stays.
 # * **AD.** $d^l = \sigma(k z^l)$ is small for $z^l \approx -2$ (about $10^{-3}$ for
-#   $k = 3.5$) but not zero. The error reaches the hidden layers, the biases climb, and the
-#   units come back to life one after another. Adam helps here: it rescales each
-#   parameter's step by that parameter's typical gradient size, so a small-but-nonzero
-#   gradient still gives a full-sized step, while a gradient that is exactly zero stays zero.
+#   $k = 3.5$) but not zero. The error reaches the hidden layers, their weights and biases
+#   move (the biases rise from $-2$), and the units come back to life one after another.
+# * **The optimiser matters too.** Adam rescales each parameter's step by that
+#   parameter's typical gradient size, so a small-but-nonzero gradient still gives a
+#   full-sized step, while a gradient that is exactly zero stays zero. With plain SGD
+#   (learning rate 0.1) the AD gradients here are too small: in our runs no unit revived
+#   within 60 epochs, for $k = 3.5$ and $k = 1$ alike. The AD makes the gradient nonzero;
+#   Adam makes a nonzero gradient count.
 #
 # The checks below make each of these claims executable.
 
@@ -321,8 +326,12 @@ true_net, true_start, true_history, _ = runs["true"]
 ad_net, ad_start, ad_history, ad_accuracy = runs["ad"]
 
 for name, p in true_net.named_parameters():
-    if not name.startswith("4."):                        # every layer below the output
-        assert np.array_equal(backend.to_numpy(p.data), true_start[name]), f"{name} moved"
+    moved = not np.array_equal(backend.to_numpy(p.data), true_start[name])
+    assert moved == (name == "4.bias"), f"{name}: only the output bias can learn"
+for name, p in ad_net.named_parameters():
+    assert not np.array_equal(backend.to_numpy(p.data), ad_start[name]), f"{name} did not move"
+    if name in ("0.bias", "2.bias"):
+        print(f"AD run, mean {name}: {ad_start[name].mean():+.3f} → {float(p.data.mean()):+.3f}")
 assert true_history["dead"][-1] == 1.0, "with the true derivative, dead units stay dead"
 assert min(true_history["loss"]) > floor - 1e-4, "a network of dead units cannot beat the floor"
 
@@ -335,8 +344,10 @@ print(f"AD run: {ad_history['dead'][-1]:.0%} dead at the end, loss {ad_history['
 # ## 5. Gradient checking no longer applies …
 #
 # In Lesson 01 finite differences were the referee. Let's run the same check on a
-# network with the AD. We take a fresh one (the same shape, ordinary initial biases, so
-# its units are alive and its gradients are far from zero) and 16 digits:
+# network with the AD. We take a fresh one — the same shape, ordinary initial biases, so
+# its units are alive — and 16 digits. (The network trained above already fits these
+# digits so well that most of its gradients are tiny, which makes any check harder to
+# read; more on that below.)
 
 # %%
 def fresh_net(derivative):
@@ -359,9 +370,10 @@ assert not ad_report.passed and ad_report.max_rel_error > 0.5
 # $f'(z)$, so its numbers are *not* $\partial C/\partial\theta$: for a unit with $z > 0$
 # it uses $\sigma(kz) < 1$ where the truth is $1$, and for $z < 0$ it reports a gradient
 # where the truth is $0$. Relative errors near $2$ mean the two even disagree in sign.
-# Only the output layer's own gradients (`4.weight`, `4.bias`) are untouched: no ReLU lies
-# between them and the loss. The AD is a deliberate change to the *learning rule*, not a
-# bug — so the gradient check can no longer tell right from wrong.
+# Only the output layer's own gradients (`4.weight`, `4.bias`) are unaffected — no ReLU
+# lies between them and the loss; their small relative errors have another cause, which
+# we meet in a moment. The AD is a deliberate change to the *learning rule*, not a bug —
+# so the gradient check can no longer tell right from wrong.
 #
 # For comparison, the very same weights with the true derivative swapped back in
 # (`set_derivative` changes only the backward):
@@ -375,19 +387,19 @@ true_report = ng.gradcheck(checked, ng.SoftmaxCrossEntropy(), x_check, y_check)
 print(true_report)
 
 # %% [markdown]
-# Look closely: this correct backward may still be marked FAILED, with relative errors of
-# $10^{-6}$ to $10^{-4}$ — always at entries whose gradient is tiny ($10^{-5}$ to
-# $10^{-8}$). The *absolute* errors tell why: they are all a few $\times 10^{-11}$. That
-# is the resolution of the difference quotient itself: $C \approx 2.3$ is known to
-# about $\varepsilon_{64} C$ (16 digits), and dividing a difference of two such numbers by
-# $2h$ leaves an uncertainty of about $\varepsilon_{64} C / h \approx 2\times 10^{-11}$.
+# Look closely: this correct backward is marked FAILED too, with relative errors of
+# about $10^{-5}$ — each at an entry whose gradient is tiny ($10^{-6}$ to $10^{-7}$).
+# The *absolute* errors tell why: they are all a few $\times 10^{-11}$. That is the
+# resolution of the difference quotient itself: $C \approx 2.3$ is known to about
+# $\varepsilon_{64} C$ (16 digits), and dividing a difference of two such numbers by
+# $2h$ leaves an uncertainty of about $\varepsilon_{64} C / h \approx 5\times 10^{-11}$.
 # A gradient of $10^{-7}$ cannot be checked to 7 digits at that resolution. Lesson 01's
 # rule of thumb ("$\lesssim 10^{-7}$ is right") assumes gradients well above this floor;
 # a network of this size has some that are not. So judge by the absolute error against
 # the floor:
 
 # %%
-C_check = ng.SoftmaxCrossEntropy()(backend.to_numpy(checked(x_check)).astype(np.float64), y_check)
+C_check = ng.SoftmaxCrossEntropy()(checked(x_check), y_check)                # ≈ 2.3
 noise_floor = np.finfo(np.float64).eps * C_check / 1e-5       # ε·C/h, h = 1e-5 (gradcheck's default)
 worst_true = max(p.max_abs_error for p in true_report.params)
 worst_ad = max(p.max_abs_error for p in ad_report.params)
@@ -456,7 +468,9 @@ assert difference > 1e-2
 #   finite-difference check *must* fail. The right check is the explicit recursion with
 #   the same $d$.
 #
-# **Try it.** Use `ng.SGD(net.parameters(), lr=0.1)` instead of Adam: how many epochs
-# does the AD need now, and why? Set `K = 1.0` (eq. 8). Start the biases at $-1$ instead
-# of $-2$: how many units are dead at the start? The paper also *switches* between the
-# AD and the true derivative during training (`nanograd_ad.train.SwitchingRule`).
+# **Try it.** Set `K = 1.0` (eq. 8): do the units revive sooner? Replace Adam by
+# `ng.SGD(net.parameters(), lr=0.1)` and explain why nothing revives (hint: the gradient
+# of $W^1$ carries the AD factors of *both* hidden layers). Start the biases at $-1$
+# instead of $-2$: how many units are dead at the start? The paper also *switches*
+# between the AD and the true derivative during training
+# (`nanograd_ad.train.SwitchingRule`).
