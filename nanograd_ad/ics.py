@@ -225,7 +225,7 @@ def _rms(values) -> float:
     return float(backend.xp.sqrt(backend.xp.mean(values.astype(backend.xp.float64) ** 2)))
 
 
-def suggest_input_scale(net, x, target: float = 1.0, tol: float = 1e-3, max_iter: int = 50) -> float:
+def suggest_input_scale(net, x, target: float = 1.0, tol: float = 1e-3, max_iter: int = 100) -> float:
     """A factor α for the input so that the logits have unit scale at the current weights.
 
         RMS(z^L) = sqrt( mean over samples n and classes k of z^L[n, k]² ),   z^L = net(α·x)
@@ -239,32 +239,61 @@ def suggest_input_scale(net, x, target: float = 1.0, tol: float = 1e-3, max_iter
     compensates: each regularized layer contributes its r as a factor, so α grows like
     1/Π_l r_l.
 
-    Biases (or saturating activations) break the homogeneity. The same step is then
-    repeated, α ← α·target/RMS(net(α·x)) — a Newton step on log RMS(log α) taking the
-    slope as 1 — until |RMS/target − 1| < ``tol``. It converges while the logits are
-    mostly input-driven; if the logits barely respond to α (bias- or saturation-
-    dominated) it raises ``ValueError`` after ``max_iter`` steps, naming the last α and
-    RMS, as it does for an all-zero output. ``x``: a batch of inputs as the network
-    takes them (a few hundred samples suffice). Returns α as a Python float; put it in
-    front with ``Scale(α)`` (or multiply an existing first Scale's factor by it).
+    Biases (or saturating activations) break the homogeneity: RMS(net(αx)) tends to the
+    bias-driven logits as α → 0 and grows like α only for large α. After three of the
+    steps above, the crossing RMS = target is bracketed in log α (steps of ×10) and
+    bisected until |RMS/target − 1| < ``tol`` — RMS is continuous in α, so a bracket
+    holds a solution. ``ValueError`` (naming α and RMS) when the logits are all zero, when
+    no bracket is found (e.g. the biases alone give RMS above the target) or when the
+    bisection stalls. ``x``: a batch of inputs as the network takes them (a few hundred
+    samples suffice). Returns α as a Python float; put it in front with ``Scale(α)`` (or
+    multiply an existing first Scale's factor by it).
     """
     if not target > 0:
         raise ValueError(f"suggest_input_scale: target must be > 0, got {target}")
     x = backend.asarray(x, dtype=backend.default_dtype())
-    alpha, rms = 1.0, _rms(net(x))
-    for _ in range(max_iter):
+
+    def rms_at(alpha: float) -> float:
+        rms = _rms(net(x * alpha))
         if rms == 0 or not math.isfinite(rms):
             raise ValueError(f"suggest_input_scale: the logits have RMS {rms} at input factor "
                              f"{alpha:.6g}; no factor can give them RMS {target}")
-        if abs(rms / target - 1) < tol:
+        return rms
+
+    def close(rms: float) -> bool:
+        return abs(rms / target - 1) < tol
+
+    alpha, rms = 1.0, rms_at(1.0)
+    for _ in range(3):                                    # α ← α·target/RMS: exact when homogeneous
+        if close(rms):
             return alpha
         alpha *= target / rms
-        rms = _rms(net(x * alpha))
-    if abs(rms / target - 1) < tol:
+        rms = rms_at(alpha)
+    if close(rms):
         return alpha
-    raise ValueError(f"suggest_input_scale: after {max_iter} steps the factor {alpha:.6g} gives "
-                     f"logits of RMS {rms:.6g}, not {target}; the logits hardly follow the input "
-                     "scale (biases or saturated activations dominate)")
+    step = 10.0 if rms < target else 0.1                  # bracket the crossing in log α
+    low = high = None
+    for _ in range(max_iter):
+        previous = (alpha, rms)
+        alpha *= step
+        rms = rms_at(alpha)
+        if close(rms):
+            return alpha
+        if (rms > target) == (step > 1):
+            low, high = (previous[0], alpha) if step > 1 else (alpha, previous[0])
+            break
+    if low is None:
+        raise ValueError(f"suggest_input_scale: no input factor found (last {alpha:.3g} gives logits of "
+                         f"RMS {rms:.6g}, target {target}); the logits hardly follow the input scale "
+                         "(biases or saturated activations dominate)")
+    for _ in range(max_iter):                             # bisection in log α
+        alpha = math.sqrt(low * high)
+        rms = rms_at(alpha)
+        if close(rms):
+            return alpha
+        low, high = (alpha, high) if rms < target else (low, alpha)
+    raise ValueError(f"suggest_input_scale: bisection stalled at factor {alpha:.6g} with logits of "
+                     f"RMS {rms:.6g}, target {target}")
 
 
 def activation_scales(net, x) -> list[dict]:

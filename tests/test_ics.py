@@ -206,6 +206,20 @@ def test_suggest_input_scale_iterates_when_biases_break_homogeneity():
     assert _logits_rms(net, x) == pytest.approx(2.0, rel=2e-3)
 
 
+def test_suggest_input_scale_bisects_when_uniform_biases_make_the_logits_respond_slowly():
+    # five regularized layers with U(−1, 1) weights and biases: the logits are bias-driven for
+    # small factors, input-driven (∝ α) only for very large ones
+    u = init.uniform(-1, 1)
+    layers, c_in = [], 1
+    for i, c_out in enumerate([4, 4, 8, 8, 8]):
+        layers += [ng.Conv2D(c_in, c_out, 3, padding=1, weight_init=u, bias_init=u, rng=i), RegularizedReLU()]
+        c_in = c_out
+    net = ng.Sequential(*layers, ng.Flatten(), ng.Dense(8 * 6 * 6, 2, weight_init=u, bias_init=u, rng=9))
+    x = np.random.default_rng(4).random((16, 1, 6, 6)).astype(np.float32)
+    alpha = suggest_input_scale(net, x)
+    assert _logits_rms(net, x * np.float32(alpha)) == pytest.approx(1.0, rel=1e-3)
+
+
 def test_suggest_input_scale_refuses_a_dead_network():
     net = ng.Sequential(ng.Dense(3, 2, weight_init="zeros", bias_init="zeros"))
     with pytest.raises(ValueError, match="RMS 0"):

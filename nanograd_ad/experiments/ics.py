@@ -345,7 +345,7 @@ def run(config: ExperimentConfig) -> dict:
         })
     paper_label = "paper % (CIFAR-10)" if data.name == "cifar10" else "paper % (CIFAR-10, not this data)"
     print()
-    print(format_table(rows, [("model", "model"), ("acc", "peak test acc % (mean ± std)"), ("epoch", "best epoch"), ("epochs", "epochs run"), ("paper", paper_label, 2)]))
+    print(format_table(rows, [("model", "model"), ("acc", "peak test acc % (mean ± std)"), ("epoch", "best epoch (from 0)"), ("epochs", "epochs run"), ("paper", paper_label, 2)]))
 
     print("\nactivation scale mean |a^l| (first seed; l = 0 is the scaled input, l = 1..6 the conv layers)")
     seed = runs[0]["seed"]
@@ -368,8 +368,11 @@ def run(config: ExperimentConfig) -> dict:
     if "regularized-relu" in models:
         verdict = summary["regularized-relu"]["activation_scale"]
         kept = not verdict["init"]["grows"] and not verdict["end"]["grows"]
+        low = min(verdict["init"]["min_ratio"], verdict["end"]["min_ratio"])
+        high = max(verdict["init"]["max_ratio"], verdict["end"]["max_ratio"])
         statement = ("the regularized ReLU keeps mean |a| from growing layer by layer (no ratio above 1, at "
-                     "initialization or at the end)" if kept else
+                     f"initialization or at the end); it shrinks it instead, by g between {low:.3g} and {high:.3g} "
+                     "per layer, which the input factor makes up for" if kept else
                      "the regularized ReLU does NOT keep mean |a| from growing layer by layer: some ratio exceeds 1 "
                      f"(at init max {verdict['init']['max_ratio']:.3g}, at the end max {verdict['end']['max_ratio']:.3g})")
         summary["regularized_relu_keeps_scale"] = kept
