@@ -11,6 +11,7 @@ from .activations import (Activation, Identity, ISigmoid, LeakyReLU, ReLU, Sigmo
 from .backend import BackendError
 from .feedback import FeedbackRule
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
+from .ics import RegularizedReLU, Scale, activation_scales, suggest_input_scale
 from .init import seed
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Parameter
 from .losses import MSE, SoftmaxCrossEntropy
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "backend", "init", "seed", "BackendError",
+    "RegularizedReLU", "Scale", "suggest_input_scale", "activation_scales",
     "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ISigmoid", "Identity",
     "register_derivative", "derivative_names",
     "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",

@@ -129,8 +129,8 @@ class Sequential:
             if tuple(state[name].shape) != tuple(p.shape):
                 raise ValueError(f"load_state_dict: parameter {name} expects shape {tuple(p.shape)}, "
                                  f"found {tuple(state[name].shape)}")
-        for name, p in own.items():
-            p.data = backend.asarray(state[name], dtype=p.data.dtype)
+        for name, p in own.items():                  # a copy: two networks never share weights
+            p.data = backend.xp.array(state[name], dtype=p.data.dtype, copy=True)
 
     def astype(self, dtype) -> "Sequential":
         """Cast every parameter to ``dtype`` (e.g. float64 for gradient checks)."""
@@ -167,12 +167,13 @@ class Sequential:
 
     def describe(self) -> str:
         """A table of the layers: index, layer, output shape (once built), parameters."""
-        rows = [f"{'#':>3}  {'layer':<36} {'output':<18} params"]
         shapes = getattr(self, "shapes", [None] * len(self.layers))
-        for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
+        details = [layer.describe() if hasattr(layer, "describe") else repr(layer) for layer in self.layers]
+        width = max([36] + [len(d) for d in details])
+        rows = [f"{'#':>3}  {'layer':<{width}} {'output':<18} params"]
+        for i, (layer, shape, detail) in enumerate(zip(self.layers, shapes, details)):
             count = sum(math.prod(p.shape) for p in layer.parameters())
-            detail = layer.describe() if hasattr(layer, "describe") else repr(layer)
-            rows.append(f"{i:>3}  {detail:<36} {str(shape or '?'):<18} {count}")
+            rows.append(f"{i:>3}  {detail:<{width}} {str(shape or '?'):<18} {count}")
         rows.append(f"total parameters: {self.num_parameters()}")
         return "\n".join(rows)
 

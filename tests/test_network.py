@@ -66,6 +66,16 @@ def test_state_dict_round_trip_and_architecture_mismatch():
         mlp().load_state_dict(ng.Sequential(ng.Dense(4, 5), ng.ReLU(), ng.Dense(5, 5)).state_dict())
 
 
+def test_load_state_dict_copies_so_networks_never_share_weights():
+    state = mlp().state_dict()
+    a, b = mlp(), mlp()
+    a.load_state_dict(state)
+    b.load_state_dict(state)
+    a.layers[0].weight.data += 1.0
+    np.testing.assert_array_equal(b.layers[0].weight.data, state["0.weight"])
+    assert not np.shares_memory(a.layers[0].weight.data, state["0.weight"])
+
+
 def test_shape_errors_name_the_layer():
     net = ng.Sequential(ng.Conv2D(1, 2, 3), ng.ReLU(), ng.Flatten(), ng.Dense(10, 3))
     with pytest.raises(ValueError, match=r"Sequential layer 3: Dense\(10, 3\) expects input of shape \(N, 10\), got \(2, 8\)"):
