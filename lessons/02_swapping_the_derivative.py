@@ -385,18 +385,21 @@ for layer in checked:
         layer.set_derivative("true")
 true_report = ng.gradcheck(checked, ng.SoftmaxCrossEntropy(), x_check, y_check)
 print(true_report)
+assert true_report.passed, "the true derivative must pass the finite-difference check"
 
 # %% [markdown]
-# Look closely: this correct backward is marked FAILED too, with relative errors of
-# about $10^{-5}$ — each at an entry whose gradient is tiny ($10^{-6}$ to $10^{-7}$).
-# The *absolute* errors tell why: they are all a few $\times 10^{-11}$. That is the
-# resolution of the difference quotient itself: $C \approx 2.3$ is known to about
-# $\varepsilon_{64} C$ (16 digits), and dividing a difference of two such numbers by
-# $2h$ leaves an uncertainty of about $\varepsilon_{64} C / h \approx 5\times 10^{-11}$.
-# A gradient of $10^{-7}$ cannot be checked to 7 digits at that resolution. Lesson 01's
-# rule of thumb ("$\lesssim 10^{-7}$ is right") assumes gradients well above this floor;
-# a network of this size has some that are not. So judge by the absolute error against
-# the floor:
+# This one passes — but look at the first line of the report. Some gradient entries here
+# are tiny ($10^{-6}$ to $10^{-7}$), and their *absolute* errors are a few
+# $\times 10^{-11}$. That is the resolution of the difference quotient itself: $C \approx
+# 2.3$ is known to about $\varepsilon_{64} C$ (16 digits), and dividing a difference of two
+# such numbers by $2h$ leaves an uncertainty of about $\varepsilon_{64} C / h \approx
+# 5\times 10^{-11}$. A gradient of $10^{-7}$ cannot be checked to 7 digits at that
+# resolution, so `gradcheck` floors the denominator of the relative error at
+# (resolution / tolerance): an error as large as the resolution then counts as exactly
+# the tolerance, and entries well above it keep their plain relative error. Lesson 01's
+# rule of thumb ("$\lesssim 10^{-7}$ is right") assumes gradients well above the floor;
+# a network of this size has some that are not. Compare both backward passes with
+# the floor directly:
 
 # %%
 C_check = ng.SoftmaxCrossEntropy()(checked(x_check), y_check)                # ≈ 2.3

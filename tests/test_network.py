@@ -126,3 +126,20 @@ def test_describe_lists_shapes_and_parameters():
     assert net.build((1, 8, 8)) == (3,)
     text = net.describe()
     assert "(2, 4, 4)" in text and "total parameters: 119" in text
+
+
+def test_gradcheck_resolution_floor_keeps_tiny_correct_gradients_and_catches_small_errors():
+    """Entries of ~1e-6 sit near the difference quotient's resolution ε·C/h; a correct
+    backward must pass there, and a derivative wrong by 0.1% must still fail."""
+    ng.seed(0)
+    net = ng.Sequential(ng.Conv2D(1, 4, 3, padding=1), ng.Tanh(), ng.MaxPool2D(2),
+                        ng.Conv2D(4, 3, 3, stride=2, padding=1), ng.Sigmoid(), ng.AvgPool2D(2),
+                        ng.Flatten(), ng.Dense(3, 5), ng.LeakyReLU(), ng.Dense(5, 3))
+    x, y = np.random.default_rng(1).standard_normal((4, 1, 8, 8)), np.array([0, 1, 2, 1])
+    report = ng.gradcheck(net, ng.SoftmaxCrossEntropy(), x, y)
+    assert report.passed, str(report)
+    assert min(abs(p.analytic) for p in report.params) < 1e-5      # tiny entries were checked
+    assert 1e-10 < report.atol < 1e-9 and "floored at" in str(report)
+    net.layers[1].set_derivative(lambda z, a: 1.001 * (1 - a * a))
+    wrong = ng.gradcheck(net, ng.SoftmaxCrossEntropy(), x, y)
+    assert not wrong.passed and wrong.max_rel_error > 5e-4
