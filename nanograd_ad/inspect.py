@@ -280,7 +280,7 @@ def plot_delta_profile(runs: dict, key: str = "delta", path=None, title: str | N
         depths, values = run.profile(key) if isinstance(run, GradientFlow) else run
         ax.plot(depths, values, marker="o", markersize=3, label=label)
     ax.set_yscale("log")
-    ax.set(xlabel="layer l (1 = input side)", ylabel=f"RMS {key}" if key != "delta" else "RMS δ^l",
+    ax.set(xlabel="layer l (1 = input side)", ylabel=f"RMS {key}" if key != "delta" else r"RMS $\delta^l$",
            title=title or f"gradient flow: RMS {key} by depth")
     ax.legend(fontsize="small")
     return _save(fig, path)
