@@ -88,7 +88,8 @@ class PseudoNormalize(FeedbackRule):
 
         c^l = u ⊙ norm(d^l) = u ⊙ d^l / s = e^l / s
 
-    and, since W^T acts on each sample's row separately, W^{l T} c^l = (W^{l T} e^l) / s.
+    and, since W^T (a Dense or a convolution's backward) treats each sample separately,
+    W^{l T} c^l = (W^{l T} e^l) / s.
     So no layer changes: the activation's ordinary output is ``local_error``; the Dense or
     Conv2D below takes its gradients from it; what that layer passes down is divided by s
     — exactly W^{l T} c^l. ``local_error`` and ``carried_error`` of the last backward are

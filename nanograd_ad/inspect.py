@@ -31,8 +31,8 @@ from . import backend
 from .activations import Activation, LeakyReLU, ReLU, Sigmoid, Tanh
 from .feedback import FeedbackRule, PseudoNormalize
 
-__all__ = ["GradientFlow", "ContributionMap", "contribution_map", "plot_delta_profile",
-           "plot_contribution_maps", "KEYS"]
+__all__ = ["GradientFlow", "ContributionMap", "contribution_map", "saturated_fraction",
+           "plot_delta_profile", "plot_contribution_maps", "KEYS"]
 
 #: what GradientFlow records per weight layer and step
 KEYS = ("delta", "carried", "d", "weight_grad", "bias_grad", "saturated")
@@ -52,12 +52,14 @@ def saturated_fraction(layer: Activation, threshold: float = 0.99):
     """
     xp = backend.xp
     if isinstance(layer, Tanh):
-        return xp.mean(xp.abs(layer.a) > threshold)
-    if isinstance(layer, Sigmoid):
-        return xp.mean(xp.abs(2 * layer.a - 1) > threshold)
-    if isinstance(layer, (ReLU, LeakyReLU)):
-        return xp.mean(layer.z < 0)
-    return None
+        flags = xp.abs(layer.a) > threshold
+    elif isinstance(layer, Sigmoid):
+        flags = xp.abs(2 * layer.a - 1) > threshold
+    elif isinstance(layer, (ReLU, LeakyReLU)):
+        flags = layer.z < 0
+    else:
+        return None
+    return xp.count_nonzero(flags) / flags.size
 
 
 class GradientFlow(FeedbackRule):
