@@ -91,7 +91,7 @@ def add_arguments(parser) -> None:
     group.add_argument("--thresholds", type=float, nargs=3, metavar=("START", "STOP", "STEP"), default=None,
                        help="threshold sweep on Ĝ (default: 0.7 2.5 0.3; quick: 1.0 1.5 0.5; the paper: 0.7 2.5 0.1)")
     group.add_argument("--variants", nargs="+", choices=VARIANTS, default=None, help="default: all")
-    group.add_argument("--lr", type=positive_float, default=0.05, help="learning rate of the first half (default 0.05)")
+    group.add_argument("--lr", type=positive_float, default=0.02, help="learning rate of the first two thirds (default 0.02)")
     group.add_argument("--lr-drop", type=positive_float, default=0.1, help="lr factor of the second half (default 0.1)")
     group.add_argument("--factor", type=positive_float, default=2.0, help="amplification factor (default 2)")
     group.add_argument("--ratio", type=positive_float, default=0.25, help="random baseline: ratio of layers (default 0.25)")
@@ -356,7 +356,7 @@ def run(config: ExperimentConfig) -> dict:
         variants.insert(0, "original")  # the reference of every comparison
     default_widths = (8, 16, 32) if data_name == "digits" else (32, 64, 128)
     setup = Setup(
-        data=data, phases=paper_phases(epochs, extra.get("lr", 0.05), extra.get("lr_drop", 0.1), extra.get("factor", 2.0)),
+        data=data, phases=paper_phases(epochs, extra.get("lr", 0.02), extra.get("lr_drop", 0.1), extra.get("factor", 2.0)),
         widths=tuple(extra.get("widths") or default_widths), hidden=extra.get("hidden", 64),
         momentum=extra.get("momentum", 0.9), batch_size=extra.get("batch_size", 32),
         factor=extra.get("factor", 2.0), ratio=extra.get("ratio", 0.25), scope=extra.get("scope", "weights"),
