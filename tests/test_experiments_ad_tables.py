@@ -91,7 +91,7 @@ def test_quick_run_writes_results_with_the_documented_keys(name, tmp_path, capsy
     for run in results["runs"]:
         assert {"seed", "lowest_test_loss", "best_epoch", "final_test_loss", "switches"} <= set(run)
         assert 0 <= run["best_epoch"] < 3 and run["lowest_test_loss"] <= run["final_test_loss"] + 1e-12
-        assert run["switches"] == 0 or run["activation"].startswith("AD")
+        assert run["switches"] == 0 or run["activation"] == "AD ReLU"        # METHODS §5: AD ReLU switches
     assert results["paper"]["table"] == task.table and len(results["paper"]["rows"]) == 24
     for s in ("A", "B"):
         assert (out / f"{name}_set_{s}.png").stat().st_size > 1000
@@ -100,10 +100,14 @@ def test_quick_run_writes_results_with_the_documented_keys(name, tmp_path, capsy
 def test_options_choose_sets_and_depths(tmp_path):
     experiment = get("ad-relu")
     from nanograd_ad.experiments.common import ExperimentConfig
-    config = ExperimentConfig(runs=2, epochs=2, out=tmp_path, extra={"sets": ["B"], "depths": [3], "no_switching": True})
+    config = ExperimentConfig(runs=2, epochs=2, out=tmp_path, extra={"sets": ["B"], "depths": [3], "switching": "off"})
     results = experiment.run(config)
     assert [(c["set"], c["layers"]) for c in results["summary"]["cells"]] == [("B", 3)] * 3
     assert all(r["switches"] == 0 for r in results["runs"])
     assert results["summary"]["cells"][0]["paper_mean_test_loss"] is None    # the paper has no 3-layer row
+    sigmoid = get("ad-sigmoid").run(ExperimentConfig(runs=3, epochs=3, out=tmp_path, extra={
+        "sets": ["A"], "depths": [4], "switching": "on", "switch_a": 0.5}))
+    switched = {r["activation"] for r in sigmoid["runs"] if r["switches"]}
+    assert switched == {"AD sigmoid"}                # A = 0.5: every AD model switches, the others never
     with pytest.raises(ValueError, match="--data"):
         experiment.run(ExperimentConfig(runs=1, epochs=1, out=tmp_path, data="digits"))

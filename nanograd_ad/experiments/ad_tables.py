@@ -16,10 +16,10 @@ ad-sigmoid (Table 4) — y = 1 if v1 < v2 else 0, (v1, v2) ~ U(−√3, √3)²,
     Dense(2, 2) → act → [Dense(2, 2) → act] × (n − 2) → Dense(2, 1) → act      n acts
     6 + 4(n − 2) weights, 3 + 2(n − 2) biases;  act = sigmoid | Isigmoid (a=0.01, α=1) | AD sigmoid
 
-AD ReLU uses d = sigmoid(k·z), k = 3.5; AD sigmoid d = min(y, 1 − y) (eq. 11). Both train
-with the switching rule (AD ↔ true derivative when the epoch's training loss exceeds
-A = 1.035 × the best so far, per model, starting in AD). Loss MSE, 300 epochs. A run's
-result is its lowest test loss over the epochs (tested after every epoch).
+AD ReLU uses d = sigmoid(k·z), k = 3.5, with the switching rule (AD ↔ true derivative
+when the epoch's training loss exceeds A = 1.035 × the best so far, per model, starting
+in AD); AD sigmoid uses d = min(y, 1 − y) (eq. 11) throughout. Loss MSE, 300 epochs. A
+run's result is its lowest test loss over the epochs (tested after every epoch).
 
     set A: batch 50,  PyTorch default init (W and b ~ U(±1/√fan_in)), Adam lr 1e-3
     set B: batch 100, He normal (ReLU) / Xavier normal (sigmoid) weights, SGD lr 0.01, b = 0
@@ -27,9 +27,9 @@ result is its lowest test loss over the epochs (tested after every epoch).
 **Readings** (the paper does not say): set B's lr 0.01 and zero biases (METHODS §5);
 one data draw (from ``--seed``) shared by all runs, the runs differing in weights and
 batch order; in the sigmoid nets every activation, the output's included, is the variant
-(the paper's Isigmoid losses above 0.25 need an unbounded output); AD sigmoid also uses
-the switching rule ("the training setup was similar to ReLU networks"; ``--no-switching``
-turns it off for both AD variants).
+(the paper's Isigmoid losses above 0.25 need an unbounded output). The switching rule is
+given for AD ReLU (§III.A, METHODS §5) and not for AD sigmoid, so by default only AD ReLU
+switches; ``--switching on`` / ``off`` makes every AD variant switch / never switch.
 
 results.json (`common.write_results`) holds, besides config / wall_time_s / version:
 
@@ -85,17 +85,18 @@ class Task:
     variants: tuple           # AD first
     sets: dict
     output_activation: bool   # sigmoid nets end in the activation, ReLU nets are linear
+    switching: bool           # does the AD variant use the switching rule by default
 
 
 TASKS = {
     "ad-relu": Task(2, "relu_abs", ("AD ReLU", "ReLU", "Leaky ReLU"), {
         "A": HyperSet("A", (2, 4, 6, 8), 50, "adam", 1e-3, "torch", "torch"),
         "B": HyperSet("B", (2, 4, 6, 8), 100, "sgd", 0.01, "he_normal", "zeros"),
-    }, output_activation=False),
+    }, output_activation=False, switching=True),
     "ad-sigmoid": Task(4, "sigmoid_compare", ("AD sigmoid", "sigmoid", "Isigmoid"), {
         "A": HyperSet("A", (12, 13, 14, 15), 50, "adam", 1e-3, "torch", "torch"),
         "B": HyperSet("B", (4, 5, 6, 7), 100, "sgd", 0.01, "xavier_normal", "zeros"),
-    }, output_activation=True),
+    }, output_activation=True, switching=False),
 }
 
 
@@ -226,13 +227,14 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
     epochs = config.choose("epochs", 15, 300)
     extra = config.extra
     set_names = list(extra.get("sets") or task.sets)
-    k, switch_a = extra.get("k") or 3.5, None if extra.get("no_switching") else (extra.get("switch_a") or 1.035)
+    switching = {"on": True, "off": False}.get(extra.get("switching"), task.switching)
+    k, switch_a = extra.get("k") or 3.5, (extra.get("switch_a") or 1.035) if switching else None
     seeds = [config.seed + i for i in range(runs_count)]
     data = load_data(name, config.seed)
     paper = {(r["set"], r["layers"], r["activation"]): r["mean_test_loss"] for r in paper_rows(task.table)}
     print(f"{name} (Table {task.table} of the AD paper): {data.description}")
     print(f"{runs_count} runs per cell (seeds {seeds[0]}..{seeds[-1]}, trained together) x {epochs} epochs; "
-          f"switching A = {switch_a}")
+          f"{task.variants[0]}: " + (f"switching rule, A = {switch_a}" if switch_a else "no switching"))
 
     runs, cells = [], []
     for set_name in set_names:
@@ -292,7 +294,8 @@ def add_arguments(parser) -> None:
     group.add_argument("--sets", nargs="+", choices=["A", "B"], default=None, help="hyper-parameter sets (default: A B)")
     group.add_argument("--k", type=positive_float, default=3.5, help="AD ReLU steepness k in sigmoid(k·z) (default 3.5)")
     group.add_argument("--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)")
-    group.add_argument("--no-switching", action="store_true", help="AD variants keep the AD derivative throughout")
+    group.add_argument("--switching", choices=["on", "off"], default=None,
+                       help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)")
 
 
 @register("ad-relu", "Table 2 of the AD paper: |x| with width-2 ReLU nets, ReLU vs Leaky ReLU vs AD ReLU "
