@@ -28,24 +28,24 @@ def build_ours():
         ng.Flatten(), ng.Dense(4096, 10))
 
 
-def time_ours(x, y, steps: int) -> list[float]:
+def ours_step(x, y):
+    """A closure running one nanograd_ad training step."""
     net, loss = build_ours(), ng.SoftmaxCrossEntropy()
     opt = ng.SGD(net.parameters(), lr=0.01)
     x, y = backend.asarray(x), backend.asarray(y)
-    times = []
-    for _ in range(steps + 2):
-        start = time.perf_counter()
+
+    def step():
         opt.zero_grad()
         loss.forward(net(x), y)
         net.backward(loss.backward())
         opt.step()
         if backend.name() == "cupy":
             backend.xp.cuda.Stream.null.synchronize()
-        times.append(time.perf_counter() - start)
-    return times[2:]
+    return step
 
 
-def time_torch(x, y, steps: int, threads: int) -> list[float] | None:
+def torch_step(x, y, threads: int):
+    """A closure running the same step in PyTorch CPU, or None when torch is absent."""
     try:
         import torch
     except ImportError:
@@ -57,14 +57,18 @@ def time_torch(x, y, steps: int, threads: int) -> list[float] | None:
                         nn.Flatten(), nn.Linear(4096, 10))
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    times = []
-    for _ in range(steps + 2):
-        start = time.perf_counter()
+
+    def step():
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(xt), yt).backward()
         opt.step()
-        times.append(time.perf_counter() - start)
-    return times[2:]
+    return step
+
+
+def timed(step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -82,16 +86,24 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, 64)
-    ours = statistics.median(time_ours(x, y, args.steps))
-    theirs = time_torch(x, y, args.steps, args.threads)
-    print(f"reference CNN, batch 64, {args.threads} threads, median of {args.steps} steps")
-    print(f"  nanograd_ad ({args.backend}): {ours * 1e3:8.1f} ms/step")
-    if theirs is None:
+    ours, theirs = ours_step(x, y), torch_step(x, y, args.threads)
+    for _ in range(2):                                  # warm-up
+        ours()
+        theirs and theirs()
+    ours_times, theirs_times = [], []
+    for _ in range(args.steps):                         # interleaved: both see the same machine load
+        ours_times.append(timed(ours))
+        if theirs:
+            theirs_times.append(timed(theirs))
+    ours_ms = statistics.median(ours_times) * 1e3
+    print(f"reference CNN, batch 64, {args.threads} threads, median of {args.steps} interleaved steps")
+    print(f"  nanograd_ad ({args.backend}): {ours_ms:8.1f} ms/step")
+    if not theirs:
         print("  PyTorch not installed: no ratio")
         return
-    theirs = statistics.median(theirs)
-    print(f"  PyTorch CPU          : {theirs * 1e3:8.1f} ms/step")
-    print(f"  ratio nanograd_ad / PyTorch = {ours / theirs:.2f}x")
+    theirs_ms = statistics.median(theirs_times) * 1e3
+    print(f"  PyTorch CPU          : {theirs_ms:8.1f} ms/step")
+    print(f"  ratio nanograd_ad / PyTorch = {ours_ms / theirs_ms:.2f}x")
 
 
 if __name__ == "__main__":
