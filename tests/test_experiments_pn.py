@@ -86,7 +86,7 @@ def _fake_cifar10(folder, per_batch=20, test=20):
 
 def test_pn_cnn_tiny_run_on_digits_writes_noise_table_and_plots(tmp_path, capsys):
     out = tmp_path / "cnn"
-    assert main(["reproduce", "pn-cnn", "--epochs", "1", "--width", "2", "--noise-levels", "0.3",
+    assert main(["reproduce", "pn-cnn", "--quick", "--epochs", "1", "--width", "2", "--noise-levels", "0.3",
                  "--noise-draws", "2", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "noise test" in printed and "gaussian" in printed and "uniform" in printed

@@ -297,7 +297,7 @@ def add_cnn_arguments(parser) -> None:
     from ..cli import positive_float, positive_int
 
     group = parser.add_argument_group("pn-cnn options")
-    group.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None, help="default: plain pn2 (the paper's two-path); --quick the same")
+    group.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None, help="default: all three; --quick: plain pn2 (the paper's two-path)")
     group.add_argument("--width", type=positive_int, default=None, help="first conv width w (default 16 digits, 32 CIFAR)")
     group.add_argument("--lr-max", type=positive_float, default=0.1, help="cosine peak learning rate (default 0.1; the paper gives none)")
     group.add_argument("--cosine-period", type=positive_int, default=None, help="epochs per cosine period (default: a third of the cosine epochs)")
@@ -396,9 +396,9 @@ def cnn_run(variant: str, seed: int, data, config: ExperimentConfig, epochs: int
 def run_cnn(config: ExperimentConfig) -> dict:
     """Train each variant per seed; accuracy and noise tables, results.json, plots."""
     started = time.perf_counter()
-    runs_count = config.choose("runs", 1, 2)
+    runs_count = config.choose("runs", 1, 3)
     epochs = config.choose("epochs", 4, 30)
-    variants = list(config.extra.get("variants") or ["plain", "pn2"])
+    variants = list(config.choose("variants", ["plain", "pn2"], list(VARIANTS)))
     levels = config.choose("noise_levels", [0.2, 0.5], [0.1, 0.2, 0.3, 0.5])
     data = load_data(config, flat=False)
     print(f"pn-cnn: {data.description}; standardized per channel")
