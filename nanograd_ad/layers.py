@@ -313,13 +313,23 @@ class _Pool2D(Layer):
         return [x[:, :, i:i + s * h_out:s, j:j + s * w_out:s] for i in range(k) for j in range(k)]
 
     def _scatter(self, pieces):
-        """Add one (N, C, H_out, W_out) piece per kernel offset back into an x-shaped array."""
+        """Add one (N, C, H_out, W_out) piece per kernel offset back into an x-shaped array.
+
+        When the windows tile the input exactly (stride = kernel, sizes divisible) every
+        input position is written once, so the pieces are assigned, not added to zeros.
+        """
         k, s = self.kernel_size, self.stride
         h_out, w_out = self.out_hw
-        dx = backend.xp.zeros_like(self.x)            # same memory layout as the input
+        tiles = s == k and self.x.shape[2] == k * h_out and self.x.shape[3] == k * w_out
+        # same memory layout as the input
+        dx = backend.xp.empty_like(self.x) if tiles else backend.xp.zeros_like(self.x)
         for offset, piece in enumerate(pieces):
             i, j = divmod(offset, k)
-            dx[:, :, i:i + s * h_out:s, j:j + s * w_out:s] += piece
+            window = (slice(None), slice(None), slice(i, i + s * h_out, s), slice(j, j + s * w_out, s))
+            if tiles:
+                dx[window] = piece
+            else:
+                dx[window] += piece
         return dx
 
     def __repr__(self):
