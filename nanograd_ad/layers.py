@@ -261,8 +261,8 @@ class Conv2D(Layer):
         self.padded_shape = x.shape
         self.cols = im2col(x, k, k, self.stride, h_out, w_out)
         z = self.cols.reshape(n * h_out * w_out, -1) @ self._w2().T   # z₂ = cols W₂ᵀ
-        z = z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
-        return z + self.bias.data.reshape(1, -1, 1, 1)
+        z += self.bias.data                                            # + b, one per column
+        return z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
 
     def backward(self, delta):
         c_out, k, c_in = self.out_channels, self.kernel_size, self.in_channels
