@@ -9,10 +9,11 @@ from . import backend, init
 from .activations import (Activation, Identity, ISigmoid, LeakyReLU, ReLU, Sigmoid, Tanh,
                           derivative_names, register_derivative)
 from .backend import BackendError
-from .feedback import FeedbackRule
+from .feedback import FeedbackRule, PseudoNormalize
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
 from .ics import RegularizedReLU, Scale, activation_scales, suggest_input_scale
 from .init import seed
+from .inspect import GradientFlow, contribution_map
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Parameter
 from .losses import MSE, SoftmaxCrossEntropy
 from .network import NonFiniteError, Sequential
@@ -31,6 +32,7 @@ __all__ = [
     "register_derivative", "derivative_names",
     "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
     "MSE", "SoftmaxCrossEntropy", "Sequential", "NonFiniteError", "FeedbackRule",
+    "PseudoNormalize", "GradientFlow", "contribution_map",
     "SGD", "Adam", "clip_by_value", "clip_by_global_norm",
     "gradcheck", "check_layer", "explicit_backward", "GradcheckError",
     "fit", "Trainer", "History", "evaluate", "make_optimizer", "Callback", "SwitchingRule",
