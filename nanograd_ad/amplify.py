@@ -322,7 +322,8 @@ class AmplificationStrategy(Callback):
     epochs of an amplifying phase). scope: see `Amplify`. layers: the candidate layers
     (default: every layer with a weight).
 
-    At the beginning of each epoch e the phase p ∋ e sets ``optimizer.lr``. In an
+    At the beginning of each epoch e the phase p ∋ e sets ``optimizer.lr`` (epochs past
+    the last end_epoch stay in the last phase; `total_epochs` is that end). In an
     amplifying phase, e is an analysis epoch when it is the phase's first (the selection
     is then empty and nothing is amplified), or k·r epochs into it; the gradients of an
     analysis epoch are accumulated and, at its end, choose the layers amplified from the
