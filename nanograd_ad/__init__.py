@@ -6,6 +6,7 @@
 See ``docs/architecture.md`` for how the pieces fit and ``lessons/`` to step through them.
 """
 from . import backend, init
+from .amplify import AmplificationStrategy, Amplify, GradientStatistics
 from .activations import (Activation, Identity, ISigmoid, LeakyReLU, ReLU, Sigmoid, Tanh,
                           derivative_names, register_derivative)
 from .backend import BackendError
@@ -33,6 +34,7 @@ __all__ = [
     "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
     "MSE", "SoftmaxCrossEntropy", "Sequential", "NonFiniteError", "FeedbackRule",
     "PseudoNormalize", "GradientFlow", "contribution_map",
+    "Amplify", "AmplificationStrategy", "GradientStatistics",
     "SGD", "Adam", "clip_by_value", "clip_by_global_norm",
     "gradcheck", "check_layer", "explicit_backward", "GradcheckError",
     "fit", "Trainer", "History", "evaluate", "make_optimizer", "Callback", "SwitchingRule",

@@ -90,7 +90,7 @@ class Optimizer:
                     if tuple(state[key].shape) != tuple(p.shape):
                         raise ValueError(f"{type(self).__name__}.load_state_dict: {key} has shape "
                                          f"{tuple(state[key].shape)}, parameter {i} is {tuple(p.shape)}")
-                    buffers[i] = backend.asarray(state[key], dtype=p.data.dtype)
+                    buffers[i] = backend.xp.array(state[key], dtype=p.data.dtype, copy=True)
 
 
 class SGD(Optimizer):

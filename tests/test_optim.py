@@ -65,6 +65,18 @@ def test_state_dict_round_trip_continues_identically():
     np.testing.assert_array_equal(a.data, b.data)
 
 
+def test_load_state_dict_copies_the_buffers():
+    p = param([1.0, 2.0], [0.3, -0.1])
+    opt = ng.Adam([p], lr=0.1)
+    opt.step()
+    state = opt.state_dict()
+    saved = state["m.0"].copy()
+    other = ng.Adam([param([1.0, 2.0], [0.3, -0.1])], lr=0.1)
+    other.load_state_dict(state)
+    other.step()
+    np.testing.assert_array_equal(state["m.0"], saved)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(lr=0), "lr must be > 0, got 0"),
     (dict(lr=-1e-3), "lr must be > 0, got -0.001"),
