@@ -1,4 +1,6 @@
 """Shared fixtures: every test starts on the NumPy backend with float32 defaults."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -20,3 +22,15 @@ def distinct_values(rng, shape, spacing=0.01):
     n = int(np.prod(shape))
     grid = (np.arange(n) - n / 2 + 0.5) * spacing
     return rng.permutation(grid).reshape(shape)
+
+
+def write_fake_cifar10(folder, per_batch=20, test=20, seed=0):
+    """Tiny stand-in for the official CIFAR-10 python pickles (random pixels; labels cycle
+    0..9 in file order): five data batches and a test batch of the official keys."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for name, count in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", test)]:
+        batch = {b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+                 b"labels": [i % 10 for i in range(count)]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)

@@ -1,11 +1,11 @@
 """The ics experiment: the network of the protocol, the data selection, and a --quick run."""
 import json
-import pickle
 
 import numpy as np
 import pytest
 
 import nanograd_ad as ng
+from conftest import write_fake_cifar10
 from nanograd_ad.cli import main
 from nanograd_ad.experiments import ics
 from nanograd_ad.experiments.common import ExperimentConfig
@@ -28,19 +28,8 @@ def test_network_has_six_convs_two_mean_poolings_and_a_two_class_output():
     assert all(np.all(p.data == 0) for name, p in net.named_parameters() if name.endswith("bias"))
 
 
-def _fake_cifar(folder, per_batch=60, test=90):
-    """Tiny stand-in for the official pickles: labels cycle 0..9 in file order."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name, count in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", test)]:
-        batch = {b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
-                 b"labels": [i % 10 for i in range(count)]}
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
-
-
 def test_cifar_selection_takes_the_first_images_of_classes_0_and_1_in_file_order(tmp_path, monkeypatch):
-    _fake_cifar(tmp_path / "cifar-10-batches-py")             # 5·12 = 60 train, 18 test of classes 0/1
+    write_fake_cifar10(tmp_path / "cifar-10-batches-py", per_batch=60, test=90)   # 5·12 = 60 train, 18 test of classes 0/1
     monkeypatch.setattr(ics, "TRAIN_FIRST", 25)
     monkeypatch.setattr(ics, "TEST_FIRST", 10)
     data, note = ics.load_two_classes(ExperimentConfig(data="cifar10", data_dir=tmp_path))

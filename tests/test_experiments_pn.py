@@ -1,11 +1,11 @@
 """pn-depth and pn-cnn: the networks, the recipe pieces, and tiny end-to-end runs."""
 import json
-import pickle
 
 import numpy as np
 import pytest
 
 import nanograd_ad as ng
+from conftest import write_fake_cifar10
 from nanograd_ad.cli import main
 from nanograd_ad.experiments import get, pn
 from nanograd_ad.experiments.common import ExperimentConfig
@@ -74,16 +74,6 @@ def test_pn_depth_tiny_run_writes_results_and_plots(tmp_path, capsys):
         assert (out / name).stat().st_size > 0
 
 
-def _fake_cifar10(folder, per_batch=20, test=20):
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name, count in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", test)]:
-        batch = {b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
-                 b"labels": [i % 10 for i in range(count)]}
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
-
-
 def test_pn_cnn_tiny_run_on_digits_writes_noise_table_and_plots(tmp_path, capsys):
     out = tmp_path / "cnn"
     assert main(["reproduce", "pn-cnn", "--quick", "--epochs", "1", "--width", "2", "--noise-levels", "0.3",
@@ -102,7 +92,7 @@ def test_pn_cnn_tiny_run_on_digits_writes_noise_table_and_plots(tmp_path, capsys
 
 
 def test_pn_cnn_on_cifar10_prints_the_papers_number(tmp_path, capsys):
-    _fake_cifar10(tmp_path / "data" / "cifar-10-batches-py")
+    write_fake_cifar10(tmp_path / "data" / "cifar-10-batches-py")
     out = tmp_path / "cnn"
     assert main(["reproduce", "pn-cnn", "--data", "cifar10", "--data-dir", str(tmp_path / "data"),
                  "--epochs", "1", "--width", "2", "--variants", "pn2", "--noise-levels", "0.3",
