@@ -90,7 +90,8 @@ def test_non_finite_values_name_layer_and_pass():
     net = ng.Sequential(ng.Dense(2, 2), ng.ReLU(), ng.Dense(2, 1))
     net.check_finite = True
     net.layers[2].weight.data[0, 0] = np.inf
-    with pytest.raises(ng.NonFiniteError, match=r"forward pass: output of layer 2 \(Dense\(2, 1\)\)") as err:
+    with pytest.raises(ng.NonFiniteError, match=r"forward pass: output of layer 2 \(Dense\(2, 1\)\)") as err, \
+            np.errstate(invalid="ignore"):                     # the Inf is planted on purpose
         net(np.ones((3, 2), np.float32))
     assert err.value.layer_index == 2 and err.value.pass_name == "forward"
     net.layers[2].weight.data[0, 0] = 1.0
