@@ -127,17 +127,32 @@ class Dense(Layer):
                              f"got {tuple(x.shape)}")
         _check_float(self, x)
         self.x = x
-        return x @ self.weight.data + self.bias.data
+        return x @ self.weight.data + _bias_rows(self.bias.data, x.shape[-2])
 
     def backward(self, delta):
         x_t = self.x.swapaxes(-1, -2)
         self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)    # ∂C/∂W = xᵀ δ
         self.bias.grad += _sum_to(_sum_rows(delta), self.bias.shape)    # ∂C/∂b = Σ_batch δ
-        return delta @ self.weight.data.swapaxes(-1, -2)                 # ∂C/∂x = δ Wᵀ
+        return delta @ _transposed(self.weight.data)                     # ∂C/∂x = δ Wᵀ
 
     def __repr__(self):
         models = f", models={self.models}" if self.models else ""
         return f"Dense({self.in_features}, {self.out_features}{models})"
+
+
+def _bias_rows(b, n: int):
+    """b as added to the n rows of x @ W: (D,) broadcasts as it is; an ensemble's (E, 1, D) is
+    repeated to (E, n, D) — the same sum, but NumPy adds equal shapes ~4× faster than it
+    broadcasts over the middle axis of a stacked width-2 layer."""
+    return backend.xp.repeat(b, n, axis=-2) if b.ndim == 3 else b
+
+
+def _transposed(w):
+    """Wᵀ over the last two axes: a view for one model (BLAS reads it transposed for free), a
+    contiguous copy for an ensemble's stacked (E, D_in, D_out) (NumPy's stacked matmul is
+    ~1.5× faster on it)."""
+    w_t = w.swapaxes(-1, -2)
+    return backend.xp.ascontiguousarray(w_t) if w.ndim == 3 else w_t
 
 
 def _sum_rows(delta):
