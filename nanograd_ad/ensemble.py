@@ -237,9 +237,14 @@ class EnsembleTrainer:
         self.history = EnsembleHistory(self.models)
 
     def _epoch_order(self):
-        """(E, N) indices: row e is model e's ``permutation(N)`` for this epoch."""
-        n = len(self.x_train)
-        return backend.asarray(numpy.stack([rng.permutation(n) for rng in self.rngs]))
+        """(E, N) indices: row e is model e's ``rng.permutation(N)`` for this epoch — which
+        NumPy computes as ``arange(N)`` shuffled in place, here in one preallocated array."""
+        if not hasattr(self, "_order"):
+            self._order = numpy.empty((self.models, len(self.x_train)), dtype=numpy.int64)
+        self._order[...] = numpy.arange(self._order.shape[1])
+        for row, rng in zip(self._order, self.rngs):
+            rng.shuffle(row)
+        return backend.asarray(self._order)
 
     def train_epoch(self):
         """One pass over the training set per model; returns the mean losses (E,) on the host."""

@@ -1,0 +1,118 @@
+"""Seconds per training: E seed models trained together (nanograd_ad) vs one after another (PyTorch CPU).
+
+The AD paper's Table 2 workload at its deepest: an 8-layer width-2 ReLU network on
+y = |x| (3000 train / 1000 test points), set A (batch 50, PyTorch default init, Adam lr
+1e-3, MSE), the test loss after every epoch, the lowest kept.
+
+    ours     ``--models`` networks (seeds 0..E−1) in one `EnsembleTrainer`
+    PyTorch  the first ``--torch-models`` of the same networks (same initial weights, same
+             batch order), each trained alone in the usual loop — as the paper ran them
+
+Both use the same threads (torch.set_num_threads = --threads; NumPy's BLAS is limited with
+threadpoolctl when installed). Prints seconds per training of each, the ratio, and the
+largest difference between the two libraries' lowest test losses of the shared models.
+
+    python benchmarks/bench_ensemble.py [--models 100] [--torch-models 2] [--epochs 300]
+                                        [--depth 8] [--threads 1] [--backend numpy|cupy]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+import numpy as np
+
+from nanograd_ad import backend
+from nanograd_ad.experiments.ad_tables import TASKS, build_net, load_data, train_cell
+
+
+def torch_trainings(nets, seeds, data, epochs: int, hyper, threads: int):
+    """Train each single network alone in PyTorch; returns (seconds per training, lowest test losses)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    x_test, y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+    lowest, seconds = [], []
+    for net, seed in zip(nets, seeds):
+        started = time.perf_counter()
+        layers = []
+        for layer in net.layers:
+            if hasattr(layer, "weight"):
+                linear = torch.nn.Linear(layer.in_features, layer.out_features)
+                with torch.no_grad():
+                    linear.weight.copy_(torch.from_numpy(backend.to_numpy(layer.weight.data).T.copy()))
+                    linear.bias.copy_(torch.from_numpy(backend.to_numpy(layer.bias.data).copy()))
+                layers.append(linear)
+            else:
+                layers.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*layers)
+        optimizer = torch.optim.Adam(model.parameters(), lr=hyper.lr)
+        rng = np.random.default_rng(seed)                  # the batch order of the seed
+        best = float("inf")
+        for _ in range(epochs):
+            order = torch.from_numpy(rng.permutation(len(x)))
+            for start in range(0, len(x), hyper.batch_size):
+                idx = order[start:start + hyper.batch_size]
+                loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                best = min(best, float(torch.nn.functional.mse_loss(model(x_test), y_test)))
+        lowest.append(best)
+        seconds.append(time.perf_counter() - started)
+    return float(np.mean(seconds)), lowest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=100, help="E, models trained together (default 100)")
+    parser.add_argument("--torch-models", type=int, default=2, help="models trained one by one in PyTorch (default 2)")
+    parser.add_argument("--epochs", type=int, default=300, help="epochs per training (default 300)")
+    parser.add_argument("--depth", type=int, default=8, help="layers n (default 8)")
+    parser.add_argument("--threads", type=int, default=1, help="threads for both libraries (default 1)")
+    parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    args = parser.parse_args()
+    backend.use(args.backend)
+
+    limit = contextlib.nullcontext()
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+        limit = threadpool_limits(args.threads)
+    hyper, data = TASKS["ad-relu"].sets["A"], load_data("ad-relu", 0)
+    seeds = list(range(args.models))
+    print(f"depth {args.depth} width-2 ReLU, set A, {args.epochs} epochs, {args.threads} thread(s), "
+          f"backend {args.backend}")
+
+    with limit:
+        started = time.perf_counter()
+        ours = train_cell("ad-relu", hyper, args.depth, "ReLU", seeds, args.epochs, data)
+        ours_total = time.perf_counter() - started
+        ours_each = ours_total / args.models
+        print(f"nanograd_ad: {args.models} models together in {ours_total:.1f} s -> {ours_each:.3f} s per training")
+
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("PyTorch is not installed: no comparison (pip install torch)")
+            return
+        from nanograd_ad import init
+
+        k = min(args.torch_models, args.models)
+        nets = []
+        for seed in seeds[:k]:
+            init.seed(seed)
+            nets.append(build_net("ad-relu", "ReLU", args.depth, hyper))
+        torch_each, torch_lowest = torch_trainings(nets, seeds[:k], data, args.epochs, hyper, args.threads)
+    print(f"PyTorch CPU: {k} models one after another -> {torch_each:.3f} s per training")
+    print(f"ratio: {torch_each / ours_each:.1f}x fewer seconds per training with the ensemble")
+    gap = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(ours["lowest_test_loss"][:k], torch_lowest))
+    print(f"same models: largest relative difference of the lowest test losses {gap:.2e} "
+          f"(ours {[f'{v:.5f}' for v in ours['lowest_test_loss'][:k]]}, "
+          f"PyTorch {[f'{v:.5f}' for v in torch_lowest]})")
+
+
+if __name__ == "__main__":
+    main()
