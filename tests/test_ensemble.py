@@ -105,6 +105,19 @@ def test_lowest_test_loss_bookkeeping_matches_the_history():
     np.testing.assert_array_equal(history.best_epoch, history.test_loss.argmin(axis=0))
 
 
+def test_evaluation_in_chunks_is_the_row_weighted_mean():
+    train, test = abs_data(50, 1), abs_data(100, 2)
+    net = from_seeds(build_relu, SEEDS)
+    whole = EnsembleTrainer(net, MSE(), Adam(net.parameters()), train, test, batch_size=10, seeds=SEEDS,
+                            eval_rows=100).evaluate()
+    chunked = EnsembleTrainer(net, MSE(), Adam(net.parameters()), train, test, batch_size=10, seeds=SEEDS,
+                              eval_rows=7).evaluate()                  # 14 chunks of 7 and one of 2
+    x, y = test
+    by_hand = [np.mean((net(x)[e] - y) ** 2) for e in range(len(SEEDS))]
+    np.testing.assert_allclose(chunked, whole, rtol=1e-6)
+    np.testing.assert_allclose(whole, by_hand, rtol=1e-6)
+
+
 def test_a_diverging_model_spoils_only_its_own_numbers():
     train, test = abs_data(200, 1), abs_data(100, 2)
 
