@@ -178,10 +178,12 @@ class EnsembleHistory:
 
     @property
     def train_loss(self):
+        """(epochs, E): each model's mean training loss of each epoch."""
         return numpy.array(self.train_rows).reshape(-1, self.models)
 
     @property
     def test_loss(self):
+        """(epochs, E): each model's test loss after each epoch (empty without a test set)."""
         return numpy.array(self.test_rows).reshape(-1, self.models)
 
     def log(self, epoch: int, train_loss, test_loss) -> None:
@@ -198,10 +200,10 @@ class EnsembleHistory:
         from .train import History
 
         history = History()
+        test_loss = self.test_loss[:, model] if self.test_rows else None
         for epoch, train_loss in enumerate(self.train_loss[:, model]):
-            test = self.test_loss[epoch, model] if self.test_rows else None
             history.log({"epoch": epoch, "train_loss": float(train_loss),
-                         "test_loss": None if test is None else float(test)})
+                         "test_loss": None if test_loss is None else float(test_loss[epoch])})
         for switch in self.switches:
             if switch["model"] == model:
                 history.record(switch["epoch"], "switch", mode=switch["mode"])
