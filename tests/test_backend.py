@@ -9,7 +9,7 @@ import pytest
 import nanograd_ad as ng
 from nanograd_ad import backend
 
-COMPUTE_MODULES = ["layers", "activations", "losses", "network", "feedback", "optim"]
+COMPUTE_MODULES = ["layers", "activations", "losses", "network", "feedback", "optim", "amplify", "ics"]
 PACKAGE = pathlib.Path(ng.__file__).parent
 
 
