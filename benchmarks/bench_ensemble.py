@@ -1,8 +1,8 @@
 """Seconds per training: E seed models trained together (nanograd_ad) vs one after another (PyTorch CPU).
 
-The AD paper's Table 2 workload at its deepest: an 8-layer width-2 ReLU network on
-y = |x| (3000 train / 1000 test points), set A (batch 50, PyTorch default init, Adam lr
-1e-3, MSE), the test loss after every epoch, the lowest kept.
+Default: the AD paper's Table 2 workload at its deepest — an 8-layer width-2 ReLU network
+on y = |x| (3000 train / 1000 test points), set A (batch 50, PyTorch default init, Adam
+lr 1e-3, MSE), the test loss after every epoch, the lowest kept.
 
     ours     ``--models`` networks (seeds 0..E−1) in one `EnsembleTrainer`
     PyTorch  the first ``--torch-models`` of the same networks (same initial weights, same
@@ -10,10 +10,14 @@ y = |x| (3000 train / 1000 test points), set A (batch 50, PyTorch default init, 
 
 Both use the same threads (torch.set_num_threads = --threads; NumPy's BLAS is limited with
 threadpoolctl when installed). Prints seconds per training of each, the ratio, and the
-largest difference between the two libraries' lowest test losses of the shared models.
+largest difference between the two libraries' lowest test losses of the shared models —
+a check that both train the same models. ``--experiment ad-sigmoid --variant "AD sigmoid"``
+(etc.) runs the same comparison on a Table 4 network; AD variants run without the
+switching rule here (PyTorch gets the AD derivative from a custom autograd.Function).
 
     python benchmarks/bench_ensemble.py [--models 100] [--torch-models 2] [--epochs 300]
-                                        [--depth 8] [--threads 1] [--backend numpy|cupy]
+        [--experiment ad-relu|ad-sigmoid] [--variant ReLU] [--set A|B] [--depth 8]
+        [--threads 1] [--backend numpy|cupy]
 """
 from __future__ import annotations
 
@@ -23,11 +27,54 @@ import time
 
 import numpy as np
 
-from nanograd_ad import backend
+from nanograd_ad import backend, init
 from nanograd_ad.experiments.ad_tables import TASKS, build_net, load_data, train_cell
 
 
-def torch_trainings(nets, seeds, data, epochs: int, hyper, threads: int):
+def torch_activation(variant: str, k: float = 3.5):
+    """The PyTorch module of a variant; AD derivatives through custom autograd Functions."""
+    import torch
+
+    class ADReLU(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            ctx.save_for_backward(z)
+            return z.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (z,) = ctx.saved_tensors
+            return grad * torch.sigmoid(k * z)                    # d = sigmoid(k·z)
+
+    class ADSigmoid(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            y = torch.sigmoid(z)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * torch.minimum(y, 1 - y)                 # d = min(y, 1 − y)
+
+    class Apply(torch.nn.Module):
+        def __init__(self, function):
+            super().__init__()
+            self.function = function
+
+        def forward(self, z):
+            return self.function.apply(z)
+
+    modules = {"ReLU": torch.nn.ReLU, "Leaky ReLU": lambda: torch.nn.LeakyReLU(0.01),
+               "sigmoid": torch.nn.Sigmoid, "AD ReLU": lambda: Apply(ADReLU),
+               "AD sigmoid": lambda: Apply(ADSigmoid)}
+    if variant not in modules:
+        raise SystemExit(f"--variant {variant!r} has no PyTorch counterpart here; choose from {list(modules)}")
+    return modules[variant]()
+
+
+def torch_trainings(nets, seeds, data, epochs: int, hyper, variant: str, threads: int):
     """Train each single network alone in PyTorch; returns (seconds per training, lowest test losses)."""
     import torch
 
@@ -46,9 +93,12 @@ def torch_trainings(nets, seeds, data, epochs: int, hyper, threads: int):
                     linear.bias.copy_(torch.from_numpy(backend.to_numpy(layer.bias.data).copy()))
                 layers.append(linear)
             else:
-                layers.append(torch.nn.ReLU())
+                layers.append(torch_activation(variant))
         model = torch.nn.Sequential(*layers)
-        optimizer = torch.optim.Adam(model.parameters(), lr=hyper.lr)
+        if hyper.optimizer == "adam":
+            optimizer = torch.optim.Adam(model.parameters(), lr=hyper.lr)
+        else:
+            optimizer = torch.optim.SGD(model.parameters(), lr=hyper.lr)
         rng = np.random.default_rng(seed)                  # the batch order of the seed
         best = float("inf")
         for _ in range(epochs):
@@ -71,24 +121,30 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=100, help="E, models trained together (default 100)")
     parser.add_argument("--torch-models", type=int, default=2, help="models trained one by one in PyTorch (default 2)")
     parser.add_argument("--epochs", type=int, default=300, help="epochs per training (default 300)")
+    parser.add_argument("--experiment", choices=list(TASKS), default="ad-relu", help="default ad-relu")
+    parser.add_argument("--variant", default=None, help="activation (default: ReLU / sigmoid)")
+    parser.add_argument("--set", choices=["A", "B"], default="A", help="hyper-parameter set (default A)")
     parser.add_argument("--depth", type=int, default=8, help="layers n (default 8)")
     parser.add_argument("--threads", type=int, default=1, help="threads for both libraries (default 1)")
     parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     args = parser.parse_args()
     backend.use(args.backend)
+    variant = args.variant or ("ReLU" if args.experiment == "ad-relu" else "sigmoid")
+    if variant not in TASKS[args.experiment].variants:
+        raise SystemExit(f"--variant must be one of {TASKS[args.experiment].variants}")
 
     limit = contextlib.nullcontext()
     with contextlib.suppress(ImportError):
         from threadpoolctl import threadpool_limits
         limit = threadpool_limits(args.threads)
-    hyper, data = TASKS["ad-relu"].sets["A"], load_data("ad-relu", 0)
+    hyper, data = TASKS[args.experiment].sets[args.set], load_data(args.experiment, 0)
     seeds = list(range(args.models))
-    print(f"depth {args.depth} width-2 ReLU, set A, {args.epochs} epochs, {args.threads} thread(s), "
-          f"backend {args.backend}")
+    print(f"{args.experiment}: depth {args.depth} width-2 {variant}, set {args.set}, {args.epochs} epochs, "
+          f"{args.threads} thread(s), backend {args.backend}")
 
     with limit:
         started = time.perf_counter()
-        ours = train_cell("ad-relu", hyper, args.depth, "ReLU", seeds, args.epochs, data)
+        ours = train_cell(args.experiment, hyper, args.depth, variant, seeds, args.epochs, data, switch_a=None)
         ours_total = time.perf_counter() - started
         ours_each = ours_total / args.models
         print(f"nanograd_ad: {args.models} models together in {ours_total:.1f} s -> {ours_each:.3f} s per training")
@@ -98,14 +154,12 @@ def main() -> None:
         except ImportError:
             print("PyTorch is not installed: no comparison (pip install torch)")
             return
-        from nanograd_ad import init
-
         k = min(args.torch_models, args.models)
         nets = []
         for seed in seeds[:k]:
             init.seed(seed)
-            nets.append(build_net("ad-relu", "ReLU", args.depth, hyper))
-        torch_each, torch_lowest = torch_trainings(nets, seeds[:k], data, args.epochs, hyper, args.threads)
+            nets.append(build_net(args.experiment, variant, args.depth, hyper))
+        torch_each, torch_lowest = torch_trainings(nets, seeds[:k], data, args.epochs, hyper, variant, args.threads)
     print(f"PyTorch CPU: {k} models one after another -> {torch_each:.3f} s per training")
     print(f"ratio: {torch_each / ours_each:.1f}x fewer seconds per training with the ensemble")
     gap = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(ours["lowest_test_loss"][:k], torch_lowest))
