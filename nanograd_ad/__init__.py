@@ -10,6 +10,7 @@ from .amplify import AmplificationStrategy, Amplify, GradientStatistics
 from .activations import (Activation, Identity, ISigmoid, LeakyReLU, ReLU, Sigmoid, Tanh,
                           derivative_names, register_derivative)
 from .backend import BackendError
+from .ensemble import EnsembleHistory, EnsembleSwitching, EnsembleTrainer, from_seeds, stack
 from .feedback import FeedbackRule, PseudoNormalize
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
 from .ics import RegularizedReLU, Scale, activation_scales, suggest_input_scale
@@ -35,6 +36,7 @@ __all__ = [
     "MSE", "SoftmaxCrossEntropy", "Sequential", "NonFiniteError", "FeedbackRule",
     "PseudoNormalize", "GradientFlow", "contribution_map",
     "Amplify", "AmplificationStrategy", "GradientStatistics",
+    "EnsembleTrainer", "EnsembleSwitching", "EnsembleHistory", "from_seeds", "stack",
     "SGD", "Adam", "clip_by_value", "clip_by_global_norm",
     "gradcheck", "check_layer", "explicit_backward", "GradcheckError",
     "fit", "Trainer", "History", "evaluate", "make_optimizer", "Callback", "SwitchingRule",
