@@ -32,6 +32,7 @@ from . import backend, init
 from .activations import Activation
 from .layers import Dense, Parameter
 from .network import Sequential
+from .train import should_switch
 
 __all__ = ["stack", "from_seeds", "member_state", "flat_parameter", "EnsembleSwitching",
            "EnsembleHistory", "EnsembleTrainer"]
@@ -153,7 +154,7 @@ class EnsembleSwitching:
 
     def on_epoch_end(self, epoch: int, train_loss) -> None:
         """Apply the rule to the epoch's training losses, one per model (E,)."""
-        switch = train_loss > self.A * self.best_loss          # never on the first epoch: best = ∞
+        switch = should_switch(train_loss, self.best_loss, self.A)   # per model; best = ∞ at first
         if switch.any():
             self.ad_mode ^= switch
             self._update_mask()
