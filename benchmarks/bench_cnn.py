@@ -9,6 +9,7 @@ machine load. Prints the median step time of each and the ratio.
 
     python benchmarks/bench_cnn.py [--steps 20] [--threads 2] [--backend numpy|cupy]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,15 @@ from nanograd_ad import backend
 def build_ours():
     ng.seed(0)
     return ng.Sequential(
-        ng.Conv2D(3, 32, 3, padding=1), ng.ReLU(), ng.MaxPool2D(2),
-        ng.Conv2D(32, 64, 3, padding=1), ng.ReLU(), ng.MaxPool2D(2),
-        ng.Flatten(), ng.Dense(4096, 10))
+        ng.Conv2D(3, 32, 3, padding=1),
+        ng.ReLU(),
+        ng.MaxPool2D(2),
+        ng.Conv2D(32, 64, 3, padding=1),
+        ng.ReLU(),
+        ng.MaxPool2D(2),
+        ng.Flatten(),
+        ng.Dense(4096, 10),
+    )
 
 
 def ours_step(x, y):
@@ -42,6 +49,7 @@ def ours_step(x, y):
         opt.step()
         if backend.name() == "cupy":
             backend.xp.cuda.Stream.null.synchronize()
+
     return step
 
 
@@ -53,9 +61,16 @@ def torch_step(x, y, threads: int):
         return None
     torch.set_num_threads(threads)
     nn = torch.nn
-    net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(4096, 10))
+    net = nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4096, 10),
+    )
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -63,6 +78,7 @@ def torch_step(x, y, threads: int):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(xt), yt).backward()
         opt.step()
+
     return step
 
 
@@ -76,7 +92,9 @@ def timed(step) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
@@ -84,6 +102,7 @@ def main() -> None:
     backend.use(args.backend)
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(args.threads)
     except ImportError:
         pass
@@ -91,7 +110,7 @@ def main() -> None:
     x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, 64)
     ours, theirs = ours_step(x, y), torch_step(x, y, args.threads)
-    for _ in range(2):                                  # warm-up
+    for _ in range(2):  # warm-up
         ours()
         theirs and theirs()
     ours_times, theirs_times = [], []
@@ -102,8 +121,10 @@ def main() -> None:
         if theirs:
             theirs_times += [timed(theirs) for _ in range(BLOCK + 1)][1:]
     ours_ms = statistics.median(ours_times) * 1e3
-    print(f"reference CNN, batch 64, {args.threads} threads, median of {len(ours_times)} steps "
-          f"(alternating blocks of {BLOCK})")
+    print(
+        f"reference CNN, batch 64, {args.threads} threads, median of {len(ours_times)} steps "
+        f"(alternating blocks of {BLOCK})"
+    )
     print(f"  nanograd_ad ({args.backend}): {ours_ms:8.1f} ms/step")
     if not theirs:
         print("  PyTorch not installed: no ratio")

@@ -19,6 +19,7 @@ switching rule here (PyTorch gets the AD derivative from a custom autograd.Funct
         [--experiment ad-relu|ad-sigmoid] [--variant ReLU] [--set A|B] [--depth 8]
         [--threads 1] [--backend numpy|cupy]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,7 @@ def torch_activation(variant: str, k: float = 3.5):
         @staticmethod
         def backward(ctx, grad):
             (z,) = ctx.saved_tensors
-            return grad * torch.sigmoid(k * z)                    # d = sigmoid(k·z)
+            return grad * torch.sigmoid(k * z)  # d = sigmoid(k·z)
 
     class ADSigmoid(torch.autograd.Function):
         @staticmethod
@@ -56,7 +57,7 @@ def torch_activation(variant: str, k: float = 3.5):
         @staticmethod
         def backward(ctx, grad):
             (y,) = ctx.saved_tensors
-            return grad * torch.minimum(y, 1 - y)                 # d = min(y, 1 − y)
+            return grad * torch.minimum(y, 1 - y)  # d = min(y, 1 − y)
 
     class Apply(torch.nn.Module):
         def __init__(self, function):
@@ -66,11 +67,17 @@ def torch_activation(variant: str, k: float = 3.5):
         def forward(self, z):
             return self.function.apply(z)
 
-    modules = {"ReLU": torch.nn.ReLU, "Leaky ReLU": lambda: torch.nn.LeakyReLU(0.01),
-               "sigmoid": torch.nn.Sigmoid, "AD ReLU": lambda: Apply(ADReLU),
-               "AD sigmoid": lambda: Apply(ADSigmoid)}
+    modules = {
+        "ReLU": torch.nn.ReLU,
+        "Leaky ReLU": lambda: torch.nn.LeakyReLU(0.01),
+        "sigmoid": torch.nn.Sigmoid,
+        "AD ReLU": lambda: Apply(ADReLU),
+        "AD sigmoid": lambda: Apply(ADSigmoid),
+    }
     if variant not in modules:
-        raise SystemExit(f"--variant {variant!r} has no PyTorch counterpart here; choose from {list(modules)}")
+        raise SystemExit(
+            f"--variant {variant!r} has no PyTorch counterpart here; choose from {list(modules)}"
+        )
     return modules[variant]()
 
 
@@ -99,12 +106,12 @@ def torch_trainings(nets, seeds, data, epochs: int, hyper, variant: str, threads
             optimizer = torch.optim.Adam(model.parameters(), lr=hyper.lr)
         else:
             optimizer = torch.optim.SGD(model.parameters(), lr=hyper.lr)
-        rng = np.random.default_rng(seed)                  # the batch order of the seed
+        rng = np.random.default_rng(seed)  # the batch order of the seed
         best = float("inf")
         for _ in range(epochs):
             order = torch.from_numpy(rng.permutation(len(x)))
             for start in range(0, len(x), hyper.batch_size):
-                idx = order[start:start + hyper.batch_size]
+                idx = order[start : start + hyper.batch_size]
                 loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
                 optimizer.zero_grad()
                 loss.backward()
@@ -119,7 +126,9 @@ def torch_trainings(nets, seeds, data, epochs: int, hyper, variant: str, threads
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=100, help="E, models trained together (default 100)")
-    parser.add_argument("--torch-models", type=int, default=2, help="models trained one by one in PyTorch (default 2)")
+    parser.add_argument(
+        "--torch-models", type=int, default=2, help="models trained one by one in PyTorch (default 2)"
+    )
     parser.add_argument("--epochs", type=int, default=300, help="epochs per training (default 300)")
     parser.add_argument("--experiment", choices=list(TASKS), default="ad-relu", help="default ad-relu")
     parser.add_argument("--variant", default=None, help="activation (default: ReLU / sigmoid)")
@@ -136,18 +145,25 @@ def main() -> None:
     limit = contextlib.nullcontext()
     with contextlib.suppress(ImportError):
         from threadpoolctl import threadpool_limits
+
         limit = threadpool_limits(args.threads)
     hyper, data = TASKS[args.experiment].sets[args.set], load_data(args.experiment, 0)
     seeds = list(range(args.models))
-    print(f"{args.experiment}: depth {args.depth} width-2 {variant}, set {args.set}, {args.epochs} epochs, "
-          f"{args.threads} thread(s), backend {args.backend}")
+    print(
+        f"{args.experiment}: depth {args.depth} width-2 {variant}, set {args.set}, {args.epochs} epochs, "
+        f"{args.threads} thread(s), backend {args.backend}"
+    )
 
     with limit:
         started = time.perf_counter()
-        ours = train_cell(args.experiment, hyper, args.depth, variant, seeds, args.epochs, data, switch_a=None)
+        ours = train_cell(
+            args.experiment, hyper, args.depth, variant, seeds, args.epochs, data, switch_a=None
+        )
         ours_total = time.perf_counter() - started
         ours_each = ours_total / args.models
-        print(f"nanograd_ad: {args.models} models together in {ours_total:.1f} s -> {ours_each:.3f} s per training")
+        print(
+            f"nanograd_ad: {args.models} models together in {ours_total:.1f} s -> {ours_each:.3f} s per training"
+        )
 
         try:
             import torch  # noqa: F401
@@ -159,13 +175,17 @@ def main() -> None:
         for seed in seeds[:k]:
             init.seed(seed)
             nets.append(build_net(args.experiment, variant, args.depth, hyper))
-        torch_each, torch_lowest = torch_trainings(nets, seeds[:k], data, args.epochs, hyper, variant, args.threads)
+        torch_each, torch_lowest = torch_trainings(
+            nets, seeds[:k], data, args.epochs, hyper, variant, args.threads
+        )
     print(f"PyTorch CPU: {k} models one after another -> {torch_each:.3f} s per training")
     print(f"ratio: {torch_each / ours_each:.1f}x fewer seconds per training with the ensemble")
     gap = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(ours["lowest_test_loss"][:k], torch_lowest))
-    print(f"same models: largest relative difference of the lowest test losses {gap:.2e} "
-          f"(ours {[f'{v:.5f}' for v in ours['lowest_test_loss'][:k]]}, "
-          f"PyTorch {[f'{v:.5f}' for v in torch_lowest]})")
+    print(
+        f"same models: largest relative difference of the lowest test losses {gap:.2e} "
+        f"(ours {[f'{v:.5f}' for v in ours['lowest_test_loss'][:k]]}, "
+        f"PyTorch {[f'{v:.5f}' for v in torch_lowest]})"
+    )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:          # run as a plain script: draw into files, no window
+if "ipykernel" not in sys.modules:  # run as a plain script: draw into files, no window
     matplotlib.use("Agg")
     FIGURE_DIR = FIGURE_DIR or "lesson_figures"
 import matplotlib.pyplot as plt
@@ -90,10 +90,7 @@ backend.set_default_dtype("float64")
 # `x` has shape $(N, 2)$ and `y` has shape $(N, 1)$.
 
 # %%
-x = np.array([[0.0, 0.0],
-              [0.0, 1.0],
-              [1.0, 0.0],
-              [1.0, 1.0]])
+x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 y = np.array([[0.0], [1.0], [1.0], [0.0]])
 N = len(x)
 print("x =\n", x, "\ny =", y.ravel())
@@ -116,7 +113,7 @@ print("x =\n", x, "\ny =", y.ravel())
 # In `nanograd_ad` the activation is a layer of its own, so the network is four layers:
 
 # %%
-ng.seed(0)                                   # the same weights every time you run this
+ng.seed(0)  # the same weights every time you run this
 net = ng.Sequential(ng.Dense(2, 3), ng.Sigmoid(), ng.Dense(3, 1), ng.Sigmoid())
 net.build((2,))
 print(net.describe())
@@ -138,6 +135,7 @@ print("W2 =\n", W2.round(4), "\nb2 =", b2.round(4))
 # %% [markdown]
 # ## 1. The forward pass, written out
 
+
 # %%
 def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
@@ -145,10 +143,10 @@ def sigmoid(z):
 
 def forward_by_hand(x, W1, b1, W2, b2):
     """Every intermediate of the forward pass, by name."""
-    z1 = x @ W1 + b1          # (4, 3)
-    a1 = sigmoid(z1)          # (4, 3)
-    z2 = a1 @ W2 + b2         # (4, 1)
-    a2 = sigmoid(z2)          # (4, 1)
+    z1 = x @ W1 + b1  # (4, 3)
+    a1 = sigmoid(z1)  # (4, 3)
+    z2 = a1 @ W2 + b2  # (4, 1)
+    a2 = sigmoid(z2)  # (4, 1)
     return z1, a1, z2, a2
 
 
@@ -187,9 +185,9 @@ print(f"library: C = {C_library:.6f}  (by hand: {C:.6f})")
 # where $\odot$ multiplies entry by entry and we used $\sigma'(z) = \sigma(z)(1-\sigma(z)) = a(1-a)$.
 
 # %%
-dC_da2 = 2.0 * (a2 - y) / N                  # ∂C/∂a², shape (4, 1)
-fprime_z2 = a2 * (1 - a2)                    # f′(z²) = σ(z²)(1 − σ(z²))
-delta2 = dC_da2 * fprime_z2                  # δ² = ∂C/∂a² ⊙ f′(z²)
+dC_da2 = 2.0 * (a2 - y) / N  # ∂C/∂a², shape (4, 1)
+fprime_z2 = a2 * (1 - a2)  # f′(z²) = σ(z²)(1 − σ(z²))
+delta2 = dC_da2 * fprime_z2  # δ² = ∂C/∂a² ⊙ f′(z²)
 print("δ² =", delta2.ravel())
 
 # %% [markdown]
@@ -205,8 +203,8 @@ print("δ² =", delta2.ravel())
 # $$\delta^1 = \left(\delta^2\, W^{2\,T}\right) \odot f'(z^1) \qquad (4,1)\cdot(1,3) \to (4,3).$$
 
 # %%
-fprime_z1 = a1 * (1 - a1)                    # f′(z¹)
-delta1 = (delta2 @ W2.T) * fprime_z1         # δ¹ = (W^{2T} δ²) ⊙ f′(z¹), in row form
+fprime_z1 = a1 * (1 - a1)  # f′(z¹)
+delta1 = (delta2 @ W2.T) * fprime_z1  # δ¹ = (W^{2T} δ²) ⊙ f′(z¹), in row form
 print("δ¹ =\n", delta1)
 
 # %% [markdown]
@@ -220,12 +218,12 @@ print("δ¹ =\n", delta1)
 
 # %%
 grads_by_hand = {
-    "0.weight": x.T @ delta1,      # ∂C/∂W¹ = a^{0T} δ¹   (2, 3)
+    "0.weight": x.T @ delta1,  # ∂C/∂W¹ = a^{0T} δ¹   (2, 3)
     "0.bias": delta1.sum(axis=0),  # ∂C/∂b¹ = Σ_n δ¹_n    (3,)
-    "2.weight": a1.T @ delta2,     # ∂C/∂W² = a^{1T} δ²   (3, 1)
+    "2.weight": a1.T @ delta2,  # ∂C/∂W² = a^{1T} δ²   (3, 1)
     "2.bias": delta2.sum(axis=0),  # ∂C/∂b² = Σ_n δ²_n    (1,)
 }
-dC_dx_by_hand = delta1 @ W1.T      # ∂C/∂x                (4, 2)
+dC_dx_by_hand = delta1 @ W1.T  # ∂C/∂x                (4, 2)
 for name, g in grads_by_hand.items():
     print(f"{name:9s}", g.ravel().round(6))
 
@@ -246,6 +244,7 @@ for name, g in grads_by_hand.items():
 # To *see* the $\delta$s, we attach a feedback rule — the hook `Sequential.backward`
 # calls before and after every layer — that only records the error entering each layer.
 
+
 # %%
 class RecordErrors(ng.FeedbackRule):
     """Remembers the error entering each layer during backward; changes nothing."""
@@ -262,7 +261,7 @@ class RecordErrors(ng.FeedbackRule):
 recorder = RecordErrors()
 net.add_feedback(recorder)
 
-net.zero_grad()                   # gradients accumulate with +=, so start from 0
+net.zero_grad()  # gradients accumulate with +=, so start from 0
 C_library = loss(net(x), y)
 dC_dx_library = net.backward(loss.backward())
 
@@ -333,9 +332,10 @@ assert report.passed and report.max_rel_error < 1e-7, "the backward pass disagre
 # large — the kind of slip that is easy to make and hard to notice in a training curve:
 
 # %%
-buggy = ng.Sequential(ng.Dense(2, 3), ng.Sigmoid(derivative=lambda z, a: 1.01 * a * (1 - a)),
-                      ng.Dense(3, 1), ng.Sigmoid())
-buggy.load_state_dict(net.state_dict())      # the very same weights
+buggy = ng.Sequential(
+    ng.Dense(2, 3), ng.Sigmoid(derivative=lambda z, a: 1.01 * a * (1 - a)), ng.Dense(3, 1), ng.Sigmoid()
+)
+buggy.load_state_dict(net.state_dict())  # the very same weights
 buggy_report = ng.gradcheck(buggy, ng.MSE(), x, y)
 print(buggy_report)
 assert not buggy_report.passed and buggy_report.max_rel_error > 1e-3
@@ -358,6 +358,7 @@ assert not buggy_report.passed and buggy_report.max_rel_error > 1e-3
 # colour scale. The edges are the weights — thicker for larger $|W|$, solid for positive,
 # dashed for negative — and the error travels along them from right to left.
 
+
 # %%
 def draw_network(ax, weights, node_values, vmax, title):
     """Nodes in columns (one per layer), edges for the weights, node colour = value."""
@@ -367,18 +368,29 @@ def draw_network(ax, weights, node_values, vmax, title):
         width_scale = 3.0 / max(np.abs(w).max(), 1e-12)
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
-                ax.plot([l, l + 1], [ys[l][i], ys[l + 1][j]], color="0.45",
-                        lw=0.5 + width_scale * abs(w[i, j]),
-                        ls="-" if w[i, j] >= 0 else "--", zorder=1)
+                ax.plot(
+                    [l, l + 1],
+                    [ys[l][i], ys[l + 1][j]],
+                    color="0.45",
+                    lw=0.5 + width_scale * abs(w[i, j]),
+                    ls="-" if w[i, j] >= 0 else "--",
+                    zorder=1,
+                )
     cmap = plt.get_cmap("coolwarm")
     for l, values in enumerate(node_values):
         for i, v in enumerate(values):
-            ax.scatter([l], [ys[l][i]], s=1500, color=cmap(0.5 + 0.5 * v / vmax),
-                       edgecolors="k", zorder=2)
-            ax.text(l, ys[l][i], f"{v:+.4f}", ha="center", va="center", fontsize=8, zorder=3,
-                    color="white" if abs(v) > 0.6 * vmax else "black")
-    ax.annotate("", xy=(0.15, -1.15), xytext=(1.85, -1.15),
-                arrowprops=dict(arrowstyle="->", color="0.3"))
+            ax.scatter([l], [ys[l][i]], s=1500, color=cmap(0.5 + 0.5 * v / vmax), edgecolors="k", zorder=2)
+            ax.text(
+                l,
+                ys[l][i],
+                f"{v:+.4f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                zorder=3,
+                color="white" if abs(v) > 0.6 * vmax else "black",
+            )
+    ax.annotate("", xy=(0.15, -1.15), xytext=(1.85, -1.15), arrowprops=dict(arrowstyle="->", color="0.3"))
     ax.text(1.0, -1.28, "backward", ha="center", va="top", fontsize=8, color="0.3")
     for l, label in enumerate(["∂C/∂x", "δ¹", "δ²"]):
         ax.text(l, 1.15, label, ha="center", fontsize=10)
@@ -391,8 +403,13 @@ def draw_network(ax, weights, node_values, vmax, title):
 vmax = max(np.abs(delta1).max(), np.abs(delta2).max(), np.abs(dC_dx_by_hand).max())
 fig, axes = plt.subplots(1, N, figsize=(4 * N, 4))
 for n, ax in enumerate(axes):
-    draw_network(ax, [W1, W2], [dC_dx_by_hand[n], delta1[n], delta2[n]], vmax,
-                 f"x = {x[n].astype(int)}, y = {int(y[n, 0])}, a² = {a2[n, 0]:.3f}")
+    draw_network(
+        ax,
+        [W1, W2],
+        [dC_dx_by_hand[n], delta1[n], delta2[n]],
+        vmax,
+        f"x = {x[n].astype(int)}, y = {int(y[n, 0])}, a² = {a2[n, 0]:.3f}",
+    )
 fig.suptitle("δ for each of the four samples (by hand = library)", y=1.02)
 save(fig, "01_network_deltas")
 
@@ -424,7 +441,7 @@ for step in range(STEPS):
     history.append(loss(net(x), y))
     net.backward(loss.backward())
     for p in net.parameters():
-        p.data -= eta * p.grad                # θ ← θ − η ∂C/∂θ
+        p.data -= eta * p.grad  # θ ← θ − η ∂C/∂θ
 
 final = loss(net(x), y)
 print(f"loss {history[0]:.4f} → {final:.6f} after {STEPS} steps")

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:          # run as a plain script: draw into files, no window
+if "ipykernel" not in sys.modules:  # run as a plain script: draw into files, no window
     matplotlib.use("Agg")
     FIGURE_DIR = FIGURE_DIR or "lesson_figures"
 import matplotlib.pyplot as plt
@@ -62,7 +62,7 @@ import nanograd_ad as ng
 from nanograd_ad import backend, datasets
 
 EPOCHS = 15 if QUICK else 60
-K = 3.5                          # the AD for ReLU is sigmoid(K·z); the paper's experiments use 3.5
+K = 3.5  # the AD for ReLU is sigmoid(K·z); the paper's experiments use 3.5
 
 
 def save(fig, name):
@@ -126,8 +126,10 @@ for k, d in relu_ad.items():
     assert np.all(d > 0), "the AD is positive everywhere: no unit ever gets exactly zero gradient"
     assert abs(d[z == 0][0] - 0.5) < 1e-12
     assert np.all(np.diff(d) >= 0), "like the step, the AD never decreases"
-print("At z = −2 the true derivative is 0; the AD gives",
-      {k: float(d[np.argmin(abs(z + 2))]) for k, d in relu_ad.items()})
+print(
+    "At z = −2 the true derivative is 0; the AD gives",
+    {k: float(d[np.argmin(abs(z + 2))]) for k, d in relu_ad.items()},
+)
 
 # %% [markdown]
 # ## 2. Sigmoid: $y(1-y)$ and $\min(y, 1-y)$
@@ -172,7 +174,7 @@ print(f"AD / true derivative: {ratio.min():.4f} (at |z| = 6) … {ratio.max():.4
 ng.seed(0)
 with_true_derivative = ng.Sequential(ng.Dense(4, 5), ng.ReLU(), ng.Dense(5, 2))
 with_ad = ng.Sequential(ng.Dense(4, 5), ng.ReLU(derivative="ad", k=K), ng.Dense(5, 2))
-with_ad.load_state_dict(with_true_derivative.state_dict())          # copy the weights over
+with_ad.load_state_dict(with_true_derivative.state_dict())  # copy the weights over
 probe = np.random.default_rng(1).standard_normal((8, 4)).astype(np.float32)
 assert np.array_equal(backend.to_numpy(with_true_derivative(probe)), backend.to_numpy(with_ad(probe)))
 print(with_true_derivative[1], "and", with_ad[1], "give identical outputs.")
@@ -207,9 +209,12 @@ def dead_relu_net(derivative):
     """64 → 32 → 32 → 10, ReLU hidden layers with biases −2; same weights for any derivative."""
     ng.seed(0)
     return ng.Sequential(
-        ng.Dense(64, 32, bias_init=constant(HIDDEN_BIAS)), ng.ReLU(derivative=derivative, k=K),
-        ng.Dense(32, 32, bias_init=constant(HIDDEN_BIAS)), ng.ReLU(derivative=derivative, k=K),
-        ng.Dense(32, 10))
+        ng.Dense(64, 32, bias_init=constant(HIDDEN_BIAS)),
+        ng.ReLU(derivative=derivative, k=K),
+        ng.Dense(32, 32, bias_init=constant(HIDDEN_BIAS)),
+        ng.ReLU(derivative=derivative, k=K),
+        ng.Dense(32, 10),
+    )
 
 
 def dead_fraction(net, x):
@@ -261,7 +266,7 @@ def train(derivative):
     rng = np.random.default_rng(0)
     history = {"loss": [], "dead": []}
 
-    def record():                                        # one pass over the whole training set
+    def record():  # one pass over the whole training set
         history["loss"].append(loss(net(x_train), y_train))
         history["dead"].append(dead_after_forward(net))
 
@@ -279,8 +284,10 @@ def train(derivative):
 
 runs = {name: train(name) for name in ("true", "ad")}
 for name, (_, _, history, accuracy) in runs.items():
-    print(f"{name:>4}: loss {history['loss'][0]:.4f} → {history['loss'][-1]:.4f}, "
-          f"dead units {history['dead'][0]:.0%} → {history['dead'][-1]:.0%}, test accuracy {accuracy:.1%}")
+    print(
+        f"{name:>4}: loss {history['loss'][0]:.4f} → {history['loss'][-1]:.4f}, "
+        f"dead units {history['dead'][0]:.0%} → {history['dead'][-1]:.0%}, test accuracy {accuracy:.1%}"
+    )
 
 # %%
 fig, (ax_loss, ax_dead) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -337,8 +344,10 @@ assert min(true_history["loss"]) > floor - 1e-4, "a network of dead units cannot
 
 assert ad_history["dead"][-1] < 0.5 * ad_history["dead"][0], "the AD should revive most units"
 assert ad_history["loss"][-1] < 0.5 * floor, "the AD run should learn far below the floor"
-print(f"AD run: {ad_history['dead'][-1]:.0%} dead at the end, loss {ad_history['loss'][-1]:.3f} "
-      f"< floor {floor:.3f}, test accuracy {ad_accuracy:.1%}")
+print(
+    f"AD run: {ad_history['dead'][-1]:.0%} dead at the end, loss {ad_history['loss'][-1]:.3f} "
+    f"< floor {floor:.3f}, test accuracy {ad_accuracy:.1%}"
+)
 
 # %% [markdown]
 # ## 5. Gradient checking no longer applies …
@@ -349,13 +358,18 @@ print(f"AD run: {ad_history['dead'][-1]:.0%} dead at the end, loss {ad_history['
 # digits so well that most of its gradients are tiny, which makes any check harder to
 # read; more on that below.)
 
+
 # %%
 def fresh_net(derivative):
     """64 → 32 → 32 → 10 ReLU network with the library's default initialisation."""
     ng.seed(1)
-    return ng.Sequential(ng.Dense(64, 32), ng.ReLU(derivative=derivative, k=K),
-                         ng.Dense(32, 32), ng.ReLU(derivative=derivative, k=K),
-                         ng.Dense(32, 10))
+    return ng.Sequential(
+        ng.Dense(64, 32),
+        ng.ReLU(derivative=derivative, k=K),
+        ng.Dense(32, 32),
+        ng.ReLU(derivative=derivative, k=K),
+        ng.Dense(32, 10),
+    )
 
 
 x_check, y_check = x_train[:16], y_train[:16]
@@ -402,8 +416,8 @@ assert true_report.passed, "the true derivative must pass the finite-difference 
 # the floor directly:
 
 # %%
-C_check = ng.SoftmaxCrossEntropy()(checked(x_check), y_check)                # ≈ 2.3
-noise_floor = np.finfo(np.float64).eps * C_check / 1e-5       # ε·C/h, h = 1e-5 (gradcheck's default)
+C_check = ng.SoftmaxCrossEntropy()(checked(x_check), y_check)  # ≈ 2.3
+noise_floor = np.finfo(np.float64).eps * C_check / 1e-5  # ε·C/h, h = 1e-5 (gradcheck's default)
 worst_true = max(p.max_abs_error for p in true_report.params)
 worst_ad = max(p.max_abs_error for p in ad_report.params)
 print(f"finite-difference resolution ε·C/h ≈ {noise_floor:.1e}")
@@ -433,7 +447,7 @@ x64 = x_check.astype(np.float64)
 
 loss64 = ng.SoftmaxCrossEntropy()
 loss64(net64(x64), y_check)
-delta_out = loss64.backward()                  # ∂C/∂a^L (the top layer is Dense: d^L = 1)
+delta_out = loss64.backward()  # ∂C/∂a^L (the top layer is Dense: d^L = 1)
 net64.zero_grad()
 dC_dx = net64.backward(delta_out)
 

@@ -5,11 +5,28 @@
 
 See ``docs/architecture.md`` for how the pieces fit and ``lessons/`` to step through them.
 """
+
 from . import backend, init
+from .activations import (
+    Activation,
+    Identity,
+    ISigmoid,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    derivative_names,
+    register_derivative,
+)
 from .amplify import AmplificationStrategy, Amplify, GradientStatistics
-from .activations import (Activation, Identity, ISigmoid, LeakyReLU, ReLU, Sigmoid, Tanh,
-                          derivative_names, register_derivative)
 from .backend import BackendError
+from .checkpoint import (
+    CheckpointError,
+    CheckpointMismatchError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .ensemble import EnsembleHistory, EnsembleSwitching, EnsembleTrainer, from_seeds, stack
 from .feedback import FeedbackRule, PseudoNormalize
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
@@ -20,26 +37,87 @@ from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Paramet
 from .losses import MSE, SoftmaxCrossEntropy
 from .network import NonFiniteError, Sequential
 from .optim import SGD, Adam, clip_by_global_norm, clip_by_value
-from .train import (Callback, Checkpointing, EarlyStopping, History, PeakAccuracy, SwitchingRule,
-                    Trainer, TrainingDiverged, evaluate, fit, make_optimizer, should_switch)
-from .checkpoint import (CheckpointError, CheckpointMismatchError, load_checkpoint,
-                         read_checkpoint, save_checkpoint)
+from .train import (
+    Callback,
+    Checkpointing,
+    EarlyStopping,
+    History,
+    PeakAccuracy,
+    SwitchingRule,
+    Trainer,
+    TrainingDiverged,
+    evaluate,
+    fit,
+    make_optimizer,
+    should_switch,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "backend", "init", "seed", "BackendError",
-    "RegularizedReLU", "Scale", "suggest_input_scale", "activation_scales",
-    "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ISigmoid", "Identity",
-    "register_derivative", "derivative_names",
-    "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
-    "MSE", "SoftmaxCrossEntropy", "Sequential", "NonFiniteError", "FeedbackRule",
-    "PseudoNormalize", "GradientFlow", "contribution_map",
-    "Amplify", "AmplificationStrategy", "GradientStatistics",
-    "EnsembleTrainer", "EnsembleSwitching", "EnsembleHistory", "from_seeds", "stack",
-    "SGD", "Adam", "clip_by_value", "clip_by_global_norm",
-    "gradcheck", "check_layer", "explicit_backward", "GradcheckError",
-    "fit", "Trainer", "History", "evaluate", "make_optimizer", "Callback", "SwitchingRule",
-    "should_switch", "PeakAccuracy", "EarlyStopping", "Checkpointing", "TrainingDiverged",
-    "save_checkpoint", "load_checkpoint", "read_checkpoint", "CheckpointError", "CheckpointMismatchError",
+    "MSE",
+    "SGD",
+    "Activation",
+    "Adam",
+    "AmplificationStrategy",
+    "Amplify",
+    "AvgPool2D",
+    "BackendError",
+    "Callback",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "Checkpointing",
+    "Conv2D",
+    "Dense",
+    "EarlyStopping",
+    "EnsembleHistory",
+    "EnsembleSwitching",
+    "EnsembleTrainer",
+    "FeedbackRule",
+    "Flatten",
+    "GradcheckError",
+    "GradientFlow",
+    "GradientStatistics",
+    "History",
+    "ISigmoid",
+    "Identity",
+    "Layer",
+    "LeakyReLU",
+    "MaxPool2D",
+    "NonFiniteError",
+    "Parameter",
+    "PeakAccuracy",
+    "PseudoNormalize",
+    "ReLU",
+    "RegularizedReLU",
+    "Scale",
+    "Sequential",
+    "Sigmoid",
+    "SoftmaxCrossEntropy",
+    "SwitchingRule",
+    "Tanh",
+    "Trainer",
+    "TrainingDiverged",
+    "activation_scales",
+    "backend",
+    "check_layer",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "contribution_map",
+    "derivative_names",
+    "evaluate",
+    "explicit_backward",
+    "fit",
+    "from_seeds",
+    "gradcheck",
+    "init",
+    "load_checkpoint",
+    "make_optimizer",
+    "read_checkpoint",
+    "register_derivative",
+    "save_checkpoint",
+    "seed",
+    "should_switch",
+    "stack",
+    "suggest_input_scale",
 ]

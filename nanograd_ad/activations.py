@@ -17,18 +17,27 @@ A derivative used often can be named once and reused::
     register_derivative("relu", "half", lambda: lambda z, a: 0.5 * (z >= 0))
     ReLU(derivative="half")
 """
+
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from . import backend
 from .layers import Layer
 
 __all__ = [
-    "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ISigmoid", "Identity",
-    "sigmoid", "register_derivative", "derivative_names",
+    "Activation",
+    "ISigmoid",
+    "Identity",
+    "LeakyReLU",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "derivative_names",
+    "register_derivative",
+    "sigmoid",
 ]
 
 Derivative = Callable[[object, object], object]
@@ -83,7 +92,8 @@ class Activation(Layer):
         if factory is None:
             raise ValueError(
                 f"{type(self).__name__}: unknown derivative {derivative!r}; known: "
-                f"{derivative_names(self.key)} (or pass a callable d(z, a))")
+                f"{derivative_names(self.key)} (or pass a callable d(z, a))"
+            )
         given = {**self.params, **params}
         accepted = inspect.signature(factory).parameters
         self.d = factory(**{k: v for k, v in given.items() if k in accepted})
@@ -102,7 +112,7 @@ class Activation(Layer):
         d = self.d(self.z, self.a)
         self._check_shape(d)
         self.derivative_value = d
-        delta = delta * d                         # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
+        delta = delta * d  # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
         return delta
 
     def _check_shape(self, d) -> None:
@@ -113,8 +123,10 @@ class Activation(Layer):
         except ValueError:
             fits = False
         if not fits:
-            raise ValueError(f"{self!r}: derivative {self.derivative_name!r} returned shape {shape}, "
-                             f"expected {self.z.shape} (the shape of z)")
+            raise ValueError(
+                f"{self!r}: derivative {self.derivative_name!r} returned shape {shape}, "
+                f"expected {self.z.shape} (the shape of z)"
+            )
 
     def __repr__(self):
         args = [f"{k}={v}" for k, v in self.params.items()]
@@ -226,6 +238,7 @@ def _isigmoid_true(a: float = 0.01, alpha: float = 1.0):
     def d(z, y):
         s = sigmoid(z)
         return backend.xp.where(backend.xp.abs(z) >= a, alpha, s * (1 - s)).astype(z.dtype)
+
     return d
 
 
@@ -234,9 +247,11 @@ def _identity_true():
 
 
 for _key, _name, _factory in [
-    ("relu", "true", _relu_true), ("relu", "ad", _relu_ad),
+    ("relu", "true", _relu_true),
+    ("relu", "ad", _relu_ad),
     ("leaky_relu", "true", _leaky_true),
-    ("sigmoid", "true", _sigmoid_true), ("sigmoid", "ad", _sigmoid_ad),
+    ("sigmoid", "true", _sigmoid_true),
+    ("sigmoid", "ad", _sigmoid_ad),
     ("tanh", "true", _tanh_true),
     ("isigmoid", "true", _isigmoid_true),
     ("identity", "true", _identity_true),

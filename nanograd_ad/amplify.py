@@ -33,6 +33,7 @@ Pieces: `GradientStatistics` (a feedback rule that accumulates the sums), `Ampli
 drives both and the learning rate), and the pure functions `directionality`,
 `weightwise_directionality`, `standardize`, `select_layers`, `random_layers`.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,9 +47,20 @@ from .schedules import Phases
 from .train import Callback
 
 __all__ = [
-    "directionality", "weightwise_directionality", "standardize", "select_layers",
-    "random_layers", "weight_layers", "GradientStatistics", "Amplify", "Phase",
-    "check_phases", "without_amplification", "AmplificationStrategy", "MEASURES", "SCOPES",
+    "MEASURES",
+    "SCOPES",
+    "AmplificationStrategy",
+    "Amplify",
+    "GradientStatistics",
+    "Phase",
+    "check_phases",
+    "directionality",
+    "random_layers",
+    "select_layers",
+    "standardize",
+    "weight_layers",
+    "weightwise_directionality",
+    "without_amplification",
 ]
 
 MEASURES = ("G", "G'", "random")
@@ -57,6 +69,7 @@ _MEASURE_ALIASES = {"g": "G", "g'": "G'", "g′": "G'", "gp": "G'", "g_prime": "
 
 
 # ---------------------------------------------------------------------------- measures
+
 
 def directionality(sum_g, sum_abs_g) -> float:
     """G = |Σ_i Σ_j g_ij| / Σ_i Σ_j |g_ij|  (eq. 4), 0 when the denominator is 0.
@@ -86,7 +99,7 @@ def standardize(values: dict[int, float]) -> dict[int, float]:
     mean = sum(values.values()) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values.values()) / len(values))
     if std == 0 or not math.isfinite(std):
-        return {layer: 0.0 for layer in values}
+        return dict.fromkeys(values, 0.0)
     return {layer: (v - mean) / std for layer, v in values.items()}
 
 
@@ -114,6 +127,7 @@ def weight_layers(net) -> list[int]:
 
 
 # -------------------------------------------------------------------------- statistics
+
 
 class GradientStatistics(FeedbackRule):
     """Accumulates Σ_j g and Σ_j |g| per weight while ``recording`` (O(params) memory).
@@ -180,8 +194,10 @@ class GradientStatistics(FeedbackRule):
 
     def _flat(self, index: int):
         xp = backend.xp
-        return (xp.concatenate([s.reshape(-1) for s in self.sum_g[index]]),
-                xp.concatenate([s.reshape(-1) for s in self.sum_abs_g[index]]))
+        return (
+            xp.concatenate([s.reshape(-1) for s in self.sum_g[index]]),
+            xp.concatenate([s.reshape(-1) for s in self.sum_abs_g[index]]),
+        )
 
     def G(self) -> dict[int, float]:
         """{layer index: G_l} (eq. 4) from the sums of the last analysis."""
@@ -203,12 +219,23 @@ class GradientStatistics(FeedbackRule):
         """One row per layer (for printing or plotting): index, layer, weights, G, G′, Ĝ, Ĝ′."""
         g, g_prime = self.G(), self.G_prime()
         g_hat, g_prime_hat = standardize(g), standardize(g_prime)
-        return [{"layer": i, "name": repr(self.net.layers[i]), "weights": int(self._flat(i)[0].size),
-                 "iterations": self.iterations[i], "G": g[i], "G'": g_prime[i],
-                 "G_hat": g_hat[i], "G'_hat": g_prime_hat[i]} for i in self.sum_g]
+        return [
+            {
+                "layer": i,
+                "name": repr(self.net.layers[i]),
+                "weights": int(self._flat(i)[0].size),
+                "iterations": self.iterations[i],
+                "G": g[i],
+                "G'": g_prime[i],
+                "G_hat": g_hat[i],
+                "G'_hat": g_prime_hat[i],
+            }
+            for i in self.sum_g
+        ]
 
 
 # ------------------------------------------------------------------------ amplification
+
 
 class Amplify(FeedbackRule):
     """Multiply the gradients of the ``selected`` layers by ``factor`` (eq. 2).
@@ -253,18 +280,21 @@ class Amplify(FeedbackRule):
 
     def before_layer(self, index, layer, delta):
         if self._amplifies(index):
-            return delta * self.factor                 # ∇J_amp = amp · ∇J  (eq. 2)
+            return delta * self.factor  # ∇J_amp = amp · ∇J  (eq. 2)
         return delta
 
     def after_layer(self, index, layer, delta):
         if self.scope == "weights" and self._amplifies(index):
-            return delta / self.factor                 # the layers below see the plain error
+            return delta / self.factor  # the layers below see the plain error
         return delta
 
     def gradient_scale(self, index: int) -> float:
         """The number layer ``index``'s gradients are multiplied by under the current selection."""
-        above = [i for i in self.selected if i >= index] if self.scope == "backward" else \
-            ([index] if index in self.selected else [])
+        above = (
+            [i for i in self.selected if i >= index]
+            if self.scope == "backward"
+            else ([index] if index in self.selected else [])
+        )
         return self.factor ** len(above) if self.enabled else 1.0
 
     def __repr__(self):
@@ -272,6 +302,7 @@ class Amplify(FeedbackRule):
 
 
 # ----------------------------------------------------------------------------- phases
+
 
 class Phase(NamedTuple):
     """One phase of the strategy: 0-based epochs [previous end_epoch, end_epoch)."""
@@ -290,13 +321,15 @@ def check_phases(phases) -> list[Phase]:
     factor: a finite number > 0. Epochs are 0-based and end_epoch exclusive, so
     ``(50, 0.1, 0, 1)`` covers the paper's epochs 1–50.
     """
-    schedule = Phases(phases)                          # order, end epochs, lr
+    schedule = Phases(phases)  # order, end epochs, lr
     checked = []
     for i, entry in enumerate(schedule.phases):
         if len(entry) != 4:
             raise ValueError(f"phase {i} {entry!r} must be (end_epoch, lr, amplify, factor)")
         end, lr, amplify, factor = entry
-        if not isinstance(amplify, numbers.Real) or (not isinstance(amplify, bool) and not math.isfinite(amplify)):
+        if not isinstance(amplify, numbers.Real) or (
+            not isinstance(amplify, bool) and not math.isfinite(amplify)
+        ):
             raise ValueError(f"phase {i} {entry!r}: amplify must be a bool or a number, got {amplify!r}")
         try:
             factor = _check_factor(factor)
@@ -312,6 +345,7 @@ def without_amplification(phases) -> list[Phase]:
 
 
 # --------------------------------------------------------------------------- strategy
+
 
 class AmplificationStrategy(Callback):
     """The paper's training strategy as a callback: phases drive lr, amplification, analysis.
@@ -337,15 +371,29 @@ class AmplificationStrategy(Callback):
     epoch, phase, lr, analysis, amplified (the layers amplified in that epoch).
     """
 
-    def __init__(self, phases, measure: str = "G", case: int = 1, threshold: float = 1.0,
-                 ratio: float = 0.25, reselect_every: int | None = None, scope: str = "weights",
-                 layers=None, include_bias: bool = False, seed: int = 0):
+    def __init__(
+        self,
+        phases,
+        measure: str = "G",
+        case: int = 1,
+        threshold: float = 1.0,
+        ratio: float = 0.25,
+        reselect_every: int | None = None,
+        scope: str = "weights",
+        layers=None,
+        include_bias: bool = False,
+        seed: int = 0,
+    ):
         self.phases = check_phases(phases)
         self.measure = _check_measure(measure)
         self.case = _check_case(case)
         self.threshold = _check_threshold(threshold)
         self.ratio = _check_ratio(ratio)
-        if reselect_every is not None and (isinstance(reselect_every, bool) or not isinstance(reselect_every, numbers.Integral) or reselect_every < 1):
+        if reselect_every is not None and (
+            isinstance(reselect_every, bool)
+            or not isinstance(reselect_every, numbers.Integral)
+            or reselect_every < 1
+        ):
             raise ValueError(f"reselect_every must be None or an int >= 1, got {reselect_every!r}")
         self.reselect_every = None if reselect_every is None else int(reselect_every)
         self.rng = random.Random(seed)
@@ -375,8 +423,10 @@ class AmplificationStrategy(Callback):
 
     def on_train_begin(self, trainer) -> None:
         if trainer.schedule is not None:
-            raise ValueError("AmplificationStrategy sets the learning rate from its phases; "
-                             "train without a schedule (schedule=None)")
+            raise ValueError(
+                "AmplificationStrategy sets the learning rate from its phases; "
+                "train without a schedule (schedule=None)"
+            )
         net = trainer.net
         for rule in (self.statistics, self.amplify):
             if rule not in net.feedback:
@@ -391,8 +441,11 @@ class AmplificationStrategy(Callback):
             self._begin_phase(trainer, epoch, index)
         trainer.optimizer.lr = phase.lr
         offset = epoch - self.phase_start(index)
-        due = offset == 0 or not self._selected_in_phase or (
-            self.reselect_every is not None and offset % self.reselect_every == 0)
+        due = (
+            offset == 0
+            or not self._selected_in_phase
+            or (self.reselect_every is not None and offset % self.reselect_every == 0)
+        )
         self.analysing = phase.amplify and due
         if self.analysing and self.measure != "random":
             self.statistics.start()
@@ -401,8 +454,15 @@ class AmplificationStrategy(Callback):
         if amplified:
             self._amplified_in_phase.update(amplified)
             self._amplified_epochs += 1
-        self.epoch_log.append({"epoch": epoch, "phase": index, "lr": phase.lr,
-                               "analysis": self.analysing, "amplified": amplified})
+        self.epoch_log.append(
+            {
+                "epoch": epoch,
+                "phase": index,
+                "lr": phase.lr,
+                "analysis": self.analysing,
+                "amplified": amplified,
+            }
+        )
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         if self.analysing:
@@ -425,8 +485,15 @@ class AmplificationStrategy(Callback):
         self.amplify.factor = phase.factor
         self._selected_in_phase = False
         self._amplified_in_phase, self._amplified_epochs = set(), 0
-        trainer.history.record(epoch, "amplify_phase", phase=index, end_epoch=phase.end_epoch,
-                               lr=phase.lr, amplify=phase.amplify, factor=phase.factor)
+        trainer.history.record(
+            epoch,
+            "amplify_phase",
+            phase=index,
+            end_epoch=phase.end_epoch,
+            lr=phase.lr,
+            amplify=phase.amplify,
+            factor=phase.factor,
+        )
 
     def choose(self) -> tuple[list[int], dict]:
         """The layers to amplify from the last analysis, and what they were chosen from."""
@@ -436,29 +503,53 @@ class AmplificationStrategy(Callback):
         values = self.statistics.measure(self.measure)
         normalized = standardize(values)
         layers = select_layers(normalized, self.threshold, self.case)
-        return layers, {"case": self.case, "threshold": self.threshold, "candidates": list(values),
-                        "values": list(values.values()), "normalized": list(normalized.values())}
+        return layers, {
+            "case": self.case,
+            "threshold": self.threshold,
+            "candidates": list(values),
+            "values": list(values.values()),
+            "normalized": list(normalized.values()),
+        }
 
     def _choose(self, trainer, epoch: int) -> None:
         layers, info = self.choose()
         self.amplify.select(layers)
         self._selected_in_phase = True
-        trainer.history.record(epoch, "amplify_select", phase=self.phase_index, layers=layers,
-                               measure=self.measure, factor=self.amplify.factor, **info)
+        trainer.history.record(
+            epoch,
+            "amplify_select",
+            phase=self.phase_index,
+            layers=layers,
+            measure=self.measure,
+            factor=self.amplify.factor,
+            **info,
+        )
 
     def _end_phase(self, trainer, epoch: int) -> None:
         phase = self.phases[self.phase_index]
-        trainer.history.record(epoch, "amplify_phase_end", phase=self.phase_index,
-                               amplify=phase.amplify, layers=sorted(self._amplified_in_phase),
-                               amplified_epochs=self._amplified_epochs)
+        trainer.history.record(
+            epoch,
+            "amplify_phase_end",
+            phase=self.phase_index,
+            amplify=phase.amplify,
+            layers=sorted(self._amplified_in_phase),
+            amplified_epochs=self._amplified_epochs,
+        )
 
     def __repr__(self):
-        how = f"ratio={self.ratio}" if self.measure == "random" else f"case={self.case}, threshold={self.threshold}"
-        return (f"AmplificationStrategy(measure={self.measure!r}, {how}, scope={self.amplify.scope!r}, "
-                f"reselect_every={self.reselect_every}, phases={[tuple(p) for p in self.phases]})")
+        how = (
+            f"ratio={self.ratio}"
+            if self.measure == "random"
+            else f"case={self.case}, threshold={self.threshold}"
+        )
+        return (
+            f"AmplificationStrategy(measure={self.measure!r}, {how}, scope={self.amplify.scope!r}, "
+            f"reselect_every={self.reselect_every}, phases={[tuple(p) for p in self.phases]})"
+        )
 
 
 # ----------------------------------------------------------------------------- checks
+
 
 def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)

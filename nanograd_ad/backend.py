@@ -11,13 +11,21 @@ later ``use("cupy")`` reaches code that was imported earlier::
 Random numbers for weights are drawn with NumPy on the host and copied over with
 :func:`asarray`, so a seed gives the same network on either backend.
 """
+
 from __future__ import annotations
 
 import numpy
 
 __all__ = [
-    "BackendError", "use", "name", "xp", "asarray", "to_numpy",
-    "default_dtype", "set_default_dtype", "is_array",
+    "BackendError",
+    "asarray",
+    "default_dtype",
+    "is_array",
+    "name",
+    "set_default_dtype",
+    "to_numpy",
+    "use",
+    "xp",
 ]
 
 #: The array module in use (``numpy`` or ``cupy``). Read it as ``backend.xp``.
@@ -48,12 +56,14 @@ def use(backend_name: str) -> None:
         raise BackendError(
             "backend 'cupy' requested but CuPy is not installed "
             "(pip install 'nanograd_ad[gpu]', a CuPy build matching your CUDA): "
-            f"{err}") from err
+            f"{err}"
+        ) from err
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CUDA driver missing or broken
         raise BackendError(
-            f"backend 'cupy' requested: CuPy is installed but no GPU is usable ({err})") from err
+            f"backend 'cupy' requested: CuPy is installed but no GPU is usable ({err})"
+        ) from err
     if count < 1:
         raise BackendError("backend 'cupy' requested: CuPy is installed but no GPU is present")
     xp, _name = cupy, "cupy"

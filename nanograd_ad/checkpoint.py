@@ -29,22 +29,23 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "save_checkpoint",
-    "load_checkpoint",
-    "read_checkpoint",
+    "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
     "CheckpointMismatchError",
     "atomic_write",
     "library_version",
-    "FORMAT_VERSION",
+    "load_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
 ]
 
 FORMAT_VERSION = 1
@@ -144,7 +145,9 @@ def _flatten(value, prefix: str, arrays: dict[str, np.ndarray]):
     value = _host(value)
     if isinstance(value, np.ndarray):
         if value.dtype == object:
-            raise CheckpointError(f"cannot save object array at {prefix!r}: checkpoints hold plain arrays only")
+            raise CheckpointError(
+                f"cannot save object array at {prefix!r}: checkpoints hold plain arrays only"
+            )
         arrays[prefix] = value
         return {"__array__": prefix}
     if isinstance(value, np.generic):
@@ -225,7 +228,9 @@ def save_checkpoint(path, net, optimizer=None, history=None, metadata: dict | No
             "description": describe() if callable(describe) else repr(net),
             "parameters": {name: list(np.shape(v)) for name, v in net_state.items()},
         },
-        "optimizer": None if optimizer is None else {"class": type(optimizer).__name__, "state": optimizer_state},
+        "optimizer": None
+        if optimizer is None
+        else {"class": type(optimizer).__name__, "state": optimizer_state},
         "history": history,
         "metadata": metadata or {},
     }
@@ -245,13 +250,15 @@ def read_checkpoint(path) -> Checkpoint:
     except FileNotFoundError:
         raise
     except ValueError as err:  # object arrays need pickle: refused
-        raise CheckpointError(f"{path}: refusing to load (it holds pickled objects; checkpoints are plain arrays): {err}") from err
+        raise CheckpointError(
+            f"{path}: refusing to load (it holds pickled objects; checkpoints are plain arrays): {err}"
+        ) from err
     except Exception as err:
         raise CheckpointError(f"{path}: not a readable .npz checkpoint: {err}") from err
     if _META_KEY not in arrays:
         raise CheckpointError(f"{path}: not a nanograd_ad checkpoint (no {_META_KEY} entry)")
     meta = json.loads(str(arrays.pop(_META_KEY)))
-    net_state = {key[len("net/"):]: value for key, value in arrays.items() if key.startswith("net/")}
+    net_state = {key[len("net/") :]: value for key, value in arrays.items() if key.startswith("net/")}
     optimizer_state = None
     if meta.get("optimizer") is not None:
         optimizer_state = _unflatten(meta["optimizer"]["state"], arrays)

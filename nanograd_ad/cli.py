@@ -19,7 +19,7 @@ import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "positive_int", "positive_float", "nonnegative_int"]
+__all__ = ["build_parser", "main", "nonnegative_int", "positive_float", "positive_int"]
 
 DATA_CHOICES = ("digits", "cifar10", "cifar100")
 BACKENDS = ("numpy", "cupy")
@@ -27,6 +27,7 @@ BACKENDS = ("numpy", "cupy")
 
 def _int_at_least(minimum: int):
     """An argparse type: an integer ≥ ``minimum``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -35,6 +36,7 @@ def _int_at_least(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
         return value
+
     return parse
 
 
@@ -58,10 +60,18 @@ def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument("--quick", action="store_true", help="a short version (about a minute on a laptop)")
-    group.add_argument("--runs", type=positive_int, default=None, help="independent runs (seeds); default: the experiment's")
-    group.add_argument("--epochs", type=positive_int, default=None, help="epochs per run; default: the experiment's")
-    group.add_argument("--seed", type=nonnegative_int, default=0, help="first seed (run i uses seed + i); default 0")
-    group.add_argument("--data", choices=DATA_CHOICES, default=None, help="dataset; default: the experiment's")
+    group.add_argument(
+        "--runs", type=positive_int, default=None, help="independent runs (seeds); default: the experiment's"
+    )
+    group.add_argument(
+        "--epochs", type=positive_int, default=None, help="epochs per run; default: the experiment's"
+    )
+    group.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="first seed (run i uses seed + i); default 0"
+    )
+    group.add_argument(
+        "--data", choices=DATA_CHOICES, default=None, help="dataset; default: the experiment's"
+    )
     group.add_argument("--data-dir", type=Path, default=None, help="folder with the CIFAR python pickles")
     group.add_argument("--out", type=Path, default=None, help="output folder; default results/NAME")
     group.add_argument("--backend", choices=BACKENDS, default="numpy", help="array backend; default numpy")

@@ -33,21 +33,21 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "DEFAULT_DATA_DIR",
-    "DATA_DIR_ENV",
     "DATASET_NAMES",
+    "DATA_DIR_ENV",
+    "DEFAULT_DATA_DIR",
     "NOISE_KINDS",
     "Dataset",
     "abs_task",
+    "add_noise",
+    "batches",
     "compare_task",
+    "default_data_dir",
     "digits",
+    "load",
     "load_cifar10",
     "load_cifar100",
     "standardize",
-    "add_noise",
-    "load",
-    "default_data_dir",
-    "batches",
 ]
 
 DATA_DIR_ENV = "NANOGRAD_AD_DATA"
@@ -137,9 +137,7 @@ def _as_rng(func: str, rng) -> np.random.Generator:
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
-    raise TypeError(
-        f"{func}: rng must be a numpy.random.Generator or an int seed, got {rng!r}"
-    )
+    raise TypeError(f"{func}: rng must be a numpy.random.Generator or an int seed, got {rng!r}")
 
 
 def _check_classes(func: str, classes, num_classes: int) -> list[int] | None:
@@ -147,9 +145,7 @@ def _check_classes(func: str, classes, num_classes: int) -> list[int] | None:
     if classes is None:
         return None
     if isinstance(classes, (str, bytes)) or not isinstance(classes, (Sequence, np.ndarray)):
-        raise TypeError(
-            f"{func}: classes must be a sequence of class indices like [0, 1], got {classes!r}"
-        )
+        raise TypeError(f"{func}: classes must be a sequence of class indices like [0, 1], got {classes!r}")
     chosen = list(classes)
     if not chosen:
         raise ValueError(f"{func}: classes must name at least one class, got {classes!r}")
@@ -257,8 +253,10 @@ def digits(
     and relabels them 0..k−1 in the order given (3 → 0, 5 → 1).
     Needs scikit-learn: ``pip install "nanograd_ad[data]"``.
     """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not (
-        0.0 < test_fraction < 1.0
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, numbers.Real)
+        or not (0.0 < test_fraction < 1.0)
     ):
         raise ValueError(f"digits: test_fraction must be a float in (0, 1), got {test_fraction!r}")
     seed = _check_int("digits", "seed", seed, 0)
@@ -413,8 +411,7 @@ def _cifar(
     per_class = ""
     if first_n is not None or test_first_n is not None:
         per_class = (
-            f", first {first_n or 'all'} train / {test_first_n or 'all'} test images per class "
-            f"in file order"
+            f", first {first_n or 'all'} train / {test_first_n or 'all'} test images per class in file order"
         )
     return Dataset(
         x_train=_to_images(train_data),
@@ -450,8 +447,17 @@ def load_cifar10(
     likewise for the test set) — METHODS §4 uses classes [0, 1], 800 and 1000.
     """
     return _cifar(
-        "load_cifar10", "cifar10", _CIFAR10_FOLDER, _CIFAR10_TRAIN, _CIFAR10_TEST,
-        b"labels", 10, data_dir, classes, first_n_per_class, test_first_n_per_class,
+        "load_cifar10",
+        "cifar10",
+        _CIFAR10_FOLDER,
+        _CIFAR10_TRAIN,
+        _CIFAR10_TEST,
+        b"labels",
+        10,
+        data_dir,
+        classes,
+        first_n_per_class,
+        test_first_n_per_class,
         "classes",
     )
 
@@ -472,13 +478,20 @@ def load_cifar100(
     """
     modes = {"fine": (b"fine_labels", 100), "coarse": (b"coarse_labels", 20)}
     if label_mode not in modes:
-        raise ValueError(
-            f"load_cifar100: label_mode must be one of {sorted(modes)}, got {label_mode!r}"
-        )
+        raise ValueError(f"load_cifar100: label_mode must be one of {sorted(modes)}, got {label_mode!r}")
     label_key, num_classes = modes[label_mode]
     return _cifar(
-        "load_cifar100", "cifar100", _CIFAR100_FOLDER, (_CIFAR100_TRAIN,), _CIFAR100_TEST,
-        label_key, num_classes, data_dir, classes, first_n_per_class, test_first_n_per_class,
+        "load_cifar100",
+        "cifar100",
+        _CIFAR100_FOLDER,
+        (_CIFAR100_TRAIN,),
+        _CIFAR100_TEST,
+        label_key,
+        num_classes,
+        data_dir,
+        classes,
+        first_n_per_class,
+        test_first_n_per_class,
         f"{label_mode} classes",
     )
 
@@ -601,10 +614,8 @@ def batches(
     batch_size = _check_int("batches", "batch_size", batch_size, 1)
     if shuffle:
         if rng is None:
-            raise TypeError(
-                "batches: shuffle=True needs rng (a numpy.random.Generator or an int seed)"
-            )
+            raise TypeError("batches: shuffle=True needs rng (a numpy.random.Generator or an int seed)")
         order = _as_rng("batches", rng).permutation(n)
     else:
         order = np.arange(n)
-    return (order[start:start + batch_size] for start in range(0, n, batch_size))
+    return (order[start : start + batch_size] for start in range(0, n, batch_size))

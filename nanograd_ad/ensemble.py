@@ -21,6 +21,7 @@ Per model: the weights (built from its own seed), the batch order (its own gener
 ``rng.permutation(n)`` every epoch, as `train.Trainer` draws it), the optimizer state,
 the lowest test loss and, for AD, the switching state (`EnsembleSwitching`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,8 +35,15 @@ from .layers import Dense, Parameter
 from .network import Sequential
 from .train import should_switch
 
-__all__ = ["stack", "from_seeds", "member_state", "flat_parameter", "EnsembleSwitching",
-           "EnsembleHistory", "EnsembleTrainer"]
+__all__ = [
+    "EnsembleHistory",
+    "EnsembleSwitching",
+    "EnsembleTrainer",
+    "flat_parameter",
+    "from_seeds",
+    "member_state",
+    "stack",
+]
 
 
 def stack(nets: list[Sequential]) -> Sequential:
@@ -50,14 +58,16 @@ def stack(nets: list[Sequential]) -> Sequential:
     first, models = nets[0], len(nets)
     layers = []
     for i, layer in enumerate(first.layers):
-        if any(type(net.layers[i]) is not type(layer) or repr(net.layers[i]) != repr(layer) for net in nets) \
-                or any(len(net.layers) != len(first.layers) for net in nets):
+        if any(
+            type(net.layers[i]) is not type(layer) or repr(net.layers[i]) != repr(layer) for net in nets
+        ) or any(len(net.layers) != len(first.layers) for net in nets):
             raise ValueError(f"stack: the networks differ at layer {i} ({layer!r})")
         if isinstance(layer, Dense):
             if layer.models is not None:
                 raise ValueError(f"stack: layer {i} ({layer!r}) is already an ensemble layer")
-            dense = Dense(layer.in_features, layer.out_features, weight_init="zeros",
-                          bias_init="zeros", models=models)    # zeros: no draw from the global generator
+            dense = Dense(
+                layer.in_features, layer.out_features, weight_init="zeros", bias_init="zeros", models=models
+            )  # zeros: no draw from the global generator
             dense.weight.data[...] = backend.xp.stack([net.layers[i].weight.data for net in nets])
             dense.bias.data[...] = backend.xp.stack([net.layers[i].bias.data for net in nets])[:, None, :]
             layers.append(dense)
@@ -83,7 +93,7 @@ def member_state(net: Sequential, model: int) -> dict:
     state = {}
     for name, p in net.named_parameters():
         value = backend.to_numpy(p.data)[model]
-        state[name] = value[0] if name.endswith("bias") else value     # (1, D_out) → (D_out,)
+        state[name] = value[0] if name.endswith("bias") else value  # (1, D_out) → (D_out,)
     return state
 
 
@@ -101,9 +111,9 @@ def flat_parameter(net: Sequential) -> Parameter:
     flat = Parameter(xp.zeros(sum(sizes), dtype=params[0].data.dtype), "flat")
     offset = 0
     for p, size in zip(params, sizes):
-        view = flat.data[offset:offset + size].reshape(p.shape)
+        view = flat.data[offset : offset + size].reshape(p.shape)
         view[...] = p.data
-        p.data, p.grad = view, flat.grad[offset:offset + size].reshape(p.shape)
+        p.data, p.grad = view, flat.grad[offset : offset + size].reshape(p.shape)
         offset += size
     return flat
 
@@ -146,6 +156,7 @@ class EnsembleSwitching:
             if self.none_ad:
                 return original(z, a)
             return backend.xp.where(self.mask, ad(z, a), original(z, a))
+
         return per_model_derivative
 
     def _update_mask(self) -> None:
@@ -154,7 +165,7 @@ class EnsembleSwitching:
 
     def on_epoch_end(self, epoch: int, train_loss) -> None:
         """Apply the rule to the epoch's training losses, one per model (E,)."""
-        switch = should_switch(train_loss, self.best_loss, self.A)   # per model; best = ∞ at first
+        switch = should_switch(train_loss, self.best_loss, self.A)  # per model; best = ∞ at first
         if switch.any():
             self.ad_mode ^= switch
             self._update_mask()
@@ -193,7 +204,7 @@ class EnsembleHistory:
         if test_loss is None:
             return
         self.test_rows.append(test_loss)
-        better = ~(test_loss >= self.best_test_loss) & numpy.isfinite(test_loss)   # NaN best: any finite wins
+        better = ~(test_loss >= self.best_test_loss) & numpy.isfinite(test_loss)  # NaN best: any finite wins
         self.best_test_loss[better], self.best_epoch[better] = test_loss[better], epoch
 
     def member(self, model: int):
@@ -203,8 +214,13 @@ class EnsembleHistory:
         history = History()
         test_loss = self.test_loss[:, model] if self.test_rows else None
         for epoch, train_loss in enumerate(self.train_loss[:, model]):
-            history.log({"epoch": epoch, "train_loss": float(train_loss),
-                         "test_loss": None if test_loss is None else float(test_loss[epoch])})
+            history.log(
+                {
+                    "epoch": epoch,
+                    "train_loss": float(train_loss),
+                    "test_loss": None if test_loss is None else float(test_loss[epoch]),
+                }
+            )
         for switch in self.switches:
             if switch["model"] == model:
                 history.record(switch["epoch"], "switch", mode=switch["mode"])
@@ -227,11 +243,24 @@ class EnsembleTrainer:
     for every (E, N_test, D) intermediate — which cost as much as the evaluation itself.
     """
 
-    def __init__(self, net, loss, optimizer, train, test=None, *, batch_size: int, seeds,
-                 switching: EnsembleSwitching | None = None, eval_rows: int | None = None):
+    def __init__(
+        self,
+        net,
+        loss,
+        optimizer,
+        train,
+        test=None,
+        *,
+        batch_size: int,
+        seeds,
+        switching: EnsembleSwitching | None = None,
+        eval_rows: int | None = None,
+    ):
         if getattr(optimizer, "clip_norm", None) is not None:
-            raise ValueError("clip_norm rescales by the norm over all parameters, which would mix "
-                             "the models of an ensemble; use clip_value (elementwise)")
+            raise ValueError(
+                "clip_norm rescales by the norm over all parameters, which would mix "
+                "the models of an ensemble; use clip_value (elementwise)"
+            )
         self.net, self.loss, self.optimizer, self.switching = net, loss, optimizer, switching
         self.seeds = [int(s) for s in seeds]
         self.models = len(self.seeds)
@@ -242,11 +271,13 @@ class EnsembleTrainer:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.batch_size = batch_size
-        widest = max([max(layer.in_features, layer.out_features) for layer in net.layers
-                      if isinstance(layer, Dense)] or [1])
+        widest = max(
+            [max(layer.in_features, layer.out_features) for layer in net.layers if isinstance(layer, Dense)]
+            or [1]
+        )
         self.eval_rows = eval_rows or max(1, 32768 // (self.models * widest))
         n, xp = len(self.x_train), backend.xp
-        self._order = numpy.empty((self.models, n), dtype=numpy.int64)            # host
+        self._order = numpy.empty((self.models, n), dtype=numpy.int64)  # host
         self._x_epoch = xp.empty((self.models,) + self.x_train.shape, dtype=self.x_train.dtype)
         self._y_epoch = xp.empty((self.models,) + self.y_train.shape, dtype=self.y_train.dtype)
         self.history = EnsembleHistory(self.models)
@@ -263,12 +294,12 @@ class EnsembleTrainer:
         """One pass over the training set per model; returns the mean losses (E,) on the host."""
         net, loss, optimizer, xp = self.net, self.loss, self.optimizer, backend.xp
         order = self._epoch_order()
-        x_epoch = xp.take(self.x_train, order, axis=0, out=self._x_epoch)   # (E, N, D) = x[order]
+        x_epoch = xp.take(self.x_train, order, axis=0, out=self._x_epoch)  # (E, N, D) = x[order]
         y_epoch = xp.take(self.y_train, order, axis=0, out=self._y_epoch)
         total = xp.zeros(self.models, dtype=xp.float64)
         for start in range(0, order.shape[1], self.batch_size):
-            xb = x_epoch[:, start:start + self.batch_size]                # (E, B, D)
-            yb = y_epoch[:, start:start + self.batch_size]
+            xb = x_epoch[:, start : start + self.batch_size]  # (E, B, D)
+            yb = y_epoch[:, start : start + self.batch_size]
             loss.forward(net(xb), yb)
             total += loss.per_model * xb.shape[1]
             net.backward(loss.backward())

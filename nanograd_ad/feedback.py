@@ -11,6 +11,7 @@ the error *before* a Dense layer scales that layer's own gradients; one that sca
 *after* scales only what the layers below receive. Pseudo-normalization (PN) and
 gradient amplification are rules of this kind; no layer is changed for them.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ from . import backend
 from .activations import Activation
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 
-__all__ = ["FeedbackRule", "PseudoNormalize", "rms", "pseudo_normalize"]
+__all__ = ["FeedbackRule", "PseudoNormalize", "pseudo_normalize", "rms"]
 
 
 class FeedbackRule:
@@ -43,6 +44,7 @@ class FeedbackRule:
 
 
 # ----------------------------------------------------------------- pseudo-normalization
+
 
 def rms(d, over: str = "sample"):
     """RMS(d) = sqrt((1/m) Σ_i d_i²) — per sample (the reading of METHODS §2) or batch-wide.
@@ -141,14 +143,18 @@ class PseudoNormalize(FeedbackRule):
         layers = net.layers
         weights = [i for i, layer in enumerate(layers) if isinstance(layer, self.WEIGHT_LAYERS)]
         if not weights:
-            raise ValueError(f"PseudoNormalize: the network has no hidden activation (it has no "
-                             f"Dense/Conv2D layer); layers: {[repr(layer) for layer in layers]}")
+            raise ValueError(
+                f"PseudoNormalize: the network has no hidden activation (it has no "
+                f"Dense/Conv2D layer); layers: {[repr(layer) for layer in layers]}"
+            )
         top = weights[-1]
         self.hidden_layers = [i for i, layer in enumerate(layers[:top]) if isinstance(layer, Activation)]
         if not self.hidden_layers:
-            raise ValueError(f"PseudoNormalize: the network has no hidden activation below the output "
-                             f"layer {top} ({layers[top]!r}); layers: {[repr(layer) for layer in layers]}")
-        self.pn_layers = sorted(self.hidden_layers[::-1][::self.period])   # every period-th from the top
+            raise ValueError(
+                f"PseudoNormalize: the network has no hidden activation below the output "
+                f"layer {top} ({layers[top]!r}); layers: {[repr(layer) for layer in layers]}"
+            )
+        self.pn_layers = sorted(self.hidden_layers[::-1][:: self.period])  # every period-th from the top
         self._pn_set = set(self.pn_layers)
         self.weight_below: dict[int, int] = {}
         if self.two_path:
@@ -161,27 +167,30 @@ class PseudoNormalize(FeedbackRule):
                     raise ValueError(
                         f"PseudoNormalize(two_path=True): below PN layer {i} ({layers[i]!r}) is {below}; "
                         "the local error must go into a Dense or Conv2D (only MaxPool2D, AvgPool2D or "
-                        "Flatten may sit between)")
+                        "Flatten may sit between)"
+                    )
                 self.weight_below[i] = j
         self._carried_scale: dict[int, object] = {}
         self.local_error, self.carried_error = {}, {}
 
     def after_layer(self, index: int, layer, delta):
-        if index in self._carried_scale:                      # the weight layer below a PN layer
+        if index in self._carried_scale:  # the weight layer below a PN layer
             scale = self._carried_scale.pop(index)
-            return delta / _leading(scale, delta.ndim)        # W^{l T} c^l = (W^{l T} e^l) / (RMS(d^l) + ε)
+            return delta / _leading(scale, delta.ndim)  # W^{l T} c^l = (W^{l T} e^l) / (RMS(d^l) + ε)
         if index not in self._pn_set:
             return delta
         d = backend.xp.broadcast_to(layer.derivative_value, layer.z.shape)
-        scale = rms(d, self.over) + self.eps                  # RMS(d^l) + ε
+        scale = rms(d, self.over) + self.eps  # RMS(d^l) + ε
         if not self.two_path:
-            return delta / _leading(scale, delta.ndim)        # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ norm(d^l)
-        local_error = delta                                   # e^l = (W^{l+1 T} c^{l+1}) ⊙ d^l
-        carried_error = local_error / _leading(scale, delta.ndim)   # c^l = (W^{l+1 T} c^{l+1}) ⊙ norm(d^l)
+            return delta / _leading(scale, delta.ndim)  # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ norm(d^l)
+        local_error = delta  # e^l = (W^{l+1 T} c^{l+1}) ⊙ d^l
+        carried_error = local_error / _leading(scale, delta.ndim)  # c^l = (W^{l+1 T} c^{l+1}) ⊙ norm(d^l)
         self.local_error[index], self.carried_error[index] = local_error, carried_error
         self._carried_scale[self.weight_below[index]] = scale
-        return local_error                                    # the layer below takes ∂C/∂W^l from e^l
+        return local_error  # the layer below takes ∂C/∂W^l from e^l
 
     def __repr__(self):
-        return (f"PseudoNormalize(period={self.period}, two_path={self.two_path}, "
-                f"rms={self.over!r}, eps={self.eps:g})")
+        return (
+            f"PseudoNormalize(period={self.period}, two_path={self.two_path}, "
+            f"rms={self.over!r}, eps={self.eps:g})"
+        )

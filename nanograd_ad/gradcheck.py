@@ -20,6 +20,7 @@ An *artificial* derivative is not the gradient of the loss, so :func:`gradcheck`
 fail on an AD network. What proves an AD backward right is :func:`explicit_backward`:
 the recursion δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l written out with the same ``d``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,14 @@ from . import backend
 from .activations import Activation
 from .layers import Dense, Flatten, Layer
 
-__all__ = ["GradcheckError", "ParamReport", "GradcheckReport", "gradcheck", "check_layer",
-           "explicit_backward"]
+__all__ = [
+    "GradcheckError",
+    "GradcheckReport",
+    "ParamReport",
+    "check_layer",
+    "explicit_backward",
+    "gradcheck",
+]
 
 
 class GradcheckError(AssertionError):
@@ -49,8 +56,10 @@ class ParamReport:
     numeric: float
 
     def __str__(self):
-        return (f"{self.name}: max rel error {self.max_rel_error:.3e} (abs {self.max_abs_error:.3e}) "
-                f"at index {self.worst_index}: analytic {self.analytic:.10g} vs numeric {self.numeric:.10g}")
+        return (
+            f"{self.name}: max rel error {self.max_rel_error:.3e} (abs {self.max_abs_error:.3e}) "
+            f"at index {self.worst_index}: analytic {self.analytic:.10g} vs numeric {self.numeric:.10g}"
+        )
 
 
 @dataclass
@@ -71,8 +80,10 @@ class GradcheckReport:
 
     def __str__(self):
         verdict = "passed" if self.passed else "FAILED"
-        lines = [f"gradcheck {verdict} (relative tolerance {self.tol:g}; denominators floored at "
-                 f"{max(self.atol / self.tol, 1e-8):.1e} = finite-difference resolution {self.atol:.1e} / tolerance)"]
+        lines = [
+            f"gradcheck {verdict} (relative tolerance {self.tol:g}; denominators floored at "
+            f"{max(self.atol / self.tol, 1e-8):.1e} = finite-difference resolution {self.atol:.1e} / tolerance)"
+        ]
         lines += [f"  {p}" for p in self.params]
         return "\n".join(lines)
 
@@ -102,6 +113,7 @@ def _compare(name: str, analytic, objective, values, h: float, indices, floor: f
 
 def _indices(shape, limit: int | None, rng):
     import numpy  # host-side index bookkeeping
+
     every = list(numpy.ndindex(*shape))
     if limit is None or len(every) <= limit:
         return every
@@ -109,9 +121,19 @@ def _indices(shape, limit: int | None, rng):
     return [every[i] for i in sorted(chosen)]
 
 
-def gradcheck(net, loss, x, y=None, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
-              max_entries: int | None = None, check_input: bool = True,
-              raise_on_fail: bool = False, atol: float | None = None) -> GradcheckReport:
+def gradcheck(
+    net,
+    loss,
+    x,
+    y=None,
+    h: float = 1e-5,
+    tol: float = 1e-6,
+    seed: int = 0,
+    max_entries: int | None = None,
+    check_input: bool = True,
+    raise_on_fail: bool = False,
+    atol: float | None = None,
+) -> GradcheckReport:
     """Check ``net.backward`` against central differences, in float64.
 
     The objective is ``loss(net(x), y)``; with ``loss=None`` it is Σ net(x) ⊙ R with a
@@ -122,6 +144,7 @@ def gradcheck(net, loss, x, y=None, h: float = 1e-5, tol: float = 1e-6, seed: in
     :class:`GradcheckError` with the report when ``raise_on_fail`` and it failed.
     """
     import numpy
+
     rng = numpy.random.default_rng(seed)
     xp, f64 = backend.xp, backend.xp.float64
     net = copy.deepcopy(net).astype(f64)
@@ -149,23 +172,42 @@ def gradcheck(net, loss, x, y=None, h: float = 1e-5, tol: float = 1e-6, seed: in
     report = GradcheckReport(tol=tol, atol=atol)
     floor = max(atol / tol, 1e-8)
     for name, p in net.named_parameters():
-        report.params.append(_compare(name, p.grad.copy(), objective, p.data, h,
-                                      _indices(p.shape, max_entries, rng), floor))
+        report.params.append(
+            _compare(name, p.grad.copy(), objective, p.data, h, _indices(p.shape, max_entries, rng), floor)
+        )
     if check_input:
-        report.params.append(_compare("input", dx, objective, x, h,
-                                      _indices(x.shape, max_entries, rng), floor))
+        report.params.append(
+            _compare("input", dx, objective, x, h, _indices(x.shape, max_entries, rng), floor)
+        )
     if raise_on_fail and not report.passed:
         raise GradcheckError(str(report))
     return report
 
 
-def check_layer(layer: Layer, x, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
-                max_entries: int | None = None, raise_on_fail: bool = False,
-                atol: float | None = None) -> GradcheckReport:
+def check_layer(
+    layer: Layer,
+    x,
+    h: float = 1e-5,
+    tol: float = 1e-6,
+    seed: int = 0,
+    max_entries: int | None = None,
+    raise_on_fail: bool = False,
+    atol: float | None = None,
+) -> GradcheckReport:
     """Check one layer's backward (parameters and input) with a random upstream gradient."""
     from .network import Sequential
-    return gradcheck(Sequential(layer), None, x, h=h, tol=tol, seed=seed,
-                     max_entries=max_entries, raise_on_fail=raise_on_fail, atol=atol)
+
+    return gradcheck(
+        Sequential(layer),
+        None,
+        x,
+        h=h,
+        tol=tol,
+        seed=seed,
+        max_entries=max_entries,
+        raise_on_fail=raise_on_fail,
+        atol=atol,
+    )
 
 
 def explicit_backward(net, x, delta_out) -> dict:
@@ -194,8 +236,9 @@ def explicit_backward(net, x, delta_out) -> dict:
     while i < len(layers):
         dense = layers[i]
         if not isinstance(dense, Dense):
-            raise ValueError(f"explicit_backward handles Dense/activation stacks; layer {i + offset} "
-                             f"is {dense!r}")
+            raise ValueError(
+                f"explicit_backward handles Dense/activation stacks; layer {i + offset} is {dense!r}"
+            )
         act = layers[i + 1] if i + 1 < len(layers) and isinstance(layers[i + 1], Activation) else None
         blocks.append((i + offset, dense, act))
         i += 2 if act is not None else 1
@@ -211,13 +254,13 @@ def explicit_backward(net, x, delta_out) -> dict:
         return act.d(zs[l], activations[l + 1]) if act is not None else 1.0
 
     grads = {}
-    delta = delta_out * d(blocks[-1], len(blocks) - 1)                       # δ^L
+    delta = delta_out * d(blocks[-1], len(blocks) - 1)  # δ^L
     for l in range(len(blocks) - 1, -1, -1):
         index, dense, _ = blocks[l]
-        grads[f"{index}.weight"] = activations[l].T @ delta                  # a^{l−1 T} δ^l
-        grads[f"{index}.bias"] = delta.sum(axis=0)                           # Σ_batch δ^l
-        delta = delta @ dense.weight.data.T                                  # δ^l W^{l T}
+        grads[f"{index}.weight"] = activations[l].T @ delta  # a^{l−1 T} δ^l
+        grads[f"{index}.bias"] = delta.sum(axis=0)  # Σ_batch δ^l
+        delta = delta @ dense.weight.data.T  # δ^l W^{l T}
         if l > 0:
-            delta = delta * d(blocks[l - 1], l - 1)                          # ⊙ d^{l−1}
+            delta = delta * d(blocks[l - 1], l - 1)  # ⊙ d^{l−1}
     grads["input"] = delta.reshape(x.shape)
     return grads

@@ -36,6 +36,7 @@ regularized-ReLU network equals the plain ReLU network times the constant Π_l r
 initialization — the two differ in training through the biases and the scale of the
 logits fed to the softmax.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,7 @@ from . import backend
 from .activations import Activation, register_derivative, sigmoid
 from .layers import Conv2D, Dense, Layer
 
-__all__ = ["RegularizedReLU", "Scale", "regularization_geometry", "suggest_input_scale",
-           "activation_scales"]
+__all__ = ["RegularizedReLU", "Scale", "activation_scales", "regularization_geometry", "suggest_input_scale"]
 
 
 def regularization_geometry(layer: Layer, input_shape: tuple) -> dict:
@@ -56,10 +56,10 @@ def regularization_geometry(layer: Layer, input_shape: tuple) -> dict:
     s = c/D_in (1 for a flat (D_in,) input), n = D_out, hence r = 1/D_out.
     """
     input_shape = tuple(int(v) for v in input_shape)
-    output_shape = layer.output_shape(input_shape)          # raises on a mismatch, naming the layer
+    output_shape = layer.output_shape(input_shape)  # raises on a mismatch, naming the layer
     if isinstance(layer, Conv2D):
         c = math.prod(input_shape)
-        m = layer.in_channels * layer.kernel_size ** 2
+        m = layer.in_channels * layer.kernel_size**2
         s = output_shape[1] * output_shape[2]
         n = layer.out_channels
     elif isinstance(layer, Dense):
@@ -68,8 +68,9 @@ def regularization_geometry(layer: Layer, input_shape: tuple) -> dict:
         s = c // m
         n = layer.out_features
     else:
-        raise ValueError(f"the regularization coefficient is defined for Dense and Conv2D layers, "
-                         f"not {layer!r}")
+        raise ValueError(
+            f"the regularization coefficient is defined for Dense and Conv2D layers, not {layer!r}"
+        )
     return {"c": c, "s": s, "n": n, "m": m, "r": c / (s * n * m)}
 
 
@@ -91,8 +92,10 @@ class RegularizedReLU(Activation):
 
     def __init__(self, derivative="true", **params):
         if "r" in params:
-            raise ValueError("RegularizedReLU: r is derived from the geometry of the layer below "
-                             "when the network is built; it cannot be given by hand")
+            raise ValueError(
+                "RegularizedReLU: r is derived from the geometry of the layer below "
+                "when the network is built; it cannot be given by hand"
+            )
         self.c = self.s = self.n = self.m = self.r = None
         self.z_shape = self.source_shape = None
         super().__init__(derivative, **params)
@@ -107,19 +110,25 @@ class RegularizedReLU(Activation):
         """Derive r from ``previous`` (the Dense/Conv2D producing z) and its input shape."""
         if not isinstance(previous, (Dense, Conv2D)):
             below = "it is the first layer" if previous is None else f"it follows {previous!r}"
-            raise ValueError(f"{type(self).__name__} must directly follow a Dense or Conv2D layer "
-                             f"(r = c/(s·n·m) is read from the layer that produces z); {below}")
+            raise ValueError(
+                f"{type(self).__name__} must directly follow a Dense or Conv2D layer "
+                f"(r = c/(s·n·m) is read from the layer that produces z); {below}"
+            )
         source_shape = getattr(previous, "input_shape", None)
         if source_shape is None:
-            raise ValueError(f"{type(self).__name__}: {previous!r} below it has not been built; "
-                             "build the network (Sequential.build) rather than this layer alone")
+            raise ValueError(
+                f"{type(self).__name__}: {previous!r} below it has not been built; "
+                "build the network (Sequential.build) rather than this layer alone"
+            )
         geometry = regularization_geometry(previous, source_shape)
         if tuple(previous.output_shape(source_shape)) != tuple(input_shape):
-            raise ValueError(f"{type(self).__name__}: input shape {tuple(input_shape)} is not the output "
-                             f"{previous.output_shape(source_shape)} of {previous!r} on {source_shape}")
+            raise ValueError(
+                f"{type(self).__name__}: input shape {tuple(input_shape)} is not the output "
+                f"{previous.output_shape(source_shape)} of {previous!r} on {source_shape}"
+            )
         self.c, self.s, self.n, self.m, self.r = (geometry[k] for k in ("c", "s", "n", "m", "r"))
         self.z_shape, self.source_shape = tuple(input_shape), tuple(source_shape)
-        self.set_derivative(self.derivative_choice, **self.derivative_params)   # d gets the new r
+        self.set_derivative(self.derivative_choice, **self.derivative_params)  # d gets the new r
         self.input_shape = tuple(input_shape)
         return tuple(input_shape)
 
@@ -127,8 +136,10 @@ class RegularizedReLU(Activation):
     def f(self, z):
         """a = max(0, r·z)."""
         if self.r is None:
-            raise ValueError(f"{self!r}: r is not derived yet; put the layer after a Dense or Conv2D "
-                             "in a Sequential and build it (the first forward does)")
+            raise ValueError(
+                f"{self!r}: r is not derived yet; put the layer after a Dense or Conv2D "
+                "in a Sequential and build it (the first forward does)"
+            )
         return backend.xp.maximum(self.r * z, 0)
 
     def forward(self, z):
@@ -136,7 +147,8 @@ class RegularizedReLU(Activation):
             raise ValueError(
                 f"{self!r}: r was derived for z of per-sample shape {self.z_shape} (the layer below "
                 f"on input {self.source_shape}), but got z of shape {tuple(z.shape[1:])}; rebuild the "
-                "network for the new input size with net.build(new_input_shape)")
+                "network for the new input size with net.build(new_input_shape)"
+            )
         return super().forward(z)
 
     # ------------------------------------------------------------------ display
@@ -144,8 +156,7 @@ class RegularizedReLU(Activation):
         """One line with the geometry: ``RegularizedReLU r=c/(s·n·m)=3072/(1024·16·27)=0.006944``."""
         if self.r is None:
             return f"{type(self).__name__} r=c/(s·n·m), not built"
-        return (f"{type(self).__name__} r=c/(s·n·m)={self.c}/({self.s}·{self.n}·{self.m})"
-                f"={self.r:.6g}")
+        return f"{type(self).__name__} r=c/(s·n·m)={self.c}/({self.s}·{self.n}·{self.m})={self.r:.6g}"
 
     def __repr__(self):
         args = []
@@ -162,13 +173,13 @@ class RegularizedReLU(Activation):
 def _regularized_true(r=None):
     if r is None:
         return _unbuilt
-    return lambda z, a: (z > 0).astype(z.dtype) * r                   # d = r·1[z > 0]
+    return lambda z, a: (z > 0).astype(z.dtype) * r  # d = r·1[z > 0]
 
 
 def _regularized_ad(r=None, k: float = 1.0):
     if r is None:
         return _unbuilt
-    return lambda z, a: r * sigmoid(k * z)                             # d = r·sigmoid(k·z) (reading)
+    return lambda z, a: r * sigmoid(k * z)  # d = r·sigmoid(k·z) (reading)
 
 
 def _unbuilt(z, a):
@@ -202,16 +213,16 @@ class Scale(Layer):
 
     @factor.setter
     def factor(self, value) -> None:
-        value = float(value)                      # a Python float keeps float32 data float32
+        value = float(value)  # a Python float keeps float32 data float32
         if not math.isfinite(value) or value == 0:
             raise ValueError(f"Scale: factor must be a finite non-zero number, got {value!r}")
         self._factor = value
 
     def forward(self, x):
-        return x * self.factor                    # z = factor·x
+        return x * self.factor  # z = factor·x
 
     def backward(self, delta):
-        return delta * self.factor                # ∂C/∂x = factor·δ
+        return delta * self.factor  # ∂C/∂x = factor·δ
 
     def describe(self) -> str:
         """``Scale(×1.2e+04)`` plus the note saying where the factor came from."""
@@ -256,22 +267,24 @@ def suggest_input_scale(net, x, target: float = 1.0, tol: float = 1e-3, max_iter
     def rms_at(alpha: float) -> float:
         rms = _rms(net(x * alpha))
         if rms == 0 or not math.isfinite(rms):
-            raise ValueError(f"suggest_input_scale: the logits have RMS {rms} at input factor "
-                             f"{alpha:.6g}; no factor can give them RMS {target}")
+            raise ValueError(
+                f"suggest_input_scale: the logits have RMS {rms} at input factor "
+                f"{alpha:.6g}; no factor can give them RMS {target}"
+            )
         return rms
 
     def close(rms: float) -> bool:
         return abs(rms / target - 1) < tol
 
     alpha, rms = 1.0, rms_at(1.0)
-    for _ in range(3):                                    # α ← α·target/RMS: exact when homogeneous
+    for _ in range(3):  # α ← α·target/RMS: exact when homogeneous
         if close(rms):
             return alpha
         alpha *= target / rms
         rms = rms_at(alpha)
     if close(rms):
         return alpha
-    step = 10.0 if rms < target else 0.1                  # bracket the crossing in log α
+    step = 10.0 if rms < target else 0.1  # bracket the crossing in log α
     low = high = None
     for _ in range(max_iter):
         previous = (alpha, rms)
@@ -283,17 +296,21 @@ def suggest_input_scale(net, x, target: float = 1.0, tol: float = 1e-3, max_iter
             low, high = (previous[0], alpha) if step > 1 else (alpha, previous[0])
             break
     if low is None:
-        raise ValueError(f"suggest_input_scale: no input factor found (last {alpha:.3g} gives logits of "
-                         f"RMS {rms:.6g}, target {target}); the logits hardly follow the input scale "
-                         "(biases or saturated activations dominate)")
-    for _ in range(max_iter):                             # bisection in log α
+        raise ValueError(
+            f"suggest_input_scale: no input factor found (last {alpha:.3g} gives logits of "
+            f"RMS {rms:.6g}, target {target}); the logits hardly follow the input scale "
+            "(biases or saturated activations dominate)"
+        )
+    for _ in range(max_iter):  # bisection in log α
         alpha = math.sqrt(low * high)
         rms = rms_at(alpha)
         if close(rms):
             return alpha
         low, high = (alpha, high) if rms < target else (low, alpha)
-    raise ValueError(f"suggest_input_scale: bisection stalled at factor {alpha:.6g} with logits of "
-                     f"RMS {rms:.6g}, target {target}")
+    raise ValueError(
+        f"suggest_input_scale: bisection stalled at factor {alpha:.6g} with logits of "
+        f"RMS {rms:.6g}, target {target}"
+    )
 
 
 def activation_scales(net, x) -> list[dict]:
@@ -304,6 +321,12 @@ def activation_scales(net, x) -> list[dict]:
     (i is the index in ``net``).
     """
     net(backend.asarray(x, dtype=backend.default_dtype()))
-    return [{"layer": i, "name": repr(layer),
-             "mean_abs": float(backend.xp.abs(layer.a).astype(backend.xp.float64).mean())}
-            for i, layer in enumerate(net.layers) if isinstance(layer, Activation)]
+    return [
+        {
+            "layer": i,
+            "name": repr(layer),
+            "mean_abs": float(backend.xp.abs(layer.a).astype(backend.xp.float64).mean()),
+        }
+        for i, layer in enumerate(net.layers)
+        if isinstance(layer, Activation)
+    ]

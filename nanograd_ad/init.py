@@ -17,14 +17,15 @@ fan_in is D_in for a dense layer and C_in·kH·kW for a convolution.
 ``seed(s)`` resets the generator layers draw from when none is given, so building the
 same network after the same seed gives the same numbers.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy  # host-side: random draws only
 
-__all__ = ["seed", "get_rng", "draw", "uniform", "INITIALIZERS"]
+__all__ = ["INITIALIZERS", "draw", "get_rng", "seed", "uniform"]
 
 _rng = numpy.random.default_rng(0)
 
@@ -74,13 +75,17 @@ def uniform(low: float, high: float) -> Callable:
 
     def draw_uniform(shape, fan_in, fan_out, rng):
         return rng.uniform(low, high, size=shape)
+
     draw_uniform.__name__ = f"uniform({low}, {high})"
     return draw_uniform
 
 
 INITIALIZERS: dict[str, Callable] = {
-    "torch": _torch, "he_normal": _he_normal, "xavier_normal": _xavier_normal,
-    "lecun_normal": _lecun_normal, "zeros": _zeros,
+    "torch": _torch,
+    "he_normal": _he_normal,
+    "xavier_normal": _xavier_normal,
+    "lecun_normal": _lecun_normal,
+    "zeros": _zeros,
 }
 
 
@@ -88,8 +93,10 @@ def draw(initializer, shape: tuple, fan_in: int, fan_out: int, rng=None) -> nump
     """Draw an array of ``shape`` with the named (or callable) initializer."""
     if isinstance(initializer, str):
         if initializer not in INITIALIZERS:
-            raise ValueError(f"unknown initializer {initializer!r}; known: "
-                             f"{sorted(INITIALIZERS)} or uniform(a, b) or a callable")
+            raise ValueError(
+                f"unknown initializer {initializer!r}; known: "
+                f"{sorted(INITIALIZERS)} or uniform(a, b) or a callable"
+            )
         initializer = INITIALIZERS[initializer]
     values = numpy.asarray(initializer(shape, fan_in, fan_out, get_rng(rng)))
     if values.shape != tuple(shape):

@@ -21,6 +21,7 @@ is gradient × input): :func:`contribution_map` and :func:`plot_contribution_map
 
 Plots import matplotlib only when called (Agg unless a backend was already chosen).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,15 @@ from . import backend
 from .activations import Activation, LeakyReLU, ReLU, Sigmoid, Tanh
 from .feedback import FeedbackRule, PseudoNormalize
 
-__all__ = ["GradientFlow", "ContributionMap", "contribution_map", "saturated_fraction",
-           "plot_delta_profile", "plot_contribution_maps", "KEYS"]
+__all__ = [
+    "KEYS",
+    "ContributionMap",
+    "GradientFlow",
+    "contribution_map",
+    "plot_contribution_maps",
+    "plot_delta_profile",
+    "saturated_fraction",
+]
 
 #: what GradientFlow records per weight layer and step
 KEYS = ("delta", "carried", "d", "weight_grad", "bias_grad", "saturated")
@@ -89,11 +97,14 @@ class GradientFlow(FeedbackRule):
         """Find the weight layers (depth 1..L) and the activation above each."""
         super().bind(net)
         layers = net.layers
-        self.weight_layers = [i for i, layer in enumerate(layers)
-                              if isinstance(layer, PseudoNormalize.WEIGHT_LAYERS)]
+        self.weight_layers = [
+            i for i, layer in enumerate(layers) if isinstance(layer, PseudoNormalize.WEIGHT_LAYERS)
+        ]
         if not self.weight_layers:
-            raise ValueError(f"GradientFlow: the network has no Dense or Conv2D layer to watch; "
-                             f"layers: {[repr(layer) for layer in layers]}")
+            raise ValueError(
+                f"GradientFlow: the network has no Dense or Conv2D layer to watch; "
+                f"layers: {[repr(layer) for layer in layers]}"
+            )
         self.depth = {i: l + 1 for l, i in enumerate(self.weight_layers)}
         self.activation_above: dict[int, int] = {}
         for i in self.weight_layers:
@@ -118,10 +129,10 @@ class GradientFlow(FeedbackRule):
 
     # ------------------------------------------------------------------- the seam
     def before_layer(self, index: int, layer, delta):
-        if index == len(self.net.layers) - 1:          # a new backward pass begins
+        if index == len(self.net.layers) - 1:  # a new backward pass begins
             self._current = {key: {} for key in KEYS} if self.steps % self.every == 0 else None
         if self._current is not None and index in self.depth:
-            self._current["delta"][self.depth[index]] = _rms(delta)     # RMS δ^l (or e^l)
+            self._current["delta"][self.depth[index]] = _rms(delta)  # RMS δ^l (or e^l)
         return delta
 
     def after_layer(self, index: int, layer, delta):
@@ -158,6 +169,7 @@ class GradientFlow(FeedbackRule):
     def series(self, key: str, depth: int):
         """The values of ``key`` for layer ``depth`` (1..L), one per recorded step (NumPy)."""
         import numpy
+
         self._check_key(key)
         if depth not in self.values[key]:
             raise ValueError(f"GradientFlow: depth must be one of {sorted(self.values[key])}, got {depth!r}")
@@ -166,6 +178,7 @@ class GradientFlow(FeedbackRule):
     def profile(self, key: str = "delta", step: int | None = None):
         """(depths 1..L, values): the mean over recorded steps, or one recorded ``step`` index."""
         import numpy
+
         self._check_key(key)
         if not self.recorded_steps:
             raise ValueError("GradientFlow: nothing recorded yet (run a backward pass)")
@@ -181,9 +194,14 @@ class GradientFlow(FeedbackRule):
 
     def summary(self) -> list[dict]:
         """One row per layer: depth, name and the mean over recorded steps of every key."""
-        return [{"depth": int(l), "layer": self.names[l],
-                 **{key: float(self.profile(key)[1][l - 1]) for key in KEYS}}
-                for l in sorted(self.names)]
+        return [
+            {
+                "depth": int(l),
+                "layer": self.names[l],
+                **{key: float(self.profile(key)[1][l - 1]) for key in KEYS},
+            }
+            for l in sorted(self.names)
+        ]
 
     def _check_key(self, key: str) -> None:
         if key not in KEYS:
@@ -194,6 +212,7 @@ class GradientFlow(FeedbackRule):
 
 
 # ----------------------------------------------------------------- contribution maps
+
 
 @dataclass
 class ContributionMap:
@@ -210,8 +229,9 @@ class ContributionMap:
     binary: object
 
 
-def contribution_map(net, loss, x, y, keep: float = 0.3, binarize_at: float = 0.0,
-                     image_shape: tuple | None = None) -> ContributionMap:
+def contribution_map(
+    net, loss, x, y, keep: float = 0.3, binarize_at: float = 0.0, image_shape: tuple | None = None
+) -> ContributionMap:
     """Gradient × input from the error at the input layer (METHODS §2, PN paper §5).
 
         g      = ∂C/∂x                        net.backward, with the net's feedback rules
@@ -231,7 +251,7 @@ def contribution_map(net, loss, x, y, keep: float = 0.3, binarize_at: float = 0.
     saved = [p.grad.copy() for p in net.parameters()]
     try:
         loss.forward(net(x), backend.xp.asarray(y))
-        gradient = net.backward(loss.backward())                        # ∂C/∂x
+        gradient = net.backward(loss.backward())  # ∂C/∂x
     finally:
         for p, grad in zip(net.parameters(), saved):
             p.grad = grad
@@ -240,7 +260,7 @@ def contribution_map(net, loss, x, y, keep: float = 0.3, binarize_at: float = 0.
         r = r.reshape((len(r),) + tuple(image_shape))
     axes = tuple(range(1, r.ndim))
     low, high = r.min(axis=axes, keepdims=True), r.max(axis=axes, keepdims=True)
-    importance = (r - low) / xp.where(high > low, high - low, 1)       # [0, 1] per image
+    importance = (r - low) / xp.where(high > low, high - low, 1)  # [0, 1] per image
     kept = xp.where(importance >= keep, importance, 0)
     gray = kept.mean(axis=1) if kept.ndim == 4 else kept
     return ContributionMap(gradient, importance, kept, gray, gray > binarize_at)
@@ -248,18 +268,22 @@ def contribution_map(net, loss, x, y, keep: float = 0.3, binarize_at: float = 0.
 
 # ---------------------------------------------------------------------------- plots
 
+
 def _pyplot():
     """matplotlib.pyplot, imported on first use; Agg unless a backend was already chosen."""
     import matplotlib
+
     if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
 def _save(fig, path):
     if path is not None:
         from pathlib import Path
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -282,8 +306,11 @@ def plot_delta_profile(runs: dict, key: str = "delta", path=None, title: str | N
         depths, values = run.profile(key) if isinstance(run, GradientFlow) else run
         ax.plot(depths, values, marker="o", markersize=3, label=label)
     ax.set_yscale("log")
-    ax.set(xlabel="layer l (1 = input side)", ylabel=f"RMS {key}" if key != "delta" else r"RMS $\delta^l$",
-           title=title or f"gradient flow: RMS {key} by depth")
+    ax.set(
+        xlabel="layer l (1 = input side)",
+        ylabel=f"RMS {key}" if key != "delta" else r"RMS $\delta^l$",
+        title=title or f"gradient flow: RMS {key} by depth",
+    )
     ax.legend(fontsize="small")
     return _save(fig, path)
 
@@ -291,6 +318,7 @@ def plot_delta_profile(runs: dict, key: str = "delta", path=None, title: str | N
 def _as_image(a):
     """(C, H, W) or (H, W) host array → (H, W) or (H, W, 3) for imshow, scaled to [0, 1]."""
     import numpy
+
     a = numpy.asarray(a, dtype=float)
     if a.ndim == 3:
         a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
@@ -298,8 +326,9 @@ def _as_image(a):
     return (a - a.min()) / span if span > 0 else numpy.zeros_like(a)
 
 
-def plot_contribution_maps(x, maps: ContributionMap, path=None, count: int = 4,
-                           titles: list[str] | None = None):
+def plot_contribution_maps(
+    x, maps: ContributionMap, path=None, count: int = 4, titles: list[str] | None = None
+):
     """Rows of input | contribution map | binarized, for the first ``count`` images.
 
     The map is the normalized importance m (RGB for 3-channel images); x may be flat,
@@ -308,14 +337,19 @@ def plot_contribution_maps(x, maps: ContributionMap, path=None, count: int = 4,
     plt = _pyplot()
     importance, binary = backend.to_numpy(maps.importance), backend.to_numpy(maps.binary)
     if importance.ndim != 4:
-        raise ValueError(f"plot_contribution_maps: maps of shape {importance.shape} are not images; "
-                         "pass image_shape=(C, H, W) to contribution_map for flat inputs")
+        raise ValueError(
+            f"plot_contribution_maps: maps of shape {importance.shape} are not images; "
+            "pass image_shape=(C, H, W) to contribution_map for flat inputs"
+        )
     x = backend.to_numpy(x).reshape(importance.shape)
     count = min(count, len(x))
     fig, axes = plt.subplots(count, 3, figsize=(6, 2 * count), squeeze=False)
     for row in range(count):
-        panels = [(_as_image(x[row]), "input"), (_as_image(importance[row]), "map |g ⊙ x|"),
-                  (_as_image(binary[row]), "binarized")]
+        panels = [
+            (_as_image(x[row]), "input"),
+            (_as_image(importance[row]), "map |g ⊙ x|"),
+            (_as_image(binary[row]), "binarized"),
+        ]
         for ax, (image, name) in zip(axes[row], panels):
             ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
             ax.set_xticks([])

@@ -10,6 +10,7 @@ Tensors are NCHW; weights use PyTorch's layouts: Dense (in, out), Conv2D
 (C_out, C_in, kH, kW). Convolution and pooling use im2col; col2im is a loop over the
 kH×kW kernel offsets with slice ``+=`` (no ``np.add.at``), identical on NumPy and CuPy.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,16 @@ import math
 from . import backend, init
 
 __all__ = [
-    "Parameter", "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
-    "conv_output_size", "im2col", "col2im",
+    "AvgPool2D",
+    "Conv2D",
+    "Dense",
+    "Flatten",
+    "Layer",
+    "MaxPool2D",
+    "Parameter",
+    "col2im",
+    "conv_output_size",
+    "im2col",
 ]
 
 
@@ -62,7 +71,7 @@ class Layer:
         """Per-sample output shape for a per-sample input shape (no batch axis)."""
         return tuple(input_shape)
 
-    def build(self, input_shape: tuple, previous: "Layer | None" = None) -> tuple:
+    def build(self, input_shape: tuple, previous: Layer | None = None) -> tuple:
         """Called by ``Sequential.build`` with the per-sample input shape and the layer below.
 
         Records ``self.input_shape`` (per-sample, no batch axis), so a layer above can read
@@ -72,7 +81,7 @@ class Layer:
         self.input_shape = tuple(input_shape)
         return output
 
-    def astype(self, dtype) -> "Layer":
+    def astype(self, dtype) -> Layer:
         """Cast parameters (and their gradients) to ``dtype`` in place."""
         for p in self.parameters():
             p.data = p.data.astype(dtype)
@@ -103,37 +112,45 @@ class Dense(Layer):
     Default init: PyTorch's U(−1/√D_in, 1/√D_in) for weight and bias.
     """
 
-    def __init__(self, in_features: int, out_features: int, weight_init: str = "torch",
-                 bias_init: str = "torch", models: int | None = None, rng=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        weight_init: str = "torch",
+        bias_init: str = "torch",
+        models: int | None = None,
+        rng=None,
+    ):
         super().__init__()
         _check_positive_int(self, in_features=in_features, out_features=out_features)
         self.in_features, self.out_features, self.models = in_features, out_features, models
         lead = () if models is None else (models,)
         w = init.draw(weight_init, lead + (in_features, out_features), in_features, out_features, rng)
-        b = init.draw(bias_init, lead + ((1,) if models else ()) + (out_features,),
-                      in_features, out_features, rng)
+        b = init.draw(
+            bias_init, lead + ((1,) if models else ()) + (out_features,), in_features, out_features, rng
+        )
         self.weight = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
         self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
 
     def output_shape(self, input_shape):
         if tuple(input_shape)[-1:] != (self.in_features,):
-            raise ValueError(f"{self!r} expects per-sample input ({self.in_features},), "
-                             f"got {tuple(input_shape)}")
+            raise ValueError(
+                f"{self!r} expects per-sample input ({self.in_features},), got {tuple(input_shape)}"
+            )
         return tuple(input_shape)[:-1] + (self.out_features,)
 
     def forward(self, x):
         if x.ndim < 2 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{self!r} expects input of shape (N, {self.in_features}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(f"{self!r} expects input of shape (N, {self.in_features}), got {tuple(x.shape)}")
         _check_float(self, x)
         self.x = x
         return x @ self.weight.data + _bias_rows(self.bias.data, x.shape[-2])
 
     def backward(self, delta):
         x_t = self.x.swapaxes(-1, -2)
-        self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)    # ∂C/∂W = xᵀ δ
-        self.bias.grad += _sum_to(_sum_rows(delta), self.bias.shape)    # ∂C/∂b = Σ_batch δ
-        return delta @ _transposed(self.weight.data)                     # ∂C/∂x = δ Wᵀ
+        self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)  # ∂C/∂W = xᵀ δ
+        self.bias.grad += _sum_to(_sum_rows(delta), self.bias.shape)  # ∂C/∂b = Σ_batch δ
+        return delta @ _transposed(self.weight.data)  # ∂C/∂x = δ Wᵀ
 
     def __repr__(self):
         models = f", models={self.models}" if self.models else ""
@@ -193,7 +210,7 @@ def im2col(x, kh: int, kw: int, stride: int, h_out: int, w_out: int):
     cols = backend.xp.empty((n, h_out, w_out, kh, kw, c), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, :, i, j, :] = x[:, i:i + stride * h_out:stride, j:j + stride * w_out:stride, :]
+            cols[:, :, :, i, j, :] = x[:, i : i + stride * h_out : stride, j : j + stride * w_out : stride, :]
     return cols
 
 
@@ -206,7 +223,9 @@ def col2im(cols, x_shape: tuple, stride: int):
     dx = backend.xp.zeros(x_shape, dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            dx[:, i:i + stride * h_out:stride, j:j + stride * w_out:stride, :] += cols[:, :, :, i, j, :]
+            dx[:, i : i + stride * h_out : stride, j : j + stride * w_out : stride, :] += cols[
+                :, :, :, i, j, :
+            ]
     return dx
 
 
@@ -231,16 +250,26 @@ class Conv2D(Layer):
     so the next convolution's transpose costs nothing. Shapes seen from outside are NCHW.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, weight_init: str = "torch", bias_init: str = "torch", rng=None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        weight_init: str = "torch",
+        bias_init: str = "torch",
+        rng=None,
+    ):
         super().__init__()
-        _check_positive_int(self, in_channels=in_channels, out_channels=out_channels,
-                            kernel_size=kernel_size, stride=stride)
+        _check_positive_int(
+            self, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride
+        )
         if not isinstance(padding, int) or padding < 0:
             raise ValueError(f"Conv2D: padding must be an int ≥ 0, got {padding!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        fan_in, fan_out = in_channels * kernel_size ** 2, out_channels * kernel_size ** 2
+        fan_in, fan_out = in_channels * kernel_size**2, out_channels * kernel_size**2
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         w = init.draw(weight_init, shape, fan_in, fan_out, rng)
         b = init.draw(bias_init, (out_channels,), fan_in, fan_out, rng)
@@ -250,13 +279,15 @@ class Conv2D(Layer):
     def output_shape(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) != 3 or input_shape[0] != self.in_channels:
-            raise ValueError(f"{self!r} expects per-sample input ({self.in_channels}, H, W), "
-                             f"got {input_shape}")
+            raise ValueError(
+                f"{self!r} expects per-sample input ({self.in_channels}, H, W), got {input_shape}"
+            )
         k, s, p = self.kernel_size, self.stride, self.padding
         h, w = (conv_output_size(size, k, s, p) for size in input_shape[1:])
         if h < 1 or w < 1:
-            raise ValueError(f"{self!r}: input {input_shape} is smaller than the kernel "
-                             f"{k}×{k} with padding {p}")
+            raise ValueError(
+                f"{self!r}: input {input_shape} is smaller than the kernel {k}×{k} with padding {p}"
+            )
         return (self.out_channels, h, w)
 
     def _w2(self):
@@ -265,37 +296,39 @@ class Conv2D(Layer):
 
     def forward(self, x):
         if x.ndim != 4:
-            raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
         _check_float(self, x)
         _, h_out, w_out = self.output_shape(x.shape[1:])
         n, p, k = x.shape[0], self.padding, self.kernel_size
-        x = x.transpose(0, 2, 3, 1)                                   # channels last (N, H, W, C)
+        x = x.transpose(0, 2, 3, 1)  # channels last (N, H, W, C)
         if p:
             x = backend.xp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
         self.padded_shape = x.shape
         self.cols = im2col(x, k, k, self.stride, h_out, w_out)
-        z = self.cols.reshape(n * h_out * w_out, -1) @ self._w2().T   # z₂ = cols W₂ᵀ
-        z += self.bias.data                                            # + b, one per column
+        z = self.cols.reshape(n * h_out * w_out, -1) @ self._w2().T  # z₂ = cols W₂ᵀ
+        z += self.bias.data  # + b, one per column
         return z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
 
     def backward(self, delta):
         c_out, k, c_in = self.out_channels, self.kernel_size, self.in_channels
-        delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, c_out)              # δ₂ (N·P, C_out)
+        delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, c_out)  # δ₂ (N·P, C_out)
         cols = self.cols.reshape(delta2.shape[0], -1)
-        grad_w2 = delta2.T @ cols                                              # ∂C/∂W₂ = δ₂ᵀ cols
+        grad_w2 = delta2.T @ cols  # ∂C/∂W₂ = δ₂ᵀ cols
         self.weight.grad += grad_w2.reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
-        self.bias.grad += delta2.sum(axis=0)                                   # ∂C/∂b = Σ δ
-        dcols = delta2 @ self._w2()                                            # δ₂ W₂
+        self.bias.grad += delta2.sum(axis=0)  # ∂C/∂b = Σ δ
+        dcols = delta2 @ self._w2()  # δ₂ W₂
         dx = col2im(dcols.reshape(self.cols.shape), self.padded_shape, self.stride)
         p = self.padding
         if p:
-            dx = dx[:, p:dx.shape[1] - p, p:dx.shape[2] - p, :]
-        return dx.transpose(0, 3, 1, 2)                                        # back to NCHW
+            dx = dx[:, p : dx.shape[1] - p, p : dx.shape[2] - p, :]
+        return dx.transpose(0, 3, 1, 2)  # back to NCHW
 
     def __repr__(self):
-        extra = (f", stride={self.stride}" if self.stride != 1 else "") + \
-                (f", padding={self.padding}" if self.padding else "")
+        extra = (f", stride={self.stride}" if self.stride != 1 else "") + (
+            f", padding={self.padding}" if self.padding else ""
+        )
         return f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}{extra})"
 
 
@@ -325,7 +358,7 @@ class _Pool2D(Layer):
         _, h_out, w_out = self.output_shape(x.shape[1:])
         k, s = self.kernel_size, self.stride
         self.x, self.out_hw = x, (h_out, w_out)
-        return [x[:, :, i:i + s * h_out:s, j:j + s * w_out:s] for i in range(k) for j in range(k)]
+        return [x[:, :, i : i + s * h_out : s, j : j + s * w_out : s] for i in range(k) for j in range(k)]
 
     def _scatter(self, pieces):
         """Add one (N, C, H_out, W_out) piece per kernel offset back into an x-shaped array.
@@ -362,7 +395,7 @@ class MaxPool2D(_Pool2D):
         xp = backend.xp
         windows = self._windows(x)
         y = windows[0]
-        self.argmax = xp.zeros(y.shape, dtype=xp.int8)      # the first offset holding the max
+        self.argmax = xp.zeros(y.shape, dtype=xp.int8)  # the first offset holding the max
         for offset, window in enumerate(windows[1:], start=1):
             self.argmax = xp.where(window > y, xp.int8(offset), self.argmax)
             y = xp.maximum(y, window)
@@ -370,8 +403,9 @@ class MaxPool2D(_Pool2D):
 
     def backward(self, delta):
         zero = backend.xp.zeros((), dtype=delta.dtype)
-        return self._scatter([backend.xp.where(self.argmax == offset, delta, zero)
-                              for offset in range(self.kernel_size ** 2)])
+        return self._scatter(
+            [backend.xp.where(self.argmax == offset, delta, zero) for offset in range(self.kernel_size**2)]
+        )
 
 
 class AvgPool2D(_Pool2D):
@@ -382,8 +416,8 @@ class AvgPool2D(_Pool2D):
         return sum(windows[1:], windows[0]) / len(windows)
 
     def backward(self, delta):
-        share = delta / self.kernel_size ** 2
-        return self._scatter([share] * self.kernel_size ** 2)
+        share = delta / self.kernel_size**2
+        return self._scatter([share] * self.kernel_size**2)
 
 
 class Flatten(Layer):

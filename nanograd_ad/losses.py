@@ -5,11 +5,12 @@ independent models (a seed ensemble), each model's loss is its own mean and
 ``forward`` returns their sum, so each model receives exactly its own gradient; the
 per-model values are kept in ``self.per_model``.
 """
+
 from __future__ import annotations
 
 from . import backend
 
-__all__ = ["Loss", "SoftmaxCrossEntropy", "MSE"]
+__all__ = ["MSE", "Loss", "SoftmaxCrossEntropy"]
 
 
 class Loss:
@@ -56,25 +57,29 @@ class SoftmaxCrossEntropy(Loss):
         return float(self.per_model.sum())
 
     def backward(self):
-        return (self.probs - self.target) / self.batch_size       # δ^L = (p − y) / N
+        return (self.probs - self.target) / self.batch_size  # δ^L = (p − y) / N
 
     @staticmethod
     def _one_hot(target, n: int, k: int, dtype):
         xp = backend.xp
         if target.ndim >= 2 and target.shape[-1] == k and xp.issubdtype(target.dtype, xp.floating):
             if target.shape[-2] != n:
-                raise ValueError(f"SoftmaxCrossEntropy: one-hot target has {target.shape[-2]} rows, "
-                                 f"logits have {n}")
+                raise ValueError(
+                    f"SoftmaxCrossEntropy: one-hot target has {target.shape[-2]} rows, logits have {n}"
+                )
             return target.astype(dtype)
         if not xp.issubdtype(target.dtype, xp.integer):
-            raise TypeError(f"SoftmaxCrossEntropy: labels must be integers (N,) or one-hot floats "
-                            f"(N, {k}), got dtype {target.dtype} shape {tuple(target.shape)}")
+            raise TypeError(
+                f"SoftmaxCrossEntropy: labels must be integers (N,) or one-hot floats "
+                f"(N, {k}), got dtype {target.dtype} shape {tuple(target.shape)}"
+            )
         if target.shape[-1] != n:
             raise ValueError(f"SoftmaxCrossEntropy: {target.shape[-1]} labels for {n} rows of logits")
         low, high = int(target.min()), int(target.max())
         if low < 0 or high >= k:
-            raise ValueError(f"SoftmaxCrossEntropy: labels must lie in [0, {k}), "
-                             f"got values in [{low}, {high}]")
+            raise ValueError(
+                f"SoftmaxCrossEntropy: labels must lie in [0, {k}), got values in [{low}, {high}]"
+            )
         return (target[..., None] == xp.arange(k)).astype(dtype)
 
 
@@ -85,13 +90,15 @@ class MSE(Loss):
     """
 
     def forward(self, pred, target) -> float:
-        if pred.ndim < 2 or tuple(target.shape) != tuple(pred.shape[-target.ndim:]) or target.ndim < 2:
-            raise ValueError(f"MSE: pred {tuple(pred.shape)} and target {tuple(target.shape)} "
-                             f"must have the same (N, D) shape")
+        if pred.ndim < 2 or tuple(target.shape) != tuple(pred.shape[-target.ndim :]) or target.ndim < 2:
+            raise ValueError(
+                f"MSE: pred {tuple(pred.shape)} and target {tuple(target.shape)} "
+                f"must have the same (N, D) shape"
+            )
         self.diff = pred - target
         self.count = pred.shape[-2] * pred.shape[-1]
-        self.per_model = (self.diff ** 2).sum(axis=(-2, -1)) / self.count
+        self.per_model = (self.diff**2).sum(axis=(-2, -1)) / self.count
         return float(self.per_model.sum())
 
     def backward(self):
-        return 2.0 * self.diff / self.count                          # δ^L = 2(ŷ − y)/(N·D)
+        return 2.0 * self.diff / self.count  # δ^L = 2(ŷ − y)/(N·D)

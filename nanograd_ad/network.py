@@ -14,6 +14,7 @@ activation below multiplies by d^l. Between any two layers sits the feedback sea
 where pseudo-normalization or gradient amplification rescale the error travelling
 down. ``tests/test_network.py`` proves this loop equals the explicit recursion.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,7 @@ from . import backend
 from .feedback import FeedbackRule
 from .layers import Layer, Parameter
 
-__all__ = ["Sequential", "NonFiniteError"]
+__all__ = ["NonFiniteError", "Sequential"]
 
 
 class NonFiniteError(FloatingPointError):
@@ -30,8 +31,10 @@ class NonFiniteError(FloatingPointError):
 
     def __init__(self, layer_index: int, layer_name: str, pass_name: str, what: str = "output"):
         self.layer_index, self.layer_name, self.pass_name = layer_index, layer_name, pass_name
-        super().__init__(f"non-finite values (NaN or Inf) in the {pass_name} pass: {what} of "
-                         f"layer {layer_index} ({layer_name})")
+        super().__init__(
+            f"non-finite values (NaN or Inf) in the {pass_name} pass: {what} of "
+            f"layer {layer_index} ({layer_name})"
+        )
 
 
 class Sequential:
@@ -81,10 +84,10 @@ class Sequential:
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             for rule in self.feedback:
-                delta = rule.before_layer(i, layer, delta)     # seam: error into layer i
-            delta = layer.backward(delta)                      # grads; error for the layer below
+                delta = rule.before_layer(i, layer, delta)  # seam: error into layer i
+            delta = layer.backward(delta)  # grads; error for the layer below
             for rule in self.feedback:
-                delta = rule.after_layer(i, layer, delta)      # seam: error out of layer i
+                delta = rule.after_layer(i, layer, delta)  # seam: error out of layer i
             if self.check_finite:
                 self._check_backward(i, layer, delta)
         return delta
@@ -123,16 +126,19 @@ class Sequential:
         own = dict(self.named_parameters())
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or unexpected:
-            raise ValueError(f"load_state_dict: architecture mismatch — missing {missing}, "
-                             f"unexpected {unexpected}")
+            raise ValueError(
+                f"load_state_dict: architecture mismatch — missing {missing}, unexpected {unexpected}"
+            )
         for name, p in own.items():
             if tuple(state[name].shape) != tuple(p.shape):
-                raise ValueError(f"load_state_dict: parameter {name} expects shape {tuple(p.shape)}, "
-                                 f"found {tuple(state[name].shape)}")
-        for name, p in own.items():                  # a copy: two networks never share weights
+                raise ValueError(
+                    f"load_state_dict: parameter {name} expects shape {tuple(p.shape)}, "
+                    f"found {tuple(state[name].shape)}"
+                )
+        for name, p in own.items():  # a copy: two networks never share weights
             p.data = backend.xp.array(state[name], dtype=p.data.dtype, copy=True)
 
-    def astype(self, dtype) -> "Sequential":
+    def astype(self, dtype) -> Sequential:
         """Cast every parameter to ``dtype`` (e.g. float64 for gradient checks)."""
         for layer in self.layers:
             layer.astype(dtype)
@@ -157,7 +163,7 @@ class Sequential:
         self.input_shape = tuple(input_shape)
         return shape
 
-    def add_feedback(self, rule: FeedbackRule) -> "Sequential":
+    def add_feedback(self, rule: FeedbackRule) -> Sequential:
         """Attach a feedback rule (it validates the network in ``bind``)."""
         if not isinstance(rule, FeedbackRule):
             raise TypeError(f"feedback rules must be FeedbackRule objects, got {type(rule).__name__}")
@@ -173,7 +179,7 @@ class Sequential:
         rows = [f"{'#':>3}  {'layer':<{width}} {'output':<18} params"]
         for i, (layer, shape, detail) in enumerate(zip(self.layers, shapes, details)):
             count = sum(math.prod(p.shape) for p in layer.parameters())
-            rows.append(f"{i:>3}  {detail:<{width}} {str(shape or '?'):<18} {count}")
+            rows.append(f"{i:>3}  {detail:<{width}} {shape or '?'!s:<18} {count}")
         rows.append(f"total parameters: {self.num_parameters()}")
         return "\n".join(rows)
 

@@ -9,6 +9,7 @@ Each ``step()`` does, for every parameter θ with gradient g:
 
 ``lr`` is a plain attribute: a schedule sets it before each epoch.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,7 @@ import math
 from . import backend
 from .layers import Parameter
 
-__all__ = ["Optimizer", "SGD", "Adam", "clip_by_value", "clip_by_global_norm"]
+__all__ = ["SGD", "Adam", "Optimizer", "clip_by_global_norm", "clip_by_value"]
 
 
 def clip_by_value(params: list[Parameter], limit: float) -> None:
@@ -38,12 +39,19 @@ def clip_by_global_norm(params: list[Parameter], max_norm: float) -> float:
 class Optimizer:
     """Shared checks, clipping and weight decay."""
 
-    def __init__(self, params, lr: float, weight_decay: float = 0.0,
-                 clip_value: float | None = None, clip_norm: float | None = None):
+    def __init__(
+        self,
+        params,
+        lr: float,
+        weight_decay: float = 0.0,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+    ):
         self.params = list(params)
         if not self.params or not all(isinstance(p, Parameter) for p in self.params):
-            raise ValueError(f"{type(self).__name__}: params must be a non-empty list of Parameter "
-                             "(e.g. net.parameters())")
+            raise ValueError(
+                f"{type(self).__name__}: params must be a non-empty list of Parameter (e.g. net.parameters())"
+            )
         _check(type(self).__name__, "lr", lr, lambda v: v > 0, "> 0")
         _check(type(self).__name__, "weight_decay", weight_decay, lambda v: v >= 0, "≥ 0")
         for key, value in (("clip_value", clip_value), ("clip_norm", clip_norm)):
@@ -88,16 +96,25 @@ class Optimizer:
                 key = f"{slot}.{i}"
                 if key in state:
                     if tuple(state[key].shape) != tuple(p.shape):
-                        raise ValueError(f"{type(self).__name__}.load_state_dict: {key} has shape "
-                                         f"{tuple(state[key].shape)}, parameter {i} is {tuple(p.shape)}")
+                        raise ValueError(
+                            f"{type(self).__name__}.load_state_dict: {key} has shape "
+                            f"{tuple(state[key].shape)}, parameter {i} is {tuple(p.shape)}"
+                        )
                     buffers[i] = backend.xp.array(state[key], dtype=p.data.dtype, copy=True)
 
 
 class SGD(Optimizer):
     """θ ← θ − lr · v,  v ← μ v + g (v = g when momentum μ = 0)."""
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-                 clip_value: float | None = None, clip_norm: float | None = None):
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+    ):
         super().__init__(params, lr, weight_decay, clip_value, clip_norm)
         _check("SGD", "momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")
         self.momentum = momentum
@@ -106,7 +123,9 @@ class SGD(Optimizer):
     def step(self) -> None:
         for i, (p, g) in enumerate(self._gradients()):
             if self.momentum:
-                self.velocity[i] = g.copy() if self.velocity[i] is None else self.momentum * self.velocity[i] + g
+                self.velocity[i] = (
+                    g.copy() if self.velocity[i] is None else self.momentum * self.velocity[i] + g
+                )
                 g = self.velocity[i]
             p.data -= self.lr * g
         self.steps += 1
@@ -118,13 +137,20 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba), as PyTorch computes it:
 
-        m ← β₁m + (1 − β₁)g,   v ← β₂v + (1 − β₂)g²
-        θ ← θ − lr · m̂ / (√v̂ + ε),   m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ)
+    m ← β₁m + (1 − β₁)g,   v ← β₂v + (1 − β₂)g²
+    θ ← θ − lr · m̂ / (√v̂ + ε),   m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ)
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0,
-                 clip_value: float | None = None, clip_norm: float | None = None):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+    ):
         super().__init__(params, lr, weight_decay, clip_value, clip_norm)
         for k, beta in zip(("betas[0]", "betas[1]"), betas):
             _check("Adam", k, beta, lambda v: 0 <= v < 1, "in [0, 1)")
@@ -136,7 +162,7 @@ class Adam(Optimizer):
     def step(self) -> None:
         self.steps += 1
         beta1, beta2 = self.betas
-        correction1, correction2 = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
+        correction1, correction2 = 1 - beta1**self.steps, 1 - beta2**self.steps
         for i, (p, g) in enumerate(self._gradients()):
             self.m[i] = beta1 * self.m[i] + (1 - beta1) * g
             self.v[i] = beta2 * self.v[i] + (1 - beta2) * (g * g)
@@ -148,6 +174,10 @@ class Adam(Optimizer):
 
 
 def _check(owner: str, name: str, value, ok, expected: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not ok(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not ok(value)
+    ):
         raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")

@@ -19,7 +19,7 @@ import numbers
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Schedule", "Constant", "Phases", "CosineRestarts"]
+__all__ = ["Constant", "CosineRestarts", "Phases", "Schedule"]
 
 
 def _check_epoch(owner: str, epoch) -> int:
@@ -31,11 +31,7 @@ def _check_epoch(owner: str, epoch) -> int:
 
 
 def _is_real(value) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Real)
-        and math.isfinite(value)
-    )
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
 
 
 def _check_positive(owner: str, name: str, value) -> float:
@@ -195,7 +191,9 @@ class CosineRestarts(Schedule):
         if not _is_real(warmup_fraction) or not 0 <= warmup_fraction < 1:
             raise ValueError(f"{owner}: warmup_fraction must be a float in [0, 1), got {warmup_fraction!r}")
         self.warmup_fraction = float(warmup_fraction)
-        self.total_epochs = None if total_epochs is None else _check_int(owner, "total_epochs", total_epochs, 1)
+        self.total_epochs = (
+            None if total_epochs is None else _check_int(owner, "total_epochs", total_epochs, 1)
+        )
         self.final_epochs = _check_int(owner, "final_epochs", final_epochs, 0)
         if self.final_epochs > 0:
             if self.total_epochs is None:

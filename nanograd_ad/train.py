@@ -38,26 +38,27 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from . import backend
 
 __all__ = [
-    "History",
-    "Trainer",
-    "fit",
-    "evaluate",
-    "make_optimizer",
-    "TrainingDiverged",
     "Callback",
-    "SwitchingRule",
-    "should_switch",
-    "PeakAccuracy",
-    "EarlyStopping",
     "Checkpointing",
+    "EarlyStopping",
+    "History",
+    "PeakAccuracy",
+    "SwitchingRule",
+    "Trainer",
+    "TrainingDiverged",
+    "evaluate",
+    "fit",
+    "make_optimizer",
+    "should_switch",
 ]
 
 
@@ -119,7 +120,7 @@ class History:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "History":
+    def from_dict(cls, data: dict) -> History:
         """Inverse of `to_dict`."""
         history = cls()
         for key in cls.COLUMNS:
@@ -131,7 +132,9 @@ class History:
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/Inf. Names the epoch, batch and (when found) the layer and pass."""
 
-    def __init__(self, message, *, epoch, batch, layer_index=None, layer_name=None, pass_name=None, history=None):
+    def __init__(
+        self, message, *, epoch, batch, layer_index=None, layer_name=None, pass_name=None, history=None
+    ):
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch
@@ -167,7 +170,9 @@ def _count_correct(pred, y):
     pred: (N, C) or (models, N, C); y: integer labels (N,) or one-hot (N, C).
     Returns (correct, count)."""
     xp = backend.xp
-    labels = xp.argmax(y, axis=-1) if y.ndim == pred.ndim or (y.ndim >= 2 and y.shape[-1] == pred.shape[-1]) else y
+    labels = (
+        xp.argmax(y, axis=-1) if y.ndim == pred.ndim or (y.ndim >= 2 and y.shape[-1] == pred.shape[-1]) else y
+    )
     hits = xp.argmax(pred, axis=-1) == labels
     return hits.sum(), hits.size
 
@@ -358,7 +363,9 @@ class Trainer:
             for epoch in range(first, first + epochs):
                 rate = self.schedule.lr_at(epoch)
                 if not math.isfinite(rate) or rate < 0:
-                    raise ValueError(f"schedule gives learning rate {rate!r} at epoch {epoch}; it must be >= 0")
+                    raise ValueError(
+                        f"schedule gives learning rate {rate!r} at epoch {epoch}; it must be >= 0"
+                    )
         self.stop = False
         self._call("on_train_begin")
         epochs_range = range(first, first + epochs)
@@ -381,7 +388,9 @@ class Trainer:
                 train_loss, train_acc = outcome
                 test_loss = test_acc = None
                 if self.test is not None:
-                    test_loss, test_acc = evaluate(self.net, self.loss, *self.test, batch_size=self.eval_batch_size)
+                    test_loss, test_acc = evaluate(
+                        self.net, self.loss, *self.test, batch_size=self.eval_batch_size
+                    )
                 logs = {
                     "epoch": epoch,
                     "train_loss": train_loss,
@@ -394,7 +403,13 @@ class Trainer:
                 self.history.log(logs)
                 self._call("on_epoch_end", epoch, logs)
                 if bar is not None:
-                    bar.set_postfix({k: f"{logs[k]:.4g}" for k in ("train_loss", "test_loss", "test_acc") if logs[k] is not None})
+                    bar.set_postfix(
+                        {
+                            k: f"{logs[k]:.4g}"
+                            for k in ("train_loss", "test_loss", "test_acc")
+                            if logs[k] is not None
+                        }
+                    )
                 if self.stop:
                     break
         finally:
@@ -407,7 +422,9 @@ class Trainer:
         """One pass over the training set; returns (mean loss, accuracy or None)."""
         net, loss, optimizer = self.net, self.loss, self.optimizer
         total_loss, correct, count, seen = 0.0, 0, 0, 0
-        for batch, index in enumerate(_batch_indices(len(self.x_train), self.batch_size, self.rng, self.shuffle)):
+        for batch, index in enumerate(
+            _batch_indices(len(self.x_train), self.batch_size, self.rng, self.shuffle)
+        ):
             xb = _to_device(self.x_train[index])
             yb = _to_device(self.y_train[index], labels=True)
             pred = net(xb)
@@ -471,7 +488,9 @@ class Trainer:
         if what == "loss":
             where = f"loss is {value} at epoch {epoch}, batch {batch}"
         else:
-            where = f"non-finite gradients at epoch {epoch}, batch {batch} (loss {value:.6g}); no update was made"
+            where = (
+                f"non-finite gradients at epoch {epoch}, batch {batch} (loss {value:.6g}); no update was made"
+            )
         info: dict[str, Any] = {"batch": batch, "loss": str(value), "found_in": what}
         if error is not None:
             info.update(layer_index=error.layer_index, layer_name=error.layer_name, pass_name=error.pass_name)
@@ -525,13 +544,20 @@ def fit(
     train / test: (x, y) host arrays, or a Dataset for train (then test defaults to its
     test split). Settings (batch size, epochs, lr) are checked before training starts.
     """
-    options = {"momentum": momentum, "weight_decay": weight_decay, "clip_value": clip_value, "clip_norm": clip_norm}
+    options = {
+        "momentum": momentum,
+        "weight_decay": weight_decay,
+        "clip_value": clip_value,
+        "clip_norm": clip_norm,
+    }
     if isinstance(optimizer, str):
         optimizer = make_optimizer(optimizer, net.parameters(), lr=lr, **options)
     else:
         given = [k for k, v in {"lr": lr, **options}.items() if v is not None]
         if given:
-            raise ValueError(f"{given} belong to the optimizer's constructor when a built optimizer is passed")
+            raise ValueError(
+                f"{given} belong to the optimizer's constructor when a built optimizer is passed"
+            )
     trainer = Trainer(
         net,
         loss,
@@ -644,7 +670,9 @@ class SwitchingRule(Callback):
             new_mode = "original" if self.mode == "ad" else "ad"
             self._apply(new_mode)
             self.switches.append((epoch, new_mode))
-            trainer.history.record(epoch, "switch", mode=new_mode, loss=last, best_loss=self.best_loss, A=self.A)
+            trainer.history.record(
+                epoch, "switch", mode=new_mode, loss=last, best_loss=self.best_loss, A=self.A
+            )
         if self.best_loss is None or last < self.best_loss:
             self.best_loss = last
 
@@ -698,7 +726,14 @@ class EarlyStopping(Callback):
     ``restore_best=True`` the network gets the weights of the best epoch back at the end.
     """
 
-    def __init__(self, monitor: str = "test_loss", patience: int = 10, min_delta: float = 0.0, mode: str = "auto", restore_best: bool = False):
+    def __init__(
+        self,
+        monitor: str = "test_loss",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best: bool = False,
+    ):
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}")
         if min_delta < 0:
@@ -707,7 +742,12 @@ class EarlyStopping(Callback):
             mode = "min" if "loss" in monitor else "max"
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
-        self.monitor, self.patience, self.min_delta, self.mode = monitor, int(patience), float(min_delta), mode
+        self.monitor, self.patience, self.min_delta, self.mode = (
+            monitor,
+            int(patience),
+            float(min_delta),
+            mode,
+        )
         self.restore_best = restore_best
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -736,7 +776,10 @@ class EarlyStopping(Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 trainer.request_stop(
-                    epoch, f"{self.monitor} has not improved for {self.patience} epochs", best=self.best, best_epoch=self.best_epoch
+                    epoch,
+                    f"{self.monitor} has not improved for {self.patience} epochs",
+                    best=self.best,
+                    best_epoch=self.best_epoch,
                 )
 
     def on_train_end(self, trainer) -> None:
@@ -759,7 +802,13 @@ class Checkpointing(Callback):
     def save(self, trainer, epoch: int) -> None:
         from .checkpoint import save_checkpoint
 
-        save_checkpoint(self.path, trainer.net, trainer.optimizer, trainer.history, metadata={**self.metadata, "epoch": epoch})
+        save_checkpoint(
+            self.path,
+            trainer.net,
+            trainer.optimizer,
+            trainer.history,
+            metadata={**self.metadata, "epoch": epoch},
+        )
         self.saved_epochs.append(epoch)
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:

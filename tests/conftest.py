@@ -1,4 +1,5 @@
 """Shared fixtures: every test starts on the NumPy backend with float32 defaults."""
+
 import pickle
 
 import numpy as np
@@ -30,7 +31,9 @@ def write_fake_cifar10(folder, per_batch=20, test=20, seed=0):
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     for name, count in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", test)]:
-        batch = {b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
-                 b"labels": [i % 10 for i in range(count)]}
+        batch = {
+            b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+            b"labels": [i % 10 for i in range(count)],
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)

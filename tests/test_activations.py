@@ -1,13 +1,13 @@
 """Activations: true derivatives by central differences; replacement derivatives by formula."""
+
 import numpy as np
 import pytest
+from conftest import distinct_values
 
 import nanograd_ad as ng
 from nanograd_ad.activations import sigmoid
-from conftest import distinct_values
 
-ACTIVATIONS = [ng.ReLU, ng.LeakyReLU, ng.Sigmoid, ng.Tanh, ng.Identity,
-               lambda: ng.ISigmoid(a=0.5, alpha=0.3)]
+ACTIVATIONS = [ng.ReLU, ng.LeakyReLU, ng.Sigmoid, ng.Tanh, ng.Identity, lambda: ng.ISigmoid(a=0.5, alpha=0.3)]
 
 
 @pytest.mark.parametrize("make", ACTIVATIONS)
@@ -26,8 +26,8 @@ def test_named_replacement_derivatives_match_the_papers_formulas():
     np.testing.assert_allclose(relu.derivative_value, 1 / (1 + np.exp(-3.5 * z)), rtol=1e-9)  # eq. 8, k = 3.5
     sig = ng.Sigmoid(derivative="ad")
     y = sig.forward(z)
-    np.testing.assert_allclose(sig.backward(np.ones_like(z)), np.minimum(y, 1 - y))           # eq. 11
-    eq8 = ng.ReLU(derivative="ad")     # k = 1 by default, as in eq. 8
+    np.testing.assert_allclose(sig.backward(np.ones_like(z)), np.minimum(y, 1 - y))  # eq. 11
+    eq8 = ng.ReLU(derivative="ad")  # k = 1 by default, as in eq. 8
     eq8.forward(z)
     np.testing.assert_allclose(eq8.backward(np.ones_like(z)), 1 / (1 + np.exp(-z)), rtol=1e-9)
 

@@ -1,4 +1,5 @@
 """Gradient amplification (METHODS §3): G, G′, Ĝ, selection, the Amplify rule, the phase strategy."""
+
 import math
 import random
 
@@ -6,9 +7,19 @@ import numpy as np
 import pytest
 
 from nanograd_ad.activations import ReLU
-from nanograd_ad.amplify import (Amplify, AmplificationStrategy, GradientStatistics, check_phases,
-                                 directionality, random_layers, select_layers, standardize,
-                                 weight_layers, weightwise_directionality, without_amplification)
+from nanograd_ad.amplify import (
+    AmplificationStrategy,
+    Amplify,
+    GradientStatistics,
+    check_phases,
+    directionality,
+    random_layers,
+    select_layers,
+    standardize,
+    weight_layers,
+    weightwise_directionality,
+    without_amplification,
+)
 from nanograd_ad.feedback import FeedbackRule
 from nanograd_ad.init import seed
 from nanograd_ad.layers import Conv2D, Dense, Flatten
@@ -50,6 +61,7 @@ def statistics_of(sequence):
 
 
 # ---------------------------------------------------------------------------- measures
+
 
 def test_same_sign_gradients_give_one():
     g, g_prime, _ = statistics_of([[1.0, 2.0, 0.5], [3.0, 0.1, 4.0], [0.2, 0.2, 0.2]])
@@ -154,6 +166,7 @@ def test_measures_are_unchanged_by_a_constant_amplification():
 
 # --------------------------------------------------------------------------- selection
 
+
 def test_standardize_and_select_on_a_fixed_vector():
     G = {0: 0.1, 2: 0.5, 4: 0.6, 6: 0.9, 8: 0.4}
     # mean 0.5; deviations −0.4, 0, 0.1, 0.4, −0.1; population std = sqrt(0.34 / 5)
@@ -188,6 +201,7 @@ def test_random_layers_take_the_ratio():
 
 # ----------------------------------------------------------------------- amplification
 
+
 def one_step(net, x, y, lr, rule=None):
     if rule is not None:
         net.add_feedback(rule)
@@ -213,9 +227,13 @@ def test_weights_scope_equals_doubling_that_layers_learning_rate():
         for name, p in amplified.named_parameters():
             rate = 2 * lr if name.startswith(f"{layer}.") else lr
             expected = start[name] - rate * grads[name]
-            np.testing.assert_allclose(p.data, expected, rtol=1e-12, atol=1e-15, err_msg=f"{name}, amplified layer {layer}")
+            np.testing.assert_allclose(
+                p.data, expected, rtol=1e-12, atol=1e-15, err_msg=f"{name}, amplified layer {layer}"
+            )
             scale = 2.0 if name.startswith(f"{layer}.") else 1.0
-            np.testing.assert_allclose(grads_amp[name], scale * grads[name], rtol=1e-12, atol=1e-15, err_msg=name)
+            np.testing.assert_allclose(
+                grads_amp[name], scale * grads[name], rtol=1e-12, atol=1e-15, err_msg=name
+            )
         np.testing.assert_array_equal(dx_amp, dx)  # the layers below see the plain error
 
 
@@ -245,7 +263,7 @@ def test_backward_scope_doubles_the_error_of_the_layers_below():
     grads_amp, dx_amp = one_step(amplified, x, y, 0.1, Amplify(factor=2.0, scope="backward", selected=[2]))
     for index in (4, 3, 2):  # at and above the amplified layer: the ordinary error arrives
         np.testing.assert_allclose(seen[index], reference[index], rtol=1e-12, err_msg=f"layer {index}")
-    for index in (1, 0):     # below it: doubled
+    for index in (1, 0):  # below it: doubled
         np.testing.assert_allclose(seen[index], 2 * reference[index], rtol=1e-12, err_msg=f"layer {index}")
     np.testing.assert_allclose(dx_amp, 2 * dx, rtol=1e-12)
     for name in grads:
@@ -279,6 +297,7 @@ def test_amplify_on_a_convolution_and_when_disabled():
 
 # ----------------------------------------------------------------------------- strategy
 
+
 class AmplificationProbe(FeedbackRule):
     """Measures, per epoch, by how much the error entering layer ``index`` was multiplied:
     one probe before every other rule, one after them."""
@@ -310,7 +329,10 @@ class Probes:
         self.log.clear()
 
     def on_epoch_end(self, trainer, epoch, logs):
-        ratios = {round(float(np.abs(a).sum() / np.abs(b).sum()), 9) for a, b in zip(self.log["after"], self.log["before"])}
+        ratios = {
+            round(float(np.abs(a).sum() / np.abs(b).sum()), 9)
+            for a, b in zip(self.log["after"], self.log["before"])
+        }
         assert len(ratios) == 1, f"epoch {epoch}: the factor changed inside the epoch: {ratios}"
         self.factors[epoch] = ratios.pop()
 
@@ -320,8 +342,17 @@ def train_with(strategy, epochs, probe_index=0, rng=0):
     x, y = data(n=24, rng=rng)
     optimizer = SGD(net.parameters(), lr=1.0)
     probes = Probes(probe_index)
-    trainer = Trainer(net, SoftmaxCrossEntropy(), optimizer, (x, y), (x, y), batch_size=8,
-                      callbacks=[strategy, probes], progress=False, rng=0)
+    trainer = Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        optimizer,
+        (x, y),
+        (x, y),
+        batch_size=8,
+        callbacks=[strategy, probes],
+        progress=False,
+        rng=0,
+    )
     history = trainer.fit(epochs)
     return history, probes.factors, net
 
@@ -334,13 +365,39 @@ def test_phase_list_turns_amplification_on_and_off_at_the_right_epochs():
     history, factors, _ = train_with(strategy, strategy.total_epochs)
     assert factors == {0: 1.0, 1: 1.0, 2: 1.0, 3: 2.0, 4: 2.0, 5: 1.0, 6: 3.0, 7: 1.0}
     assert history.lr == [0.1] * 5 + [0.05] * 3
-    assert [e["analysis"] for e in strategy.epoch_log] == [False, False, True, False, False, True, False, False]
-    assert [e["amplified"] for e in strategy.epoch_log] == [[], [], [], [0, 2, 4], [0, 2, 4], [], [0, 2, 4], []]
+    assert [e["analysis"] for e in strategy.epoch_log] == [
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert [e["amplified"] for e in strategy.epoch_log] == [
+        [],
+        [],
+        [],
+        [0, 2, 4],
+        [0, 2, 4],
+        [],
+        [0, 2, 4],
+        [],
+    ]
     selections = history.events_of("amplify_select")
-    assert [(e["epoch"], e["phase"], e["layers"]) for e in selections] == [(2, 1, [0, 2, 4]), (5, 2, [0, 2, 4])]
+    assert [(e["epoch"], e["phase"], e["layers"]) for e in selections] == [
+        (2, 1, [0, 2, 4]),
+        (5, 2, [0, 2, 4]),
+    ]
     assert selections[0]["candidates"] == [0, 2, 4] and len(selections[0]["normalized"]) == 3
     ends = history.events_of("amplify_phase_end")
-    assert [(e["phase"], e["layers"], e["amplified_epochs"]) for e in ends] == [(0, [], 0), (1, [0, 2, 4], 2), (2, [0, 2, 4], 1), (3, [], 0)]
+    assert [(e["phase"], e["layers"], e["amplified_epochs"]) for e in ends] == [
+        (0, [], 0),
+        (1, [0, 2, 4], 2),
+        (2, [0, 2, 4], 1),
+        (3, [], 0),
+    ]
     assert [e["epoch"] for e in history.events_of("amplify_phase")] == [0, 2, 5, 7]
     assert not strategy.amplify.enabled  # off after training
 
@@ -385,25 +442,36 @@ def test_strategy_refuses_a_schedule():
     net = mlp()
     x, y = data()
     strategy = AmplificationStrategy([(2, 0.1, 1, 2)])
-    trainer = Trainer(net, SoftmaxCrossEntropy(), SGD(net.parameters(), lr=0.1), (x, y),
-                      schedule=Constant(0.1), callbacks=[strategy], progress=False)
+    trainer = Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        SGD(net.parameters(), lr=0.1),
+        (x, y),
+        schedule=Constant(0.1),
+        callbacks=[strategy],
+        progress=False,
+    )
     with pytest.raises(ValueError, match="schedule"):
         trainer.fit(1)
 
 
 # ---------------------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize("phases, message", [
-    ([(100, 0.1, 1, 2), (50, 0.1, 0, 1)], "strictly increasing"),
-    ([(50, 0.1, 0, 1), (50, 0.1, 1, 2)], "strictly increasing"),
-    ([(50, 0.1, 1, 0)], "factor must be a finite number > 0"),
-    ([(50, 0.1, 1, -2)], "factor must be a finite number > 0"),
-    ([(50, 0.1, 1, float("nan"))], "factor must be a finite number > 0"),
-    ([(50, 0.1, "yes", 2)], "amplify must be a bool or a number"),
-    ([(50, 0.1, 1)], r"\(end_epoch, lr, amplify, factor\)"),
-    ([(50, -0.1, 1, 2)], "lr"),
-    ([], "at least one"),
-])
+
+@pytest.mark.parametrize(
+    "phases, message",
+    [
+        ([(100, 0.1, 1, 2), (50, 0.1, 0, 1)], "strictly increasing"),
+        ([(50, 0.1, 0, 1), (50, 0.1, 1, 2)], "strictly increasing"),
+        ([(50, 0.1, 1, 0)], "factor must be a finite number > 0"),
+        ([(50, 0.1, 1, -2)], "factor must be a finite number > 0"),
+        ([(50, 0.1, 1, float("nan"))], "factor must be a finite number > 0"),
+        ([(50, 0.1, "yes", 2)], "amplify must be a bool or a number"),
+        ([(50, 0.1, 1)], r"\(end_epoch, lr, amplify, factor\)"),
+        ([(50, -0.1, 1, 2)], "lr"),
+        ([], "at least one"),
+    ],
+)
 def test_bad_phase_lists_are_refused(phases, message):
     with pytest.raises(ValueError, match=message):
         check_phases(phases)
@@ -411,18 +479,21 @@ def test_bad_phase_lists_are_refused(phases, message):
         AmplificationStrategy(phases)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"threshold": "high"}, "threshold must be a finite number"),
-    ({"threshold": float("nan")}, "threshold must be a finite number"),
-    ({"threshold": None}, "threshold must be a finite number"),
-    ({"threshold": True}, "threshold must be a finite number"),
-    ({"measure": "random", "ratio": 0.0}, r"ratio must be a number in \(0, 1\]"),
-    ({"measure": "random", "ratio": 1.5}, r"ratio must be a number in \(0, 1\]"),
-    ({"case": 3}, "case must be 1"),
-    ({"measure": "H"}, "measure must be one of"),
-    ({"reselect_every": 0}, "reselect_every"),
-    ({"scope": "all"}, "scope must be one of"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"threshold": "high"}, "threshold must be a finite number"),
+        ({"threshold": float("nan")}, "threshold must be a finite number"),
+        ({"threshold": None}, "threshold must be a finite number"),
+        ({"threshold": True}, "threshold must be a finite number"),
+        ({"measure": "random", "ratio": 0.0}, r"ratio must be a number in \(0, 1\]"),
+        ({"measure": "random", "ratio": 1.5}, r"ratio must be a number in \(0, 1\]"),
+        ({"case": 3}, "case must be 1"),
+        ({"measure": "H"}, "measure must be one of"),
+        ({"reselect_every": 0}, "reselect_every"),
+        ({"scope": "all"}, "scope must be one of"),
+    ],
+)
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         AmplificationStrategy([(2, 0.1, 1, 2)], **options)

@@ -1,4 +1,5 @@
 """Backend selection, dtypes, and the rule that compute modules never import numpy/cupy."""
+
 import ast
 import importlib.util
 import pathlib

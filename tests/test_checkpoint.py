@@ -1,4 +1,5 @@
 """Checkpoints: exact round trip, clear mismatch errors, atomic writes, no pickle."""
+
 import json
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from nanograd_ad.init import seed
 from nanograd_ad.layers import Dense
 from nanograd_ad.losses import SoftmaxCrossEntropy
 from nanograd_ad.network import Sequential
-from nanograd_ad.optim import Adam, SGD
+from nanograd_ad.optim import SGD, Adam
 from nanograd_ad.train import Checkpointing, History, Trainer, fit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def step_all(net, optimizer, x, y):
     """One deterministic pass over fixed batches."""
     loss = SoftmaxCrossEntropy()
     for start in range(0, len(x), 16):
-        loss.forward(net(x[start:start + 16]), y[start:start + 16])
+        loss.forward(net(x[start : start + 16]), y[start : start + 16])
         net.backward(loss.backward())
         optimizer.step()
         optimizer.zero_grad()

@@ -1,4 +1,5 @@
 """The nanograd-ad command, the experiment registry and the shared experiment helpers."""
+
 import json
 import math
 import os
@@ -53,7 +54,24 @@ def test_list_shows_the_experiments(capsys):
 
 
 def test_experiment_options_reach_config_extra(fake_experiment, tmp_path, capsys):
-    code = main(["reproduce", "test-echo", "--quick", "--seed", "4", "--epochs", "3", "--out", str(tmp_path), "--thresholds", "0.5", "1.5", "--data", "cifar10"])
+    code = main(
+        [
+            "reproduce",
+            "test-echo",
+            "--quick",
+            "--seed",
+            "4",
+            "--epochs",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--thresholds",
+            "0.5",
+            "1.5",
+            "--data",
+            "cifar10",
+        ]
+    )
     assert code == 0
     (config,) = fake_experiment
     assert config.quick and config.seed == 4 and config.epochs == 3 and config.runs is None
@@ -168,7 +186,9 @@ def test_mean_std_and_results_json_are_strict(tmp_path):
     assert ExperimentConfig(extra={"depths": [2]}).choose("depths", [4], [8]) == [2]
     with pytest.raises(ValueError, match="runs"):
         ExperimentConfig(runs=0)
-    written = write_results(config, "x", [{"loss": float("inf")}], {"mean": float("nan")}, wall_time_s=1.0, paper={"acc": 0.805})
+    written = write_results(
+        config, "x", [{"loss": float("inf")}], {"mean": float("nan")}, wall_time_s=1.0, paper={"acc": 0.805}
+    )
     text = (tmp_path / "o" / "results.json").read_text()
     assert json.loads(text) == written
     assert written["runs"] == [{"loss": None}] and written["summary"] == {"mean": None}
@@ -186,7 +206,11 @@ def test_quick_digits_ad_in_a_subprocess(tmp_path):
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     result = subprocess.run(
         [sys.executable, "-m", "nanograd_ad", "reproduce", "digits-ad", "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())

@@ -64,19 +64,25 @@ def cifar10_root(tmp_path):
     for b, labels in enumerate(CIFAR10_TRAIN_LABELS, start=1):
         ids = list(range(g, g + len(labels)))
         g += len(labels)
-        dump(folder / f"data_batch_{b}", {
-            b"batch_label": f"training batch {b} of 5".encode(),
-            b"labels": labels,
-            b"data": pixel_rows(ids),
-            b"filenames": [f"img_{i}.png".encode() for i in ids],
-        })
+        dump(
+            folder / f"data_batch_{b}",
+            {
+                b"batch_label": f"training batch {b} of 5".encode(),
+                b"labels": labels,
+                b"data": pixel_rows(ids),
+                b"filenames": [f"img_{i}.png".encode() for i in ids],
+            },
+        )
     test_ids = list(range(100, 100 + len(CIFAR10_TEST_LABELS)))
-    dump(folder / "test_batch", {
-        b"batch_label": b"testing batch 1 of 1",
-        b"labels": CIFAR10_TEST_LABELS,
-        b"data": pixel_rows(test_ids),
-        b"filenames": [f"test_{i}.png".encode() for i in test_ids],
-    })
+    dump(
+        folder / "test_batch",
+        {
+            b"batch_label": b"testing batch 1 of 1",
+            b"labels": CIFAR10_TEST_LABELS,
+            b"data": pixel_rows(test_ids),
+            b"filenames": [f"test_{i}.png".encode() for i in test_ids],
+        },
+    )
     dump(folder / "batches.meta", {b"label_names": [b"airplane", b"automobile"], b"num_cases_per_batch": 6})
     return tmp_path
 
@@ -96,13 +102,16 @@ def cifar100_root(tmp_path):
         ("test", CIFAR100_TEST_FINE, CIFAR100_TEST_COARSE, 200),
     ]:
         ids = list(range(first_id, first_id + len(fine)))
-        dump(folder / name, {
-            b"filenames": [f"{name}_{i}.png".encode() for i in ids],
-            b"batch_label": f"{name}ing batch 1 of 1".encode(),
-            b"fine_labels": fine,
-            b"coarse_labels": coarse,
-            b"data": pixel_rows(ids),
-        })
+        dump(
+            folder / name,
+            {
+                b"filenames": [f"{name}_{i}.png".encode() for i in ids],
+                b"batch_label": f"{name}ing batch 1 of 1".encode(),
+                b"fine_labels": fine,
+                b"coarse_labels": coarse,
+                b"data": pixel_rows(ids),
+            },
+        )
     return tmp_path
 
 
@@ -121,7 +130,7 @@ def test_cifar10_reads_all_batches_in_file_order(cifar10_root):
     np.testing.assert_array_equal(data.y_test, CIFAR10_TEST_LABELS)
     assert image_ids(data.x_train) == list(range(30))
     assert image_ids(data.x_test) == list(range(100, 108))
-    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
 
 
 def test_cifar10_pixel_layout_is_r_then_g_then_b_planes_row_major(cifar10_root):
@@ -199,7 +208,14 @@ def test_cifar_missing_folder_error_lists_expected_files_and_where_to_get_them(t
     with pytest.raises(FileNotFoundError) as info:
         load_cifar10(tmp_path / "nowhere")
     message = str(info.value)
-    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]:
+    for name in [
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ]:
         assert f"cifar-10-batches-py/{name}" in message
     assert str((tmp_path / "nowhere").resolve()) in message
     assert "CIFAR python version" in message and "cs.toronto.edu" in message
@@ -320,7 +336,8 @@ def test_compare_task():
 
 @pytest.mark.parametrize("func", [abs_task, compare_task])
 @pytest.mark.parametrize(
-    "kwargs, error", [(dict(n_train=0), ValueError), (dict(n_test=2.0), TypeError), (dict(seed=-1), ValueError)]
+    "kwargs, error",
+    [(dict(n_train=0), ValueError), (dict(n_test=2.0), TypeError), (dict(seed=-1), ValueError)],
 )
 def test_synthetic_argument_checks(func, kwargs, error):
     name = next(iter(kwargs))

@@ -1,10 +1,11 @@
 """Seed ensembles: model e of an ensemble is the single run of seed e, trained alone."""
+
 import math
 
 import numpy as np
 import pytest
 
-from nanograd_ad import backend, init
+from nanograd_ad import init
 from nanograd_ad.activations import LeakyReLU, ReLU, Sigmoid
 from nanograd_ad.ensemble import (
     EnsembleSwitching,
@@ -66,27 +67,50 @@ def test_model_e_follows_the_single_run_of_seed_e(kind, switching):
     epochs, A = 10, 0.995
     net = from_seeds(build_relu, SEEDS)
     rule = EnsembleSwitching(net, len(SEEDS), A=A) if switching else None
-    trainer = EnsembleTrainer(net, MSE(), make_optimizer(kind, [flat_parameter(net)]), train, test,
-                              batch_size=32, seeds=SEEDS, switching=rule)
+    trainer = EnsembleTrainer(
+        net,
+        MSE(),
+        make_optimizer(kind, [flat_parameter(net)]),
+        train,
+        test,
+        batch_size=32,
+        seeds=SEEDS,
+        switching=rule,
+    )
     history = trainer.fit(epochs)
     if switching:
         modes_per_epoch = {}
         for s in history.switches:
             modes_per_epoch.setdefault(s["epoch"], set()).add(s["model"])
-        assert history.switches and any(len(m) < len(SEEDS) for m in modes_per_epoch.values()), \
+        assert history.switches and any(len(m) < len(SEEDS) for m in modes_per_epoch.values()), (
             "the test needs models that switch at different epochs"
+        )
 
     for e, seed in enumerate(SEEDS):
         init.seed(seed)
         single = build_relu()
         callbacks = [SwitchingRule(single, A=A)] if switching else []
-        reference = Trainer(single, MSE(), make_optimizer(kind, single.parameters()), train, test,
-                            batch_size=32, rng=seed, callbacks=callbacks, progress=False).fit(epochs)
+        reference = Trainer(
+            single,
+            MSE(),
+            make_optimizer(kind, single.parameters()),
+            train,
+            test,
+            batch_size=32,
+            rng=seed,
+            callbacks=callbacks,
+            progress=False,
+        ).fit(epochs)
         mine = history.member(e)
-        np.testing.assert_allclose(mine.train_loss, reference.train_loss, rtol=2e-5, err_msg=f"model {e} train loss")
-        np.testing.assert_allclose(mine.test_loss, reference.test_loss, rtol=2e-5, err_msg=f"model {e} test loss")
-        assert [(s["epoch"], s["mode"]) for s in mine.events_of("switch")] == \
-               [(s["epoch"], s["mode"]) for s in reference.events_of("switch")], f"model {e} switches"
+        np.testing.assert_allclose(
+            mine.train_loss, reference.train_loss, rtol=2e-5, err_msg=f"model {e} train loss"
+        )
+        np.testing.assert_allclose(
+            mine.test_loss, reference.test_loss, rtol=2e-5, err_msg=f"model {e} test loss"
+        )
+        assert [(s["epoch"], s["mode"]) for s in mine.events_of("switch")] == [
+            (s["epoch"], s["mode"]) for s in reference.events_of("switch")
+        ], f"model {e} switches"
         final = member_state(net, e)
         for name, value in single.state_dict().items():
             np.testing.assert_allclose(final[name], value, rtol=1e-4, atol=1e-6, err_msg=f"model {e} {name}")
@@ -98,8 +122,9 @@ def test_model_e_follows_the_single_run_of_seed_e(kind, switching):
 def test_lowest_test_loss_bookkeeping_matches_the_history():
     train, test = abs_data(200, 1), abs_data(100, 2)
     net = from_seeds(lambda: build_relu(derivative="true"), SEEDS)
-    history = EnsembleTrainer(net, MSE(), Adam([flat_parameter(net)], lr=0.05), train, test,
-                              batch_size=50, seeds=SEEDS).fit(12)
+    history = EnsembleTrainer(
+        net, MSE(), Adam([flat_parameter(net)], lr=0.05), train, test, batch_size=50, seeds=SEEDS
+    ).fit(12)
     assert history.test_loss.shape == history.train_loss.shape == (12, len(SEEDS))
     np.testing.assert_array_equal(history.best_test_loss, history.test_loss.min(axis=0))
     np.testing.assert_array_equal(history.best_epoch, history.test_loss.argmin(axis=0))
@@ -108,10 +133,12 @@ def test_lowest_test_loss_bookkeeping_matches_the_history():
 def test_evaluation_in_chunks_is_the_row_weighted_mean():
     train, test = abs_data(50, 1), abs_data(100, 2)
     net = from_seeds(build_relu, SEEDS)
-    whole = EnsembleTrainer(net, MSE(), Adam(net.parameters()), train, test, batch_size=10, seeds=SEEDS,
-                            eval_rows=100).evaluate()
-    chunked = EnsembleTrainer(net, MSE(), Adam(net.parameters()), train, test, batch_size=10, seeds=SEEDS,
-                              eval_rows=7).evaluate()                  # 14 chunks of 7 and one of 2
+    whole = EnsembleTrainer(
+        net, MSE(), Adam(net.parameters()), train, test, batch_size=10, seeds=SEEDS, eval_rows=100
+    ).evaluate()
+    chunked = EnsembleTrainer(
+        net, MSE(), Adam(net.parameters()), train, test, batch_size=10, seeds=SEEDS, eval_rows=7
+    ).evaluate()  # 14 chunks of 7 and one of 2
     x, y = test
     by_hand = [np.mean((net(x)[e] - y) ** 2) for e in range(len(SEEDS))]
     np.testing.assert_allclose(chunked, whole, rtol=1e-6)
@@ -125,8 +152,16 @@ def test_a_diverging_model_spoils_only_its_own_numbers():
         net = from_seeds(build_relu, SEEDS)
         if poison:
             net[0].weight.data[1] = np.nan
-        trainer = EnsembleTrainer(net, MSE(), Adam([flat_parameter(net)], lr=0.02), train, test,
-                                  batch_size=32, seeds=SEEDS, switching=EnsembleSwitching(net, len(SEEDS)))
+        trainer = EnsembleTrainer(
+            net,
+            MSE(),
+            Adam([flat_parameter(net)], lr=0.02),
+            train,
+            test,
+            batch_size=32,
+            seeds=SEEDS,
+            switching=EnsembleSwitching(net, len(SEEDS)),
+        )
         with np.errstate(invalid="ignore"):
             return trainer.fit(4), net
 
@@ -135,7 +170,9 @@ def test_a_diverging_model_spoils_only_its_own_numbers():
     for e in (0, 2, 3):
         np.testing.assert_array_equal(poisoned.test_loss[:, e], clean.test_loss[:, e])
         for name, value in member_state(clean_net, e).items():
-            np.testing.assert_array_equal(member_state(poisoned_net, e)[name], value, err_msg=f"model {e} {name}")
+            np.testing.assert_array_equal(
+                member_state(poisoned_net, e)[name], value, err_msg=f"model {e} {name}"
+            )
 
 
 def test_switching_rule_is_applied_per_model():
@@ -153,10 +190,12 @@ def test_switching_rule_is_applied_per_model():
             best[e] = loss[e] if best[e] is None else min(best[e], loss[e])
         expected_modes.append(modes)
         assert list(np.where(rule.ad_mode, "ad", "original")) == modes, f"epoch {epoch}"
-    assert rule.switches == [{"epoch": 1, "model": 1, "mode": "original"},
-                             {"epoch": 2, "model": 0, "mode": "original"},
-                             {"epoch": 2, "model": 1, "mode": "ad"},
-                             {"epoch": 2, "model": 2, "mode": "original"}]
+    assert rule.switches == [
+        {"epoch": 1, "model": 1, "mode": "original"},
+        {"epoch": 2, "model": 0, "mode": "original"},
+        {"epoch": 2, "model": 1, "mode": "ad"},
+        {"epoch": 2, "model": 2, "mode": "original"},
+    ]
 
     # the mixed derivative: AD, min(y, 1 − y), for models 0 and 2; the true y(1 − y) for model 1
     rule.ad_mode[:] = [True, False, True]
@@ -180,7 +219,7 @@ def test_flat_parameter_shares_memory_with_the_layers():
         np.testing.assert_array_equal(value, before[name])
     flat.data += 1.0
     flat.grad[:] = 2.0
-    for (name, p) in net.named_parameters():
+    for name, p in net.named_parameters():
         np.testing.assert_array_equal(p.data, before[name] + 1.0)
         assert (p.grad == 2.0).all()
 
@@ -188,7 +227,9 @@ def test_flat_parameter_shares_memory_with_the_layers():
 def test_refusals():
     net = from_seeds(build_relu, SEEDS)
     with pytest.raises(ValueError, match="clip_norm"):
-        EnsembleTrainer(net, MSE(), Adam(net.parameters(), clip_norm=1.0), abs_data(10, 0), batch_size=5, seeds=SEEDS)
+        EnsembleTrainer(
+            net, MSE(), Adam(net.parameters(), clip_norm=1.0), abs_data(10, 0), batch_size=5, seeds=SEEDS
+        )
     with pytest.raises(ValueError, match="differ at layer 1"):
         stack([Sequential(Dense(1, 2), ReLU()), Sequential(Dense(1, 2), LeakyReLU())])
     with pytest.raises(ValueError, match="differ at layer 0"):

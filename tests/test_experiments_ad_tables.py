@@ -1,6 +1,6 @@
 """ad-relu / ad-sigmoid: the networks of METHODS §5, the paper's numbers, a --quick run."""
+
 import json
-import math
 
 import numpy as np
 import pytest
@@ -27,7 +27,7 @@ def test_relu_nets_have_the_papers_parameter_counts(n, variant):
         assert counts(net) == (4 + 4 * (n - 2), 3 + 2 * (n - 2))
         assert sum(isinstance(layer, Dense) for layer in net) == n
         assert sum(isinstance(layer, (ReLU, LeakyReLU)) for layer in net) == n - 1
-        assert isinstance(net[-1], Dense)                      # linear output
+        assert isinstance(net[-1], Dense)  # linear output
         ensemble = from_seeds(lambda: ad_tables.build_net("ad-relu", variant, n, hyper), range(5))
         assert counts(ensemble) == (5 * (4 + 4 * (n - 2)), 5 * (3 + 2 * (n - 2)))
 
@@ -38,7 +38,7 @@ def test_sigmoid_nets_have_the_papers_parameter_counts(n, variant):
     for hyper in ad_tables.TASKS["ad-sigmoid"].sets.values():
         net = ad_tables.build_net("ad-sigmoid", variant, n, hyper)
         assert counts(net) == (6 + 4 * (n - 2), 3 + 2 * (n - 2))
-        assert sum(isinstance(layer, (Sigmoid, ISigmoid)) for layer in net) == n   # the output too
+        assert sum(isinstance(layer, (Sigmoid, ISigmoid)) for layer in net) == n  # the output too
         ensemble = from_seeds(lambda: ad_tables.build_net("ad-sigmoid", variant, n, hyper), range(3))
         assert counts(ensemble) == (3 * (6 + 4 * (n - 2)), 3 * (3 + 2 * (n - 2)))
 
@@ -48,7 +48,12 @@ def test_set_b_initialisation_and_variants():
     net = ad_tables.build_net("ad-relu", "AD ReLU", 8, relu_b)
     assert all((layer.bias.data == 0).all() for layer in net if isinstance(layer, Dense))
     assert net[1].derivative_name == "ad" and net[1].params == {"k": 3.5}
-    assert ad_tables.build_net("ad-sigmoid", "AD sigmoid", 4, ad_tables.TASKS["ad-sigmoid"].sets["A"])[1].derivative_name == "ad"
+    assert (
+        ad_tables.build_net("ad-sigmoid", "AD sigmoid", 4, ad_tables.TASKS["ad-sigmoid"].sets["A"])[
+            1
+        ].derivative_name
+        == "ad"
+    )
     with pytest.raises(ValueError, match="depth"):
         ad_tables.build_net("ad-relu", "ReLU", 1, relu_b)
 
@@ -80,18 +85,21 @@ def test_quick_run_writes_results_with_the_documented_keys(name, tmp_path, capsy
     task = ad_tables.TASKS[name]
     cells = results["summary"]["cells"]
     assert len(cells) == 2 * 4 * 3 and results["config"]["extra"]["sets"] is None
-    runs = 10                                                           # --quick default
+    runs = 10  # --quick default
     assert len(results["runs"]) == len(cells) * runs
     for cell in cells:
         assert cell["paper_mean_test_loss"] is not None
         assert sum(cell["counts"]) + cell["nonfinite"] == runs
-        mine = [r["lowest_test_loss"] for r in results["runs"]
-                if (r["set"], r["layers"], r["activation"]) == (cell["set"], cell["layers"], cell["activation"])]
+        mine = [
+            r["lowest_test_loss"]
+            for r in results["runs"]
+            if (r["set"], r["layers"], r["activation"]) == (cell["set"], cell["layers"], cell["activation"])
+        ]
         assert cell["mean_lowest_test_loss"] == pytest.approx(np.mean(mine))
     for run in results["runs"]:
         assert {"seed", "lowest_test_loss", "best_epoch", "final_test_loss", "switches"} <= set(run)
         assert 0 <= run["best_epoch"] < 3 and run["lowest_test_loss"] <= run["final_test_loss"] + 1e-12
-        assert run["switches"] == 0 or run["activation"] == "AD ReLU"        # METHODS §5: AD ReLU switches
+        assert run["switches"] == 0 or run["activation"] == "AD ReLU"  # METHODS §5: AD ReLU switches
     assert results["paper"]["table"] == task.table and len(results["paper"]["rows"]) == 24
     for s in ("A", "B"):
         assert (out / f"{name}_set_{s}.png").stat().st_size > 1000
@@ -100,14 +108,23 @@ def test_quick_run_writes_results_with_the_documented_keys(name, tmp_path, capsy
 def test_options_choose_sets_and_depths(tmp_path):
     experiment = get("ad-relu")
     from nanograd_ad.experiments.common import ExperimentConfig
-    config = ExperimentConfig(runs=2, epochs=2, out=tmp_path, extra={"sets": ["B"], "depths": [3], "switching": "off"})
+
+    config = ExperimentConfig(
+        runs=2, epochs=2, out=tmp_path, extra={"sets": ["B"], "depths": [3], "switching": "off"}
+    )
     results = experiment.run(config)
     assert [(c["set"], c["layers"]) for c in results["summary"]["cells"]] == [("B", 3)] * 3
     assert all(r["switches"] == 0 for r in results["runs"])
-    assert results["summary"]["cells"][0]["paper_mean_test_loss"] is None    # the paper has no 3-layer row
-    sigmoid = get("ad-sigmoid").run(ExperimentConfig(runs=3, epochs=3, out=tmp_path, extra={
-        "sets": ["A"], "depths": [4], "switching": "on", "switch_a": 0.5}))
+    assert results["summary"]["cells"][0]["paper_mean_test_loss"] is None  # the paper has no 3-layer row
+    sigmoid = get("ad-sigmoid").run(
+        ExperimentConfig(
+            runs=3,
+            epochs=3,
+            out=tmp_path,
+            extra={"sets": ["A"], "depths": [4], "switching": "on", "switch_a": 0.5},
+        )
+    )
     switched = {r["activation"] for r in sigmoid["runs"] if r["switches"]}
-    assert switched == {"AD sigmoid"}                # A = 0.5: every AD model switches, the others never
+    assert switched == {"AD sigmoid"}  # A = 0.5: every AD model switches, the others never
     with pytest.raises(ValueError, match="--data"):
         experiment.run(ExperimentConfig(runs=1, epochs=1, out=tmp_path, data="digits"))

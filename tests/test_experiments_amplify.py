@@ -1,4 +1,5 @@
 """The amplify experiment: threshold sweep, phases, shared-prefix runs, the CLI end to end."""
+
 import json
 
 import numpy as np
@@ -17,11 +18,14 @@ def test_threshold_range_includes_both_ends():
     assert experiment.threshold_range(1.0, 1.0, 0.5) == [1.0]
 
 
-@pytest.mark.parametrize("args, message", [
-    ((1.0, 2.0, 0.0), "step must be > 0"),
-    ((2.0, 1.0, 0.1), "stop"),
-    ((float("nan"), 1.0, 0.1), "finite number"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((1.0, 2.0, 0.0), "step must be > 0"),
+        ((2.0, 1.0, 0.1), "stop"),
+        ((float("nan"), 1.0, 0.1), "finite number"),
+    ],
+)
 def test_threshold_range_refuses_bad_sweeps(args, message):
     with pytest.raises(ValueError, match=message):
         experiment.threshold_range(*args)
@@ -47,16 +51,33 @@ def test_the_net_is_vgg_style_with_eight_weight_layers():
 def small_digits(*args, **kw):
     """The first 200 training and 100 test digits: the same code path, a fifth of the time."""
     data = load("digits")
-    return type(data)(data.x_train[:200], data.y_train[:200], data.x_test[:100], data.y_test[:100],
-                      data.description, data.num_classes, data.name)
+    return type(data)(
+        data.x_train[:200],
+        data.y_train[:200],
+        data.x_test[:100],
+        data.y_test[:100],
+        data.description,
+        data.num_classes,
+        data.name,
+    )
 
 
 @pytest.fixture(scope="module")
 def small_setup():
     data = small_digits()
-    return experiment.Setup(data=data, phases=experiment.paper_phases(6, 0.05), widths=(2, 2, 4), hidden=8,
-                            momentum=0.9, batch_size=32, factor=2.0, ratio=0.5, scope="weights",
-                            reselect_every=None, progress=False)
+    return experiment.Setup(
+        data=data,
+        phases=experiment.paper_phases(6, 0.05),
+        widths=(2, 2, 4),
+        hidden=8,
+        momentum=0.9,
+        batch_size=32,
+        factor=2.0,
+        ratio=0.5,
+        scope="weights",
+        reselect_every=None,
+        progress=False,
+    )
 
 
 def test_continuing_from_the_shared_prefix_equals_a_run_from_scratch(small_setup):
@@ -69,23 +90,50 @@ def test_continuing_from_the_shared_prefix_equals_a_run_from_scratch(small_setup
     for other in (again, scratch):
         assert other["selected"] == branched["selected"]
         for key in ("train_loss", "test_acc", "lr"):
-            np.testing.assert_allclose(other["history"][key], branched["history"][key], rtol=1e-6, err_msg=key)
+            np.testing.assert_allclose(
+                other["history"][key], branched["history"][key], rtol=1e-6, err_msg=key
+            )
     original = experiment.train_variant(small_setup, 3, "original", None, prefix)
-    assert original["selected"] == [] and original["history"]["train_loss"] != branched["history"]["train_loss"]
+    assert (
+        original["selected"] == [] and original["history"]["train_loss"] != branched["history"]["train_loss"]
+    )
 
 
 def test_step_overhead_reports_both_clocks(small_setup):
     result = experiment.step_overhead(small_setup, seed=0, steps=2, repeats=2)
     for clock in ("wall", "cpu"):
         assert result[f"{clock}_plain_s"] > 0
-        assert np.isfinite(result[f"{clock}_amplify_all_pct"]) and np.isfinite(result[f"{clock}_statistics_pct"])
+        assert np.isfinite(result[f"{clock}_amplify_all_pct"]) and np.isfinite(
+            result[f"{clock}_statistics_pct"]
+        )
 
 
 def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("nanograd_ad.datasets.load", small_digits)
     out = tmp_path / "amp"
-    code = main(["reproduce", "amplify", "--epochs", "6", "--runs", "1", "--thresholds", "0", "1", "1",
-                 "--widths", "2", "2", "4", "--hidden", "8", "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "reproduce",
+            "amplify",
+            "--epochs",
+            "6",
+            "--runs",
+            "1",
+            "--thresholds",
+            "0",
+            "1",
+            "1",
+            "--widths",
+            "2",
+            "2",
+            "4",
+            "--hidden",
+            "8",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "best test acc %" in printed and "paper % (VGG-19, CIFAR-10)" in printed and "threshold" in printed
@@ -105,11 +153,14 @@ def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
     assert (out / "amplify_measures.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--thresholds", "1", "0", "0.1"], "stop"),
-    (["--ratio", "1.5"], r"ratio must be a number in \(0, 1\]"),
-    (["--epochs", "4"], "at least 6 epochs"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--thresholds", "1", "0", "0.1"], "stop"),
+        (["--ratio", "1.5"], r"ratio must be a number in \(0, 1\]"),
+        (["--epochs", "4"], "at least 6 epochs"),
+    ],
+)
 def test_cli_refuses_bad_options_before_training(tmp_path, capsys, options, message):
     code = main(["reproduce", "amplify", *options, "--out", str(tmp_path), "--no-progress"])
     assert code == 2

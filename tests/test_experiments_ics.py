@@ -1,11 +1,12 @@
 """The ics experiment: the network of the protocol, the data selection, and a --quick run."""
+
 import json
 
 import numpy as np
 import pytest
+from conftest import write_fake_cifar10
 
 import nanograd_ad as ng
-from conftest import write_fake_cifar10
 from nanograd_ad.cli import main
 from nanograd_ad.experiments import ics
 from nanograd_ad.experiments.common import ExperimentConfig
@@ -29,12 +30,14 @@ def test_network_has_six_convs_two_mean_poolings_and_a_two_class_output():
 
 
 def test_cifar_selection_takes_the_first_images_of_classes_0_and_1_in_file_order(tmp_path, monkeypatch):
-    write_fake_cifar10(tmp_path / "cifar-10-batches-py", per_batch=60, test=90)   # 5·12 = 60 train, 18 test of classes 0/1
+    write_fake_cifar10(
+        tmp_path / "cifar-10-batches-py", per_batch=60, test=90
+    )  # 5·12 = 60 train, 18 test of classes 0/1
     monkeypatch.setattr(ics, "TRAIN_FIRST", 25)
     monkeypatch.setattr(ics, "TEST_FIRST", 10)
     data, note = ics.load_two_classes(ExperimentConfig(data="cifar10", data_dir=tmp_path))
     assert (data.n_train, data.n_test) == (25, 10)
-    assert data.y_train.tolist() == [0, 1] * 12 + [0]         # file order, both classes together
+    assert data.y_train.tolist() == [0, 1] * 12 + [0]  # file order, both classes together
     assert note == "first 25 train / 10 test images of classes 0 and 1"
 
 

@@ -1,11 +1,12 @@
 """pn-depth and pn-cnn: the networks, the recipe pieces, and tiny end-to-end runs."""
+
 import json
 
 import numpy as np
 import pytest
+from conftest import write_fake_cifar10
 
 import nanograd_ad as ng
-from conftest import write_fake_cifar10
 from nanograd_ad.cli import main
 from nanograd_ad.experiments import get, pn
 from nanograd_ad.experiments.common import ExperimentConfig
@@ -22,7 +23,7 @@ def test_deep_mlp_and_model1_cnn_shapes_and_init():
     assert kinds.count("Dense") == 21 and kinds.count("Tanh") == 20
     assert all(np.all(p.data == 0) for name, p in net.named_parameters() if name.endswith("bias"))
     w = net.layers[2].weight.data
-    assert abs(float(w.std()) - 1 / np.sqrt(32)) < 0.02           # LeCun normal: std 1/sqrt(fan_in)
+    assert abs(float(w.std()) - 1 / np.sqrt(32)) < 0.02  # LeCun normal: std 1/sqrt(fan_in)
 
     for shape, width, flat in [((1, 8, 8), 16, 256), ((3, 32, 32), 32, 2048)]:
         cnn = pn.model1_cnn(shape, 10, width)
@@ -31,7 +32,7 @@ def test_deep_mlp_and_model1_cnn_shapes_and_init():
         dense = [layer for layer in cnn.layers if isinstance(layer, ng.Dense)]
         assert dense[0].in_features == flat and cnn.shapes[-1] == (10,)
     rule = PseudoNormalize(two_path=True)
-    cnn.add_feedback(rule)                                     # every PN layer sits on a Conv2D/Dense
+    cnn.add_feedback(rule)  # every PN layer sits on a Conv2D/Dense
     assert len(rule.hidden_layers) == 9 and len(rule.pn_layers) == 5
 
 
@@ -39,7 +40,7 @@ def test_cosine_schedule_follows_the_recipe():
     schedule = pn.cosine_schedule(90, 0.05, 10, 0.0)
     assert schedule.final_start == 70 and schedule.lr_at(70) == schedule.lr_at(89) == 1e-4
     assert schedule.lr_at(0) == schedule.lr_at(10) == 0.05 and schedule.lr_at(5) < 0.05
-    warm = pn.cosine_schedule(30, 0.05, None, 0.5)             # CIFAR-100: rising first half
+    warm = pn.cosine_schedule(30, 0.05, None, 0.5)  # CIFAR-100: rising first half
     assert warm.lr_at(0) < warm.lr_at(warm.period // 2)
 
 
@@ -50,24 +51,45 @@ def test_noise_table_has_ten_draws_per_kind_and_level():
     assert set(table) == {"gaussian", "uniform"}
     for kind in table:
         assert list(table[kind]) == [0.1, 0.5] and all(len(v) == 3 for v in table[kind].values())
-        assert len(set(table[kind][0.5])) > 1                  # different draws
+        assert len(set(table[kind][0.5])) > 1  # different draws
 
 
 def test_pn_depth_tiny_run_writes_results_and_plots(tmp_path, capsys):
     out = tmp_path / "depth"
-    assert main(["reproduce", "pn-depth", "--epochs", "1", "--depths", "3", "6", "--width", "8",
-                 "--lrs", "0.01", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "pn-depth",
+                "--epochs",
+                "1",
+                "--depths",
+                "3",
+                "6",
+                "--width",
+                "8",
+                "--lrs",
+                "0.01",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "RMS dC/dW1 init" in printed and "two-path PN" in printed
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"] == "pn-depth" and results["paper"] is None
     runs = results["runs"]
-    assert {(r["depth"], r["variant"]) for r in runs} == {(d, v) for d in (3, 6) for v in ("plain", "pn", "pn2")}
+    assert {(r["depth"], r["variant"]) for r in runs} == {
+        (d, v) for d in (3, 6) for v in ("plain", "pn", "pn2")
+    }
     for r in runs:
         assert r["grad1_init"] > 0 and 0 <= r["final_test_acc"] <= 1
         assert len(r["delta_init"]["depths"]) == r["depth"] + 1
     by = {(r["depth"], r["variant"]): r for r in runs}
-    assert by[(6, "pn")]["grad1_init"] > by[(6, "plain")]["grad1_init"]      # PN lifts the first layer
+    assert by[(6, "pn")]["grad1_init"] > by[(6, "plain")]["grad1_init"]  # PN lifts the first layer
     assert by[(6, "pn")]["grad1_init"] == pytest.approx(by[(6, "pn2")]["grad1_init"], rel=1e-5)
     assert results["summary"]["depth 6, lr 0.01, pn"]["grad1_init_ratio"] > 1
     for name in ("pn_depth_delta_init.png", "pn_depth_delta_train_lr0.01.png"):
@@ -76,8 +98,27 @@ def test_pn_depth_tiny_run_writes_results_and_plots(tmp_path, capsys):
 
 def test_pn_cnn_tiny_run_on_digits_writes_noise_table_and_plots(tmp_path, capsys):
     out = tmp_path / "cnn"
-    assert main(["reproduce", "pn-cnn", "--quick", "--epochs", "1", "--width", "2", "--noise-levels", "0.3",
-                 "--noise-draws", "2", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "pn-cnn",
+                "--quick",
+                "--epochs",
+                "1",
+                "--width",
+                "2",
+                "--noise-levels",
+                "0.3",
+                "--noise-draws",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "noise test" in printed and "gaussian" in printed and "uniform" in printed
     assert "are for CIFAR" in printed
@@ -86,7 +127,7 @@ def test_pn_cnn_tiny_run_on_digits_writes_noise_table_and_plots(tmp_path, capsys
     assert {r["variant"] for r in results["runs"]} == {"plain", "pn2"}
     for r in results["runs"]:
         assert len(r["noise"]["gaussian"]["0.3"]) == 2 and len(r["noise"]["uniform"]["0.3"]) == 2
-        assert len(r["delta_init"]["depths"]) == 10             # 8 conv + 2 dense
+        assert len(r["delta_init"]["depths"]) == 10  # 8 conv + 2 dense
     for name in ("pn_cnn_accuracy.png", "pn_cnn_delta.png", "pn_cnn_contribution.png"):
         assert (out / name).stat().st_size > 0
 
@@ -94,9 +135,32 @@ def test_pn_cnn_tiny_run_on_digits_writes_noise_table_and_plots(tmp_path, capsys
 def test_pn_cnn_on_cifar10_prints_the_papers_number(tmp_path, capsys):
     write_fake_cifar10(tmp_path / "data" / "cifar-10-batches-py")
     out = tmp_path / "cnn"
-    assert main(["reproduce", "pn-cnn", "--data", "cifar10", "--data-dir", str(tmp_path / "data"),
-                 "--epochs", "1", "--width", "2", "--variants", "pn2", "--noise-levels", "0.3",
-                 "--noise-draws", "1", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "pn-cnn",
+                "--data",
+                "cifar10",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--epochs",
+                "1",
+                "--width",
+                "2",
+                "--variants",
+                "pn2",
+                "--noise-levels",
+                "0.3",
+                "--noise-draws",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "paper % (model 1, 90 epochs)" in printed and "80.50" in printed
     results = json.loads((out / "results.json").read_text())

@@ -1,6 +1,7 @@
 """Pseudo-normalization (METHODS §2): single path = the explicit recursion with norm(d);
 two paths = local / carried errors by hand; carried = local / RMS; PN lifts a vanishing
 first-layer gradient; bad settings and networks are refused naming the layer."""
+
 import copy
 
 import numpy as np
@@ -56,6 +57,7 @@ def hand_forward(net, x):
 
 # --------------------------------------------------------------------- single path
 
+
 @pytest.mark.parametrize("period", [1, 2, 3])
 @pytest.mark.parametrize("over", ["sample", "batch"])
 def test_single_path_equals_explicit_recursion_with_norm_d_at_pn_layers(period, over):
@@ -66,16 +68,16 @@ def test_single_path_equals_explicit_recursion_with_norm_d_at_pn_layers(period, 
 
     # The explicit recursion: δ^l = (δ^{l+1} W^{l+1 T}) ⊙ norm(d^l) at the PN layers, d^l elsewhere.
     dense, zs, a = hand_forward(net, x)
-    L = len(dense)                                        # layers 1..L; hidden 1..L-1
-    pn_depths = set(range(L - 1, 0, -period))             # every period-th from the top hidden L-1
-    grads, delta = {}, delta_top                          # δ^L (linear output: d^L = 1)
+    L = len(dense)  # layers 1..L; hidden 1..L-1
+    pn_depths = set(range(L - 1, 0, -period))  # every period-th from the top hidden L-1
+    grads, delta = {}, delta_top  # δ^L (linear output: d^L = 1)
     for l in range(L, 0, -1):
-        grads[l] = (a[l - 1].T @ delta, delta.sum(axis=0))   # ∂C/∂W^l = a^{l-1 T} δ^l
-        delta = delta @ dense[l - 1].weight.data.T            # W^{l T} δ^l
+        grads[l] = (a[l - 1].T @ delta, delta.sum(axis=0))  # ∂C/∂W^l = a^{l-1 T} δ^l
+        delta = delta @ dense[l - 1].weight.data.T  # W^{l T} δ^l
         if l > 1:
-            d = 1 - a[l - 1] ** 2                              # d^{l-1} = tanh'(z^{l-1})
+            d = 1 - a[l - 1] ** 2  # d^{l-1} = tanh'(z^{l-1})
             if l - 1 in pn_depths:
-                d = d / (hand_rms(d, over) + EPS)              # norm(d^{l-1})
+                d = d / (hand_rms(d, over) + EPS)  # norm(d^{l-1})
             delta = delta * d
     for l, layer in enumerate(dense, start=1):
         np.testing.assert_allclose(layer.weight.grad, grads[l][0], rtol=1e-12, atol=1e-15, err_msg=f"W^{l}")
@@ -89,8 +91,18 @@ def test_single_path_equals_explicit_recursion_with_norm_d_at_pn_layers(period, 
 
 
 def test_pn_layers_are_every_period_th_hidden_layer_from_the_top_and_never_the_output():
-    net = ng.Sequential(ng.Dense(2, 3), ng.Tanh(), ng.Dense(3, 3), ng.Tanh(), ng.Dense(3, 3), ng.Tanh(),
-                        ng.Dense(3, 3), ng.Tanh(), ng.Dense(3, 1), ng.Sigmoid())
+    net = ng.Sequential(
+        ng.Dense(2, 3),
+        ng.Tanh(),
+        ng.Dense(3, 3),
+        ng.Tanh(),
+        ng.Dense(3, 3),
+        ng.Tanh(),
+        ng.Dense(3, 3),
+        ng.Tanh(),
+        ng.Dense(3, 1),
+        ng.Sigmoid(),
+    )
     for period, expected in [(1, [1, 3, 5, 7]), (2, [3, 7]), (3, [1, 7]), (10, [7])]:
         rule = PseudoNormalize(period=period)
         net.feedback = []
@@ -104,18 +116,19 @@ def test_norm_and_rms_helpers_per_sample_batch_and_conv():
     np.testing.assert_allclose(rms(d), [np.sqrt(12.5), 0.0])
     np.testing.assert_allclose(rms(d, "batch"), np.sqrt(25 / 4))
     np.testing.assert_allclose(pseudo_normalize(d, eps=0.0 + 1e-12)[0], d[0] / np.sqrt(12.5))
-    assert np.all(pseudo_normalize(d)[1] == 0)           # a dead sample stays 0 (ε guards 0/0)
+    assert np.all(pseudo_normalize(d)[1] == 0)  # a dead sample stays 0 (ε guards 0/0)
     conv = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
-    np.testing.assert_allclose(rms(conv), np.sqrt((conv ** 2).reshape(2, -1).mean(axis=1)))
-    ensemble = np.random.default_rng(1).standard_normal((2, 5, 3))       # (E, N, D)
-    np.testing.assert_allclose(rms(ensemble), np.sqrt((ensemble ** 2).mean(axis=2)))
-    np.testing.assert_allclose(rms(ensemble, "batch"), np.sqrt((ensemble ** 2).mean(axis=(1, 2))))
+    np.testing.assert_allclose(rms(conv), np.sqrt((conv**2).reshape(2, -1).mean(axis=1)))
+    ensemble = np.random.default_rng(1).standard_normal((2, 5, 3))  # (E, N, D)
+    np.testing.assert_allclose(rms(ensemble), np.sqrt((ensemble**2).mean(axis=2)))
+    np.testing.assert_allclose(rms(ensemble, "batch"), np.sqrt((ensemble**2).mean(axis=(1, 2))))
 
 
 # ------------------------------------------------------------------------ two paths
 
+
 def test_two_path_local_and_carried_errors_equal_methods_formulas_by_hand():
-    net = tanh_mlp(widths=(5, 6, 6, 6, 3))                # L = 4, hidden 1..3, PN at 3 and 1
+    net = tanh_mlp(widths=(5, 6, 6, 6, 3))  # L = 4, hidden 1..3, PN at 3 and 1
     rule = PseudoNormalize(period=2, two_path=True, eps=EPS)
     net.add_feedback(rule)
     x, y = batch()
@@ -125,18 +138,20 @@ def test_two_path_local_and_carried_errors_equal_methods_formulas_by_hand():
     d = {l: 1 - a[l] ** 2 for l in (1, 2, 3)}
     norm = {l: d[l] / (np.sqrt(np.mean(d[l] ** 2, axis=1, keepdims=True)) + EPS) for l in (1, 3)}
 
-    c4 = e4 = delta_top                                   # top: c^L = e^L = δ^L
-    e3, c3 = (c4 @ W[4].T) * d[3], (c4 @ W[4].T) * norm[3]   # PN layer
-    e2 = c2 = (c3 @ W[3].T) * d[2]                        # not a PN layer: c^2 = e^2
-    e1, c1 = (c2 @ W[2].T) * d[1], (c2 @ W[2].T) * norm[1]   # PN layer
-    assert rule.pn_layers == [1, 5]                       # the Tanh after Dense 1 and Dense 3
+    c4 = e4 = delta_top  # top: c^L = e^L = δ^L
+    e3, c3 = (c4 @ W[4].T) * d[3], (c4 @ W[4].T) * norm[3]  # PN layer
+    e2 = c2 = (c3 @ W[3].T) * d[2]  # not a PN layer: c^2 = e^2
+    e1, c1 = (c2 @ W[2].T) * d[1], (c2 @ W[2].T) * norm[1]  # PN layer
+    assert rule.pn_layers == [1, 5]  # the Tanh after Dense 1 and Dense 3
     for index, e, c in [(5, e3, c3), (1, e1, c1)]:
         np.testing.assert_allclose(rule.local_error[index], e, rtol=1e-12, err_msg=f"local_error[{index}]")
-        np.testing.assert_allclose(rule.carried_error[index], c, rtol=1e-12, err_msg=f"carried_error[{index}]")
-    for l, e in [(1, e1), (2, e2), (3, e3), (4, e4)]:    # own gradients from the local error
+        np.testing.assert_allclose(
+            rule.carried_error[index], c, rtol=1e-12, err_msg=f"carried_error[{index}]"
+        )
+    for l, e in [(1, e1), (2, e2), (3, e3), (4, e4)]:  # own gradients from the local error
         np.testing.assert_allclose(dense[l - 1].weight.grad, a[l - 1].T @ e, rtol=1e-12, err_msg=f"W^{l}")
         np.testing.assert_allclose(dense[l - 1].bias.grad, e.sum(axis=0), rtol=1e-12, err_msg=f"b^{l}")
-    np.testing.assert_allclose(dx, c1 @ W[1].T, rtol=1e-12)    # the input gets the carried error
+    np.testing.assert_allclose(dx, c1 @ W[1].T, rtol=1e-12)  # the input gets the carried error
     # single path would differ exactly where a layer's own gradient sees its normalization
     single = copy.deepcopy(net)
     single.feedback = []
@@ -157,16 +172,22 @@ def test_carried_equals_local_over_rms_exactly(over):
         d = net.layers[index].derivative_value
         scale = np.sqrt(np.mean(d * d, axis=1 if over == "sample" else None)) + rule.eps
         expected = rule.local_error[index] / (scale[:, None] if over == "sample" else scale)
-        np.testing.assert_array_equal(rule.carried_error[index], expected)   # bit for bit
+        np.testing.assert_array_equal(rule.carried_error[index], expected)  # bit for bit
 
 
 def test_two_path_conv_with_pooling_between_activation_and_weights():
     """Conv → MaxPool → Tanh(PN): the carried error travels through the pool and conv as
     defined (copies of the layers pass c^l down), the conv's gradient comes from e^l."""
     ng.seed(5)
-    net = ng.Sequential(ng.Conv2D(2, 3, 3, padding=1, weight_init="lecun_normal"), ng.MaxPool2D(2), ng.Tanh(),
-                        ng.Conv2D(3, 4, 3, padding=1, weight_init="lecun_normal"), ng.Tanh(), ng.Flatten(),
-                        ng.Dense(16, 3, weight_init="lecun_normal")).astype(np.float64)
+    net = ng.Sequential(
+        ng.Conv2D(2, 3, 3, padding=1, weight_init="lecun_normal"),
+        ng.MaxPool2D(2),
+        ng.Tanh(),
+        ng.Conv2D(3, 4, 3, padding=1, weight_init="lecun_normal"),
+        ng.Tanh(),
+        ng.Flatten(),
+        ng.Dense(16, 3, weight_init="lecun_normal"),
+    ).astype(np.float64)
     rule = PseudoNormalize(period=2, two_path=True)
     net.add_feedback(rule)
     assert rule.pn_layers == [4] and rule.weight_below == {4: 3}
@@ -178,28 +199,30 @@ def test_two_path_conv_with_pooling_between_activation_and_weights():
     y = np.array([0, 2])
     delta_top, dx = run_backward(net, x, y)
 
-    hand = copy.deepcopy(net)                             # same weights and caches, no rules
+    hand = copy.deepcopy(net)  # same weights and caches, no rules
     hand.feedback = []
     hand.zero_grad()
     L = hand.layers
-    carried_path = copy.deepcopy(L)                       # layers that only pass carried errors down
+    carried_path = copy.deepcopy(L)  # layers that only pass carried errors down
 
     def scale(d):
         return hand_rms(d, "sample") + EPS
 
-    c5 = L[5].backward(L[6].backward(delta_top))           # c^L passed through Dense, Flatten
-    e_b = L[4].backward(c5)                               # e = (W^T c) ⊙ d
-    c_b = c5 * (L[4].derivative_value / scale(L[4].derivative_value))      # c = (W^T c) ⊙ norm(d)
-    L[3].backward(e_b)                                    # conv 3's gradient from e
-    below = carried_path[3].backward(c_b)                 # W^T c travels down
+    c5 = L[5].backward(L[6].backward(delta_top))  # c^L passed through Dense, Flatten
+    e_b = L[4].backward(c5)  # e = (W^T c) ⊙ d
+    c_b = c5 * (L[4].derivative_value / scale(L[4].derivative_value))  # c = (W^T c) ⊙ norm(d)
+    L[3].backward(e_b)  # conv 3's gradient from e
+    below = carried_path[3].backward(c_b)  # W^T c travels down
     e_a = L[2].backward(below)
     c_a = below * (L[2].derivative_value / scale(L[2].derivative_value))
-    L[0].backward(L[1].backward(e_a))                     # conv 0's gradient from Pool^T e
-    dx_hand = carried_path[0].backward(carried_path[1].backward(c_a))   # W^T Pool^T c
+    L[0].backward(L[1].backward(e_a))  # conv 0's gradient from Pool^T e
+    dx_hand = carried_path[0].backward(carried_path[1].backward(c_a))  # W^T Pool^T c
 
     for index, e, c in [(4, e_b, c_b), (2, e_a, c_a)]:
         np.testing.assert_allclose(rule.local_error[index], e, rtol=1e-12, err_msg=f"local_error[{index}]")
-        np.testing.assert_allclose(rule.carried_error[index], c, rtol=1e-12, err_msg=f"carried_error[{index}]")
+        np.testing.assert_allclose(
+            rule.carried_error[index], c, rtol=1e-12, err_msg=f"carried_error[{index}]"
+        )
     for (name, p), (_, q) in zip(net.named_parameters(), hand.named_parameters()):
         np.testing.assert_allclose(p.grad, q.grad, rtol=1e-12, atol=1e-15, err_msg=name)
     np.testing.assert_allclose(dx, dx_hand, rtol=1e-12, atol=1e-15)
@@ -207,24 +230,30 @@ def test_two_path_conv_with_pooling_between_activation_and_weights():
 
 def test_seed_ensemble_models_are_normalized_independently():
     ng.seed(2)
-    ensemble = ng.Sequential(ng.Dense(4, 5, models=2), ng.Tanh(), ng.Dense(5, 5, models=2), ng.Tanh(),
-                             ng.Dense(5, 3, models=2)).astype(np.float64)
+    ensemble = ng.Sequential(
+        ng.Dense(4, 5, models=2), ng.Tanh(), ng.Dense(5, 5, models=2), ng.Tanh(), ng.Dense(5, 3, models=2)
+    ).astype(np.float64)
     for over in ("sample", "batch"):
         ensemble.feedback = []
         ensemble.add_feedback(PseudoNormalize(period=1, two_path=True, rms=over))
         x, y = batch(n=6, features=4)
         run_backward(ensemble, x, y)
         for e in range(2):
-            single = ng.Sequential(ng.Dense(4, 5), ng.Tanh(), ng.Dense(5, 5), ng.Tanh(), ng.Dense(5, 3)).astype(np.float64)
+            single = ng.Sequential(
+                ng.Dense(4, 5), ng.Tanh(), ng.Dense(5, 5), ng.Tanh(), ng.Dense(5, 3)
+            ).astype(np.float64)
             for s, m in zip(single.parameters(), ensemble.parameters()):
                 s.data[...] = m.data[e].reshape(s.shape)
             single.add_feedback(PseudoNormalize(period=1, two_path=True, rms=over))
             run_backward(single, x, y)
             for s, m in zip(single.parameters(), ensemble.parameters()):
-                np.testing.assert_allclose(s.grad, m.grad[e].reshape(s.shape), rtol=1e-12, err_msg=f"{over} model {e}")
+                np.testing.assert_allclose(
+                    s.grad, m.grad[e].reshape(s.shape), rtol=1e-12, err_msg=f"{over} model {e}"
+                )
 
 
 # ------------------------------------------------------------- vanishing gradients
+
 
 def first_layer_grad_rms(net, x, y, rule):
     """RMS ∂C/∂W^1 of one backward with ``rule`` (or none); leaves no rule and no gradient behind."""
@@ -241,13 +270,14 @@ def first_layer_grad_rms(net, x, y, rule):
 
 def test_batch_rms_scales_the_first_layer_gradient_by_the_product_of_inverse_rms():
     """With one RMS per batch every factor is a scalar: ∂C/∂W^1 grows by Π_{PN} 1/(RMS(d^l)+ε)."""
-    net = tanh_mlp(widths=(5,) + (8,) * 20 + (3,), seed=0)      # 20 tanh layers
+    net = tanh_mlp(widths=(5,) + (8,) * 20 + (3,), seed=0)  # 20 tanh layers
     x, y = batch(n=16)
     plain = first_layer_grad_rms(net, x, y, None)
     rule = PseudoNormalize(period=2, rms="batch")
     pn = first_layer_grad_rms(net, x, y, rule)
-    product = np.prod([1 / (np.sqrt(np.mean(net.layers[i].derivative_value ** 2)) + rule.eps)
-                       for i in rule.pn_layers])
+    product = np.prod(
+        [1 / (np.sqrt(np.mean(net.layers[i].derivative_value ** 2)) + rule.eps) for i in rule.pn_layers]
+    )
     assert len(rule.pn_layers) == 10
     np.testing.assert_allclose(pn / plain, product, rtol=1e-10)
     assert product > 1
@@ -272,8 +302,16 @@ def test_depth_20_tanh_first_layer_gradient_rms_is_10x_larger_with_pn():
     x, y = x_train[:50], data.y_train[:50]
     at_init = first_layer_grad_rms(net, x, y, PseudoNormalize()) / first_layer_grad_rms(net, x, y, None)
     optimizer = make_optimizer("sgd", net.parameters(), lr=0.05, clip_value=0.5)
-    Trainer(net, ng.SoftmaxCrossEntropy(), optimizer, (x_train, data.y_train), None, batch_size=50,
-            progress=False, rng=0).fit(20)
+    Trainer(
+        net,
+        ng.SoftmaxCrossEntropy(),
+        optimizer,
+        (x_train, data.y_train),
+        None,
+        batch_size=50,
+        progress=False,
+        rng=0,
+    ).fit(20)
     plain = first_layer_grad_rms(net, x, y, None)
     single = first_layer_grad_rms(net, x, y, PseudoNormalize())
     two_path = first_layer_grad_rms(net, x, y, PseudoNormalize(two_path=True))
@@ -283,6 +321,7 @@ def test_depth_20_tanh_first_layer_gradient_rms_is_10x_larger_with_pn():
 
 
 # -------------------------------------------------------------------- bad input
+
 
 @pytest.mark.parametrize("period", [0, -1, 1.5, True, "2"])
 def test_period_below_one_or_not_an_int_is_refused(period):
@@ -297,7 +336,7 @@ def test_bad_rms_and_eps_are_refused():
         with pytest.raises(ValueError, match="eps must be a finite float > 0"):
             PseudoNormalize(eps=eps)
     rule = PseudoNormalize()
-    rule.period = 0                                        # changed after construction: bind checks again
+    rule.period = 0  # changed after construction: bind checks again
     with pytest.raises(ValueError, match="period must be an int ≥ 1"):
         tanh_mlp().add_feedback(rule)
 
@@ -311,8 +350,9 @@ def test_network_without_hidden_activation_is_refused_naming_the_output_layer():
 
 def test_two_path_refuses_a_layer_below_that_cannot_take_the_local_error():
     with pytest.raises(ValueError, match=r"below PN layer 2 \(Tanh\(\)\) is layer 1 \(Sigmoid\(\)\)"):
-        ng.Sequential(ng.Dense(3, 3), ng.Sigmoid(), ng.Tanh(), ng.Dense(3, 2),
-                      feedback=[PseudoNormalize(two_path=True)])
+        ng.Sequential(
+            ng.Dense(3, 3), ng.Sigmoid(), ng.Tanh(), ng.Dense(3, 2), feedback=[PseudoNormalize(two_path=True)]
+        )
     with pytest.raises(ValueError, match=r"below PN layer 1 \(Tanh\(\)\) is the network input"):
         ng.Sequential(ng.Flatten(), ng.Tanh(), ng.Dense(4, 2), feedback=[PseudoNormalize(two_path=True)])
 
@@ -322,8 +362,11 @@ def test_two_path_refuses_a_layer_below_that_cannot_take_the_local_error():
 
         def backward(self, delta):
             return 2 * delta
+
     with pytest.raises(ValueError, match=r"below PN layer 2 \(Tanh\(\)\) is layer 1 \(Scale\(\)\)"):
-        ng.Sequential(ng.Dense(3, 3), Scale(), ng.Tanh(), ng.Dense(3, 2), feedback=[PseudoNormalize(two_path=True)])
+        ng.Sequential(
+            ng.Dense(3, 3), Scale(), ng.Tanh(), ng.Dense(3, 2), feedback=[PseudoNormalize(two_path=True)]
+        )
     # the same networks are fine for single-path PN, which only rescales at the activation
     ng.Sequential(ng.Dense(3, 3), ng.Sigmoid(), ng.Tanh(), ng.Dense(3, 2), feedback=[PseudoNormalize()])
 
@@ -331,5 +374,7 @@ def test_two_path_refuses_a_layer_below_that_cannot_take_the_local_error():
 def test_feedback_rule_stays_the_identity():
     rule, delta = FeedbackRule(), np.arange(3.0)
     assert rule.before_layer(0, None, delta) is delta and rule.after_layer(0, None, delta) is delta
-    assert repr(PseudoNormalize(period=3, two_path=True)) == \
-        "PseudoNormalize(period=3, two_path=True, rms='sample', eps=1e-08)"
+    assert (
+        repr(PseudoNormalize(period=3, two_path=True))
+        == "PseudoNormalize(period=3, two_path=True, rms='sample', eps=1e-08)"
+    )

@@ -1,17 +1,23 @@
 """The regularized ReLU (ICS paper, METHODS §4): r from hand-worked geometries, gradients,
 rebuilding, the errors bad input gets, the Scale layer and the input-scale suggestion."""
+
 import ast
 import pathlib
 
 import numpy as np
 import pytest
+from conftest import distinct_values
 
 import nanograd_ad as ng
 from nanograd_ad import init
 from nanograd_ad.activations import derivative_names
-from nanograd_ad.ics import (RegularizedReLU, Scale, activation_scales, regularization_geometry,
-                             suggest_input_scale)
-from conftest import distinct_values
+from nanograd_ad.ics import (
+    RegularizedReLU,
+    Scale,
+    activation_scales,
+    regularization_geometry,
+    suggest_input_scale,
+)
 
 
 def built(*layers, shape):
@@ -53,8 +59,14 @@ def test_r_for_a_non_square_conv_worked_by_hand():
 
 def test_r_for_dense_layers_is_one_over_d_out():
     # Dense(100, 25): c = m = 100, s = 1, n = 25  →  r = 100/(1·25·100) = 1/25
-    net = built(ng.Flatten(), ng.Dense(100, 25), RegularizedReLU(), ng.Dense(25, 7), RegularizedReLU(),
-                shape=(4, 5, 5))
+    net = built(
+        ng.Flatten(),
+        ng.Dense(100, 25),
+        RegularizedReLU(),
+        ng.Dense(25, 7),
+        RegularizedReLU(),
+        shape=(4, 5, 5),
+    )
     first, second = net[2], net[4]
     assert (first.c, first.s, first.n, first.m, first.r) == (100, 1, 25, 100, pytest.approx(0.04))
     assert (second.c, second.s, second.n, second.m, second.r) == (25, 1, 7, 25, pytest.approx(1 / 7))
@@ -79,12 +91,20 @@ def test_gradient_passes_gradcheck_in_float64(seed):
     # Scale(300) is the input magnification the method needs: without it the r's leave
     # gradients near 1e-8, where central differences (noise ~1e-11) lose relative precision.
     rng = np.random.default_rng(seed)
-    net = ng.Sequential(Scale(300.0), ng.Conv2D(2, 3, 3, padding=1, rng=1), RegularizedReLU(), ng.AvgPool2D(2),
-                        ng.Flatten(), ng.Dense(12, 5, rng=2), RegularizedReLU(), ng.Dense(5, 3, rng=4))
+    net = ng.Sequential(
+        Scale(300.0),
+        ng.Conv2D(2, 3, 3, padding=1, rng=1),
+        RegularizedReLU(),
+        ng.AvgPool2D(2),
+        ng.Flatten(),
+        ng.Dense(12, 5, rng=2),
+        RegularizedReLU(),
+        ng.Dense(5, 3, rng=4),
+    )
     x = distinct_values(rng, (2, 2, 4, 4), spacing=0.05)
     net.astype(np.float64)
     net(x)
-    for act in (net[2], net[6]):                    # away from the kink at z = 0 (h·|x| ≤ 1e-5)
+    for act in (net[2], net[6]):  # away from the kink at z = 0 (h·|x| ≤ 1e-5)
         assert np.abs(act.z).min() > 1e-2, np.abs(act.z).min()
     report = ng.gradcheck(net, None, x, seed=seed)  # random upstream gradient on the logits
     assert report.passed, str(report)
@@ -108,7 +128,7 @@ def test_ad_derivative_is_r_times_sigmoid_kz_fails_gradcheck_and_matches_the_exp
     np.testing.assert_allclose(dx, expected["input"], rtol=1e-10)
     for name, p in net.named_parameters():
         np.testing.assert_allclose(p.grad, expected[name], rtol=1e-10, err_msg=name)
-    assert not ng.gradcheck(net, None, x).passed     # AD is not the gradient of the loss
+    assert not ng.gradcheck(net, None, x).passed  # AD is not the gradient of the loss
 
 
 def test_r_is_never_typed_by_hand():
@@ -120,7 +140,7 @@ def test_r_is_never_typed_by_hand():
 def test_r_changes_when_the_input_size_changes_and_the_net_is_rebuilt():
     net = ng.Sequential(ng.Conv2D(3, 4, 3), RegularizedReLU(derivative="ad", k=2.0))
     x_small = np.ones((2, 3, 8, 8), np.float32)
-    net(x_small)                                          # the first forward builds
+    net(x_small)  # the first forward builds
     act = net[1]
     # on 3×8×8: c = 192, output 4×6×6, s = 36, m = 27, n = 4  →  r = 192/3888
     assert (act.c, act.s, act.m, act.n) == (192, 36, 27, 4)
@@ -142,11 +162,14 @@ def test_r_changes_when_the_input_size_changes_and_the_net_is_rebuilt():
 
 
 # ---------------------------------------------------------------- bad input
-@pytest.mark.parametrize("layers, below", [
-    ((RegularizedReLU(),), "it is the first layer"),
-    ((ng.Conv2D(1, 2, 3), ng.AvgPool2D(2), RegularizedReLU()), "it follows AvgPool2D"),
-    ((ng.Conv2D(1, 2, 3), ng.ReLU(), RegularizedReLU()), "it follows ReLU"),
-])
+@pytest.mark.parametrize(
+    "layers, below",
+    [
+        ((RegularizedReLU(),), "it is the first layer"),
+        ((ng.Conv2D(1, 2, 3), ng.AvgPool2D(2), RegularizedReLU()), "it follows AvgPool2D"),
+        ((ng.Conv2D(1, 2, 3), ng.ReLU(), RegularizedReLU()), "it follows ReLU"),
+    ],
+)
 def test_a_regularized_relu_must_follow_dense_or_conv(layers, below):
     with pytest.raises(ValueError, match="must directly follow a Dense or Conv2D") as err:
         ng.Sequential(*layers).build((1, 8, 8))
@@ -175,10 +198,16 @@ def test_scale_layer_forward_backward_and_gradcheck():
 # ---------------------------------------------------------------- input scale
 def _homogeneous_net():
     u = init.uniform(-1, 1)
-    return ng.Sequential(Scale(1.0), ng.Conv2D(1, 4, 3, padding=1, weight_init=u, bias_init="zeros", rng=1),
-                         RegularizedReLU(), ng.AvgPool2D(2),
-                         ng.Conv2D(4, 4, 3, padding=1, weight_init=u, bias_init="zeros", rng=2), RegularizedReLU(),
-                         ng.Flatten(), ng.Dense(64, 2, weight_init=u, bias_init="zeros", rng=3))
+    return ng.Sequential(
+        Scale(1.0),
+        ng.Conv2D(1, 4, 3, padding=1, weight_init=u, bias_init="zeros", rng=1),
+        RegularizedReLU(),
+        ng.AvgPool2D(2),
+        ng.Conv2D(4, 4, 3, padding=1, weight_init=u, bias_init="zeros", rng=2),
+        RegularizedReLU(),
+        ng.Flatten(),
+        ng.Dense(64, 2, weight_init=u, bias_init="zeros", rng=3),
+    )
 
 
 def _logits_rms(net, x):
@@ -189,9 +218,9 @@ def test_suggest_input_scale_is_exact_in_one_step_for_a_homogeneous_net():
     x = np.random.default_rng(0).random((16, 1, 8, 8)).astype(np.float32)
     net = _homogeneous_net()
     before = _logits_rms(net, x)
-    assert before < 1e-2                                  # the r's shrink the logits
+    assert before < 1e-2  # the r's shrink the logits
     alpha = suggest_input_scale(net, x)
-    assert alpha == pytest.approx(1 / before, rel=1e-5)   # α = 1 / RMS(net(x))
+    assert alpha == pytest.approx(1 / before, rel=1e-5)  # α = 1 / RMS(net(x))
     net[0].factor = alpha
     assert _logits_rms(net, x) == pytest.approx(1.0, rel=1e-4)
     assert net.describe().count("RegularizedReLU r=c/(s·n·m)=") == 2
@@ -199,8 +228,13 @@ def test_suggest_input_scale_is_exact_in_one_step_for_a_homogeneous_net():
 
 def test_suggest_input_scale_iterates_when_biases_break_homogeneity():
     x = np.random.default_rng(1).random((16, 1, 8, 8)).astype(np.float32)
-    net = ng.Sequential(Scale(1.0), ng.Conv2D(1, 4, 3, padding=1, rng=1), RegularizedReLU(), ng.Flatten(),
-                        ng.Dense(256, 3, rng=2))           # PyTorch-style biases
+    net = ng.Sequential(
+        Scale(1.0),
+        ng.Conv2D(1, 4, 3, padding=1, rng=1),
+        RegularizedReLU(),
+        ng.Flatten(),
+        ng.Dense(256, 3, rng=2),
+    )  # PyTorch-style biases
     alpha = suggest_input_scale(net, x, target=2.0)
     net[0].factor = alpha
     assert _logits_rms(net, x) == pytest.approx(2.0, rel=2e-3)

@@ -6,14 +6,23 @@ import pytest
 
 import nanograd_ad as ng
 from nanograd_ad.feedback import PseudoNormalize
-from nanograd_ad.inspect import (KEYS, ContributionMap, GradientFlow, contribution_map,
-                                 plot_contribution_maps, plot_delta_profile, saturated_fraction)
+from nanograd_ad.inspect import (
+    KEYS,
+    ContributionMap,
+    GradientFlow,
+    contribution_map,
+    plot_contribution_maps,
+    plot_delta_profile,
+    saturated_fraction,
+)
 
 
 def three_layer_net():
     """Dense(4,5) → tanh → Dense(5,5) → tanh → Dense(5,3); W^1 scaled up so some units saturate."""
     ng.seed(11)
-    net = ng.Sequential(ng.Dense(4, 5), ng.Tanh(), ng.Dense(5, 5), ng.Tanh(), ng.Dense(5, 3)).astype(np.float64)
+    net = ng.Sequential(ng.Dense(4, 5), ng.Tanh(), ng.Dense(5, 5), ng.Tanh(), ng.Dense(5, 3)).astype(
+        np.float64
+    )
     net.layers[0].weight.data *= 8
     return net
 
@@ -32,12 +41,12 @@ def hand_values(net, x, y, two_path=False):
     z3 = a2 @ W[2] + b[2]
     p = np.exp(z3 - z3.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    delta3 = (p - np.eye(3)[y]) / len(x)                       # δ^3 = (p − y)/N
-    d2, d1 = 1 - a2 ** 2, 1 - a1 ** 2
-    scale2 = np.sqrt(np.mean(d2 ** 2, axis=1, keepdims=True)) + 1e-8
-    scale1 = np.sqrt(np.mean(d1 ** 2, axis=1, keepdims=True)) + 1e-8
-    delta2 = (delta3 @ W[2].T) * d2                            # e^2 (local) = δ^2 without PN
-    carried2 = delta2 / scale2 if two_path else delta2         # PN at layer 2 (period 2: 2, then 0)
+    delta3 = (p - np.eye(3)[y]) / len(x)  # δ^3 = (p − y)/N
+    d2, d1 = 1 - a2**2, 1 - a1**2
+    scale2 = np.sqrt(np.mean(d2**2, axis=1, keepdims=True)) + 1e-8
+    scale1 = np.sqrt(np.mean(d1**2, axis=1, keepdims=True)) + 1e-8
+    delta2 = (delta3 @ W[2].T) * d2  # e^2 (local) = δ^2 without PN
+    carried2 = delta2 / scale2 if two_path else delta2  # PN at layer 2 (period 2: 2, then 0)
     delta1 = (carried2 @ W[1].T) * d1
     values = {
         "delta": {1: rms(delta1), 2: rms(delta2), 3: rms(delta3)},
@@ -68,7 +77,7 @@ def test_telemetry_on_a_three_layer_net_matches_hand_computed_values(two_path):
     x, y = rng.standard_normal((6, 4)), np.array([0, 1, 2, 2, 1, 0])
     step(net, x, y)
     expected, _ = hand_values(net, x, y, two_path)
-    assert 0 < expected["saturated"][1] < 1                     # the test sees some saturated units
+    assert 0 < expected["saturated"][1] < 1  # the test sees some saturated units
     assert flow.steps == 1 and flow.recorded_steps == [0]
     for key in KEYS:
         for depth, value in expected[key].items():
@@ -97,7 +106,7 @@ def test_telemetry_is_an_observer_records_every_kth_step_and_resets():
     y = np.array([0, 1, 2, 0, 1])
     for x in xs:
         dx = step(net, x, y)
-        np.testing.assert_array_equal(dx, step(plain, x, y))   # nothing changed by watching
+        np.testing.assert_array_equal(dx, step(plain, x, y))  # nothing changed by watching
     assert flow.steps == 5 and flow.recorded_steps == [0, 2, 4]
     expected = [hand_values(net, xs[i], y)[0]["delta"][1] for i in (0, 2, 4)]
     np.testing.assert_allclose(flow.series("delta", 1), expected, rtol=1e-12)
@@ -115,14 +124,16 @@ def test_saturated_and_dead_fractions():
         act.forward(z)
         assert float(saturated_fraction(act)) == expected, act
     sig = ng.Sigmoid()
-    sig.forward(np.array([[-6.0, 6.0, 0.0]]))                 # σ(±6) is within 0.0025 of 0 / 1
+    sig.forward(np.array([[-6.0, 6.0, 0.0]]))  # σ(±6) is within 0.0025 of 0 / 1
     assert float(saturated_fraction(sig)) == pytest.approx(2 / 3)
     assert saturated_fraction(ng.Identity()) is None
 
 
 def test_conv_network_telemetry_finds_activation_above_a_pool():
     ng.seed(0)
-    net = ng.Sequential(ng.Conv2D(1, 2, 3, padding=1), ng.MaxPool2D(2), ng.ReLU(), ng.Flatten(), ng.Dense(8, 2))
+    net = ng.Sequential(
+        ng.Conv2D(1, 2, 3, padding=1), ng.MaxPool2D(2), ng.ReLU(), ng.Flatten(), ng.Dense(8, 2)
+    )
     flow = GradientFlow()
     net.add_feedback(flow)
     assert flow.activation_above == {0: 2} and flow.depth == {0: 1, 4: 2}
@@ -152,13 +163,14 @@ def test_gradient_flow_refuses_bad_settings_and_networks():
 
 # ------------------------------------------------------------------ contribution maps
 
+
 def test_contribution_map_steps_by_hand():
     ng.seed(4)
     net = ng.Sequential(ng.Flatten(), ng.Dense(2 * 3 * 3, 4), ng.Tanh(), ng.Dense(4, 3)).astype(np.float64)
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((2, 2, 3, 3)), np.array([2, 0])
     for p in net.parameters():
-        p.grad[...] = 7.0                                      # some training state to keep
+        p.grad[...] = 7.0  # some training state to keep
     maps = contribution_map(net, ng.SoftmaxCrossEntropy(), x, y)
     assert all(np.all(p.grad == 7.0) for p in net.parameters())
 
@@ -168,8 +180,8 @@ def test_contribution_map_steps_by_hand():
     z2 = a1 @ W2 + b2
     prob = np.exp(z2 - z2.max(1, keepdims=True))
     prob /= prob.sum(1, keepdims=True)
-    g = ((((prob - np.eye(3)[y]) / 2) @ W2.T) * (1 - a1 ** 2)) @ W1.T
-    g = g.reshape(x.shape)                                     # ∂C/∂x
+    g = ((((prob - np.eye(3)[y]) / 2) @ W2.T) * (1 - a1**2)) @ W1.T
+    g = g.reshape(x.shape)  # ∂C/∂x
     np.testing.assert_allclose(maps.gradient, g, rtol=1e-12)
     r = np.abs(g * x)
     for n in range(2):
@@ -201,6 +213,7 @@ def test_contribution_map_of_flat_inputs_and_bad_keep():
 
 # --------------------------------------------------------------------------- plots
 
+
 def test_plots_are_written(tmp_path):
     nets = {"plain": three_layer_net(), "PN": three_layer_net()}
     nets["PN"].add_feedback(PseudoNormalize(period=1, two_path=True))
@@ -210,8 +223,11 @@ def test_plots_are_written(tmp_path):
         flows[label] = GradientFlow()
         net.add_feedback(flows[label])
         step(net, x, y)
-    fig = plot_delta_profile({**flows, "given": (np.array([1, 2, 3]), np.array([1e-3, 1e-2, 1e-1]))},
-                             path=tmp_path / "delta.png", title="test")
+    fig = plot_delta_profile(
+        {**flows, "given": (np.array([1, 2, 3]), np.array([1e-3, 1e-2, 1e-1]))},
+        path=tmp_path / "delta.png",
+        title="test",
+    )
     assert (tmp_path / "delta.png").stat().st_size > 0
     ax = fig.axes[0]
     assert ax.get_yscale() == "log" and len(ax.get_lines()) == 3
@@ -221,5 +237,7 @@ def test_plots_are_written(tmp_path):
     maps = ContributionMap(rgb, np.abs(rgb) / np.abs(rgb).max(), rgb, rgb.mean(1), rgb.mean(1) > 0)
     fig = plot_contribution_maps(rgb, maps, path=tmp_path / "maps.png", count=2, titles=["a", "b"])
     assert (tmp_path / "maps.png").stat().st_size > 0
-    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "input" and fig.axes[2].get_title() == "binarized"
-    assert fig.axes[1].get_images()[0].get_array().shape == (4, 4, 3)      # RGB map
+    assert (
+        len(fig.axes) == 6 and fig.axes[0].get_title() == "input" and fig.axes[2].get_title() == "binarized"
+    )
+    assert fig.axes[1].get_images()[0].get_array().shape == (4, 4, 3)  # RGB map

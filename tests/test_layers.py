@@ -1,11 +1,13 @@
 """Layers against naive loop implementations and central differences."""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import distinct_values
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nanograd_ad as ng
 from nanograd_ad.layers import col2im, im2col
-from conftest import distinct_values
 
 
 def naive_conv(x, w, b, stride, pad):
@@ -18,7 +20,7 @@ def naive_conv(x, w, b, stride, pad):
         for f in range(o):
             for y in range(ho):
                 for z in range(wo):
-                    patch = xp[i, :, y * stride:y * stride + k, z * stride:z * stride + k]
+                    patch = xp[i, :, y * stride : y * stride + k, z * stride : z * stride + k]
                     out[i, f, y, z] = (patch * w[f]).sum() + b[f]
     return out
 
@@ -32,10 +34,15 @@ def naive_conv_backward(x, w, delta, stride, pad):
         for f in range(o):
             for y in range(delta.shape[2]):
                 for z in range(delta.shape[3]):
-                    sl = (i, slice(None), slice(y * stride, y * stride + k), slice(z * stride, z * stride + k))
+                    sl = (
+                        i,
+                        slice(None),
+                        slice(y * stride, y * stride + k),
+                        slice(z * stride, z * stride + k),
+                    )
                     dw[f] += delta[i, f, y, z] * xp[sl]
                     dxp[sl] += delta[i, f, y, z] * w[f]
-    return dxp[:, :, pad:pad + h, pad:pad + wd], dw, delta.sum(axis=(0, 2, 3))
+    return dxp[:, :, pad : pad + h, pad : pad + wd], dw, delta.sum(axis=(0, 2, 3))
 
 
 def naive_pool(x, k, s, op):
@@ -44,14 +51,21 @@ def naive_pool(x, k, s, op):
     out = np.zeros((n, c, ho, wo))
     for y in range(ho):
         for z in range(wo):
-            out[:, :, y, z] = op(x[:, :, y * s:y * s + k, z * s:z * s + k], axis=(2, 3))
+            out[:, :, y, z] = op(x[:, :, y * s : y * s + k, z * s : z * s + k], axis=(2, 3))
     return out
 
 
 conv_cases = st.tuples(
-    st.integers(1, 3), st.integers(1, 3), st.integers(1, 4),   # n, c_in, c_out
-    st.integers(1, 3), st.integers(1, 3), st.integers(0, 2),   # kernel, stride, padding
-    st.integers(3, 7), st.integers(3, 7), st.integers(0, 10_000))
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 4),  # n, c_in, c_out
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(0, 2),  # kernel, stride, padding
+    st.integers(3, 7),
+    st.integers(3, 7),
+    st.integers(0, 10_000),
+)
 
 
 @settings(max_examples=30, deadline=None)
@@ -65,7 +79,9 @@ def test_conv_matches_naive_loops(case):
     layer = ng.Conv2D(c, o, k, stride=s, padding=p).astype(backend_dtype)
     x = rng.standard_normal((n, c, h, w))
     out = layer.forward(x)
-    np.testing.assert_allclose(out, naive_conv(x, layer.weight.data, layer.bias.data, s, p), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        out, naive_conv(x, layer.weight.data, layer.bias.data, s, p), rtol=1e-10, atol=1e-12
+    )
     delta = rng.standard_normal(out.shape)
     dx = layer.backward(delta)
     ndx, ndw, ndb = naive_conv_backward(x, layer.weight.data, delta, s, p)
@@ -74,8 +90,15 @@ def test_conv_matches_naive_loops(case):
     np.testing.assert_allclose(layer.bias.grad, ndb, rtol=1e-10, atol=1e-12)
 
 
-pool_cases = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
-                       st.integers(3, 8), st.integers(3, 8), st.integers(0, 10_000))
+pool_cases = st.tuples(
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(3, 8),
+    st.integers(3, 8),
+    st.integers(0, 10_000),
+)
 
 
 @settings(max_examples=30, deadline=None)
@@ -88,7 +111,9 @@ def test_pooling_matches_naive_loops_and_finite_differences(case, kind):
     x = distinct_values(rng, (n, c, h, w))
     layer = ng.MaxPool2D(k, stride=s) if kind == "max" else ng.AvgPool2D(k, stride=s)
     op = np.max if kind == "max" else np.mean
-    np.testing.assert_allclose(layer.forward(x), naive_pool(x, k, s, op), rtol=1e-12, atol=1e-14)  # a window of ±grid values can average to 0
+    np.testing.assert_allclose(
+        layer.forward(x), naive_pool(x, k, s, op), rtol=1e-12, atol=1e-14
+    )  # a window of ±grid values can average to 0
     report = ng.check_layer(layer, x, seed=seed)
     assert report.passed, str(report)
 
@@ -99,15 +124,20 @@ def test_im2col_col2im_are_adjoint():
     x = rng.standard_normal((2, 3, 7, 6))
     cols = im2col(x.transpose(0, 2, 3, 1), 3, 2, 2, 3, 3)
     c = rng.standard_normal(cols.shape)
-    assert np.isclose((cols * c).sum(), (x.transpose(0, 2, 3, 1) * col2im(c, (2, 7, 6, 3), 2)).sum(), rtol=1e-12)
+    assert np.isclose(
+        (cols * c).sum(), (x.transpose(0, 2, 3, 1) * col2im(c, (2, 7, 6, 3), 2)).sum(), rtol=1e-12
+    )
 
 
-@pytest.mark.parametrize("layer, shape", [
-    (lambda: ng.Dense(5, 4), (6, 5)),
-    (lambda: ng.Conv2D(2, 3, 3, stride=1, padding=1), (2, 2, 5, 5)),
-    (lambda: ng.Conv2D(2, 3, 2, stride=2, padding=0), (2, 2, 6, 5)),
-    (lambda: ng.Flatten(), (2, 3, 2, 2)),
-])
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        (lambda: ng.Dense(5, 4), (6, 5)),
+        (lambda: ng.Conv2D(2, 3, 3, stride=1, padding=1), (2, 2, 5, 5)),
+        (lambda: ng.Conv2D(2, 3, 2, stride=2, padding=0), (2, 2, 6, 5)),
+        (lambda: ng.Flatten(), (2, 3, 2, 2)),
+    ],
+)
 def test_layer_gradients_by_central_differences(layer, shape):
     x = np.random.default_rng(1).standard_normal(shape)
     report = ng.check_layer(layer(), x, seed=3)
@@ -161,11 +191,16 @@ def test_layers_reject_integer_input_and_bad_arguments():
 def test_initializers_have_the_documented_scale():
     rng = np.random.default_rng(0)
     from nanograd_ad import init
+
     w = init.draw("torch", (400, 300), 400, 300, rng)
     assert np.abs(w).max() <= 1 / 20 and np.abs(w).max() > 0.049
     assert np.isclose(init.draw("he_normal", (2000, 500), 2000, 500, rng).std(), np.sqrt(2 / 2000), rtol=0.01)
-    assert np.isclose(init.draw("xavier_normal", (2000, 500), 2000, 500, rng).std(), np.sqrt(2 / 2500), rtol=0.01)
-    assert np.isclose(init.draw("lecun_normal", (2000, 500), 2000, 500, rng).std(), np.sqrt(1 / 2000), rtol=0.01)
+    assert np.isclose(
+        init.draw("xavier_normal", (2000, 500), 2000, 500, rng).std(), np.sqrt(2 / 2500), rtol=0.01
+    )
+    assert np.isclose(
+        init.draw("lecun_normal", (2000, 500), 2000, 500, rng).std(), np.sqrt(1 / 2000), rtol=0.01
+    )
     u = init.draw(init.uniform(-1, 1), (1000,), 1, 1, rng)
     assert u.min() >= -1 and u.max() <= 1 and u.min() < -0.99
     with pytest.raises(ValueError, match="unknown initializer 'glorot'"):
@@ -185,5 +220,6 @@ def test_same_seed_same_network_and_numbers():
             net.backward(loss.backward())
             opt.step()
         return net.state_dict()
+
     a, b = run(), run()
     assert all(np.array_equal(a[k], b[k]) for k in a)

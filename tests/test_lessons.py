@@ -11,6 +11,7 @@ The kernel is this very Python: a kernelspec pointing at ``sys.executable`` is w
 to a temporary folder and handed to the kernel manager, so the test never depends on a
 ``python3`` kernelspec being installed (or pointing at another interpreter).
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,16 +37,27 @@ CELL_TIMEOUT_S = 120
 QUICK_PARAMETERS = {"QUICK": True}
 
 # Imports a lesson may use: the library's public API, NumPy, Matplotlib, a little stdlib.
-ALLOWED_TOP_LEVEL = {"nanograd_ad", "numpy", "matplotlib", "copy", "math", "os", "sys", "pathlib",
-                     "time", "__future__"}
+ALLOWED_TOP_LEVEL = {
+    "nanograd_ad",
+    "numpy",
+    "matplotlib",
+    "copy",
+    "math",
+    "os",
+    "sys",
+    "pathlib",
+    "time",
+    "__future__",
+}
 
 
 @pytest.fixture(scope="session")
 def kernel_dirs(tmp_path_factory) -> list[str]:
     """A folder holding one kernelspec, ``nanograd-ad-lessons``, that runs sys.executable."""
     root = tmp_path_factory.mktemp("kernels")
-    write_kernel_spec(path=str(root / KERNEL_NAME),
-                      overrides={"display_name": f"nanograd_ad lessons ({sys.executable})"})
+    write_kernel_spec(
+        path=str(root / KERNEL_NAME), overrides={"display_name": f"nanograd_ad lessons ({sys.executable})"}
+    )
     return [str(root)]
 
 
@@ -68,17 +80,28 @@ def run_lesson(path: Path, kernel_dirs: list[str], workdir: Path, parameters: di
     nb = jupytext.read(path)
     if parameters is not None:
         inject_parameters(nb, parameters)
-    km = AsyncKernelManager(kernel_name=KERNEL_NAME,
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, kernel_name=KERNEL_NAME,
-                            resources={"metadata": {"path": str(workdir)}})
+    km = AsyncKernelManager(
+        kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs)
+    )
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name=KERNEL_NAME,
+        resources={"metadata": {"path": str(workdir)}},
+    )
     client.execute()
     return nb
 
 
 def _stdout(nb) -> str:
-    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                   for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+    return "".join(
+        out.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+    )
 
 
 def _write_lesson(path: Path, body: str) -> Path:
@@ -100,8 +123,13 @@ def test_lesson_runs(lesson, kernel_dirs, tmp_path):
     assert pngs, f"{lesson.name} saved no figure to FIGURE_DIR"
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{png.name} is not a PNG"
-    images = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-              if "image/png" in out.get("data", {})]
+    images = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
     assert len(images) >= len(pngs), "figures saved to files should also show in the notebook"
 
 
@@ -120,14 +148,16 @@ def test_lesson_uses_only_the_public_api(lesson):
         else:
             if isinstance(node, ast.Attribute):
                 attr = node.attr
-                assert not (attr.startswith("_") and not attr.startswith("__")), \
+                assert not (attr.startswith("_") and not attr.startswith("__")), (
                     f"{lesson.name}:{node.lineno} uses the private attribute {attr!r}"
+                )
             continue
         for module in modules:
             parts = module.split(".")
             assert parts[0] in ALLOWED_TOP_LEVEL, f"{lesson.name}:{node.lineno} imports {module}"
-            assert not any(p.startswith("_") for p in parts), \
+            assert not any(p.startswith("_") for p in parts), (
                 f"{lesson.name}:{node.lineno} imports the private module {module}"
+            )
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
@@ -141,26 +171,32 @@ def test_lesson_opens_as_a_notebook(lesson):
     assert nb.metadata["kernelspec"]["language"] == "python"
     kinds = {cell.cell_type for cell in nb.cells}
     assert kinds == {"markdown", "code"}, kinds
-    assert any("$" in cell.source for cell in nb.cells if cell.cell_type == "markdown"), \
+    assert any("$" in cell.source for cell in nb.cells if cell.cell_type == "markdown"), (
         f"{lesson.name} has no LaTeX in its markdown"
+    )
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "QUICK" in tagged[0].source
 
 
 # ------------------------------------------------------------ the machinery itself
 def test_kernel_is_this_python(kernel_dirs, tmp_path):
-    lesson = _write_lesson(tmp_path / "which_python.py", f"""
+    lesson = _write_lesson(
+        tmp_path / "which_python.py",
+        f"""
         # %%
         import sys
         assert sys.executable == {sys.executable!r}, sys.executable
         print("kernel:", sys.executable)
-        """)
+        """,
+    )
     nb = run_lesson(lesson, kernel_dirs, tmp_path)
     assert f"kernel: {sys.executable}" in _stdout(nb)
 
 
 def test_a_raising_cell_fails_the_run(kernel_dirs, tmp_path):
-    lesson = _write_lesson(tmp_path / "99_broken.py", """
+    lesson = _write_lesson(
+        tmp_path / "99_broken.py",
+        """
         # %% tags=["parameters"]
         QUICK = False
 
@@ -172,13 +208,16 @@ def test_a_raising_cell_fails_the_run(kernel_dirs, tmp_path):
 
         # %%
         print("never reached")
-        """)
+        """,
+    )
     with pytest.raises(CellExecutionError, match="deliberately broken lesson"):
         run_lesson(lesson, kernel_dirs, tmp_path, QUICK_PARAMETERS)
 
 
 def test_injected_parameters_reach_the_kernel(kernel_dirs, tmp_path):
-    lesson = _write_lesson(tmp_path / "98_params.py", """
+    lesson = _write_lesson(
+        tmp_path / "98_params.py",
+        """
         # %% tags=["parameters"]
         QUICK = False
         EPOCHS = 1000
@@ -186,17 +225,21 @@ def test_injected_parameters_reach_the_kernel(kernel_dirs, tmp_path):
         # %%
         assert QUICK is True and EPOCHS == 1000, (QUICK, EPOCHS)
         print("quick mode on")
-        """)
+        """,
+    )
     nb = run_lesson(lesson, kernel_dirs, tmp_path, QUICK_PARAMETERS)
     assert "quick mode on" in _stdout(nb)
     with pytest.raises(CellExecutionError):
-        run_lesson(lesson, kernel_dirs, tmp_path)          # without injection: QUICK stays False
+        run_lesson(lesson, kernel_dirs, tmp_path)  # without injection: QUICK stays False
 
 
 def test_a_lesson_without_parameters_cell_is_refused(tmp_path):
-    lesson = _write_lesson(tmp_path / "97_noparams.py", """
+    lesson = _write_lesson(
+        tmp_path / "97_noparams.py",
+        """
         # %%
         QUICK = False
-        """)
+        """,
+    )
     with pytest.raises(ValueError, match="parameters"):
         inject_parameters(jupytext.read(lesson), QUICK_PARAMETERS)

@@ -1,4 +1,5 @@
 """Losses: values by hand, gradients by central differences, stability."""
+
 import numpy as np
 import pytest
 
@@ -14,11 +15,14 @@ def test_softmax_cross_entropy_by_hand():
     np.testing.assert_allclose(loss.backward(), np.array([p0 - [0, 0, 1], np.full(3, 1 / 3) - [1, 0, 0]]) / 2)
 
 
-@pytest.mark.parametrize("loss, target", [
-    (ng.SoftmaxCrossEntropy(), np.array([0, 2, 1, 2])),
-    (ng.SoftmaxCrossEntropy(), np.eye(3)[[1, 0, 2, 2]]),
-    (ng.MSE(), np.random.default_rng(9).standard_normal((4, 3))),
-])
+@pytest.mark.parametrize(
+    "loss, target",
+    [
+        (ng.SoftmaxCrossEntropy(), np.array([0, 2, 1, 2])),
+        (ng.SoftmaxCrossEntropy(), np.eye(3)[[1, 0, 2, 2]]),
+        (ng.MSE(), np.random.default_rng(9).standard_normal((4, 3))),
+    ],
+)
 def test_loss_gradients_by_central_differences(loss, target):
     net = ng.Sequential(ng.Dense(3, 3, weight_init="he_normal"))
     x = np.random.default_rng(2).standard_normal((4, 3)) * 3
@@ -29,7 +33,7 @@ def test_loss_gradients_by_central_differences(loss, target):
 def test_softmax_cross_entropy_finite_at_huge_logits():
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]], dtype=np.float32)
     loss = ng.SoftmaxCrossEntropy()
-    with np.errstate(over="raise", invalid="raise", divide="raise"):   # exp(−2e4) may underflow to 0
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # exp(−2e4) may underflow to 0
         value = loss.forward(logits, np.array([1, 0]))
         delta = loss.backward()
     assert np.isfinite(value) and np.isclose(value, (2e4 + 2e4 + np.log(2)) / 2, rtol=1e-6)

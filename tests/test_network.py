@@ -1,4 +1,5 @@
 """Sequential: the modular backward equals the explicit recursion (true and AD derivatives)."""
+
 import numpy as np
 import pytest
 
@@ -7,14 +8,24 @@ import nanograd_ad as ng
 
 def mlp(derivative="true", act=ng.ReLU, **kw):
     ng.seed(7)
-    return ng.Sequential(ng.Dense(4, 5, weight_init="he_normal"), act(derivative=derivative, **kw),
-                         ng.Dense(5, 5, weight_init="he_normal"), act(derivative=derivative, **kw),
-                         ng.Dense(5, 3, weight_init="he_normal")).astype(np.float64)
+    return ng.Sequential(
+        ng.Dense(4, 5, weight_init="he_normal"),
+        act(derivative=derivative, **kw),
+        ng.Dense(5, 5, weight_init="he_normal"),
+        act(derivative=derivative, **kw),
+        ng.Dense(5, 3, weight_init="he_normal"),
+    ).astype(np.float64)
 
 
-@pytest.mark.parametrize("net", [
-    lambda: mlp(), lambda: mlp("ad", k=3.5), lambda: mlp("ad", act=ng.Sigmoid), lambda: mlp(act=ng.Tanh),
-])
+@pytest.mark.parametrize(
+    "net",
+    [
+        lambda: mlp(),
+        lambda: mlp("ad", k=3.5),
+        lambda: mlp("ad", act=ng.Sigmoid),
+        lambda: mlp(act=ng.Tanh),
+    ],
+)
 def test_modular_backward_equals_explicit_recursion(net):
     net = net()
     rng = np.random.default_rng(0)
@@ -36,7 +47,9 @@ def test_gradcheck_passes_with_true_and_fails_with_artificial_derivative():
     assert ng.gradcheck(mlp(), ng.SoftmaxCrossEntropy(), x, y).passed
     report = ng.gradcheck(mlp("ad", k=3.5), ng.SoftmaxCrossEntropy(), x, y)
     assert not report.passed and report.max_rel_error > 1e-2
-    with pytest.raises(ng.GradcheckError, match=r"0.weight: max rel error .* at index \(\d+, \d+\): analytic"):
+    with pytest.raises(
+        ng.GradcheckError, match=r"0.weight: max rel error .* at index \(\d+, \d+\): analytic"
+    ):
         ng.gradcheck(mlp("ad", k=3.5), ng.SoftmaxCrossEntropy(), x, y, raise_on_fail=True)
 
 
@@ -78,9 +91,13 @@ def test_load_state_dict_copies_so_networks_never_share_weights():
 
 def test_shape_errors_name_the_layer():
     net = ng.Sequential(ng.Conv2D(1, 2, 3), ng.ReLU(), ng.Flatten(), ng.Dense(10, 3))
-    with pytest.raises(ValueError, match=r"Sequential layer 3: Dense\(10, 3\) expects input of shape \(N, 10\), got \(2, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"Sequential layer 3: Dense\(10, 3\) expects input of shape \(N, 10\), got \(2, 8\)"
+    ):
         net(np.zeros((2, 1, 4, 4), np.float32))
-    with pytest.raises(ValueError, match=r"Sequential layer 3: Dense\(10, 3\) expects per-sample input \(10,\), got \(8,\)"):
+    with pytest.raises(
+        ValueError, match=r"Sequential layer 3: Dense\(10, 3\) expects per-sample input \(10,\), got \(8,\)"
+    ):
         net.build((1, 4, 4))
     with pytest.raises(TypeError, match="argument 1 is a str"):
         ng.Sequential(ng.ReLU(), "relu")
@@ -90,8 +107,10 @@ def test_non_finite_values_name_layer_and_pass():
     net = ng.Sequential(ng.Dense(2, 2), ng.ReLU(), ng.Dense(2, 1))
     net.check_finite = True
     net.layers[2].weight.data[0, 0] = np.inf
-    with pytest.raises(ng.NonFiniteError, match=r"forward pass: output of layer 2 \(Dense\(2, 1\)\)") as err, \
-            np.errstate(invalid="ignore"):                     # the Inf is planted on purpose
+    with (
+        pytest.raises(ng.NonFiniteError, match=r"forward pass: output of layer 2 \(Dense\(2, 1\)\)") as err,
+        np.errstate(invalid="ignore"),
+    ):  # the Inf is planted on purpose
         net(np.ones((3, 2), np.float32))
     assert err.value.layer_index == 2 and err.value.pass_name == "forward"
     net.layers[2].weight.data[0, 0] = 1.0
@@ -123,7 +142,9 @@ def test_feedback_seam_sees_every_layer_in_order():
 
 
 def test_describe_lists_shapes_and_parameters():
-    net = ng.Sequential(ng.Conv2D(1, 2, 3, padding=1), ng.ReLU(), ng.MaxPool2D(2), ng.Flatten(), ng.Dense(32, 3))
+    net = ng.Sequential(
+        ng.Conv2D(1, 2, 3, padding=1), ng.ReLU(), ng.MaxPool2D(2), ng.Flatten(), ng.Dense(32, 3)
+    )
     assert net.build((1, 8, 8)) == (3,)
     text = net.describe()
     assert "(2, 4, 4)" in text and "total parameters: 119" in text
@@ -133,13 +154,22 @@ def test_gradcheck_resolution_floor_keeps_tiny_correct_gradients_and_catches_sma
     """Entries of ~1e-6 sit near the difference quotient's resolution ε·C/h; a correct
     backward must pass there, and a derivative wrong by 0.1% must still fail."""
     ng.seed(0)
-    net = ng.Sequential(ng.Conv2D(1, 4, 3, padding=1), ng.Tanh(), ng.MaxPool2D(2),
-                        ng.Conv2D(4, 3, 3, stride=2, padding=1), ng.Sigmoid(), ng.AvgPool2D(2),
-                        ng.Flatten(), ng.Dense(3, 5), ng.LeakyReLU(), ng.Dense(5, 3))
+    net = ng.Sequential(
+        ng.Conv2D(1, 4, 3, padding=1),
+        ng.Tanh(),
+        ng.MaxPool2D(2),
+        ng.Conv2D(4, 3, 3, stride=2, padding=1),
+        ng.Sigmoid(),
+        ng.AvgPool2D(2),
+        ng.Flatten(),
+        ng.Dense(3, 5),
+        ng.LeakyReLU(),
+        ng.Dense(5, 3),
+    )
     x, y = np.random.default_rng(1).standard_normal((4, 1, 8, 8)), np.array([0, 1, 2, 1])
     report = ng.gradcheck(net, ng.SoftmaxCrossEntropy(), x, y)
     assert report.passed, str(report)
-    assert min(abs(p.analytic) for p in report.params) < 1e-5      # tiny entries were checked
+    assert min(abs(p.analytic) for p in report.params) < 1e-5  # tiny entries were checked
     assert 1e-10 < report.atol < 1e-9 and "floored at" in str(report)
     net.layers[1].set_derivative(lambda z, a: 1.001 * (1 - a * a))
     wrong = ng.gradcheck(net, ng.SoftmaxCrossEntropy(), x, y)

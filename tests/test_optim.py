@@ -1,4 +1,5 @@
 """Optimizers: updates by hand, clipping, weight decay, state round-trip, bad settings."""
+
 import numpy as np
 import pytest
 
@@ -15,11 +16,11 @@ def param(values, grad):
 def test_sgd_momentum_and_weight_decay_by_hand():
     p = param([1.0, -2.0], [0.5, 0.5])
     opt = ng.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01)
-    opt.step()                      # g = 0.5 + 0.01θ ; v = g ; θ -= 0.1 v
+    opt.step()  # g = 0.5 + 0.01θ ; v = g ; θ -= 0.1 v
     g1 = np.array([0.5 + 0.01, 0.5 - 0.02])
     np.testing.assert_allclose(p.data, [1.0, -2.0] - 0.1 * g1)
     theta1 = p.data.copy()
-    opt.step()                      # v = 0.9 v + g
+    opt.step()  # v = 0.9 v + g
     v2 = 0.9 * g1 + (0.5 + 0.01 * theta1)
     np.testing.assert_allclose(p.data, theta1 - 0.1 * v2)
 
@@ -27,13 +28,13 @@ def test_sgd_momentum_and_weight_decay_by_hand():
 def test_adam_first_steps_by_hand():
     p = param([1.0], [2.0])
     opt = ng.Adam([p], lr=0.01, betas=(0.9, 0.999), eps=1e-8)
-    opt.step()                      # m̂ = g, v̂ = g² → step = lr · g/|g|
+    opt.step()  # m̂ = g, v̂ = g² → step = lr · g/|g|
     np.testing.assert_allclose(p.data, [1.0 - 0.01 * 2 / (2 + 1e-8)])
     p.grad = np.array([-1.0])
     opt.step()
     m = 0.9 * 0.1 * 2 + 0.1 * -1
     v = 0.999 * 0.001 * 4 + 0.001 * 1
-    step = 0.01 * (m / (1 - 0.9 ** 2)) / (np.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
+    step = 0.01 * (m / (1 - 0.9**2)) / (np.sqrt(v / (1 - 0.999**2)) + 1e-8)
     np.testing.assert_allclose(p.data, [1.0 - 0.01 * 2 / (2 + 1e-8) - step])
 
 
@@ -53,6 +54,7 @@ def test_clipping_by_value_and_global_norm():
 def test_state_dict_round_trip_continues_identically():
     def make():
         return param([1.0, 2.0], [0.3, -0.1])
+
     a, b = make(), make()
     opt_a = ng.Adam([a], lr=0.1)
     opt_a.step()
@@ -77,14 +79,17 @@ def test_load_state_dict_copies_the_buffers():
     np.testing.assert_array_equal(state["m.0"], saved)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lr=0), "lr must be > 0, got 0"),
-    (dict(lr=-1e-3), "lr must be > 0, got -0.001"),
-    (dict(lr=float("nan")), "lr must be > 0, got nan"),
-    (dict(lr=0.1, momentum=1.0), r"momentum must be in \[0, 1\), got 1.0"),
-    (dict(lr=0.1, weight_decay=-1), "weight_decay must be ≥ 0"),
-    (dict(lr=0.1, clip_value=0), "clip_value must be > 0 or None"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lr=0), "lr must be > 0, got 0"),
+        (dict(lr=-1e-3), "lr must be > 0, got -0.001"),
+        (dict(lr=float("nan")), "lr must be > 0, got nan"),
+        (dict(lr=0.1, momentum=1.0), r"momentum must be in \[0, 1\), got 1.0"),
+        (dict(lr=0.1, weight_decay=-1), "weight_decay must be ≥ 0"),
+        (dict(lr=0.1, clip_value=0), "clip_value must be > 0 or None"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ng.SGD([param([0.0], [0.0])], **kwargs)

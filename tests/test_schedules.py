@@ -6,7 +6,6 @@ import pytest
 
 from nanograd_ad.schedules import Constant, CosineRestarts, Phases, Schedule
 
-
 # ---------------------------------------------------------------------- protocol
 
 
@@ -14,7 +13,9 @@ def test_every_schedule_satisfies_the_protocol_and_call_equals_lr_at():
     schedules = [
         Constant(0.1),
         Phases([(3, 0.1), (6, 0.01)]),
-        CosineRestarts(0.1, 0.001, period=4, warmup_fraction=0.5, total_epochs=10, final_epochs=2, final_lr=1e-4),
+        CosineRestarts(
+            0.1, 0.001, period=4, warmup_fraction=0.5, total_epochs=10, final_epochs=2, final_lr=1e-4
+        ),
     ]
     for schedule in schedules:
         assert isinstance(schedule, Schedule)
@@ -54,11 +55,16 @@ STRATEGY = [(50, 0.1, 0, 1), (100, 0.1, 1, 2), (130, 0.01, 1, 2), (150, 0.001, 0
 def test_phase_boundaries_are_end_exclusive_and_zero_based():
     phases = Phases(STRATEGY)
     expected = {
-        0: 0, 49: 0,          # epochs 0..49 → phase 0
-        50: 1, 99: 1,         # epochs 50..99 → phase 1
-        100: 2, 129: 2,
-        130: 3, 149: 3,
-        150: 3, 10_000: 3,    # past the last end: stay in the last phase
+        0: 0,
+        49: 0,  # epochs 0..49 → phase 0
+        50: 1,
+        99: 1,  # epochs 50..99 → phase 1
+        100: 2,
+        129: 2,
+        130: 3,
+        149: 3,
+        150: 3,
+        10_000: 3,  # past the last end: stay in the last phase
     }
     for epoch, index in expected.items():
         assert phases.phase_index(epoch) == index, epoch
@@ -115,7 +121,9 @@ def test_cosine_without_warmup_starts_at_max_and_restarts_every_period():
         # middle of the period: u = 1/2 → lr_min + Δ/2
         assert schedule(start + 5) == pytest.approx(0.001 + span / 2, abs=1e-15)
         # last epoch of the period: u = 9/10, just above lr_min
-        assert schedule(start + 9) == pytest.approx(0.001 + span * 0.5 * (1 + math.cos(0.9 * math.pi)), abs=1e-15)
+        assert schedule(start + 9) == pytest.approx(
+            0.001 + span * 0.5 * (1 + math.cos(0.9 * math.pi)), abs=1e-15
+        )
     values = [schedule(e) for e in range(10)]
     assert all(a > b for a, b in zip(values, values[1:])), "must fall monotonically within a period"
     assert min(values) > 0.001

@@ -3,12 +3,15 @@
 AD derivatives are not autograd's gradients, so they are compared with a custom
 ``torch.autograd.Function`` whose backward uses the same artificial derivative.
 """
+
 import numpy as np
 import pytest
 
 import nanograd_ad as ng
 
-torch = pytest.importorskip("torch", reason="PyTorch is not installed: parity tests need `pip install torch==2.13.0`")
+torch = pytest.importorskip(
+    "torch", reason="PyTorch is not installed: parity tests need `pip install torch==2.13.0`"
+)
 F = torch.nn.functional
 
 
@@ -66,18 +69,30 @@ def torch_forward(net, x, params, acts):
 
 
 ACTS = {
-    ("ReLU", "true"): F.relu, ("Tanh", "true"): torch.tanh, ("Sigmoid", "true"): torch.sigmoid,
+    ("ReLU", "true"): F.relu,
+    ("Tanh", "true"): torch.tanh,
+    ("Sigmoid", "true"): torch.sigmoid,
     ("LeakyReLU", "true"): lambda h: F.leaky_relu(h, 0.01),
-    ("ReLU", "ad"): lambda h: ReLUAD.apply(h, 3.5), ("Sigmoid", "ad"): SigmoidAD.apply,
+    ("ReLU", "ad"): lambda h: ReLUAD.apply(h, 3.5),
+    ("Sigmoid", "ad"): SigmoidAD.apply,
 }
 
 
 @pytest.mark.parametrize("derivative", ["true", "ad"])
 def test_conv_net_gradients_match_torch(derivative):
     ng.seed(3)
-    net = ng.Sequential(ng.Conv2D(2, 4, 3, padding=1), ng.ReLU(derivative=derivative, k=3.5), ng.MaxPool2D(2),
-                        ng.Conv2D(4, 3, 2, stride=2), ng.Sigmoid(derivative=derivative), ng.AvgPool2D(2, stride=1),
-                        ng.Flatten(), ng.Dense(3, 5), ng.Tanh(), ng.Dense(5, 4)).astype(np.float64)
+    net = ng.Sequential(
+        ng.Conv2D(2, 4, 3, padding=1),
+        ng.ReLU(derivative=derivative, k=3.5),
+        ng.MaxPool2D(2),
+        ng.Conv2D(4, 3, 2, stride=2),
+        ng.Sigmoid(derivative=derivative),
+        ng.AvgPool2D(2, stride=1),
+        ng.Flatten(),
+        ng.Dense(3, 5),
+        ng.Tanh(),
+        ng.Dense(5, 4),
+    ).astype(np.float64)
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((3, 2, 8, 8)), np.array([0, 3, 1])
     loss = ng.SoftmaxCrossEntropy()
@@ -96,7 +111,9 @@ def test_conv_net_gradients_match_torch(derivative):
 
 def test_mse_mlp_with_leaky_relu_matches_torch():
     ng.seed(4)
-    net = ng.Sequential(ng.Dense(1, 2), ng.LeakyReLU(), ng.Dense(2, 2), ng.LeakyReLU(), ng.Dense(2, 1)).astype(np.float64)
+    net = ng.Sequential(
+        ng.Dense(1, 2), ng.LeakyReLU(), ng.Dense(2, 2), ng.LeakyReLU(), ng.Dense(2, 1)
+    ).astype(np.float64)
     x = np.random.default_rng(1).uniform(-1.7, 1.7, (10, 1))
     loss = ng.MSE()
     loss.forward(net(x), np.abs(x))

@@ -1,4 +1,5 @@
 """The training loop, its history and its callbacks (switching rule, peak accuracy, ...)."""
+
 import math
 from types import SimpleNamespace
 
@@ -56,7 +57,9 @@ def test_two_layer_net_fits_abs():
     """|x| = relu(x) + relu(−x): a 2-layer ReLU net must get the test MSE below 1e-3."""
     train, test = abs_data(512, 1), abs_data(256, 2)
     net = Sequential(Dense(1, 16), ReLU(), Dense(16, 1))
-    history = fit(net, MSE(), "adam", train, epochs=120, batch_size=32, lr=1e-2, test=test, progress=False, seed=0)
+    history = fit(
+        net, MSE(), "adam", train, epochs=120, batch_size=32, lr=1e-2, test=test, progress=False, seed=0
+    )
     assert history.test_loss[-1] < 1e-3, history.test_loss[-5:]
     assert history.train_loss[0] > 10 * history.train_loss[-1]  # it learned, not started there
     assert history.train_acc == [None] * 120 and history.test_acc == [None] * 120  # MSE: no accuracy
@@ -72,7 +75,18 @@ def test_classifier_history_rows_and_batch_callbacks():
             seen.append((trainer.epoch, batch, loss))
 
     net = small_classifier()
-    history = fit(net, SoftmaxCrossEntropy(), "sgd", (x, y), epochs=3, batch_size=50, lr=0.5, test=(x, y), callbacks=[Spy()], progress=False)
+    history = fit(
+        net,
+        SoftmaxCrossEntropy(),
+        "sgd",
+        (x, y),
+        epochs=3,
+        batch_size=50,
+        lr=0.5,
+        test=(x, y),
+        callbacks=[Spy()],
+        progress=False,
+    )
     assert [e for e, b, _ in seen] == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # ceil(120 / 50) = 3 batches per epoch
     assert [b for e, b, _ in seen] == [0, 1, 2] * 3
     assert all(isinstance(v, float) for _, _, v in seen)
@@ -105,7 +119,9 @@ def test_dataset_argument_uses_its_test_split():
 
     x, y = blobs(90)
     data = Dataset(x[:60], y[:60], x[60:], y[60:], "blobs", 3, "blobs")
-    history = fit(small_classifier(), SoftmaxCrossEntropy(), "adam", data, epochs=2, batch_size=16, progress=False)
+    history = fit(
+        small_classifier(), SoftmaxCrossEntropy(), "adam", data, epochs=2, batch_size=16, progress=False
+    )
     assert all(v is not None for v in history.test_loss + history.test_acc)
 
 
@@ -120,7 +136,16 @@ def test_schedule_sets_lr_at_phase_boundaries():
     net = small_classifier()
     optimizer = SGD(net.parameters(), lr=1.0)
     schedule = Phases([(2, 0.1), (4, 0.01), (5, 0.001)])  # end epochs exclusive, epochs 0-based
-    trainer = Trainer(net, SoftmaxCrossEntropy(), optimizer, (x, y), batch_size=40, schedule=schedule, callbacks=[Spy()], progress=False)
+    trainer = Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        optimizer,
+        (x, y),
+        batch_size=40,
+        schedule=schedule,
+        callbacks=[Spy()],
+        progress=False,
+    )
     trainer.fit(3)
     trainer.fit(3)  # resumes at epoch 3; epoch 5 is past the last end: stays in the last phase
     expected = [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
@@ -149,7 +174,16 @@ def test_impossible_settings_are_refused_before_training(kwargs, message):
     before = {k: v.copy() for k, v in net.state_dict().items()}
     args = {"epochs": 2, "batch_size": 16, "lr": 0.1, **kwargs}
     with pytest.raises(ValueError, match=message):
-        fit(net, SoftmaxCrossEntropy(), "sgd", (x, y), args.pop("epochs"), args.pop("batch_size"), progress=False, **args)
+        fit(
+            net,
+            SoftmaxCrossEntropy(),
+            "sgd",
+            (x, y),
+            args.pop("epochs"),
+            args.pop("batch_size"),
+            progress=False,
+            **args,
+        )
     after = net.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
@@ -187,10 +221,28 @@ def test_optimizer_options_are_passed_through():
         def on_train_begin(self, trainer):
             captured["optimizer"] = trainer.optimizer
 
-    fit(small_classifier(), SoftmaxCrossEntropy(), "sgd", (x, y), 1, lr=0.05, momentum=0.9, weight_decay=3e-3, clip_value=0.5, callbacks=[Spy()], progress=False)
+    fit(
+        small_classifier(),
+        SoftmaxCrossEntropy(),
+        "sgd",
+        (x, y),
+        1,
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=3e-3,
+        clip_value=0.5,
+        callbacks=[Spy()],
+        progress=False,
+    )
     opt = captured["optimizer"]
     assert isinstance(opt, SGD)
-    assert (opt.lr, opt.momentum, opt.weight_decay, opt.clip_value, opt.clip_norm) == (0.05, 0.9, 3e-3, 0.5, None)
+    assert (opt.lr, opt.momentum, opt.weight_decay, opt.clip_value, opt.clip_norm) == (
+        0.05,
+        0.9,
+        3e-3,
+        0.5,
+        None,
+    )
     adam = make_optimizer("adam", small_classifier().parameters(), clip_norm=1.0)
     assert isinstance(adam, Adam) and adam.lr == 1e-3 and adam.clip_norm == 1.0
     with pytest.raises(ValueError, match="momentum"):
@@ -224,7 +276,17 @@ def test_nonfinite_loss_names_epoch_batch_layer_and_keeps_last_checkpoint(tmp_pa
 
     callbacks = [Checkpointing(path), Snapshot(), CorruptAt(epoch=1, batch=1, layer=2)]
     with pytest.raises(TrainingDiverged) as info:
-        fit(net, SoftmaxCrossEntropy(), "sgd", (x, y), 5, batch_size=30, lr=0.1, callbacks=callbacks, progress=False)
+        fit(
+            net,
+            SoftmaxCrossEntropy(),
+            "sgd",
+            (x, y),
+            5,
+            batch_size=30,
+            lr=0.1,
+            callbacks=callbacks,
+            progress=False,
+        )
     err = info.value
     assert (err.epoch, err.batch) == (1, 2)  # the batch after the corruption
     assert (err.layer_index, err.pass_name) == (2, "forward")
@@ -248,7 +310,15 @@ def test_nonfinite_backward_is_located_by_the_rerun(check_gradients):
     poisoned = ReLU(derivative=lambda z, a: backend.xp.where(z > 0, 1.0, backend.xp.nan).astype(z.dtype))
     net = Sequential(Dense(2, 8), poisoned, Dense(8, 3))
     loss = SoftmaxCrossEntropy()
-    trainer = Trainer(net, loss, SGD(net.parameters(), lr=0.1), (x, y), batch_size=30, progress=False, check_gradients=check_gradients)
+    trainer = Trainer(
+        net,
+        loss,
+        SGD(net.parameters(), lr=0.1),
+        (x, y),
+        batch_size=30,
+        progress=False,
+        check_gradients=check_gradients,
+    )
     with pytest.raises(TrainingDiverged) as info:
         trainer.fit(3)
     if check_gradients:
@@ -269,8 +339,16 @@ def test_nonfinite_backward_is_located_by_the_rerun(check_gradients):
 def test_nonfinite_with_stop_returns_history():
     x, y = blobs()
     history = fit(
-        small_classifier(), SoftmaxCrossEntropy(), "sgd", (x, y), 5, batch_size=30, lr=0.1,
-        callbacks=[CorruptAt(epoch=2, batch=0, layer=0)], progress=False, on_nonfinite="stop",
+        small_classifier(),
+        SoftmaxCrossEntropy(),
+        "sgd",
+        (x, y),
+        5,
+        batch_size=30,
+        lr=0.1,
+        callbacks=[CorruptAt(epoch=2, batch=0, layer=0)],
+        progress=False,
+        on_nonfinite="stop",
     )
     assert history.epoch == [0, 1]  # the diverged epoch is not logged
     assert history.events_of("diverged")[0]["layer_index"] == 0
@@ -337,7 +415,17 @@ def test_switching_rule_in_a_real_training_and_from_a_network():
             if epoch == 3:
                 logs["train_loss"] = 10.0
 
-    fit(net, SoftmaxCrossEntropy(), "sgd", (x, y), 5, batch_size=40, lr=0.1, callbacks=[Bump(), rule], progress=False)
+    fit(
+        net,
+        SoftmaxCrossEntropy(),
+        "sgd",
+        (x, y),
+        5,
+        batch_size=40,
+        lr=0.1,
+        callbacks=[Bump(), rule],
+        progress=False,
+    )
     assert rule.switches == [(3, "original")]
     assert net.layers[1].derivative_name == "true"
     with pytest.raises(TypeError, match="set_derivative"):
@@ -409,7 +497,18 @@ def test_early_stopping_in_training_restores_best_weights():
             logs["test_loss"] = [1.0, 0.5, 0.7, 0.8, 0.9, 0.1][epoch]  # best at epoch 1
 
     stopper = EarlyStopping(patience=2, restore_best=True)
-    history = fit(net, SoftmaxCrossEntropy(), "sgd", (x, y), 6, batch_size=40, lr=0.1, test=(x, y), callbacks=[Snapshot(), stopper], progress=False)
+    history = fit(
+        net,
+        SoftmaxCrossEntropy(),
+        "sgd",
+        (x, y),
+        6,
+        batch_size=40,
+        lr=0.1,
+        test=(x, y),
+        callbacks=[Snapshot(), stopper],
+        progress=False,
+    )
     assert history.epoch == [0, 1, 2, 3]
     assert history.events_of("stop")[0]["reason"].startswith("test_loss has not improved")
     for name, value in net.state_dict().items():

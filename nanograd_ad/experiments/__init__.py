@@ -25,10 +25,19 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-__all__ = ["Experiment", "register", "get", "names", "experiments", "load_all", "MODULES", "UnknownExperimentError"]
+__all__ = [
+    "MODULES",
+    "Experiment",
+    "UnknownExperimentError",
+    "experiments",
+    "get",
+    "load_all",
+    "names",
+    "register",
+]
 
 #: Experiment modules of this package, imported by `load_all` (a missing one is skipped).
 MODULES = ["digits_ad", "ad_tables", "pn", "amplify", "ics"]
@@ -66,7 +75,11 @@ def register(name: str, description: str, paper: str | None = None, add_argument
 
     def decorator(run: Callable) -> Callable:
         existing = _REGISTRY.get(name)
-        if existing is not None and existing.run is not run and getattr(existing.run, "__module__", None) != getattr(run, "__module__", None):
+        if (
+            existing is not None
+            and existing.run is not run
+            and getattr(existing.run, "__module__", None) != getattr(run, "__module__", None)
+        ):
             raise ValueError(f"experiment {name!r} is already registered by {existing.run.__module__}")
         _REGISTRY[name] = Experiment(name, description, run, paper, add_arguments)
         return run
@@ -88,7 +101,9 @@ def load_all() -> None:
             if err.name != full:  # the module exists but something it imports is missing
                 raise
             skipped_modules.append(module)
-            warnings.warn(f"experiment module {full} does not exist yet; skipped", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"experiment module {full} does not exist yet; skipped", RuntimeWarning, stacklevel=2
+            )
 
 
 def experiments() -> dict[str, Experiment]:
@@ -106,5 +121,7 @@ def get(name: str) -> Experiment:
     """The experiment called ``name``; `UnknownExperimentError` lists the known names."""
     known = experiments()
     if name not in known:
-        raise UnknownExperimentError(f"unknown experiment {name!r}; known experiments: {', '.join(known) or '(none)'}")
+        raise UnknownExperimentError(
+            f"unknown experiment {name!r}; known experiments: {', '.join(known) or '(none)'}"
+        )
     return known[name]

@@ -44,6 +44,7 @@ results.json (`common.write_results`) holds, besides config / wall_time_s / vers
 Figures (like the paper's Figs. 3–6): ``<name>_set_<S>.png``, the number of runs whose
 lowest test loss falls in each interval, one panel per depth.
 """
+
 from __future__ import annotations
 
 import csv
@@ -81,22 +82,36 @@ class Task:
     """One table: its data, its variants (paper column names) and its two sets."""
 
     table: int
-    key: str                  # the ``task`` column of ad_tables.csv
-    variants: tuple           # AD first
+    key: str  # the ``task`` column of ad_tables.csv
+    variants: tuple  # AD first
     sets: dict
-    output_activation: bool   # sigmoid nets end in the activation, ReLU nets are linear
-    switching: bool           # does the AD variant use the switching rule by default
+    output_activation: bool  # sigmoid nets end in the activation, ReLU nets are linear
+    switching: bool  # does the AD variant use the switching rule by default
 
 
 TASKS = {
-    "ad-relu": Task(2, "relu_abs", ("AD ReLU", "ReLU", "Leaky ReLU"), {
-        "A": HyperSet("A", (2, 4, 6, 8), 50, "adam", 1e-3, "torch", "torch"),
-        "B": HyperSet("B", (2, 4, 6, 8), 100, "sgd", 0.01, "he_normal", "zeros"),
-    }, output_activation=False, switching=True),
-    "ad-sigmoid": Task(4, "sigmoid_compare", ("AD sigmoid", "sigmoid", "Isigmoid"), {
-        "A": HyperSet("A", (12, 13, 14, 15), 50, "adam", 1e-3, "torch", "torch"),
-        "B": HyperSet("B", (4, 5, 6, 7), 100, "sgd", 0.01, "xavier_normal", "zeros"),
-    }, output_activation=True, switching=False),
+    "ad-relu": Task(
+        2,
+        "relu_abs",
+        ("AD ReLU", "ReLU", "Leaky ReLU"),
+        {
+            "A": HyperSet("A", (2, 4, 6, 8), 50, "adam", 1e-3, "torch", "torch"),
+            "B": HyperSet("B", (2, 4, 6, 8), 100, "sgd", 0.01, "he_normal", "zeros"),
+        },
+        output_activation=False,
+        switching=True,
+    ),
+    "ad-sigmoid": Task(
+        4,
+        "sigmoid_compare",
+        ("AD sigmoid", "sigmoid", "Isigmoid"),
+        {
+            "A": HyperSet("A", (12, 13, 14, 15), 50, "adam", 1e-3, "torch", "torch"),
+            "B": HyperSet("B", (4, 5, 6, 7), 100, "sgd", 0.01, "xavier_normal", "zeros"),
+        },
+        output_activation=True,
+        switching=False,
+    ),
 }
 
 
@@ -105,8 +120,11 @@ def make_activation(variant: str, k: float = 3.5):
     from ..activations import ISigmoid, LeakyReLU, ReLU, Sigmoid
 
     makers = {
-        "AD ReLU": lambda: ReLU(derivative="ad", k=k), "ReLU": ReLU, "Leaky ReLU": lambda: LeakyReLU(0.01),
-        "AD sigmoid": lambda: Sigmoid(derivative="ad"), "sigmoid": Sigmoid,
+        "AD ReLU": lambda: ReLU(derivative="ad", k=k),
+        "ReLU": ReLU,
+        "Leaky ReLU": lambda: LeakyReLU(0.01),
+        "AD sigmoid": lambda: Sigmoid(derivative="ad"),
+        "sigmoid": Sigmoid,
         "Isigmoid": lambda: ISigmoid(a=0.01, alpha=1.0),
     }
     if variant not in makers:
@@ -125,7 +143,9 @@ def build_net(name: str, variant: str, depth: int, hyper: HyperSet, k: float = 3
     widths = [1 if task.key == "relu_abs" else 2] + [2] * (depth - 1) + [1]
     layers = []
     for i in range(depth):
-        layers.append(Dense(widths[i], widths[i + 1], weight_init=hyper.weight_init, bias_init=hyper.bias_init))
+        layers.append(
+            Dense(widths[i], widths[i + 1], weight_init=hyper.weight_init, bias_init=hyper.bias_init)
+        )
         if i < depth - 1 or task.output_activation:
             layers.append(make_activation(variant, k))
     return Sequential(*layers)
@@ -144,12 +164,29 @@ def paper_rows(table: int) -> list[dict]:
         raise FileNotFoundError(f"the paper's numbers are missing: {PAPER_CSV} (package data)")
     with PAPER_CSV.open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if int(row["table"]) == table]
-    return [{"set": r["set"], "layers": int(r["layers"]), "activation": r["activation"],
-             "mean_test_loss": float(r["mean_test_loss"])} for r in rows]
+    return [
+        {
+            "set": r["set"],
+            "layers": int(r["layers"]),
+            "activation": r["activation"],
+            "mean_test_loss": float(r["mean_test_loss"]),
+        }
+        for r in rows
+    ]
 
 
-def train_cell(name: str, hyper: HyperSet, depth: int, variant: str, seeds, epochs: int, data, *,
-               k: float = 3.5, switch_a: float | None = 1.035) -> dict:
+def train_cell(
+    name: str,
+    hyper: HyperSet,
+    depth: int,
+    variant: str,
+    seeds,
+    epochs: int,
+    data,
+    *,
+    k: float = 3.5,
+    switch_a: float | None = 1.035,
+) -> dict:
     """Train one cell: ``len(seeds)`` models at once. Returns per-model host arrays
     (lowest_test_loss, best_epoch, final_test_loss, switches) and the wall time."""
     from .. import backend
@@ -165,26 +202,39 @@ def train_cell(name: str, hyper: HyperSet, depth: int, variant: str, seeds, epoc
     switching = None
     if variant.startswith("AD") and switch_a is not None:
         switching = EnsembleSwitching(net, len(seeds), A=switch_a)
-    trainer = EnsembleTrainer(net, MSE(), optimizer, (data.x_train, data.y_train), (data.x_test, data.y_test),
-                              batch_size=hyper.batch_size, seeds=seeds, switching=switching)
-    with np.errstate(over="ignore", invalid="ignore"):   # a diverging model spoils only its own numbers
+    trainer = EnsembleTrainer(
+        net,
+        MSE(),
+        optimizer,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        batch_size=hyper.batch_size,
+        seeds=seeds,
+        switching=switching,
+    )
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging model spoils only its own numbers
         history = trainer.fit(epochs)
     switches = np.zeros(len(seeds), dtype=int)
     for event in history.switches:
         switches[event["model"]] += 1
     return {
-        "lowest_test_loss": history.best_test_loss, "best_epoch": history.best_epoch,
-        "final_test_loss": history.test_loss[-1], "switches": switches,
+        "lowest_test_loss": history.best_test_loss,
+        "best_epoch": history.best_epoch,
+        "final_test_loss": history.test_loss[-1],
+        "switches": switches,
         "weights": sum(p.data[0].size for n, p in net.named_parameters() if n.endswith("weight")),
-        "backend": backend.name(), "wall_time_s": time.perf_counter() - started,
+        "backend": backend.name(),
+        "wall_time_s": time.perf_counter() - started,
     }
 
 
 def interval_labels(edges=EDGES) -> list[str]:
-    """"< 0.001", "0.001–0.01", …, "≥ 0.3"."""
+    """ "< 0.001", "0.001–0.01", …, "≥ 0.3"."""
     labels = []
     for low, high in zip(edges[:-1], edges[1:]):
-        labels.append(f"< {high:g}" if low == 0 else f"≥ {low:g}" if math.isinf(high) else f"{low:g}–{high:g}")
+        labels.append(
+            f"< {high:g}" if low == 0 else f"≥ {low:g}" if math.isinf(high) else f"{low:g}–{high:g}"
+        )
     return labels
 
 
@@ -208,7 +258,12 @@ def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, pat
         for j, variant in enumerate(variants):
             cell = next((c for c in cells if c["layers"] == depth and c["activation"] == variant), None)
             if cell is not None:
-                ax.bar(np.arange(len(labels)) + (j - (len(variants) - 1) / 2) * width, cell["counts"], width, label=variant)
+                ax.bar(
+                    np.arange(len(labels)) + (j - (len(variants) - 1) / 2) * width,
+                    cell["counts"],
+                    width,
+                    label=variant,
+                )
         ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right", fontsize=7)
         ax.set_title(f"{depth} layers", fontsize=9)
     axes[0][0].set_ylabel("runs")
@@ -233,8 +288,10 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
     data = load_data(name, config.seed)
     paper = {(r["set"], r["layers"], r["activation"]): r["mean_test_loss"] for r in paper_rows(task.table)}
     print(f"{name} (Table {task.table} of the AD paper): {data.description}")
-    print(f"{runs_count} runs per cell (seeds {seeds[0]}..{seeds[-1]}, trained together) x {epochs} epochs; "
-          f"{task.variants[0]}: " + (f"switching rule, A = {switch_a}" if switch_a else "no switching"))
+    print(
+        f"{runs_count} runs per cell (seeds {seeds[0]}..{seeds[-1]}, trained together) x {epochs} epochs; "
+        f"{task.variants[0]}: " + (f"switching rule, A = {switch_a}" if switch_a else "no switching")
+    )
 
     runs, cells = [], []
     for set_name in set_names:
@@ -245,23 +302,43 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
                 losses = result["lowest_test_loss"]
                 finite = losses[np.isfinite(losses)]
                 cell = {
-                    "set": set_name, "layers": depth, "activation": variant, "runs": runs_count,
+                    "set": set_name,
+                    "layers": depth,
+                    "activation": variant,
+                    "runs": runs_count,
                     "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
                     "std": float(finite.std()) if finite.size else None,
                     "median": float(np.median(finite)) if finite.size else None,
                     "paper_mean_test_loss": paper.get((set_name, depth, variant)),
-                    "counts": interval_counts(losses), "nonfinite": int(runs_count - finite.size),
-                    "switches_mean": float(result["switches"].mean()), "weights": result["weights"],
+                    "counts": interval_counts(losses),
+                    "nonfinite": int(runs_count - finite.size),
+                    "switches_mean": float(result["switches"].mean()),
+                    "weights": result["weights"],
                     "wall_time_s": result["wall_time_s"],
                 }
                 cells.append(cell)
                 for i, seed in enumerate(seeds):
-                    runs.append({"table": task.table, "set": set_name, "layers": depth, "activation": variant,
-                                 "seed": seed, "lowest_test_loss": losses[i], "best_epoch": result["best_epoch"][i],
-                                 "final_test_loss": result["final_test_loss"][i], "switches": result["switches"][i]})
-                mean = "—" if cell["mean_lowest_test_loss"] is None else f"{cell['mean_lowest_test_loss']:.4f}"
-                print(f"  set {set_name}, {depth:>2} layers, {variant:<10}: mean lowest test loss {mean} "
-                      f"(paper {cell['paper_mean_test_loss']}), {result['wall_time_s']:.1f} s", flush=True)
+                    runs.append(
+                        {
+                            "table": task.table,
+                            "set": set_name,
+                            "layers": depth,
+                            "activation": variant,
+                            "seed": seed,
+                            "lowest_test_loss": losses[i],
+                            "best_epoch": result["best_epoch"][i],
+                            "final_test_loss": result["final_test_loss"][i],
+                            "switches": result["switches"][i],
+                        }
+                    )
+                mean = (
+                    "—" if cell["mean_lowest_test_loss"] is None else f"{cell['mean_lowest_test_loss']:.4f}"
+                )
+                print(
+                    f"  set {set_name}, {depth:>2} layers, {variant:<10}: mean lowest test loss {mean} "
+                    f"(paper {cell['paper_mean_test_loss']}), {result['wall_time_s']:.1f} s",
+                    flush=True,
+                )
 
     for set_name in set_names:
         rows = []
@@ -269,19 +346,33 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
         for depth in sorted({c["layers"] for c in mine}):
             row = {"layers": depth}
             for c in (c for c in mine if c["layers"] == depth):
-                row[c["activation"]], row[c["activation"] + " paper"] = c["mean_lowest_test_loss"], c["paper_mean_test_loss"]
+                row[c["activation"]], row[c["activation"] + " paper"] = (
+                    c["mean_lowest_test_loss"],
+                    c["paper_mean_test_loss"],
+                )
             rows.append(row)
         columns = [("layers", "layers", 0)]
         for variant in task.variants:
             columns += [(variant, f"{variant} (ours)"), (variant + " paper", "paper")]
-        print(f"\nTable {task.table}, set {set_name}: mean lowest test loss over {runs_count} runs, {epochs} epochs")
+        print(
+            f"\nTable {task.table}, set {set_name}: mean lowest test loss over {runs_count} runs, {epochs} epochs"
+        )
         print(format_table(rows, columns))
         plot_histograms(name, set_name, mine, task.variants, config.out / f"{name}_set_{set_name}.png")
 
-    summary = {"intervals": interval_labels(), "edges": [e if math.isfinite(e) else None for e in EDGES],
-               "cells": cells}
-    return write_results(config, name, runs, summary, started=started, paper={"table": task.table,
-                         "rows": paper_rows(task.table)})
+    summary = {
+        "intervals": interval_labels(),
+        "edges": [e if math.isfinite(e) else None for e in EDGES],
+        "cells": cells,
+    }
+    return write_results(
+        config,
+        name,
+        runs,
+        summary,
+        started=started,
+        paper={"table": task.table, "rows": paper_rows(task.table)},
+    )
 
 
 def add_arguments(parser) -> None:
@@ -289,26 +380,49 @@ def add_arguments(parser) -> None:
     from ..cli import positive_float, positive_int
 
     group = parser.add_argument_group("AD table options")
-    group.add_argument("--depths", type=positive_int, nargs="+", default=None,
-                       help="numbers of layers n (default: the paper's for each set)")
-    group.add_argument("--sets", nargs="+", choices=["A", "B"], default=None, help="hyper-parameter sets (default: A B)")
-    group.add_argument("--k", type=positive_float, default=3.5, help="AD ReLU steepness k in sigmoid(k·z) (default 3.5)")
-    group.add_argument("--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)")
-    group.add_argument("--switching", choices=["on", "off"], default=None,
-                       help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)")
+    group.add_argument(
+        "--depths",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        help="numbers of layers n (default: the paper's for each set)",
+    )
+    group.add_argument(
+        "--sets", nargs="+", choices=["A", "B"], default=None, help="hyper-parameter sets (default: A B)"
+    )
+    group.add_argument(
+        "--k", type=positive_float, default=3.5, help="AD ReLU steepness k in sigmoid(k·z) (default 3.5)"
+    )
+    group.add_argument(
+        "--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)"
+    )
+    group.add_argument(
+        "--switching",
+        choices=["on", "off"],
+        default=None,
+        help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)",
+    )
 
 
-@register("ad-relu", "Table 2 of the AD paper: |x| with width-2 ReLU nets, ReLU vs Leaky ReLU vs AD ReLU "
-          "(100 seeds per cell trained at once)", paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table 2",
-          add_arguments=add_arguments)
+@register(
+    "ad-relu",
+    "Table 2 of the AD paper: |x| with width-2 ReLU nets, ReLU vs Leaky ReLU vs AD ReLU "
+    "(100 seeds per cell trained at once)",
+    paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table 2",
+    add_arguments=add_arguments,
+)
 def run_relu(config: ExperimentConfig) -> dict:
     """Table 2 (sets A and B, depths 2/4/6/8)."""
     return run_table("ad-relu", config)
 
 
-@register("ad-sigmoid", "Table 4 of the AD paper: v1 < v2 with width-2 sigmoid nets, sigmoid vs Isigmoid vs "
-          "AD sigmoid (100 seeds per cell trained at once)",
-          paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table 4", add_arguments=add_arguments)
+@register(
+    "ad-sigmoid",
+    "Table 4 of the AD paper: v1 < v2 with width-2 sigmoid nets, sigmoid vs Isigmoid vs "
+    "AD sigmoid (100 seeds per cell trained at once)",
+    paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table 4",
+    add_arguments=add_arguments,
+)
 def run_sigmoid(config: ExperimentConfig) -> dict:
     """Table 4 (set A depths 12–15, set B depths 4–7)."""
     return run_table("ad-sigmoid", config)

@@ -37,8 +37,6 @@ import math
 import statistics
 import time
 
-import numpy as np
-
 from . import register
 from .common import ExperimentConfig, format_table, mean_std, pyplot, save_figure, seeded, write_results
 
@@ -49,14 +47,30 @@ VARIANTS = ["original", "random", *MEASURE_VARIANTS]
 # Table 3 (CIFAR-10) and Table 4 (CIFAR-100), VGG-19, best test accuracy %;
 # Table 1 / Table 2, VGG-19, running-time increase over the original %.
 PAPER = {
-    "cifar10": {"model": "VGG-19, CIFAR-10",
-                "acc": {"original": 91.08, "random": 93.35, "G-case1": 93.30, "G-case2": 92.92,
-                        "G'-case1": 93.29, "G'-case2": 93.34},
-                "overhead": {"G-case1": 1.5, "G-case2": 1.89, "G'-case1": 1.66, "G'-case2": 1.5}},
-    "cifar100": {"model": "VGG-19, CIFAR-100",
-                 "acc": {"original": 65.27, "random": 66.52, "G-case1": 69.38, "G-case2": 68.5,
-                         "G'-case1": 69.83, "G'-case2": 69.25},
-                 "overhead": {"G-case1": 2.92, "G-case2": 0.92, "G'-case1": 1.7, "G'-case2": 0.64}},
+    "cifar10": {
+        "model": "VGG-19, CIFAR-10",
+        "acc": {
+            "original": 91.08,
+            "random": 93.35,
+            "G-case1": 93.30,
+            "G-case2": 92.92,
+            "G'-case1": 93.29,
+            "G'-case2": 93.34,
+        },
+        "overhead": {"G-case1": 1.5, "G-case2": 1.89, "G'-case1": 1.66, "G'-case2": 1.5},
+    },
+    "cifar100": {
+        "model": "VGG-19, CIFAR-100",
+        "acc": {
+            "original": 65.27,
+            "random": 66.52,
+            "G-case1": 69.38,
+            "G-case2": 68.5,
+            "G'-case1": 69.83,
+            "G'-case2": 69.25,
+        },
+        "overhead": {"G-case1": 2.92, "G-case2": 0.92, "G'-case1": 1.7, "G'-case2": 0.64},
+    },
 }
 
 
@@ -91,19 +105,44 @@ def add_arguments(parser) -> None:
     from ..cli import positive_float, positive_int
 
     group = parser.add_argument_group("amplify options")
-    group.add_argument("--thresholds", type=float, nargs=3, metavar=("START", "STOP", "STEP"), default=None,
-                       help="threshold sweep on Ĝ (default: 0.7 2.5 0.3; quick: 1.0 1.5 0.5; the paper: 0.7 2.5 0.1)")
+    group.add_argument(
+        "--thresholds",
+        type=float,
+        nargs=3,
+        metavar=("START", "STOP", "STEP"),
+        default=None,
+        help="threshold sweep on Ĝ (default: 0.7 2.5 0.3; quick: 1.0 1.5 0.5; the paper: 0.7 2.5 0.1)",
+    )
     group.add_argument("--variants", nargs="+", choices=VARIANTS, default=None, help="default: all")
-    group.add_argument("--lr", type=positive_float, default=0.02, help="learning rate of the first two thirds (default 0.02)")
-    group.add_argument("--lr-drop", type=positive_float, default=0.1, help="lr factor of the second half (default 0.1)")
+    group.add_argument(
+        "--lr", type=positive_float, default=0.02, help="learning rate of the first two thirds (default 0.02)"
+    )
+    group.add_argument(
+        "--lr-drop", type=positive_float, default=0.1, help="lr factor of the second half (default 0.1)"
+    )
     group.add_argument("--factor", type=positive_float, default=2.0, help="amplification factor (default 2)")
-    group.add_argument("--ratio", type=positive_float, default=0.25, help="random baseline: ratio of layers (default 0.25)")
+    group.add_argument(
+        "--ratio", type=positive_float, default=0.25, help="random baseline: ratio of layers (default 0.25)"
+    )
     group.add_argument("--scope", choices=["weights", "backward"], default="weights", help="default weights")
-    group.add_argument("--reselect-every", type=positive_int, default=None, help="reselect every k epochs (default: once per phase)")
+    group.add_argument(
+        "--reselect-every",
+        type=positive_int,
+        default=None,
+        help="reselect every k epochs (default: once per phase)",
+    )
     group.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     group.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
-    group.add_argument("--widths", type=positive_int, nargs=3, default=None, help="channels of the 3 blocks (default 8 16 32; CIFAR 32 64 128)")
-    group.add_argument("--hidden", type=positive_int, default=64, help="width of the hidden dense layer (default 64)")
+    group.add_argument(
+        "--widths",
+        type=positive_int,
+        nargs=3,
+        default=None,
+        help="channels of the 3 blocks (default 8 16 32; CIFAR 32 64 128)",
+    )
+    group.add_argument(
+        "--hidden", type=positive_int, default=64, help="width of the hidden dense layer (default 64)"
+    )
 
 
 def build_net(input_shape: tuple, num_classes: int, widths=(8, 16, 32), hidden: int = 64):
@@ -115,13 +154,22 @@ def build_net(input_shape: tuple, num_classes: int, widths=(8, 16, 32), hidden: 
     channels, side = input_shape[0], input_shape[1]
     layers = []
     for width in widths:
-        layers += [Conv2D(channels, width, 3, padding=1, weight_init="he_normal"), ReLU(),
-                   Conv2D(width, width, 3, padding=1, weight_init="he_normal"), ReLU(), MaxPool2D(2)]
+        layers += [
+            Conv2D(channels, width, 3, padding=1, weight_init="he_normal"),
+            ReLU(),
+            Conv2D(width, width, 3, padding=1, weight_init="he_normal"),
+            ReLU(),
+            MaxPool2D(2),
+        ]
         channels, side = width, side // 2
     if side < 1:
         raise ValueError(f"{NAME}: input {input_shape} is too small for {len(widths)} pooling blocks")
-    layers += [Flatten(), Dense(channels * side * side, hidden, weight_init="he_normal"), ReLU(),
-               Dense(hidden, num_classes, weight_init="he_normal")]
+    layers += [
+        Flatten(),
+        Dense(channels * side * side, hidden, weight_init="he_normal"),
+        ReLU(),
+        Dense(hidden, num_classes, weight_init="he_normal"),
+    ]
     net = Sequential(*layers)
     net.build(tuple(input_shape))
     return net
@@ -173,9 +221,18 @@ def _train(setup: Setup, net, optimizer, rng, strategy, epochs: int, history=Non
     from ..train import Trainer
 
     data = setup.data
-    trainer = Trainer(net, SoftmaxCrossEntropy(), optimizer, (data.x_train, data.y_train),
-                      (data.x_test, data.y_test), batch_size=setup.batch_size, callbacks=[strategy],
-                      progress=setup.progress, rng=rng, history=history)
+    trainer = Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        optimizer,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        batch_size=setup.batch_size,
+        callbacks=[strategy],
+        progress=setup.progress,
+        rng=rng,
+        history=history,
+    )
     wall, cpu = time.perf_counter(), time.process_time()
     history = trainer.fit(epochs)
     return history, time.perf_counter() - wall, time.process_time() - cpu
@@ -184,12 +241,22 @@ def _train(setup: Setup, net, optimizer, rng, strategy, epochs: int, history=Non
 def train_prefix(setup: Setup, seed: int) -> dict:
     """Train the first (never amplified) phase once; a snapshot every variant continues from."""
     net, optimizer, rng = _make(setup, seed)
-    history, wall, cpu = _train(setup, net, optimizer, rng, _strategy(setup, "original", None, seed), setup.phases[0][0])
-    return {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
-            "history": history.to_dict(), "wall_s": wall, "cpu_s": cpu}
+    history, wall, cpu = _train(
+        setup, net, optimizer, rng, _strategy(setup, "original", None, seed), setup.phases[0][0]
+    )
+    return {
+        "net": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": rng.bit_generator.state,
+        "history": history.to_dict(),
+        "wall_s": wall,
+        "cpu_s": cpu,
+    }
 
 
-def train_variant(setup: Setup, seed: int, variant: str, threshold: float | None, prefix: dict | None = None) -> dict:
+def train_variant(
+    setup: Setup, seed: int, variant: str, threshold: float | None, prefix: dict | None = None
+) -> dict:
     """One run of a variant: from the prefix snapshot (or from scratch when None) to the end."""
     from ..train import History
 
@@ -209,11 +276,17 @@ def train_variant(setup: Setup, seed: int, variant: str, threshold: float | None
     best_acc, best_epoch = history.best("test_acc", "max")
     selections = history.events_of("amplify_select")
     return {
-        "variant": variant, "threshold": threshold, "seed": seed,
-        "best_test_acc": best_acc, "best_epoch": best_epoch, "final_test_acc": history.test_acc[-1],
+        "variant": variant,
+        "threshold": threshold,
+        "seed": seed,
+        "best_test_acc": best_acc,
+        "best_epoch": best_epoch,
+        "final_test_acc": history.test_acc[-1],
         "selected": [e["layers"] for e in selections],
         "amplified_layer_epochs": sum(len(e["amplified"]) for e in strategy.epoch_log),
-        "wall_s": prefix_wall + wall, "cpu_s": prefix_cpu + cpu, "segment_wall_s": wall,
+        "wall_s": prefix_wall + wall,
+        "cpu_s": prefix_cpu + cpu,
+        "segment_wall_s": wall,
         "history": history.to_dict(),
     }
 
@@ -258,13 +331,18 @@ def step_overhead(setup: Setup, seed: int, steps: int = 20, repeats: int = 5) ->
 
 # ----------------------------------------------------------------------------- summary
 
+
 def summarize(runs: list[dict], variants: list[str], thresholds: list[float]) -> dict:
     """Per variant: best test accuracy (mean, std over seeds; for G/G′ at the best threshold
     and averaged over thresholds) and the overhead over the original run: the median wall
     (and CPU) time of the variant's runs over the median of the original's, minus 1."""
+
     def accs(variant, threshold=None):
-        return [r["best_test_acc"] for r in runs
-                if r["variant"] == variant and r["threshold"] == threshold and not r.get("timing_repeat")]
+        return [
+            r["best_test_acc"]
+            for r in runs
+            if r["variant"] == variant and r["threshold"] == threshold and not r.get("timing_repeat")
+        ]
 
     original = [r for r in runs if r["variant"] == "original"]
     base = {clock: statistics.median(r[f"{clock}_s"] for r in original) for clock in ("wall", "cpu")}
@@ -275,19 +353,30 @@ def summarize(runs: list[dict], variants: list[str], thresholds: list[float]) ->
         if variant in MEASURE_VARIANTS:
             per_threshold = {t: mean_std(accs(variant, t)) for t in thresholds}
             best_t = max(thresholds, key=lambda t: (per_threshold[t][0], -t))
-            entry.update(best_threshold=best_t, best_test_acc_mean=per_threshold[best_t][0],
-                         best_test_acc_std=per_threshold[best_t][1],
-                         mean_over_thresholds=mean_std(r["best_test_acc"] for r in mine)[0],
-                         per_threshold={str(t): {"mean": m, "std": s} for t, (m, s) in per_threshold.items()},
-                         layers_selected_mean={str(t): mean_std(sum(len(s) for s in r["selected"]) / max(1, len(r["selected"]))
-                                                                for r in mine if r["threshold"] == t)[0] for t in thresholds})
+            entry.update(
+                best_threshold=best_t,
+                best_test_acc_mean=per_threshold[best_t][0],
+                best_test_acc_std=per_threshold[best_t][1],
+                mean_over_thresholds=mean_std(r["best_test_acc"] for r in mine)[0],
+                per_threshold={str(t): {"mean": m, "std": s} for t, (m, s) in per_threshold.items()},
+                layers_selected_mean={
+                    str(t): mean_std(
+                        sum(len(s) for s in r["selected"]) / max(1, len(r["selected"]))
+                        for r in mine
+                        if r["threshold"] == t
+                    )[0]
+                    for t in thresholds
+                },
+            )
         else:
             m, s = mean_std(accs(variant))
             entry.update(best_test_acc_mean=m, best_test_acc_std=s)
         for clock in ("wall", "cpu"):  # medians: a burst of load from another process moves a mean
             entry[f"{clock}_s_median"] = statistics.median(r[f"{clock}_s"] for r in mine)
             entry[f"{clock}_s_mean"] = mean_std(r[f"{clock}_s"] for r in mine)[0]
-            entry[f"{clock}_overhead_pct"] = 100 * (entry[f"{clock}_s_median"] / base[clock] - 1) if base[clock] else None
+            entry[f"{clock}_overhead_pct"] = (
+                100 * (entry[f"{clock}_s_median"] / base[clock] - 1) if base[clock] else None
+            )
         summary[variant] = entry
     return summary
 
@@ -306,14 +395,24 @@ def plot_thresholds(runs: list[dict], summary: dict, thresholds: list[float], pa
                 continue
             style = "-o" if case == 1 else "--s"
             means = [summary[variant]["per_threshold"][str(t)]["mean"] * 100 for t in thresholds]
-            ax.plot(thresholds, means, style, color="tab:red" if case == 1 else "darkred", label=f"case {case} (mean)")
+            ax.plot(
+                thresholds,
+                means,
+                style,
+                color="tab:red" if case == 1 else "darkred",
+                label=f"case {case} (mean)",
+            )
             for r in runs:
                 if r["variant"] == variant:
                     ax.scatter(r["threshold"], 100 * r["best_test_acc"], s=10, color="tab:red", alpha=0.3)
         for variant, color in (("original", "tab:blue"), ("random", "gray")):
             if variant in summary:
-                ax.axhline(100 * summary[variant]["best_test_acc_mean"], color=color, ls=":" if variant == "random" else "-",
-                           label=f"{variant} (mean)")
+                ax.axhline(
+                    100 * summary[variant]["best_test_acc_mean"],
+                    color=color,
+                    ls=":" if variant == "random" else "-",
+                    label=f"{variant} (mean)",
+                )
         ax.set(xlabel="threshold on Ĝ" if measure == "G" else "threshold on Ĝ′", title=f"measure {measure}")
         ax.legend(loc="lower right", fontsize=8)
     axes[0].set_ylabel("best test accuracy %")
@@ -330,17 +429,29 @@ def plot_measures(run: dict, path) -> None:
     fig, axes = plt.subplots(1, len(events), figsize=(5 * len(events), 3.5), squeeze=False)
     for ax, event in zip(axes[0], events):
         layers = [str(i) for i in event["candidates"]]
-        ax.bar(layers, event["normalized"], color=["tab:red" if i in event["layers"] else "tab:gray" for i in event["candidates"]])
+        ax.bar(
+            layers,
+            event["normalized"],
+            color=["tab:red" if i in event["layers"] else "tab:gray" for i in event["candidates"]],
+        )
         ax.axhline(event["threshold"], color="k", ls=":", lw=1)
-        ax.set(xlabel="layer index", ylabel=f"normalized {event['measure']}",
-               title=f"analysis epoch {event['epoch']} (red: amplified)")
+        ax.set(
+            xlabel="layer index",
+            ylabel=f"normalized {event['measure']}",
+            title=f"analysis epoch {event['epoch']} (red: amplified)",
+        )
     save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------- run
 
-@register(NAME, "VGG-style CNN: original vs random vs G/G′ gradient amplification (cases 1, 2) over a threshold sweep",
-          paper="Basodi, Pusuluri, Xiao, Pan - Intelligent gradient amplification", add_arguments=add_arguments)
+
+@register(
+    NAME,
+    "VGG-style CNN: original vs random vs G/G′ gradient amplification (cases 1, 2) over a threshold sweep",
+    paper="Basodi, Pusuluri, Xiao, Pan - Intelligent gradient amplification",
+    add_arguments=add_arguments,
+)
 def run(config: ExperimentConfig) -> dict:
     """Every variant and threshold for each seed; table, results.json and plots."""
     from ..datasets import load
@@ -353,39 +464,58 @@ def run(config: ExperimentConfig) -> dict:
         raise ValueError(f"{NAME} needs image classification data (N, C, H, W), got {data.name!r}")
     runs_count = config.choose("runs", 1, 3)
     epochs = config.choose("epochs", 9, 24)
-    thresholds = threshold_range(*(extra.get("thresholds") or ((1.0, 1.5, 0.5) if config.quick else (0.7, 2.5, 0.3))))
+    thresholds = threshold_range(
+        *(extra.get("thresholds") or ((1.0, 1.5, 0.5) if config.quick else (0.7, 2.5, 0.3)))
+    )
     variants = list(extra.get("variants") or VARIANTS)
     if "original" not in variants:
         variants.insert(0, "original")  # the reference of every comparison
     default_widths = (8, 16, 32) if data_name == "digits" else (32, 64, 128)
     setup = Setup(
-        data=data, phases=paper_phases(epochs, extra.get("lr", 0.02), extra.get("lr_drop", 0.1), extra.get("factor", 2.0)),
-        widths=tuple(extra.get("widths") or default_widths), hidden=extra.get("hidden", 64),
-        momentum=extra.get("momentum", 0.9), batch_size=extra.get("batch_size", 32),
-        factor=extra.get("factor", 2.0), ratio=extra.get("ratio", 0.25), scope=extra.get("scope", "weights"),
-        reselect_every=extra.get("reselect_every"), progress=config.progress)
+        data=data,
+        phases=paper_phases(
+            epochs, extra.get("lr", 0.02), extra.get("lr_drop", 0.1), extra.get("factor", 2.0)
+        ),
+        widths=tuple(extra.get("widths") or default_widths),
+        hidden=extra.get("hidden", 64),
+        momentum=extra.get("momentum", 0.9),
+        batch_size=extra.get("batch_size", 32),
+        factor=extra.get("factor", 2.0),
+        ratio=extra.get("ratio", 0.25),
+        scope=extra.get("scope", "weights"),
+        reselect_every=extra.get("reselect_every"),
+        progress=config.progress,
+    )
     for variant in variants:  # bad phases, factors, ratios are refused here, before any training
         _strategy(setup, variant, thresholds[0], config.seed)
     measured = [v for v in variants if v in MEASURE_VARIANTS]
     print(f"{NAME}: {data.description}")
-    print(f"phases (end_epoch, lr, amplify, factor): {setup.phases}; scope {setup.scope}, "
-          f"reselect {'every %d epochs' % setup.reselect_every if setup.reselect_every else 'once per phase'}")
-    print(f"{len(variants)} variants, thresholds {thresholds}, {runs_count} seeds, "
-          f"{1 + len(variants) - len(measured) + len(measured) * len(thresholds)} runs per seed")
+    print(
+        f"phases (end_epoch, lr, amplify, factor): {setup.phases}; scope {setup.scope}, "
+        f"reselect {'every %d epochs' % setup.reselect_every if setup.reselect_every else 'once per phase'}"
+    )
+    print(
+        f"{len(variants)} variants, thresholds {thresholds}, {runs_count} seeds, "
+        f"{1 + len(variants) - len(measured) + len(measured) * len(thresholds)} runs per seed"
+    )
 
     runs, overheads = [], []
     for i in range(runs_count):
         seed = config.seed + i
         prefix = train_prefix(setup, seed)
         jobs = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
-        jobs += [(v, t) for t in thresholds for v in measured] + [("original", None)]  # original twice: timing noise
+        jobs += [(v, t) for t in thresholds for v in measured] + [
+            ("original", None)
+        ]  # original twice: timing noise
         for n, (variant, threshold) in enumerate(jobs):
             result = train_variant(setup, seed, variant, threshold, prefix)
             result["timing_repeat"] = n == len(jobs) - 1
             runs.append(result)
             label = variant + (f" t={threshold}" if threshold is not None else "")
-            print(f"  seed {seed} {label:<18} best test acc {result['best_test_acc']:.4f} "
-                  f"(epoch {result['best_epoch']}), layers {result['selected']}, {result['wall_s']:.1f} s")
+            print(
+                f"  seed {seed} {label:<18} best test acc {result['best_test_acc']:.4f} "
+                f"(epoch {result['best_epoch']}), layers {result['selected']}, {result['wall_s']:.1f} s"
+            )
         overheads.append(step_overhead(setup, seed))
 
     summary = summarize(runs, variants, thresholds)
@@ -405,33 +535,70 @@ def run(config: ExperimentConfig) -> dict:
     return write_results(config, NAME, runs, summary, started=started, paper=paper)
 
 
-def print_tables(summary: dict, variants: list[str], thresholds: list[float], paper: dict, data_name: str) -> None:
+def print_tables(
+    summary: dict, variants: list[str], thresholds: list[float], paper: dict, data_name: str
+) -> None:
     """The main table (beside the paper's VGG-19 numbers) and accuracy per threshold."""
     rows = []
     for variant in variants:
         entry = summary[variant]
         acc = f"{100 * entry['best_test_acc_mean']:.2f} ± {100 * entry['best_test_acc_std']:.2f}"
-        rows.append({"variant": variant, "t": entry.get("best_threshold"), "acc": acc,
-                     "mean_t": None if "mean_over_thresholds" not in entry else 100 * entry["mean_over_thresholds"],
-                     "wall": entry["wall_overhead_pct"], "cpu": entry["cpu_overhead_pct"],
-                     "paper": paper["acc"].get(variant), "paper_over": paper["overhead"].get(variant)})
+        rows.append(
+            {
+                "variant": variant,
+                "t": entry.get("best_threshold"),
+                "acc": acc,
+                "mean_t": None
+                if "mean_over_thresholds" not in entry
+                else 100 * entry["mean_over_thresholds"],
+                "wall": entry["wall_overhead_pct"],
+                "cpu": entry["cpu_overhead_pct"],
+                "paper": paper["acc"].get(variant),
+                "paper_over": paper["overhead"].get(variant),
+            }
+        )
     print()
-    print(format_table(rows, [("variant", "variant"), ("t", "best t", 2), ("acc", "best test acc % (mean ± std)"),
-                              ("mean_t", "mean over t %", 2), ("wall", "wall overhead % (median)", 1),
-                              ("cpu", "CPU overhead % (median)", 1), ("paper", f"paper % ({paper['model']})", 2),
-                              ("paper_over", "paper overhead %", 2)]))
+    print(
+        format_table(
+            rows,
+            [
+                ("variant", "variant"),
+                ("t", "best t", 2),
+                ("acc", "best test acc % (mean ± std)"),
+                ("mean_t", "mean over t %", 2),
+                ("wall", "wall overhead % (median)", 1),
+                ("cpu", "CPU overhead % (median)", 1),
+                ("paper", f"paper % ({paper['model']})", 2),
+                ("paper_over", "paper overhead %", 2),
+            ],
+        )
+    )
     if data_name == "digits":
         print("(paper columns: the paper's VGG-19 on CIFAR — for scale, not a like-for-like comparison)")
-    print(f"wall time of the two original runs per seed differs by up to {summary['original_wall_spread_pct']:.1f}% "
-          "(timing noise on this machine)")
+    print(
+        f"wall time of the two original runs per seed differs by up to {summary['original_wall_spread_pct']:.1f}% "
+        "(timing noise on this machine)"
+    )
     step = summary["step_overhead"]
-    print("per-step cost on fixed batches (min over interleaved rounds), relative to a plain step: "
-          f"amplifying every weight layer {step['wall_amplify_all_pct']:+.1f}% wall / {step['cpu_amplify_all_pct']:+.1f}% CPU; "
-          f"accumulating Σg, Σ|g| {step['wall_statistics_pct']:+.1f}% wall / {step['cpu_statistics_pct']:+.1f}% CPU")
+    print(
+        "per-step cost on fixed batches (min over interleaved rounds), relative to a plain step: "
+        f"amplifying every weight layer {step['wall_amplify_all_pct']:+.1f}% wall / {step['cpu_amplify_all_pct']:+.1f}% CPU; "
+        f"accumulating Σg, Σ|g| {step['wall_statistics_pct']:+.1f}% wall / {step['cpu_statistics_pct']:+.1f}% CPU"
+    )
     measured = [v for v in variants if v in MEASURE_VARIANTS]
     if measured:
-        rows = [{"t": t, **{v: 100 * summary[v]["per_threshold"][str(t)]["mean"] for v in measured},
-                 **{f"{v}_n": summary[v]["layers_selected_mean"][str(t)] for v in measured}} for t in thresholds]
-        columns = [("t", "threshold", 2)] + [(v, f"{v} %", 2) for v in measured] + [(f"{v}_n", f"{v} layers", 1) for v in measured]
+        rows = [
+            {
+                "t": t,
+                **{v: 100 * summary[v]["per_threshold"][str(t)]["mean"] for v in measured},
+                **{f"{v}_n": summary[v]["layers_selected_mean"][str(t)] for v in measured},
+            }
+            for t in thresholds
+        ]
+        columns = (
+            [("t", "threshold", 2)]
+            + [(v, f"{v} %", 2) for v in measured]
+            + [(f"{v}_n", f"{v} layers", 1) for v in measured]
+        )
         print()
         print(format_table(rows, columns))

@@ -32,27 +32,28 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..checkpoint import atomic_write, library_version
 
 __all__ = [
+    "RESULTS_KEYS",
     "ExperimentConfig",
-    "write_results",
-    "to_jsonable",
+    "blas_threads",
+    "format_mean_std",
     "format_table",
     "format_value",
     "mean_std",
-    "format_mean_std",
     "pyplot",
     "save_figure",
     "seeded",
-    "blas_threads",
-    "RESULTS_KEYS",
+    "to_jsonable",
+    "write_results",
 ]
 
 RESULTS_KEYS = ("experiment", "config", "runs", "summary", "wall_time_s", "version", "paper")
@@ -165,7 +166,7 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
 
 
 def format_mean_std(values: Iterable[float], scale: float = 1.0, digits: int = 4) -> str:
-    """"m ± s" of ``values × scale`` ("—" when there are none); e.g. scale=100 for %."""
+    """ "m ± s" of ``values × scale`` ("—" when there are none); e.g. scale=100 for %."""
     mean, std = mean_std(values)
     if math.isnan(mean):
         return "—"
@@ -202,7 +203,9 @@ def format_table(rows: Sequence[dict], columns: Sequence) -> str:
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
     def line(values):
-        return "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+        return "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule] + [line(r) for r in cells])

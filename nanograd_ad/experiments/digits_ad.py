@@ -48,13 +48,30 @@ def add_arguments(parser) -> None:
     from ..cli import positive_float, positive_int
 
     group = parser.add_argument_group("digits-ad options")
-    group.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="which activations to compare (default: all)")
+    group.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="which activations to compare (default: all)",
+    )
     group.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="default adam")
-    group.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 3e-3 Adam, 0.05 SGD)")
+    group.add_argument(
+        "--lr", type=positive_float, default=None, help="learning rate (default: 3e-3 Adam, 0.05 SGD)"
+    )
     group.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
-    group.add_argument("--k", type=positive_float, default=3.5, help="AD steepness k in sigmoid(k·z) (default 3.5)")
-    group.add_argument("--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)")
-    group.add_argument("--blas-threads", type=positive_int, default=1, help="BLAS threads for NumPy (default 1: the matrices are tiny)")
+    group.add_argument(
+        "--k", type=positive_float, default=3.5, help="AD steepness k in sigmoid(k·z) (default 3.5)"
+    )
+    group.add_argument(
+        "--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)"
+    )
+    group.add_argument(
+        "--blas-threads",
+        type=positive_int,
+        default=1,
+        help="BLAS threads for NumPy (default 1: the matrices are tiny)",
+    )
 
 
 def make_activation(variant: str, k: float = 3.5):
@@ -111,7 +128,9 @@ def train_one(variant: str, seed: int, data, config: ExperimentConfig, epochs: i
     net = build_net(variant, data.x_train.shape[1:], data.num_classes, extra.get("k", 3.5))
     optimizer_name = extra.get("optimizer", "adam")
     lr = extra.get("lr") or (3e-3 if optimizer_name == "adam" else 0.05)
-    optimizer = make_optimizer(optimizer_name, net.parameters(), lr=lr, momentum=0.9 if optimizer_name == "sgd" else None)
+    optimizer = make_optimizer(
+        optimizer_name, net.parameters(), lr=lr, momentum=0.9 if optimizer_name == "sgd" else None
+    )
     callbacks = []
     switching = None
     if variant == "ad-relu-switch":
@@ -217,14 +236,26 @@ def _run(config: ExperimentConfig) -> dict:
             "switches_mean": mean_std(len(r["switches"]) for r in mine)[0],
             "runs": len(mine),
         }
-        rows.append({
-            "variant": variant,
-            "acc": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-            "loss": format_mean_std([r["final_test_loss"] for r in mine], digits=4),
-            "paper": None,
-        })
+        rows.append(
+            {
+                "variant": variant,
+                "acc": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
+                "loss": format_mean_std([r["final_test_loss"] for r in mine], digits=4),
+                "paper": None,
+            }
+        )
     print()
-    print(format_table(rows, [("variant", "variant"), ("acc", "best test acc % (mean ± std)"), ("loss", "final test loss"), ("paper", "paper")]))
+    print(
+        format_table(
+            rows,
+            [
+                ("variant", "variant"),
+                ("acc", "best test acc % (mean ± std)"),
+                ("loss", "final test loss"),
+                ("paper", "paper"),
+            ],
+        )
+    )
     print("(the AD paper has no digits experiment: no paper numbers)")
 
     plot_curves(runs, variants, config.out / "digits_ad_curves.png")

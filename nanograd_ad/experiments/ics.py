@@ -41,8 +41,17 @@ import time
 import numpy as np
 
 from . import register
-from .common import (ExperimentConfig, blas_threads, format_mean_std, format_table, mean_std, pyplot, save_figure,
-                     seeded, write_results)
+from .common import (
+    ExperimentConfig,
+    blas_threads,
+    format_mean_std,
+    format_table,
+    mean_std,
+    pyplot,
+    save_figure,
+    seeded,
+    write_results,
+)
 
 NAME = "ics"
 MODELS = {"sigmoid": "sigmoid", "relu": "ReLU", "regularized-relu": "regularized ReLU"}
@@ -57,13 +66,48 @@ def add_arguments(parser) -> None:
     from ..cli import positive_float, positive_int
 
     group = parser.add_argument_group("ics options")
-    group.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="which models (default: all three)")
-    group.add_argument("--patience", type=positive_int, default=None, help="peak-accuracy patience in epochs (default 15; --quick 3)")
-    group.add_argument("--batch-size", type=positive_int, default=32, help="default 32 (the paper gives none)")
-    group.add_argument("--channels", type=positive_int, nargs=6, default=list(CHANNELS), metavar="C", help="the six conv widths (default 8 8 16 16 32 32)")
-    group.add_argument("--bias-init", choices=["zeros", "uniform"], default="zeros", help="biases 0 (default) or U(-1, 1) like the weights")
-    group.add_argument("--input-scale", type=positive_float, default=None, help="input factor of the regularized ReLU model (default: suggest_input_scale)")
-    group.add_argument("--blas-threads", type=positive_int, default=1, help="BLAS threads for NumPy (default 1: the matrices are small)")
+    group.add_argument(
+        "--models",
+        nargs="+",
+        choices=list(MODELS),
+        default=list(MODELS),
+        help="which models (default: all three)",
+    )
+    group.add_argument(
+        "--patience",
+        type=positive_int,
+        default=None,
+        help="peak-accuracy patience in epochs (default 15; --quick 3)",
+    )
+    group.add_argument(
+        "--batch-size", type=positive_int, default=32, help="default 32 (the paper gives none)"
+    )
+    group.add_argument(
+        "--channels",
+        type=positive_int,
+        nargs=6,
+        default=list(CHANNELS),
+        metavar="C",
+        help="the six conv widths (default 8 8 16 16 32 32)",
+    )
+    group.add_argument(
+        "--bias-init",
+        choices=["zeros", "uniform"],
+        default="zeros",
+        help="biases 0 (default) or U(-1, 1) like the weights",
+    )
+    group.add_argument(
+        "--input-scale",
+        type=positive_float,
+        default=None,
+        help="input factor of the regularized ReLU model (default: suggest_input_scale)",
+    )
+    group.add_argument(
+        "--blas-threads",
+        type=positive_int,
+        default=1,
+        help="BLAS threads for NumPy (default 1: the matrices are small)",
+    )
 
 
 # ------------------------------------------------------------------------------ model
@@ -83,7 +127,9 @@ def make_activation(model: str):
     raise ValueError(f"unknown model {model!r}; known: {list(MODELS)}")
 
 
-def build_net(model: str, input_shape: tuple, channels=CHANNELS, num_classes: int = 2, bias_init: str = "zeros"):
+def build_net(
+    model: str, input_shape: tuple, channels=CHANNELS, num_classes: int = 2, bias_init: str = "zeros"
+):
     """Scale(1) → 6 conv (3×3, padding 1) + activation, mean pooling after conv 2 and 4 → Dense."""
     from .. import init
     from ..ics import Scale
@@ -94,7 +140,10 @@ def build_net(model: str, input_shape: tuple, channels=CHANNELS, num_classes: in
     bias = weight_init if bias_init == "uniform" else "zeros"
     layers, c_in = [Scale(1.0)], input_shape[0]
     for i, c_out in enumerate(channels):
-        layers += [Conv2D(c_in, c_out, 3, padding=1, weight_init=weight_init, bias_init=bias), make_activation(model)]
+        layers += [
+            Conv2D(c_in, c_out, 3, padding=1, weight_init=weight_init, bias_init=bias),
+            make_activation(model),
+        ]
         if i in (1, 3):
             layers.append(AvgPool2D(2))
         c_in = c_out
@@ -114,19 +163,25 @@ def load_two_classes(config: ExperimentConfig):
 
     name = config.data or "digits"
     if name == "cifar100":
-        raise ValueError(f"{NAME} uses digits or cifar10 (the paper's CIFAR-10 classes 0 and 1), not cifar100")
+        raise ValueError(
+            f"{NAME} uses digits or cifar10 (the paper's CIFAR-10 classes 0 and 1), not cifar100"
+        )
     data = load(name, config.data_dir, classes=[0, 1])
     if data.x_train.ndim != 4:
         raise ValueError(f"{NAME} needs image inputs (N, C, H, W), got {data.x_train.shape}")
     data = dataclasses.replace(
         data,
-        x_train=data.x_train[:TRAIN_FIRST], y_train=data.y_train[:TRAIN_FIRST],
-        x_test=data.x_test[:TEST_FIRST], y_test=data.y_test[:TEST_FIRST],
+        x_train=data.x_train[:TRAIN_FIRST],
+        y_train=data.y_train[:TRAIN_FIRST],
+        x_test=data.x_test[:TEST_FIRST],
+        y_test=data.y_test[:TEST_FIRST],
     )
     note = f"first {TRAIN_FIRST} train / {TEST_FIRST} test images of classes 0 and 1"
     if data.n_train < TRAIN_FIRST or data.n_test < TEST_FIRST:
-        note = (f"{name} has only {data.n_train} train / {data.n_test} test images of classes 0 and 1 "
-                f"(fewer than the paper's {TRAIN_FIRST} / {TEST_FIRST}): all of them are used")
+        note = (
+            f"{name} has only {data.n_train} train / {data.n_test} test images of classes 0 and 1 "
+            f"(fewer than the paper's {TRAIN_FIRST} / {TEST_FIRST}): all of them are used"
+        )
     return data, note
 
 
@@ -155,7 +210,9 @@ def scale_profile(net, probe) -> list[float]:
     from ..ics import activation_scales
 
     scaled = backend.to_numpy(net.layers[0](backend.asarray(probe, dtype=backend.default_dtype())))
-    return [float(np.abs(scaled.astype(np.float64)).mean())] + [s["mean_abs"] for s in activation_scales(net, probe)]
+    return [float(np.abs(scaled.astype(np.float64)).mean())] + [
+        s["mean_abs"] for s in activation_scales(net, probe)
+    ]
 
 
 def growth_ratios(profile: list[float]) -> list[float]:
@@ -174,7 +231,9 @@ def logits_rms(net, probe) -> float:
 # ------------------------------------------------------------------------------ a run
 
 
-def run_seed(seed: int, data, config: ExperimentConfig, models: list[str], epochs: int, patience: int) -> list[dict]:
+def run_seed(
+    seed: int, data, config: ExperimentConfig, models: list[str], epochs: int, patience: int
+) -> list[dict]:
     """The three models from one weight draw (seed), trained on the same batch order."""
     from ..ics import suggest_input_scale
     from ..losses import SoftmaxCrossEntropy
@@ -190,8 +249,14 @@ def run_seed(seed: int, data, config: ExperimentConfig, models: list[str], epoch
     probe = data.x_train[:PROBE]
     results = []
     for model in models:
-        net = first if model == models[0] else build_net(model, data.input_shape, channels, data.num_classes, bias_init)
-        net.load_state_dict({k: v.copy() for k, v in initial.items()})   # a copy each: the arrays are adopted, not copied
+        net = (
+            first
+            if model == models[0]
+            else build_net(model, data.input_shape, channels, data.num_classes, bias_init)
+        )
+        net.load_state_dict(
+            {k: v.copy() for k, v in initial.items()}
+        )  # a copy each: the arrays are adopted, not copied
         start = net.state_dict()
         same = all(np.array_equal(initial[k], start[k]) for k in initial)
         checksum = float(sum(np.abs(v.astype(np.float64)).sum() for v in start.values()))
@@ -199,16 +264,26 @@ def run_seed(seed: int, data, config: ExperimentConfig, models: list[str], epoch
             given = extra.get("input_scale")
             alpha = given if given is not None else suggest_input_scale(net, probe)
             net.layers[0].factor = alpha
-            net.layers[0].why = "(given by --input-scale)" if given is not None else "(suggest_input_scale: logits RMS 1 at init)"
+            net.layers[0].why = (
+                "(given by --input-scale)"
+                if given is not None
+                else "(suggest_input_scale: logits RMS 1 at init)"
+            )
         init_profile, init_rms = scale_profile(net, probe), logits_rms(net, probe)
         loss = SoftmaxCrossEntropy()
         train_eval = TrainSetAccuracy(data.x_train, data.y_train, loss)
         peak = PeakAccuracy(patience=patience, monitor="train_eval_acc")
         trainer = Trainer(
-            net, loss, Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
-            (data.x_train, data.y_train), (data.x_test, data.y_test),
-            batch_size=extra.get("batch_size") or 32, callbacks=[train_eval, peak],
-            progress=config.progress, rng=np.random.default_rng(seed), on_nonfinite="stop",
+            net,
+            loss,
+            Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
+            (data.x_train, data.y_train),
+            (data.x_test, data.y_test),
+            batch_size=extra.get("batch_size") or 32,
+            callbacks=[train_eval, peak],
+            progress=config.progress,
+            rng=np.random.default_rng(seed),
+            on_nonfinite="stop",
         )
         started = time.perf_counter()
         history = trainer.fit(epochs)
@@ -239,10 +314,12 @@ def run_seed(seed: int, data, config: ExperimentConfig, models: list[str], epoch
         }
         results.append(result)
         best = "—" if result["best_test_acc"] is None else f"{100 * result['best_test_acc']:.2f}%"
-        print(f"  seed {seed} {model:<17} best test acc {best} (epoch {result['best_epoch']}), "
-              f"{result['epochs_run']} epochs{' (protocol stop)' if stopped else ' (epoch cap)'}"
-              f"{', DIVERGED' if result['diverged'] else ''}, input ×{result['input_scale']:.4g}, "
-              f"logits RMS at init {init_rms:.3g}")
+        print(
+            f"  seed {seed} {model:<17} best test acc {best} (epoch {result['best_epoch']}), "
+            f"{result['epochs_run']} epochs{' (protocol stop)' if stopped else ' (epoch cap)'}"
+            f"{', DIVERGED' if result['diverged'] else ''}, input ×{result['input_scale']:.4g}, "
+            f"logits RMS at init {init_rms:.3g}"
+        )
     return results
 
 
@@ -255,7 +332,11 @@ def scale_verdict(runs: list[dict], model: str) -> dict:
     for when in ("init", "end"):
         ratios = [g for r in runs if r["model"] == model for g in r[f"growth_{when}"][1:]]
         largest = max(ratios) if ratios else float("nan")
-        verdict[when] = {"max_ratio": largest, "grows": bool(largest > 1), "min_ratio": min(ratios) if ratios else float("nan")}
+        verdict[when] = {
+            "max_ratio": largest,
+            "grows": bool(largest > 1),
+            "min_ratio": min(ratios) if ratios else float("nan"),
+        }
     return verdict
 
 
@@ -269,8 +350,15 @@ def plot_accuracy(runs: list[dict], models: list[str], path) -> None:
     for model in models:
         run = next(r for r in runs if r["model"] == model and r["seed"] == seed)
         epochs = np.arange(1, len(run["train_eval_acc"]) + 1)
-        line, = ax_train.plot(epochs, np.array(run["train_eval_acc"], dtype=float) * 100, label=MODELS[model])
-        ax_test.plot(epochs, np.array(run["history"]["test_acc"], dtype=float) * 100, color=line.get_color(), label=MODELS[model])
+        (line,) = ax_train.plot(
+            epochs, np.array(run["train_eval_acc"], dtype=float) * 100, label=MODELS[model]
+        )
+        ax_test.plot(
+            epochs,
+            np.array(run["history"]["test_acc"], dtype=float) * 100,
+            color=line.get_color(),
+            label=MODELS[model],
+        )
         if run["best_epoch"] is not None:
             ax_test.plot(run["best_epoch"] + 1, run["best_test_acc"] * 100, "o", color=line.get_color())
     ax_train.set(xlabel="epoch", ylabel="accuracy %", title="training set (after each epoch)")
@@ -289,9 +377,14 @@ def plot_scales(runs: list[dict], models: list[str], path) -> None:
     for model in models:
         run = next(r for r in runs if r["model"] == model and r["seed"] == seed)
         layers = np.arange(len(run["scale_init"]))
-        line, = ax.plot(layers, run["scale_init"], "--o", label=f"{MODELS[model]}, init")
+        (line,) = ax.plot(layers, run["scale_init"], "--o", label=f"{MODELS[model]}, init")
         ax.plot(layers, run["scale_end"], "-o", color=line.get_color(), label=f"{MODELS[model]}, end")
-    ax.set(yscale="log", xlabel="layer l (0 = scaled input)", ylabel="mean |a^l|", title="activation scale per layer")
+    ax.set(
+        yscale="log",
+        xlabel="layer l (0 = scaled input)",
+        ylabel="mean |a^l|",
+        title="activation scale per layer",
+    )
     ax.legend(fontsize=8)
     save_figure(fig, path)
 
@@ -306,13 +399,17 @@ def run(config: ExperimentConfig) -> dict:
     """Train the three models per seed; print the tables, write results.json and the plots."""
     started = time.perf_counter()
     data, note = load_two_classes(config)
-    runs_count = config.choose("runs", 1, 5 if data.name == "digits" else 1)   # the paper: one run
+    runs_count = config.choose("runs", 1, 5 if data.name == "digits" else 1)  # the paper: one run
     epochs = config.choose("epochs", 6, 300)
     patience = config.choose("patience", 3, 15)
     models = list(config.extra.get("models") or MODELS)
     print(f"{NAME}: {data.description}")
-    print(f"  {note}; {data.n_train} train (class 1: {int(data.y_train.sum())}) / {data.n_test} test (class 1: {int(data.y_test.sum())})")
-    print(f"  {len(models)} models x {runs_count} seeds; peak-accuracy protocol, patience {patience}, at most {epochs} epochs")
+    print(
+        f"  {note}; {data.n_train} train (class 1: {int(data.y_train.sum())}) / {data.n_test} test (class 1: {int(data.y_test.sum())})"
+    )
+    print(
+        f"  {len(models)} models x {runs_count} seeds; peak-accuracy protocol, patience {patience}, at most {epochs} epochs"
+    )
 
     runs = []
     with blas_threads(config.extra.get("blas_threads", 1)):
@@ -336,16 +433,29 @@ def run(config: ExperimentConfig) -> dict:
             "activation_scale": scale_verdict(runs, model),
             "runs": len(mine),
         }
-        rows.append({
-            "model": MODELS[model],
-            "acc": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-            "epoch": format_mean_std([r["best_epoch"] for r in mine], digits=1),
-            "epochs": format_mean_std([r["epochs_run"] for r in mine], digits=1),
-            "paper": PAPER[model],
-        })
+        rows.append(
+            {
+                "model": MODELS[model],
+                "acc": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
+                "epoch": format_mean_std([r["best_epoch"] for r in mine], digits=1),
+                "epochs": format_mean_std([r["epochs_run"] for r in mine], digits=1),
+                "paper": PAPER[model],
+            }
+        )
     paper_label = "paper % (CIFAR-10)" if data.name == "cifar10" else "paper % (CIFAR-10, not this data)"
     print()
-    print(format_table(rows, [("model", "model"), ("acc", "peak test acc % (mean ± std)"), ("epoch", "best epoch (from 0)"), ("epochs", "epochs run"), ("paper", paper_label, 2)]))
+    print(
+        format_table(
+            rows,
+            [
+                ("model", "model"),
+                ("acc", "peak test acc % (mean ± std)"),
+                ("epoch", "best epoch (from 0)"),
+                ("epochs", "epochs run"),
+                ("paper", paper_label, 2),
+            ],
+        )
+    )
 
     print("\nactivation scale mean |a^l| (first seed; l = 0 is the scaled input, l = 1..6 the conv layers)")
     seed = runs[0]["seed"]
@@ -359,28 +469,45 @@ def run(config: ExperimentConfig) -> dict:
     layers = len(runs[0]["scale_init"])
     print(format_table(scale_rows, [("model", "model")] + [(f"a{l}", f"l={l}") for l in range(layers)]))
 
-    print("\nlayer-to-layer growth g_l = mean|a^l| / mean|a^(l-1)| between hidden layers (l = 2..6, all seeds):")
+    print(
+        "\nlayer-to-layer growth g_l = mean|a^l| / mean|a^(l-1)| between hidden layers (l = 2..6, all seeds):"
+    )
     for model in models:
         verdict = summary[model]["activation_scale"]
-        parts = [f"{when}: max g = {verdict[when]['max_ratio']:.3g}, min g = {verdict[when]['min_ratio']:.3g} "
-                 f"({'grows' if verdict[when]['grows'] else 'does not grow'})" for when in ("init", "end")]
+        parts = [
+            f"{when}: max g = {verdict[when]['max_ratio']:.3g}, min g = {verdict[when]['min_ratio']:.3g} "
+            f"({'grows' if verdict[when]['grows'] else 'does not grow'})"
+            for when in ("init", "end")
+        ]
         print(f"  {MODELS[model]:<17} " + "; ".join(parts))
     if "regularized-relu" in models:
         verdict = summary["regularized-relu"]["activation_scale"]
         kept = not verdict["init"]["grows"] and not verdict["end"]["grows"]
         low = min(verdict["init"]["min_ratio"], verdict["end"]["min_ratio"])
         high = max(verdict["init"]["max_ratio"], verdict["end"]["max_ratio"])
-        statement = ("the regularized ReLU keeps mean |a| from growing layer by layer (no ratio above 1, at "
-                     f"initialization or at the end); it shrinks it instead, by g between {low:.3g} and {high:.3g} "
-                     "per layer, which the input factor makes up for" if kept else
-                     "the regularized ReLU does NOT keep mean |a| from growing layer by layer: some ratio exceeds 1 "
-                     f"(at init max {verdict['init']['max_ratio']:.3g}, at the end max {verdict['end']['max_ratio']:.3g})")
+        statement = (
+            "the regularized ReLU keeps mean |a| from growing layer by layer (no ratio above 1, at "
+            f"initialization or at the end); it shrinks it instead, by g between {low:.3g} and {high:.3g} "
+            "per layer, which the input factor makes up for"
+            if kept
+            else "the regularized ReLU does NOT keep mean |a| from growing layer by layer: some ratio exceeds 1 "
+            f"(at init max {verdict['init']['max_ratio']:.3g}, at the end max {verdict['end']['max_ratio']:.3g})"
+        )
         summary["regularized_relu_keeps_scale"] = kept
         print(f"  => {statement}")
         alphas = summary["regularized-relu"]["input_scale"]
-        print(f"  input factor of the regularized ReLU model: {', '.join(f'{a:.4g}' for a in alphas)} "
-              "(the paper: ×10000 on inputs up to 100, i.e. ×1e6 on inputs up to 1)")
+        print(
+            f"  input factor of the regularized ReLU model: {', '.join(f'{a:.4g}' for a in alphas)} "
+            "(the paper: ×10000 on inputs up to 100, i.e. ×1e6 on inputs up to 1)"
+        )
 
     plot_accuracy(runs, models, config.out / "ics_accuracy.png")
     plot_scales(runs, models, config.out / "ics_activation_scale.png")
-    return write_results(config, NAME, runs, summary, started=started, paper={**PAPER, "data": "CIFAR-10 classes 0/1, 800 train / 1000 test"})
+    return write_results(
+        config,
+        NAME,
+        runs,
+        summary,
+        started=started,
+        paper={**PAPER, "data": "CIFAR-10 classes 0/1, 800 train / 1000 test"},
+    )

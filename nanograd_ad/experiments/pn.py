@@ -34,14 +34,22 @@ images is drawn for the two-path model. The paper reports 80.5 % (model 1, CIFAR
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 import numpy as np
 
 from . import register
-from .common import (ExperimentConfig, blas_threads, format_mean_std, format_table, mean_std, pyplot,
-                     save_figure, seeded, write_results)
+from .common import (
+    ExperimentConfig,
+    blas_threads,
+    format_mean_std,
+    format_table,
+    mean_std,
+    pyplot,
+    save_figure,
+    seeded,
+    write_results,
+)
 
 VARIANTS = {"plain": "plain backprop", "pn": "single-path PN", "pn2": "two-path PN"}
 PAPER = {"cifar10": 80.5, "cifar100": 61.23}
@@ -106,19 +114,41 @@ def first_layer_rms(flow) -> float:
     return float(np.nanmean(flow.series("weight_grad", 1)))
 
 
-def train(net, data, config: ExperimentConfig, epochs: int, rng, *, lr: float, schedule=None,
-          weight_decay: float = 0.0, clip: float = 0.5, flow_every: int = 5):
+def train(
+    net,
+    data,
+    config: ExperimentConfig,
+    epochs: int,
+    rng,
+    *,
+    lr: float,
+    schedule=None,
+    weight_decay: float = 0.0,
+    clip: float = 0.5,
+    flow_every: int = 5,
+):
     """SGD, batch 50, clipping ±clip, L2 weight_decay; GradientFlow(every) attached while training."""
     from ..inspect import GradientFlow
     from ..losses import SoftmaxCrossEntropy
     from ..train import Trainer, make_optimizer
 
-    optimizer = make_optimizer("sgd", net.parameters(), lr=lr, clip_value=clip, weight_decay=weight_decay or None)
+    optimizer = make_optimizer(
+        "sgd", net.parameters(), lr=lr, clip_value=clip, weight_decay=weight_decay or None
+    )
     flow = GradientFlow(every=flow_every)
     net.add_feedback(flow)
-    trainer = Trainer(net, SoftmaxCrossEntropy(), optimizer, (data.x_train, data.y_train),
-                      (data.x_test, data.y_test), batch_size=BATCH, schedule=schedule,
-                      progress=config.progress, rng=rng, on_nonfinite="stop")
+    trainer = Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        optimizer,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        batch_size=BATCH,
+        schedule=schedule,
+        progress=config.progress,
+        rng=rng,
+        on_nonfinite="stop",
+    )
     history = trainer.fit(epochs)
     net.feedback.remove(flow)
     return history, flow
@@ -156,13 +186,32 @@ def add_depth_arguments(parser) -> None:
     from ..cli import positive_float, positive_int
 
     group = parser.add_argument_group("pn-depth options")
-    group.add_argument("--depths", type=positive_int, nargs="+", default=None, help="hidden layers (default 10 20 30)")
+    group.add_argument(
+        "--depths", type=positive_int, nargs="+", default=None, help="hidden layers (default 10 20 30)"
+    )
     group.add_argument("--width", type=positive_int, default=32, help="hidden width (default 32)")
-    group.add_argument("--lrs", type=positive_float, nargs="+", default=None, help="SGD learning rates, one run each (default 0.01 0.05; --quick 0.01)")
-    group.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="default: all")
-    group.add_argument("--period", type=positive_int, default=2, help="PN every period-th hidden layer from the top (default 2)")
-    group.add_argument("--rms", choices=["sample", "batch"], default="sample", help="RMS per sample (default) or per batch")
-    group.add_argument("--blas-threads", type=positive_int, default=1, help="BLAS threads (default 1: small matrices)")
+    group.add_argument(
+        "--lrs",
+        type=positive_float,
+        nargs="+",
+        default=None,
+        help="SGD learning rates, one run each (default 0.01 0.05; --quick 0.01)",
+    )
+    group.add_argument(
+        "--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="default: all"
+    )
+    group.add_argument(
+        "--period",
+        type=positive_int,
+        default=2,
+        help="PN every period-th hidden layer from the top (default 2)",
+    )
+    group.add_argument(
+        "--rms", choices=["sample", "batch"], default="sample", help="RMS per sample (default) or per batch"
+    )
+    group.add_argument(
+        "--blas-threads", type=positive_int, default=1, help="BLAS threads (default 1: small matrices)"
+    )
 
 
 def deep_mlp(depth: int, width: int, inputs: int, classes: int):
@@ -179,7 +228,9 @@ def deep_mlp(depth: int, width: int, inputs: int, classes: int):
     return Sequential(*layers)
 
 
-def depth_run(variant: str, depth: int, lr: float, seed: int, data, config: ExperimentConfig, epochs: int) -> dict:
+def depth_run(
+    variant: str, depth: int, lr: float, seed: int, data, config: ExperimentConfig, epochs: int
+) -> dict:
     """One deep MLP: probe at initialization, train, return the numbers."""
     extra = config.extra
     rng = seeded(seed)
@@ -191,12 +242,18 @@ def depth_run(variant: str, depth: int, lr: float, seed: int, data, config: Expe
     history, during = train(net, data, config, epochs, rng, lr=lr)
     best, best_epoch = history.best("test_acc")
     return {
-        "variant": variant, "depth": depth, "lr": lr, "seed": seed,
-        "grad1_init": first_layer_rms(at_init), "grad1_train": first_layer_rms(during),
+        "variant": variant,
+        "depth": depth,
+        "lr": lr,
+        "seed": seed,
+        "grad1_init": first_layer_rms(at_init),
+        "grad1_train": first_layer_rms(during),
         "final_test_acc": history.test_acc[-1] if len(history) else None,
-        "best_test_acc": best, "best_epoch": best_epoch,
+        "best_test_acc": best,
+        "best_epoch": best_epoch,
         "diverged": bool(history.events_of("diverged")),
-        "delta_init": _profile_dict(at_init), "delta_train": _profile_dict(during),
+        "delta_init": _profile_dict(at_init),
+        "delta_train": _profile_dict(during),
         "saturated_train": _profile_dict(during, "saturated"),
         "history": history.to_dict(),
     }
@@ -218,8 +275,10 @@ def run_depth(config: ExperimentConfig) -> dict:
     variants = list(config.extra.get("variants") or VARIANTS)
     data = load_data(config, flat=True)
     print(f"pn-depth: {data.description}; inputs flattened and standardized")
-    print(f"depths {depths}, width {config.extra.get('width', 32)}, lrs {lrs}, {len(variants)} variants x "
-          f"{runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, clip ±0.5, LeCun normal")
+    print(
+        f"depths {depths}, width {config.extra.get('width', 32)}, lrs {lrs}, {len(variants)} variants x "
+        f"{runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, clip ±0.5, LeCun normal"
+    )
 
     runs = []
     with blas_threads(config.extra.get("blas_threads", 1)):
@@ -229,9 +288,11 @@ def run_depth(config: ExperimentConfig) -> dict:
                     for variant in variants:
                         r = depth_run(variant, depth, lr, config.seed + i, data, config, epochs)
                         runs.append(r)
-                        print(f"  depth {depth:>3} lr {lr:<6g} seed {r['seed']} {variant:<5} grad W1 RMS init "
-                              f"{r['grad1_init']:.3e} train {r['grad1_train']:.3e}  test acc {_pct(r['final_test_acc'])}"
-                              + ("  DIVERGED" if r["diverged"] else ""))
+                        print(
+                            f"  depth {depth:>3} lr {lr:<6g} seed {r['seed']} {variant:<5} grad W1 RMS init "
+                            f"{r['grad1_init']:.3e} train {r['grad1_train']:.3e}  test acc {_pct(r['final_test_acc'])}"
+                            + ("  DIVERGED" if r["diverged"] else "")
+                        )
 
     summary, rows = {}, []
     for depth in depths:
@@ -245,38 +306,70 @@ def run_depth(config: ExperimentConfig) -> dict:
                     "final_test_acc_mean": mean_std(r["final_test_acc"] for r in mine)[0],
                     "final_test_acc_std": mean_std(r["final_test_acc"] for r in mine)[1],
                     "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
-                    "diverged": sum(r["diverged"] for r in mine), "runs": len(mine),
+                    "diverged": sum(r["diverged"] for r in mine),
+                    "runs": len(mine),
                 }
                 if plain:
                     cell["grad1_init_ratio"] = cell["grad1_init_mean"] / summary_value(plain, "grad1_init")
                     cell["grad1_train_ratio"] = cell["grad1_train_mean"] / summary_value(plain, "grad1_train")
                 summary[f"depth {depth}, lr {lr:g}, {variant}"] = cell
-                rows.append({
-                    "depth": depth, "lr": f"{lr:g}", "variant": VARIANTS[variant],
-                    "g_init": f"{cell['grad1_init_mean']:.3e}", "ratio_init": cell.get("grad1_init_ratio"),
-                    "g_train": f"{cell['grad1_train_mean']:.3e}", "ratio_train": cell.get("grad1_train_ratio"),
-                    "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
-                    "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                    "div": f"{cell['diverged']}/{len(mine)}",
-                })
+                rows.append(
+                    {
+                        "depth": depth,
+                        "lr": f"{lr:g}",
+                        "variant": VARIANTS[variant],
+                        "g_init": f"{cell['grad1_init_mean']:.3e}",
+                        "ratio_init": cell.get("grad1_init_ratio"),
+                        "g_train": f"{cell['grad1_train_mean']:.3e}",
+                        "ratio_train": cell.get("grad1_train_ratio"),
+                        "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
+                        "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
+                        "div": f"{cell['diverged']}/{len(mine)}",
+                    }
+                )
     print()
-    print(format_table(rows, [("depth", "depth"), ("lr", "lr"), ("variant", "variant"),
-                              ("g_init", "RMS dC/dW1 init"), ("ratio_init", "x plain", 2),
-                              ("g_train", "RMS dC/dW1 train"), ("ratio_train", "x plain", 2),
-                              ("acc", "final test acc %"), ("best", "best test acc %"), ("div", "diverged")]))
+    print(
+        format_table(
+            rows,
+            [
+                ("depth", "depth"),
+                ("lr", "lr"),
+                ("variant", "variant"),
+                ("g_init", "RMS dC/dW1 init"),
+                ("ratio_init", "x plain", 2),
+                ("g_train", "RMS dC/dW1 train"),
+                ("ratio_train", "x plain", 2),
+                ("acc", "final test acc %"),
+                ("best", "best test acc %"),
+                ("div", "diverged"),
+            ],
+        )
+    )
     print("(the PN paper reports no deep-MLP numbers: no paper column; gradient RMS = mean over seeds)")
 
     def panels(lr, key):
-        return {f"{depth} tanh layers": {
-            VARIANTS[v]: _mean_profile([r for r in runs if (r["depth"], r["lr"], r["variant"]) == (depth, lr, v)], key)
-            for v in variants} for depth in depths}
+        return {
+            f"{depth} tanh layers": {
+                VARIANTS[v]: _mean_profile(
+                    [r for r in runs if (r["depth"], r["lr"], r["variant"]) == (depth, lr, v)], key
+                )
+                for v in variants
+            }
+            for depth in depths
+        }
 
     # at initialization the weights do not depend on the learning rate: one figure
-    _profiles_figure(panels(lrs[0], "delta_init"), config.out / "pn_depth_delta_init.png",
-                     "RMS of δ^l by depth at initialization (mean over 4 batches and the seeds)")
+    _profiles_figure(
+        panels(lrs[0], "delta_init"),
+        config.out / "pn_depth_delta_init.png",
+        "RMS of δ^l by depth at initialization (mean over 4 batches and the seeds)",
+    )
     for lr in lrs:
-        _profiles_figure(panels(lr, "delta_train"), config.out / f"pn_depth_delta_train_lr{lr:g}.png",
-                         f"RMS of δ^l by depth, mean over training (lr {lr:g})")
+        _profiles_figure(
+            panels(lr, "delta_train"),
+            config.out / f"pn_depth_delta_train_lr{lr:g}.png",
+            f"RMS of δ^l by depth, mean over training (lr {lr:g})",
+        )
     return write_results(config, "pn-depth", runs, summary, started=started, paper=None)
 
 
@@ -297,15 +390,48 @@ def add_cnn_arguments(parser) -> None:
     from ..cli import positive_float, positive_int
 
     group = parser.add_argument_group("pn-cnn options")
-    group.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None, help="default: all three; --quick: plain pn2 (the paper's two-path)")
-    group.add_argument("--width", type=positive_int, default=None, help="first conv width w (default 16 digits, 32 CIFAR)")
-    group.add_argument("--lr-max", type=positive_float, default=0.1, help="cosine peak learning rate (default 0.1; the paper gives none)")
-    group.add_argument("--cosine-period", type=positive_int, default=None, help="epochs per cosine period (default: a third of the cosine epochs)")
+    group.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=None,
+        help="default: all three; --quick: plain pn2 (the paper's two-path)",
+    )
+    group.add_argument(
+        "--width", type=positive_int, default=None, help="first conv width w (default 16 digits, 32 CIFAR)"
+    )
+    group.add_argument(
+        "--lr-max",
+        type=positive_float,
+        default=0.1,
+        help="cosine peak learning rate (default 0.1; the paper gives none)",
+    )
+    group.add_argument(
+        "--cosine-period",
+        type=positive_int,
+        default=None,
+        help="epochs per cosine period (default: a third of the cosine epochs)",
+    )
     group.add_argument("--weight-decay", type=float, default=0.003, help="L2 (default 0.003, the paper's)")
-    group.add_argument("--clip", type=positive_float, default=0.5, help="clip gradients to ±clip (default 0.5)")
-    group.add_argument("--period", type=positive_int, default=2, help="PN every period-th hidden layer from the top (default 2)")
-    group.add_argument("--noise-levels", type=positive_float, nargs="+", default=None, help="noise levels on standardized inputs (default 0.1 0.2 0.3 0.5)")
-    group.add_argument("--noise-draws", type=positive_int, default=10, help="draws per level (default 10, the paper's)")
+    group.add_argument(
+        "--clip", type=positive_float, default=0.5, help="clip gradients to ±clip (default 0.5)"
+    )
+    group.add_argument(
+        "--period",
+        type=positive_int,
+        default=2,
+        help="PN every period-th hidden layer from the top (default 2)",
+    )
+    group.add_argument(
+        "--noise-levels",
+        type=positive_float,
+        nargs="+",
+        default=None,
+        help="noise levels on standardized inputs (default 0.1 0.2 0.3 0.5)",
+    )
+    group.add_argument(
+        "--noise-draws", type=positive_int, default=10, help="draws per level (default 10, the paper's)"
+    )
     group.add_argument("--blas-threads", type=positive_int, default=1, help="BLAS threads (default 1)")
 
 
@@ -327,8 +453,11 @@ def model1_cnn(input_shape: tuple, classes: int, width: int):
     layers.append(Flatten())
     flat = Sequential(*layers).build(tuple(input_shape))[0]
     hidden = 4 * width
-    layers += [Dense(flat, hidden, weight_init="lecun_normal", bias_init="zeros"), Tanh(),
-               Dense(hidden, classes, weight_init="lecun_normal", bias_init="zeros")]
+    layers += [
+        Dense(flat, hidden, weight_init="lecun_normal", bias_init="zeros"),
+        Tanh(),
+        Dense(hidden, classes, weight_init="lecun_normal", bias_init="zeros"),
+    ]
     net = Sequential(*layers)
     net.build(tuple(input_shape))
     return net
@@ -340,8 +469,15 @@ def cosine_schedule(epochs: int, lr_max: float, period: int | None, warmup: floa
 
     final = max(1, round(epochs * 20 / 90)) if epochs > 2 else 0
     period = period or max(1, (epochs - final) // 3)
-    return CosineRestarts(lr_max, min(1e-4, lr_max), period, warmup_fraction=warmup, total_epochs=epochs,
-                          final_epochs=final, final_lr=min(1e-4, lr_max) if final else None)
+    return CosineRestarts(
+        lr_max,
+        min(1e-4, lr_max),
+        period,
+        warmup_fraction=warmup,
+        total_epochs=epochs,
+        final_epochs=final,
+        final_lr=min(1e-4, lr_max) if final else None,
+    )
 
 
 def noise_table(net, data, levels, draws: int, seed: int) -> dict:
@@ -355,12 +491,16 @@ def noise_table(net, data, levels, draws: int, seed: int) -> dict:
     for kind in ("gaussian", "uniform"):
         table[kind] = {}
         for level in levels:
-            table[kind][level] = [evaluate(net, SoftmaxCrossEntropy(), add_noise(data.x_test, kind, level, rng),
-                                           data.y_test)[1] for _ in range(draws)]
+            table[kind][level] = [
+                evaluate(net, SoftmaxCrossEntropy(), add_noise(data.x_test, kind, level, rng), data.y_test)[1]
+                for _ in range(draws)
+            ]
     return table
 
 
-def cnn_run(variant: str, seed: int, data, config: ExperimentConfig, epochs: int, levels) -> tuple[dict, object]:
+def cnn_run(
+    variant: str, seed: int, data, config: ExperimentConfig, epochs: int, levels
+) -> tuple[dict, object]:
     """Train one model-1-style network; its numbers and the trained network."""
     extra = config.extra
     rng = seeded(seed)
@@ -370,19 +510,42 @@ def cnn_run(variant: str, seed: int, data, config: ExperimentConfig, epochs: int
     if rule is not None:
         net.add_feedback(rule)
     at_init = probe(net, data)
-    schedule = cosine_schedule(epochs, extra.get("lr_max", LR_MAX), extra.get("cosine_period"),
-                               0.5 if data.name == "cifar100" else 0.0)
-    history, during = train(net, data, config, epochs, rng, lr=schedule.lr_at(0), schedule=schedule,
-                            weight_decay=extra.get("weight_decay", 0.003), clip=extra.get("clip", 0.5), flow_every=10)
+    schedule = cosine_schedule(
+        epochs,
+        extra.get("lr_max", LR_MAX),
+        extra.get("cosine_period"),
+        0.5 if data.name == "cifar100" else 0.0,
+    )
+    history, during = train(
+        net,
+        data,
+        config,
+        epochs,
+        rng,
+        lr=schedule.lr_at(0),
+        schedule=schedule,
+        weight_decay=extra.get("weight_decay", 0.003),
+        clip=extra.get("clip", 0.5),
+        flow_every=10,
+    )
     best, best_epoch = history.best("test_acc")
     noise = noise_table(net, data, levels, extra.get("noise_draws", 10), seed)
     return {
-        "variant": variant, "seed": seed, "width": width, "schedule": repr(schedule),
+        "variant": variant,
+        "seed": seed,
+        "width": width,
+        "schedule": repr(schedule),
         "final_test_acc": history.test_acc[-1] if len(history) else None,
-        "best_test_acc": best, "best_epoch": best_epoch, "diverged": bool(history.events_of("diverged")),
-        "grad1_init": first_layer_rms(at_init), "grad1_train": first_layer_rms(during),
-        "delta_init": _profile_dict(at_init), "delta_train": _profile_dict(during),
-        "noise": {kind: {str(level): accs for level, accs in by_level.items()} for kind, by_level in noise.items()},
+        "best_test_acc": best,
+        "best_epoch": best_epoch,
+        "diverged": bool(history.events_of("diverged")),
+        "grad1_init": first_layer_rms(at_init),
+        "grad1_train": first_layer_rms(during),
+        "delta_init": _profile_dict(at_init),
+        "delta_train": _profile_dict(during),
+        "noise": {
+            kind: {str(level): accs for level, accs in by_level.items()} for kind, by_level in noise.items()
+        },
         "history": history.to_dict(),
     }, net
 
@@ -402,9 +565,11 @@ def run_cnn(config: ExperimentConfig) -> dict:
     levels = config.choose("noise_levels", [0.2, 0.5], [0.1, 0.2, 0.3, 0.5])
     data = load_data(config, flat=False)
     print(f"pn-cnn: {data.description}; standardized per channel")
-    print(f"{len(variants)} variants x {runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, cosine lr "
-          f"(max {config.extra.get('lr_max', LR_MAX):g}), L2 {config.extra.get('weight_decay', 0.003):g}, "
-          f"clip ±{config.extra.get('clip', 0.5):g}, LeCun normal")
+    print(
+        f"{len(variants)} variants x {runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, cosine lr "
+        f"(max {config.extra.get('lr_max', LR_MAX):g}), L2 {config.extra.get('weight_decay', 0.003):g}, "
+        f"clip ±{config.extra.get('clip', 0.5):g}, LeCun normal"
+    )
 
     runs, nets = [], {}
     with blas_threads(config.extra.get("blas_threads", 1)):
@@ -413,9 +578,11 @@ def run_cnn(config: ExperimentConfig) -> dict:
                 r, net = cnn_run(variant, config.seed + i, data, config, epochs, levels)
                 runs.append(r)
                 nets.setdefault(variant, net)
-                print(f"  seed {r['seed']} {variant:<5} test acc final {_pct(r['final_test_acc'])} best "
-                      f"{_pct(r['best_test_acc'])}; grad W1 RMS init {r['grad1_init']:.3e}"
-                      + ("  DIVERGED" if r["diverged"] else ""))
+                print(
+                    f"  seed {r['seed']} {variant:<5} test acc final {_pct(r['final_test_acc'])} best "
+                    f"{_pct(r['best_test_acc'])}; grad W1 RMS init {r['grad1_init']:.3e}"
+                    + ("  DIVERGED" if r["diverged"] else "")
+                )
         print(nets[variants[0]].describe())
 
         paper = PAPER.get(data.name)
@@ -427,21 +594,42 @@ def run_cnn(config: ExperimentConfig) -> dict:
                 "final_test_acc_std": mean_std(r["final_test_acc"] for r in mine)[1],
                 "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
                 "grad1_init_mean": mean_std(r["grad1_init"] for r in mine)[0],
-                "noise": {kind: {str(level): mean_std(a for r in mine for a in r["noise"][kind][str(level)])[0]
-                                 for level in levels} for kind in ("gaussian", "uniform")},
+                "noise": {
+                    kind: {
+                        str(level): mean_std(a for r in mine for a in r["noise"][kind][str(level)])[0]
+                        for level in levels
+                    }
+                    for kind in ("gaussian", "uniform")
+                },
                 "runs": len(mine),
             }
-            rows.append({"variant": VARIANTS[variant],
-                         "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
-                         "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                         "g": f"{summary[variant]['grad1_init_mean']:.3e}",
-                         "paper": paper if variant == "pn2" else None})
+            rows.append(
+                {
+                    "variant": VARIANTS[variant],
+                    "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
+                    "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
+                    "g": f"{summary[variant]['grad1_init_mean']:.3e}",
+                    "paper": paper if variant == "pn2" else None,
+                }
+            )
         print()
         paper_header = f"paper % ({PAPER_MODEL[data.name]})" if paper else "paper % (CIFAR only)"
-        print(format_table(rows, [("variant", "variant"), ("acc", "final test acc %"), ("best", "best test acc %"),
-                                  ("g", "RMS dC/dW1 init"), ("paper", paper_header, 2)]))
+        print(
+            format_table(
+                rows,
+                [
+                    ("variant", "variant"),
+                    ("acc", "final test acc %"),
+                    ("best", "best test acc %"),
+                    ("g", "RMS dC/dW1 init"),
+                    ("paper", paper_header, 2),
+                ],
+            )
+        )
         if paper is None:
-            print("(the paper's 80.5% (CIFAR-10) and 61.23% (CIFAR-100) are for CIFAR; run with --data cifar10|cifar100)")
+            print(
+                "(the paper's 80.5% (CIFAR-10) and 61.23% (CIFAR-100) are for CIFAR; run with --data cifar10|cifar100)"
+            )
 
         draws = config.extra.get("noise_draws", 10)
         noise_rows = []
@@ -452,13 +640,25 @@ def run_cnn(config: ExperimentConfig) -> dict:
                     accs = [a for r in runs if r["variant"] == variant for a in r["noise"][kind][str(level)]]
                     row[variant] = format_mean_std(accs, scale=100, digits=2)
                 noise_rows.append(row)
-        print(f"\nnoise test: mean test accuracy % over {draws} draws per level and all seeds "
-              f"(gaussian: + N(0, level²); uniform: + U(-level, level); on standardized inputs)")
-        print(format_table(noise_rows, [("noise", "noise"), ("level", "level")] + [(v, VARIANTS[v]) for v in variants]))
+        print(
+            f"\nnoise test: mean test accuracy % over {draws} draws per level and all seeds "
+            f"(gaussian: + N(0, level²); uniform: + U(-level, level); on standardized inputs)"
+        )
+        print(
+            format_table(
+                noise_rows, [("noise", "noise"), ("level", "level")] + [(v, VARIANTS[v]) for v in variants]
+            )
+        )
 
         _cnn_plots(runs, variants, levels, nets, data, config)
-    return write_results(config, "pn-cnn", runs, summary, started=started,
-                         paper={"cifar10": PAPER["cifar10"], "cifar100": PAPER["cifar100"]})
+    return write_results(
+        config,
+        "pn-cnn",
+        runs,
+        summary,
+        started=started,
+        paper={"cifar10": PAPER["cifar10"], "cifar100": PAPER["cifar100"]},
+    )
 
 
 def _cnn_plots(runs, variants, levels, nets, data, config) -> None:
@@ -484,13 +684,21 @@ def _cnn_plots(runs, variants, levels, nets, data, config) -> None:
     ax_noise.legend(fontsize="small")
     save_figure(fig, config.out / "pn_cnn_accuracy.png")
 
-    panels = {when: {VARIANTS[v]: _mean_profile([r for r in runs if r["variant"] == v], key) for v in variants}
-              for when, key in (("at initialization", "delta_init"), ("mean over training", "delta_train"))}
-    _profiles_figure(panels, config.out / "pn_cnn_delta.png", "pn-cnn: RMS of δ^l by depth (l = 1: first conv)")
+    panels = {
+        when: {VARIANTS[v]: _mean_profile([r for r in runs if r["variant"] == v], key) for v in variants}
+        for when, key in (("at initialization", "delta_init"), ("mean over training", "delta_train"))
+    }
+    _profiles_figure(
+        panels, config.out / "pn_cnn_delta.png", "pn-cnn: RMS of δ^l by depth (l = 1: first conv)"
+    )
 
     variant = "pn2" if "pn2" in nets else variants[0]
     net, count = nets[variant], 4
     maps = contribution_map(net, SoftmaxCrossEntropy(), data.x_test[:count], data.y_test[:count])
-    fig = plot_contribution_maps(data.x_test[:count], maps, count=count,
-                                 titles=[f"label {int(label)}" for label in data.y_test[:count]])
+    fig = plot_contribution_maps(
+        data.x_test[:count],
+        maps,
+        count=count,
+        titles=[f"label {int(label)}" for label in data.y_test[:count]],
+    )
     save_figure(fig, config.out / "pn_cnn_contribution.png")
