@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable
 
 from . import backend
@@ -48,17 +49,42 @@ _REGISTRY: dict[tuple[str, str], Callable[..., Derivative]] = {}
 
 
 def sigmoid(z):
-    """σ(z) = 1 / (1 + e^{−z}), computed as (1 + tanh(z/2)) / 2 (no overflow)."""
-    return 0.5 * (1.0 + backend.xp.tanh(0.5 * z))
+    """σ(z) = 1 / (1 + e^{−z}) for z ≥ 0 and e^{z} / (1 + e^{z}) for z < 0.
+
+    Both branches use e = e^{−|z|} ≤ 1, so nothing overflows, and neither subtracts
+    nearly equal numbers: the left tail keeps full relative precision down to the
+    smallest float (½(1 + tanh(z/2)) rounds σ(z) to 0 below z ≈ −17 in float32).
+    """
+    xp = backend.xp
+    e = xp.exp(-xp.abs(z))
+    s = 1 / (1 + e)
+    return xp.where(z >= 0, s, e * s)
 
 
-def register_derivative(activation: str, name: str, factory: Callable[..., Derivative]) -> None:
+def register_derivative(
+    activation: str, name: str, factory: Callable[..., Derivative], replace: bool = False
+) -> None:
     """Name a derivative for an activation (``"relu"``, ``"sigmoid"``, ...) once.
 
     ``factory(**params)`` returns the callable ``d(z, a)``; the keyword arguments given
-    to the activation's constructor (e.g. ``k=3.5``) are passed to it.
+    to the activation's constructor (e.g. ``k=3.5``) are passed to it. A name that is
+    already registered (``"true"`` among them) is overwritten only with ``replace=True``.
     """
-    _REGISTRY[(activation.lower(), name)] = factory
+    for arg, value in (("activation", activation), ("name", name)):
+        if not isinstance(value, str):
+            raise TypeError(f"register_derivative: {arg} must be a str, got {type(value).__name__}")
+    if not callable(factory):
+        raise TypeError(
+            "register_derivative: factory must be callable (factory(**params) -> d(z, a)), "
+            f"got {type(factory).__name__}"
+        )
+    key = (activation.lower(), name)
+    if key in _REGISTRY and not replace:
+        raise ValueError(
+            f"register_derivative: {key[0]!r} already has a derivative {name!r}; "
+            "pass replace=True to overwrite it for the whole process"
+        )
+    _REGISTRY[key] = factory
 
 
 def derivative_names(activation: str) -> list[str]:
@@ -78,9 +104,44 @@ class Activation(Layer):
 
     def __init__(self, derivative: str | Derivative = "true", **params):
         super().__init__()
-        self.params = params
-        self.set_derivative(derivative, **params)
+        self.params = self._checked_params(params)
+        self.set_derivative(derivative, **self.params)
         self.derivative_value = None
+
+    def accepted_keywords(self) -> list[str]:
+        """The keywords this activation or one of its registered derivatives takes."""
+        names: set[str] = set()
+        for (act, _), factory in _REGISTRY.items():
+            if act == self.key:
+                names.update(
+                    n
+                    for n, p in inspect.signature(factory).parameters.items()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                )
+        return sorted(names)
+
+    def _checked_params(self, params: dict) -> dict:
+        """Refuse keywords nobody takes and values that are not real numbers.
+
+        NumPy scalars become Python numbers, so ``k=np.float64(3.5)`` does not turn
+        float32 derivatives into float64 ones.
+        """
+        accepted = self.accepted_keywords()
+        checked = {}
+        for name, value in params.items():
+            if name not in accepted:
+                raise TypeError(
+                    f"{type(self).__name__}: unknown keyword {name!r}; accepted: "
+                    f"{accepted if accepted else 'none'} (the keywords of {type(self).__name__} "
+                    f"and its derivatives {derivative_names(self.key)})"
+                )
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                raise TypeError(
+                    f"{type(self).__name__}: keyword {name} must be a real number (int, float or "
+                    f"NumPy scalar), got {type(value).__name__} {value!r}"
+                )
+            checked[name] = int(value) if isinstance(value, numbers.Integral) else float(value)
+        return checked
 
     def set_derivative(self, derivative: str | Derivative = "true", **params) -> None:
         """Swap the derivative backward uses: a registered name or a callable d(z, a)."""
@@ -88,6 +149,11 @@ class Activation(Layer):
             self.d = derivative
             self.derivative_name = getattr(derivative, "__name__", "custom")
             return
+        if not isinstance(derivative, str):
+            raise TypeError(
+                f"{type(self).__name__}: derivative must be a registered name "
+                f"{derivative_names(self.key)} or a callable d(z, a), got {type(derivative).__name__}"
+            )
         factory = _REGISTRY.get((self.key, derivative))
         if factory is None:
             raise ValueError(
@@ -116,7 +182,12 @@ class Activation(Layer):
         return delta
 
     def _check_shape(self, d) -> None:
-        """A derivative must be a scalar or broadcast to z's shape without growing it."""
+        """A derivative must be a scalar or an array broadcasting to z's shape without growing it."""
+        if not (backend.is_array(d) or isinstance(d, numbers.Real)):
+            raise TypeError(
+                f"{self!r}: derivative {self.derivative_name!r} returned {type(d).__name__}, "
+                f"expected an array of shape {self.z.shape} (the shape of z) or a scalar"
+            )
         shape = backend.xp.shape(d)
         try:
             fits = shape == () or backend.xp.broadcast_shapes(shape, self.z.shape) == self.z.shape
@@ -153,8 +224,8 @@ class LeakyReLU(Activation):
     key = "leaky_relu"
 
     def __init__(self, alpha: float = 0.01, derivative: str | Derivative = "true"):
-        self.alpha = alpha
         super().__init__(derivative, alpha=alpha)
+        self.alpha = self.params["alpha"]  # a Python float: float32 data stays float32
 
     def f(self, z):
         return backend.xp.where(z >= 0, z, self.alpha * z)
@@ -227,7 +298,7 @@ def _sigmoid_true():
 
 
 def _sigmoid_ad():
-    return lambda z, a: backend.xp.minimum(a, 1 - a)
+    return lambda z, a: sigmoid(-backend.xp.abs(z))  # min(y, 1 − y) = σ(−|z|); 1 − y would round to 0
 
 
 def _tanh_true():

@@ -43,7 +43,8 @@ def test_isigmoid_is_the_papers_piecewise_function():
 
 def test_sigmoid_is_stable_at_extremes():
     z = np.array([-1e4, 0.0, 1e4], dtype=np.float32)
-    with np.errstate(all="raise"):
+    # no overflow, no 0/0, no inf/inf; e^{−|z|} underflowing to 0 at |z| = 1e4 is the right answer
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         np.testing.assert_allclose(sigmoid(z), [0, 0.5, 1])
 
 
@@ -80,3 +81,45 @@ def test_a_derivative_of_the_wrong_shape_is_refused():
     act.forward(np.zeros((2, 5)))
     with pytest.raises(ValueError, match=r"returned shape \(3,\), expected \(2, 5\)"):
         act.backward(np.ones((2, 5)))
+
+
+# ---------------------------------------------------------------- float32 tails (issue 12)
+TINY32 = np.finfo(np.float32).tiny  # the smallest normal float32
+
+
+def _sigmoid64(z32):
+    """σ in float64 of the same float32 arguments, by the branch that does not cancel."""
+    z = z32.astype(np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def test_sigmoid_is_tail_accurate_in_float32():
+    z = np.linspace(-80, 80, 20001, dtype=np.float32)
+    got, want = sigmoid(z), _sigmoid64(z)
+    assert got.dtype == np.float32
+    normal = want >= TINY32
+    rel = np.abs(got[normal].astype(np.float64) - want[normal]) / want[normal]
+    worst = int(np.argmax(rel))
+    assert rel[worst] < 1e-6, f"σ({z[normal][worst]}) = {got[normal][worst]}, float64 {want[normal][worst]}"
+    assert normal.all()  # over [−80, 80] every σ is a normal float32
+
+
+def test_artificial_derivatives_never_vanish_in_float32():
+    # AD ReLU d = σ(k·z): > 0 wherever it is a normal float32 (k·z ≥ −87)
+    k = 3.5
+    z = np.linspace(-87 / k, 80, 20001, dtype=np.float32)
+    relu = ng.ReLU(derivative="ad", k=k)
+    relu.forward(z)
+    relu.backward(np.ones_like(z))
+    assert relu.derivative_value.dtype == np.float32
+    assert (relu.derivative_value > 0).all(), z[relu.derivative_value <= 0][:5]
+    # AD sigmoid d = min(y, 1 − y) = σ(−|z|): > 0 over [−80, 80], and tail-accurate from z
+    z = np.linspace(-80, 80, 20001, dtype=np.float32)
+    sig = ng.Sigmoid(derivative="ad")
+    sig.forward(z)
+    sig.backward(np.ones_like(z))
+    d = sig.derivative_value
+    assert d.dtype == np.float32 and (d > 0).all(), z[d <= 0][:5]
+    want = _sigmoid64(-np.abs(z))
+    np.testing.assert_allclose(d.astype(np.float64), want, rtol=1e-6, atol=0)
