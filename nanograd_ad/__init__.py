@@ -6,7 +6,7 @@
 See ``docs/architecture.md`` for how the pieces fit and ``lessons/`` to step through them.
 """
 
-from . import backend, init
+from . import backend, init, models
 from .activations import (
     Activation,
     Identity,
@@ -113,6 +113,7 @@ __all__ = [
     "init",
     "load_checkpoint",
     "make_optimizer",
+    "models",
     "read_checkpoint",
     "register_derivative",
     "save_checkpoint",

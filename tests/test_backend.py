@@ -10,7 +10,17 @@ import pytest
 import nanograd_ad as ng
 from nanograd_ad import backend
 
-COMPUTE_MODULES = ["layers", "activations", "losses", "network", "feedback", "optim", "amplify", "ics"]
+COMPUTE_MODULES = [
+    "layers",
+    "activations",
+    "losses",
+    "network",
+    "feedback",
+    "optim",
+    "amplify",
+    "ics",
+    "models",
+]
 PACKAGE = pathlib.Path(ng.__file__).parent
 
 

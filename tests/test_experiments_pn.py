@@ -17,7 +17,7 @@ def test_both_experiments_are_registered():
     assert get("pn-depth").run is pn.run_depth and get("pn-cnn").run is pn.run_cnn
 
 
-def test_deep_mlp_and_model1_cnn_shapes_and_init():
+def test_deep_mlp_and_pn_model1_shapes_and_init():
     net = pn.deep_mlp(20, 32, 64, 10)
     kinds = [type(layer).__name__ for layer in net.layers]
     assert kinds.count("Dense") == 21 and kinds.count("Tanh") == 20
@@ -26,7 +26,7 @@ def test_deep_mlp_and_model1_cnn_shapes_and_init():
     assert abs(float(w.std()) - 1 / np.sqrt(32)) < 0.02  # LeCun normal: std 1/sqrt(fan_in)
 
     for shape, width, flat in [((1, 8, 8), 16, 256), ((3, 32, 32), 32, 2048)]:
-        cnn = pn.model1_cnn(shape, 10, width)
+        cnn = ng.models.pn_model1(10, input_shape=shape, width=width)
         kinds = [type(layer).__name__ for layer in cnn.layers]
         assert kinds.count("Conv2D") == 8 and kinds.count("Dense") == 2 and kinds.count("Tanh") == 9
         dense = [layer for layer in cnn.layers if isinstance(layer, ng.Dense)]

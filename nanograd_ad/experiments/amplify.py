@@ -146,33 +146,13 @@ def add_arguments(parser) -> None:
 
 
 def build_net(input_shape: tuple, num_classes: int, widths=(8, 16, 32), hidden: int = 64):
-    """The VGG-style CNN for per-sample inputs (C, H, W)."""
-    from ..activations import ReLU
-    from ..layers import Conv2D, Dense, Flatten, MaxPool2D
-    from ..network import Sequential
+    """The VGG-style CNN for per-sample inputs (C, H, W): :func:`nanograd_ad.models.small_vgg`."""
+    from ..models import small_vgg
 
-    channels, side = input_shape[0], input_shape[1]
-    layers = []
-    for width in widths:
-        layers += [
-            Conv2D(channels, width, 3, padding=1, weight_init="he_normal"),
-            ReLU(),
-            Conv2D(width, width, 3, padding=1, weight_init="he_normal"),
-            ReLU(),
-            MaxPool2D(2),
-        ]
-        channels, side = width, side // 2
-    if side < 1:
-        raise ValueError(f"{NAME}: input {input_shape} is too small for {len(widths)} pooling blocks")
-    layers += [
-        Flatten(),
-        Dense(channels * side * side, hidden, weight_init="he_normal"),
-        ReLU(),
-        Dense(hidden, num_classes, weight_init="he_normal"),
-    ]
-    net = Sequential(*layers)
-    net.build(tuple(input_shape))
-    return net
+    try:
+        return small_vgg(num_classes, input_shape=tuple(input_shape), widths=widths, hidden=hidden)
+    except ValueError as error:
+        raise ValueError(f"{NAME}: {error}") from None
 
 
 @dataclasses.dataclass

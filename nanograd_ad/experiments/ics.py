@@ -113,45 +113,17 @@ def add_arguments(parser) -> None:
 # ------------------------------------------------------------------------------ model
 
 
-def make_activation(model: str):
-    """The hidden activation of a model."""
-    from ..activations import ReLU, Sigmoid
-    from ..ics import RegularizedReLU
-
-    if model == "sigmoid":
-        return Sigmoid()
-    if model == "relu":
-        return ReLU()
-    if model == "regularized-relu":
-        return RegularizedReLU()
-    raise ValueError(f"unknown model {model!r}; known: {list(MODELS)}")
-
-
 def build_net(
     model: str, input_shape: tuple, channels=CHANNELS, num_classes: int = 2, bias_init: str = "zeros"
 ):
-    """Scale(1) → 6 conv (3×3, padding 1) + activation, mean pooling after conv 2 and 4 → Dense."""
-    from .. import init
-    from ..ics import Scale
-    from ..layers import AvgPool2D, Conv2D, Dense, Flatten
-    from ..network import Sequential
+    """The protocol's network with ``model``'s activation: :func:`nanograd_ad.models.regularized_relu_net`."""
+    from ..models import regularized_relu_net
 
-    weight_init = init.uniform(-1, 1)
-    bias = weight_init if bias_init == "uniform" else "zeros"
-    layers, c_in = [Scale(1.0)], input_shape[0]
-    for i, c_out in enumerate(channels):
-        layers += [
-            Conv2D(c_in, c_out, 3, padding=1, weight_init=weight_init, bias_init=bias),
-            make_activation(model),
-        ]
-        if i in (1, 3):
-            layers.append(AvgPool2D(2))
-        c_in = c_out
-    layers.append(Flatten())
-    flat = Sequential(*layers).build(tuple(input_shape))
-    net = Sequential(*layers, Dense(flat[0], num_classes, weight_init=weight_init, bias_init=bias))
-    net.build(tuple(input_shape))
-    return net
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; known: {list(MODELS)}")
+    return regularized_relu_net(
+        num_classes, activation=model, input_shape=tuple(input_shape), channels=channels, bias_init=bias_init
+    )
 
 
 # ------------------------------------------------------------------------------- data

@@ -435,34 +435,6 @@ def add_cnn_arguments(parser) -> None:
     group.add_argument("--blas-threads", type=positive_int, default=1, help="BLAS threads (default 1)")
 
 
-def model1_cnn(input_shape: tuple, classes: int, width: int):
-    """8 conv (3×3, padding 1) + 2 dense, tanh; LeCun normal weights, zero biases."""
-    from ..activations import Tanh
-    from ..layers import Conv2D, Dense, Flatten, MaxPool2D
-    from ..network import Sequential
-
-    channels, size = input_shape[0], input_shape[1]
-    widths = [width, width, 2 * width, 2 * width] + [4 * width] * 4
-    pools = {1, 3} | ({7} if size >= 16 else set())
-    layers = []
-    for i, out in enumerate(widths):
-        layers += [Conv2D(channels, out, 3, padding=1, weight_init="lecun_normal", bias_init="zeros"), Tanh()]
-        if i in pools:
-            layers.append(MaxPool2D(2))
-        channels = out
-    layers.append(Flatten())
-    flat = Sequential(*layers).build(tuple(input_shape))[0]
-    hidden = 4 * width
-    layers += [
-        Dense(flat, hidden, weight_init="lecun_normal", bias_init="zeros"),
-        Tanh(),
-        Dense(hidden, classes, weight_init="lecun_normal", bias_init="zeros"),
-    ]
-    net = Sequential(*layers)
-    net.build(tuple(input_shape))
-    return net
-
-
 def cosine_schedule(epochs: int, lr_max: float, period: int | None, warmup: float):
     """The PN recipe: cosine periods, the last 20/90 of the epochs at 1e-4."""
     from ..schedules import CosineRestarts
@@ -502,10 +474,12 @@ def cnn_run(
     variant: str, seed: int, data, config: ExperimentConfig, epochs: int, levels
 ) -> tuple[dict, object]:
     """Train one model-1-style network; its numbers and the trained network."""
+    from ..models import pn_model1
+
     extra = config.extra
     rng = seeded(seed)
     width = extra.get("width") or (16 if data.x_train.shape[-1] < 16 else 32)
-    net = model1_cnn(data.x_train.shape[1:], data.num_classes, width)
+    net = pn_model1(data.num_classes, input_shape=tuple(data.x_train.shape[1:]), width=width)
     rule = make_rule(variant, extra.get("period", 2))
     if rule is not None:
         net.add_feedback(rule)
