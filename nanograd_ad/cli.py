@@ -6,7 +6,9 @@
 
 Common options of ``reproduce``: ``--quick`` (about a minute on a laptop), ``--runs N``,
 ``--epochs N``, ``--seed S``, ``--data digits|cifar10|cifar100``, ``--data-dir P``,
-``--out DIR`` (default ``results/NAME``), ``--backend numpy|cupy``, ``--no-progress``.
+``--out DIR`` (default ``results/NAME``), ``--backend numpy|cupy``, ``--no-progress``; for
+sweeps ``--workers N`` (a local Dask cluster), ``--scheduler ADDRESS`` (an existing one),
+``--worker-threads N`` and ``--resume``.
 
 Exit codes: 0 done; 1 training diverged; 2 bad options, unknown names, missing data or
 an unavailable backend (the message says which, without a traceback); 130 interrupted.
@@ -76,6 +78,29 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--out", type=Path, default=None, help="output folder; default results/NAME")
     group.add_argument("--backend", choices=BACKENDS, default="numpy", help="array backend; default numpy")
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sweep = common.add_argument_group("running the units (see the README: sweeps)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="run the independent units on a local Dask cluster of N worker processes",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the units on an existing Dask cluster, e.g. tcp://10.0.0.5:8786",
+    )
+    sweep.add_argument(
+        "--worker-threads",
+        type=positive_int,
+        default=1,
+        help="BLAS threads per unit on Dask workers; default 1",
+    )
+    sweep.add_argument(
+        "--resume", action="store_true", help="skip units already finished in --out with the same settings"
+    )
     return common
 
 
@@ -145,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import backend
     from .experiments import get
     from .experiments.common import ExperimentConfig
+    from .sweep import SweepError, dask_available
     from .train import TrainingDiverged
 
     experiment = get(args.experiment)
@@ -161,19 +187,30 @@ def main(argv: list[str] | None = None) -> int:
             backend=args.backend,
             extra=extra,
             progress=not args.no_progress,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            worker_threads=args.worker_threads,
         )
         backend.use(args.backend)
     except (ValueError, backend.BackendError) as err:
         return _error(str(err), 2)
+    if (args.workers is not None or args.scheduler is not None) and not dask_available():
+        return _error(
+            "--workers/--scheduler run on Dask, which is not installed: pip install 'nanograd_ad[dask]'", 2
+        )
     try:
         results = experiment.run(config)
     except KeyboardInterrupt:
+        kept = config.out / "units"
+        if kept.is_dir():
+            return _error(f"interrupted; finished units are kept in {kept}/ (rerun with --resume)", 130)
         return _error("interrupted", 130)
     except TrainingDiverged as err:
         if args.traceback:
             raise
         return _error(str(err), 1)
-    except (ValueError, FileNotFoundError, backend.BackendError) as err:
+    except (ValueError, FileNotFoundError, backend.BackendError, SweepError) as err:
         if args.traceback:
             raise
         return _error(str(err), 2)

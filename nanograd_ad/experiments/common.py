@@ -42,6 +42,7 @@ import numpy as np
 from ..checkpoint import atomic_write, library_version
 
 __all__ = [
+    "EXECUTION_FIELDS",
     "RESULTS_KEYS",
     "ExperimentConfig",
     "blas_threads",
@@ -50,6 +51,7 @@ __all__ = [
     "format_value",
     "mean_std",
     "pyplot",
+    "run_units",
     "save_figure",
     "seeded",
     "to_jsonable",
@@ -78,6 +80,10 @@ class ExperimentConfig:
     backend: str = "numpy"
     extra: dict = field(default_factory=dict)
     progress: bool = True
+    workers: int | None = None
+    scheduler: str | None = None
+    resume: bool = False
+    worker_threads: int = 1
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -99,6 +105,45 @@ class ExperimentConfig:
     def to_dict(self) -> dict:
         """Plain JSON-ready dict of the settings."""
         return to_jsonable(asdict(self))
+
+    def unit_params(self) -> dict:
+        """The settings a unit's numbers depend on, as JSON: everything but `EXECUTION_FIELDS`
+        (where the sweep runs and writes does not change what it computes)."""
+        settings = self.to_dict()
+        for name in EXECUTION_FIELDS:
+            settings.pop(name)
+        return settings
+
+    @classmethod
+    def from_unit_params(cls, params: dict, **execution) -> ExperimentConfig:
+        """Inverse of `unit_params` (execution fields from ``execution`` or their defaults)."""
+        return cls(**params, **execution)
+
+
+#: The fields of `ExperimentConfig` that say where and how a sweep runs, not what it computes.
+EXECUTION_FIELDS = ("out", "progress", "workers", "scheduler", "resume", "worker_threads")
+
+
+def run_units(config: ExperimentConfig, units: list, description: str = "units") -> list:
+    """Run an experiment's units as its config says (in-process, ``--workers N`` or
+    ``--scheduler ADDRESS``; ``--resume``); results in the order of ``units``.
+
+    Units write to ``config.out/units/``. In-process the BLAS thread limit is left as the
+    experiment set it; on Dask each unit runs with ``config.worker_threads`` BLAS threads."""
+    from ..sweep import run_units as run_sweep
+
+    distributed = config.workers is not None or config.scheduler is not None
+    return run_sweep(
+        units,
+        out=config.out,
+        workers=config.workers,
+        scheduler=config.scheduler,
+        resume=config.resume,
+        threads=config.worker_threads if distributed else None,
+        backend_name=config.backend,
+        progress=config.progress,
+        description=description,
+    )
 
 
 def to_jsonable(value: Any):

@@ -29,6 +29,7 @@ from .common import (
     format_table,
     mean_std,
     pyplot,
+    run_units,
     save_figure,
     seeded,
     write_results,
@@ -162,6 +163,23 @@ def train_one(variant: str, seed: int, data, config: ExperimentConfig, epochs: i
     }
 
 
+def load_images(config: ExperimentConfig):
+    """The dataset the config names (digits by default), inputs as (N, C, H, W) images."""
+    from ..datasets import load
+
+    data = load(config.data or "digits", config.data_dir)
+    if data.num_classes is None:
+        raise ValueError(f"{NAME} needs a classification dataset, got {data.name!r}")
+    return dataclasses.replace(data, x_train=_as_images(data.x_train), x_test=_as_images(data.x_test))
+
+
+def train_unit(config: dict, variant: str, seed: int, epochs: int, progress: bool = True) -> dict:
+    """One unit of the sweep (one variant, one seed), from its settings alone."""
+    settings = ExperimentConfig.from_unit_params(config, progress=progress)
+    with blas_threads(settings.extra.get("blas_threads", 1)):
+        return train_one(variant, seed, load_images(settings), settings, epochs)
+
+
 def plot_curves(runs: list[dict], variants: list[str], path) -> None:
     """Test accuracy and test loss per epoch, mean over seeds (band: ± one std)."""
     plt = pyplot()
@@ -197,30 +215,35 @@ def run(config: ExperimentConfig) -> dict:
 
 
 def _run(config: ExperimentConfig) -> dict:
-    from ..datasets import load
+    from ..sweep import Unit
 
     started = time.perf_counter()
     runs_count = config.choose("runs", 2, 5)
     epochs = config.choose("epochs", 15, 30)
     variants = list(config.extra.get("variants") or VARIANTS)
-    data = load(config.data or "digits", config.data_dir)
-    if data.num_classes is None:
-        raise ValueError(f"{NAME} needs a classification dataset, got {data.name!r}")
-    data = dataclasses.replace(data, x_train=_as_images(data.x_train), x_test=_as_images(data.x_test))
+    data = load_images(config)
     print(f"{NAME}: {data.description}")
     print(f"{len(variants)} variants x {runs_count} seeds x {epochs} epochs")
 
-    runs = []
-    for i in range(runs_count):
-        seed = config.seed + i
-        for variant in variants:
-            result = train_one(variant, seed, data, config, epochs)
-            runs.append(result)
-            print(
-                f"  seed {seed} {variant:<15} best test acc {result['best_test_acc']:.4f} "
-                f"(epoch {result['best_epoch']}), final test loss {result['final_test_loss']:.4f}"
-                + (f", switches {len(result['switches'])}" if variant == "ad-relu-switch" else "")
-            )
+    settings = config.unit_params()
+    units = [
+        Unit(
+            f"seed{config.seed + i}-{variant}",
+            train_unit,
+            {"config": settings, "variant": variant, "seed": config.seed + i, "epochs": epochs},
+            {"progress": config.progress},
+        )
+        for i in range(runs_count)
+        for variant in variants
+    ]
+    runs = run_units(config, units, NAME)
+    for result in runs:
+        variant = result["variant"]
+        print(
+            f"  seed {result['seed']} {variant:<15} best test acc {result['best_test_acc']:.4f} "
+            f"(epoch {result['best_epoch']}), final test loss {result['final_test_loss']:.4f}"
+            + (f", switches {len(result['switches'])}" if variant == "ad-relu-switch" else "")
+        )
 
     summary, rows = {}, []
     for variant in variants:

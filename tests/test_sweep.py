@@ -1,0 +1,237 @@
+"""Sweeps: units run in-process or on a Dask cluster, in declared order, resumable.
+
+The Dask tests share one local cluster of two worker processes bound to 127.0.0.1 (the
+``dask_cluster`` fixture); they are skipped, with the reason, where dask.distributed is
+not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from nanograd_ad import sweep
+from nanograd_ad.sweep import SweepError, Unit, load_unit, run_units
+
+CALLS: list[str] = []
+
+
+def noisy_sum(seed: int, size: int = 8, delay: float = 0.0) -> dict:
+    """A seeded 'training': float32 numbers a worker must reproduce bit for bit."""
+    CALLS.append(f"noisy_sum-{seed}")
+    if delay:
+        time.sleep(delay)
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(size).astype(np.float32)
+    return {"seed": seed, "total": float(values.sum()), "values": values, "nan": float("nan")}
+
+
+def interrupt_at(seed: int, stop: int) -> dict:
+    if seed == stop:
+        raise KeyboardInterrupt
+    return noisy_sum(seed)
+
+
+def die_once(seed: int, marker: str) -> dict:
+    """Kill this worker process the first time it runs (the marker file is the memory)."""
+    if not os.path.exists(marker):
+        with open(marker, "w") as handle:
+            handle.write(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return noisy_sum(seed)
+
+
+def units_of(seeds, function=noisy_sum, **params) -> list[Unit]:
+    return [Unit(f"seed{s}", function, {"seed": s, **params}) for s in seeds]
+
+
+# ----------------------------------------------------------------------------- in-process
+
+
+def test_in_process_results_in_declared_order_as_json_reads_them(tmp_path):
+    results = run_units(units_of([3, 1, 2]), out=tmp_path, progress=False)
+    assert [r["seed"] for r in results] == [3, 1, 2]
+    assert results[0]["nan"] is None  # NaN → None, as in results.json
+    assert isinstance(results[0]["values"], list)
+    stored = json.loads((tmp_path / "units" / "seed1.json").read_text())
+    assert stored["result"] == results[1]
+    assert stored["function"] == f"{__name__}:noisy_sum"
+
+
+def test_resume_runs_only_missing_or_changed_units(tmp_path):
+    first = run_units(units_of([0, 1, 2]), out=tmp_path, progress=False)
+    (tmp_path / "units" / "seed1.json").unlink()
+    CALLS.clear()
+    again = run_units(units_of([0, 1, 2]), out=tmp_path, resume=True, progress=False)
+    assert CALLS == ["noisy_sum-1"]
+    assert again == first
+    CALLS.clear()
+    changed = run_units(units_of([0, 1, 2], size=4), out=tmp_path, resume=True, progress=False)
+    assert CALLS == ["noisy_sum-0", "noisy_sum-1", "noisy_sum-2"]  # other params: other fingerprint
+    assert len(changed[0]["values"]) == 4
+
+
+def test_ctrl_c_keeps_the_finished_units(tmp_path):
+    units = [Unit(f"seed{s}", interrupt_at, {"seed": s, "stop": 2}) for s in range(4)]
+    with pytest.raises(KeyboardInterrupt):
+        run_units(units, out=tmp_path, progress=False)
+    assert sorted(p.name for p in (tmp_path / "units").iterdir()) == ["seed0.json", "seed1.json"]
+    assert load_unit(tmp_path, units[0])["seed"] == 0
+    assert not list((tmp_path / "units").glob("*.tmp"))
+
+
+def test_unreadable_stored_unit_is_named(tmp_path):
+    run_units(units_of([0]), out=tmp_path, progress=False)
+    (tmp_path / "units" / "seed0.json").write_text("{not json")
+    with pytest.raises(SweepError, match=r"seed0\.json"):
+        run_units(units_of([0]), out=tmp_path, resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Unit("a b", noisy_sum, {}), "file name"),
+        (lambda: Unit("a", noisy_sum, {"x": np.float32(1)}), "plain JSON"),
+        (lambda: Unit("a", "noisy_sum", {}), "callable"),
+        (lambda: run_units(units_of([1, 1])), "unique"),
+        (lambda: run_units(units_of([1]), workers=2, scheduler="tcp://127.0.0.1:1"), "not both"),
+        (lambda: run_units(units_of([1]), workers=0), "workers must be an integer >= 1, got 0"),
+        (lambda: run_units(units_of([1]), resume=True), "resume needs out"),
+    ],
+)
+def test_bad_sweeps_are_refused_before_any_work(make, message):
+    CALLS.clear()
+    with pytest.raises(SweepError, match=message):
+        make()
+    assert CALLS == []
+
+
+def test_dask_missing_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(SweepError, match=r"nanograd_ad\[dask\]"):
+        run_units(units_of([1]), workers=2)
+
+
+# ----------------------------------------------------------------------------------- Dask
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One local cluster of two worker processes on 127.0.0.1, shared by the Dask tests."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
+    yield cluster
+    cluster.close()
+
+
+def test_dask_results_are_identical_to_the_in_process_run(dask_cluster, tmp_path):
+    units = units_of(range(6), delay=0.05)
+    here = run_units(units, progress=False)
+    there = run_units(units, scheduler=dask_cluster.scheduler_address, out=tmp_path, progress=False)
+    assert there == here
+    assert sorted(p.name for p in (tmp_path / "units").iterdir()) == [f"seed{s}.json" for s in range(6)]
+
+
+def test_a_killed_worker_is_retried_and_the_sweep_completes(dask_cluster, tmp_path):
+    marker = tmp_path / "killed-once"
+    units = [*units_of([0, 1]), Unit("victim", die_once, {"seed": 7, "marker": str(marker)})]
+    results = run_units(units, scheduler=dask_cluster.scheduler_address, out=tmp_path, progress=False)
+    assert marker.exists(), "the victim unit never ran"
+    assert results[2] == sweep.execute(Unit("x", noisy_sum, {"seed": 7}), 1, "numpy")
+    assert [r["seed"] for r in results] == [0, 1, 7]
+    dask_cluster.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    monkeypatch.setattr(sweep, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(SweepError, match="cannot reach the Dask scheduler"):
+        run_units(units_of([0]), scheduler="tcp://127.0.0.1:9", progress=False)
+
+
+# ------------------------------------------------------------------------ experiments
+
+
+def without_timings(value):
+    """results.json minus what is measured rather than computed (wall times, per-epoch seconds)."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in ("time_s", "wall_time_s")}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+DIGITS = ["reproduce", "digits-ad", "--quick", "--runs", "2", "--epochs", "1", "--no-progress"]
+DIGITS += ["--variants", "relu", "ad-relu"]
+
+
+def test_an_experiment_gives_the_same_results_file_in_process_and_on_dask(dask_cluster, tmp_path):
+    from nanograd_ad import cli
+
+    assert cli.main([*DIGITS, "--out", str(tmp_path / "here")]) == 0
+    address = dask_cluster.scheduler_address
+    assert cli.main([*DIGITS, "--out", str(tmp_path / "there"), "--scheduler", address]) == 0
+    here = json.loads((tmp_path / "here" / "results.json").read_text())
+    there = json.loads((tmp_path / "there" / "results.json").read_text())
+    assert [(r["seed"], r["variant"]) for r in there["runs"]] == [
+        (0, "relu"),
+        (0, "ad-relu"),
+        (1, "relu"),
+        (1, "ad-relu"),
+    ]  # declared order, whatever order the workers finished in
+    assert there["config"]["scheduler"] == address and here["config"]["scheduler"] is None
+    for results in (here, there):
+        del results["config"]["out"], results["config"]["scheduler"]
+    assert without_timings(there) == without_timings(here)
+
+
+def test_resume_skips_the_finished_units_of_an_experiment(tmp_path, monkeypatch):
+    from nanograd_ad import cli
+    from nanograd_ad.experiments import digits_ad
+
+    out = tmp_path / "run"
+    assert cli.main([*DIGITS, "--out", str(out)]) == 0
+    first = json.loads((out / "results.json").read_text())
+    (out / "units" / "seed1-ad-relu.json").unlink()
+    trained = []
+    real = digits_ad.train_one
+    monkeypatch.setattr(digits_ad, "train_one", lambda v, s, *a: trained.append((v, s)) or real(v, s, *a))
+    assert cli.main([*DIGITS, "--out", str(out), "--resume"]) == 0
+    assert trained == [("ad-relu", 1)]
+    again = json.loads((out / "results.json").read_text())
+    assert without_timings(again["runs"]) == without_timings(first["runs"])
+    assert again["runs"][:3] == first["runs"][:3]  # reused units are read back exactly
+
+
+def test_cli_refuses_workers_without_dask(monkeypatch, capsys, tmp_path):
+    from nanograd_ad import cli
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    assert cli.main([*DIGITS, "--out", str(tmp_path), "--workers", "2"]) == 2
+    assert "nanograd_ad[dask]" in capsys.readouterr().err
+    assert not (tmp_path / "units").exists()
+
+
+def test_cli_refuses_workers_and_scheduler_together(capsys, tmp_path):
+    from nanograd_ad import cli
+
+    assert cli.main([*DIGITS, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_options_do_not_change_the_fingerprint():
+    plain = Unit("a", noisy_sum, {"seed": 1})
+    assert Unit("a", noisy_sum, {"seed": 1}, {"delay": 0.01}).fingerprint() == plain.fingerprint()
+    assert Unit("a", noisy_sum, {"seed": 2}).fingerprint() != plain.fingerprint()
+    assert Unit("a", interrupt_at, {"seed": 1}).fingerprint() != plain.fingerprint()
