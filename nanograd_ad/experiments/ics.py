@@ -48,6 +48,7 @@ from .common import (
     format_table,
     mean_std,
     pyplot,
+    run_units,
     save_figure,
     seeded,
     write_results,
@@ -295,6 +296,16 @@ def run_seed(
     return results
 
 
+def seed_unit(
+    config: dict, seed: int, models: list[str], epochs: int, patience: int, progress: bool = True
+) -> list[dict]:
+    """One unit of the sweep (the models of one seed), from its settings alone."""
+    settings = ExperimentConfig.from_unit_params(config, progress=progress)
+    with blas_threads(settings.extra.get("blas_threads", 1)):
+        data, _ = load_two_classes(settings)
+        return run_seed(seed, data, settings, models, epochs, patience)
+
+
 # ------------------------------------------------------------------------------ report
 
 
@@ -369,6 +380,8 @@ def plot_scales(runs: list[dict], models: list[str], path) -> None:
 )
 def run(config: ExperimentConfig) -> dict:
     """Train the three models per seed; print the tables, write results.json and the plots."""
+    from ..sweep import Unit
+
     started = time.perf_counter()
     data, note = load_two_classes(config)
     runs_count = config.choose("runs", 1, 5 if data.name == "digits" else 1)  # the paper: one run
@@ -383,10 +396,17 @@ def run(config: ExperimentConfig) -> dict:
         f"  {len(models)} models x {runs_count} seeds; peak-accuracy protocol, patience {patience}, at most {epochs} epochs"
     )
 
-    runs = []
-    with blas_threads(config.extra.get("blas_threads", 1)):
-        for i in range(runs_count):
-            runs += run_seed(config.seed + i, data, config, models, epochs, patience)
+    settings = {"config": config.unit_params(), "models": models, "epochs": epochs, "patience": patience}
+    units = [
+        Unit(
+            f"seed{config.seed + i}",
+            seed_unit,
+            {**settings, "seed": config.seed + i},
+            {"progress": config.progress},
+        )
+        for i in range(runs_count)
+    ]
+    runs = [run for seed_runs in run_units(config, units, NAME) for run in seed_runs]
     print()
     print(runs[-1]["describe"])
 
