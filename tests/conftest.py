@@ -37,3 +37,18 @@ def write_fake_cifar10(folder, per_batch=20, test=20, seed=0):
         }
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
+
+
+def write_fake_cifar100(folder, train=40, test=20, seed=0):
+    """Tiny stand-in for the official CIFAR-100 python pickles (random pixels; fine labels
+    cycle 0..99 and coarse labels 0..19 in file order): ``train`` and ``test`` files."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for name, count in [("train", train), ("test", test)]:
+        batch = {
+            b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+            b"fine_labels": [i % 100 for i in range(count)],
+            b"coarse_labels": [i % 20 for i in range(count)],
+        }
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
