@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_fake_cifar10
+from conftest import write_fake_cifar10, write_fake_cifar100
 
 import nanograd_ad as ng
 from nanograd_ad.cli import main
@@ -121,9 +121,14 @@ def test_pn_cnn_tiny_run_on_digits_writes_noise_table_and_plots(tmp_path, capsys
     )
     printed = capsys.readouterr().out
     assert "noise test" in printed and "gaussian" in printed and "uniform" in printed
-    assert "are for CIFAR" in printed
+    assert "no paper number for model 1 on digits" in printed and "paper %" not in printed
     results = json.loads((out / "results.json").read_text())
-    assert results["paper"] == {"cifar10": 80.5, "cifar100": 61.23}
+    assert {(p["model"], p["data"], p["augment"], p["test_acc"]) for p in results["paper"]} == {
+        (1, "cifar10", False, 80.5),
+        (1, "cifar10", True, 82.61),
+        (2, "cifar10", True, 84.19),
+        (3, "cifar100", True, 61.23),
+    }
     assert {r["variant"] for r in results["runs"]} == {"plain", "pn2"}
     for r in results["runs"]:
         assert len(r["noise"]["gaussian"]["0.3"]) == 2 and len(r["noise"]["uniform"]["0.3"]) == 2
@@ -163,5 +168,45 @@ def test_pn_cnn_on_cifar10_prints_the_papers_number(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "paper % (model 1, 90 epochs)" in printed and "80.50" in printed
+    assert "the paper trained 90 epochs, ours 1: not the same protocol" in printed
     results = json.loads((out / "results.json").read_text())
     assert results["runs"][0]["width"] == 2 and results["summary"]["paper_setting"] == "model 1, 90 epochs"
+
+
+@pytest.mark.parametrize(
+    "model, data, recipe, paper_acc, paper_epochs",
+    [
+        (2, "cifar10", "model 2, 90 epochs (reading), augmentation", "84.19", 90),
+        (3, "cifar100", "model 3, 160 epochs, cosine warm-up, augmentation", "61.23", 160),
+    ],
+)
+def test_pn_cnn_models_2_and_3_print_their_own_paper_numbers(
+    tmp_path, capsys, model, data, recipe, paper_acc, paper_epochs
+):
+    if data == "cifar100":
+        write_fake_cifar100(tmp_path / "data" / "cifar-100-python", train=20, test=10)
+    else:
+        write_fake_cifar10(tmp_path / "data" / "cifar-10-batches-py", per_batch=4, test=10)
+    out = tmp_path / "cnn"
+    argv = ["reproduce", "pn-cnn", "--quick", "--model", str(model), "--augment", "--data", data]
+    argv += ["--data-dir", str(tmp_path / "data"), "--epochs", "1", "--width", "1", "--variants", "pn2"]
+    argv += ["--noise-levels", "0.3", "--noise-draws", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"model {model}, 1 variants" in printed and "augmentation: crops of 4-px-padded images" in printed
+    assert f"paper % ({recipe})" in printed and paper_acc in printed
+    assert f"the paper trained {paper_epochs} epochs, ours 1" in printed
+    run = json.loads((out / "results.json").read_text())["runs"][0]
+    assert run["model"] == model and len(run["delta_init"]["depths"]) == 10  # 10 weight layers
+    assert ("warmup_fraction=0.5" in run["schedule"]) == (model == 3)
+
+
+def test_pn_cnn_without_augmentation_prints_no_augmented_number(tmp_path, capsys):
+    write_fake_cifar10(tmp_path / "data" / "cifar-10-batches-py", per_batch=4, test=10)
+    argv = ["reproduce", "pn-cnn", "--quick", "--model", "2", "--data", "cifar10", "--epochs", "1"]
+    argv += ["--data-dir", str(tmp_path / "data"), "--width", "1", "--variants", "pn2", "--noise-levels"]
+    argv += ["0.3", "--noise-draws", "1", "--out", str(tmp_path / "cnn"), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "no paper number for model 2 on cifar10 without augmentation" in printed
+    assert "84.19" not in printed.split("(no paper number")[0]
