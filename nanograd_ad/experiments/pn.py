@@ -53,6 +53,7 @@ from .common import (
     format_table,
     mean_std,
     pyplot,
+    run_units,
     save_figure,
     seeded,
     write_results,
@@ -185,7 +186,8 @@ def _profiles_figure(panels: dict, path, title: str) -> None:
 
 def _mean_profile(runs: list[dict], key: str):
     depths = np.asarray(runs[0][key]["depths"])
-    return depths, np.nanmean([r[key]["values"] for r in runs], axis=0)
+    values = np.array([r[key]["values"] for r in runs], dtype=float)  # None (JSON's NaN) → nan
+    return depths, np.nanmean(values, axis=0)
 
 
 def _profile_dict(flow, key: str = "delta") -> dict:
@@ -274,6 +276,16 @@ def depth_run(
     }
 
 
+def depth_unit(
+    config: dict, variant: str, depth: int, lr: float, seed: int, epochs: int, progress: bool = True
+) -> dict:
+    """One unit of the pn-depth sweep, from its settings alone."""
+    settings = ExperimentConfig.from_unit_params(config, progress=progress)
+    with blas_threads(settings.extra.get("blas_threads", 1)):
+        data = load_data(settings, flat=True)
+        return depth_run(variant, depth, lr, seed, data, settings, epochs)
+
+
 @register(
     "pn-depth",
     "deep tanh MLPs (10/20/30 layers) on digits: plain vs single-path vs two-path PN; first-layer gradient RMS, accuracy, δ by depth",
@@ -282,6 +294,8 @@ def depth_run(
 )
 def run_depth(config: ExperimentConfig) -> dict:
     """Every depth × learning rate × variant × seed; table, results.json, δ-vs-depth plots."""
+    from ..sweep import Unit
+
     started = time.perf_counter()
     runs_count = config.choose("runs", 1, 3)
     epochs = config.choose("epochs", 10, 30)
@@ -295,19 +309,26 @@ def run_depth(config: ExperimentConfig) -> dict:
         f"{runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, clip ±0.5, LeCun normal"
     )
 
-    runs = []
-    with blas_threads(config.extra.get("blas_threads", 1)):
-        for depth in depths:
-            for lr in lrs:
-                for i in range(runs_count):
-                    for variant in variants:
-                        r = depth_run(variant, depth, lr, config.seed + i, data, config, epochs)
-                        runs.append(r)
-                        print(
-                            f"  depth {depth:>3} lr {lr:<6g} seed {r['seed']} {variant:<5} grad W1 RMS init "
-                            f"{r['grad1_init']:.3e} train {r['grad1_train']:.3e}  test acc {_pct(r['final_test_acc'])}"
-                            + ("  DIVERGED" if r["diverged"] else "")
-                        )
+    settings = {"config": config.unit_params(), "epochs": epochs}
+    units = [
+        Unit(
+            f"depth{depth}-lr{lr:g}-seed{config.seed + i}-{variant}",
+            depth_unit,
+            {**settings, "variant": variant, "depth": depth, "lr": lr, "seed": config.seed + i},
+            {"progress": config.progress},
+        )
+        for depth in depths
+        for lr in lrs
+        for i in range(runs_count)
+        for variant in variants
+    ]
+    runs = run_units(config, units, "pn-depth")
+    for r in runs:
+        print(
+            f"  depth {r['depth']:>3} lr {r['lr']:<6g} seed {r['seed']} {r['variant']:<5} grad W1 RMS init "
+            f"{r['grad1_init']:.3e} train {r['grad1_train']:.3e}  test acc {_pct(r['final_test_acc'])}"
+            + ("  DIVERGED" if r["diverged"] else "")
+        )
 
     summary, rows = {}, []
     for depth in depths:
