@@ -20,6 +20,7 @@ from .activations import (
 )
 from .amplify import AmplificationStrategy, Amplify, GradientStatistics
 from .backend import BackendError
+from .callbacks import Callback, Checkpointing, EarlyStopping
 from .checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
@@ -28,21 +29,18 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .ensemble import EnsembleHistory, EnsembleSwitching, EnsembleTrainer, from_seeds, stack
-from .feedback import FeedbackRule, PseudoNormalize
+from .feedback import FeedbackRule
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
-from .ics import RegularizedReLU, Scale, activation_scales, suggest_input_scale
+from .ics import PeakAccuracy, RegularizedReLU, Scale, activation_scales, suggest_input_scale
 from .init import seed
 from .inspect import GradientFlow, contribution_map
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Parameter
 from .losses import MSE, SoftmaxCrossEntropy
 from .network import NonFiniteError, Sequential
 from .optim import SGD, Adam, clip_by_global_norm, clip_by_value
+from .pseudo_normalization import PseudoNormalize
 from .train import (
-    Callback,
-    Checkpointing,
-    EarlyStopping,
     History,
-    PeakAccuracy,
     SwitchingRule,
     Trainer,
     TrainingDiverged,

@@ -42,9 +42,9 @@ import random
 from typing import NamedTuple
 
 from . import backend
+from .callbacks import Callback
 from .feedback import FeedbackRule
 from .schedules import Phases
-from .train import Callback
 
 __all__ = [
     "MEASURES",

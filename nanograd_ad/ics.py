@@ -43,9 +43,17 @@ import math
 
 from . import backend
 from .activations import Activation, register_derivative, sigmoid
+from .callbacks import Callback
 from .layers import Conv2D, Dense, Layer
 
-__all__ = ["RegularizedReLU", "Scale", "activation_scales", "regularization_geometry", "suggest_input_scale"]
+__all__ = [
+    "PeakAccuracy",
+    "RegularizedReLU",
+    "Scale",
+    "activation_scales",
+    "regularization_geometry",
+    "suggest_input_scale",
+]
 
 
 def regularization_geometry(layer: Layer, input_shape: tuple) -> dict:
@@ -330,3 +338,48 @@ def activation_scales(net, x) -> list[dict]:
         for i, layer in enumerate(net.layers)
         if isinstance(layer, Activation)
     ]
+
+
+# ------------------------------------------------------------ peak-accuracy protocol
+
+
+class PeakAccuracy(Callback):
+    """The peak-accuracy protocol of METHODS §4 (ICS paper).
+
+    Train until the training accuracy has not improved for ``patience`` epochs; the
+    result is the best test accuracy over all epochs and its epoch (``best_test_acc``,
+    ``best_epoch``; also recorded as event "peak_accuracy" at the end).
+    """
+
+    def __init__(self, patience: int = 15, monitor: str = "train_acc", report: str = "test_acc"):
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        self.patience, self.monitor, self.report = int(patience), monitor, report
+        self.best_monitored: float | None = None
+        self.best_test_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+
+    def on_train_begin(self, trainer) -> None:
+        self.best_monitored, self.best_test_acc, self.best_epoch, self.wait = None, None, None, 0
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        watched, reported = logs.get(self.monitor), logs.get(self.report)
+        if watched is None:
+            raise ValueError(f"PeakAccuracy watches {self.monitor!r}, which this training does not produce")
+        if reported is not None and (self.best_test_acc is None or reported > self.best_test_acc):
+            self.best_test_acc, self.best_epoch = reported, epoch
+        if self.best_monitored is None or watched > self.best_monitored:
+            self.best_monitored, self.wait = watched, 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.request_stop(epoch, f"{self.monitor} has not improved for {self.patience} epochs")
+
+    def on_train_end(self, trainer) -> None:
+        trainer.history.record(
+            trainer.epoch if trainer.epoch is not None else -1,
+            "peak_accuracy",
+            best_test_acc=self.best_test_acc,
+            best_epoch=self.best_epoch,
+        )

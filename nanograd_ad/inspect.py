@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 from . import backend
 from .activations import Activation, LeakyReLU, ReLU, Sigmoid, Tanh
-from .feedback import FeedbackRule, PseudoNormalize
+from .feedback import FeedbackRule
+from .pseudo_normalization import PseudoNormalize
 
 __all__ = [
     "KEYS",
@@ -76,7 +77,7 @@ class GradientFlow(FeedbackRule):
     ``every=k`` records one backward pass in k (values stay on the device until read).
     Attach it *after* the rules it should observe (``net.add_feedback(GradientFlow())``
     appends it): it sees the errors as they leave them. It reads the carried errors of a
-    two-path :class:`~nanograd_ad.feedback.PseudoNormalize` in the same network. Weight
+    two-path :class:`~nanograd_ad.pseudo_normalization.PseudoNormalize` in the same network. Weight
     gradients are read right after each layer's backward, so call ``zero_grad`` before
     each backward (the trainer does) to see one step's gradient.
 

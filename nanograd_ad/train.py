@@ -21,9 +21,9 @@ each epoch a schedule sets ``optimizer.lr = schedule.lr_at(epoch)`` (epochs coun
 
 A callback stops the training by setting ``trainer.stop = True`` (use
 ``trainer.request_stop(epoch, reason)``, which also records why in ``history.events``).
-The callbacks here implement the methods' training rules: `SwitchingRule` (AD ↔
-original derivative, METHODS §1), `PeakAccuracy` (METHODS §4), `EarlyStopping` and
-`Checkpointing`.
+`SwitchingRule` (AD ↔ original derivative, METHODS §1) is here; the generic callbacks
+(`callbacks.EarlyStopping`, `callbacks.Checkpointing`) and the ICS paper's
+`ics.PeakAccuracy` have their own modules.
 
 A non-finite loss, or a non-finite gradient before the update (``check_gradients``, one
 device reduction per batch), stops the training: the failing batch is run again with
@@ -45,13 +45,10 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from .callbacks import Callback
 
 __all__ = [
-    "Callback",
-    "Checkpointing",
-    "EarlyStopping",
     "History",
-    "PeakAccuracy",
     "SwitchingRule",
     "Trainer",
     "TrainingDiverged",
@@ -576,26 +573,7 @@ def fit(
     return trainer.fit(epochs)
 
 
-# ---------------------------------------------------------------------------- callbacks
-
-
-class Callback:
-    """Base class: every hook is a no-op. Override the ones you need."""
-
-    def on_train_begin(self, trainer) -> None:
-        """Before the first epoch of a ``fit`` call."""
-
-    def on_epoch_begin(self, trainer, epoch: int) -> None:
-        """After the schedule has set ``optimizer.lr`` for ``epoch``, before its first batch."""
-
-    def on_batch_end(self, trainer, batch: int, loss: float) -> None:
-        """After the update of batch ``batch`` (0-based within the epoch); ``loss`` its value."""
-
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        """After evaluation; ``logs`` is the row just added to ``trainer.history``."""
-
-    def on_train_end(self, trainer) -> None:
-        """After the last epoch (also after a stop; not after `TrainingDiverged` is raised)."""
+# ----------------------------------------------------------------- AD switching rule
 
 
 def should_switch(last_loss: float, best_loss: float | None, A: float = 1.035) -> bool:
@@ -677,145 +655,18 @@ class SwitchingRule(Callback):
             self.best_loss = last
 
 
-class PeakAccuracy(Callback):
-    """The peak-accuracy protocol of METHODS §4 (ICS paper).
-
-    Train until the training accuracy has not improved for ``patience`` epochs; the
-    result is the best test accuracy over all epochs and its epoch (``best_test_acc``,
-    ``best_epoch``; also recorded as event "peak_accuracy" at the end).
-    """
-
-    def __init__(self, patience: int = 15, monitor: str = "train_acc", report: str = "test_acc"):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
-        self.patience, self.monitor, self.report = int(patience), monitor, report
-        self.best_monitored: float | None = None
-        self.best_test_acc: float | None = None
-        self.best_epoch: int | None = None
-        self.wait = 0
-
-    def on_train_begin(self, trainer) -> None:
-        self.best_monitored, self.best_test_acc, self.best_epoch, self.wait = None, None, None, 0
-
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        watched, reported = logs.get(self.monitor), logs.get(self.report)
-        if watched is None:
-            raise ValueError(f"PeakAccuracy watches {self.monitor!r}, which this training does not produce")
-        if reported is not None and (self.best_test_acc is None or reported > self.best_test_acc):
-            self.best_test_acc, self.best_epoch = reported, epoch
-        if self.best_monitored is None or watched > self.best_monitored:
-            self.best_monitored, self.wait = watched, 0
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                trainer.request_stop(epoch, f"{self.monitor} has not improved for {self.patience} epochs")
-
-    def on_train_end(self, trainer) -> None:
-        trainer.history.record(
-            trainer.epoch if trainer.epoch is not None else -1,
-            "peak_accuracy",
-            best_test_acc=self.best_test_acc,
-            best_epoch=self.best_epoch,
-        )
+_MOVED = {
+    "Callback": "callbacks",
+    "EarlyStopping": "callbacks",
+    "Checkpointing": "callbacks",
+    "PeakAccuracy": "ics",
+}
 
 
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+def __getattr__(name: str):
+    """Old import paths (``from nanograd_ad.train import EarlyStopping``), kept for one release."""
+    if name in _MOVED:
+        import importlib
 
-    mode "min" / "max" / "auto" (min for names containing "loss"). With
-    ``restore_best=True`` the network gets the weights of the best epoch back at the end.
-    """
-
-    def __init__(
-        self,
-        monitor: str = "test_loss",
-        patience: int = 10,
-        min_delta: float = 0.0,
-        mode: str = "auto",
-        restore_best: bool = False,
-    ):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
-        if min_delta < 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
-        if mode == "auto":
-            mode = "min" if "loss" in monitor else "max"
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
-        self.monitor, self.patience, self.min_delta, self.mode = (
-            monitor,
-            int(patience),
-            float(min_delta),
-            mode,
-        )
-        self.restore_best = restore_best
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.best_state = None
-        self.wait = 0
-
-    def _improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def on_train_begin(self, trainer) -> None:
-        self.best, self.best_epoch, self.best_state, self.wait = None, None, None, 0
-
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        value = logs.get(self.monitor)
-        if value is None:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this training does not produce")
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best:
-                self.best_state = {k: np.array(v, copy=True) for k, v in trainer.net.state_dict().items()}
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                trainer.request_stop(
-                    epoch,
-                    f"{self.monitor} has not improved for {self.patience} epochs",
-                    best=self.best,
-                    best_epoch=self.best_epoch,
-                )
-
-    def on_train_end(self, trainer) -> None:
-        if self.restore_best and self.best_state is not None:
-            trainer.net.load_state_dict(self.best_state)
-
-
-class Checkpointing(Callback):
-    """Save network, optimizer and history to ``path`` every ``every`` epochs, atomically.
-
-    A diverged network is never saved, so the file keeps the last good state.
-    """
-
-    def __init__(self, path, every: int = 1, metadata: dict | None = None):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.path, self.every, self.metadata = path, int(every), dict(metadata or {})
-        self.saved_epochs: list[int] = []
-
-    def save(self, trainer, epoch: int) -> None:
-        from .checkpoint import save_checkpoint
-
-        save_checkpoint(
-            self.path,
-            trainer.net,
-            trainer.optimizer,
-            trainer.history,
-            metadata={**self.metadata, "epoch": epoch},
-        )
-        self.saved_epochs.append(epoch)
-
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        if (epoch + 1) % self.every == 0 and not trainer.diverged:
-            self.save(trainer, epoch)
-
-    def on_train_end(self, trainer) -> None:
-        last = trainer.history.epoch[-1] if len(trainer.history) else None
-        if last is not None and not trainer.diverged and last not in self.saved_epochs:
-            self.save(trainer, last)
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

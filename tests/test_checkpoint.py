@@ -12,6 +12,7 @@ import pytest
 import nanograd_ad
 from nanograd_ad import checkpoint as ckpt
 from nanograd_ad.activations import ReLU
+from nanograd_ad.callbacks import Checkpointing
 from nanograd_ad.checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
@@ -25,7 +26,7 @@ from nanograd_ad.layers import Dense
 from nanograd_ad.losses import SoftmaxCrossEntropy
 from nanograd_ad.network import Sequential
 from nanograd_ad.optim import SGD, Adam
-from nanograd_ad.train import Checkpointing, History, Trainer, fit
+from nanograd_ad.train import History, Trainer, fit
 
 REPO = Path(__file__).resolve().parent.parent
 

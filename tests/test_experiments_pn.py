@@ -10,7 +10,7 @@ import nanograd_ad as ng
 from nanograd_ad.cli import main
 from nanograd_ad.experiments import get, pn
 from nanograd_ad.experiments.common import ExperimentConfig
-from nanograd_ad.feedback import PseudoNormalize
+from nanograd_ad.pseudo_normalization import PseudoNormalize
 
 
 def test_both_experiments_are_registered():

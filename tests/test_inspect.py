@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import nanograd_ad as ng
-from nanograd_ad.feedback import PseudoNormalize
 from nanograd_ad.inspect import (
     KEYS,
     ContributionMap,
@@ -15,6 +14,7 @@ from nanograd_ad.inspect import (
     plot_delta_profile,
     saturated_fraction,
 )
+from nanograd_ad.pseudo_normalization import PseudoNormalize
 
 
 def three_layer_net():

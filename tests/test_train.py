@@ -8,18 +8,16 @@ import pytest
 
 from nanograd_ad import backend
 from nanograd_ad.activations import ReLU
+from nanograd_ad.callbacks import Callback, Checkpointing, EarlyStopping
 from nanograd_ad.checkpoint import read_checkpoint
+from nanograd_ad.ics import PeakAccuracy
 from nanograd_ad.layers import Dense
 from nanograd_ad.losses import MSE, SoftmaxCrossEntropy
 from nanograd_ad.network import Sequential
 from nanograd_ad.optim import SGD, Adam
 from nanograd_ad.schedules import Phases
 from nanograd_ad.train import (
-    Callback,
-    Checkpointing,
-    EarlyStopping,
     History,
-    PeakAccuracy,
     SwitchingRule,
     Trainer,
     TrainingDiverged,
@@ -532,3 +530,19 @@ def test_progress_bar_off_when_asked_or_not_a_terminal(monkeypatch):
     assert _progress_enabled(False) is False
     monkeypatch.setattr("sys.stderr", SimpleNamespace(isatty=lambda: False))
     assert _progress_enabled(True) is False
+
+
+def test_moved_names_keep_their_old_import_paths():
+    import nanograd_ad.callbacks
+    import nanograd_ad.feedback
+    import nanograd_ad.ics
+    import nanograd_ad.pseudo_normalization
+    import nanograd_ad.train
+
+    for name in ("Callback", "EarlyStopping", "Checkpointing"):
+        assert getattr(nanograd_ad.train, name) is getattr(nanograd_ad.callbacks, name)
+    assert nanograd_ad.train.PeakAccuracy is nanograd_ad.ics.PeakAccuracy
+    for name in ("PseudoNormalize", "pseudo_normalize", "rms"):
+        assert getattr(nanograd_ad.feedback, name) is getattr(nanograd_ad.pseudo_normalization, name)
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        nanograd_ad.train.Nothing  # noqa: B018

@@ -208,10 +208,10 @@ def run_seed(
     seed: int, data, config: ExperimentConfig, models: list[str], epochs: int, patience: int
 ) -> list[dict]:
     """The three models from one weight draw (seed), trained on the same batch order."""
-    from ..ics import suggest_input_scale
+    from ..ics import PeakAccuracy, suggest_input_scale
     from ..losses import SoftmaxCrossEntropy
     from ..optim import Adam
-    from ..train import PeakAccuracy, Trainer
+    from ..train import Trainer
 
     extra = config.extra
     channels = tuple(extra.get("channels") or CHANNELS)

@@ -77,7 +77,7 @@ LR_MAX = 0.1  # pn-cnn's cosine peak (reading: see the module docstring)
 
 def make_rule(variant: str, period: int = 2, rms: str = "sample"):
     """The feedback rule of a variant (None for plain backprop)."""
-    from ..feedback import PseudoNormalize
+    from ..pseudo_normalization import PseudoNormalize
 
     if variant == "plain":
         return None

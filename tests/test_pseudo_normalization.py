@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import nanograd_ad as ng
-from nanograd_ad.feedback import FeedbackRule, PseudoNormalize, pseudo_normalize, rms
+from nanograd_ad.feedback import FeedbackRule
+from nanograd_ad.pseudo_normalization import PseudoNormalize, pseudo_normalize, rms
 
 EPS = 1e-8
 
