@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .train import Callback
+from .callbacks import Callback
 
 __all__ = ["Augment", "random_crop_flip"]
 
