@@ -3,17 +3,41 @@
     input (64, 3, 32, 32); Conv 3→32 3×3 p1, ReLU, MaxPool 2; Conv 32→64 3×3 p1, ReLU,
     MaxPool 2; Flatten; Dense 4096→10; softmax cross-entropy; SGD(lr=0.01)
 
-Both run on the same threads (torch.set_num_threads = --threads; NumPy's BLAS is limited
-with threadpoolctl when installed), in alternating blocks of steps so both see the same
-machine load. Prints the median step time of each and the ratio.
+The step is written the way a user writes it::
 
-    python benchmarks/bench_cnn.py [--steps 20] [--threads 2] [--backend numpy|cupy]
+    opt.zero_grad()
+    loss.forward(net(x), y)
+    net.backward(loss.backward(), input_grad=False)   # nobody needs ∂C/∂x here
+    opt.step()
+
+Both run on the same threads (torch.set_num_threads = --threads; NumPy's BLAS, and
+nanograd_ad's batch-split helper with it, is limited with threadpoolctl when installed),
+in alternating blocks of steps so both see the same machine load. Prints the median step
+time of each and the ratio.
+
+    python benchmarks/bench_cnn.py [--steps 20] [--threads 2] [--batch 64] [--backend numpy|cupy]
+    python benchmarks/bench_cnn.py --profile     # forward / backward time per layer, both libraries
+    python benchmarks/bench_cnn.py --memory      # peak memory of a step at batch 16, 64, 256
+    python benchmarks/bench_cnn.py --clock cpu   # CPU seconds of this process instead of wall
+
+``--clock cpu`` counts the process's CPU time (all its threads): on a busy shared machine
+it is far steadier than the wall clock for one thread; with two threads it adds both
+threads' time, so it is not what a user waits for.
+
+``--memory`` runs each library in a fresh subprocess and reports the step's peak resident
+memory above what the process held before the network was built (after two steps at
+batch 2 that page in the library's code), read as VmHWM after resetting it through
+/proc/self/clear_refs following two warm-up steps (Linux), and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -36,6 +60,27 @@ def build_ours():
     )
 
 
+def build_torch():
+    import torch
+
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4096, 10),
+    )
+
+
+def _synchronize() -> None:
+    if backend.name() == "cupy":
+        backend.xp.cuda.Stream.null.synchronize()
+
+
 def ours_step(x, y):
     """A closure running one nanograd_ad training step."""
     net, loss = build_ours(), ng.SoftmaxCrossEntropy()
@@ -45,10 +90,9 @@ def ours_step(x, y):
     def step():
         opt.zero_grad()
         loss.forward(net(x), y)
-        net.backward(loss.backward())
+        net.backward(loss.backward(), input_grad=False)
         opt.step()
-        if backend.name() == "cupy":
-            backend.xp.cuda.Stream.null.synchronize()
+        _synchronize()
 
     return step
 
@@ -60,17 +104,7 @@ def torch_step(x, y, threads: int):
     except ImportError:
         return None
     torch.set_num_threads(threads)
-    nn = torch.nn
-    net = nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(4096, 10),
-    )
+    net = build_torch()
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -83,32 +117,33 @@ def torch_step(x, y, threads: int):
 
 
 BLOCK = 5
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter
 
 
-def timed(step) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
+def timed(fn) -> float:
+    start = clock()
+    fn()
+    return clock() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
-    args = parser.parse_args()
-    backend.use(args.backend)
+def limit_threads(threads: int) -> None:
     try:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(args.threads)
+        threadpool_limits(threads)
     except ImportError:
         pass
+
+
+def data(batch: int):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 10, 64)
+    x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    return x, rng.integers(0, 10, batch)
+
+
+def bench_steps(args) -> None:
+    x, y = data(args.batch)
     ours, theirs = ours_step(x, y), torch_step(x, y, args.threads)
     for _ in range(2):  # warm-up
         ours()
@@ -122,8 +157,8 @@ def main() -> None:
             theirs_times += [timed(theirs) for _ in range(BLOCK + 1)][1:]
     ours_ms = statistics.median(ours_times) * 1e3
     print(
-        f"reference CNN, batch 64, {args.threads} threads, median of {len(ours_times)} steps "
-        f"(alternating blocks of {BLOCK})"
+        f"reference CNN, batch {args.batch}, {args.threads} threads, median of {len(ours_times)} steps "
+        f"(alternating blocks of {BLOCK}, {args.clock} clock)"
     )
     print(f"  nanograd_ad ({args.backend}): {ours_ms:8.1f} ms/step")
     if not theirs:
@@ -132,6 +167,187 @@ def main() -> None:
     theirs_ms = statistics.median(theirs_times) * 1e3
     print(f"  PyTorch CPU          : {theirs_ms:8.1f} ms/step")
     print(f"  ratio nanograd_ad / PyTorch = {ours_ms / theirs_ms:.2f}x")
+
+
+# ------------------------------------------------------------------ per-layer profile
+
+
+def profile_ours(x, y, reps: int) -> list[list[float]]:
+    """[forward ms, backward ms] per layer (and the loss last), medians over ``reps`` steps."""
+    net, loss = build_ours(), ng.SoftmaxCrossEntropy()
+    opt = ng.SGD(net.parameters(), lr=0.01)
+    x, y = backend.asarray(x), backend.asarray(y)
+    rows = len(net.layers) + 1
+    times: list[list[list[float]]] = [[[], []] for _ in range(rows)]
+
+    def clocked(slot: list, fn):
+        start = clock()
+        out = fn()
+        _synchronize()
+        slot.append(clock() - start)
+        return out
+
+    for _ in range(reps + 1):
+        opt.zero_grad()
+        a = x
+        for i, layer in enumerate(net.layers):
+            a = clocked(times[i][0], lambda layer=layer, a=a: layer.forward(a))
+        clocked(times[-1][0], lambda a=a: loss.forward(a, y))
+        delta = clocked(times[-1][1], loss.backward)
+        for i in reversed(range(len(net.layers))):
+            layer = net.layers[i]
+            if i == 0:  # the bottom layer, as net.backward(..., input_grad=False) calls it
+                clocked(times[i][1], lambda layer=layer, d=delta: layer.backward(d, input_grad=False))
+            else:
+                delta = clocked(times[i][1], lambda layer=layer, d=delta: layer.backward(d))
+        opt.step()
+    names = [repr(layer) for layer in net.layers] + ["SoftmaxCrossEntropy"]
+    return names, [[statistics.median(t[1:]) * 1e3 for t in row] for row in times]
+
+
+def profile_torch(x, y, reps: int, threads: int):
+    """The same for PyTorch: each module runs on a detached input, backward one module at a time."""
+    import torch
+
+    torch.set_num_threads(threads)
+    net = build_torch()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    modules = [*net, lambda logits: torch.nn.functional.cross_entropy(logits, yt)]
+    times: list[list[list[float]]] = [[[], []] for _ in modules]
+    for _ in range(reps + 1):
+        opt.zero_grad()
+        inputs, outputs, a = [], [], xt
+        for i, module in enumerate(modules):
+            a = a.detach().requires_grad_(i > 0)  # the bottom layer needs no input gradient
+            start = clock()
+            out = module(a)
+            times[i][0].append(clock() - start)
+            inputs.append(a)
+            outputs.append(out)
+            a = out
+        grad = None
+        for i in reversed(range(len(modules))):
+            start = clock()
+            torch.autograd.backward(outputs[i], grad)
+            times[i][1].append(clock() - start)
+            grad = inputs[i].grad
+        opt.step()
+    names = [repr(m) for m in net] + ["cross_entropy"]
+    return names, [[statistics.median(t[1:]) * 1e3 for t in row] for row in times]
+
+
+def bench_profile(args) -> None:
+    x, y = data(args.batch)
+    names, ours = profile_ours(x, y, args.steps)
+    print(
+        f"per-layer profile, reference CNN, batch {args.batch}, {args.threads} threads, "
+        f"median of {args.steps} steps ({args.clock} clock, ms)"
+    )
+    try:
+        _, theirs = profile_torch(x, y, args.steps, args.threads)
+    except ImportError:
+        theirs = None
+    header = f"  {'layer':<34} {'ours fwd':>9} {'ours bwd':>9}"
+    if theirs:
+        header += f" {'torch fwd':>10} {'torch bwd':>10} {'ratio':>6}"
+    print(header)
+    for i, name in enumerate(names):
+        line = f"  {name:<34} {ours[i][0]:9.2f} {ours[i][1]:9.2f}"
+        if theirs:
+            ratio = sum(ours[i]) / max(sum(theirs[i]), 1e-9)
+            line += f" {theirs[i][0]:10.2f} {theirs[i][1]:10.2f} {ratio:6.2f}"
+        print(line)
+    total = f"  {'total':<34} {sum(r[0] for r in ours):9.2f} {sum(r[1] for r in ours):9.2f}"
+    if theirs:
+        total += f" {sum(r[0] for r in theirs):10.2f} {sum(r[1] for r in theirs):10.2f}"
+        total += f" {sum(map(sum, ours)) / sum(map(sum, theirs)):6.2f}"
+    print(total)
+
+
+# ----------------------------------------------------------------------- peak memory
+
+
+def _resident() -> int:
+    """Resident set size of this process, bytes (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_resident() -> int:
+    """VmHWM, the peak resident set size since the last reset, bytes (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def memory_child(library: str, batch: int, threads: int) -> None:
+    """Print the peak resident bytes of one step above the process's footprint before the net."""
+    x, y = data(batch)
+    if library == "torch":
+        import torch  # imported before the baseline, like NumPy is
+
+        torch.set_num_threads(threads)
+    make = ours_step if library == "ours" else lambda x, y: torch_step(x, y, threads)
+    warm = make(*data(2))  # two steps at batch 2 page in the library's code first
+    warm()
+    warm()
+    del warm
+    gc.collect()
+    before = _resident()
+    step = make(x, y)
+    step()
+    step()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    step()
+    print(_peak_resident() - before)
+
+
+def bench_memory(args) -> None:
+    print(f"peak memory of one step above the process before building the net, {args.threads} threads")
+    print(f"  {'batch':>5} {'nanograd_ad MiB':>16} {'PyTorch MiB':>12} {'ratio':>6}")
+    for batch in (16, 64, 256):
+        peaks = {}
+        for library in ("ours", "torch"):
+            command = [sys.executable, __file__, "--threads", str(args.threads)]
+            command += ["--memory-child", library, "--batch", str(batch)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            peaks[library] = int(done.stdout.split()[-1]) if done.returncode == 0 else None
+        ours, theirs = peaks["ours"], peaks["torch"]
+        if theirs is None:
+            print(f"  {batch:>5} {ours / 2**20:16.1f} {'—':>12}")
+        else:
+            print(f"  {batch:>5} {ours / 2**20:16.1f} {theirs / 2**20:12.1f} {ours / theirs:6.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    parser.add_argument("--profile", action="store_true", help="forward/backward time per layer")
+    parser.add_argument("--memory", action="store_true", help="peak memory at batch 16, 64, 256")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall or CPU time")
+    parser.add_argument("--memory-child", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
+    backend.use(args.backend)
+    limit_threads(args.threads)
+    if args.memory_child:
+        memory_child(args.memory_child, args.batch, args.threads)
+    elif args.profile:
+        bench_profile(args)
+    elif args.memory:
+        bench_memory(args)
+    else:
+        bench_steps(args)
 
 
 if __name__ == "__main__":

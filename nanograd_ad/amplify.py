@@ -284,7 +284,7 @@ class Amplify(FeedbackRule):
         return delta
 
     def after_layer(self, index, layer, delta):
-        if self.scope == "weights" and self._amplifies(index):
+        if delta is not None and self.scope == "weights" and self._amplifies(index):
             return delta / self.factor  # the layers below see the plain error
         return delta
 

@@ -30,7 +30,11 @@ class FeedbackRule:
         return delta
 
     def after_layer(self, index: int, layer, delta):
-        """Return the error that layer ``index`` passes down (default: unchanged)."""
+        """Return the error that layer ``index`` passes down (default: unchanged).
+
+        ``delta`` is ``None`` below the bottom layer of ``net.backward(..., input_grad=False)``
+        (no error for the input was computed); a rule then returns ``None``, but still sees
+        the layer and its gradients."""
         return delta
 
     def __repr__(self):

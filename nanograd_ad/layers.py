@@ -5,6 +5,7 @@ Contract (cs231n's ``(out, cache)`` habit, kept on the object)::
 
     y = layer.forward(x)          # caches self.x (and friends), overwritten each call
     dx = layer.backward(delta)    # param.grad += ∂C/∂param ; returns ∂C/∂x
+    layer.backward(delta, input_grad=False)   # Dense, Conv2D: gradients only, returns None
 
 Tensors are NCHW; weights use PyTorch's layouts: Dense (in, out), Conv2D
 (C_out, C_in, kH, kW). Convolution and pooling use im2col; col2im is a loop over the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from . import backend, init
+from . import backend, init, threads
 
 __all__ = [
     "AvgPool2D",
@@ -52,7 +53,13 @@ class Parameter:
 
 
 class Layer:
-    """Base class: no parameters, identity shapes."""
+    """Base class: no parameters, identity shapes.
+
+    ``skips_input_grad``: True where ``backward(delta, input_grad=False)`` is accepted and
+    skips ∂C/∂x (``Sequential.backward(..., input_grad=False)`` asks its bottom layer so).
+    """
+
+    skips_input_grad = False
 
     def __init__(self):
         self.x = None
@@ -108,7 +115,8 @@ class Dense(Layer):
     W (E, D_in, D_out), b (E, 1, D_out), z (E, N, D_out) — the maths runs over the
     last two axes, so nothing else changes.
 
-    Backward, with δ = ∂C/∂z:  ∂C/∂W = xᵀ δ,  ∂C/∂b = Σ_batch δ,  ∂C/∂x = δ Wᵀ.
+    Backward, with δ = ∂C/∂z:  ∂C/∂W = xᵀ δ,  ∂C/∂b = Σ_batch δ,  ∂C/∂x = δ Wᵀ
+    (skipped, returning None, with ``input_grad=False``).
     Default init: PyTorch's U(−1/√D_in, 1/√D_in) for weight and bias.
     """
 
@@ -146,10 +154,14 @@ class Dense(Layer):
         self.x = x
         return x @ self.weight.data + _bias_rows(self.bias.data, x.shape[-2])
 
-    def backward(self, delta):
+    skips_input_grad = True
+
+    def backward(self, delta, input_grad: bool = True):
         x_t = self.x.swapaxes(-1, -2)
         self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)  # ∂C/∂W = xᵀ δ
         self.bias.grad += _sum_to(_sum_rows(delta), self.bias.shape)  # ∂C/∂b = Σ_batch δ
+        if not input_grad:
+            return None
         return delta @ _transposed(self.weight.data)  # ∂C/∂x = δ Wᵀ
 
     def __repr__(self):
@@ -203,30 +215,55 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 def im2col(x, kh: int, kw: int, stride: int, h_out: int, w_out: int):
     """Patches of an already padded channels-last x (N, H, W, C) as cols (N, h_out, w_out, kh, kw, C).
 
-    ``cols[n, y, x, i, j, c] = x[n, y·s + i, x·s + j, c]`` — one strided slice per kernel
-    offset; channels last keeps every copy a run of contiguous channels.
+    ``cols[n, y, x, i, j, c] = x[n, y·s + i, x·s + j, c]``. The patches are first a strided
+    view of x (no copy: moving one output pixel moves s pixels in x, moving one kernel
+    offset moves one pixel), then copied once, split over the batch across threads
+    (:mod:`nanograd_ad.threads`); channels last makes each copied run kW·C contiguous
+    values. ``tests/test_layers.py`` checks it against the plain loop over offsets.
     """
     n, _, _, c = x.shape
-    cols = backend.xp.empty((n, h_out, w_out, kh, kw, c), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, :, i, j, :] = x[:, i : i + stride * h_out : stride, j : j + stride * w_out : stride, :]
+    step_n, step_h, step_w, step_c = x.strides
+    patches = backend.xp.lib.stride_tricks.as_strided(
+        x,
+        shape=(n, h_out, w_out, kh, kw, c),
+        strides=(step_n, stride * step_h, stride * step_w, step_h, step_w, step_c),
+    )
+    cols = backend.xp.empty(patches.shape, dtype=x.dtype)
+
+    def copy(start, stop):
+        cols[start:stop] = patches[start:stop]
+
+    threads.over_batch(copy, n)
     return cols
 
 
-def col2im(cols, x_shape: tuple, stride: int):
+def col2im(cols, x_shape: tuple, stride: int, out=None):
     """Adjoint of :func:`im2col`: add cols (N, h_out, w_out, kh, kw, C) back into x_shape (N, H, W, C).
 
-    Overlapping windows add up; a loop over kernel offsets with slice ``+=``.
+    Overlapping windows add up; a loop over kernel offsets with slice ``+=`` (into ``out``
+    when given, else into zeros), split over the batch across threads.
     """
     _, h_out, w_out, kh, kw, _ = cols.shape
-    dx = backend.xp.zeros(x_shape, dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dx[:, i : i + stride * h_out : stride, j : j + stride * w_out : stride, :] += cols[
-                :, :, :, i, j, :
-            ]
+    dx = backend.xp.zeros(x_shape, dtype=cols.dtype) if out is None else out
+
+    def add(start, stop):
+        for i in range(kh):
+            for j in range(kw):
+                window = dx[start:stop, _window(i, stride, h_out), _window(j, stride, w_out), :]
+                window += cols[start:stop, :, :, i, j, :]
+
+    threads.over_batch(add, x_shape[0])
     return dx
+
+
+def _window(offset: int, stride: int, size: int) -> slice:
+    """The input rows (or columns) that kernel offset ``offset`` reads for ``size`` outputs."""
+    return slice(offset, offset + stride * size, stride)
+
+
+#: Conv2D cuts im2col patches for this many bytes of samples at a time (the whole batch's
+#: cols would be 9× the input: 75 MB for the reference CNN's second layer at batch 256)
+PATCH_BYTES = 8 * 2**20
 
 
 class Conv2D(Layer):
@@ -243,8 +280,11 @@ class Conv2D(Layer):
 
         ∂C/∂W₂ = δ₂ᵀ cols      (x cross-correlated with δ)
         ∂C/∂b  = Σ δ₂
-        ∂C/∂x  = col2im(δ₂ W₂)  (δ convolved with the flipped kernel)
+        ∂C/∂x  = col2im(δ₂ W₂)  (δ convolved with the flipped kernel; skipped, returning
+                                 None, with ``input_grad=False``)
 
+    The products run on blocks of the batch (``PATCH_BYTES`` of cols at a time), so the
+    patches never exist for the whole batch at once; forward caches x_pad, not cols.
     Internally patches are cut channels-last (N, H, W, C): each copy is then a run of
     contiguous channels, and the output, NHWC in memory, is returned as an NCHW view —
     so the next convolution's transpose costs nothing. Shapes seen from outside are NCHW.
@@ -301,25 +341,59 @@ class Conv2D(Layer):
             )
         _check_float(self, x)
         _, h_out, w_out = self.output_shape(x.shape[1:])
-        n, p, k = x.shape[0], self.padding, self.kernel_size
+        n, p = x.shape[0], self.padding
         x = x.transpose(0, 2, 3, 1)  # channels last (N, H, W, C)
-        if p:
-            x = backend.xp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        self.padded_shape = x.shape
-        self.cols = im2col(x, k, k, self.stride, h_out, w_out)
-        z = self.cols.reshape(n * h_out * w_out, -1) @ self._w2().T  # z₂ = cols W₂ᵀ
+        if p:  # x_pad: zeros around, x inside
+            padded = backend.xp.zeros((n, x.shape[1] + 2 * p, x.shape[2] + 2 * p, x.shape[3]), x.dtype)
+
+            def copy(start, stop):
+                padded[start:stop, p:-p, p:-p, :] = x[start:stop]
+
+            threads.over_batch(copy, n)
+            x = padded
+        self.x_pad, self.out_hw = x, (h_out, w_out)
+        z = backend.xp.empty((n * h_out * w_out, self.out_channels), dtype=x.dtype)
+        w2_t = self._w2().T
+        for rows, cols in self._patches():
+            backend.xp.matmul(cols, w2_t, out=z[rows])  # z₂ = cols W₂ᵀ
         z += self.bias.data  # + b, one per column
         return z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
 
-    def backward(self, delta):
-        c_out, k, c_in = self.out_channels, self.kernel_size, self.in_channels
+    def _patches(self):
+        """(rows of z₂, cols of those samples as (rows, K)) for blocks of the batch.
+
+        The patches are cut from the cached x_pad again in backward rather than kept:
+        they are kH·kW times the input, and cutting them is a copy, cheap beside the products.
+        """
+        x, (h_out, w_out) = self.x_pad, self.out_hw
+        k, pixels = self.kernel_size, h_out * w_out
+        sample_bytes = pixels * k * k * self.in_channels * x.itemsize
+        block = max(1, PATCH_BYTES // sample_bytes)
+        for start in range(0, x.shape[0], block):
+            stop = min(start + block, x.shape[0])
+            cols = im2col(x[start:stop], k, k, self.stride, h_out, w_out)
+            yield slice(start * pixels, stop * pixels), cols.reshape((stop - start) * pixels, -1)
+
+    skips_input_grad = True
+
+    def backward(self, delta, input_grad: bool = True):
+        xp, c_out, k, c_in = backend.xp, self.out_channels, self.kernel_size, self.in_channels
         delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, c_out)  # δ₂ (N·P, C_out)
-        cols = self.cols.reshape(delta2.shape[0], -1)
-        grad_w2 = delta2.T @ cols  # ∂C/∂W₂ = δ₂ᵀ cols
+        grad_w2 = xp.zeros((c_out, k * k * c_in), dtype=delta2.dtype)
+        for rows, cols in self._patches():
+            grad_w2 += delta2[rows].T @ cols  # ∂C/∂W₂ = δ₂ᵀ cols, block by block
         self.weight.grad += grad_w2.reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
         self.bias.grad += delta2.sum(axis=0)  # ∂C/∂b = Σ δ
-        dcols = delta2 @ self._w2()  # δ₂ W₂
-        dx = col2im(dcols.reshape(self.cols.shape), self.padded_shape, self.stride)
+        if not input_grad:
+            return None
+        dx = xp.zeros(self.x_pad.shape, dtype=delta2.dtype)
+        n, (h_out, w_out), w2 = dx.shape[0], self.out_hw, self._w2()
+        block = max(1, PATCH_BYTES // (h_out * w_out * w2.shape[1] * dx.itemsize))
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            rows = slice(start * h_out * w_out, stop * h_out * w_out)
+            dcols = (delta2[rows] @ w2).reshape(stop - start, h_out, w_out, k, k, c_in)  # δ₂ W₂
+            col2im(dcols, dx[start:stop].shape, self.stride, out=dx[start:stop])  # ∂C/∂x = col2im(δ₂ W₂)
         p = self.padding
         if p:
             dx = dx[:, p : dx.shape[1] - p, p : dx.shape[2] - p, :]
@@ -351,34 +425,48 @@ class _Pool2D(Layer):
         return (input_shape[0], h, w)
 
     def _windows(self, x):
-        """The kH·kW strided views of x, one per kernel offset, each (N, C, H_out, W_out)."""
+        """The kH·kW strided views of x, one per kernel offset, each (N, H_out, W_out, C).
+
+        Pooling runs channels last: a convolution's output is NHWC in memory (seen as an
+        NCHW view), and there each window view is a run of contiguous channels — several
+        times faster for NumPy than the same views taken along NCHW axes.
+        """
         if x.ndim != 4:
             raise ValueError(f"{self!r} expects input of shape (N, C, H, W), got {tuple(x.shape)}")
         _check_float(self, x)
         _, h_out, w_out = self.output_shape(x.shape[1:])
         k, s = self.kernel_size, self.stride
-        self.x, self.out_hw = x, (h_out, w_out)
-        return [x[:, :, i : i + s * h_out : s, j : j + s * w_out : s] for i in range(k) for j in range(k)]
+        self.x_shape, self.x_dtype, self.out_hw = x.shape, x.dtype, (h_out, w_out)  # backward needs no x
+        x = x.transpose(0, 2, 3, 1)  # channels last (N, H, W, C)
+        return [x[:, _window(i, s, h_out), _window(j, s, w_out), :] for i in range(k) for j in range(k)]
 
-    def _scatter(self, pieces):
-        """Add one (N, C, H_out, W_out) piece per kernel offset back into an x-shaped array.
+    def _scatter(self, piece):
+        """Add one (N, H_out, W_out, C) piece per kernel offset back into an x-shaped array.
 
-        When the windows tile the input exactly (stride = kernel, sizes divisible) every
-        input position is written once, so the pieces are assigned, not added to zeros.
+        ``piece(offset, start, stop, out=None)`` gives the error of samples [start, stop)
+        for one kernel offset. When the windows tile the input exactly (stride = kernel,
+        sizes divisible) every input position is written once, so each piece is written
+        straight into its window (``out=``), not added to zeros. Split over the batch
+        across threads; returns an NCHW view of channels-last memory.
         """
         k, s = self.kernel_size, self.stride
         h_out, w_out = self.out_hw
-        tiles = s == k and self.x.shape[2] == k * h_out and self.x.shape[3] == k * w_out
-        # same memory layout as the input
-        dx = backend.xp.empty_like(self.x) if tiles else backend.xp.zeros_like(self.x)
-        for offset, piece in enumerate(pieces):
-            i, j = divmod(offset, k)
-            window = (slice(None), slice(None), slice(i, i + s * h_out, s), slice(j, j + s * w_out, s))
-            if tiles:
-                dx[window] = piece
-            else:
-                dx[window] += piece
-        return dx
+        n, c, h, w = self.x_shape
+        tiles = s == k and h == k * h_out and w == k * w_out
+        xp = backend.xp
+        dx = (xp.empty if tiles else xp.zeros)((n, h, w, c), dtype=self.x_dtype)  # channels last
+
+        def scatter(start, stop):
+            for offset in range(k * k):
+                i, j = divmod(offset, k)
+                window = dx[start:stop, _window(i, s, h_out), _window(j, s, w_out), :]
+                if tiles:
+                    piece(offset, start, stop, out=window)
+                else:
+                    window += piece(offset, start, stop)
+
+        threads.over_batch(scatter, n)
+        return dx.transpose(0, 3, 1, 2)  # NCHW view
 
     def __repr__(self):
         stride = f", stride={self.stride}" if self.stride != self.kernel_size else ""
@@ -389,35 +477,74 @@ class MaxPool2D(_Pool2D):
     """Max pooling: y = max over each k×k window; the error goes to the argmax only.
 
     x (N, C, H, W) → (N, C, H_out, W_out), H_out = ⌊(H − k)/s⌋ + 1.
+
+        y[n, c, Y, X] = max_{i,j} x[n, c, Y·s + i, X·s + j]
+        ∂C/∂x[n, c, Y·s + i, X·s + j] += δ[n, c, Y, X]   for (i, j) = the first argmax
+
+    Ties go to the first offset in (i, j) order, as in PyTorch. ``argmax`` keeps that
+    offset (i·k + j) per output; the loop over offsets compares, never branches per value.
     """
 
     def forward(self, x):
         xp = backend.xp
         windows = self._windows(x)
-        y = windows[0]
-        self.argmax = xp.zeros(y.shape, dtype=xp.int8)  # the first offset holding the max
-        for offset, window in enumerate(windows[1:], start=1):
-            self.argmax = xp.where(window > y, xp.int8(offset), self.argmax)
-            y = xp.maximum(y, window)
-        return y
+        y = xp.empty(windows[0].shape, dtype=x.dtype)
+        offsets = xp.int8 if len(windows) <= 127 else xp.int32
+        self.argmax = xp.empty(y.shape, dtype=offsets)  # the first offset holding the max
+
+        def pool(start, stop):  # samples [start, stop), one thread
+            y_part, argmax = y[start:stop], self.argmax[start:stop]
+            y_part[...], argmax[...] = windows[0][start:stop], 0
+            larger = xp.empty(y_part.shape, dtype=bool)
+            for offset, window in enumerate(windows[1:], start=1):
+                xp.greater(window[start:stop], y_part, out=larger)  # strictly: ties keep the earlier
+                argmax += larger * (offsets(offset) - argmax)  # argmax ← offset where larger
+                xp.maximum(y_part, window[start:stop], out=y_part)
+
+        threads.over_batch(pool, y.shape[0])
+        return y.transpose(0, 3, 1, 2)
 
     def backward(self, delta):
-        zero = backend.xp.zeros((), dtype=delta.dtype)
-        return self._scatter(
-            [backend.xp.where(self.argmax == offset, delta, zero) for offset in range(self.kernel_size**2)]
-        )
+        xp = backend.xp
+        delta = delta.transpose(0, 2, 3, 1)  # channels last, like argmax
+
+        def piece(offset, start, stop, out=None):  # δ where this offset held the max, else 0
+            return xp.multiply(delta[start:stop], self.argmax[start:stop] == offset, out=out)
+
+        return self._scatter(piece)
 
 
 class AvgPool2D(_Pool2D):
-    """Mean pooling: y = (1/k²) Σ over each k×k window; each input gets δ/k² per window."""
+    """Mean pooling: y = (1/k²) Σ over each k×k window; each input gets δ/k² per window.
+
+    y[n, c, Y, X] = (1/k²) Σ_{i,j} x[n, c, Y·s + i, X·s + j]
+    ∂C/∂x[n, c, Y·s + i, X·s + j] += δ[n, c, Y, X] / k²
+    """
 
     def forward(self, x):
         windows = self._windows(x)
-        return sum(windows[1:], windows[0]) / len(windows)
+        y = backend.xp.empty(windows[0].shape, dtype=x.dtype)
+
+        def pool(start, stop):  # samples [start, stop), one thread
+            y_part = y[start:stop]
+            y_part[...] = windows[0][start:stop]
+            for window in windows[1:]:
+                y_part += window[start:stop]
+            y_part /= len(windows)
+
+        threads.over_batch(pool, y.shape[0])
+        return y.transpose(0, 3, 1, 2)
 
     def backward(self, delta):
-        share = delta / self.kernel_size**2
-        return self._scatter([share] * self.kernel_size**2)
+        share = delta.transpose(0, 2, 3, 1) / self.kernel_size**2  # channels last
+
+        def piece(offset, start, stop, out=None):
+            if out is None:
+                return share[start:stop]
+            out[...] = share[start:stop]
+            return out
+
+        return self._scatter(piece)
 
 
 class Flatten(Layer):

@@ -74,18 +74,26 @@ class Sequential:
     __call__ = forward
 
     # ---------------------------------------------------------------- backward
-    def backward(self, delta):
+    def backward(self, delta, input_grad: bool = True):
         """The δ recursion from δ^L = ∂C/∂z^L down to ∂C/∂x; fills every ``param.grad``.
 
         For each layer, from the top: the feedback rules may rescale the error coming in,
         the layer takes its gradients and passes the error down, and the rules may
-        rescale what it passes down.
+        rescale what it passes down. Returns ∂C/∂x, shaped like the input.
+
+        ``input_grad=False`` (a training step: nobody reads ∂C/∂x) lets the bottom layer
+        skip the error for the input — for a convolution that is a matrix product and a
+        col2im — and returns ``None``. Every ``param.grad`` is the same either way, and the
+        feedback rules still see the bottom layer (``after_layer`` gets ``delta=None``).
         """
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             for rule in self.feedback:
                 delta = rule.before_layer(i, layer, delta)  # seam: error into layer i
-            delta = layer.backward(delta)  # grads; error for the layer below
+            if i == 0 and not input_grad:
+                delta = _backward_without_input_grad(layer, delta)  # grads only; None
+            else:
+                delta = layer.backward(delta)  # grads; error for the layer below
             for rule in self.feedback:
                 delta = rule.after_layer(i, layer, delta)  # seam: error out of layer i
             if self.check_finite:
@@ -93,7 +101,7 @@ class Sequential:
         return delta
 
     def _check_backward(self, i: int, layer: Layer, delta) -> None:
-        if not _all_finite(delta):
+        if delta is not None and not _all_finite(delta):
             raise NonFiniteError(i, repr(layer), "backward", "error passed down")
         for p in layer.parameters():
             if not _all_finite(p.grad):
@@ -192,6 +200,16 @@ class Sequential:
 
     def __getitem__(self, i):
         return self.layers[i]
+
+
+def _backward_without_input_grad(layer: Layer, delta) -> None:
+    """The bottom layer's backward when nobody needs ∂C/∂x: Dense and Conv2D skip that
+    product (``input_grad=False``); any other layer runs as usual and its result is dropped."""
+    if getattr(layer, "skips_input_grad", False):
+        layer.backward(delta, input_grad=False)
+    else:
+        layer.backward(delta)
+    return None
 
 
 def _all_finite(x) -> bool:

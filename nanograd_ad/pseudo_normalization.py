@@ -147,6 +147,9 @@ class PseudoNormalize(FeedbackRule):
         self.local_error, self.carried_error = {}, {}
 
     def after_layer(self, index: int, layer, delta):
+        if delta is None:  # the bottom layer, with input_grad=False: nothing passes down
+            self._carried_scale.pop(index, None)
+            return None
         if index in self._carried_scale:  # the weight layer below a PN layer
             scale = self._carried_scale.pop(index)
             return delta / _leading(scale, delta.ndim)  # W^{l T} c^l = (W^{l T} e^l) / (RMS(d^l) + ε)

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nanograd_ad as ng
+from nanograd_ad import layers
 from nanograd_ad.layers import col2im, im2col
 
 
@@ -53,6 +54,33 @@ def naive_pool(x, k, s, op):
         for z in range(wo):
             out[:, :, y, z] = op(x[:, :, y * s : y * s + k, z * s : z * s + k], axis=(2, 3))
     return out
+
+
+def naive_pool_backward(x, delta, k, s, kind):
+    """∂C/∂x of pooling, one window at a time: max sends δ to the first argmax in (i, j)
+    order (PyTorch's tie rule), mean sends δ/k² to every position of the window."""
+    n, c = x.shape[:2]
+    dx = np.zeros_like(x)
+    for b in range(n):
+        for ch in range(c):
+            for y in range(delta.shape[2]):
+                for z in range(delta.shape[3]):
+                    window = x[b, ch, y * s : y * s + k, z * s : z * s + k]
+                    if kind == "max":
+                        i, j = np.unravel_index(np.argmax(window), window.shape)  # the first maximum
+                        dx[b, ch, y * s + i, z * s + j] += delta[b, ch, y, z]
+                    else:
+                        dx[b, ch, y * s : y * s + k, z * s : z * s + k] += delta[b, ch, y, z] / k**2
+    return dx
+
+
+def loop_im2col(x, kh, kw, stride, h_out, w_out):
+    """The plain im2col: one strided slice copied per kernel offset."""
+    cols = np.empty((x.shape[0], h_out, w_out, kh, kw, x.shape[3]), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j, :] = x[:, i : i + stride * h_out : stride, j : j + stride * w_out : stride, :]
+    return cols
 
 
 conv_cases = st.tuples(
@@ -116,6 +144,66 @@ def test_pooling_matches_naive_loops_and_finite_differences(case, kind):
     )  # a window of ±grid values can average to 0
     report = ng.check_layer(layer, x, seed=seed)
     assert report.passed, str(report)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pool_cases, st.sampled_from(["max", "avg"]), st.booleans())
+def test_pooling_backward_matches_naive_loops_ties_included(case, kind, channels_last):
+    """Inputs with many ties (a few integer levels): the error goes to the first maximum,
+    for NCHW inputs and for the NHWC-in-memory views a convolution returns."""
+    n, c, k, s, h, w, seed = case
+    if h < k or w < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-1, 2, (n, c, h, w)).astype(np.float64)
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    layer = ng.MaxPool2D(k, stride=s) if kind == "max" else ng.AvgPool2D(k, stride=s)
+    y = layer.forward(x)
+    np.testing.assert_allclose(y, naive_pool(x, k, s, np.max if kind == "max" else np.mean), atol=1e-14)
+    delta = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(layer.backward(delta), naive_pool_backward(x, delta, k, s, kind), atol=1e-14)
+
+
+def loop_col2im(cols, x_shape, stride):
+    """The plain col2im: every patch value added back to its input position, one at a time."""
+    n, h_out, w_out, kh, kw, _ = cols.shape
+    dx = np.zeros(x_shape)
+    for b, y, z, i, j in np.ndindex(n, h_out, w_out, kh, kw):
+        dx[b, y * stride + i, z * stride + j, :] += cols[b, y, z, i, j, :]
+    return dx
+
+
+@settings(max_examples=30, deadline=None)
+@given(conv_cases)
+def test_im2col_and_col2im_equal_the_plain_loops(case):
+    n, c, _, k, s, p, h, w, seed = case
+    h, w = h + 2 * p, w + 2 * p  # an already padded input
+    if h < k or w < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).transpose(0, 2, 3, 1)  # channels last, as Conv2D cuts it
+    h_out, w_out = (h - k) // s + 1, (w - k) // s + 1
+    np.testing.assert_array_equal(im2col(x, k, k, s, h_out, w_out), loop_im2col(x, k, k, s, h_out, w_out))
+    cols = rng.standard_normal((n, h_out, w_out, k, k, c))
+    np.testing.assert_allclose(col2im(cols, x.shape, s), loop_col2im(cols, x.shape, s), rtol=1e-12, atol=0)
+
+
+def test_conv_in_blocks_of_the_batch_equals_naive_loops(monkeypatch):
+    """PATCH_BYTES small enough for one sample per block: the blocked products still give
+    the naive loops' output and gradients (one block is what the hypothesis cases see)."""
+    monkeypatch.setattr(layers, "PATCH_BYTES", 1)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 2, 5, 4))
+    layer = ng.Conv2D(2, 3, 3, stride=1, padding=1).astype(np.float64)
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, naive_conv(x, layer.weight.data, layer.bias.data, 1, 1), rtol=1e-10)
+    delta = rng.standard_normal(out.shape)
+    dx = layer.backward(delta)
+    ndx, ndw, ndb = naive_conv_backward(x, layer.weight.data, delta, 1, 1)
+    np.testing.assert_allclose(dx, ndx, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, ndw, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad, ndb, rtol=1e-10, atol=1e-12)
 
 
 def test_im2col_col2im_are_adjoint():

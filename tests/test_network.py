@@ -174,3 +174,66 @@ def test_gradcheck_resolution_floor_keeps_tiny_correct_gradients_and_catches_sma
     net.layers[1].set_derivative(lambda z, a: 1.001 * (1 - a * a))
     wrong = ng.gradcheck(net, ng.SoftmaxCrossEntropy(), x, y)
     assert not wrong.passed and wrong.max_rel_error > 5e-4
+
+
+def small_cnn():
+    ng.seed(5)
+    return ng.Sequential(
+        ng.Conv2D(2, 3, 3, padding=1),
+        ng.ReLU(derivative="ad", k=3.5),
+        ng.MaxPool2D(2),
+        ng.Flatten(),
+        ng.Dense(12, 3),
+    ).astype(np.float64)
+
+
+@pytest.mark.parametrize(
+    "build, rules",
+    [
+        (small_cnn, list),
+        (mlp, list),
+        (mlp, lambda: [ng.PseudoNormalize(period=1, two_path=True)]),
+        (mlp, lambda: [ng.PseudoNormalize(period=1)]),
+        (mlp, lambda: [ng.Amplify(4.0, selected=[0, 2])]),
+        (small_cnn, lambda: [ng.Amplify(4.0, scope="backward", selected=[0]), ng.GradientFlow()]),
+    ],
+)
+def test_backward_without_input_grad_keeps_every_gradient_and_returns_none(build, rules):
+    """input_grad=False: backward returns None; every param.grad equals the default path's,
+    feedback rules included (PN's carried scale at the bottom, amplification, recorders)."""
+    rng = np.random.default_rng(1)
+    net = build()
+    x = rng.standard_normal((4,) + ((2, 4, 4) if isinstance(net[0], ng.Conv2D) else (4,)))
+    upstream = rng.standard_normal((4, 3))
+    grads = []
+    for input_grad in (True, False):
+        for rule in list(net.feedback):
+            net.feedback.remove(rule)
+        for rule in rules():
+            net.add_feedback(rule)
+        net.check_finite = not input_grad  # the finite check also runs on the None error
+        net.zero_grad()
+        net(x)
+        result = net.backward(upstream, input_grad=input_grad)
+        assert (result is None) == (not input_grad)
+        if input_grad:
+            assert result.shape == x.shape
+        grads.append([p.grad.copy() for p in net.parameters()])
+    for with_dx, without_dx in zip(*grads):
+        np.testing.assert_array_equal(with_dx, without_dx)
+
+
+def test_weight_layers_skip_the_input_error_on_request():
+    rng = np.random.default_rng(2)
+    for layer, shape in [(ng.Conv2D(2, 3, 3, padding=1), (2, 2, 5, 5)), (ng.Dense(4, 3), (5, 4))]:
+        assert layer.skips_input_grad
+        x = rng.standard_normal(shape).astype(np.float32)
+        delta = rng.standard_normal(layer.forward(x).shape).astype(np.float32)
+        assert layer.backward(delta).shape == x.shape
+        full = [p.grad.copy() for p in layer.parameters()]
+        for p in layer.parameters():
+            p.zero_grad()
+        assert layer.backward(delta, input_grad=False) is None
+        for before, p in zip(full, layer.parameters()):
+            np.testing.assert_array_equal(before, p.grad)
+    assert not ng.ReLU().skips_input_grad and not ng.MaxPool2D(2).skips_input_grad

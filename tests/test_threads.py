@@ -1,0 +1,72 @@
+"""The batch-split helper: covers every sample once, follows the BLAS thread limit, falls
+back to the calling thread without threadpoolctl, and never changes a result."""
+
+import builtins
+import threading
+
+import numpy as np
+import pytest
+
+import nanograd_ad as ng
+from nanograd_ad import threads
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64])
+def test_over_batch_covers_every_sample_once(n):
+    seen = np.zeros(n, dtype=int)
+    lock = threading.Lock()
+
+    def work(start, stop):
+        with lock:
+            seen[start:stop] += 1
+
+    with threadpoolctl.threadpool_limits(2):
+        threads.over_batch(work, n)
+    np.testing.assert_array_equal(seen, np.ones(n, dtype=int))
+
+
+def test_thread_count_follows_the_blas_limit_in_force():
+    with threadpoolctl.threadpool_limits(1):
+        assert threads.thread_count() == 1
+        callers = set()
+        threads.over_batch(lambda start, stop: callers.add(threading.get_ident()), 64)
+        assert callers == {threading.get_ident()}  # one core: everything in the calling thread
+    with threadpoolctl.threadpool_limits(2):
+        assert threads.thread_count() == 2
+
+
+def test_without_threadpoolctl_the_work_runs_in_the_calling_thread(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_threadpoolctl(name, *args, **kwargs):
+        if name == "threadpoolctl":
+            raise ImportError("threadpoolctl is not installed")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_threadpoolctl)
+    monkeypatch.setattr(threads, "_controller", None)
+    assert threads.thread_count() == 1
+    calls = []
+    threads.over_batch(lambda start, stop: calls.append((start, stop)), 10)
+    assert calls == [(0, 10)]
+
+
+def test_a_step_is_bit_identical_on_one_thread_and_on_two():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 4, 8)
+    results = []
+    for count in (1, 2):
+        ng.seed(0)
+        net = ng.Sequential(
+            ng.Conv2D(3, 4, 3, padding=1), ng.ReLU(), ng.MaxPool2D(2), ng.Flatten(), ng.Dense(64, 4)
+        )
+        loss = ng.SoftmaxCrossEntropy()
+        with threadpoolctl.threadpool_limits(count):
+            loss.forward(net(x), y)
+            dx = net.backward(loss.backward())
+        results.append([dx] + [p.grad for p in net.parameters()])
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
