@@ -84,10 +84,24 @@ class SoftmaxCrossEntropy(Loss):
 
 
 class MSE(Loss):
-    """Mean squared error, C = (1/(N·D)) Σ (ŷ − y)²;  δ^L = 2(ŷ − y)/(N·D).
+    """Squared error, averaged (``reduction="mean"``, the default) or summed over the batch:
+
+        mean:  C = (1/(N·D)) Σ (ŷ − y)²,   δ^L = 2(ŷ − y)/(N·D)
+        sum:   C = Σ (ŷ − y)²,             δ^L = 2(ŷ − y)        (N·D times the mean's)
 
     pred: (N, D) (or (E, N, D)); target: the same shape (or (N, D) shared by all models).
+    ``forward`` returns C (summed over the models of an ensemble) — the objective whose
+    gradient ``backward`` returns. ``per_model`` is each model's *mean* squared error
+    whatever the reduction (what `ensemble.EnsembleTrainer` reports), so a summed
+    objective changes the steps, not the units of the reported losses.
     """
+
+    REDUCTIONS = ("mean", "sum")
+
+    def __init__(self, reduction: str = "mean"):
+        if reduction not in self.REDUCTIONS:
+            raise ValueError(f"MSE: reduction must be one of {self.REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
 
     def forward(self, pred, target) -> float:
         if pred.ndim < 2 or tuple(target.shape) != tuple(pred.shape[-target.ndim :]) or target.ndim < 2:
@@ -98,7 +112,13 @@ class MSE(Loss):
         self.diff = pred - target
         self.count = pred.shape[-2] * pred.shape[-1]
         self.per_model = (self.diff**2).sum(axis=(-2, -1)) / self.count
-        return float(self.per_model.sum())
+        scale = self.count if self.reduction == "sum" else 1
+        return float(self.per_model.sum()) * scale
 
     def backward(self):
+        if self.reduction == "sum":
+            return 2.0 * self.diff  # δ^L = 2(ŷ − y)
         return 2.0 * self.diff / self.count  # δ^L = 2(ŷ − y)/(N·D)
+
+    def __repr__(self):
+        return f"MSE(reduction={self.reduction!r})" if self.reduction != "mean" else "MSE()"

@@ -1,5 +1,6 @@
-"""ad-relu / ad-sigmoid: the networks of METHODS §5, the paper's numbers, a --quick run."""
+"""ad-relu / ad-sigmoid (Hu, Zhang & Ge 2021, §III): networks, the paper's numbers, options, --quick."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -28,7 +29,7 @@ def test_relu_nets_have_the_papers_parameter_counts(n, variant):
         assert sum(isinstance(layer, Dense) for layer in net) == n
         assert sum(isinstance(layer, (ReLU, LeakyReLU)) for layer in net) == n - 1
         assert isinstance(net[-1], Dense)  # linear output
-        ensemble = from_seeds(lambda: ad_tables.build_net("ad-relu", variant, n, hyper), range(5))
+        ensemble = from_seeds(lambda h=hyper: ad_tables.build_net("ad-relu", variant, n, h), range(5))
         assert counts(ensemble) == (5 * (4 + 4 * (n - 2)), 5 * (3 + 2 * (n - 2)))
 
 
@@ -39,7 +40,7 @@ def test_sigmoid_nets_have_the_papers_parameter_counts(n, variant):
         net = ad_tables.build_net("ad-sigmoid", variant, n, hyper)
         assert counts(net) == (6 + 4 * (n - 2), 3 + 2 * (n - 2))
         assert sum(isinstance(layer, (Sigmoid, ISigmoid)) for layer in net) == n  # the output too
-        ensemble = from_seeds(lambda: ad_tables.build_net("ad-sigmoid", variant, n, hyper), range(3))
+        ensemble = from_seeds(lambda h=hyper: ad_tables.build_net("ad-sigmoid", variant, n, h), range(3))
         assert counts(ensemble) == (3 * (6 + 4 * (n - 2)), 3 * (3 + 2 * (n - 2)))
 
 
@@ -99,7 +100,7 @@ def test_quick_run_writes_results_with_the_documented_keys(name, tmp_path, capsy
     for run in results["runs"]:
         assert {"seed", "lowest_test_loss", "best_epoch", "final_test_loss", "switches"} <= set(run)
         assert 0 <= run["best_epoch"] < 3 and run["lowest_test_loss"] <= run["final_test_loss"] + 1e-12
-        assert run["switches"] == 0 or run["activation"] == "AD ReLU"  # METHODS §5: AD ReLU switches
+        assert run["switches"] == 0 or run["activation"] == "AD ReLU"  # only AD ReLU switches by default
     assert results["paper"]["table"] == task.table and len(results["paper"]["rows"]) == 24
     for s in ("A", "B"):
         assert (out / f"{name}_set_{s}.png").stat().st_size > 1000
@@ -128,3 +129,147 @@ def test_options_choose_sets_and_depths(tmp_path):
     assert switched == {"AD sigmoid"}  # A = 0.5: every AD model switches, the others never
     with pytest.raises(ValueError, match="--data"):
         experiment.run(ExperimentConfig(runs=1, epochs=1, out=tmp_path, data="digits"))
+
+
+# --- the settings the paper leaves unstated -------------------------------------------------
+
+
+@pytest.fixture
+def small_abs():
+    """A small |x| data set in float64 (train_cell's equivalences hold to rounding)."""
+    from nanograd_ad import backend
+    from nanograd_ad.datasets import abs_task
+
+    backend.set_default_dtype("float64")
+    return ad_tables.with_dtype(abs_task(300, 100, seed=1), "float64")
+
+
+def cell(hyper, data, seeds=(0, 1, 2), variant="Leaky ReLU", epochs=3, **options):
+    return ad_tables.train_cell("ad-relu", hyper, 4, variant, list(seeds), epochs, data, **options)
+
+
+def test_summed_loss_is_the_mean_with_b_times_the_sgd_rate(small_abs):
+    hyper = ad_tables.TASKS["ad-relu"].sets["B"]  # batch 100, SGD
+    summed = cell(dataclasses.replace(hyper, lr=1e-4), small_abs, reduction="sum")
+    mean = cell(dataclasses.replace(hyper, lr=1e-4 * 100), small_abs, reduction="mean")
+    np.testing.assert_allclose(summed["lowest_test_loss"], mean["lowest_test_loss"], rtol=1e-9)
+    other = cell(dataclasses.replace(hyper, lr=1e-4), small_abs, reduction="mean")
+    assert np.abs(other["lowest_test_loss"] - mean["lowest_test_loss"]).max() > 1e-3  # it does change
+
+
+def test_summed_loss_is_the_mean_with_adam_eps_over_b(small_abs):
+    hyper = ad_tables.TASKS["ad-relu"].sets["A"]  # batch 50, Adam
+    summed = cell(hyper, small_abs, reduction="sum", adam_eps=1.0)
+    mean = cell(hyper, small_abs, reduction="mean", adam_eps=1.0 / 50)
+    np.testing.assert_allclose(summed["lowest_test_loss"], mean["lowest_test_loss"], rtol=1e-9)
+    np.testing.assert_allclose(summed["lowest_train_loss"], mean["lowest_train_loss"], rtol=1e-9)
+    default_eps = cell(hyper, small_abs, reduction="sum")
+    assert np.abs(default_eps["lowest_test_loss"] - summed["lowest_test_loss"]).max() > 1e-4
+
+
+def test_lowest_train_loss_is_the_lowest_epoch_mean(small_abs):
+    from nanograd_ad.ensemble import EnsembleHistory
+
+    history = EnsembleHistory(2)
+    for epoch, row in enumerate([[0.5, np.nan], [0.2, np.nan], [0.3, np.inf]]):
+        history.log(epoch, np.array(row), None)
+    np.testing.assert_array_equal(ad_tables.lowest_finite(history.train_loss), [0.2, np.nan])
+    result = cell(ad_tables.TASKS["ad-relu"].sets["A"], small_abs, epochs=4)
+    assert result["lowest_train_loss"].shape == (3,) and np.isfinite(result["lowest_train_loss"]).all()
+
+
+def captured_cells(monkeypatch):
+    """Replace train_cell by a recorder (arguments kept, 1 epoch trained) for option tests."""
+    calls = []
+    real = ad_tables.train_cell
+
+    def record(name, hyper, depth, variant, seeds, epochs, data, **options):
+        from nanograd_ad import backend
+
+        calls.append(
+            {"hyper": hyper, "seeds": list(seeds), "data": data, "dtype": backend.default_dtype(), **options}
+        )
+        return real(name, hyper, depth, variant, seeds, 1, data, **options)
+
+    monkeypatch.setattr(ad_tables, "train_cell", record)
+    return calls
+
+
+def test_cli_passes_the_unstated_settings_to_every_cell(monkeypatch, tmp_path):
+    calls = captured_cells(monkeypatch)
+    argv = ["reproduce", "ad-relu", "--runs", "2", "--epochs", "1", "--depths", "2", "--no-progress"]
+    argv += ["--out", str(tmp_path), "--reduction", "sum", "--adam-eps", "1e-10", "--lr-a", "0.002"]
+    argv += ["--lr-b", "0.03", "--bias-init-a", "zeros", "--bias-init-b", "torch"]
+    assert main(argv) == 0
+    assert len(calls) == 2 * 3
+    for call in calls:
+        assert call["reduction"] == "sum" and call["adam_eps"] == 1e-10
+        expected = {"A": (0.002, "zeros", "adam"), "B": (0.03, "torch", "sgd")}[call["hyper"].name]
+        assert (call["hyper"].lr, call["hyper"].bias_init, call["hyper"].optimizer) == expected
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["extra"]["lr_b"] == 0.03 and results["config"]["extra"]["reduction"] == "sum"
+
+
+def test_cli_defaults_are_todays_readings(monkeypatch, tmp_path):
+    calls = captured_cells(monkeypatch)
+    argv = ["reproduce", "ad-sigmoid", "--runs", "2", "--epochs", "1", "--depths", "4", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    for call in calls:
+        assert call["reduction"] == "mean" and call["adam_eps"] == 1e-8 and call["dtype"] is np.float32
+        assert call["hyper"] == ad_tables.TASKS["ad-sigmoid"].sets[call["hyper"].name]  # lr 1e-3 / 0.01
+
+
+def test_bias_initialisation_of_set_b_can_be_pytorchs_default():
+    hyper = dataclasses.replace(ad_tables.TASKS["ad-relu"].sets["B"], bias_init="torch")
+    net = ad_tables.build_net("ad-relu", "ReLU", 4, hyper)
+    biases = [layer.bias.data for layer in net if isinstance(layer, Dense)]
+    assert all((b != 0).all() for b in biases)
+    assert all(np.abs(b).max() <= 1 / np.sqrt(layer.in_features) for b, layer in zip(biases, net[::2]))
+
+
+def test_seed_and_data_seed_are_separate(monkeypatch, tmp_path):
+    from nanograd_ad.datasets import abs_task
+
+    calls = captured_cells(monkeypatch)
+    argv = ["reproduce", "ad-relu", "--runs", "3", "--epochs", "1", "--depths", "2", "--sets", "B"]
+    assert main([*argv, "--seed", "7", "--data-seed", "4", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert all(call["seeds"] == [7, 8, 9] for call in calls)
+    np.testing.assert_array_equal(calls[0]["data"].x_train, abs_task(3000, 1000, seed=4).x_train)
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert {(r["seed"], r["data_seed"]) for r in runs} == {(7, 4), (8, 4), (9, 4)}
+    calls.clear()
+    assert main([*argv, "--seed", "7", "--no-progress", "--out", str(tmp_path)]) == 0  # data seed 0
+    np.testing.assert_array_equal(calls[0]["data"].x_train, abs_task(3000, 1000, seed=0).x_train)
+
+
+def test_a_fresh_data_draw_per_run(monkeypatch, tmp_path):
+    from nanograd_ad.datasets import abs_task
+
+    calls = captured_cells(monkeypatch)
+    argv = ["reproduce", "ad-relu", "--runs", "2", "--epochs", "1", "--depths", "2", "--sets", "A"]
+    argv += ["--seed", "3", "--data-seed", "10", "--data-draw", "per-run", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    assert [call["seeds"] for call in calls[:2]] == [[3], [4]]  # one model at a time
+    for call, data_seed in zip(calls[:2], (10, 11)):
+        np.testing.assert_array_equal(call["data"].x_test, abs_task(3000, 1000, seed=data_seed).x_test)
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert [(r["seed"], r["data_seed"]) for r in runs[:2]] == [(3, 10), (4, 11)]
+
+
+def test_float64_trains_in_float64_and_restores_the_default(monkeypatch, tmp_path):
+    from nanograd_ad import backend
+
+    calls = captured_cells(monkeypatch)
+    argv = ["reproduce", "ad-sigmoid", "--runs", "2", "--epochs", "1", "--depths", "4", "--sets", "B"]
+    assert main([*argv, "--dtype", "float64", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert all(call["dtype"] is np.float64 and call["data"].x_train.dtype == np.float64 for call in calls)
+    assert backend.default_dtype() is np.float32
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--reduction", "max"), ("--adam-eps", "0"), ("--lr-b", "-1"), ("--bias-init-a", "ones")],
+)
+def test_bad_unstated_settings_are_refused(option, value, capsys):
+    assert main(["reproduce", "ad-relu", option, value]) == 2
+    assert option in capsys.readouterr().err

@@ -65,3 +65,25 @@ def test_per_model_losses_for_a_leading_model_axis():
     single = ng.MSE()
     single.forward(pred[1], target)
     np.testing.assert_allclose(mse.backward()[1], single.backward())
+
+
+def test_mse_summed_over_the_batch_is_n_times_the_mean():
+    rng = np.random.default_rng(3)
+    pred, target = rng.standard_normal((2, 7, 3)), rng.standard_normal((7, 3))
+    mean, summed = ng.MSE(), ng.MSE(reduction="sum")
+    mean_value, summed_value = mean.forward(pred, target), summed.forward(pred, target)
+    assert summed_value == pytest.approx(21 * mean_value, rel=1e-12)
+    np.testing.assert_allclose(summed.backward(), 21 * mean.backward(), rtol=1e-12)
+    np.testing.assert_allclose(summed.per_model, mean.per_model)  # reported: the mean either way
+    # δ^L of the sum against central differences (float64, h = 1e-5)
+    h, analytic, worst = 1e-5, summed.backward(), 0.0
+    for index in np.ndindex(pred.shape):
+        up, down = pred.copy(), pred.copy()
+        up[index] += h
+        down[index] -= h
+        numeric = (ng.MSE("sum").forward(up, target) - ng.MSE("sum").forward(down, target)) / (2 * h)
+        worst = max(worst, abs(numeric - analytic[index]) / max(abs(numeric), abs(analytic[index]), 1e-8))
+    assert worst < 1e-6, f"MSE(sum) δ^L: worst relative error {worst:.2e}"
+    assert repr(summed) == "MSE(reduction='sum')" and repr(mean) == "MSE()"
+    with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum'\), got 'max'"):
+        ng.MSE(reduction="max")

@@ -1,4 +1,4 @@
-"""ad-relu and ad-sigmoid: Tables 2 and 4 of the AD paper (Hu, Zhang, Ge 2021, §III; METHODS §5).
+"""ad-relu and ad-sigmoid: Tables 2 and 4 of the AD paper (Hu, Zhang & Ge 2021, §III).
 
 Every cell of the tables is 100 independent trainings; here the 100 run side by side as
 one seed ensemble (`nanograd_ad.ensemble`): model i is the network built after
@@ -24,19 +24,28 @@ run's result is its lowest test loss over the epochs (tested after every epoch).
     set A: batch 50,  PyTorch default init (W and b ~ U(±1/√fan_in)), Adam lr 1e-3
     set B: batch 100, He normal (ReLU) / Xavier normal (sigmoid) weights, SGD lr 0.01, b = 0
 
-**Readings** (the paper does not say): set B's lr 0.01 and zero biases (METHODS §5);
-one data draw (from ``--seed``) shared by all runs, the runs differing in weights and
-batch order; in the sigmoid nets every activation, the output's included, is the variant
-(the paper's Isigmoid losses above 0.25 need an unbounded output). The switching rule is
-given for AD ReLU (§III.A, METHODS §5) and not for AD sigmoid, so by default only AD ReLU
-switches; ``--switching on`` / ``off`` makes every AD variant switch / never switch.
+**Readings** (the paper does not say; each is an option, the defaults are today's
+reading): the MSE averaged over the batch (``--reduction mean | sum``; a sum has B times
+the mean's gradient: for Adam the mean with ε/B, for SGD the mean with B × lr), Adam's
+ε = 1e-8 (``--adam-eps``), set A's Adam lr 1e-3 and set B's SGD lr 0.01 (``--lr-a``,
+``--lr-b``), set A's biases PyTorch's default and set B's zero (``--bias-init-a``,
+``--bias-init-b``); one data draw (``--data-seed``, default 0) shared by all runs, the
+runs differing in weights and batch order (``--seed`` is the first model's seed;
+``--data-draw per-run`` gives run i its own draw, data seed + i); float32 (``--dtype``);
+in the sigmoid nets every activation, the output's included, is the variant (the
+paper's Isigmoid losses above 0.25 need an unbounded output). The switching rule is
+given for AD ReLU (Hu, Zhang & Ge 2021, §III.A) and not for AD sigmoid, so by default
+only AD ReLU switches; ``--switching on`` / ``off`` makes every AD variant switch /
+never switch. docs/ad_tables.md compares the readings with the paper's numbers.
 
 results.json (`common.write_results`) holds, besides config / wall_time_s / version:
 
-    runs      one dict per training: table, set, layers, activation, seed,
-              lowest_test_loss, best_epoch (0-based), final_test_loss, switches
+    runs      one dict per training: table, set, layers, activation, seed, data_seed,
+              lowest_test_loss, best_epoch (0-based), final_test_loss,
+              lowest_train_loss (the lowest epoch-mean training loss), switches
     summary   {"intervals": interval labels, "edges": their edges, "cells": [one dict per
-              cell: set, layers, activation, runs, mean_lowest_test_loss, std, median,
+              cell: set, layers, activation, runs, mean_lowest_test_loss, std,
+              mean_lowest_train_loss, median,
               paper_mean_test_loss, counts (per interval), nonfinite, switches_mean,
               wall_time_s]}
     paper     the paper's rows of this table (from ``ad_tables.csv``)
@@ -48,17 +57,24 @@ lowest test loss falls in each interval, one panel per depth.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import itertools
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .. import backend
 from . import register
 from .common import ExperimentConfig, format_table, pyplot, save_figure, write_results
 
 PAPER_CSV = Path(__file__).with_name("ad_tables.csv")
+MSE_REDUCTIONS = ("mean", "sum")
+BIAS_INITS = ("zeros", "torch")
+PER_MODEL_KEYS = ("lowest_test_loss", "best_epoch", "final_test_loss", "lowest_train_loss", "switches")
 EDGES = (0.0, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.3, math.inf)
 """Interval edges of the histograms (the paper's own are in its figures, lost in the text).
 0.2–0.3 holds the nets stuck at a constant output: MSE 0.25 for both tasks."""
@@ -159,7 +175,7 @@ def load_data(name: str, seed: int):
 
 
 def paper_rows(table: int) -> list[dict]:
-    """The paper's rows of Table ``table`` from the copy of ``reference/ad_tables.csv``."""
+    """The paper's rows of Table ``table`` from the package's ``ad_tables.csv``."""
     if not PAPER_CSV.exists():
         raise FileNotFoundError(f"the paper's numbers are missing: {PAPER_CSV} (package data)")
     with PAPER_CSV.open(newline="") as handle:
@@ -186,9 +202,18 @@ def train_cell(
     *,
     k: float = 3.5,
     switch_a: float | None = 1.035,
+    reduction: str = "mean",
+    adam_eps: float = 1e-8,
 ) -> dict:
     """Train one cell: ``len(seeds)`` models at once. Returns per-model host arrays
-    (lowest_test_loss, best_epoch, final_test_loss, switches) and the wall time."""
+    (lowest_test_loss, best_epoch, final_test_loss, lowest_train_loss, switches) and the
+    wall time.
+
+    ``reduction``: the MSE objective averaged ("mean") or summed ("sum") over the batch —
+    a summed loss has B times the mean's gradient, which for Adam is the mean with ε/B and
+    for SGD the mean with B × lr. ``adam_eps``: Adam's ε (set A). The reported losses are
+    mean squared errors either way. The lowest training loss is the lowest epoch-mean of
+    the batch losses seen while training (no separate pass)."""
     from .. import backend
     from ..ensemble import EnsembleSwitching, EnsembleTrainer, flat_parameter, from_seeds
     from ..losses import MSE
@@ -198,13 +223,17 @@ def train_cell(
     seeds = [int(s) for s in seeds]
     net = from_seeds(lambda: build_net(name, variant, depth, hyper, k), seeds)
     params = [flat_parameter(net)]
-    optimizer = Adam(params, lr=hyper.lr) if hyper.optimizer == "adam" else SGD(params, lr=hyper.lr)
+    optimizer: Adam | SGD
+    if hyper.optimizer == "adam":
+        optimizer = Adam(params, lr=hyper.lr, eps=adam_eps)
+    else:
+        optimizer = SGD(params, lr=hyper.lr)
     switching = None
     if variant.startswith("AD") and switch_a is not None:
         switching = EnsembleSwitching(net, len(seeds), A=switch_a)
     trainer = EnsembleTrainer(
         net,
-        MSE(),
+        MSE(reduction),
         optimizer,
         (data.x_train, data.y_train),
         (data.x_test, data.y_test),
@@ -221,6 +250,7 @@ def train_cell(
         "lowest_test_loss": history.best_test_loss,
         "best_epoch": history.best_epoch,
         "final_test_loss": history.test_loss[-1],
+        "lowest_train_loss": lowest_finite(history.train_loss),
         "switches": switches,
         "weights": sum(p.data[0].size for n, p in net.named_parameters() if n.endswith("weight")),
         "backend": backend.name(),
@@ -228,10 +258,39 @@ def train_cell(
     }
 
 
+def lowest_finite(losses) -> np.ndarray:
+    """Per column of (epochs, E) losses: the lowest finite value (NaN if none)."""
+    losses = np.asarray(losses, dtype=float).reshape(-1, np.shape(losses)[-1])
+    lowest = np.where(np.isfinite(losses), losses, np.inf).min(axis=0, initial=np.inf)
+    return np.where(np.isinf(lowest), np.nan, lowest)
+
+
+def train_cell_fresh_data(
+    name, hyper, depth, variant, seeds, epochs, data_seeds, dtype: str = "float32", **options
+) -> dict:
+    """`train_cell` with a fresh data draw per run: model ``seeds[i]`` trains alone on
+    ``load_data(name, data_seeds[i])`` (one after another, so about E times slower)."""
+    started = time.perf_counter()
+    parts = []
+    for seed, data_seed in zip(seeds, data_seeds):
+        data = with_dtype(load_data(name, data_seed), dtype)
+        parts.append(train_cell(name, hyper, depth, variant, [seed], epochs, data, **options))
+    merged: dict[str, Any] = {key: np.concatenate([part[key] for part in parts]) for key in PER_MODEL_KEYS}
+    merged.update({key: parts[0][key] for key in ("weights", "backend")})
+    merged["wall_time_s"] = time.perf_counter() - started
+    return merged
+
+
+def with_dtype(data, dtype: str):
+    """The data set with its arrays cast to ``dtype`` (float32 | float64)."""
+    arrays = {key: getattr(data, key).astype(dtype) for key in ("x_train", "y_train", "x_test", "y_test")}
+    return dataclasses.replace(data, **arrays)
+
+
 def interval_labels(edges=EDGES) -> list[str]:
     """ "< 0.001", "0.001–0.01", …, "≥ 0.3"."""
     labels = []
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in itertools.pairwise(edges):
         labels.append(
             f"< {high:g}" if low == 0 else f"≥ {low:g}" if math.isinf(high) else f"{low:g}–{high:g}"
         )
@@ -242,7 +301,7 @@ def interval_counts(losses, edges=EDGES) -> list[int]:
     """How many finite losses fall in each interval [edge_i, edge_{i+1})."""
     finite = np.asarray(losses, dtype=float)
     finite = finite[np.isfinite(finite)]
-    return [int(((finite >= low) & (finite < high)).sum()) for low, high in zip(edges[:-1], edges[1:])]
+    return [int(((finite >= low) & (finite < high)).sum()) for low, high in itertools.pairwise(edges)]
 
 
 def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, path) -> None:
@@ -272,33 +331,27 @@ def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, pat
     save_figure(fig, path)
 
 
-def run_table(name: str, config: ExperimentConfig) -> dict:
-    """Train every cell of the table, print it beside the paper's, write results and plots."""
-    started = time.perf_counter()
-    task = TASKS[name]
-    if config.data is not None:
-        raise ValueError(f"{name} trains on its own synthetic task; --data does not apply")
-    runs_count = config.choose("runs", 10, 100)
-    epochs = config.choose("epochs", 15, 300)
-    extra = config.extra
-    set_names = list(extra.get("sets") or task.sets)
-    switching = {"on": True, "off": False}.get(extra.get("switching"), task.switching)
-    k, switch_a = extra.get("k") or 3.5, (extra.get("switch_a") or 1.035) if switching else None
-    seeds = [config.seed + i for i in range(runs_count)]
-    data = load_data(name, config.seed)
-    paper = {(r["set"], r["layers"], r["activation"]): r["mean_test_loss"] for r in paper_rows(task.table)}
-    print(f"{name} (Table {task.table} of the AD paper): {data.description}")
-    print(
-        f"{runs_count} runs per cell (seeds {seeds[0]}..{seeds[-1]}, trained together) x {epochs} epochs; "
-        f"{task.variants[0]}: " + (f"switching rule, A = {switch_a}" if switch_a else "no switching")
-    )
-
+def train_table(name, task, hypers, extra, seeds, data_seeds, epochs, data, paper, options):
+    """Train every cell (set × depth × variant); returns the per-run records and the cells."""
     runs, cells = [], []
-    for set_name in set_names:
-        hyper = task.sets[set_name]
+    runs_count = len(seeds)
+    for set_name, hyper in hypers.items():
         for depth in extra.get("depths") or hyper.depths:
             for variant in task.variants:
-                result = train_cell(name, hyper, depth, variant, seeds, epochs, data, k=k, switch_a=switch_a)
+                if len(data_seeds) > 1:
+                    result = train_cell_fresh_data(
+                        name,
+                        hyper,
+                        depth,
+                        variant,
+                        seeds,
+                        epochs,
+                        data_seeds,
+                        data.x_train.dtype.name,
+                        **options,
+                    )
+                else:
+                    result = train_cell(name, hyper, depth, variant, seeds, epochs, data, **options)
                 losses = result["lowest_test_loss"]
                 finite = losses[np.isfinite(losses)]
                 cell = {
@@ -308,6 +361,9 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
                     "runs": runs_count,
                     "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
                     "std": float(finite.std()) if finite.size else None,
+                    "mean_lowest_train_loss": float(np.nanmean(result["lowest_train_loss"]))
+                    if np.isfinite(result["lowest_train_loss"]).any()
+                    else None,
                     "median": float(np.median(finite)) if finite.size else None,
                     "paper_mean_test_loss": paper.get((set_name, depth, variant)),
                     "counts": interval_counts(losses),
@@ -328,6 +384,8 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
                             "lowest_test_loss": losses[i],
                             "best_epoch": result["best_epoch"][i],
                             "final_test_loss": result["final_test_loss"][i],
+                            "lowest_train_loss": result["lowest_train_loss"][i],
+                            "data_seed": data_seeds[i] if len(data_seeds) > 1 else data_seeds[0],
                             "switches": result["switches"][i],
                         }
                     )
@@ -340,6 +398,65 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
                     flush=True,
                 )
 
+    return runs, cells
+
+
+def run_table(name: str, config: ExperimentConfig) -> dict:
+    """Train every cell of the table, print it beside the paper's, write results and plots."""
+    started = time.perf_counter()
+    task = TASKS[name]
+    if config.data is not None:
+        raise ValueError(f"{name} trains on its own synthetic task; --data does not apply")
+    runs_count = config.choose("runs", 10, 100)
+    epochs = config.choose("epochs", 15, 300)
+    extra = config.extra
+    set_names = list(extra.get("sets") or task.sets)
+    switching = {"on": True, "off": False}.get(extra.get("switching") or "", task.switching)
+    k, switch_a = extra.get("k") or 3.5, (extra.get("switch_a") or 1.035) if switching else None
+    options = {
+        "k": k,
+        "switch_a": switch_a,
+        "reduction": extra.get("reduction") or "mean",
+        "adam_eps": extra.get("adam_eps") or 1e-8,
+    }
+    hypers = {
+        set_name: dataclasses.replace(
+            task.sets[set_name],
+            lr=extra.get(f"lr_{set_name.lower()}") or task.sets[set_name].lr,
+            bias_init=extra.get(f"bias_init_{set_name.lower()}") or task.sets[set_name].bias_init,
+        )
+        for set_name in set_names
+    }
+    data_seed = extra.get("data_seed") or 0
+    fresh_data = extra.get("data_draw") == "per-run"
+    dtype = extra.get("dtype") or "float32"
+    seeds = [config.seed + i for i in range(runs_count)]
+    data_seeds = [data_seed + i for i in range(runs_count)] if fresh_data else [data_seed]
+    data = with_dtype(load_data(name, data_seed), dtype)
+    paper = {(r["set"], r["layers"], r["activation"]): r["mean_test_loss"] for r in paper_rows(task.table)}
+    print(f"{name} (Table {task.table} of the AD paper): {data.description}")
+    if fresh_data:
+        print(f"  a fresh data draw per run: run i uses data seed {data_seed} + i (trained one by one)")
+    print(
+        f"{runs_count} runs per cell (seeds {seeds[0]}..{seeds[-1]}"
+        f"{'' if fresh_data else ', trained together'}) x {epochs} epochs, {dtype}; "
+        f"{task.variants[0]}: " + (f"switching rule, A = {switch_a}" if switch_a else "no switching")
+    )
+    print(
+        f"MSE {options['reduction']} over the batch; "
+        + "; ".join(
+            f"set {h.name}: {h.optimizer} lr {h.lr:g}"
+            + (f" eps {options['adam_eps']:g}" if h.optimizer == "adam" else "")
+            + f", weights {h.weight_init}, biases {h.bias_init}"
+            for h in hypers.values()
+        )
+    )
+    previous_dtype = backend.default_dtype()
+    backend.set_default_dtype(dtype)
+    try:
+        runs, cells = train_table(name, task, hypers, extra, seeds, data_seeds, epochs, data, paper, options)
+    finally:
+        backend.set_default_dtype(previous_dtype)
     for set_name in set_names:
         rows = []
         mine = [c for c in cells if c["set"] == set_name]
@@ -351,11 +468,12 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
                     c["paper_mean_test_loss"],
                 )
             rows.append(row)
-        columns = [("layers", "layers", 0)]
+        columns: list[tuple] = [("layers", "layers", 0)]
         for variant in task.variants:
             columns += [(variant, f"{variant} (ours)"), (variant + " paper", "paper")]
         print(
-            f"\nTable {task.table}, set {set_name}: mean lowest test loss over {runs_count} runs, {epochs} epochs"
+            f"\nTable {task.table}, set {set_name}: mean lowest test loss over {runs_count} runs, "
+            f"{epochs} epochs"
         )
         print(format_table(rows, columns))
         plot_histograms(name, set_name, mine, task.variants, config.out / f"{name}_set_{set_name}.png")
@@ -377,7 +495,7 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
 
 def add_arguments(parser) -> None:
     """Options of ad-relu and ad-sigmoid."""
-    from ..cli import positive_float, positive_int
+    from ..cli import nonnegative_int, positive_float, positive_int
 
     group = parser.add_argument_group("AD table options")
     group.add_argument(
@@ -401,6 +519,52 @@ def add_arguments(parser) -> None:
         choices=["on", "off"],
         default=None,
         help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)",
+    )
+    unstated = parser.add_argument_group(
+        "settings the paper does not state (defaults: the readings of docs/ad_tables.md)"
+    )
+    unstated.add_argument(
+        "--reduction",
+        choices=MSE_REDUCTIONS,
+        default="mean",
+        help="MSE averaged or summed over the batch (default mean; the reported losses are means either way)",
+    )
+    unstated.add_argument(
+        "--adam-eps", type=positive_float, default=1e-8, help="Adam's ε, set A (default 1e-8)"
+    )
+    for set_name, optimizer in (("A", "Adam"), ("B", "SGD")):
+        unstated.add_argument(
+            f"--lr-{set_name.lower()}",
+            type=positive_float,
+            default=None,
+            help=f"set {set_name}'s {optimizer} learning rate (default: "
+            + ("1e-3, PyTorch's default)" if set_name == "A" else "0.01)"),
+        )
+        unstated.add_argument(
+            f"--bias-init-{set_name.lower()}",
+            choices=BIAS_INITS,
+            default=None,
+            help=f"set {set_name}'s bias initialisation (default: "
+            + ("torch, U(±1/√fan_in))" if set_name == "A" else "zeros)"),
+        )
+    unstated.add_argument(
+        "--data-seed",
+        type=nonnegative_int,
+        default=0,
+        help="seed of the data draw (default 0); --seed is the first model's seed",
+    )
+    unstated.add_argument(
+        "--data-draw",
+        choices=["shared", "per-run"],
+        default="shared",
+        help="one data draw for all runs (default), or a fresh one per run: run i draws with "
+        "data seed + i (the runs then train one by one, about 100x slower)",
+    )
+    unstated.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="data and parameters (default float32)",
     )
 
 
