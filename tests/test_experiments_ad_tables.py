@@ -273,3 +273,15 @@ def test_float64_trains_in_float64_and_restores_the_default(monkeypatch, tmp_pat
 def test_bad_unstated_settings_are_refused(option, value, capsys):
     assert main(["reproduce", "ad-relu", option, value]) == 2
     assert option in capsys.readouterr().err
+
+
+def test_variants_choose_the_columns(monkeypatch, tmp_path):
+    calls = captured_cells(monkeypatch)
+    argv = ["reproduce", "ad-sigmoid", "--runs", "2", "--epochs", "1", "--depths", "4", "--sets", "B"]
+    assert main([*argv, "--variants", "sigmoid", "--no-progress", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(calls) == 1 and {r["activation"] for r in results["runs"]} == {"sigmoid"}
+    with pytest.raises(ValueError, match=r"--variants: ad-relu compares .*, got 'sigmoid'"):
+        get("ad-relu").run(
+            ad_tables.ExperimentConfig(runs=1, epochs=1, out=tmp_path, extra={"variants": ["sigmoid"]})
+        )

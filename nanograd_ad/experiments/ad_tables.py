@@ -331,13 +331,13 @@ def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, pat
     save_figure(fig, path)
 
 
-def train_table(name, task, hypers, extra, seeds, data_seeds, epochs, data, paper, options):
+def train_table(name, task, hypers, variants, extra, seeds, data_seeds, epochs, data, paper, options):
     """Train every cell (set × depth × variant); returns the per-run records and the cells."""
     runs, cells = [], []
     runs_count = len(seeds)
     for set_name, hyper in hypers.items():
         for depth in extra.get("depths") or hyper.depths:
-            for variant in task.variants:
+            for variant in variants:
                 if len(data_seeds) > 1:
                     result = train_cell_fresh_data(
                         name,
@@ -411,6 +411,10 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
     epochs = config.choose("epochs", 15, 300)
     extra = config.extra
     set_names = list(extra.get("sets") or task.sets)
+    variants = tuple(extra.get("variants") or task.variants)
+    for variant in variants:
+        if variant not in task.variants:
+            raise ValueError(f"--variants: {name} compares {list(task.variants)}, got {variant!r}")
     switching = {"on": True, "off": False}.get(extra.get("switching") or "", task.switching)
     k, switch_a = extra.get("k") or 3.5, (extra.get("switch_a") or 1.035) if switching else None
     options = {
@@ -454,7 +458,9 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
     previous_dtype = backend.default_dtype()
     backend.set_default_dtype(dtype)
     try:
-        runs, cells = train_table(name, task, hypers, extra, seeds, data_seeds, epochs, data, paper, options)
+        runs, cells = train_table(
+            name, task, hypers, variants, extra, seeds, data_seeds, epochs, data, paper, options
+        )
     finally:
         backend.set_default_dtype(previous_dtype)
     for set_name in set_names:
@@ -469,14 +475,14 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
                 )
             rows.append(row)
         columns: list[tuple] = [("layers", "layers", 0)]
-        for variant in task.variants:
+        for variant in variants:
             columns += [(variant, f"{variant} (ours)"), (variant + " paper", "paper")]
         print(
             f"\nTable {task.table}, set {set_name}: mean lowest test loss over {runs_count} runs, "
             f"{epochs} epochs"
         )
         print(format_table(rows, columns))
-        plot_histograms(name, set_name, mine, task.variants, config.out / f"{name}_set_{set_name}.png")
+        plot_histograms(name, set_name, mine, variants, config.out / f"{name}_set_{set_name}.png")
 
     summary = {
         "intervals": interval_labels(),
@@ -507,6 +513,12 @@ def add_arguments(parser) -> None:
     )
     group.add_argument(
         "--sets", nargs="+", choices=["A", "B"], default=None, help="hyper-parameter sets (default: A B)"
+    )
+    group.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help="columns to train (default all: 'AD ReLU' ReLU 'Leaky ReLU' / 'AD sigmoid' sigmoid Isigmoid)",
     )
     group.add_argument(
         "--k", type=positive_float, default=3.5, help="AD ReLU steepness k in sigmoid(k·z) (default 3.5)"
