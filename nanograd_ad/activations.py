@@ -170,11 +170,18 @@ class Activation(Layer):
         raise NotImplementedError
 
     def forward(self, z):
+        if not backend.is_array(z):
+            raise TypeError(
+                f"{self!r} expects an array (convert with np.asarray(z, dtype=np.float32)), "
+                f"got {type(z).__name__}"
+            )
         self.z = z
         self.a = self.f(z)
+        self.out_shape = tuple(z.shape)
         return self.a
 
     def backward(self, delta):
+        self._check_delta(delta)
         d = self.d(self.z, self.a)
         self._check_shape(d)
         self.derivative_value = d

@@ -15,6 +15,7 @@ kH×kW kernel offsets with slice ``+=`` (no ``np.add.at``), identical on NumPy a
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import backend, init, threads
 
@@ -33,12 +34,36 @@ __all__ = [
 
 
 class Parameter:
-    """A trainable array ``data`` and its accumulated gradient ``grad`` (same shape)."""
+    """A trainable array ``data`` and its accumulated gradient ``grad`` (same shape).
+
+    The gradient follows the data, as in PyTorch: assigning ``data`` an array of another
+    dtype (or array type) re-allocates ``grad`` as zeros of the new kind, so float64
+    weights never get float32-rounded gradients. An array of another shape is refused.
+    """
 
     def __init__(self, data, name: str):
-        self.data = data
-        self.grad = backend.xp.zeros_like(data)
         self.name = name
+        self._data = None
+        self.grad = None
+        self.data = data
+
+    @property
+    def data(self):
+        """The parameter's values."""
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        if not backend.is_array(value):
+            raise TypeError(f"Parameter {self.name}: data must be an array, got {type(value).__name__}")
+        if self._data is not None and tuple(value.shape) != tuple(self._data.shape):
+            raise ValueError(
+                f"Parameter {self.name}: expected shape {tuple(self._data.shape)}, got {tuple(value.shape)}"
+            )
+        grad = self.grad
+        if grad is None or grad.dtype != value.dtype or type(grad) is not type(value):
+            self.grad = backend.xp.zeros_like(value)
+        self._data = value
 
     @property
     def shape(self) -> tuple:
@@ -66,6 +91,21 @@ class Layer:
 
     def forward(self, x):
         raise NotImplementedError
+
+    def _check_delta(self, delta) -> None:
+        """δ must be an array of the shape forward returned (``self.out_shape``)."""
+        expected = getattr(self, "out_shape", None)
+        if expected is None:
+            raise RuntimeError(f"{self!r}: backward called before forward (nothing is cached)")
+        if not backend.is_array(delta):
+            raise TypeError(
+                f"{self!r}: delta must be an array of shape {expected}, got {type(delta).__name__}"
+            )
+        if tuple(delta.shape) != expected:
+            raise ValueError(
+                f"{self!r}: backward expects delta of shape {expected} (the shape forward returned), "
+                f"got {tuple(delta.shape)}"
+            )
 
     def backward(self, delta):
         raise NotImplementedError
@@ -102,7 +142,16 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
+def _check_array(layer: Layer, x) -> None:
+    if not backend.is_array(x):
+        raise TypeError(
+            f"{layer!r} expects an array (convert with np.asarray(x, dtype=np.float32)), "
+            f"got {type(x).__name__}"
+        )
+
+
 def _check_float(layer: Layer, x) -> None:
+    _check_array(layer, x)
     if not backend.xp.issubdtype(x.dtype, backend.xp.floating):
         raise TypeError(f"{layer!r} expects a floating-point input, got dtype {x.dtype}")
 
@@ -130,7 +179,9 @@ class Dense(Layer):
         rng=None,
     ):
         super().__init__()
-        _check_positive_int(self, in_features=in_features, out_features=out_features)
+        in_features, out_features = _check_positive_int(
+            self, in_features=in_features, out_features=out_features
+        )
         self.in_features, self.out_features, self.models = in_features, out_features, models
         lead = () if models is None else (models,)
         w = init.draw(weight_init, lead + (in_features, out_features), in_features, out_features, rng)
@@ -148,15 +199,19 @@ class Dense(Layer):
         return tuple(input_shape)[:-1] + (self.out_features,)
 
     def forward(self, x):
+        _check_array(self, x)
         if x.ndim < 2 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expects input of shape (N, {self.in_features}), got {tuple(x.shape)}")
         _check_float(self, x)
         self.x = x
-        return x @ self.weight.data + _bias_rows(self.bias.data, x.shape[-2])
+        z = x @ self.weight.data + _bias_rows(self.bias.data, x.shape[-2])
+        self.out_shape = tuple(z.shape)
+        return z
 
     skips_input_grad = True
 
     def backward(self, delta, input_grad: bool = True):
+        self._check_delta(delta)
         x_t = self.x.swapaxes(-1, -2)
         self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)  # ∂C/∂W = xᵀ δ
         self.bias.grad += _sum_to(_sum_rows(delta), self.bias.shape)  # ∂C/∂b = Σ_batch δ
@@ -201,10 +256,12 @@ def _sum_to(g, shape):
     return g.reshape(shape)
 
 
-def _check_positive_int(layer, **values):
+def _check_positive_int(layer, **values) -> tuple[int, ...]:
+    """Each value a positive integer (a NumPy integer too); returned as Python ints, in order."""
     for key, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{type(layer).__name__}: {key} must be a positive int, got {value!r}")
+    return tuple(int(v) for v in values.values())
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -302,11 +359,12 @@ class Conv2D(Layer):
         rng=None,
     ):
         super().__init__()
-        _check_positive_int(
+        in_channels, out_channels, kernel_size, stride = _check_positive_int(
             self, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride
         )
-        if not isinstance(padding, int) or padding < 0:
+        if not isinstance(padding, numbers.Integral) or isinstance(padding, bool) or padding < 0:
             raise ValueError(f"Conv2D: padding must be an int ≥ 0, got {padding!r}")
+        padding = int(padding)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         fan_in, fan_out = in_channels * kernel_size**2, out_channels * kernel_size**2
@@ -335,11 +393,14 @@ class Conv2D(Layer):
         return self.weight.data.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
 
     def forward(self, x):
+        _check_array(self, x)
         if x.ndim != 4:
             raise ValueError(
                 f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
         _check_float(self, x)
+        if x.shape[0] == 0:
+            raise ValueError(f"{self!r}: empty batch (input of shape {tuple(x.shape)})")
         _, h_out, w_out = self.output_shape(x.shape[1:])
         n, p = x.shape[0], self.padding
         x = x.transpose(0, 2, 3, 1)  # channels last (N, H, W, C)
@@ -357,6 +418,7 @@ class Conv2D(Layer):
         for rows, cols in self._patches():
             backend.xp.matmul(cols, w2_t, out=z[rows])  # z₂ = cols W₂ᵀ
         z += self.bias.data  # + b, one per column
+        self.out_shape = (n, self.out_channels, h_out, w_out)
         return z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
 
     def _patches(self):
@@ -377,6 +439,7 @@ class Conv2D(Layer):
     skips_input_grad = True
 
     def backward(self, delta, input_grad: bool = True):
+        self._check_delta(delta)
         xp, c_out, k, c_in = backend.xp, self.out_channels, self.kernel_size, self.in_channels
         delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, c_out)  # δ₂ (N·P, C_out)
         grad_w2 = xp.zeros((c_out, k * k * c_in), dtype=delta2.dtype)
@@ -412,7 +475,7 @@ class _Pool2D(Layer):
     def __init__(self, kernel_size: int, stride: int | None = None):
         super().__init__()
         stride = kernel_size if stride is None else stride
-        _check_positive_int(self, kernel_size=kernel_size, stride=stride)
+        kernel_size, stride = _check_positive_int(self, kernel_size=kernel_size, stride=stride)
         self.kernel_size, self.stride = kernel_size, stride
 
     def output_shape(self, input_shape):
@@ -431,12 +494,14 @@ class _Pool2D(Layer):
         NCHW view), and there each window view is a run of contiguous channels — several
         times faster for NumPy than the same views taken along NCHW axes.
         """
+        _check_array(self, x)
         if x.ndim != 4:
             raise ValueError(f"{self!r} expects input of shape (N, C, H, W), got {tuple(x.shape)}")
         _check_float(self, x)
         _, h_out, w_out = self.output_shape(x.shape[1:])
         k, s = self.kernel_size, self.stride
         self.x_shape, self.x_dtype, self.out_hw = x.shape, x.dtype, (h_out, w_out)  # backward needs no x
+        self.out_shape = (x.shape[0], x.shape[1], h_out, w_out)
         x = x.transpose(0, 2, 3, 1)  # channels last (N, H, W, C)
         return [x[:, _window(i, s, h_out), _window(j, s, w_out), :] for i in range(k) for j in range(k)]
 
@@ -505,6 +570,7 @@ class MaxPool2D(_Pool2D):
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, delta):
+        self._check_delta(delta)
         xp = backend.xp
         delta = delta.transpose(0, 2, 3, 1)  # channels last, like argmax
 
@@ -536,6 +602,7 @@ class AvgPool2D(_Pool2D):
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, delta):
+        self._check_delta(delta)
         share = delta.transpose(0, 2, 3, 1) / self.kernel_size**2  # channels last
 
         def piece(offset, start, stop, out=None):
@@ -554,8 +621,11 @@ class Flatten(Layer):
         return (math.prod(input_shape),)
 
     def forward(self, x):
+        _check_array(self, x)
         self.x_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        self.out_shape = (x.shape[0], math.prod(x.shape[1:]))
+        return x.reshape(self.out_shape)
 
     def backward(self, delta):
+        self._check_delta(delta)
         return delta.reshape(self.x_shape)

@@ -22,6 +22,23 @@ class Loss:
     def backward(self):
         raise NotImplementedError
 
+    def _check_arrays(self, pred, target) -> None:
+        """Both must be arrays with a batch axis of at least one row (N ≥ 1)."""
+        for arg, value in (("pred", pred), ("target", target)):
+            if not backend.is_array(value):
+                raise TypeError(
+                    f"{type(self).__name__}: {arg} must be an array (convert with np.asarray), "
+                    f"got {type(value).__name__}"
+                )
+        if pred.ndim < 2:
+            raise ValueError(f"{type(self).__name__}: pred must be (N, classes), got {tuple(pred.shape)}")
+        if pred.shape[-2] == 0:
+            raise ValueError(f"{type(self).__name__}: empty batch (pred of shape {tuple(pred.shape)})")
+
+    def _check_forward_done(self, cached: str) -> None:
+        if getattr(self, cached, None) is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+
     def __call__(self, pred, target) -> float:
         return self.forward(pred, target)
 
@@ -32,7 +49,10 @@ class Loss:
 class SoftmaxCrossEntropy(Loss):
     """Softmax and cross-entropy fused, from shifted logits.
 
-    z: (N, K) logits (or (E, N, K)); target: integer labels (N,) in [0, K) or one-hot (N, K).
+    z: (N, K) logits (or (E, N, K)). The target is one of two unambiguous forms:
+    integer class labels (N,) in [0, K) (or (E, N), one row per model), or floating
+    one-hot / probability rows (N, K) (or (E, N, K)) that sum to 1. Integer rows (N, K)
+    and labels (N, 1) are refused: when N = K they cannot be told apart from labels.
 
         p = softmax(z) = exp(z − max z) / Σ exp(z − max z)
         C = −(1/N) Σ_n log p[n, y_n],   log p = (z − max z) − log Σ exp(z − max z)
@@ -42,12 +62,13 @@ class SoftmaxCrossEntropy(Loss):
     logits of ±1e4 stay finite.
     """
 
+    probs = None
+
     def forward(self, logits, target) -> float:
         xp = backend.xp
-        if logits.ndim < 2:
-            raise ValueError(f"SoftmaxCrossEntropy: logits must be (N, classes), got {tuple(logits.shape)}")
-        n, k = logits.shape[-2:]
-        self.target = self._one_hot(target, n, k, logits.dtype)
+        self._check_arrays(logits, target)
+        n = logits.shape[-2]
+        self.target = self._one_hot(target, tuple(logits.shape), logits.dtype)
         shifted = logits - logits.max(axis=-1, keepdims=True)
         log_sum = xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
         log_p = shifted - log_sum
@@ -57,24 +78,38 @@ class SoftmaxCrossEntropy(Loss):
         return float(self.per_model.sum())
 
     def backward(self):
+        self._check_forward_done("probs")
         return (self.probs - self.target) / self.batch_size  # δ^L = (p − y) / N
 
     @staticmethod
-    def _one_hot(target, n: int, k: int, dtype):
+    def _one_hot(target, logits_shape: tuple, dtype):
         xp = backend.xp
-        if target.ndim >= 2 and target.shape[-1] == k and xp.issubdtype(target.dtype, xp.floating):
-            if target.shape[-2] != n:
+        n, k = logits_shape[-2:]
+        forms = (
+            f"expected integer class labels of shape {(n,)} or floating one-hot/probability "
+            f"rows of shape {(n, k)}"
+        )
+        shape = tuple(target.shape)
+        floating = xp.issubdtype(target.dtype, xp.floating)
+        if floating and target.ndim >= 2 and shape[-2:] == (n, k) and target.ndim <= len(logits_shape):
+            sums = target.sum(axis=-1)
+            worst = int(xp.argmax(xp.abs(sums - 1).reshape(-1)))
+            worst_sum = float(sums.reshape(-1)[worst])
+            if abs(worst_sum - 1) > 1e-3 or bool((target < 0).any()):
                 raise ValueError(
-                    f"SoftmaxCrossEntropy: one-hot target has {target.shape[-2]} rows, logits have {n}"
+                    f"SoftmaxCrossEntropy: rows of the target must sum to 1 with no negative entry "
+                    f"(one-hot or probabilities); row {worst} sums to {worst_sum:g}"
                 )
             return target.astype(dtype)
         if not xp.issubdtype(target.dtype, xp.integer):
             raise TypeError(
-                f"SoftmaxCrossEntropy: labels must be integers (N,) or one-hot floats "
-                f"(N, {k}), got dtype {target.dtype} shape {tuple(target.shape)}"
+                f"SoftmaxCrossEntropy: labels must be integers; got a target of dtype {target.dtype} "
+                f"shape {shape}; {forms}"
             )
-        if target.shape[-1] != n:
-            raise ValueError(f"SoftmaxCrossEntropy: {target.shape[-1]} labels for {n} rows of logits")
+        if target.ndim == 1 and shape != (n,):
+            raise ValueError(f"SoftmaxCrossEntropy: {shape[0]} labels for {n} rows of logits; {forms}")
+        if shape not in ((n,), tuple(logits_shape[:-1])):
+            raise ValueError(f"SoftmaxCrossEntropy: integer target of shape {shape}; {forms}")
         low, high = int(target.min()), int(target.max())
         if low < 0 or high >= k:
             raise ValueError(
@@ -96,6 +131,7 @@ class MSE(Loss):
     objective changes the steps, not the units of the reported losses.
     """
 
+    diff = None
     REDUCTIONS = ("mean", "sum")
 
     def __init__(self, reduction: str = "mean"):
@@ -104,6 +140,7 @@ class MSE(Loss):
         self.reduction = reduction
 
     def forward(self, pred, target) -> float:
+        self._check_arrays(pred, target)
         if pred.ndim < 2 or tuple(target.shape) != tuple(pred.shape[-target.ndim :]) or target.ndim < 2:
             raise ValueError(
                 f"MSE: pred {tuple(pred.shape)} and target {tuple(target.shape)} "
@@ -116,6 +153,7 @@ class MSE(Loss):
         return float(self.per_model.sum()) * scale
 
     def backward(self):
+        self._check_forward_done("diff")
         if self.reduction == "sum":
             return 2.0 * self.diff  # δ^L = 2(ŷ − y)
         return 2.0 * self.diff / self.count  # δ^L = 2(ŷ − y)/(N·D)

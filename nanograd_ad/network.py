@@ -60,13 +60,19 @@ class Sequential:
     # ----------------------------------------------------------------- forward
     def forward(self, x):
         """a^L from the input x; each layer caches what its backward needs."""
+        if not backend.is_array(x):
+            raise TypeError(
+                "Sequential.forward expects an array (convert with np.asarray(x, dtype=np.float32)), "
+                f"got {type(x).__name__}"
+            )
         if self.input_shape is None and any(getattr(l, "requires_build", False) for l in self.layers):
             self.build(tuple(x.shape[1:]))
         for i, layer in enumerate(self.layers):
             try:
                 x = layer.forward(x)
-            except (ValueError, TypeError) as err:
-                raise type(err)(f"Sequential layer {i}: {err}") from err
+            except Exception as err:
+                _add_context(err, f"Sequential layer {i}")
+                raise
             if self.check_finite and not _all_finite(x):
                 raise NonFiniteError(i, repr(layer), "forward")
         return x
@@ -90,10 +96,14 @@ class Sequential:
             layer = self.layers[i]
             for rule in self.feedback:
                 delta = rule.before_layer(i, layer, delta)  # seam: error into layer i
-            if i == 0 and not input_grad:
-                delta = _backward_without_input_grad(layer, delta)  # grads only; None
-            else:
-                delta = layer.backward(delta)  # grads; error for the layer below
+            try:
+                if i == 0 and not input_grad:
+                    delta = _backward_without_input_grad(layer, delta)  # grads only; None
+                else:
+                    delta = layer.backward(delta)  # grads; error for the layer below
+            except Exception as err:
+                _add_context(err, f"Sequential layer {i}")
+                raise
             for rule in self.feedback:
                 delta = rule.after_layer(i, layer, delta)  # seam: error out of layer i
             if self.check_finite:
@@ -210,6 +220,20 @@ def _backward_without_input_grad(layer: Layer, delta) -> None:
     else:
         layer.backward(delta)
     return None
+
+
+def _add_context(err: Exception, context: str) -> None:
+    """Prefix ``context`` to the error's message in place: same object, type and traceback.
+
+    Re-raising ``type(err)(message)`` would fail for exception classes whose constructor
+    takes other arguments; an error that already names the context is left alone.
+    """
+    if isinstance(err, NonFiniteError) or str(err).startswith(context):
+        return
+    if len(err.args) == 1 and isinstance(err.args[0], str):
+        err.args = (f"{context}: {err.args[0]}",)
+    elif hasattr(err, "add_note"):  # Python ≥ 3.11
+        err.add_note(context)
 
 
 def _all_finite(x) -> bool:

@@ -13,6 +13,7 @@ Each ``step()`` does, for every parameter θ with gradient g:
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import backend
 from .layers import Parameter
@@ -52,11 +53,12 @@ class Optimizer:
             raise ValueError(
                 f"{type(self).__name__}: params must be a non-empty list of Parameter (e.g. net.parameters())"
             )
-        _check(type(self).__name__, "lr", lr, lambda v: v > 0, "> 0")
-        _check(type(self).__name__, "weight_decay", weight_decay, lambda v: v >= 0, "≥ 0")
-        for key, value in (("clip_value", clip_value), ("clip_norm", clip_norm)):
-            if value is not None:
-                _check(type(self).__name__, key, value, lambda v: v > 0, "> 0 or None")
+        lr = _check(type(self).__name__, "lr", lr, lambda v: v > 0, "> 0")
+        weight_decay = _check(type(self).__name__, "weight_decay", weight_decay, lambda v: v >= 0, "≥ 0")
+        if clip_value is not None:
+            clip_value = _check(type(self).__name__, "clip_value", clip_value, lambda v: v > 0, "> 0 or None")
+        if clip_norm is not None:
+            clip_norm = _check(type(self).__name__, "clip_norm", clip_norm, lambda v: v > 0, "> 0 or None")
         self.lr, self.weight_decay = lr, weight_decay
         self.clip_value, self.clip_norm = clip_value, clip_norm
         self.steps = 0
@@ -116,7 +118,7 @@ class SGD(Optimizer):
         clip_norm: float | None = None,
     ):
         super().__init__(params, lr, weight_decay, clip_value, clip_norm)
-        _check("SGD", "momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")
+        momentum = _check("SGD", "momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")
         self.momentum = momentum
         self.velocity = [None] * len(self.params)
 
@@ -152,9 +154,13 @@ class Adam(Optimizer):
         clip_norm: float | None = None,
     ):
         super().__init__(params, lr, weight_decay, clip_value, clip_norm)
-        for k, beta in zip(("betas[0]", "betas[1]"), betas):
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (β₁, β₂), got {betas!r}")
+        betas = tuple(
             _check("Adam", k, beta, lambda v: 0 <= v < 1, "in [0, 1)")
-        _check("Adam", "eps", eps, lambda v: v > 0, "> 0")
+            for k, beta in zip(("betas[0]", "betas[1]"), betas)
+        )
+        eps = _check("Adam", "eps", eps, lambda v: v > 0, "> 0")
         self.betas, self.eps = tuple(betas), eps
         self.m = [backend.xp.zeros_like(p.data) for p in self.params]
         self.v = [backend.xp.zeros_like(p.data) for p in self.params]
@@ -173,11 +179,13 @@ class Adam(Optimizer):
         return {"m": self.m, "v": self.v}
 
 
-def _check(owner: str, name: str, value, ok, expected: str) -> None:
+def _check(owner: str, name: str, value, ok, expected: str) -> float:
+    """A finite real number (Python or NumPy scalar) passing ``ok``, returned as a Python float."""
     if (
         isinstance(value, bool)
-        or not isinstance(value, (int, float))
+        or not isinstance(value, numbers.Real)
         or not math.isfinite(value)
         or not ok(value)
     ):
         raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
+    return float(value)

@@ -76,3 +76,208 @@ def test_a_derivative_returning_no_array_is_refused_naming_the_layer(returned, k
         TypeError, match=rf"Tanh.*derivative .*returned {kind}, expected an array of shape \(2,\)"
     ):
         act.backward(np.ones(2, np.float32))
+
+
+# ---------------------------------------------------------------- losses
+
+
+def test_integer_one_hot_targets_are_refused_even_when_n_equals_classes():
+    logits = np.random.default_rng(0).standard_normal((10, 10)).astype(np.float32)
+    one_hot = np.eye(10, dtype=np.int64)[np.arange(10) % 10]
+    with pytest.raises(
+        ValueError, match=r"integer target of shape \(10, 10\).*class labels of shape \(10,\)"
+    ):
+        ng.SoftmaxCrossEntropy().forward(logits, one_hot)
+    # the same rows as floats, or as labels, give the same (correct) loss
+    loss = ng.SoftmaxCrossEntropy()
+    as_floats = loss.forward(logits, one_hot.astype(np.float32))
+    assert np.isclose(as_floats, loss.forward(logits, np.arange(10)))
+
+
+def test_labels_of_shape_n_by_1_are_refused():
+    with pytest.raises(ValueError, match=r"integer target of shape \(4, 1\).*class labels of shape \(4,\)"):
+        ng.SoftmaxCrossEntropy().forward(np.zeros((4, 3), np.float32), np.zeros((4, 1), np.int64))
+
+
+def test_probability_rows_must_sum_to_one():
+    target = np.full((4, 3), 0.5, np.float32)
+    with pytest.raises(ValueError, match=r"rows of the target must sum to 1.*row 0 sums to 1.5"):
+        ng.SoftmaxCrossEntropy().forward(np.zeros((4, 3), np.float32), target)
+    smooth = np.full((4, 3), 0.1, np.float32) + 0.7 * np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    ng.SoftmaxCrossEntropy().forward(np.zeros((4, 3), np.float32), smooth)  # label smoothing is fine
+
+
+def test_ensemble_labels_still_work():
+    loss = ng.SoftmaxCrossEntropy()
+    logits = np.random.default_rng(1).standard_normal((2, 5, 3))
+    labels = np.array([[0, 1, 2, 0, 1], [2, 2, 1, 0, 0]])
+    value = loss.forward(logits, labels)
+    single = [ng.SoftmaxCrossEntropy().forward(logits[e], labels[e]) for e in range(2)]
+    assert np.isclose(value, sum(single))
+
+
+@pytest.mark.parametrize("loss", [ng.SoftmaxCrossEntropy(), ng.MSE()])
+def test_losses_refuse_empty_batches_lists_and_backward_first(loss):
+    name = type(loss).__name__
+    with pytest.raises(RuntimeError, match=rf"{name}: backward called before forward"):
+        type(loss)().backward()
+    target = np.zeros(0, np.int64) if name == "SoftmaxCrossEntropy" else np.zeros((0, 3), np.float32)
+    with pytest.raises(ValueError, match=rf"{name}: empty batch.*\(0, 3\)"):
+        loss.forward(np.zeros((0, 3), np.float32), target)
+    with pytest.raises(TypeError, match=rf"{name}: pred must be an array.*got list"):
+        loss.forward([[0.0, 1.0, 2.0]], np.zeros((1, 3), np.float32))
+    with pytest.raises(TypeError, match=rf"{name}: target must be an array.*got list"):
+        loss.forward(np.zeros((1, 3), np.float32), [0])
+
+
+# ---------------------------------------------------------------- layers
+
+
+def test_numpy_integer_sizes_are_valid():
+    dense = ng.Dense(np.int64(4), np.int32(3))
+    assert dense.weight.shape == (4, 3) and type(dense.in_features) is int
+    conv = ng.Conv2D(np.int64(1), np.int64(2), np.int64(3), stride=np.int64(1), padding=np.int64(1))
+    assert conv.forward(np.zeros((1, 1, 4, 4), np.float32)).shape == (1, 2, 4, 4)
+    assert ng.MaxPool2D(np.int64(2)).forward(np.zeros((1, 1, 4, 4), np.float32)).shape == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("k", [12, 13])
+def test_max_pool_takes_any_window_size(k):
+    x = np.random.default_rng(0).permutation(k * k).reshape(1, 1, k, k).astype(np.float32)
+    pool = ng.MaxPool2D(k)
+    assert pool.forward(x)[0, 0, 0, 0] == k * k - 1
+    dx = pool.backward(np.ones((1, 1, 1, 1), np.float32))
+    assert dx.sum() == 1 and dx[x == k * k - 1] == 1
+
+
+def test_assigning_data_of_another_dtype_moves_the_gradient_with_it():
+    dense = ng.Dense(3, 2)
+    dense.weight.data = dense.weight.data.astype(np.float64)
+    assert dense.weight.grad.dtype == np.float64
+    dense.forward(np.ones((1, 3)))
+    dense.backward(np.full((1, 2), 1 / 3))
+    assert dense.weight.grad.dtype == np.float64
+    np.testing.assert_array_equal(dense.weight.grad, np.full((3, 2), 1 / 3))  # not rounded to float32
+
+
+def test_assigning_data_of_the_wrong_shape_or_type_is_refused():
+    dense = ng.Dense(3, 2)
+    with pytest.raises(ValueError, match=r"Parameter weight: expected shape \(3, 2\), got \(2, 3\)"):
+        dense.weight.data = np.zeros((2, 3), np.float32)
+    with pytest.raises(TypeError, match=r"Parameter bias: data must be an array, got list"):
+        dense.bias.data = [0.0, 0.0]
+
+
+def test_optimizer_state_follows_the_parameter_dtype():
+    net = ng.Sequential(ng.Dense(3, 2))
+    opt = ng.Adam(net.parameters(), lr=1e-2)
+    net.astype(np.float64)
+    net.forward(np.ones((1, 3)))
+    net.backward(np.full((1, 2), 1 / 3))
+    opt.step()
+    assert all(m.dtype == np.float64 for m in opt.m + opt.v)
+    assert all(p.data.dtype == np.float64 for p in net.parameters())
+    state = opt.state_dict()
+    fresh = ng.Adam(net.parameters(), lr=1e-2)
+    fresh.load_state_dict(state)
+    assert all(m.dtype == np.float64 for m in fresh.m + fresh.v)
+
+
+def _layers_and_inputs():
+    rng = np.random.default_rng(0)
+    return [
+        (ng.Dense(3, 2), rng.standard_normal((4, 3)).astype(np.float32), (4, 2)),
+        (ng.Conv2D(1, 2, 3), rng.standard_normal((2, 1, 5, 5)).astype(np.float32), (2, 2, 3, 3)),
+        (ng.MaxPool2D(2), rng.standard_normal((2, 1, 4, 4)).astype(np.float32), (2, 1, 2, 2)),
+        (ng.AvgPool2D(2), rng.standard_normal((2, 1, 4, 4)).astype(np.float32), (2, 1, 2, 2)),
+        (ng.Flatten(), rng.standard_normal((2, 1, 2, 2)).astype(np.float32), (2, 4)),
+        (ng.ReLU(), rng.standard_normal((4, 3)).astype(np.float32), (4, 3)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_backward_refuses_a_wrong_delta_naming_layer_and_shapes(index):
+    layer, x, out_shape = _layers_and_inputs()[index]
+    name = re_name(layer)
+    with pytest.raises(RuntimeError, match=rf"{name}.*backward called before forward"):
+        layer.backward(np.ones(out_shape, np.float32))
+    layer.forward(x)
+    wrong = (*out_shape[:-1], out_shape[-1] + 1)
+    with pytest.raises(
+        ValueError, match=rf"{name}.*delta of shape {re_shape(out_shape)}.*got {re_shape(wrong)}"
+    ):
+        layer.backward(np.ones(wrong, np.float32))
+    with pytest.raises(TypeError, match=rf"{name}.*delta must be an array.*got list"):
+        layer.backward(np.ones(out_shape).tolist())
+    with pytest.raises(TypeError, match=rf"{name}.*expects an array.*got list"):
+        layer.forward(x.tolist())
+
+
+def re_name(layer):
+    import re
+
+    return re.escape(repr(layer))
+
+
+def re_shape(shape):
+    import re
+
+    return re.escape(str(tuple(shape)))
+
+
+def test_conv_refuses_an_empty_batch():
+    with pytest.raises(ValueError, match=r"Conv2D\(1, 2, 3\): empty batch \(input of shape \(0, 1, 5, 5\)\)"):
+        ng.Conv2D(1, 2, 3).forward(np.zeros((0, 1, 5, 5), np.float32))
+
+
+# ---------------------------------------------------------------- network
+
+
+def test_sequential_backward_names_the_layer_for_a_wrong_delta():
+    net = ng.Sequential(ng.Dense(3, 4), ng.ReLU(), ng.Dense(4, 2))
+    with pytest.raises(
+        RuntimeError, match=r"Sequential layer 2: Dense\(4, 2\).*backward called before forward"
+    ):
+        net.backward(np.ones((5, 2), np.float32))
+    net.forward(np.ones((5, 3), np.float32))
+    with pytest.raises(ValueError, match=r"Sequential layer 2: Dense\(4, 2\).*\(5, 2\).*got \(5, 3\)"):
+        net.backward(np.ones((5, 3), np.float32))
+
+
+def test_sequential_refuses_a_python_list():
+    net = ng.Sequential(ng.Dense(3, 2))
+    with pytest.raises(TypeError, match=r"Sequential.*expects an array.*got list"):
+        net.forward([[1.0, 2.0, 3.0]])
+
+
+class _TwoArgumentError(Exception):
+    def __init__(self, code, detail):
+        super().__init__(f"code {code}: {detail}")
+        self.code = code
+
+
+class _Failing(ng.Layer):
+    def forward(self, x):
+        raise _TwoArgumentError(7, "broken")
+
+
+def test_sequential_forward_wraps_errors_without_reconstructing_them():
+    net = ng.Sequential(ng.Dense(3, 3), _Failing())
+    with pytest.raises(_TwoArgumentError, match=r"Sequential layer 1.*code 7: broken") as info:
+        net.forward(np.ones((1, 3), np.float32))
+    assert info.value.code == 7
+
+
+# ---------------------------------------------------------------- optimizers
+
+
+def test_numpy_scalar_rates_are_valid():
+    params = ng.Sequential(ng.Dense(2, 2)).parameters()
+    adam = ng.Adam(
+        params, lr=np.float32(1e-3), betas=(np.float32(0.9), np.float64(0.999)), eps=np.float32(1e-8)
+    )
+    assert type(adam.lr) is float and adam.lr == pytest.approx(1e-3)
+    sgd = ng.SGD(params, lr=np.float32(0.1), momentum=np.float32(0.5), weight_decay=np.int64(0))
+    assert type(sgd.lr) is float and type(sgd.momentum) is float
+    with pytest.raises(ValueError, match=r"SGD: lr must be > 0, got '0.1'"):
+        ng.SGD(params, lr="0.1")
