@@ -87,7 +87,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
     ``write`` is bytes, text (UTF-8) or a function that writes to a binary file object.
     Steps: temporary file in the target's directory → write → flush → fsync →
     ``os.replace(tmp, path)`` → fsync the directory. On any error the temporary file is
-    removed and the old file is untouched.
+    removed and the old file is untouched. After a successful replace, temporary files
+    of the same target left by a write that was killed (no cleanup ran) are removed.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -103,13 +104,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
                 handle.write(write)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, _default_file_mode())  # mkstemp makes it 0600; like open() instead
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
     _fsync_directory(directory)
+    for stale in directory.glob(f".{glob_escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
     return path
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with the glob metacharacters ``*?[`` taken literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _default_file_mode() -> int:
+    """0o666 less the process umask: the mode ``open(path, "w")`` (and a saved plot) gets."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -202,6 +219,7 @@ class Checkpoint:
     metadata: dict = field(default_factory=dict)
     version: str = "unknown"
     architecture: dict = field(default_factory=dict)
+    optimizer_class: str | None = None
 
 
 def save_checkpoint(path, net, optimizer=None, history=None, metadata: dict | None = None) -> Path:
@@ -244,24 +262,40 @@ def read_checkpoint(path) -> Checkpoint:
     with open(path, "rb") as handle:
         if handle.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
             raise CheckpointError(f"{path}: not a readable .npz checkpoint (not a zip archive)")
+    arrays = {}
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
+            for key in archive.files:
+                try:
+                    arrays[key] = archive[key]
+                except ValueError as err:
+                    if "allow_pickle" in str(err):  # object arrays need pickle: refused
+                        raise CheckpointError(
+                            f"{path}: refusing to load entry {key!r} (it holds pickled objects; "
+                            f"checkpoints are plain arrays): {err}"
+                        ) from err
+                    raise CheckpointError(f"{path}: entry {key!r} is corrupt: {err}") from err
+                except Exception as err:
+                    raise CheckpointError(f"{path}: entry {key!r} is corrupt: {err}") from err
+    except (FileNotFoundError, CheckpointError):
         raise
-    except ValueError as err:  # object arrays need pickle: refused
-        raise CheckpointError(
-            f"{path}: refusing to load (it holds pickled objects; checkpoints are plain arrays): {err}"
-        ) from err
     except Exception as err:
         raise CheckpointError(f"{path}: not a readable .npz checkpoint: {err}") from err
     if _META_KEY not in arrays:
         raise CheckpointError(f"{path}: not a nanograd_ad checkpoint (no {_META_KEY} entry)")
-    meta = json.loads(str(arrays.pop(_META_KEY)))
-    net_state = {key[len("net/") :]: value for key, value in arrays.items() if key.startswith("net/")}
-    optimizer_state = None
-    if meta.get("optimizer") is not None:
-        optimizer_state = _unflatten(meta["optimizer"]["state"], arrays)
+    try:
+        meta = json.loads(str(arrays.pop(_META_KEY)))
+        if not isinstance(meta, dict):
+            raise TypeError(f"expected a JSON object, found {type(meta).__name__}")
+        net_state = {key[len("net/") :]: value for key, value in arrays.items() if key.startswith("net/")}
+        optimizer_state = optimizer_class = None
+        if meta.get("optimizer") is not None:
+            optimizer_class = meta["optimizer"].get("class")
+            optimizer_state = _unflatten(meta["optimizer"]["state"], arrays)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise CheckpointError(
+            f"{path}: entry {_META_KEY!r} is corrupt ({type(err).__name__}: {err})"
+        ) from err
     return Checkpoint(
         net_state=net_state,
         optimizer_state=optimizer_state,
@@ -269,6 +303,7 @@ def read_checkpoint(path) -> Checkpoint:
         metadata=meta.get("metadata") or {},
         version=meta.get("version", "unknown"),
         architecture=meta.get("architecture") or {},
+        optimizer_class=optimizer_class,
     )
 
 
@@ -307,6 +342,12 @@ def load_checkpoint(path, net, optimizer=None) -> Checkpoint:
     check_compatible(net, checkpoint.net_state, source=f"checkpoint {Path(path).name}")
     if optimizer is not None and checkpoint.optimizer_state is None:
         raise CheckpointMismatchError(f"checkpoint {Path(path).name} holds no optimizer state")
+    own_class = type(optimizer).__name__
+    if optimizer is not None and checkpoint.optimizer_class not in (None, own_class):
+        raise CheckpointMismatchError(
+            f"checkpoint {Path(path).name} holds {checkpoint.optimizer_class} optimizer state; "
+            f"refusing to load it into {own_class} (its learning rate and buffers mean something else)"
+        )
     net.load_state_dict(checkpoint.net_state)
     if optimizer is not None:
         optimizer.load_state_dict(checkpoint.optimizer_state)

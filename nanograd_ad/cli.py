@@ -17,6 +17,7 @@ an unavailable backend (the message says which, without a traceback); 130 interr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -155,6 +156,47 @@ def _error(message: str, code: int) -> int:
     return code
 
 
+#: the optional extra (pyproject.toml) that installs each optional import
+EXTRAS = {
+    "sklearn": "data",
+    "matplotlib": "plots",
+    "tqdm": "progress",
+    "cupy": "gpu",
+    "dask": "dask",
+    "distributed": "dask",
+}
+
+
+def _missing_dependency(err: ImportError) -> str:
+    """One line: what is missing and the extra that installs it."""
+    module = (getattr(err, "name", None) or "").split(".")[0]
+    text = " ".join(str(err).split()) or f"cannot import {module or 'a module'}"
+    if "nanograd_ad[" in text:  # the library's own message already names the extra
+        return text
+    extra = EXTRAS.get(module)
+    if extra is None:
+        return f"a dependency is missing: {text}"
+    return f"{module} is not installed; install the extra with: pip install 'nanograd_ad[{extra}]'"
+
+
+def _check_paths(out: Path, data_dir: Path | None) -> str | None:
+    """The problem with --out or --data-dir, found before any work starts (None when fine)."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "" if folder == out else f" ({folder} above it)"
+                return f"--out {out}: {folder} is a file, not a folder{where}"
+            if not os.access(folder, os.W_OK | os.X_OK):
+                return f"--out {out}: cannot write in {folder} (permission denied)"
+            break
+    if data_dir is not None:
+        if not data_dir.exists():
+            return f"--data-dir {data_dir}: the folder does not exist"
+        if not data_dir.is_dir():
+            return f"--data-dir {data_dir}: is a file, not a folder"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     with warnings.catch_warnings():  # missing experiment modules are listed, not warned about
@@ -199,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         return _error(
             "--workers/--scheduler run on Dask, which is not installed: pip install 'nanograd_ad[dask]'", 2
         )
+    problem = _check_paths(config.out, config.data_dir)
+    if problem is not None:
+        return _error(problem, 2)
     try:
         results = experiment.run(config)
     except KeyboardInterrupt:
@@ -210,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.traceback:
             raise
         return _error(str(err), 1)
+    except ImportError as err:  # an optional extra that is not installed
+        if args.traceback:
+            raise
+        return _error(_missing_dependency(err), 2)
     except (ValueError, FileNotFoundError, backend.BackendError, SweepError) as err:
         if args.traceback:
             raise

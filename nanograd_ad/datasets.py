@@ -65,12 +65,22 @@ _CIFAR100_TEST = "test"
 
 
 def default_data_dir() -> Path:
-    """The folder CIFAR files are looked up in: ``$NANOGRAD_AD_DATA`` if set, else the
-    repository's top-level ``data/`` (``<package>/../data``). Read at call time."""
+    """The folder CIFAR files are looked up in: ``$NANOGRAD_AD_DATA`` if set; else, in a
+    source checkout, the repository's top-level ``data/``; else (an installed package,
+    which must never point into ``site-packages``) ``data/`` in the current directory.
+    Read at call time."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parent.parent / "data"
+    if _source_checkout() is not None:
+        return _source_checkout() / "data"
+    return Path.cwd() / "data"
+
+
+def _source_checkout() -> Path | None:
+    """The repository root when the package runs from a source checkout, else None."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "nanograd_ad").is_dir() else None
 
 
 DEFAULT_DATA_DIR: Path = default_data_dir()
@@ -320,15 +330,59 @@ def _find_cifar_folder(data_dir, folder: str, files: Sequence[str], func: str) -
         f"Expected these files (the official 'CIFAR python version', from {CIFAR_URL}, "
         f"unpacked):\n{expected}\n"
         f"Put the unpacked '{folder}' folder in {root}, or pass --data-dir PATH naming the "
-        f"folder that contains '{folder}' (or that folder itself). Without --data-dir the "
-        f"repository's data/ folder is searched, or ${DATA_DIR_ENV} when it is set."
+        f"folder that contains '{folder}' (or that folder itself). Without --data-dir "
+        f"${DATA_DIR_ENV} is searched when it is set, else "
+        + ("the repository's data/ folder." if _source_checkout() else "data/ in the current folder.")
     )
 
 
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """The globals an official CIFAR batch (or a NumPy array pickled by Python 3) names."""
+    core = getattr(np, "_core", None) or np.core  # NumPy 2 renamed numpy.core to numpy._core
+    found = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for module in ("numpy.core", "numpy._core"):
+        found[(f"{module}.multiarray", "_reconstruct")] = core.multiarray._reconstruct  # array
+        found[(f"{module}.multiarray", "scalar")] = core.multiarray.scalar  # NumPy scalars
+        found[(f"{module}.numeric", "_frombuffer")] = core.numeric._frombuffer  # protocol 5
+    return found
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that can build NumPy arrays, dtypes and scalars and nothing else.
+
+    A pickle may name any importable callable (``os.system``...) and unpickling calls it;
+    the official batches need only NumPy's array reconstruction, so every other global is
+    refused before it is looked up.
+    """
+
+    allowed = _numpy_globals()
+
+    def find_class(self, module: str, name: str):
+        found = self.allowed.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(
+                f"refusing to load the global '{module}.{name}': a CIFAR batch holds only NumPy "
+                "arrays, lists, numbers and bytes (a crafted file could run code this way)"
+            )
+        return found
+
+
 def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """One official pickle: b"data" (N, 3072) uint8 and the labels under ``label_key``."""
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
+    """One official pickle: b"data" (N, 3072) uint8 and the labels under ``label_key``.
+
+    Read with `_CifarUnpickler` (NumPy globals only); a corrupt, truncated or empty file,
+    or one that names any other global, raises ``ValueError`` naming the file.
+    """
+    try:
+        with open(path, "rb") as f:
+            batch = _CifarUnpickler(f, encoding="bytes").load()
+    except OSError:
+        raise
+    except Exception as err:  # EOFError, UnpicklingError, ValueError, ... from a bad file
+        raise ValueError(
+            f"{path}: cannot read this CIFAR batch (corrupt, truncated or not an official "
+            f"CIFAR python batch): {type(err).__name__}: {err}"
+        ) from err
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
         raise ValueError(

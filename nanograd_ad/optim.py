@@ -92,6 +92,15 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved; refuses the state of another optimizer."""
+        known = {"lr", "steps"} | {f"{slot}.{i}" for slot in self._slots() for i in range(len(self.params))}
+        unexpected = sorted(set(state) - known)
+        missing = sorted({"lr", "steps"} - set(state))
+        if unexpected or missing:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: unexpected entries {unexpected}, missing "
+                f"{missing} (a state of another optimizer class or of other parameters?)"
+            )
         self.lr, self.steps = float(state["lr"]), int(state["steps"])
         for slot, buffers in self._slots().items():
             for i, p in enumerate(self.params):

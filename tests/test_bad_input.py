@@ -281,3 +281,188 @@ def test_numpy_scalar_rates_are_valid():
     assert type(sgd.lr) is float and type(sgd.momentum) is float
     with pytest.raises(ValueError, match=r"SGD: lr must be > 0, got '0.1'"):
         ng.SGD(params, lr="0.1")
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _small_net():
+    return ng.Sequential(ng.Dense(3, 2))
+
+
+def test_an_adam_checkpoint_is_refused_by_an_sgd_optimizer(tmp_path):
+    from nanograd_ad.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+
+    net = _small_net()
+    path = save_checkpoint(tmp_path / "adam.npz", net, ng.Adam(net.parameters(), lr=1e-3))
+    sgd = ng.SGD(net.parameters(), lr=0.5)
+    with pytest.raises(CheckpointMismatchError, match=r"holds Adam optimizer state.*into SGD"):
+        load_checkpoint(path, net, sgd)
+    assert sgd.lr == 0.5  # untouched
+    with pytest.raises(
+        ValueError, match=r"SGD.load_state_dict: unexpected entries \['m.0', 'm.1', 'v.0', 'v.1'\]"
+    ):
+        sgd.load_state_dict(ng.Adam(net.parameters()).state_dict())
+
+
+def _rewrite_entry(path, entry, content: bytes):
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    files[entry] = content
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+
+def test_a_corrupt_array_header_names_the_entry(tmp_path):
+    from nanograd_ad.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.npz", _small_net())
+    _rewrite_entry(path, "net/0.weight.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': garbage")
+    with pytest.raises(CheckpointError, match=r"c.npz: entry 'net/0.weight' is corrupt"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "meta", ["{not json", '["a list"]', '{"optimizer": {"state": {"__array__": "optim/x"}}}']
+)
+def test_corrupt_metadata_names_the_entry(tmp_path, meta):
+    from nanograd_ad.checkpoint import CheckpointError, read_checkpoint
+
+    path = tmp_path / "m.npz"
+    np.savez(path, __meta__=np.array(meta), **{"net/0.weight": np.zeros((3, 2))})
+    with pytest.raises(CheckpointError, match=r"m.npz: entry '__meta__'"):
+        read_checkpoint(path)
+
+
+# ---------------------------------------------------------------- datasets and the CLI
+
+
+def _cifar_root(tmp_path):
+    from conftest import write_fake_cifar10
+
+    root = tmp_path / "data"
+    write_fake_cifar10(root / "cifar-10-batches-py", per_batch=4, test=4)
+    return root
+
+
+class _RunsCode:
+    """Unpickling this calls os.mkdir(path): a stand-in for any code a crafted file could run."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (str(self.path),))
+
+
+def test_cifar_batches_are_read_with_a_restricted_unpickler(tmp_path):
+    import pickle
+
+    from nanograd_ad.datasets import load_cifar10
+
+    root = _cifar_root(tmp_path)
+    marker = tmp_path / "code-ran"
+    with open(root / "cifar-10-batches-py" / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": _RunsCode(marker), b"labels": [0]}, f)
+    with pytest.raises(ValueError, match=r"data_batch_3.*refusing to load the global 'posix.mkdir'"):
+        load_cifar10(root)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_the_restricted_unpickler_reads_real_numpy_pickles(tmp_path, protocol):
+    import pickle
+
+    from nanograd_ad.datasets import _read_batch
+
+    path = tmp_path / "batch"
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    with open(path, "wb") as f:
+        pickle.dump({b"data": data, b"labels": [np.int64(1), 2]}, f, protocol=protocol)
+    got, labels = _read_batch(path, b"labels")
+    np.testing.assert_array_equal(got, data)
+    np.testing.assert_array_equal(labels, [1, 2])
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x04\x95\x10", b"not a pickle at all"])
+def test_corrupt_cifar_files_name_the_file(tmp_path, content):
+    from nanograd_ad.datasets import load_cifar10
+
+    root = _cifar_root(tmp_path)
+    (root / "cifar-10-batches-py" / "test_batch").write_bytes(content)
+    with pytest.raises(ValueError, match=r"test_batch: cannot read this CIFAR batch"):
+        load_cifar10(root)
+
+
+def test_an_installed_package_never_points_at_site_packages(tmp_path, monkeypatch):
+    from nanograd_ad import datasets
+
+    installed = tmp_path / "lib" / "site-packages" / "nanograd_ad" / "datasets.py"
+    monkeypatch.setattr(datasets, "__file__", str(installed))
+    monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert "site-packages" not in str(datasets.default_data_dir())
+    with pytest.raises(FileNotFoundError) as info:
+        datasets.load_cifar10(None)
+    assert "site-packages" not in str(info.value) and "repository" not in str(info.value)
+
+
+def _main(argv, capsys):
+    from nanograd_ad.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("where", ["file", "file/below"])
+def test_an_out_path_at_or_under_a_file_is_refused_before_any_work(tmp_path, capsys, where):
+    (tmp_path / "file").write_text("x")
+    code, out, err = _main(["reproduce", "digits-ad", "--quick", "--out", str(tmp_path / where)], capsys)
+    assert code == 2
+    assert "--out" in err and "is a file" in err and "file" in err
+    assert out == ""  # nothing loaded, nothing trained
+
+
+def test_a_missing_data_dir_is_refused_before_any_work(tmp_path, capsys):
+    argv = ["reproduce", "digits-ad", "--quick", "--data", "cifar10", "--data-dir", str(tmp_path / "none")]
+    code, out, err = _main([*argv, "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "--data-dir" in err and "does not exist" in err and out == ""
+
+
+def test_a_missing_optional_dependency_exits_2_naming_the_extra(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    code, _, err = _main(["reproduce", "digits-ad", "--quick", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "nanograd_ad[data]" in err and "Traceback" not in err
+
+
+def test_a_corrupt_cifar_file_exits_2_naming_the_file(tmp_path, capsys):
+    root = _cifar_root(tmp_path)
+    (root / "cifar-10-batches-py" / "data_batch_2").write_bytes(b"\x80\x04trunc")
+    argv = ["reproduce", "digits-ad", "--quick", "--data", "cifar10", "--data-dir", str(root)]
+    code, _, err = _main([*argv, "--out", str(tmp_path / "o"), "--no-progress"], capsys)
+    assert code == 2 and "data_batch_2" in err and "Traceback" not in err
+
+
+def test_results_record_the_settings_actually_used(tmp_path):
+    import json
+
+    from nanograd_ad.experiments.common import ExperimentConfig, write_results
+
+    config = ExperimentConfig(quick=True, out=tmp_path, extra={"lr": None, "width": 8})
+    assert config.choose("runs", 2, 5) == 2
+    assert config.choose("lr", 3e-3, 1e-3) == 3e-3
+    assert config.setting("data", "digits") == "digits"
+    write_results(config, "x", [], {}, wall_time_s=0.0)
+    written = json.loads((tmp_path / "results.json").read_text())["config"]
+    assert (written["runs"], written["data"], written["extra"]) == (2, "digits", {"lr": 3e-3, "width": 8})
+    assert written["epochs"] is None  # never chosen: the experiment did not use it

@@ -197,6 +197,9 @@ def test_process_killed_mid_save_leaves_the_old_checkpoint_loadable(tmp_path):
     reference = Sequential(Dense(4, 8), Dense(8, 3))
     assert_unchanged(tmp_path / "last.npz", reference)
     assert len(leftovers(tmp_path)) == 1  # the killed write's temporary file, never the target
+    # the next save of the same checkpoint removes the killed write's stale temporary file
+    save_checkpoint(tmp_path / "last.npz", reference)
+    assert leftovers(tmp_path) == []
 
 
 def test_pickled_objects_are_refused(tmp_path):

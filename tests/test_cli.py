@@ -225,4 +225,12 @@ def test_quick_digits_ad_in_a_subprocess(tmp_path):
         assert len(run["history"]["test_acc"]) == results["runs"][0]["history"]["epoch"][-1] + 1
     assert (out / "digits_ad_curves.png").stat().st_size > 1000
     assert "best test acc" in result.stdout and "ad-relu-switch" in result.stdout
+    # results.json records the settings quick mode actually used, not null (issue 12)
+    config = results["config"]
+    assert (config["runs"], config["epochs"], config["data"]) == (2, 15, "digits")
+    assert config["extra"]["lr"] == 3e-3 and config["extra"]["optimizer"] == "adam"
+    # and is readable like the plots next to it
+    assert (out / "results.json").stat().st_mode & 0o777 == (
+        out / "digits_ad_curves.png"
+    ).stat().st_mode & 0o777
     assert "Traceback" not in result.stderr

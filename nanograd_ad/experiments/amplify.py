@@ -438,7 +438,7 @@ def run(config: ExperimentConfig) -> dict:
 
     started = time.perf_counter()
     extra = config.extra
-    data_name = config.data or "digits"
+    data_name = config.setting("data", "digits")
     data = load(data_name, config.data_dir)
     if data.num_classes is None or data.x_train.ndim != 4:
         raise ValueError(f"{NAME} needs image classification data (N, C, H, W), got {data.name!r}")

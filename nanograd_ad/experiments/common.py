@@ -4,7 +4,9 @@ results.json — one file per experiment run, written atomically to ``config.out
 
     experiment    the registered name, e.g. "digits-ad"
     config        the `ExperimentConfig` as plain JSON (out as a string, extra inlined
-                  under "extra")
+                  under "extra"), with the settings actually used: a setting left to the
+                  experiment's default (``choose``/``setting``) is recorded with the value
+                  the experiment chose, not as null
     runs          a list with one dict per independent run (variant, seed, its numbers,
                   usually its per-epoch history)
     summary       the aggregated numbers the table shows (per variant / cell: mean, std…)
@@ -67,7 +69,9 @@ class ExperimentConfig:
 
     runs / epochs / data are None when not given: the experiment then uses its own
     defaults, which differ between ``quick`` (about a minute on a laptop) and full runs
-    (`choose`). ``extra`` holds the experiment's own options (its ``add_arguments``).
+    (`choose`, `setting`). ``extra`` holds the experiment's own options (its
+    ``add_arguments``). What `choose` and `setting` return is remembered, so
+    `to_dict` (and results.json) records the settings actually used.
     """
 
     quick: bool = False
@@ -93,18 +97,31 @@ class ExperimentConfig:
             raise ValueError(f"runs must be >= 1, got {self.runs}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        self._used: dict[str, Any] = {}
 
     def choose(self, name: str, quick, full):
         """The value of setting ``name`` if it was given (a field or an ``extra`` entry),
         else ``quick`` or ``full`` by mode: ``config.choose("runs", 2, 5)``."""
+        return self.setting(name, quick if self.quick else full)
+
+    def setting(self, name: str, default):
+        """The value of setting ``name`` if it was given, else ``default`` (in both modes);
+        remembered for `to_dict`: ``config.setting("data", "digits")``."""
         value = getattr(self, name, None) if name in self.__dataclass_fields__ else self.extra.get(name)
-        if value is not None:
-            return value
-        return quick if self.quick else full
+        if value is None:
+            value = default
+        self._used[name] = value
+        return value
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready dict of the settings."""
-        return to_jsonable(asdict(self))
+        """Plain JSON-ready dict of the settings, the defaults chosen so far filled in."""
+        settings = asdict(self)
+        settings["extra"] = dict(settings["extra"])
+        for name, value in self._used.items():
+            target = settings if name in self.__dataclass_fields__ else settings["extra"]
+            if target.get(name) is None:
+                target[name] = value
+        return to_jsonable(settings)
 
     def unit_params(self) -> dict:
         """The settings a unit's numbers depend on, as JSON: everything but `EXECUTION_FIELDS`

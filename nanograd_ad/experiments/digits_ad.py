@@ -128,7 +128,7 @@ def train_one(variant: str, seed: int, data, config: ExperimentConfig, epochs: i
     rng = seeded(seed)
     net = build_net(variant, data.x_train.shape[1:], data.num_classes, extra.get("k", 3.5))
     optimizer_name = extra.get("optimizer", "adam")
-    lr = extra.get("lr") or (3e-3 if optimizer_name == "adam" else 0.05)
+    lr = config.setting("lr", 3e-3 if optimizer_name == "adam" else 0.05)
     optimizer = make_optimizer(
         optimizer_name, net.parameters(), lr=lr, momentum=0.9 if optimizer_name == "sgd" else None
     )
@@ -167,7 +167,7 @@ def load_images(config: ExperimentConfig):
     """The dataset the config names (digits by default), inputs as (N, C, H, W) images."""
     from ..datasets import load
 
-    data = load(config.data or "digits", config.data_dir)
+    data = load(config.setting("data", "digits"), config.data_dir)
     if data.num_classes is None:
         raise ValueError(f"{NAME} needs a classification dataset, got {data.name!r}")
     return dataclasses.replace(data, x_train=_as_images(data.x_train), x_test=_as_images(data.x_test))
@@ -221,6 +221,8 @@ def _run(config: ExperimentConfig) -> dict:
     runs_count = config.choose("runs", 2, 5)
     epochs = config.choose("epochs", 15, 30)
     variants = list(config.extra.get("variants") or VARIANTS)
+    optimizer_name = config.setting("optimizer", "adam")
+    config.setting("lr", 3e-3 if optimizer_name == "adam" else 0.05)  # recorded in results.json
     data = load_images(config)
     print(f"{NAME}: {data.description}")
     print(f"{len(variants)} variants x {runs_count} seeds x {epochs} epochs")

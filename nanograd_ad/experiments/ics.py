@@ -134,7 +134,7 @@ def load_two_classes(config: ExperimentConfig):
     """Classes 0 and 1; the first 800 train / 1000 test of them (all there are for digits)."""
     from ..datasets import load
 
-    name = config.data or "digits"
+    name = config.setting("data", "digits")
     if name == "cifar100":
         raise ValueError(
             f"{NAME} uses digits or cifar10 (the paper's CIFAR-10 classes 0 and 1), not cifar100"

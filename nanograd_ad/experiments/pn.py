@@ -90,7 +90,7 @@ def load_data(config: ExperimentConfig, flat: bool):
     """The dataset, standardized with training statistics (per channel, or per feature when flat)."""
     from ..datasets import load, standardize
 
-    data = load(config.data or "digits", config.data_dir)
+    data = load(config.setting("data", "digits"), config.data_dir)
     if data.num_classes is None:
         raise ValueError(f"PN experiments need a classification dataset, got {data.name!r}")
     x_train, x_test = data.x_train, data.x_test
