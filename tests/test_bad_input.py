@@ -1,6 +1,10 @@
 """Bad input at every public entry point: the error type, and a message that names the
 argument or layer, what was expected and what was received (issue 12)."""
 
+import pickle
+import struct
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -361,8 +365,6 @@ class _RunsCode:
 
 
 def test_cifar_batches_are_read_with_a_restricted_unpickler(tmp_path):
-    import pickle
-
     from nanograd_ad.datasets import load_cifar10
 
     root = _cifar_root(tmp_path)
@@ -374,16 +376,32 @@ def test_cifar_batches_are_read_with_a_restricted_unpickler(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("protocol", [2, 4, 5])
-def test_the_restricted_unpickler_reads_real_numpy_pickles(tmp_path, protocol):
-    import pickle
+class _Python2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2 ``str`` opcodes, as the official (Python 2) CIFAR files hold them."""
 
+    def save_bytes(self, obj):
+        size = len(obj)
+        if size < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([size]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", size) + obj)
+        self.memoize(obj)
+
+    dispatch: ClassVar[dict] = {**pickle._Pickler.dispatch, bytes: save_bytes}
+
+
+@pytest.mark.parametrize("protocol", ["python2", 4, 5])
+def test_the_restricted_unpickler_reads_real_numpy_pickles(tmp_path, protocol):
     from nanograd_ad.datasets import _read_batch
 
     path = tmp_path / "batch"
     data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    batch = {b"data": data, b"labels": [np.int64(1), 2], b"filenames": [b"a.png", b"b.png"]}
     with open(path, "wb") as f:
-        pickle.dump({b"data": data, b"labels": [np.int64(1), 2]}, f, protocol=protocol)
+        if protocol == "python2":
+            _Python2Pickler(f, protocol=2).dump(batch)
+        else:
+            pickle.dump(batch, f, protocol=protocol)
     got, labels = _read_batch(path, b"labels")
     np.testing.assert_array_equal(got, data)
     np.testing.assert_array_equal(labels, [1, 2])
