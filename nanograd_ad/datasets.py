@@ -339,7 +339,12 @@ def _find_cifar_folder(data_dir, folder: str, files: Sequence[str], func: str) -
 def _numpy_globals() -> dict[tuple[str, str], object]:
     """The globals an official CIFAR batch (or a NumPy array pickled by Python 3) names."""
     core = getattr(np, "_core", None) or np.core  # NumPy 2 renamed numpy.core to numpy._core
+    import _codecs
+
     found = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    # Python 3 writes bytes into a protocol-2 pickle as _codecs.encode(text, "latin1"): a pure
+    # text → bytes conversion (no code runs), needed for protocol-2 files written by Python 3
+    found[("_codecs", "encode")] = _codecs.encode
     for module in ("numpy.core", "numpy._core"):
         found[(f"{module}.multiarray", "_reconstruct")] = core.multiarray._reconstruct  # array
         found[(f"{module}.multiarray", "scalar")] = core.multiarray.scalar  # NumPy scalars
@@ -348,7 +353,7 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
 
 
 class _CifarUnpickler(pickle.Unpickler):
-    """An unpickler that can build NumPy arrays, dtypes and scalars and nothing else.
+    """An unpickler that can build NumPy arrays, dtypes and scalars (and bytes) and nothing else.
 
     A pickle may name any importable callable (``os.system``...) and unpickling calls it;
     the official batches need only NumPy's array reconstruction, so every other global is
