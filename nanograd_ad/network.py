@@ -140,7 +140,12 @@ class Sequential:
         return {name: backend.to_numpy(p.data).copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Load parameters saved by :meth:`state_dict`; refuses any name or shape mismatch."""
+        """Load parameters saved by :meth:`state_dict`; refuses any name or shape mismatch.
+
+        The values are copied into the existing arrays (in the network's dtype), so an
+        optimizer holding them, or a flat vector they are views of, keeps updating the
+        weights the layers read.
+        """
         own = dict(self.named_parameters())
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or unexpected:
@@ -153,8 +158,8 @@ class Sequential:
                     f"load_state_dict: parameter {name} expects shape {tuple(p.shape)}, "
                     f"found {tuple(state[name].shape)}"
                 )
-        for name, p in own.items():  # a copy: two networks never share weights
-            p.data = backend.xp.array(state[name], dtype=p.data.dtype, copy=True)
+        for name, p in own.items():  # in place: views (flat_parameter) and optimizers stay bound
+            p.data[...] = backend.asarray(state[name], dtype=p.data.dtype)  # a copy, never shared
 
     def astype(self, dtype) -> Sequential:
         """Cast every parameter to ``dtype`` (e.g. float64 for gradient checks)."""
