@@ -138,7 +138,7 @@ def load_data(config: ExperimentConfig):
 
     from ..datasets import load, standardize
 
-    name = config.data or "cifar100"
+    name = config.setting("data", "cifar100")
     if name not in ("cifar100", "cifar10"):
         raise ValueError(f"{NAME}: --data must be cifar100 (the paper's) or cifar10, got {name!r}")
     data = load(name, config.data_dir)
