@@ -400,13 +400,10 @@ class Trainer:
                 self.history.log(logs)
                 self._call("on_epoch_end", epoch, logs)
                 if bar is not None:
-                    bar.set_postfix(
-                        {
-                            k: f"{logs[k]:.4g}"
-                            for k in ("train_loss", "test_loss", "test_acc")
-                            if logs[k] is not None
-                        }
-                    )
+                    shown = {k: f"{logs[k]:.4g}" for k in ("train_loss", "test_loss") if logs[k] is not None}
+                    if logs["test_acc"] is not None:  # accuracy in %, as in every table and plot
+                        shown["test_acc_%"] = f"{100 * logs['test_acc']:.2f}"
+                    bar.set_postfix(shown)
                 if self.stop:
                     break
         finally:

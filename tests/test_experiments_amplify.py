@@ -99,13 +99,31 @@ def test_continuing_from_the_shared_prefix_equals_a_run_from_scratch(small_setup
     )
 
 
-def test_step_overhead_reports_both_clocks(small_setup):
-    result = experiment.step_overhead(small_setup, seed=0, steps=2, repeats=2)
+def test_step_overhead_reports_every_round_on_both_clocks(small_setup):
+    result = experiment.step_overhead(small_setup, seed=0, steps=2, repeats=3)
     for clock in ("wall", "cpu"):
-        assert result[f"{clock}_plain_s"] > 0
-        assert np.isfinite(result[f"{clock}_amplify_all_pct"]) and np.isfinite(
-            result[f"{clock}_statistics_pct"]
-        )
+        for mode in experiment.STEP_MODES:
+            assert len(result[f"{clock}_{mode}_s"]) == 3 and min(result[f"{clock}_{mode}_s"]) > 0
+
+
+def test_overhead_summary_pairs_rounds_and_flags_spread_wider_than_the_effect():
+    def rounds(plain, amplified):
+        times = {f"{c}_{m}_s": list(plain) for c in ("wall", "cpu") for m in experiment.STEP_MODES}
+        times["wall_amplify_all_s"] = list(amplified)
+        return times
+
+    # a clear 10 % cost in every round, the plain step itself drifting 1.0 → 2.0 ms
+    clear = experiment.overhead_summary([rounds([1e-3, 1.5e-3, 2e-3], [1.1e-3, 1.65e-3, 2.2e-3])])
+    entry = clear["wall_amplify_all"]
+    assert entry["overhead_pct"] == pytest.approx(10) and not entry["noisy"]
+    assert clear["wall_plain"]["median_ms"] == pytest.approx(1.5) and clear["rounds"] == 3
+    assert clear["wall_plain"]["iqr_ms"] == pytest.approx([1.25, 1.75])
+    # +1 % median, rounds from -9 % to +11 %: the spread exceeds the effect
+    noisy = experiment.overhead_summary([rounds([1e-3] * 4, [0.91e-3, 1.0e-3, 1.02e-3, 1.11e-3])])
+    assert (
+        noisy["wall_amplify_all"]["overhead_pct"] == pytest.approx(1) and noisy["wall_amplify_all"]["noisy"]
+    )
+    assert noisy["cpu_statistics"]["overhead_pct"] == 0 and noisy["cpu_statistics"]["noisy"]  # no effect
 
 
 def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
@@ -137,6 +155,7 @@ def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
     assert code == 0
     printed = capsys.readouterr().out
     assert "best test acc %" in printed and "paper % (VGG-19, CIFAR-10)" in printed and "threshold" in printed
+    assert "overhead % (median)" in printed and "less than 2 %" in printed and "wall overhead" not in printed
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"] == "amplify"
     assert set(experiment.VARIANTS) <= set(results["summary"])
