@@ -72,12 +72,16 @@ class PseudoNormalize(FeedbackRule):
     own gradient also sees its normalization; in two-path mode it does not — that is the
     only difference.
 
-    Which layers (**reading**): hidden layers are the activations below the output layer
-    (the top Dense/Conv2D; an activation above it belongs to the output and is never
-    normalized). PN layers are every ``period``-th hidden layer counted down from the top
-    hidden layer L−1: with period 2, L−1, L−3, … . ``rms="sample"`` (the reading) takes one
-    RMS per sample over the layer's m outputs (D or C·H·W); ``rms="batch"`` one per batch.
-    ε guards a zero RMS (a dead layer).
+    Which layers: hidden layers are the activations below the output layer (the top
+    Dense/Conv2D, layer L; an activation above it belongs to the output and is never
+    normalized); hidden layer l is the activation after weight layer l. PN layers are
+    L − start, then every ``period``-th below it: L − start − period, … ≥ 1. The default
+    ``start=2, period=2`` (L−2, L−4, …) is the paper's placement: its 6-layer tanh
+    network's first feedback path covers "δ^(6) to δ^(4) or δ^(3) to δ^(2)" — blocks
+    [6, 5, 4] and [3, 2] — so the normalized derivatives are d^4 and d^2 (Bu et al. 2026,
+    §3.5, Figure 1). ``start=1`` gives the earlier reading L−1, L−3, … .
+    ``rms="sample"`` (the reading) takes one RMS per sample over the layer's m outputs
+    (D or C·H·W); ``rms="batch"`` one per batch. ε guards a zero RMS (a dead layer).
 
     Between a PN activation and the Dense/Conv2D that produced its input may sit
     MaxPool2D, AvgPool2D or Flatten layers (e.g. Conv2D → MaxPool2D → Tanh): their
@@ -92,8 +96,16 @@ class PseudoNormalize(FeedbackRule):
     #: layers that take their gradient from the local error in two-path mode
     WEIGHT_LAYERS = (Dense, Conv2D)
 
-    def __init__(self, period: int = 2, two_path: bool = False, rms: str = "sample", eps: float = 1e-8):
+    def __init__(
+        self,
+        period: int = 2,
+        two_path: bool = False,
+        rms: str = "sample",
+        eps: float = 1e-8,
+        start: int = 2,
+    ):
         self.period, self.two_path, self.over, self.eps = period, bool(two_path), rms, eps
+        self.start = start
         self._check_settings()
         self.pn_layers: list[int] = []
         self._pn_set: set[int] = set()
@@ -104,6 +116,12 @@ class PseudoNormalize(FeedbackRule):
         period, eps = self.period, self.eps
         if isinstance(period, bool) or not isinstance(period, numbers.Integral) or period < 1:
             raise ValueError(f"PseudoNormalize: period must be an int ≥ 1, got {period!r}")
+        start = self.start
+        if isinstance(start, bool) or not isinstance(start, numbers.Integral) or start < 1:
+            raise ValueError(
+                "PseudoNormalize: start must be an int ≥ 1 (layers counted down from the output), "
+                f"got {start!r}"
+            )
         if self.over not in ("sample", "batch"):
             raise ValueError(f"PseudoNormalize: rms must be 'sample' or 'batch', got {self.over!r}")
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
@@ -127,7 +145,13 @@ class PseudoNormalize(FeedbackRule):
                 f"PseudoNormalize: the network has no hidden activation below the output "
                 f"layer {top} ({layers[top]!r}); layers: {[repr(layer) for layer in layers]}"
             )
-        self.pn_layers = sorted(self.hidden_layers[::-1][:: self.period])  # every period-th from the top
+        if self.start > len(self.hidden_layers):
+            raise ValueError(
+                f"PseudoNormalize: start={self.start} asks for hidden layer L−{self.start}, but the network "
+                f"has only {len(self.hidden_layers)} hidden layers (L−1 … L−{len(self.hidden_layers)})"
+            )
+        from_top = self.hidden_layers[::-1]  # from_top[k − 1] is hidden layer L − k
+        self.pn_layers = sorted(from_top[self.start - 1 :: self.period])  # L − start, then every period-th
         self._pn_set = set(self.pn_layers)
         self.weight_below: dict[int, int] = {}
         if self.two_path:
@@ -167,6 +191,6 @@ class PseudoNormalize(FeedbackRule):
 
     def __repr__(self):
         return (
-            f"PseudoNormalize(period={self.period}, two_path={self.two_path}, "
+            f"PseudoNormalize(period={self.period}, start={self.start}, two_path={self.two_path}, "
             f"rms={self.over!r}, eps={self.eps:g})"
         )

@@ -33,7 +33,8 @@ def test_deep_mlp_and_pn_model1_shapes_and_init():
         assert dense[0].in_features == flat and cnn.shapes[-1] == (10,)
     rule = PseudoNormalize(two_path=True)
     cnn.add_feedback(rule)  # every PN layer sits on a Conv2D/Dense
-    assert len(rule.hidden_layers) == 9 and len(rule.pn_layers) == 5
+    assert len(rule.hidden_layers) == 9 and len(rule.pn_layers) == 4  # L−2, L−4, L−6, L−8 (L = 10)
+    assert rule.pn_layers == [rule.hidden_layers[i] for i in (1, 3, 5, 7)]  # hidden layers 2, 4, 6, 8
 
 
 def test_cosine_schedule_follows_the_recipe():

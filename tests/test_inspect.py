@@ -70,7 +70,7 @@ def step(net, x, y):
 def test_telemetry_on_a_three_layer_net_matches_hand_computed_values(two_path):
     net = three_layer_net()
     if two_path:
-        net.add_feedback(PseudoNormalize(period=2, two_path=True))
+        net.add_feedback(PseudoNormalize(period=2, start=1, two_path=True))  # PN at L−1 = 2
     flow = GradientFlow()
     net.add_feedback(flow)
     rng = np.random.default_rng(0)

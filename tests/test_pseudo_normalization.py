@@ -59,18 +59,18 @@ def hand_forward(net, x):
 # --------------------------------------------------------------------- single path
 
 
-@pytest.mark.parametrize("period", [1, 2, 3])
+@pytest.mark.parametrize("period, start", [(1, 2), (2, 2), (3, 2), (2, 1), (2, 3)])
 @pytest.mark.parametrize("over", ["sample", "batch"])
-def test_single_path_equals_explicit_recursion_with_norm_d_at_pn_layers(period, over):
+def test_single_path_equals_explicit_recursion_with_norm_d_at_pn_layers(period, start, over):
     net = tanh_mlp()
-    net.add_feedback(PseudoNormalize(period=period, rms=over, eps=EPS))
+    net.add_feedback(PseudoNormalize(period=period, start=start, rms=over, eps=EPS))
     x, y = batch()
     delta_top, dx = run_backward(net, x, y)
 
     # The explicit recursion: δ^l = (δ^{l+1} W^{l+1 T}) ⊙ norm(d^l) at the PN layers, d^l elsewhere.
     dense, zs, a = hand_forward(net, x)
     L = len(dense)  # layers 1..L; hidden 1..L-1
-    pn_depths = set(range(L - 1, 0, -period))  # every period-th from the top hidden L-1
+    pn_depths = set(range(L - start, 0, -period))  # L − start, then every period-th below
     grads, delta = {}, delta_top  # δ^L (linear output: d^L = 1)
     for l in range(L, 0, -1):
         grads[l] = (a[l - 1].T @ delta, delta.sum(axis=0))  # ∂C/∂W^l = a^{l-1 T} δ^l
@@ -104,12 +104,47 @@ def test_pn_layers_are_every_period_th_hidden_layer_from_the_top_and_never_the_o
         ng.Dense(3, 1),
         ng.Sigmoid(),
     )
-    for period, expected in [(1, [1, 3, 5, 7]), (2, [3, 7]), (3, [1, 7]), (10, [7])]:
-        rule = PseudoNormalize(period=period)
+    # L = 5 weight layers; hidden layers 1..4 are the Tanh at indices 1, 3, 5, 7
+    cases = [(1, 2, [1, 3, 5]), (2, 2, [1, 5]), (3, 2, [5]), (10, 2, [5])]  # the default start: L−2
+    cases += [(1, 1, [1, 3, 5, 7]), (2, 1, [3, 7]), (3, 1, [1, 7]), (2, 4, [1])]  # start=1: L−1, L−3
+    for period, start, expected in cases:
+        rule = PseudoNormalize(period=period, start=start)
         net.feedback = []
         net.add_feedback(rule)
         assert rule.hidden_layers == [1, 3, 5, 7]
-        assert rule.pn_layers == expected, (period, rule.pn_layers)
+        assert rule.pn_layers == expected, (period, start, rule.pn_layers)
+    with pytest.raises(ValueError, match="start=5 asks for hidden layer L−5, but the network has only 4"):
+        net.feedback = []
+        net.add_feedback(PseudoNormalize(start=5))
+
+
+@pytest.mark.parametrize("two_path", [False, True])
+def test_the_papers_six_layer_example_normalizes_d4_and_d2(two_path):
+    """Bu et al. 2026, §3.5: the first feedback path covers "δ^(6) to δ^(4) or δ^(3) to δ^(2)":
+    blocks [6, 5, 4] and [3, 2], so the normalized derivatives are d^4 and d^2."""
+    net = tanh_mlp(widths=(5, 6, 6, 6, 6, 6, 3))  # 6 Dense layers, tanh after layers 1..5
+    rule = PseudoNormalize(two_path=two_path, eps=EPS)
+    net.add_feedback(rule)
+    dense_at = [i for i, layer in enumerate(net.layers) if isinstance(layer, ng.Dense)]
+    assert len(dense_at) == 6
+    # hidden layer l is the activation right after Dense layer l (l = 1..6)
+    assert rule.pn_layers == [dense_at[1] + 1, dense_at[3] + 1] == [3, 7]
+    x, y = batch()
+    delta_top, _ = run_backward(net, x, y)
+    dense, _zs, a = hand_forward(net, x)
+    delta = delta_top
+    for l in range(6, 1, -1):  # the recursion with norm(d^4) and norm(d^2) only
+        delta = delta @ dense[l - 1].weight.data.T
+        d = 1 - a[l - 1] ** 2  # d^{l−1}
+        local = delta * d
+        if l - 1 in (4, 2):
+            d = d / (hand_rms(d, "sample") + EPS)
+        delta = delta * d
+        # single path: W^{l−1} sees the normalized error; two paths: the local one
+        seen = local if two_path else delta
+        np.testing.assert_allclose(
+            dense[l - 2].weight.grad, a[l - 2].T @ seen, rtol=1e-10, atol=1e-14, err_msg=f"W^{l - 1}"
+        )
 
 
 def test_norm_and_rms_helpers_per_sample_batch_and_conv():
@@ -129,8 +164,8 @@ def test_norm_and_rms_helpers_per_sample_batch_and_conv():
 
 
 def test_two_path_local_and_carried_errors_equal_methods_formulas_by_hand():
-    net = tanh_mlp(widths=(5, 6, 6, 6, 3))  # L = 4, hidden 1..3, PN at 3 and 1
-    rule = PseudoNormalize(period=2, two_path=True, eps=EPS)
+    net = tanh_mlp(widths=(5, 6, 6, 6, 3))  # L = 4, hidden 1..3, PN at 3 and 1 (start=1: L−1, L−3)
+    rule = PseudoNormalize(period=2, start=1, two_path=True, eps=EPS)
     net.add_feedback(rule)
     x, y = batch()
     delta_top, dx = run_backward(net, x, y)
@@ -156,7 +191,7 @@ def test_two_path_local_and_carried_errors_equal_methods_formulas_by_hand():
     # single path would differ exactly where a layer's own gradient sees its normalization
     single = copy.deepcopy(net)
     single.feedback = []
-    single.add_feedback(PseudoNormalize(period=2))
+    single.add_feedback(PseudoNormalize(period=2, start=1))
     run_backward(single, x, y)
     np.testing.assert_allclose(single.layers[2].weight.grad, net.layers[2].weight.grad, rtol=1e-12)
     assert not np.allclose(single.layers[4].weight.grad, net.layers[4].weight.grad, rtol=1e-3)
@@ -168,7 +203,7 @@ def test_carried_equals_local_over_rms_exactly(over):
     rule = PseudoNormalize(period=2, two_path=True, rms=over)
     net.add_feedback(rule)
     run_backward(net, *batch(n=9))
-    assert rule.pn_layers == [3, 7]
+    assert rule.pn_layers == [1, 5]  # L = 5: hidden layers L−2 = 3 and L−4 = 1
     for index in rule.pn_layers:
         d = net.layers[index].derivative_value
         scale = np.sqrt(np.mean(d * d, axis=1 if over == "sample" else None)) + rule.eps
@@ -189,11 +224,15 @@ def test_two_path_conv_with_pooling_between_activation_and_weights():
         ng.Flatten(),
         ng.Dense(16, 3, weight_init="lecun_normal"),
     ).astype(np.float64)
-    rule = PseudoNormalize(period=2, two_path=True)
+    rule = PseudoNormalize(period=2, two_path=True)  # L = 3: hidden layer L−2 = 1, below it the first conv
+    net.add_feedback(rule)
+    assert rule.pn_layers == [2] and rule.weight_below == {2: 0}
+    net.feedback = []
+    rule = PseudoNormalize(period=2, start=1, two_path=True)
     net.add_feedback(rule)
     assert rule.pn_layers == [4] and rule.weight_below == {4: 3}
     net.feedback = []
-    rule = PseudoNormalize(period=1, two_path=True, eps=EPS)
+    rule = PseudoNormalize(period=1, start=1, two_path=True, eps=EPS)
     net.add_feedback(rule)
     assert rule.pn_layers == [2, 4] and rule.weight_below == {2: 0, 4: 3}
     x = np.random.default_rng(2).permutation(np.arange(2 * 2 * 4 * 4) * 0.02 - 0.6).reshape(2, 2, 4, 4)
@@ -289,10 +328,12 @@ def test_depth_20_tanh_first_layer_gradient_rms_is_10x_larger_with_pn():
     paper's recipe (SGD, batch 50, lr 0.05, clip ±0.5) without PN; then the same weights
     and batch go backward with and without PN (period 2, per-sample RMS).
 
-    Measured (seed 0): first-layer gradient RMS 0.01446 plain, 0.2177 single-path PN — 15.05×
-    (two-path is the same here: layer 1 is not a PN layer, its local error carries every
-    factor above it). At initialization the ratio is only 2.15×: tanh is nearly linear
-    there (RMS(d^l) ≈ 0.72–0.96), and PN amplifies exactly as much as d falls below 1.
+    Measured (seed 0), first-layer gradient RMS 0.01487 plain; with the paper's placement
+    (start=2: L−2, …, layer 1 normalized) single-path 13.3×, two-path 8.6× (layer 1's own
+    gradient does not see norm(d^1)); with start=1 (L−1, …, 3: layer 1 not a PN layer)
+    15.0× for both paths — its local error carries every factor above it. At
+    initialization the ratio is only 1.9–2.5×: tanh is nearly linear there (RMS(d^l) ≈
+    0.72–0.96), and PN amplifies exactly as much as d falls below 1.
     """
     from nanograd_ad.datasets import digits, standardize
     from nanograd_ad.train import Trainer, make_optimizer
@@ -317,7 +358,11 @@ def test_depth_20_tanh_first_layer_gradient_rms_is_10x_larger_with_pn():
     single = first_layer_grad_rms(net, x, y, PseudoNormalize())
     two_path = first_layer_grad_rms(net, x, y, PseudoNormalize(two_path=True))
     assert single >= 10 * plain, f"PN {single:.4g} vs plain {plain:.4g}: only {single / plain:.2f}x"
-    np.testing.assert_allclose(two_path, single, rtol=1e-5)
+    assert 5 * plain <= two_path < single, (plain, two_path, single)  # layer 1's own norm is left out
+    single_1 = first_layer_grad_rms(net, x, y, PseudoNormalize(start=1))
+    two_path_1 = first_layer_grad_rms(net, x, y, PseudoNormalize(start=1, two_path=True))
+    assert single_1 >= 10 * plain
+    np.testing.assert_allclose(two_path_1, single_1, rtol=1e-5)  # layer 1 is no PN layer: paths agree
     assert 1 < at_init < 10, at_init
 
 
@@ -325,9 +370,11 @@ def test_depth_20_tanh_first_layer_gradient_rms_is_10x_larger_with_pn():
 
 
 @pytest.mark.parametrize("period", [0, -1, 1.5, True, "2"])
-def test_period_below_one_or_not_an_int_is_refused(period):
+def test_period_or_start_below_one_or_not_an_int_is_refused(period):
     with pytest.raises(ValueError, match="period must be an int ≥ 1"):
         PseudoNormalize(period=period)
+    with pytest.raises(ValueError, match=f"start must be an int ≥ 1 .*got {period!r}"):
+        PseudoNormalize(start=period)
 
 
 def test_bad_rms_and_eps_are_refused():
@@ -352,10 +399,16 @@ def test_network_without_hidden_activation_is_refused_naming_the_output_layer():
 def test_two_path_refuses_a_layer_below_that_cannot_take_the_local_error():
     with pytest.raises(ValueError, match=r"below PN layer 2 \(Tanh\(\)\) is layer 1 \(Sigmoid\(\)\)"):
         ng.Sequential(
-            ng.Dense(3, 3), ng.Sigmoid(), ng.Tanh(), ng.Dense(3, 2), feedback=[PseudoNormalize(two_path=True)]
+            ng.Dense(3, 3),
+            ng.Sigmoid(),
+            ng.Tanh(),
+            ng.Dense(3, 2),
+            feedback=[PseudoNormalize(two_path=True, start=1)],
         )
     with pytest.raises(ValueError, match=r"below PN layer 1 \(Tanh\(\)\) is the network input"):
-        ng.Sequential(ng.Flatten(), ng.Tanh(), ng.Dense(4, 2), feedback=[PseudoNormalize(two_path=True)])
+        ng.Sequential(
+            ng.Flatten(), ng.Tanh(), ng.Dense(4, 2), feedback=[PseudoNormalize(two_path=True, start=1)]
+        )
 
     class Scale(ng.Layer):
         def forward(self, x):
@@ -366,10 +419,16 @@ def test_two_path_refuses_a_layer_below_that_cannot_take_the_local_error():
 
     with pytest.raises(ValueError, match=r"below PN layer 2 \(Tanh\(\)\) is layer 1 \(Scale\(\)\)"):
         ng.Sequential(
-            ng.Dense(3, 3), Scale(), ng.Tanh(), ng.Dense(3, 2), feedback=[PseudoNormalize(two_path=True)]
+            ng.Dense(3, 3),
+            Scale(),
+            ng.Tanh(),
+            ng.Dense(3, 2),
+            feedback=[PseudoNormalize(two_path=True, start=1)],
         )
     # the same networks are fine for single-path PN, which only rescales at the activation
-    ng.Sequential(ng.Dense(3, 3), ng.Sigmoid(), ng.Tanh(), ng.Dense(3, 2), feedback=[PseudoNormalize()])
+    ng.Sequential(
+        ng.Dense(3, 3), ng.Sigmoid(), ng.Tanh(), ng.Dense(3, 2), feedback=[PseudoNormalize(start=1)]
+    )
 
 
 def test_feedback_rule_stays_the_identity():
@@ -377,5 +436,5 @@ def test_feedback_rule_stays_the_identity():
     assert rule.before_layer(0, None, delta) is delta and rule.after_layer(0, None, delta) is delta
     assert (
         repr(PseudoNormalize(period=3, two_path=True))
-        == "PseudoNormalize(period=3, two_path=True, rms='sample', eps=1e-08)"
+        == "PseudoNormalize(period=3, start=2, two_path=True, rms='sample', eps=1e-08)"
     )

@@ -3,7 +3,8 @@
 Variants (one seed: the same initial weights and the same batches for all three):
 
     plain   δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
-    pn      single path: norm(d^l) = d^l / (RMS(d^l) + ε) at every 2nd hidden layer from the top
+    pn      single path: norm(d^l) = d^l / (RMS(d^l) + ε) at hidden layers L−2, L−4, … (the
+            paper's 6-layer example normalizes d^4 and d^2; --start / --period move them)
     pn2     two paths: local error e^l for W^l's own gradient, carried c^l = e^l / RMS(d^l) below
 
 **pn-depth** — deep tanh MLPs (default 10, 20, 30 hidden layers of width 32) on the
@@ -75,14 +76,14 @@ LR_MAX = 0.1  # pn-cnn's cosine peak (reading: see the module docstring)
 # ------------------------------------------------------------------------ shared
 
 
-def make_rule(variant: str, period: int = 2, rms: str = "sample"):
-    """The feedback rule of a variant (None for plain backprop)."""
+def make_rule(variant: str, period: int = 2, rms: str = "sample", start: int = 2):
+    """The feedback rule of a variant (None for plain backprop); PN at L − start, then every period-th."""
     from ..pseudo_normalization import PseudoNormalize
 
     if variant == "plain":
         return None
     if variant in ("pn", "pn2"):
-        return PseudoNormalize(period=period, two_path=variant == "pn2", rms=rms)
+        return PseudoNormalize(period=period, start=start, two_path=variant == "pn2", rms=rms)
     raise ValueError(f"unknown variant {variant!r}; known: {list(VARIANTS)}")
 
 
@@ -103,7 +104,8 @@ def load_data(config: ExperimentConfig, flat: bool):
 
 
 def probe(net, data, batches: int = PROBE_BATCHES):
-    """GradientFlow over the first ``batches`` mini-batches of 50 training images (fewer if the set is small), no update."""
+    """GradientFlow over the first ``batches`` mini-batches of 50 training images (fewer if
+    the set is small), no update."""
     from ..backend import asarray, xp
     from ..inspect import GradientFlow
     from ..losses import SoftmaxCrossEntropy
@@ -221,7 +223,13 @@ def add_depth_arguments(parser) -> None:
         "--period",
         type=positive_int,
         default=2,
-        help="PN every period-th hidden layer from the top (default 2)",
+        help="PN at every period-th hidden layer below the first (default 2)",
+    )
+    group.add_argument(
+        "--start",
+        type=positive_int,
+        default=2,
+        help="first PN layer L-start, counted down from the output L (default 2: L-2, L-4, ..., the paper's)",
     )
     group.add_argument(
         "--rms", choices=["sample", "batch"], default="sample", help="RMS per sample (default) or per batch"
@@ -232,7 +240,8 @@ def add_depth_arguments(parser) -> None:
 
 
 def deep_mlp(depth: int, width: int, inputs: int, classes: int):
-    """Dense(inputs, width) → tanh → … (``depth`` tanh layers) → Dense(width, classes); LeCun normal, zero biases."""
+    """Dense(inputs, width) → tanh → … (``depth`` tanh layers) → Dense(width, classes);
+    LeCun normal, zero biases."""
     from ..activations import Tanh
     from ..layers import Dense
     from ..network import Sequential
@@ -252,7 +261,7 @@ def depth_run(
     extra = config.extra
     rng = seeded(seed)
     net = deep_mlp(depth, extra.get("width", 32), data.x_train.shape[1], data.num_classes)
-    rule = make_rule(variant, extra.get("period", 2), extra.get("rms", "sample"))
+    rule = make_rule(variant, extra.get("period", 2), extra.get("rms", "sample"), extra.get("start", 2))
     if rule is not None:
         net.add_feedback(rule)
     at_init = probe(net, data)
@@ -288,7 +297,7 @@ def depth_unit(
 
 @register(
     "pn-depth",
-    "deep tanh MLPs (10/20/30 layers) on digits: plain vs single-path vs two-path PN; first-layer gradient RMS, accuracy, δ by depth",
+    "deep tanh MLPs (10-30 layers) on digits: plain vs single- vs two-path PN; grad at layer 1, δ per depth",
     paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), method",
     add_arguments=add_depth_arguments,
 )
@@ -465,7 +474,13 @@ def add_cnn_arguments(parser) -> None:
         "--period",
         type=positive_int,
         default=2,
-        help="PN every period-th hidden layer from the top (default 2)",
+        help="PN at every period-th hidden layer below the first (default 2)",
+    )
+    group.add_argument(
+        "--start",
+        type=positive_int,
+        default=2,
+        help="first PN layer L-start, counted down from the output L (default 2: L-2, L-4, ..., the paper's)",
     )
     group.add_argument(
         "--noise-levels",
@@ -528,7 +543,7 @@ def cnn_run(
     width = extra.get("width") or (16 if data.x_train.shape[-1] < 16 else 32)
     build = {1: models.pn_model1, 2: models.pn_model2, 3: models.pn_model3}[model]
     net = build(data.num_classes, input_shape=tuple(data.x_train.shape[1:]), width=width)
-    rule = make_rule(variant, extra.get("period", 2))
+    rule = make_rule(variant, extra.get("period", 2), start=extra.get("start", 2))
     if rule is not None:
         net.add_feedback(rule)
     at_init = probe(net, data)
