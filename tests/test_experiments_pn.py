@@ -91,7 +91,9 @@ def test_pn_depth_tiny_run_writes_results_and_plots(tmp_path, capsys):
         assert len(r["delta_init"]["depths"]) == r["depth"] + 1
     by = {(r["depth"], r["variant"]): r for r in runs}
     assert by[(6, "pn")]["grad1_init"] > by[(6, "plain")]["grad1_init"]  # PN lifts the first layer
-    assert by[(6, "pn")]["grad1_init"] == pytest.approx(by[(6, "pn2")]["grad1_init"], rel=1e-5)
+    # depth 6 (L = 7): PN at L−2, L−4, L−6 = 5, 3, 1 — layer 1 is a PN layer, so single path (its own
+    # gradient sees norm(d^1)) lifts it more than two paths (the local error e^1 does not)
+    assert by[(6, "plain")]["grad1_init"] < by[(6, "pn2")]["grad1_init"] < by[(6, "pn")]["grad1_init"]
     assert results["summary"]["depth 6, lr 0.01, pn"]["grad1_init_ratio"] > 1
     for name in ("pn_depth_delta_init.png", "pn_depth_delta_train_lr0.01.png"):
         assert (out / name).stat().st_size > 0
