@@ -172,53 +172,55 @@ def without_timings(value):
     return value
 
 
-DIGITS = ["reproduce", "digits-ad", "--quick", "--runs", "2", "--epochs", "1", "--no-progress"]
-DIGITS += ["--variants", "relu", "ad-relu"]
+AD_RELU = ["reproduce", "ad-relu", "--runs", "3", "--epochs", "2", "--sets", "A", "B", "--depths", "2"]
+AD_RELU += ["--no-progress"]
 
 
 def test_an_experiment_gives_the_same_results_file_in_process_and_on_dask(dask_cluster, tmp_path):
     from nanograd_ad import cli
 
-    assert cli.main([*DIGITS, "--out", str(tmp_path / "here")]) == 0
+    assert cli.main([*AD_RELU, "--out", str(tmp_path / "here")]) == 0
     address = dask_cluster.scheduler_address
-    assert cli.main([*DIGITS, "--out", str(tmp_path / "there"), "--scheduler", address]) == 0
+    assert cli.main([*AD_RELU, "--out", str(tmp_path / "there"), "--scheduler", address]) == 0
     here = json.loads((tmp_path / "here" / "results.json").read_text())
     there = json.loads((tmp_path / "there" / "results.json").read_text())
-    assert [(r["seed"], r["variant"]) for r in there["runs"]] == [
-        (0, "relu"),
-        (0, "ad-relu"),
-        (1, "relu"),
-        (1, "ad-relu"),
-    ]  # declared order, whatever order the workers finished in
+    cells = [(r["set"], r["activation"]) for r in there["runs"]][::3]
+    assert cells == [(s, v) for s in "AB" for v in ("AD ReLU", "ReLU", "Leaky ReLU")], cells  # declared order
     assert there["config"]["scheduler"] == address and here["config"]["scheduler"] is None
     for results in (here, there):
         del results["config"]["out"], results["config"]["scheduler"]
     assert without_timings(there) == without_timings(here)
+    assert len({r["lowest_test_loss"] for r in here["runs"]}) > 1  # real, distinct numbers
 
 
 def test_resume_skips_the_finished_units_of_an_experiment(tmp_path, monkeypatch):
     from nanograd_ad import cli
-    from nanograd_ad.experiments import digits_ad
+    from nanograd_ad.experiments import ad_tables
 
     out = tmp_path / "run"
-    assert cli.main([*DIGITS, "--out", str(out)]) == 0
+    assert cli.main([*AD_RELU, "--out", str(out)]) == 0
     first = json.loads((out / "results.json").read_text())
-    (out / "units" / "seed1-ad-relu.json").unlink()
+    (out / "units" / "B-n2-ReLU.json").unlink()
     trained = []
-    real = digits_ad.train_one
-    monkeypatch.setattr(digits_ad, "train_one", lambda v, s, *a: trained.append((v, s)) or real(v, s, *a))
-    assert cli.main([*DIGITS, "--out", str(out), "--resume"]) == 0
-    assert trained == [("ad-relu", 1)]
+    real = ad_tables.train_cell
+    monkeypatch.setattr(
+        ad_tables,
+        "train_cell",
+        lambda name, hyper, depth, variant, *a, **k: (
+            trained.append((hyper.name, variant)) or real(name, hyper, depth, variant, *a, **k)
+        ),
+    )
+    assert cli.main([*AD_RELU, "--out", str(out), "--resume"]) == 0
+    assert trained == [("B", "ReLU")]
     again = json.loads((out / "results.json").read_text())
-    assert without_timings(again["runs"]) == without_timings(first["runs"])
-    assert again["runs"][:3] == first["runs"][:3]  # reused units are read back exactly
+    assert again["runs"] == first["runs"]  # the retrained cell gives the same numbers again
 
 
 def test_cli_refuses_workers_without_dask(monkeypatch, capsys, tmp_path):
     from nanograd_ad import cli
 
     monkeypatch.setitem(sys.modules, "distributed", None)
-    assert cli.main([*DIGITS, "--out", str(tmp_path), "--workers", "2"]) == 2
+    assert cli.main([*AD_RELU, "--out", str(tmp_path), "--workers", "2"]) == 2
     assert "nanograd_ad[dask]" in capsys.readouterr().err
     assert not (tmp_path / "units").exists()
 
@@ -226,7 +228,7 @@ def test_cli_refuses_workers_without_dask(monkeypatch, capsys, tmp_path):
 def test_cli_refuses_workers_and_scheduler_together(capsys, tmp_path):
     from nanograd_ad import cli
 
-    assert cli.main([*DIGITS, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert cli.main([*AD_RELU, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
 
 

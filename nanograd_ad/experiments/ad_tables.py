@@ -69,7 +69,15 @@ import numpy as np
 
 from .. import backend
 from . import register
-from .common import ExperimentConfig, format_table, pyplot, save_figure, write_results
+from .common import (
+    ExperimentConfig,
+    format_table,
+    pyplot,
+    run_units,
+    save_figure,
+    to_jsonable,
+    write_results,
+)
 
 PAPER_CSV = Path(__file__).with_name("ad_tables.csv")
 MSE_REDUCTIONS = ("mean", "sum")
@@ -331,72 +339,112 @@ def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, pat
     save_figure(fig, path)
 
 
-def train_table(name, task, hypers, variants, extra, seeds, data_seeds, epochs, data, paper, options):
-    """Train every cell (set × depth × variant); returns the per-run records and the cells."""
+def cell_unit(
+    name: str,
+    hyper: dict,
+    depth: int,
+    variant: str,
+    seeds: list[int],
+    data_seeds: list[int],
+    epochs: int,
+    dtype: str,
+    options: dict,
+) -> dict:
+    """One unit of the sweep: one table cell (an ensemble of ``len(seeds)`` models), from its
+    settings alone — the data drawn from ``data_seeds`` (one draw, or one per run)."""
+    previous_dtype = backend.default_dtype()
+    backend.set_default_dtype(dtype)
+    try:
+        hyper_set = HyperSet(**{**hyper, "depths": tuple(hyper["depths"])})
+        if len(data_seeds) > 1:
+            return train_cell_fresh_data(
+                name, hyper_set, depth, variant, seeds, epochs, data_seeds, dtype, **options
+            )
+        data = with_dtype(load_data(name, data_seeds[0]), dtype)
+        return train_cell(name, hyper_set, depth, variant, seeds, epochs, data, **options)
+    finally:
+        backend.set_default_dtype(previous_dtype)
+
+
+def train_table(
+    name, task, hypers, variants, extra, seeds, data_seeds, epochs, dtype, paper, options, config
+):
+    """Train every cell (set × depth × variant) as one unit each (`cell_unit`, in-process or
+    on Dask as ``config`` says); returns the per-run records and the cells."""
+    from ..sweep import Unit
+
     runs, cells = [], []
     runs_count = len(seeds)
-    for set_name, hyper in hypers.items():
-        for depth in extra.get("depths") or hyper.depths:
-            for variant in variants:
-                if len(data_seeds) > 1:
-                    result = train_cell_fresh_data(
-                        name,
-                        hyper,
-                        depth,
-                        variant,
-                        seeds,
-                        epochs,
-                        data_seeds,
-                        data.x_train.dtype.name,
-                        **options,
-                    )
-                else:
-                    result = train_cell(name, hyper, depth, variant, seeds, epochs, data, **options)
-                losses = result["lowest_test_loss"]
-                finite = losses[np.isfinite(losses)]
-                cell = {
+    keys = [
+        (set_name, depth, variant)
+        for set_name, hyper in hypers.items()
+        for depth in extra.get("depths") or hyper.depths
+        for variant in variants
+    ]
+    units = [
+        Unit(
+            f"{set_name}-n{depth}-{variant.replace(' ', '_')}",
+            cell_unit,
+            {
+                "name": name,
+                "hyper": to_jsonable(dataclasses.asdict(hypers[set_name])),
+                "depth": depth,
+                "variant": variant,
+                "seeds": seeds,
+                "data_seeds": data_seeds,
+                "epochs": epochs,
+                "dtype": dtype,
+                "options": options,
+            },
+        )
+        for set_name, depth, variant in keys
+    ]
+    for (set_name, depth, variant), result in zip(keys, run_units(config, units, name)):
+        losses = np.array(result["lowest_test_loss"], dtype=float)  # None (JSON's NaN) → nan
+        lowest_train = np.array(result["lowest_train_loss"], dtype=float)
+        switches = np.array(result["switches"], dtype=float)
+        finite = losses[np.isfinite(losses)]
+        cell = {
+            "set": set_name,
+            "layers": depth,
+            "activation": variant,
+            "runs": runs_count,
+            "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
+            "std": float(finite.std()) if finite.size else None,
+            "mean_lowest_train_loss": float(np.nanmean(lowest_train))
+            if np.isfinite(lowest_train).any()
+            else None,
+            "median": float(np.median(finite)) if finite.size else None,
+            "paper_mean_test_loss": paper.get((set_name, depth, variant)),
+            "counts": interval_counts(losses),
+            "nonfinite": int(runs_count - finite.size),
+            "switches_mean": float(switches.mean()),
+            "weights": result["weights"],
+            "wall_time_s": result["wall_time_s"],
+        }
+        cells.append(cell)
+        for i, seed in enumerate(seeds):
+            runs.append(
+                {
+                    "table": task.table,
                     "set": set_name,
                     "layers": depth,
                     "activation": variant,
-                    "runs": runs_count,
-                    "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
-                    "std": float(finite.std()) if finite.size else None,
-                    "mean_lowest_train_loss": float(np.nanmean(result["lowest_train_loss"]))
-                    if np.isfinite(result["lowest_train_loss"]).any()
-                    else None,
-                    "median": float(np.median(finite)) if finite.size else None,
-                    "paper_mean_test_loss": paper.get((set_name, depth, variant)),
-                    "counts": interval_counts(losses),
-                    "nonfinite": int(runs_count - finite.size),
-                    "switches_mean": float(result["switches"].mean()),
-                    "weights": result["weights"],
-                    "wall_time_s": result["wall_time_s"],
+                    "seed": seed,
+                    "lowest_test_loss": result["lowest_test_loss"][i],
+                    "best_epoch": result["best_epoch"][i],
+                    "final_test_loss": result["final_test_loss"][i],
+                    "lowest_train_loss": result["lowest_train_loss"][i],
+                    "data_seed": data_seeds[i] if len(data_seeds) > 1 else data_seeds[0],
+                    "switches": result["switches"][i],
                 }
-                cells.append(cell)
-                for i, seed in enumerate(seeds):
-                    runs.append(
-                        {
-                            "table": task.table,
-                            "set": set_name,
-                            "layers": depth,
-                            "activation": variant,
-                            "seed": seed,
-                            "lowest_test_loss": losses[i],
-                            "best_epoch": result["best_epoch"][i],
-                            "final_test_loss": result["final_test_loss"][i],
-                            "lowest_train_loss": result["lowest_train_loss"][i],
-                            "data_seed": data_seeds[i] if len(data_seeds) > 1 else data_seeds[0],
-                            "switches": result["switches"][i],
-                        }
-                    )
-                mean = (
-                    "—" if cell["mean_lowest_test_loss"] is None else f"{cell['mean_lowest_test_loss']:.4f}"
-                )
-                print(
-                    f"  set {set_name}, {depth:>2} layers, {variant:<10}: mean lowest test loss {mean} "
-                    f"(paper {cell['paper_mean_test_loss']}), {result['wall_time_s']:.1f} s",
-                    flush=True,
-                )
+            )
+        mean = "—" if cell["mean_lowest_test_loss"] is None else f"{cell['mean_lowest_test_loss']:.4f}"
+        print(
+            f"  set {set_name}, {depth:>2} layers, {variant:<10}: mean lowest test loss {mean} "
+            f"(paper {cell['paper_mean_test_loss']}), {result['wall_time_s']:.1f} s",
+            flush=True,
+        )
 
     return runs, cells
 
@@ -455,14 +503,9 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
             for h in hypers.values()
         )
     )
-    previous_dtype = backend.default_dtype()
-    backend.set_default_dtype(dtype)
-    try:
-        runs, cells = train_table(
-            name, task, hypers, variants, extra, seeds, data_seeds, epochs, data, paper, options
-        )
-    finally:
-        backend.set_default_dtype(previous_dtype)
+    runs, cells = train_table(
+        name, task, hypers, variants, extra, seeds, data_seeds, epochs, dtype, paper, options, config
+    )
     for set_name in set_names:
         rows = []
         mine = [c for c in cells if c["set"] == set_name]
