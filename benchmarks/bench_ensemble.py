@@ -4,7 +4,7 @@ Default: the AD paper's Table 2 workload at its deepest — an 8-layer width-2 R
 on y = |x| (3000 train / 1000 test points), set A (batch 50, PyTorch default init, Adam
 lr 1e-3, MSE), the test loss after every epoch, the lowest kept.
 
-    ours     ``--models`` networks (seeds 0..E−1) in one `EnsembleTrainer`
+    ours     ``--models`` networks (seeds 0..E−1) as one ensemble in `train.Trainer`
     PyTorch  the first ``--torch-models`` of the same networks (same initial weights, same
              batch order), each trained alone in the usual loop — as the paper ran them
 

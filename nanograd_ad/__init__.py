@@ -19,6 +19,7 @@ from .activations import (
     register_derivative,
 )
 from .amplify import AmplificationStrategy, Amplify, GradientStatistics
+from .artificial_derivative import SwitchingRule, should_switch
 from .backend import BackendError
 from .callbacks import Callback, Checkpointing, EarlyStopping
 from .checkpoint import (
@@ -28,27 +29,19 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from .ensemble import EnsembleHistory, EnsembleSwitching, EnsembleTrainer, from_seeds, stack
+from .ensemble import from_seeds
 from .feedback import FeedbackRule
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
+from .history import History
 from .ics import PeakAccuracy, RegularizedReLU, Scale, activation_scales, suggest_input_scale
 from .init import seed
 from .inspect import GradientFlow, contribution_map
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Parameter
 from .losses import MSE, SoftmaxCrossEntropy
 from .network import NonFiniteError, Sequential
-from .optim import SGD, Adam, clip_by_global_norm, clip_by_value
+from .optim import SGD, Adam, clip_by_global_norm, clip_by_value, make_optimizer
 from .pseudo_normalization import PseudoNormalize
-from .train import (
-    History,
-    SwitchingRule,
-    Trainer,
-    TrainingDiverged,
-    evaluate,
-    fit,
-    make_optimizer,
-    should_switch,
-)
+from .train import Trainer, TrainingDiverged, evaluate, fit
 
 __version__ = "0.1.0"
 
@@ -68,9 +61,6 @@ __all__ = [
     "Conv2D",
     "Dense",
     "EarlyStopping",
-    "EnsembleHistory",
-    "EnsembleSwitching",
-    "EnsembleTrainer",
     "FeedbackRule",
     "Flatten",
     "GradcheckError",
@@ -117,6 +107,5 @@ __all__ = [
     "save_checkpoint",
     "seed",
     "should_switch",
-    "stack",
     "suggest_input_scale",
 ]

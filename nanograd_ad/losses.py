@@ -127,7 +127,7 @@ class MSE(Loss):
     pred: (N, D) (or (E, N, D)); target: the same shape (or (N, D) shared by all models).
     ``forward`` returns C (summed over the models of an ensemble) — the objective whose
     gradient ``backward`` returns. ``per_model`` is each model's *mean* squared error
-    whatever the reduction (what `ensemble.EnsembleTrainer` reports), so a summed
+    whatever the reduction (what `train.Trainer` reports for an ensemble), so a summed
     objective changes the steps, not the units of the reported losses.
     """
 

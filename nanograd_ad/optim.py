@@ -18,7 +18,7 @@ import numbers
 from . import backend
 from .layers import Parameter
 
-__all__ = ["SGD", "Adam", "Optimizer", "clip_by_global_norm", "clip_by_value"]
+__all__ = ["SGD", "Adam", "Optimizer", "clip_by_global_norm", "clip_by_value", "make_optimizer"]
 
 
 def clip_by_value(params: list[Parameter], limit: float) -> None:
@@ -198,3 +198,31 @@ def _check(owner: str, name: str, value, ok, expected: str) -> float:
     ):
         raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
     return float(value)
+
+
+def make_optimizer(name: str, params, lr: float | None = None, **options):
+    """An optimizer from its name: ``"sgd"`` (lr required) or ``"adam"`` (lr 1e-3 by default).
+
+    ``options`` go to the constructor: momentum (SGD), betas, eps (Adam),
+    weight_decay (L2), clip_value (clip each gradient entry to [−v, v]; the PN recipe
+    uses 0.5), clip_norm (rescale so the global gradient norm is at most c).
+    """
+    kind = name.lower()
+    options = {k: v for k, v in options.items() if v is not None}
+    if kind == "sgd":
+        if lr is None:
+            raise ValueError("SGD needs a learning rate (lr=...)")
+        _check_lr(lr)
+        return SGD(params, lr=lr, **options)
+    if kind == "adam":
+        if options.pop("momentum", 0):
+            raise ValueError("Adam takes no momentum (use betas=...)")
+        lr = 1e-3 if lr is None else lr
+        _check_lr(lr)
+        return Adam(params, lr=lr, **options)
+    raise ValueError(f"unknown optimizer {name!r}; known: 'sgd', 'adam'")
+
+
+def _check_lr(lr) -> None:
+    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"learning rate must be a positive number, got {lr!r}")

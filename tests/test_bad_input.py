@@ -539,14 +539,14 @@ def test_the_trainer_casts_inputs_to_the_networks_dtype():
 
 @pytest.mark.xfail(strict=True, reason="the trainer does not cast yet (issue 12, done after the loop merge)")
 def test_the_ensemble_trainer_casts_inputs_to_the_networks_dtype():
-    from nanograd_ad.ensemble import EnsembleTrainer, flat_parameter, from_seeds
+    from nanograd_ad.ensemble import flat_parameter, from_seeds
 
     x, y = _regression()
     net = from_seeds(lambda: ng.Sequential(ng.Dense(2, 3), ng.Tanh(), ng.Dense(3, 1)), range(2))
     flat = flat_parameter(net)
-    EnsembleTrainer(net, ng.MSE(), ng.SGD([flat], lr=0.1), (x, y), (x, y), batch_size=8, seeds=range(2)).fit(
-        1
-    )
+    ng.Trainer(
+        net, ng.MSE(), ng.SGD([flat], lr=0.1), (x, y), (x, y), batch_size=8, rng=range(2), progress=False
+    ).fit(1)
     assert net.layers[0].x.dtype == np.float32
     assert flat.data.dtype == np.float32
 

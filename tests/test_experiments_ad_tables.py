@@ -168,11 +168,11 @@ def test_summed_loss_is_the_mean_with_adam_eps_over_b(small_abs):
 
 
 def test_lowest_train_loss_is_the_lowest_epoch_mean(small_abs):
-    from nanograd_ad.ensemble import EnsembleHistory
+    from nanograd_ad.history import History
 
-    history = EnsembleHistory(2)
+    history = History(models=2)
     for epoch, row in enumerate([[0.5, np.nan], [0.2, np.nan], [0.3, np.inf]]):
-        history.log(epoch, np.array(row), None)
+        history.log({"epoch": epoch, "train_loss": np.array(row)})
     np.testing.assert_array_equal(ad_tables.lowest_finite(history.train_loss), [0.2, np.nan])
     result = cell(ad_tables.TASKS["ad-relu"].sets["A"], small_abs, epochs=4)
     assert result["lowest_train_loss"].shape == (3,) and np.isfinite(result["lowest_train_loss"]).all()

@@ -8,6 +8,7 @@ import pytest
 
 from nanograd_ad import backend
 from nanograd_ad.activations import ReLU
+from nanograd_ad.artificial_derivative import SwitchingRule, should_switch
 from nanograd_ad.callbacks import Callback, Checkpointing, EarlyStopping
 from nanograd_ad.checkpoint import read_checkpoint
 from nanograd_ad.ics import PeakAccuracy
@@ -18,14 +19,12 @@ from nanograd_ad.optim import SGD, Adam
 from nanograd_ad.schedules import Phases
 from nanograd_ad.train import (
     History,
-    SwitchingRule,
     Trainer,
     TrainingDiverged,
     _progress_enabled,
     evaluate,
     fit,
     make_optimizer,
-    should_switch,
 )
 
 
@@ -385,10 +384,12 @@ def test_switching_rule_toggles_on_a_constructed_sequence():
     assert [(e["epoch"], e["mode"]) for e in history.events_of("switch")] == [(2, "original"), (5, "ad")]
     assert rule.switches == [(2, "original"), (5, "ad")]
     # the derivative actually in use follows the mode
-    rule._apply("original")
+    rule.ad_mode = np.array(False)
+    rule._apply()
     for act in acts:
         np.testing.assert_array_equal(act.d(z, np.maximum(z, 0)), true_values)
-    rule._apply("ad")
+    rule.ad_mode = np.array(True)
+    rule._apply()
     for act in acts:
         np.testing.assert_allclose(act.d(z, np.maximum(z, 0)), ad_values)
         assert act.derivative_name == "ad"

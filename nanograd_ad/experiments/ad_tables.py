@@ -223,9 +223,11 @@ def train_cell(
     mean squared errors either way. The lowest training loss is the lowest epoch-mean of
     the batch losses seen while training (no separate pass)."""
     from .. import backend
-    from ..ensemble import EnsembleSwitching, EnsembleTrainer, flat_parameter, from_seeds
+    from ..artificial_derivative import SwitchingRule
+    from ..ensemble import flat_parameter, from_seeds
     from ..losses import MSE
     from ..optim import SGD, Adam
+    from ..train import Trainer
 
     started = time.perf_counter()
     seeds = [int(s) for s in seeds]
@@ -236,27 +238,27 @@ def train_cell(
         optimizer = Adam(params, lr=hyper.lr, eps=adam_eps)
     else:
         optimizer = SGD(params, lr=hyper.lr)
-    switching = None
-    if variant.startswith("AD") and switch_a is not None:
-        switching = EnsembleSwitching(net, len(seeds), A=switch_a)
-    trainer = EnsembleTrainer(
+    switching = [SwitchingRule(net, A=switch_a)] if variant.startswith("AD") and switch_a is not None else []
+    trainer = Trainer(
         net,
         MSE(reduction),
         optimizer,
         (data.x_train, data.y_train),
         (data.x_test, data.y_test),
         batch_size=hyper.batch_size,
-        seeds=seeds,
-        switching=switching,
+        rng=seeds,
+        callbacks=switching,
+        progress=False,
     )
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging model spoils only its own numbers
         history = trainer.fit(epochs)
     switches = np.zeros(len(seeds), dtype=int)
-    for event in history.switches:
+    for event in history.events_of("switch"):
         switches[event["model"]] += 1
+    lowest, best_epoch = history.best("test_loss", "min")
     return {
-        "lowest_test_loss": history.best_test_loss,
-        "best_epoch": history.best_epoch,
+        "lowest_test_loss": lowest,
+        "best_epoch": best_epoch,
         "final_test_loss": history.test_loss[-1],
         "lowest_train_loss": lowest_finite(history.train_loss),
         "switches": switches,
