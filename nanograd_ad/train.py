@@ -66,9 +66,25 @@ def _is_classification(loss) -> bool:
     return isinstance(loss, SoftmaxCrossEntropy)
 
 
-def _to_device(x, labels: bool = False):
-    """Host array → backend array (inputs in the default dtype, labels as they are)."""
-    return backend.xp.asarray(x) if labels else backend.asarray(x)
+def network_dtype(net):
+    """The dtype of ``net``'s parameters (the backend's default for a net without any)."""
+    params = net.parameters()
+    return params[0].data.dtype if params else backend.default_dtype()
+
+
+def _to_device(x, dtype):
+    """Host array → backend array, floating data cast to ``dtype`` (the network's).
+
+    The one dtype policy of training: the data follow the layers, never the reverse — a
+    float64 input to a float32 network runs the pass in float32. Integer labels stay
+    integers. Cast on the host, so a GPU receives the smaller array.
+    """
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.dtype != dtype:
+        x = x.astype(dtype)
+    x = backend.xp.asarray(x)
+    if backend.xp.issubdtype(x.dtype, backend.xp.floating) and x.dtype != dtype:
+        x = x.astype(dtype)
+    return x
 
 
 def _count_correct(pred, y):
@@ -119,9 +135,10 @@ def evaluate(net, loss, x, y, batch_size: int = 256) -> tuple[Any, Any]:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     classification, ensemble = _is_classification(loss), ensemble_size(net) is not None
     total_loss, correct, count = backend.xp.zeros((), dtype=backend.xp.float64), 0, 0  # sums in float64
+    dtype = network_dtype(net)
     for start in range(0, len(x), batch_size):
-        xb = _to_device(x[start : start + batch_size])
-        yb = _to_device(y[start : start + batch_size], labels=True)
+        xb = _to_device(x[start : start + batch_size], dtype)
+        yb = _to_device(y[start : start + batch_size], dtype)
         pred = net(xb)
         value = loss.forward(pred, yb)
         total_loss = total_loss + (loss.per_model if ensemble else value) * len(xb)
@@ -173,6 +190,10 @@ class Trainer:
     ensemble: by default about 32k numbers per layer output, small enough that the
     allocator reuses memory instead of mapping fresh pages for every (E, rows, D)
     intermediate). Settings are checked here, before training.
+
+    Inputs and floating targets are cast to the network's dtype (`network_dtype`) on the
+    way to the device; integer labels stay integers and the network is never cast, so
+    float64 data train a float32 network in float32.
     """
 
     def __init__(
@@ -237,11 +258,11 @@ class Trainer:
                 "clip_norm rescales by the norm over all parameters, which would mix "
                 "the models of an ensemble; use clip_value (elementwise)"
             )
-        xp = backend.xp
+        xp, dtype = backend.xp, network_dtype(self.net)
         self.rngs = _model_generators(rng, models)
-        self.x_train, self.y_train = _to_device(self.x_train), _to_device(self.y_train, labels=True)
+        self.x_train, self.y_train = _to_device(self.x_train, dtype), _to_device(self.y_train, dtype)
         if self.test is not None:
-            self.test = (_to_device(self.test[0]), _to_device(self.test[1], labels=True))
+            self.test = (_to_device(self.test[0], dtype), _to_device(self.test[1], dtype))
         widest = max(
             max(getattr(l, "in_features", 1), getattr(l, "out_features", 1)) for l in self.net.layers
         )
@@ -335,8 +356,9 @@ class Trainer:
         if self.models is None:
             from .datasets import batches
 
+            dtype = network_dtype(self.net)
             for batch, index in enumerate(batches(n, size, self.rng, shuffle=self.shuffle)):
-                yield batch, _to_device(self.x_train[index]), _to_device(self.y_train[index], labels=True)
+                yield batch, _to_device(self.x_train[index], dtype), _to_device(self.y_train[index], dtype)
             return
         self._order[...] = np.arange(n)  # rng.permutation(n) is arange(n) shuffled in place
         if self.shuffle:

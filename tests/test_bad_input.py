@@ -524,7 +524,6 @@ def _regression(n=24, dtype=np.float64):
     return x, (x[:, :1] * 0.5).astype(dtype)
 
 
-@pytest.mark.xfail(strict=True, reason="the trainer does not cast yet (issue 12, done after the loop merge)")
 def test_the_trainer_casts_inputs_to_the_networks_dtype():
     from nanograd_ad.train import Trainer
 
@@ -537,8 +536,7 @@ def test_the_trainer_casts_inputs_to_the_networks_dtype():
     assert all(p.data.dtype == np.float32 and p.grad.dtype == np.float32 for p in net.parameters())
 
 
-@pytest.mark.xfail(strict=True, reason="the trainer does not cast yet (issue 12, done after the loop merge)")
-def test_the_ensemble_trainer_casts_inputs_to_the_networks_dtype():
+def test_the_trainer_casts_an_ensembles_inputs_to_the_networks_dtype():
     from nanograd_ad.ensemble import flat_parameter, from_seeds
 
     x, y = _regression()
