@@ -1,4 +1,4 @@
-"""Gradient amplification (METHODS §3): G, G′, Ĝ, selection, the Amplify rule, the phase strategy."""
+"""Gradient amplification (Basodi, Pusuluri, Xiao & Pan, §3): G, G′, Ĝ, selection, the Amplify rule, the phase strategy."""
 
 import math
 import random

@@ -162,7 +162,7 @@ def test_cifar10_class_subset_relabels_in_given_order(cifar10_root):
 
 
 def test_cifar10_first_n_per_class_keeps_the_first_images_in_file_order(cifar10_root):
-    # METHODS §4: classes 0 and 1, the first N training / first M test images of each
+    # Wang §4.2: classes 0 and 1, the first N training / first M test images of each
     data = load_cifar10(cifar10_root, classes=[0, 1], first_n_per_class=3, test_first_n_per_class=2)
     # class 0 sits at ids 0, 3, 7, 9, 12, 19, 29; class 1 at ids 1, 4, 6, 11, 14, 20
     assert image_ids(data.x_train) == [0, 1, 3, 4, 6, 7]

@@ -1,4 +1,4 @@
-"""Pseudo-normalization (METHODS §2): single path = the explicit recursion with norm(d);
+"""Pseudo-normalization (Bu, Jiang, Lu & Zhang 2026, §3.3–3.5): single path = the explicit recursion with norm(d);
 two paths = local / carried errors by hand; carried = local / RMS; PN lifts a vanishing
 first-layer gradient; bad settings and networks are refused naming the layer."""
 

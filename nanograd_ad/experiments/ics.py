@@ -1,4 +1,4 @@
-"""ics: sigmoid vs ReLU vs regularized ReLU on two classes (ICS paper §4; METHODS §4).
+"""ics: sigmoid vs ReLU vs regularized ReLU on two classes (Wang, §4).
 
 The protocol of the paper, with the readings it forces marked:
 

@@ -1,4 +1,4 @@
-"""pn-depth and pn-cnn: pseudo-normalization of the δ recursion (PN paper; METHODS §2).
+"""pn-depth and pn-cnn: pseudo-normalization of the δ recursion (Bu, Jiang, Lu & Zhang 2026).
 
 Variants (one seed: the same initial weights and the same batches for all three):
 
