@@ -2,7 +2,7 @@
 
 Backward multiplies the incoming error by ``d`` — one named line::
 
-    delta = delta * self.d(z, a)        # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
+    delta = delta * self.d(z, a)        # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l
 
 ``d`` defaults to the true derivative f′. Replacing it (an *artificial* or *pseudo*
 derivative) changes training only; the trained model computes the same ``f``::
@@ -185,7 +185,7 @@ class Activation(Layer):
         d = self.d(self.z, self.a)
         self._check_shape(d)
         self.derivative_value = d
-        delta = delta * d  # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
+        delta = delta * d  # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l
         return delta
 
     def _check_shape(self, d) -> None:

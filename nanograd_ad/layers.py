@@ -7,8 +7,9 @@ Contract (cs231n's ``(out, cache)`` habit, kept on the object)::
     dx = layer.backward(delta)    # param.grad += ∂C/∂param ; returns ∂C/∂x
     layer.backward(delta, input_grad=False)   # Dense, Conv2D: gradients only, returns None
 
-Tensors are NCHW; weights use PyTorch's layouts: Dense (in, out), Conv2D
-(C_out, C_in, kH, kW). Convolution and pooling use im2col; col2im is a loop over the
+Rows are samples: a Dense layer computes z = x W + b with W of shape (in, out) — the
+transpose of PyTorch's ``nn.Linear.weight`` (out, in), as in CS231n. Tensors are NCHW and
+Conv2D's weight is (C_out, C_in, kH, kW), PyTorch's layout. Convolution and pooling use im2col; col2im is a loop over the
 kH×kW kernel offsets with slice ``+=`` (no ``np.add.at``), identical on NumPy and CuPy.
 """
 
