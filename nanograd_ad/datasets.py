@@ -241,7 +241,7 @@ def _stratified_split(
     train, test = [], []
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = min(max(int(round(test_fraction * idx.size)), 1), idx.size - 1)
+        n_test = min(max(round(test_fraction * idx.size), 1), idx.size - 1)
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

@@ -82,7 +82,8 @@ class GradcheckReport:
         verdict = "passed" if self.passed else "FAILED"
         lines = [
             f"gradcheck {verdict} (relative tolerance {self.tol:g}; denominators floored at "
-            f"{max(self.atol / self.tol, 1e-8):.1e} = finite-difference resolution {self.atol:.1e} / tolerance)"
+            f"{max(self.atol / self.tol, 1e-8):.1e} = finite-difference resolution "
+            f"{self.atol:.1e} / tolerance)"
         ]
         lines += [f"  {p}" for p in self.params]
         return "\n".join(lines)

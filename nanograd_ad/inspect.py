@@ -258,7 +258,7 @@ def contribution_map(
             p.grad = grad
     r = xp.abs(gradient * x)
     if image_shape is not None:
-        r = r.reshape((len(r),) + tuple(image_shape))
+        r = r.reshape((len(r), *tuple(image_shape)))
     axes = tuple(range(1, r.ndim))
     low, high = r.min(axis=axes, keepdims=True), r.max(axis=axes, keepdims=True)
     importance = (r - low) / xp.where(high > low, high - low, 1)  # [0, 1] per image

@@ -20,7 +20,8 @@ __all__ = ["PseudoNormalize", "pseudo_normalize", "rms"]
 
 
 def rms(d, over: str = "sample"):
-    """RMS(d) = sqrt((1/m) Σ_i d_i²) — per sample (our reading of Bu, Jiang, Lu & Zhang 2026, §3.3) or batch-wide.
+    """RMS(d) = sqrt((1/m) Σ_i d_i²) — per sample (our reading of Bu, Jiang, Lu & Zhang 2026,
+    §3.3) or batch-wide.
 
     d: (N, D) from a Dense layer, (N, C, H, W) from a convolution, or (E, N, D) from a
     seed ensemble of Dense layers. ``over="sample"`` averages over each sample's m outputs
