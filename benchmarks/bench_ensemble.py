@@ -162,7 +162,8 @@ def main() -> None:
         ours_total = time.perf_counter() - started
         ours_each = ours_total / args.models
         print(
-            f"nanograd_ad: {args.models} models together in {ours_total:.1f} s -> {ours_each:.3f} s per training"
+            f"nanograd_ad: {args.models} models together in {ours_total:.1f} s "
+            f"-> {ours_each:.3f} s per training"
         )
 
         try:

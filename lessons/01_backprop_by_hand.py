@@ -204,7 +204,7 @@ print("δ² =", delta2.ravel())
 
 # %%
 fprime_z1 = a1 * (1 - a1)  # f′(z¹)
-delta1 = (delta2 @ W2.T) * fprime_z1  # δ¹ = (W^{2T} δ²) ⊙ f′(z¹), in row form
+delta1 = (delta2 @ W2.T) * fprime_z1  # δ¹ = (δ² W^{2T}) ⊙ f′(z¹), in row form
 print("δ¹ =\n", delta1)
 
 # %% [markdown]

@@ -2,14 +2,14 @@
 
 Backward multiplies the incoming error by ``d`` — one named line::
 
-    delta = delta * self.d(z, a)        # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
+    delta = delta * self.d(z, a)        # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l
 
 ``d`` defaults to the true derivative f′. Replacing it (an *artificial* or *pseudo*
 derivative) changes training only; the trained model computes the same ``f``::
 
-    ReLU()                               # d = 1[z ≥ 0]           (AD paper eq. 7)
-    ReLU(derivative="ad", k=3.5)         # d = sigmoid(k·z)       (AD paper eq. 8)
-    Sigmoid(derivative="ad")             # d = min(y, 1 − y)      (AD paper eq. 11)
+    ReLU()                               # d = 1[z ≥ 0]           (Hu, Zhang & Ge 2021, eq. 7)
+    ReLU(derivative="ad", k=3.5)         # d = sigmoid(k·z)       (Hu, Zhang & Ge 2021, eq. 8)
+    Sigmoid(derivative="ad")             # d = min(y, 1 − y)      (Hu, Zhang & Ge 2021, eq. 11)
     Tanh(derivative=lambda z, a: 1.0 - a * a)   # any callable d(z, a)
 
 A derivative used often can be named once and reused::
@@ -185,7 +185,7 @@ class Activation(Layer):
         d = self.d(self.z, self.a)
         self._check_shape(d)
         self.derivative_value = d
-        delta = delta * d  # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
+        delta = delta * d  # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l
         return delta
 
     def _check_shape(self, d) -> None:
@@ -214,7 +214,7 @@ class Activation(Layer):
 
 
 class ReLU(Activation):
-    """a = max(0, z); true d = 1 for z ≥ 0 else 0 (AD paper eq. 7).
+    """a = max(0, z); true d = 1 for z ≥ 0 else 0 (Hu, Zhang & Ge 2021, eq. 7).
 
     ``derivative="ad"`` uses d = sigmoid(k·z) (eq. 8 has k = 1; the experiments k = 3.5).
     """
@@ -226,7 +226,7 @@ class ReLU(Activation):
 
 
 class LeakyReLU(Activation):
-    """a = max(α·z, z); true d = α for z < 0 else 1 (AD paper eqs. 3–4, α = 0.01)."""
+    """a = max(α·z, z); true d = α for z < 0 else 1 (Hu, Zhang & Ge 2021, eqs. 3–4, α = 0.01)."""
 
     key = "leaky_relu"
 
@@ -257,7 +257,7 @@ class Tanh(Activation):
 
 
 class ISigmoid(Activation):
-    """Improved logistic sigmoid (AD paper eqs. 5–6), linear outside (−a, a).
+    """Improved logistic sigmoid (Hu, Zhang & Ge 2021, eqs. 5–6), linear outside (−a, a).
 
         f(z) = α(z − a) + σ(a)     z ≥ a          d = α        |z| ≥ a
                σ(z)                −a < z < a        σ′(z)    |z| < a
@@ -292,20 +292,12 @@ def _relu_true():
     return lambda z, a: (z >= 0).astype(z.dtype)
 
 
-def _relu_ad(k: float = 1.0):
-    return lambda z, a: sigmoid(k * z)
-
-
 def _leaky_true(alpha: float = 0.01):
     return lambda z, a: backend.xp.where(z >= 0, 1.0, alpha).astype(z.dtype)
 
 
 def _sigmoid_true():
     return lambda z, a: a * (1 - a)
-
-
-def _sigmoid_ad():
-    return lambda z, a: sigmoid(-backend.xp.abs(z))  # min(y, 1 − y) = σ(−|z|); 1 − y would round to 0
 
 
 def _tanh_true():
@@ -326,12 +318,13 @@ def _identity_true():
 
 for _key, _name, _factory in [
     ("relu", "true", _relu_true),
-    ("relu", "ad", _relu_ad),
     ("leaky_relu", "true", _leaky_true),
     ("sigmoid", "true", _sigmoid_true),
-    ("sigmoid", "ad", _sigmoid_ad),
     ("tanh", "true", _tanh_true),
     ("isigmoid", "true", _isigmoid_true),
     ("identity", "true", _identity_true),
 ]:
     register_derivative(_key, _name, _factory)
+
+# The artificial derivatives ("ad") live with their paper's switching rule and register themselves.
+from . import artificial_derivative  # noqa: E402, F401  (imported last: it needs register_derivative)

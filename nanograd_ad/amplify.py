@@ -1,4 +1,4 @@
-"""Intelligent gradient amplification (Basodi et al., seed 003; METHODS §3).
+"""Intelligent gradient amplification (Basodi, Pusuluri, Xiao & Pan, §3).
 
 Amplifying layer l multiplies its gradient by ``amp`` — eq. 2–3 of the paper:
 
@@ -240,7 +240,7 @@ class GradientStatistics(FeedbackRule):
 class Amplify(FeedbackRule):
     """Multiply the gradients of the ``selected`` layers by ``factor`` (eq. 2).
 
-    ``scope="weights"`` (default, the reading of METHODS §3): only the selected layer's
+    ``scope="weights"`` (default, our reading of Basodi, Pusuluri, Xiao & Pan, §3): only the selected layer's
     own weight and bias gradients are multiplied. The rule scales the error entering
     the layer and divides what the layer passes down, so the layers below see the
     ordinary error::

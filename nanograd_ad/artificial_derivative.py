@@ -1,4 +1,13 @@
-"""Artificial derivatives (Hu, Zhang & Ge 2021): the switching rule between AD and f′.
+"""Artificial derivatives (Hu, Zhang & Ge 2021) and the switching rule between AD and f′.
+
+The paper keeps f and replaces the derivative the backward pass multiplies by:
+
+    ReLU      a = max(0, z)      true d = 1[z ≥ 0]  (eq. 7)      AD  d = sigmoid(k·z)   (eq. 8, k = 1; the
+                                                                    experiments use k = 3.5)
+    sigmoid   y = σ(z)           true d = y(1 − y)  (eq. 10)     AD  d = min(y, 1 − y)  (eq. 11)
+
+Both are registered as ``"ad"`` (``ReLU(derivative="ad", k=3.5)``, ``Sigmoid(derivative="ad")``),
+so an activation takes them like any other derivative.
 
 Training starts with the artificial derivative; after each epoch, when the training
 loss has risen above A times the best loss of the epochs before, the activations switch
@@ -21,9 +30,25 @@ from __future__ import annotations
 import numpy  # host side only: one mode and one best loss per model
 
 from . import backend
+from .activations import register_derivative, sigmoid
 from .callbacks import Callback
 
 __all__ = ["SwitchingRule", "should_switch"]
+
+
+def _relu_ad(k: float = 1.0):
+    """d(z) = sigmoid(k·z) (Hu, Zhang & Ge 2021, eq. 8 with slope k)."""
+    return lambda z, a: sigmoid(k * z)
+
+
+def _sigmoid_ad():
+    """d = min(y, 1 − y) (Hu, Zhang & Ge 2021, eq. 11), computed as σ(−|z|) from z:
+    in float32 1 − y rounds to 0 for z above ≈ 17, σ(−|z|) keeps its relative precision."""
+    return lambda z, a: sigmoid(-backend.xp.abs(z))
+
+
+register_derivative("relu", "ad", _relu_ad)
+register_derivative("sigmoid", "ad", _sigmoid_ad)
 
 
 def should_switch(last_loss, best_loss, A: float = 1.035):

@@ -71,7 +71,7 @@ class EarlyStopping(Callback):
         self.restore_best = restore_best
         self.best: float | None = None
         self.best_epoch: int | None = None
-        self.best_state = None
+        self.best_state: dict | None = None
         self.wait = 0
 
     def _improved(self, value: float) -> bool:

@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="nanograd-ad",
-        description="Reproduce the experiments of nanograd_ad (explicit backprop with pluggable derivatives).",
+        description="Reproduce the experiments of nanograd_ad "
+        "(explicit backprop with pluggable derivatives).",
     )
     parser.add_argument("--version", action="version", version=f"nanograd_ad {library_version()}")
     parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")

@@ -2,7 +2,7 @@
 
 Host-side code: everything here works on NumPy arrays (the training loop copies a
 batch to the active backend). Every loader returns a :class:`Dataset` whose inputs are
-float32 and whose shapes follow the library's notation (METHODS §0):
+float32 and whose shapes follow the library's notation (rows are samples; docs/architecture.md):
 
     dense inputs  x: (N, D)
     image inputs  x: (N, C, H, W)   (NCHW)
@@ -10,8 +10,8 @@ float32 and whose shapes follow the library's notation (METHODS §0):
 
 Where the data come from:
 
-* ``abs_task``     — y = |x|, x ~ U(−√3, √3)             (AD paper §III, METHODS §5)
-* ``compare_task`` — y = 1[v1 < v2], (v1, v2) ~ U(−√3, √3)² (AD paper §III, METHODS §5)
+* ``abs_task``     — y = |x|, x ~ U(−√3, √3)             (Hu, Zhang & Ge 2021, §III)
+* ``compare_task`` — y = 1[v1 < v2], (v1, v2) ~ U(−√3, √3)² (Hu, Zhang & Ge 2021, §III)
 * ``digits``       — the 8×8 digits bundled with scikit-learn (no download)
 * ``load_cifar10`` / ``load_cifar100`` — the official "CIFAR python version" pickles,
   which you download yourself (see ``data/README.md``).
@@ -173,7 +173,7 @@ def _check_classes(func: str, classes, num_classes: int) -> list[int] | None:
 
 
 def abs_task(n_train: int = 3000, n_test: int = 1000, seed: int = 0) -> Dataset:
-    """The |x| approximation task of the AD paper (METHODS §5).
+    """The |x| approximation task of Hu, Zhang & Ge 2021 (§III.A).
 
         x ~ U(−√3, √3)  (zero mean, unit variance),   y = |x|
 
@@ -200,7 +200,7 @@ def abs_task(n_train: int = 3000, n_test: int = 1000, seed: int = 0) -> Dataset:
 
 
 def compare_task(n_train: int = 3000, n_test: int = 500, seed: int = 0) -> Dataset:
-    """The comparison task of the AD paper's sigmoid experiments (METHODS §5).
+    """The comparison task of Hu, Zhang & Ge 2021's sigmoid experiments (§III.B).
 
         (v1, v2) ~ U(−√3, √3)²,   y = 1.0 if v1 < v2 else 0.0
 
@@ -241,7 +241,7 @@ def _stratified_split(
     train, test = [], []
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = min(max(int(round(test_fraction * idx.size)), 1), idx.size - 1)
+        n_test = min(max(round(test_fraction * idx.size), 1), idx.size - 1)
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
@@ -503,7 +503,7 @@ def load_cifar10(
     (``None``: :func:`default_data_dir`). ``classes=[0, 1]`` keeps those classes and
     relabels them 0..k−1 in the order given. ``first_n_per_class=800`` keeps, per class,
     the first 800 training images of that class in file order (``test_first_n_per_class``
-    likewise for the test set) — METHODS §4 uses classes [0, 1], 800 and 1000.
+    likewise for the test set) — the ICS experiment (Wang, §4.2) uses classes [0, 1], 800 and 1000.
     """
     return _cifar(
         "load_cifar10",
@@ -603,7 +603,7 @@ def add_noise(
     level: float | None = None,
     rng: np.random.Generator | int | None = None,
 ) -> np.ndarray:
-    """Return a noisy copy of x — the PN paper's noise test (METHODS §2).
+    """Return a noisy copy of x — the noise test of Bu, Jiang, Lu & Zhang 2026 (§4).
 
         gaussian:  x + ε,  ε ~ N(0, level²)
         uniform:   x + ε,  ε ~ U(−level, level)

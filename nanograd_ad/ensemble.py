@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import cast
 
 from . import backend, init
 from .activations import Activation
-from .layers import Dense, Parameter
+from .layers import Dense, Layer, Parameter
 from .network import Sequential
 
 __all__ = ["ensemble_size", "flat_parameter", "from_seeds", "member_state", "stack"]
@@ -55,7 +56,7 @@ def stack(nets: list[Sequential]) -> Sequential:
     if not nets:
         raise ValueError("stack: needs at least one network")
     first, models = nets[0], len(nets)
-    layers = []
+    layers: list[Layer] = []
     for i, layer in enumerate(first.layers):
         if any(
             type(net.layers[i]) is not type(layer) or repr(net.layers[i]) != repr(layer) for net in nets
@@ -67,8 +68,9 @@ def stack(nets: list[Sequential]) -> Sequential:
             dense = Dense(
                 layer.in_features, layer.out_features, weight_init="zeros", bias_init="zeros", models=models
             )  # zeros: no draw from the global generator
-            dense.weight.data[...] = backend.xp.stack([net.layers[i].weight.data for net in nets])
-            dense.bias.data[...] = backend.xp.stack([net.layers[i].bias.data for net in nets])[:, None, :]
+            sources = [cast(Dense, net.layers[i]) for net in nets]  # the same type, checked above
+            dense.weight.data[...] = backend.xp.stack([source.weight.data for source in sources])
+            dense.bias.data[...] = backend.xp.stack([source.bias.data for source in sources])[:, None, :]
             layers.append(dense)
         elif isinstance(layer, Activation):
             layers.append(copy.deepcopy(layer))

@@ -18,7 +18,7 @@ Entries well above the floor keep their plain relative error; the report prints 
 
 An *artificial* derivative is not the gradient of the loss, so :func:`gradcheck` must
 fail on an AD network. What proves an AD backward right is :func:`explicit_backward`:
-the recursion δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l written out with the same ``d``.
+the recursion δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l written out with the same ``d``.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ class GradcheckReport:
         verdict = "passed" if self.passed else "FAILED"
         lines = [
             f"gradcheck {verdict} (relative tolerance {self.tol:g}; denominators floored at "
-            f"{max(self.atol / self.tol, 1e-8):.1e} = finite-difference resolution {self.atol:.1e} / tolerance)"
+            f"{max(self.atol / self.tol, 1e-8):.1e} = finite-difference resolution "
+            f"{self.atol:.1e} / tolerance)"
         ]
         lines += [f"  {p}" for p in self.params]
         return "\n".join(lines)

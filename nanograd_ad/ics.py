@@ -1,4 +1,4 @@
-"""Neuron-level ICS regularization: the regularized ReLU (Wang, seed 004; METHODS §4).
+"""Neuron-level ICS regularization: the regularized ReLU (Wang, §3.1).
 
     f(z) = max(0, r·z),   r = c / (s·n·m),   true derivative d = r·1[z > 0]
 
@@ -344,7 +344,7 @@ def activation_scales(net, x) -> list[dict]:
 
 
 class PeakAccuracy(Callback):
-    """The peak-accuracy protocol of METHODS §4 (ICS paper).
+    """The peak-accuracy protocol of Wang (§4.7).
 
     Train until the training accuracy has not improved for ``patience`` epochs; the
     result is the best test accuracy over all epochs and its epoch (``best_test_acc``,

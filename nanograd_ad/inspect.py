@@ -16,7 +16,7 @@ RMS(v) = sqrt(mean(v²)) over every entry of the batch. :func:`plot_delta_profil
 δ RMS against depth on a log scale for several runs on one figure — vanishing gradients
 are a line falling towards layer 1; pseudo-normalization lifts it.
 
-**Contribution maps** (PN paper §5, METHODS §2; their SHAP variant is unpublished, this
+**Contribution maps** (Bu, Jiang, Lu & Zhang 2026, §5; their SHAP variant is unpublished, this
 is gradient × input): :func:`contribution_map` and :func:`plot_contribution_maps`.
 
 Plots import matplotlib only when called (Agg unless a backend was already chosen).
@@ -233,7 +233,7 @@ class ContributionMap:
 def contribution_map(
     net, loss, x, y, keep: float = 0.3, binarize_at: float = 0.0, image_shape: tuple | None = None
 ) -> ContributionMap:
-    """Gradient × input from the error at the input layer (METHODS §2, PN paper §5).
+    """Gradient × input from the error at the input layer (Bu, Jiang, Lu & Zhang 2026, §5).
 
         g      = ∂C/∂x                        net.backward, with the net's feedback rules
         r      = |g ⊙ x|                      per pixel and channel
@@ -258,7 +258,7 @@ def contribution_map(
             p.grad = grad
     r = xp.abs(gradient * x)
     if image_shape is not None:
-        r = r.reshape((len(r),) + tuple(image_shape))
+        r = r.reshape((len(r), *tuple(image_shape)))
     axes = tuple(range(1, r.ndim))
     low, high = r.min(axis=axes, keepdims=True), r.max(axis=axes, keepdims=True)
     importance = (r - low) / xp.where(high > low, high - low, 1)  # [0, 1] per image

@@ -7,8 +7,10 @@ Contract (cs231n's ``(out, cache)`` habit, kept on the object)::
     dx = layer.backward(delta)    # param.grad += ∂C/∂param ; returns ∂C/∂x
     layer.backward(delta, input_grad=False)   # Dense, Conv2D: gradients only, returns None
 
-Tensors are NCHW; weights use PyTorch's layouts: Dense (in, out), Conv2D
-(C_out, C_in, kH, kW). Convolution and pooling use im2col; col2im is a loop over the
+Rows are samples: a Dense layer computes z = x W + b with W of shape (in, out) — the
+transpose of PyTorch's ``nn.Linear.weight`` (out, in), as in CS231n. Tensors are NCHW and
+Conv2D's weight is (C_out, C_in, kH, kW), PyTorch's layout. Convolution and pooling use
+im2col; col2im is a loop over the
 kH×kW kernel offsets with slice ``+=`` (no ``np.add.at``), identical on NumPy and CuPy.
 """
 
@@ -184,7 +186,7 @@ class Dense(Layer):
         )
         self.in_features, self.out_features, self.models = in_features, out_features, models
         lead = () if models is None else (models,)
-        w = init.draw(weight_init, lead + (in_features, out_features), in_features, out_features, rng)
+        w = init.draw(weight_init, (*lead, in_features, out_features), in_features, out_features, rng)
         b = init.draw(
             bias_init, lead + ((1,) if models else ()) + (out_features,), in_features, out_features, rng
         )
@@ -196,7 +198,7 @@ class Dense(Layer):
             raise ValueError(
                 f"{self!r} expects per-sample input ({self.in_features},), got {tuple(input_shape)}"
             )
-        return tuple(input_shape)[:-1] + (self.out_features,)
+        return (*tuple(input_shape)[:-1], self.out_features)
 
     def forward(self, x):
         _check_array(self, x)
@@ -245,7 +247,7 @@ def _sum_rows(delta):
     Same sum as ``delta.sum(axis=-2, keepdims=True)``; NumPy reduces the middle axis of a
     stacked (E, N, 2) ensemble error about 5× slower than this product.
     """
-    ones = backend.xp.ones(delta.shape[:-2] + (1, delta.shape[-2]), dtype=delta.dtype)
+    ones = backend.xp.ones((*delta.shape[:-2], 1, delta.shape[-2]), dtype=delta.dtype)
     return ones @ delta
 
 

@@ -1,4 +1,8 @@
-"""Losses: ``forward(pred, target) -> float`` and ``backward() -> δ^L = ∂C/∂z^L``.
+"""Losses: ``forward(pred, target) -> float`` and ``backward()``, the error handed to the network.
+
+``backward()`` returns ∂C/∂(the network's output): for the fused `SoftmaxCrossEntropy`
+that is ∂C/∂z^L, the logits' gradient (the softmax is inside the loss); for `MSE` it is
+∂C/∂a^L, the prediction's gradient (an output activation, if any, multiplies by its own d).
 
 The mean is over the batch axis (and, for MSE, the output axis). With a leading axis of
 independent models (a seed ensemble), each model's loss is its own mean and
@@ -78,6 +82,7 @@ class SoftmaxCrossEntropy(Loss):
         return float(self.per_model.sum())
 
     def backward(self):
+        """δ^L = ∂C/∂z^L = (p − y) / N for the logits z^L (shape of the logits)."""
         self._check_forward_done("probs")
         return (self.probs - self.target) / self.batch_size  # δ^L = (p − y) / N
 
@@ -153,6 +158,7 @@ class MSE(Loss):
         return float(self.per_model.sum()) * scale
 
     def backward(self):
+        """∂C/∂a^L for the prediction a^L (its shape): 2(ŷ − y)/(N·D), or 2(ŷ − y) when summed."""
         self._check_forward_done("diff")
         if self.reduction == "sum":
             return 2.0 * self.diff  # δ^L = 2(ŷ − y)

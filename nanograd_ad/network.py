@@ -1,15 +1,18 @@
 """Sequential: a stack of layers; backward is the δ recursion, one readable loop.
 
 Nielsen's ``backprop`` writes the recursion with the pre-activations ``zs`` and the
-activations kept in lists::
+activations kept in lists, one sample per *column* (his z = W a + b)::
 
     delta = cost_derivative(activations[-1], y) * f_prime(zs[-1])        # δ^L
     for l in range(2, num_layers):
         delta = (W[-l + 1].T @ delta) * f_prime(zs[-l])                   # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
         grad_W[-l] = delta @ activations[-l - 1].T                        # ∂C/∂W^l = δ^l a^{l-1 T}
 
+This library keeps one sample per *row* (z = a W + b), so the same recursion reads
+δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l and ∂C/∂W^l = a^{l−1 T} δ^l.
+
 Here each layer keeps its own z and a, and the same recursion is split between them:
-a ``Dense`` layer turns δ^{l+1} into W^{l+1 T} δ^{l+1} (storing ∂C/∂W^{l+1}), and the
+a ``Dense`` layer turns δ^{l+1} into δ^{l+1} W^{l+1 T} (storing ∂C/∂W^{l+1}), and the
 activation below multiplies by d^l. Between any two layers sits the feedback seam —
 where pseudo-normalization or gradient amplification rescale the error travelling
 down. ``tests/test_network.py`` proves this loop equals the explicit recursion.

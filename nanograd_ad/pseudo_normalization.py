@@ -20,7 +20,8 @@ __all__ = ["PseudoNormalize", "pseudo_normalize", "rms"]
 
 
 def rms(d, over: str = "sample"):
-    """RMS(d) = sqrt((1/m) Σ_i d_i²) — per sample (the reading of METHODS §2) or batch-wide.
+    """RMS(d) = sqrt((1/m) Σ_i d_i²) — per sample (our reading of Bu, Jiang, Lu & Zhang 2026,
+    §3.3) or batch-wide.
 
     d: (N, D) from a Dense layer, (N, C, H, W) from a convolution, or (E, N, D) from a
     seed ensemble of Dense layers. ``over="sample"`` averages over each sample's m outputs
@@ -43,31 +44,31 @@ def pseudo_normalize(d, over: str = "sample", eps: float = 1e-8):
 
 
 class PseudoNormalize(FeedbackRule):
-    """Pseudo-normalized δ recursion, single-path or two-path (PN paper; METHODS §2).
+    """Pseudo-normalized δ recursion, single-path or two-path (Bu, Jiang, Lu & Zhang 2026, §3.3–3.5).
 
         RMS(d) = sqrt((1/m) Σ_i d_i²),    norm(d) = d / (RMS(d) + ε)
 
     **Single path** (``two_path=False``): at the PN layers the recursion uses norm(d^l)::
 
-        δ^l = (W^{l+1 T} δ^{l+1}) ⊙ norm(d^l)                    PN layers
-        δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l                          other layers
+        δ^l = (δ^{l+1} W^{l+1 T}) ⊙ norm(d^l)                    PN layers
+        δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l                          other layers
 
     **Two paths** (``two_path=True``, the paper's combination errors)::
 
-        local    e^l = (W^{l+1 T} c^{l+1}) ⊙ d^l        → ∂C/∂W^l = a^{l−1 T} e^l, ∂C/∂b^l = Σ e^l
-        carried  c^l = (W^{l+1 T} c^{l+1}) ⊙ norm(d^l)  → sent on to the layers below
+        local    e^l = (c^{l+1} W^{l+1 T}) ⊙ d^l        → ∂C/∂W^l = a^{l−1 T} e^l, ∂C/∂b^l = Σ e^l
+        carried  c^l = (c^{l+1} W^{l+1 T}) ⊙ norm(d^l)  → sent on to the layers below
         top      c^L = e^L = δ^L;   c^l = e^l at layers that are not PN layers
 
     Why c^l = e^l / RMS(d^l): (u ⊙ d) / s = u ⊙ (d / s) for a scalar s, so with
-    u = W^{l+1 T} c^{l+1} and s = RMS(d^l) + ε (one number per sample, or per batch)
+    u = c^{l+1} W^{l+1 T} and s = RMS(d^l) + ε (one number per sample, or per batch)
 
         c^l = u ⊙ norm(d^l) = u ⊙ d^l / s = e^l / s
 
     and, since W^T (a Dense or a convolution's backward) treats each sample separately,
-    W^{l T} c^l = (W^{l T} e^l) / s.
+    c^l W^{l T} = (e^l W^{l T}) / s.
     So no layer changes: the activation's ordinary output is ``local_error``; the Dense or
     Conv2D below takes its gradients from it; what that layer passes down is divided by s
-    — exactly W^{l T} c^l. ``local_error`` and ``carried_error`` of the last backward are
+    — exactly c^l W^{l T}. ``local_error`` and ``carried_error`` of the last backward are
     kept per PN layer (dicts keyed by layer index) to look at. In single-path mode a layer's
     own gradient also sees its normalization; in two-path mode it does not — that is the
     only difference.
@@ -176,15 +177,15 @@ class PseudoNormalize(FeedbackRule):
             return None
         if index in self._carried_scale:  # the weight layer below a PN layer
             scale = self._carried_scale.pop(index)
-            return delta / _leading(scale, delta.ndim)  # W^{l T} c^l = (W^{l T} e^l) / (RMS(d^l) + ε)
+            return delta / _leading(scale, delta.ndim)  # c^l W^{l T} = (e^l W^{l T}) / (RMS(d^l) + ε)
         if index not in self._pn_set:
             return delta
         d = backend.xp.broadcast_to(layer.derivative_value, layer.z.shape)
         scale = rms(d, self.over) + self.eps  # RMS(d^l) + ε
         if not self.two_path:
-            return delta / _leading(scale, delta.ndim)  # δ^l = (W^{l+1 T} δ^{l+1}) ⊙ norm(d^l)
-        local_error = delta  # e^l = (W^{l+1 T} c^{l+1}) ⊙ d^l
-        carried_error = local_error / _leading(scale, delta.ndim)  # c^l = (W^{l+1 T} c^{l+1}) ⊙ norm(d^l)
+            return delta / _leading(scale, delta.ndim)  # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ norm(d^l)
+        local_error = delta  # e^l = (c^{l+1} W^{l+1 T}) ⊙ d^l
+        carried_error = local_error / _leading(scale, delta.ndim)  # c^l = (c^{l+1} W^{l+1 T}) ⊙ norm(d^l)
         self.local_error[index], self.carried_error[index] = local_error, carried_error
         self._carried_scale[self.weight_below[index]] = scale
         return local_error  # the layer below takes ∂C/∂W^l from e^l

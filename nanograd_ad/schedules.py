@@ -4,10 +4,10 @@ Epochs are counted from 0: ``lr_at(0)`` is the rate for the first epoch. A train
 loop sets ``optimizer.lr = schedule(epoch)`` at the start of each epoch.
 
 * :class:`Constant`       — lr(e) = lr
-* :class:`Phases`         — a list of phases ``(end_epoch, lr, *extra)`` (METHODS §3,
+* :class:`Phases`         — a list of phases ``(end_epoch, lr, *extra)`` (Basodi, Pusuluri, Xiao & Pan, §4,
   the gradient-amplification strategy); ``phase(e)`` also returns the extra fields
 * :class:`CosineRestarts` — cosine annealing with restarts, optional half-cosine
-  warm-up in each period and a fixed final rate (the PN paper's recipe, METHODS §2)
+  warm-up in each period and a fixed final rate (the recipe of Bu, Jiang, Lu & Zhang 2026)
 
 Pure Python: no array module is needed.
 """
@@ -79,7 +79,7 @@ class Constant(Schedule):
 
 
 class Phases(Schedule):
-    """Piecewise-constant phases ``[(end_epoch, lr, *extra), ...]`` (METHODS §3).
+    """Piecewise-constant phases ``[(end_epoch, lr, *extra), ...]`` (Basodi, Pusuluri, Xiao & Pan, §4).
 
     Epochs are 0-based and each ``end_epoch`` is exclusive: the phase for epoch e is the
     first whose ``end_epoch > e``. For example

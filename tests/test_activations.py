@@ -34,7 +34,10 @@ def test_named_replacement_derivatives_match_the_papers_formulas():
 
 def test_isigmoid_is_the_papers_piecewise_function():
     act = ng.ISigmoid(a=0.5, alpha=2.0)
-    s = lambda v: 1 / (1 + np.exp(-v))
+
+    def s(v):
+        return 1 / (1 + np.exp(-v))
+
     z = np.array([-2.0, -0.5, 0.1, 0.5, 3.0])
     expected = [2 * (-2 + 0.5) + s(-0.5), 2 * (-0.5 + 0.5) + s(-0.5), s(0.1), s(0.5), 2 * (3 - 0.5) + s(0.5)]
     np.testing.assert_allclose(act.forward(z), expected, rtol=1e-9)

@@ -1,5 +1,7 @@
-"""Gradient amplification (METHODS §3): G, G′, Ĝ, selection, the Amplify rule, the phase strategy."""
+"""Gradient amplification (Basodi, Pusuluri, Xiao & Pan, §3): G, G′, Ĝ, selection, the Amplify
+rule, the phase strategy."""
 
+import itertools
 import math
 import random
 
@@ -33,7 +35,7 @@ def mlp(widths=(4, 6, 5, 3), dtype=np.float64):
     """Dense → ReLU → … → Dense; weight layers at even indices."""
     seed(3)
     layers = []
-    for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (d_in, d_out) in enumerate(itertools.pairwise(widths)):
         layers.append(Dense(d_in, d_out, weight_init="he_normal"))
         if i < len(widths) - 2:
             layers.append(ReLU())

@@ -115,10 +115,10 @@ def test_wrong_architecture_names_parameter_and_shapes(tmp_path):
     for name, value in wider.state_dict().items():  # untouched
         np.testing.assert_array_equal(value, before[name])
     deeper = Sequential(Dense(4, 8), ReLU(), Dense(8, 3), ReLU(), Dense(3, 3))
-    with pytest.raises(CheckpointMismatchError, match="'4.weight'.*missing"):
+    with pytest.raises(CheckpointMismatchError, match=r"'4.weight'.*missing"):
         load_checkpoint(path, deeper)
     shallower = Sequential(Dense(4, 8))
-    with pytest.raises(CheckpointMismatchError, match="unexpected parameters.*2.bias"):
+    with pytest.raises(CheckpointMismatchError, match=r"unexpected parameters.*2.bias"):
         load_checkpoint(path, shallower)
     no_optimizer = save_checkpoint(tmp_path / "net_only.npz", net)
     with pytest.raises(CheckpointMismatchError, match="no optimizer state"):

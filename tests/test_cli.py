@@ -146,7 +146,7 @@ def test_missing_experiment_modules_are_skipped_with_a_warning(monkeypatch):
         experiments.load_all()
     assert experiments.skipped_modules == ["no_such_module_yet"]
     assert "digits-ad" in experiments.names()
-    with pytest.raises(experiments.UnknownExperimentError, match="known experiments: .*digits-ad"):
+    with pytest.raises(experiments.UnknownExperimentError, match=r"known experiments: .*digits-ad"):
         experiments.get("nope")
 
 

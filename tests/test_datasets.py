@@ -162,7 +162,7 @@ def test_cifar10_class_subset_relabels_in_given_order(cifar10_root):
 
 
 def test_cifar10_first_n_per_class_keeps_the_first_images_in_file_order(cifar10_root):
-    # METHODS §4: classes 0 and 1, the first N training / first M test images of each
+    # Wang §4.2: classes 0 and 1, the first N training / first M test images of each
     data = load_cifar10(cifar10_root, classes=[0, 1], first_n_per_class=3, test_first_n_per_class=2)
     # class 0 sits at ids 0, 3, 7, 9, 12, 19, 29; class 1 at ids 1, 4, 6, 11, 14, 20
     assert image_ids(data.x_train) == [0, 1, 3, 4, 6, 7]
@@ -184,7 +184,7 @@ def test_cifar10_first_n_without_class_subset(cifar10_root):
 
 
 def test_cifar10_asking_for_more_images_than_exist_is_an_error(cifar10_root):
-    with pytest.raises(ValueError, match="first 5 images of class 2.*only 3"):
+    with pytest.raises(ValueError, match=r"first 5 images of class 2.*only 3"):
         load_cifar10(cifar10_root, classes=[2], first_n_per_class=5)
 
 
@@ -236,7 +236,7 @@ def test_cifar100_missing_folder_error(tmp_path):
 
 def test_cifar_file_with_wrong_content_is_reported(cifar10_root):
     dump(cifar10_root / "cifar-10-batches-py" / "test_batch", {b"pixels": 1})
-    with pytest.raises(ValueError, match="test_batch.*b'data'"):
+    with pytest.raises(ValueError, match=r"test_batch.*b'data'"):
         load_cifar10(cifar10_root)
 
 
@@ -260,7 +260,7 @@ def test_cifar100_subset_and_first_n(cifar100_root):
     np.testing.assert_array_equal(data.y_train, [1, 0, 1, 0])
     assert image_ids(data.x_test) == [200, 201]
     np.testing.assert_array_equal(data.y_test, [0, 1])
-    with pytest.raises(ValueError, match="label_mode.*'coarse', 'fine'"):
+    with pytest.raises(ValueError, match=r"label_mode.*'coarse', 'fine'"):
         load_cifar100(cifar100_root, label_mode="medium")
     with pytest.raises(ValueError, match="classes"):
         load_cifar100(cifar100_root, classes=[20], label_mode="coarse")

@@ -12,7 +12,7 @@ from nanograd_ad.layers import col2im, im2col
 
 
 def naive_conv(x, w, b, stride, pad):
-    n, c, h, wd = x.shape
+    n, _c, h, wd = x.shape
     o, _, k, _ = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     ho, wo = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
@@ -27,7 +27,7 @@ def naive_conv(x, w, b, stride, pad):
 
 
 def naive_conv_backward(x, w, delta, stride, pad):
-    n, c, h, wd = x.shape
+    n, _c, h, wd = x.shape
     o, _, k, _ = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dxp, dw = np.zeros_like(xp), np.zeros_like(w)

@@ -1,8 +1,9 @@
-"""Pseudo-normalization (METHODS §2): single path = the explicit recursion with norm(d);
-two paths = local / carried errors by hand; carried = local / RMS; PN lifts a vanishing
-first-layer gradient; bad settings and networks are refused naming the layer."""
+"""Pseudo-normalization (Bu, Jiang, Lu & Zhang 2026, §3.3–3.5): single path = the explicit
+recursion with norm(d); two paths = local / carried errors by hand; carried = local / RMS; PN
+lifts a vanishing first-layer gradient; bad settings and networks are refused naming the layer."""
 
 import copy
+import itertools
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ def tanh_mlp(widths=(5, 6, 6, 6, 6, 3), seed=3, init="lecun_normal", act=ng.Tanh
     """Dense → tanh → … → Dense (linear output), float64."""
     ng.seed(seed)
     layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
         layers.append(ng.Dense(fan_in, fan_out, weight_init=init))
         if i < len(widths) - 2:
             layers.append(act())
@@ -68,7 +69,7 @@ def test_single_path_equals_explicit_recursion_with_norm_d_at_pn_layers(period, 
     delta_top, dx = run_backward(net, x, y)
 
     # The explicit recursion: δ^l = (δ^{l+1} W^{l+1 T}) ⊙ norm(d^l) at the PN layers, d^l elsewhere.
-    dense, zs, a = hand_forward(net, x)
+    dense, _zs, a = hand_forward(net, x)
     L = len(dense)  # layers 1..L; hidden 1..L-1
     pn_depths = set(range(L - start, 0, -period))  # L − start, then every period-th below
     grads, delta = {}, delta_top  # δ^L (linear output: d^L = 1)
@@ -169,7 +170,7 @@ def test_two_path_local_and_carried_errors_equal_methods_formulas_by_hand():
     net.add_feedback(rule)
     x, y = batch()
     delta_top, dx = run_backward(net, x, y)
-    dense, zs, a = hand_forward(net, x)
+    dense, _zs, a = hand_forward(net, x)
     W = {l: layer.weight.data for l, layer in enumerate(dense, start=1)}
     d = {l: 1 - a[l] ** 2 for l in (1, 2, 3)}
     norm = {l: d[l] / (np.sqrt(np.mean(d[l] ** 2, axis=1, keepdims=True)) + EPS) for l in (1, 3)}
@@ -392,7 +393,7 @@ def test_bad_rms_and_eps_are_refused():
 def test_network_without_hidden_activation_is_refused_naming_the_output_layer():
     with pytest.raises(ValueError, match=r"no hidden activation below the output layer 0 \(Dense\(3, 2\)\)"):
         ng.Sequential(ng.Dense(3, 2), ng.Sigmoid(), feedback=[PseudoNormalize()])
-    with pytest.raises(ValueError, match="no hidden activation .*no Dense/Conv2D layer"):
+    with pytest.raises(ValueError, match=r"no hidden activation .*no Dense/Conv2D layer"):
         ng.Sequential(ng.Tanh(), feedback=[PseudoNormalize()])
 
 

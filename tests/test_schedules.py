@@ -1,5 +1,6 @@
 """Learning-rate schedules: exact values at boundaries, and argument checks."""
 
+import itertools
 import math
 
 import pytest
@@ -125,7 +126,7 @@ def test_cosine_without_warmup_starts_at_max_and_restarts_every_period():
             0.001 + span * 0.5 * (1 + math.cos(0.9 * math.pi)), abs=1e-15
         )
     values = [schedule(e) for e in range(10)]
-    assert all(a > b for a, b in zip(values, values[1:])), "must fall monotonically within a period"
+    assert all(a > b for a, b in itertools.pairwise(values)), "must fall monotonically within a period"
     assert min(values) > 0.001
 
 
@@ -141,8 +142,8 @@ def test_cosine_with_warmup_rises_to_peak_then_falls():
         assert schedule(start + 6) == pytest.approx(0.002 + span / 2, abs=1e-15)
     rising = [schedule(e) for e in range(5)]
     falling = [schedule(e) for e in range(4, 8)]
-    assert all(a < b for a, b in zip(rising, rising[1:]))
-    assert all(a > b for a, b in zip(falling, falling[1:]))
+    assert all(a < b for a, b in itertools.pairwise(rising))
+    assert all(a > b for a, b in itertools.pairwise(falling))
     assert max(schedule(e) for e in range(40)) == pytest.approx(0.2, abs=1e-15)
 
 

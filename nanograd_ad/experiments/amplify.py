@@ -1,4 +1,4 @@
-"""amplify: intelligent gradient amplification (Basodi et al., seed 003) on a VGG-style CNN.
+"""amplify: intelligent gradient amplification (Basodi, Pusuluri, Xiao & Pan) on a VGG-style CNN.
 
 The network (digits 8×8×1; CIFAR 32×32×3 with the same blocks), VGG's pattern of two
 3×3 convolutions per block and a max-pool, the width doubling per block:

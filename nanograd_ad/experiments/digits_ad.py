@@ -112,7 +112,7 @@ def build_net(variant: str, input_shape: tuple, num_classes: int, k: float = 3.5
 def _as_images(x: np.ndarray) -> np.ndarray:
     """(N, 64) digits → (N, 1, 8, 8); images pass through."""
     if x.ndim == 2:
-        side = int(round(math.sqrt(x.shape[1])))
+        side = round(math.sqrt(x.shape[1]))
         if side * side == x.shape[1]:
             return x.reshape(len(x), 1, side, side)
         raise ValueError(f"{NAME} needs image inputs (N, C, H, W), got {x.shape}")

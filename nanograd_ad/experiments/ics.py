@@ -1,4 +1,4 @@
-"""ics: sigmoid vs ReLU vs regularized ReLU on two classes (ICS paper §4; METHODS §4).
+"""ics: sigmoid vs ReLU vs regularized ReLU on two classes (Wang, §4).
 
 The protocol of the paper, with the readings it forces marked:
 
@@ -35,6 +35,7 @@ regularized ReLU keeps it from being amplified layer by layer.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 
@@ -190,7 +191,7 @@ def scale_profile(net, probe) -> list[float]:
 
 def growth_ratios(profile: list[float]) -> list[float]:
     """g_l = mean|a^l| / mean|a^{l−1}| for l = 1..L (inf when a layer below is all zero)."""
-    return [b / a if a > 0 else math.inf for a, b in zip(profile[:-1], profile[1:])]
+    return [b / a if a > 0 else math.inf for a, b in itertools.pairwise(profile)]
 
 
 def logits_rms(net, probe) -> float:
@@ -374,7 +375,8 @@ def plot_scales(runs: list[dict], models: list[str], path) -> None:
 
 @register(
     NAME,
-    "6-conv CNN on classes 0/1: sigmoid vs ReLU vs regularized ReLU r=c/(s·n·m), peak-accuracy protocol, activation scale per layer",
+    "6-conv CNN on classes 0/1: sigmoid vs ReLU vs regularized ReLU r=c/(s·n·m), "
+    "peak-accuracy protocol, activation scale per layer",
     paper="Zhifeng Wang - regularized ReLU against internal covariate shift",
     add_arguments=add_arguments,
 )
@@ -390,10 +392,12 @@ def run(config: ExperimentConfig) -> dict:
     models = list(config.extra.get("models") or MODELS)
     print(f"{NAME}: {data.description}")
     print(
-        f"  {note}; {data.n_train} train (class 1: {int(data.y_train.sum())}) / {data.n_test} test (class 1: {int(data.y_test.sum())})"
+        f"  {note}; {data.n_train} train (class 1: {int(data.y_train.sum())}) / "
+        f"{data.n_test} test (class 1: {int(data.y_test.sum())})"
     )
     print(
-        f"  {len(models)} models x {runs_count} seeds; peak-accuracy protocol, patience {patience}, at most {epochs} epochs"
+        f"  {len(models)} models x {runs_count} seeds; peak-accuracy protocol, patience {patience}, "
+        f"at most {epochs} epochs"
     )
 
     settings = {"config": config.unit_params(), "models": models, "epochs": epochs, "patience": patience}
@@ -482,8 +486,9 @@ def run(config: ExperimentConfig) -> dict:
             f"initialization or at the end); it shrinks it instead, by g between {low:.3g} and {high:.3g} "
             "per layer, which the input factor makes up for"
             if kept
-            else "the regularized ReLU does NOT keep mean |a| from growing layer by layer: some ratio exceeds 1 "
-            f"(at init max {verdict['init']['max_ratio']:.3g}, at the end max {verdict['end']['max_ratio']:.3g})"
+            else "the regularized ReLU does NOT keep mean |a| from growing layer by layer: "
+            f"some ratio exceeds 1 (at init max {verdict['init']['max_ratio']:.3g}, "
+            f"at the end max {verdict['end']['max_ratio']:.3g})"
         )
         summary["regularized_relu_keeps_scale"] = kept
         print(f"  => {statement}")

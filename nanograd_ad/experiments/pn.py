@@ -1,8 +1,8 @@
-"""pn-depth and pn-cnn: pseudo-normalization of the δ recursion (PN paper; METHODS §2).
+"""pn-depth and pn-cnn: pseudo-normalization of the δ recursion (Bu, Jiang, Lu & Zhang 2026).
 
 Variants (one seed: the same initial weights and the same batches for all three):
 
-    plain   δ^l = (W^{l+1 T} δ^{l+1}) ⊙ d^l
+    plain   δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l
     pn      single path: norm(d^l) = d^l / (RMS(d^l) + ε) at hidden layers L−2, L−4, … (the
             paper's 6-layer example normalizes d^4 and d^2; --start / --period move them)
     pn2     two paths: local error e^l for W^l's own gradient, carried c^l = e^l / RMS(d^l) below
