@@ -21,24 +21,49 @@
 # In this lesson you will:
 #
 # 1. write out the forward pass of a tiny 2-layer network on four data points;
-# 2. compute the errors $\delta^L$ and $\delta^l = (W^{l+1\,T}\delta^{l+1}) \odot f'(z^l)$ by hand, in NumPy;
+# 2. compute the errors $\delta^L$ and $\delta^l = (\delta^{l+1} W^{l+1\,T}) \odot f'(z^l)$ by hand, in NumPy;
 # 3. check that `Sequential.backward` of `nanograd_ad` produces exactly the same numbers;
 # 4. check both against finite differences, and learn to read a *relative error*;
 # 5. draw the network with its $\delta$ values, and train it with the gradients you computed.
 #
 # Nothing here is hidden: every number the library produces, you will produce first.
+#
+# **How the exercises work.** Each exercise cell holds `# YOUR CODE HERE` and
+# `raise NotImplementedError()`: replace both by your code. The cell after it calls
+# `ng.check(name, yours, expected)`, which is silent when your array is right and
+# otherwise tells you which array is wrong, where, by how much — and, when it recognises
+# the mistake (a transposed matrix, a missing sum or $1/N$, a flipped sign), what it
+# probably is. Time: about 45 minutes. Prerequisites: NumPy arrays and the chain rule.
+
+# %%
+# Setup check: this notebook needs nanograd_ad (with NumPy and Matplotlib) in its kernel.
+try:
+    import nanograd_ad
+except ImportError as err:
+    raise ImportError(
+        "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
+        '    pip install -e ".[lessons]"\n'
+        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
+        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "and restart the kernel."
+    ) from err
+print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
 
 # %% [markdown]
 # ## Size of the run
 #
 # `QUICK = True` takes 300 gradient-descent steps at the end (what the automatic tests
 # use); `QUICK = False` takes 3000. `FIGURE_DIR` is a folder where the figures are also
-# saved as PNG files (`None`: only show them in the notebook). This cell is tagged
-# `parameters`, so tools such as the test suite or papermill can override it.
+# saved as PNG files (`None`: only show them in the notebook). `ACTIVATION`
+# (`"sigmoid"` or `"tanh"`) and `HIDDEN` (the number of hidden units) are there for the
+# "Try it" at the end. This cell is tagged `parameters`, so tools such as the test suite
+# or papermill can override it.
 
 # %% tags=["parameters"]
 QUICK = False
 FIGURE_DIR = None
+ACTIVATION = "sigmoid"
+HIDDEN = 3
 
 # %%
 import sys
@@ -63,12 +88,6 @@ def save(fig, name):
     if FIGURE_DIR is not None:
         Path(FIGURE_DIR).mkdir(parents=True, exist_ok=True)
         fig.savefig(Path(FIGURE_DIR) / f"{name}.png", dpi=110, bbox_inches="tight")
-
-
-def rel_error(a, b):
-    """max |a − b| / max(|a|, |b|, 1e-8): how many digits two arrays share (≈ 10^−digits)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-8)))
 
 
 # %% [markdown]
@@ -101,7 +120,7 @@ print("x =\n", x, "\ny =", y.ravel())
 # Two layers of weights, $2 \to 3 \to 1$, with the logistic sigmoid $\sigma(z) = 1/(1+e^{-z})$
 # after each:
 #
-# $$z^1 = x\,W^1 + b^1,\quad a^1 = \sigma(z^1),\qquad z^2 = a^1 W^2 + b^2,\quad a^2 = \sigma(z^2).$$
+# $$z^1 = x\,W^1 + b^1,\quad a^1 = f(z^1),\qquad z^2 = a^1 W^2 + b^2,\quad a^2 = f(z^2),\qquad f = \sigma .$$
 #
 # Shapes (rows are samples): $W^1$ is $(2, 3)$, $b^1$ is $(3,)$, $z^1, a^1$ are $(4, 3)$;
 # $W^2$ is $(3, 1)$, $b^2$ is $(1,)$, $z^2, a^2$ are $(4, 1)$. Here $L = 2$ is the top layer.
@@ -110,11 +129,23 @@ print("x =\n", x, "\ny =", y.ravel())
 #
 # $$C = \frac{1}{N}\sum_{n=1}^{N} \left(a^2_n - y_n\right)^2 .$$
 #
+# Below, `f(z)` is the activation and `f_prime(a)` its derivative *written through the
+# output* $a = f(z)$: for the sigmoid $\sigma'(z) = \sigma(z)(1-\sigma(z)) = a(1-a)$; for
+# tanh $\tanh'(z) = 1 - a^2$. Use these two functions in your code, and the "Try it" at
+# the end (`ACTIVATION = "tanh"`) will work without touching your exercises.
+#
 # In `nanograd_ad` the activation is a layer of its own, so the network is four layers:
 
 # %%
+ACTIVATIONS = {
+    # name: (f, f′ through a = f(z), the library's layer, a step size that trains XOR)
+    "sigmoid": (lambda z: 1.0 / (1.0 + np.exp(-z)), lambda a: a * (1 - a), ng.Sigmoid, 5.0),
+    "tanh": (np.tanh, lambda a: 1 - a**2, ng.Tanh, 0.5),
+}
+f, f_prime, Activation, ETA = ACTIVATIONS[ACTIVATION]
+
 ng.seed(0)  # the same weights every time you run this
-net = ng.Sequential(ng.Dense(2, 3), ng.Sigmoid(), ng.Dense(3, 1), ng.Sigmoid())
+net = ng.Sequential(ng.Dense(2, HIDDEN), Activation(), ng.Dense(HIDDEN, 1), Activation())
 net.build((2,))
 print(net.describe())
 
@@ -134,42 +165,47 @@ print("W2 =\n", W2.round(4), "\nb2 =", b2.round(4))
 
 # %% [markdown]
 # ## 1. The forward pass, written out
+#
+# **Exercise 1.** Complete `forward_by_hand`: return $z^1, a^1, z^2, a^2$ for all four
+# samples at once (one matrix product per layer, the bias added to every row).
 
 
-# %%
-def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
+# %% exercise="forward"
 def forward_by_hand(x, W1, b1, W2, b2):
-    """Every intermediate of the forward pass, by name."""
-    z1 = x @ W1 + b1  # (4, 3)
-    a1 = sigmoid(z1)  # (4, 3)
-    z2 = a1 @ W2 + b2  # (4, 1)
-    a2 = sigmoid(z2)  # (4, 1)
+    """Every intermediate of the forward pass, by name: z1, a1 (N, HIDDEN); z2, a2 (N, 1)."""
+    ### BEGIN SOLUTION
+    z1 = x @ W1 + b1
+    a1 = f(z1)
+    z2 = a1 @ W2 + b2
+    a2 = f(z2)
+    ### END SOLUTION
     return z1, a1, z2, a2
 
 
-def cost_by_hand(x, y, W1, b1, W2, b2):
-    """C = (1/N) Σ (a² − y)²."""
-    a2 = forward_by_hand(x, W1, b1, W2, b2)[-1]
-    return float(np.mean((a2 - y) ** 2))
-
-
+# %% check="forward"
 z1, a1, z2, a2 = forward_by_hand(x, W1, b1, W2, b2)
-C = cost_by_hand(x, y, W1, b1, W2, b2)
-print("a2 =", a2.ravel().round(4), "  C =", round(C, 6))
+ng.check("z1", z1, backend.to_numpy(net[0](x)))  # the library's first Dense layer
+ng.check("a2", a2, backend.to_numpy(net(x)))  # the whole network
+print("a2 =", a2.ravel().round(4))
 
 # %% [markdown]
-# The library's forward pass must give the same outputs and the same loss:
+# **Exercise 2.** The loss $C = \frac1N\sum_n (a^2_n - y_n)^2$, as a Python float.
 
-# %%
+
+# %% exercise="cost"
+def cost_by_hand(x, y, W1, b1, W2, b2):
+    """C = (1/N) Σ_n (a²_n − y_n)²."""
+    a2 = forward_by_hand(x, W1, b1, W2, b2)[-1]
+    ### BEGIN SOLUTION
+    return float(np.mean((a2 - y) ** 2))
+    ### END SOLUTION
+
+
+# %% check="cost"
 loss = ng.MSE()
-prediction = net(x)
-C_library = loss(prediction, y)
-assert rel_error(prediction, a2) < 1e-12, "the forward passes differ"
-assert abs(C_library - C) < 1e-12
-print(f"library: C = {C_library:.6f}  (by hand: {C:.6f})")
+C = cost_by_hand(x, y, W1, b1, W2, b2)
+ng.check("C", C, loss(net(x), y))  # the library's MSE
+print(f"C = {C:.6f}")
 
 # %% [markdown]
 # ## 2. The backward pass, by hand
@@ -177,34 +213,56 @@ print(f"library: C = {C_library:.6f}  (by hand: {C:.6f})")
 # Write $\delta^l = \partial C/\partial z^l$ — how much the loss changes when the
 # pre-activation of layer $l$ moves. Everything else follows from it.
 #
-# **Output layer.** By the chain rule through $a^L = \sigma(z^L)$,
+# **Output layer.** By the chain rule through $a^L = f(z^L)$,
 #
 # $$\delta^L = \frac{\partial C}{\partial a^L} \odot f'(z^L)
-#   = \frac{2}{N}\left(a^L - y\right) \odot a^L\left(1 - a^L\right),$$
+#   = \frac{2}{N}\left(a^L - y\right) \odot f'(z^L),$$
 #
-# where $\odot$ multiplies entry by entry and we used $\sigma'(z) = \sigma(z)(1-\sigma(z)) = a(1-a)$.
+# where $\odot$ multiplies entry by entry; for the sigmoid $f'(z^L) = a^L(1 - a^L)$.
+#
+# **Exercise 3.** Compute `dC_da2` $= \partial C/\partial a^2$ and `delta2` $= \delta^2$,
+# both of shape $(4, 1)$.
 
-# %%
+# %% exercise="delta_output"
+### BEGIN SOLUTION
 dC_da2 = 2.0 * (a2 - y) / N  # ∂C/∂a², shape (4, 1)
-fprime_z2 = a2 * (1 - a2)  # f′(z²) = σ(z²)(1 − σ(z²))
-delta2 = dC_da2 * fprime_z2  # δ² = ∂C/∂a² ⊙ f′(z²)
+delta2 = dC_da2 * f_prime(a2)  # δ² = ∂C/∂a² ⊙ f′(z²)
+### END SOLUTION
+
+# %% check="delta_output"
+# The library's loss returns ∂C/∂a² (MSE's backward); its output activation turns that into δ².
+loss(net(x), y)
+ng.check("dC_da2", dC_da2, loss.backward())
+ng.check("delta2", delta2, net[3].backward(loss.backward()), hints={"yours lacks the factor f′(z²)": dC_da2})
 print("δ² =", delta2.ravel())
 
 # %% [markdown]
 # **Hidden layer.** $z^2$ depends on $z^1$ through $a^1$, and each hidden unit feeds the
-# output through its weight. Summing over the paths gives the recursion
+# output through its weight. Summing over the paths gives the recursion. In the
+# textbook form (Nielsen), one sample is a *column* and $W^{l+1}$ is stored
+# $(D_{out}, D_{in})$:
 #
-# $$\delta^l = \left(W^{l+1\,T}\,\delta^{l+1}\right) \odot f'(z^l).$$
+# $$\delta^l = \left(W^{l+1\,T}\,\delta^{l+1}\right) \odot f'(z^l) \qquad\text{(column form)}.$$
 #
-# That is the textbook form, with one sample as a *column*. Our samples are *rows* and
-# our $W$ is stored $(D_{in}, D_{out})$ — the transpose of the textbook's matrix — so the
-# same formula reads, for all four samples at once,
+# Our samples are *rows* and our $W$ is stored $(D_{in}, D_{out})$ — the transpose of the
+# textbook's matrix — so the same formula reads, for all four samples at once,
 #
-# $$\delta^1 = \left(\delta^2\, W^{2\,T}\right) \odot f'(z^1) \qquad (4,1)\cdot(1,3) \to (4,3).$$
+# $$\delta^l = \left(\delta^{l+1}\, W^{l+1\,T}\right) \odot f'(z^l), \qquad
+#   \delta^1:\ (4,1)\cdot(1,3) \to (4,3).$$
+#
+# **Exercise 4.** Compute `delta1` $= \delta^1$, shape $(4, 3)$.
 
-# %%
-fprime_z1 = a1 * (1 - a1)  # f′(z¹)
-delta1 = (delta2 @ W2.T) * fprime_z1  # δ¹ = (δ² W^{2T}) ⊙ f′(z¹), in row form
+# %% exercise="delta_hidden"
+### BEGIN SOLUTION
+delta1 = (delta2 @ W2.T) * f_prime(a1)  # δ¹ = (δ² W^{2T}) ⊙ f′(z¹)
+### END SOLUTION
+
+# %% check="delta_hidden"
+# The library: Dense 2 passes δ² W^{2T} down, the hidden activation multiplies by f′(z¹).
+net(x)
+expected_delta1 = net[1].backward(net[2].backward(delta2))
+ng.check("delta1", delta1, expected_delta1, hints={"yours lacks the factor f′(z¹)": delta2 @ W2.T})
+net.zero_grad()  # Dense 2's backward just stored gradients; clear them
 print("δ¹ =\n", delta1)
 
 # %% [markdown]
@@ -215,8 +273,12 @@ print("δ¹ =\n", delta1)
 #   \frac{\partial C}{\partial b^l} = \sum_{n} \delta^l_n, \qquad a^0 = x .$$
 #
 # One more step gives the error that reaches the input, $\partial C/\partial x = \delta^1 W^{1\,T}$.
+#
+# **Exercise 5.** Fill in the four gradients (named like the library's parameters) and
+# `dC_dx`. Mind the shapes: each gradient has the shape of its parameter.
 
-# %%
+# %% exercise="gradients"
+### BEGIN SOLUTION
 grads_by_hand = {
     "0.weight": x.T @ delta1,  # ∂C/∂W¹ = a^{0T} δ¹   (2, 3)
     "0.bias": delta1.sum(axis=0),  # ∂C/∂b¹ = Σ_n δ¹_n    (3,)
@@ -224,21 +286,30 @@ grads_by_hand = {
     "2.bias": delta2.sum(axis=0),  # ∂C/∂b² = Σ_n δ²_n    (1,)
 }
 dC_dx_by_hand = delta1 @ W1.T  # ∂C/∂x                (4, 2)
+### END SOLUTION
+
+# %% check="gradients"
+net.zero_grad()  # gradients accumulate with +=, so start from 0
+loss(net(x), y)
+dC_dx_library = net.backward(loss.backward())
+for name, p in net.named_parameters():
+    ng.check(f"grads_by_hand[{name}]", grads_by_hand[name], p.grad)
+ng.check("dC_dx_by_hand", dC_dx_by_hand, dC_dx_library)
 for name, g in grads_by_hand.items():
     print(f"{name:9s}", g.ravel().round(6))
 
 # %% [markdown]
 # ## 3. The same numbers from `Sequential.backward`
 #
-# In the library the loss hands $\partial C/\partial a^L$ to the top layer (here the
-# sigmoid, which multiplies by $f'(z^L)$ to make $\delta^L$), and `Sequential.backward`
-# walks down the layers:
+# The checks above asked single layers of the library. In one call, the loss hands
+# $\partial C/\partial a^L$ to the top layer (here the activation, which multiplies by
+# $f'(z^L)$ to make $\delta^L$), and `Sequential.backward` walks down the layers:
 #
 # | layer | does | passes down |
 # |---|---|---|
-# | 3 `Sigmoid` | $\delta^2 = \partial C/\partial a^2 \odot f'(z^2)$ | $\delta^2$ |
+# | 3 activation | $\delta^2 = \partial C/\partial a^2 \odot f'(z^2)$ | $\delta^2$ |
 # | 2 `Dense(3, 1)` | stores $\partial C/\partial W^2 = a^{1T}\delta^2$, $\partial C/\partial b^2$ | $\delta^2 W^{2T}$ |
-# | 1 `Sigmoid` | multiplies by $f'(z^1)$ | $\delta^1$ |
+# | 1 activation | multiplies by $f'(z^1)$ | $\delta^1$ |
 # | 0 `Dense(2, 3)` | stores $\partial C/\partial W^1 = x^T\delta^1$, $\partial C/\partial b^1$ | $\partial C/\partial x$ |
 #
 # To *see* the $\delta$s, we attach a feedback rule — the hook `Sequential.backward`
@@ -261,27 +332,21 @@ class RecordErrors(ng.FeedbackRule):
 recorder = RecordErrors()
 net.add_feedback(recorder)
 
-net.zero_grad()  # gradients accumulate with +=, so start from 0
-C_library = loss(net(x), y)
-dC_dx_library = net.backward(loss.backward())
-
+net.zero_grad()
+loss(net(x), y)
+net.backward(loss.backward())
 print("∂C/∂a² from the loss:", recorder.entering[3].ravel())
 print("δ² entering Dense 2: ", recorder.entering[2].ravel())
 
 # %% [markdown]
-# Now compare. The two computations do the same arithmetic, so they should agree to
-# the last few bits — far below our bar of $10^{-7}$.
+# The two computations do the same arithmetic, so they agree to the last few bits —
+# far below `ng.check`'s default tolerance of $10^{-7}$:
 
 # %%
-assert rel_error(recorder.entering[3], dC_da2) < 1e-7, "∂C/∂a² differs"
-assert rel_error(recorder.entering[2], delta2) < 1e-7, "δ² differs"
-assert rel_error(recorder.entering[0], delta1) < 1e-7, "δ¹ differs"
-for name, p in net.named_parameters():
-    err = rel_error(p.grad, grads_by_hand[name])
-    print(f"{name:9s} relative error {err:.1e}")
-    assert err < 1e-7, f"your gradient for {name} does not match the library's"
-assert rel_error(dC_dx_library, dC_dx_by_hand) < 1e-7
-print("Your δ's and gradients match Sequential.backward to 1e-7.")
+ng.check("∂C/∂a² entering layer 3", recorder.entering[3], dC_da2)
+ng.check("δ² entering layer 2", recorder.entering[2], delta2)
+ng.check("δ¹ entering layer 0", recorder.entering[0], delta1)
+print("Your δ's match Sequential.backward.")
 
 # %% [markdown]
 # ## 4. Checking against finite differences
@@ -292,48 +357,76 @@ print("Your δ's and gradients match Sequential.backward to 1e-7.")
 #
 # $$\frac{\partial C}{\partial \theta} \approx \frac{C(\theta + h) - C(\theta - h)}{2h}, \qquad h = 10^{-5}.$$
 #
-# Let's do it by hand for one weight, `W2[1, 0]` (from hidden unit 1 to the output,
-# counting from 0):
+# **Exercise 6.** Do it by hand for one weight, `W2[1, 0]` (from hidden unit 1 to the
+# output, counting from 0): build `W2_plus` and `W2_minus` (copies of `W2` with that entry
+# moved by $\pm h$) and compute `numeric` with `cost_by_hand`.
 
-# %%
+# %% exercise="finite_difference"
 h = 1e-5
+### BEGIN SOLUTION
 W2_plus, W2_minus = W2.copy(), W2.copy()
 W2_plus[1, 0] += h
 W2_minus[1, 0] -= h
 numeric = (cost_by_hand(x, y, W1, b1, W2_plus, b2) - cost_by_hand(x, y, W1, b1, W2_minus, b2)) / (2 * h)
+### END SOLUTION
+
+# %% check="finite_difference"
 analytic = grads_by_hand["2.weight"][1, 0]
-print(f"analytic {analytic:.12f}\nnumeric  {numeric:.12f}\nrelative error {rel_error(analytic, numeric):.1e}")
-assert rel_error(analytic, numeric) < 1e-7
+ng.check("numeric", numeric, analytic, rtol=1e-6)
+print(f"analytic {analytic:.12f}\nnumeric  {numeric:.12f}")
 
 # %% [markdown]
 # `nanograd_ad.gradcheck` does this for every weight, bias and input entry (in float64,
-# on a copy of the network), and reports the worst entry of each parameter:
+# on a copy of the network). For each parameter it reports its *worst* entry, the one
+# with the largest relative error
 #
-# $$\text{relative error} = \frac{|\,g_\text{analytic} - g_\text{numeric}\,|}{\max\left(|g_\text{analytic}|,\ |g_\text{numeric}|,\ 10^{-8}\right)} .$$
+# $$\text{relative error} = \frac{|\,g_\text{analytic} - g_\text{numeric}\,|}{\max\left(|g_\text{analytic}|,\ |g_\text{numeric}|,\ \text{floor}\right)},
+#   \qquad \text{floor} = \frac{\text{resolution}}{\text{tolerance}} .$$
 #
-# **How to read it.** It is roughly $10^{-(\text{number of digits that agree})}$.
-# The difference quotient is not exact: it is off by about $h^2/6 \approx 10^{-11}$ times
-# the loss's third derivative, and rounding the two losses to 16 digits adds about
-# $\varepsilon_{64}\, C / h \approx 2\cdot 10^{-16} \cdot 0.27 / 10^{-5} \approx 6 \cdot 10^{-12}$.
-# Against gradients of about $10^{-2}$ that leaves ~9 good digits, so a *correct*
-# backward shows $10^{-7}$ or (usually much) less. A *bug* shows $10^{-3}$ to $1$: a
-# wrong factor, a wrong sign, a missing term. (Those errors of the difference quotient
-# are absolute: a gradient that is itself tiny cannot be checked to 7 digits — Lesson 02
-# meets this. The $10^{-8}$ in the denominator keeps two nearly-zero numbers from
-# looking wildly different.)
+# **How to read it.** The relative error is roughly $10^{-(\text{number of digits that agree})}$.
+# The difference quotient itself is not exact, for two reasons:
+#
+# * *truncation*: it is off by about $\tfrac{h^2}{6}\,\partial^3 C/\partial\theta^3 \approx 10^{-11}$;
+# * *rounding*: each loss is known to about $\varepsilon_{64}|C|$ ($\varepsilon_{64} \approx 2.2\cdot10^{-16}$),
+#   so the quotient is uncertain by about $\varepsilon_{64}|C|/h$.
+#
+# `gradcheck` therefore uses a **resolution** of $10\,\varepsilon_{64}\max(|C|, 1)/h$
+# ($\approx 2.2\cdot10^{-10}$ here, since $C < 1$) — the smallest absolute error it
+# trusts itself to see, with a margin of 10 — and a **tolerance** of $10^{-6}$ on the
+# relative error. An entry passes when its relative error is below the tolerance. The
+# **floor** $=$ resolution / tolerance ($\approx 2.2\cdot10^{-4}$ here) makes an absolute
+# error as large as the resolution count as exactly the tolerance, so a gradient smaller
+# than the floor is judged by its absolute error (Lesson 02 meets such gradients); entries
+# well above the floor keep their plain relative error.
+#
+# Each line of the report reads `name: max rel error R (abs A) at index I: analytic … vs
+# numeric …`. $R$, $I$ and the two values belong to the worst entry by relative error;
+# $A$ is the largest *absolute* error over all the parameter's entries, which may sit at
+# another index. Our gradients are about $10^{-2}$, far above the floor, so a *correct*
+# backward shows relative errors around $10^{-9}$ — well below the tolerance — while a
+# *bug* shows $10^{-3}$ to $1$: a wrong factor, a wrong sign, a missing term.
 
 # %%
 report = ng.gradcheck(net, ng.MSE(), x, y)
 print(report)
-assert report.passed and report.max_rel_error < 1e-7, "the backward pass disagrees with finite differences"
+resolution = 10 * np.finfo(np.float64).eps * max(abs(C), 1.0) / 1e-5  # gradcheck's default h = 1e-5
+assert report.tol == 1e-6 and abs(report.atol - resolution) < 1e-3 * resolution, (
+    "the text above is out of date"
+)
+print(f"resolution {report.atol:.2e}, tolerance {report.tol:g}, floor {report.atol / report.tol:.2e}")
+assert report.passed, "the backward pass disagrees with finite differences"
+print(f"worst relative error {report.max_rel_error:.1e} < tolerance {report.tol:g}: passed")
 
 # %% [markdown]
-# To see what a bug looks like, give the hidden sigmoid a derivative that is 1% too
+# To see what a bug looks like, give the hidden activation a derivative that is 1% too
 # large — the kind of slip that is easy to make and hard to notice in a training curve:
 
 # %%
 buggy = ng.Sequential(
-    ng.Dense(2, 3), ng.Sigmoid(derivative=lambda z, a: 1.01 * a * (1 - a)), ng.Dense(3, 1), ng.Sigmoid()
+    ng.Dense(2, HIDDEN),
+    Activation(derivative=lambda z, a: 1.01 * f_prime(a)),
+    ng.Dense(HIDDEN, 1),
+    Activation(),
 )
 buggy.load_state_dict(net.state_dict())  # the very same weights
 buggy_report = ng.gradcheck(buggy, ng.MSE(), x, y)
@@ -342,8 +435,8 @@ assert not buggy_report.passed and buggy_report.max_rel_error > 1e-3
 
 # %% [markdown]
 # The output layer's gradients are still right (the bug sits below them), but every
-# gradient that flows through the hidden sigmoid is off by about 1% — relative error
-# $\approx 10^{-2}$, five orders of magnitude above a correct backward.
+# gradient that flows through the hidden activation is off by about 1% — relative error
+# $\approx 10^{-2}$, four orders of magnitude above the tolerance.
 #
 # Why float64? In float32 the loss itself only has ~7 digits, so $C(\theta\pm h)$
 # differ in their last digit or two and the difference quotient is mostly noise.
@@ -414,13 +507,13 @@ fig.suptitle("δ for each of the four samples (by hand = library)", y=1.02)
 save(fig, "01_network_deltas")
 
 # %% [markdown]
-# Things to notice:
+# Things to notice (for the sigmoid):
 #
 # * $\delta^2_n$ has the sign of $a^2_n - y_n$: positive (red) where the output is too
 #   high (targets 0), negative (blue) where it is too low (targets 1).
 # * Each hidden $\delta^1$ is $\delta^2$ times the outgoing weight times $f'(z^1) \le 1/4$.
 #   Unless the weights are large, a sigmoid layer shrinks the error at least 4× on its
-#   way down — the seed of the *vanishing gradient* that the next lessons deal with.
+#   way down — the seed of the *vanishing gradient* that Lesson 04 measures.
 # * Since $f' > 0$, the sign of $\delta^1$ follows $\delta^2$ across a solid (positive)
 #   edge and flips across a dashed (negative) one.
 # * The bias gradient of a unit is the sum of its $\delta$ over the four panels.
@@ -431,17 +524,19 @@ save(fig, "01_network_deltas")
 # Gradient descent repeats: forward, backward, then $\theta \leftarrow \theta - \eta\,\partial C/\partial\theta$
 # for every parameter. (`ng.SGD(net.parameters(), lr=η)` does exactly this update; here
 # it is written out.) We remove the recorder first: it is not needed for training.
+# The step size $\eta$ is 5 for the sigmoid and 0.5 for tanh: tanh's derivative is up to
+# $1$ where the sigmoid's is at most $1/4$, so with tanh the same $\eta = 5$ makes steps
+# many times larger, overshoots, and the loss does not fall.
 
 # %%
 net.feedback = []
-eta = 5.0
 history = []
-for step in range(STEPS):
+for _ in range(STEPS):
     net.zero_grad()
     history.append(loss(net(x), y))
     net.backward(loss.backward())
     for p in net.parameters():
-        p.data -= eta * p.grad  # θ ← θ − η ∂C/∂θ
+        p.data -= ETA * p.grad  # θ ← θ − η ∂C/∂θ
 
 final = loss(net(x), y)
 print(f"loss {history[0]:.4f} → {final:.6f} after {STEPS} steps")
@@ -451,7 +546,7 @@ fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.semilogy(history)
 ax.set_xlabel("gradient-descent step")
 ax.set_ylabel("loss C (log scale)")
-ax.set_title("XOR, 2-3-1 sigmoid network, η = 5")
+ax.set_title(f"XOR, 2-{HIDDEN}-1 {ACTIVATION} network, η = {ETA:g}")
 save(fig, "01_training_loss")
 
 assert final < 0.1 * history[0], "gradient descent should cut the loss at least tenfold"
@@ -460,16 +555,18 @@ assert final < 0.1 * history[0], "gradient descent should cut the loss at least 
 # ## Summary
 #
 # $$\delta^L = \frac{\partial C}{\partial a^L} \odot f'(z^L),\qquad
-#   \delta^l = \left(W^{l+1\,T}\delta^{l+1}\right) \odot f'(z^l),\qquad
+#   \delta^l = \left(\delta^{l+1} W^{l+1\,T}\right) \odot f'(z^l),\qquad
 #   \frac{\partial C}{\partial W^l} = a^{l-1\,T}\delta^l,\qquad
 #   \frac{\partial C}{\partial b^l} = \sum_n \delta^l_n .$$
 #
 # * `Sequential.backward` is this recursion: a `Dense` layer turns $\delta^{l+1}$ into
-#   $W^{l+1\,T}\delta^{l+1}$ and stores its gradients; the activation below multiplies by $f'$.
-# * Finite differences are the independent referee: relative error $\lesssim 10^{-7}$
-#   means right, $\gtrsim 10^{-3}$ means a bug.
+#   $\delta^{l+1}W^{l+1\,T}$ and stores its gradients; the activation below multiplies by $f'$.
+# * Finite differences are the independent referee: a relative error far below
+#   `gradcheck`'s tolerance $10^{-6}$ means right; $\gtrsim 10^{-3}$ means a bug.
 #
-# **Try it.** Replace the sigmoids by `ng.Tanh()` (and $f'$ by $1 - a^2$ in your hand
-# code) and rerun the checks. Then give `Dense(2, 3)` a fourth unit. In
-# Lesson 02 the factor $f'(z^l)$ itself is swapped for something that is *not* the
-# derivative — and the finite-difference check will (rightly) object.
+# **Try it.** Set `ACTIVATION = "tanh"` in the parameters cell and run all cells: your
+# exercises use `f` and `f_prime`, so every check still passes, and training uses
+# $\eta = 0.5$ (see section 6 for why not 5). Then set `HIDDEN = 4`: every shape follows
+# (check what $\delta^1$ and $\partial C/\partial W^1$ look like now). In Lesson 02 the
+# factor $f'(z^l)$ itself is swapped for something that is *not* the derivative — and the
+# finite-difference check will (rightly) object.

@@ -33,17 +33,39 @@
 #    the true derivative, and learn with the AD;
 # 3. see why a finite-difference gradient check now disagrees — and use the explicit
 #    recursion to verify the AD backward instead.
+#
+# You write the artificial derivatives, the constant-predictor floor and the AD backward
+# yourself (exercise cells: replace `raise NotImplementedError()`); `ng.check` tells you
+# what is wrong if they are. Time: about 40 minutes. Prerequisite: Lesson 01.
+
+# %%
+# Setup check: this notebook needs nanograd_ad (with NumPy, Matplotlib, scikit-learn) in its kernel.
+try:
+    import nanograd_ad
+except ImportError as err:
+    raise ImportError(
+        "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
+        '    pip install -e ".[lessons]"\n'
+        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
+        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "and restart the kernel."
+    ) from err
+print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
 
 # %% [markdown]
 # ## Size of the run
 #
 # `QUICK = True` trains for 15 epochs (what the automatic tests use); `QUICK = False` for
 # 60. `FIGURE_DIR` is a folder where the figures are also saved as PNG files
-# (`None`: only show them in the notebook). This cell is tagged `parameters`.
+# (`None`: only show them in the notebook). `K` (the AD's slope) and `HIDDEN_BIAS` (the
+# hidden biases' starting value) are there for the "Try it" at the end. This cell is
+# tagged `parameters`.
 
 # %% tags=["parameters"]
 QUICK = False
 FIGURE_DIR = None
+K = 3.5  # the AD for ReLU is sigmoid(K·z); the paper's experiments use 3.5
+HIDDEN_BIAS = -2.0
 
 # %%
 import copy
@@ -62,7 +84,6 @@ import nanograd_ad as ng
 from nanograd_ad import backend, datasets
 
 EPOCHS = 15 if QUICK else 60
-K = 3.5  # the AD for ReLU is sigmoid(K·z); the paper's experiments use 3.5
 
 
 def save(fig, name):
@@ -108,6 +129,29 @@ def derivative_of(activation, z):
 relu_true = derivative_of(ng.ReLU(), z)
 relu_ad = {k: derivative_of(ng.ReLU(derivative="ad", k=k), z) for k in (1.0, K)}
 
+# %% [markdown]
+# **Exercise 1.** Write the AD of eq. 8 yourself, $d_1(z) = \sigma(kz) = 1/(1 + e^{-kz})$,
+# in NumPy (float64; the values of `z` here are small, so `np.exp` cannot overflow).
+
+
+# %% exercise="relu_ad"
+def relu_ad_of(z, k):
+    """The artificial derivative of ReLU, σ(k·z) (Hu, Zhang & Ge 2021, eq. 8)."""
+    ### BEGIN SOLUTION
+    return 1.0 / (1.0 + np.exp(-k * z))
+    ### END SOLUTION
+
+
+# %% check="relu_ad"
+ng.check(
+    "relu_ad_of(z, K)",
+    relu_ad_of(z, K),
+    relu_ad[K],
+    hints={"the true derivative (the step of eq. 7) instead of the AD σ(kz)": relu_true},
+)
+ng.check("relu_ad_of(z, 1)", relu_ad_of(z, 1.0), relu_ad[1.0])
+
+# %%
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.plot(z, relu_true, color="k", lw=2, label=r"ReLU's derivative $d_0$ (eq. 7)")
 for k, d in relu_ad.items():
@@ -122,14 +166,44 @@ save(fig, "02_relu_derivatives")
 # %%
 negative = z < 0
 assert np.all(relu_true[negative] == 0) and np.all(relu_true[~negative] == 1)
-for k, d in relu_ad.items():
-    assert np.all(d > 0), "the AD is positive everywhere: no unit ever gets exactly zero gradient"
+for d in relu_ad.values():
+    assert np.all(d > 0), "on this range the AD is positive: no unit gets exactly zero gradient"
     assert abs(d[z == 0][0] - 0.5) < 1e-12
     assert np.all(np.diff(d) >= 0), "like the step, the AD never decreases"
 print(
     "At z = −2 the true derivative is 0; the AD gives",
     {k: float(d[np.argmin(abs(z + 2))]) for k, d in relu_ad.items()},
 )
+
+# %% [markdown]
+# **"Never zero", precisely.** Mathematically $\sigma(kz) > 0$ for every $z$. A computer
+# stores it as a floating-point number, and the library trains in **float32**, whose
+# smallest *normal* positive number is $2^{-126} \approx 1.18\cdot10^{-38}$. Below that come
+# the *subnormal* numbers (fewer and fewer significant digits, down to $2^{-149} \approx
+# 1.4\cdot10^{-45}$), and then $0$. Since $\sigma(kz) \approx e^{kz}$ for very negative
+# $kz$, the precise statement is:
+#
+# > in float32 the AD is positive wherever its value is a normal float32 — for
+# > $kz \ge \ln 2^{-126} \approx -87.3$ — subnormal below that, and exactly $0$ once
+# > $e^{kz}$ drops under half the smallest subnormal ($kz \lesssim -103.97$).
+#
+# For $k = 3.5$ that is every $z \ge -24.9$: far beyond any pre-activation a sane network
+# produces. (This needs a sigmoid computed tail-accurately, as $e^{z}/(1+e^{z})$ for
+# $z < 0$; the textbook $1/(1+e^{-z})$ in float32 overflows $e^{-z}$ to $\infty$ at
+# $z < -88.7$ and the common $\tfrac12(1 + \tanh(z/2))$ rounds to $0$ already near
+# $z \approx -17$.) Let's verify it on the library's float32 AD:
+
+# %%
+z32 = np.linspace(-40, 0, 400_001, dtype=np.float32)
+ad32 = derivative_of(ng.ReLU(derivative="ad", k=K), z32)
+exact = 1.0 / (1.0 + np.exp(-K * z32.astype(np.float64)))  # float64 reference, no underflow here
+tiny = np.finfo(np.float32).tiny  # smallest normal float32, 2^-126
+assert ad32.dtype == np.float32
+normal = exact >= tiny
+assert np.all(ad32[normal] > 0), "the AD must be positive wherever its value is a normal float32"
+ng.check("float32 AD where normal", ad32[normal], exact[normal], rtol=1e-6)
+print(f"float32 AD, k = {K:g}: normal for k·z ≥ {K * z32[normal].min():.2f}, ", end="")
+print(f"exactly 0 for k·z ≤ {K * z32[ad32 == 0].max():.2f}" if np.any(ad32 == 0) else "never 0 on this range")
 
 # %% [markdown]
 # ## 2. Sigmoid: $y(1-y)$ and $\min(y, 1-y)$
@@ -146,6 +220,29 @@ print(
 # %%
 sigmoid_true = derivative_of(ng.Sigmoid(), z)
 sigmoid_ad = derivative_of(ng.Sigmoid(derivative="ad"), z)
+y_sig = 1 / (1 + np.exp(-z))
+
+# %% [markdown]
+# **Exercise 2.** Write the sigmoid's AD (eq. 11) as a function of the output $y = \sigma(z)$.
+
+
+# %% exercise="sigmoid_ad"
+def sigmoid_ad_of(y):
+    """The artificial derivative of the sigmoid, min(y, 1 − y) (Hu, Zhang & Ge 2021, eq. 11)."""
+    ### BEGIN SOLUTION
+    return np.minimum(y, 1 - y)
+    ### END SOLUTION
+
+
+# %% check="sigmoid_ad"
+ng.check(
+    "sigmoid_ad_of(y)",
+    sigmoid_ad_of(y_sig),
+    sigmoid_ad,
+    hints={"the true derivative y(1 − y) (eq. 10) instead of the AD min(y, 1 − y)": sigmoid_true},
+)
+
+# %%
 
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.plot(z, sigmoid_true, color="k", lw=2, label=r"sigmoid's derivative $y(1-y)$ (eq. 10)")
@@ -156,8 +253,6 @@ ax.set_title("Sigmoid's derivative and the artificial derivative (cf. Fig. 2)")
 ax.legend(loc="upper left", fontsize=8)
 save(fig, "02_sigmoid_derivatives")
 
-# %%
-y_sig = 1 / (1 + np.exp(-z))
 assert rel_error(sigmoid_true, y_sig * (1 - y_sig)) < 1e-12
 assert rel_error(sigmoid_ad, np.minimum(y_sig, 1 - y_sig)) < 1e-12
 ratio = sigmoid_ad / sigmoid_true
@@ -197,22 +292,24 @@ x_train, y_train = data.x_train, data.y_train
 x_test, y_test = data.x_test, data.y_test
 print(data.description)
 
-HIDDEN_BIAS = -2.0
-
 
 def constant(value):
     """An initializer: every entry equals `value`."""
     return lambda shape, fan_in, fan_out, rng: np.full(shape, value)
 
 
-def dead_relu_net(derivative):
-    """64 → 32 → 32 → 10, ReLU hidden layers with biases −2; same weights for any derivative."""
+def dead_relu_net(derivative, k=None, bias=None):
+    """64 → 32 → 32 → 10, ReLU hidden layers; same weights for any derivative.
+
+    k: the AD's slope (default K); bias: the hidden biases' start (default HIDDEN_BIAS)."""
+    k = K if k is None else k
+    bias = HIDDEN_BIAS if bias is None else bias
     ng.seed(0)
     return ng.Sequential(
-        ng.Dense(64, 32, bias_init=constant(HIDDEN_BIAS)),
-        ng.ReLU(derivative=derivative, k=K),
-        ng.Dense(32, 32, bias_init=constant(HIDDEN_BIAS)),
-        ng.ReLU(derivative=derivative, k=K),
+        ng.Dense(64, 32, bias_init=constant(bias)),
+        ng.ReLU(derivative=derivative, k=k),
+        ng.Dense(32, 32, bias_init=constant(bias)),
+        ng.ReLU(derivative=derivative, k=k),
         ng.Dense(32, 10),
     )
 
@@ -243,9 +340,21 @@ assert dead_fraction(net, x_train) == 1.0
 # frequencies $p_c$, with cross-entropy $H = -\sum_c p_c \log p_c$ — the **constant-predictor
 # floor**. Any loss below it requires hidden units that are alive.
 
+#
+# **Exercise 3.** Compute `floor` $= H$ from the class frequencies `class_freq` (natural log).
+
 # %%
 class_freq = np.bincount(y_train, minlength=10) / len(y_train)
+
+# %% exercise="floor"
+### BEGIN SOLUTION
 floor = float(-(class_freq * np.log(class_freq)).sum())
+### END SOLUTION
+
+# %% check="floor"
+# The library's loss of the best constant predictor: logits log p_c for every digit.
+constant_logits = np.tile(np.log(class_freq), (len(y_train), 1))
+ng.check("floor", floor, ng.SoftmaxCrossEntropy()(constant_logits, y_train), rtol=1e-6)
 print(f"constant-predictor floor H = {floor:.4f}   (log 10 = {np.log(10):.4f})")
 
 # %% [markdown]
@@ -271,7 +380,7 @@ def train(derivative):
         history["dead"].append(dead_after_forward(net))
 
     record()
-    for epoch in range(EPOCHS):
+    for _ in range(EPOCHS):
         for idx in datasets.batches(len(x_train), 50, rng):
             net.zero_grad()
             loss(net(x_train[idx]), y_train[idx])
@@ -323,8 +432,8 @@ save(fig, "02_dead_relu_training")
 #   parameter's typical gradient size, so a small-but-nonzero gradient still gives a
 #   full-sized step, while a gradient that is exactly zero stays zero. With plain SGD
 #   (learning rate 0.1) the AD gradients here are too small: in our runs no unit revived
-#   within 60 epochs, for $k = 3.5$ and $k = 1$ alike. The AD makes the gradient nonzero;
-#   Adam makes a nonzero gradient count.
+#   within 60 epochs. The AD makes the gradient nonzero;
+#   Adam makes a nonzero gradient count (the next section shows why SGD fails).
 #
 # The checks below make each of these claims executable.
 
@@ -348,6 +457,41 @@ print(
     f"AD run: {ad_history['dead'][-1]:.0%} dead at the end, loss {ad_history['loss'][-1]:.3f} "
     f"< floor {floor:.3f}, test accuracy {ad_accuracy:.1%}"
 )
+
+# %% [markdown]
+# ### Why plain SGD revives nothing: float32's resolution
+#
+# Replace Adam by `ng.SGD(net.parameters(), lr=0.1)` in `train` and, with the paper's
+# $k = 3.5$, the check above fails with `0.bias did not move`. The AD gradient of $b^1$ is not zero — but SGD's
+# update $\eta\,\partial C/\partial b^1$ is smaller than the gap between $-2$ and the
+# next float32, so $b^1 - \eta\,\partial C/\partial b^1$ rounds back to exactly $-2$.
+#
+# How small is it? $\delta^1 = (\delta^2 W^{2T}) \odot \sigma(k z^1)$ and
+# $\delta^2 = (\delta^3 W^{3T}) \odot \sigma(k z^2)$ with $z^1, z^2 \approx -2$: two AD factors
+# $\sigma(-7) \approx 9\cdot10^{-4}$ in a row, times two weight matrices of entries
+# $\approx 0.1$, times $\delta^3 = (p - y)/50$, summed over the batch: gradients of
+# order $10^{-8}$ to $10^{-7}$, so updates $\eta\,\partial C/\partial b^1$ of about $10^{-8}$. Float32 carries 24 significant bits: its neighbours of $-2$
+# are $-2 + 2^{-23}$ and $-2 - 2^{-22}$, so any update below $2^{-24} \approx 6\cdot10^{-8}$
+# in size is rounded away — every step, for good. Adam's first step is about the
+# learning rate, $10^{-3}$, whatever the gradient's size. We measure one SGD step at
+# $k = 3.5$ and biases $-2$, whatever the parameters cell says (with $k = 1$ the AD factor at $z = -2$ is $\sigma(-2) \approx 0.12$, over a
+# hundred times larger, and the updates are large enough to move $b^1$):
+
+# %%
+sgd_net = dead_relu_net("ad", k=3.5, bias=-2.0)
+first_batch = next(iter(datasets.batches(len(x_train), 50, np.random.default_rng(0))))
+sgd_net.zero_grad()
+loss(sgd_net(x_train[first_batch]), y_train[first_batch])
+sgd_net.backward(loss.backward())
+bias_before = backend.to_numpy(sgd_net[0].bias.data).copy()
+update = 0.1 * backend.to_numpy(sgd_net[0].bias.grad)  # what SGD(lr=0.1) subtracts from b¹
+ng.SGD(sgd_net.parameters(), lr=0.1).step()
+half_gap = 2.0**-24  # half the gap from −2 to its nearer float32 neighbour −2 + 2⁻²³
+print(f"largest |SGD update| of b¹: {np.abs(update).max():.1e}   half the float32 gap at −2: {half_gap:.1e}")
+assert 0 < np.abs(update).max() < half_gap, (
+    "the AD gradient is nonzero, but its SGD update is below float32's resolution"
+)
+assert np.array_equal(backend.to_numpy(sgd_net[0].bias.data), bias_before), "so b¹ stays exactly −2"
 
 # %% [markdown]
 # ## 5. Gradient checking no longer applies …
@@ -460,6 +604,42 @@ assert rel_error(dC_dx, explicit["input"]) < 1e-7
 print("The AD backward equals the explicit recursion with d = σ(k z) to 1e-7.")
 
 # %% [markdown]
+# **Exercise 4.** Now write that recursion yourself for this network. The forward pass
+# is done below; `delta_out` $= \partial C/\partial z^3$ (the top layer is `Dense`, so
+# $d^3 = 1$ and $\delta^3$ = `delta_out`). Compute $\delta^2$, $\delta^1$ with the AD
+# $d^l = \sigma(K z^l)$ (your `relu_ad_of`) and `grad_W1` $= \partial C/\partial W^1$ as the AD
+# backward defines it.
+
+# %%
+W1_, W2_, W3_ = (backend.to_numpy(net64[i].weight.data) for i in (0, 2, 4))
+b1_, b2_ = (backend.to_numpy(net64[i].bias.data) for i in (0, 2))
+z1_ = x64 @ W1_ + b1_
+z2_ = np.maximum(z1_, 0) @ W2_ + b2_
+
+# %% exercise="ad_backward"
+### BEGIN SOLUTION
+delta_3 = backend.to_numpy(delta_out)
+delta_2 = (delta_3 @ W3_.T) * relu_ad_of(z2_, K)
+delta_1 = (delta_2 @ W2_.T) * relu_ad_of(z1_, K)
+grad_W1 = x64.T @ delta_1
+### END SOLUTION
+
+
+# %% check="ad_backward"
+def step(v):
+    """ReLU's true derivative, 1[v ≥ 0]."""
+    return (v >= 0).astype(float)
+
+
+true_d_grad_W1 = x64.T @ ((((backend.to_numpy(delta_out) @ W3_.T) * step(z2_)) @ W2_.T) * step(z1_))
+ng.check(
+    "grad_W1",
+    grad_W1,
+    net64[0].weight.grad,
+    hints={"the true derivative f′(z) = 1[z ≥ 0] instead of the artificial derivative σ(kz)": true_d_grad_W1},
+)
+
+# %% [markdown]
 # The comparison has teeth: the recursion with the *true* derivative gives different
 # numbers, so a backward that silently ignored the AD would be caught.
 
@@ -485,9 +665,11 @@ assert difference > 1e-2
 #   finite-difference check *must* fail. The right check is the explicit recursion with
 #   the same $d$.
 #
-# **Try it.** Set `K = 1.0` (eq. 8): do the units revive sooner? Replace Adam by
-# `ng.SGD(net.parameters(), lr=0.1)` and explain why nothing revives (hint: the gradient
-# of $W^1$ carries the AD factors of *both* hidden layers). Start the biases at $-1$
-# instead of $-2$: how many units are dead at the start? The paper also *switches*
-# between the AD and the true derivative during training
-# (`nanograd_ad.train.SwitchingRule`).
+# **Try it.** Set `K = 1.0` (eq. 8) in the parameters cell: the AD factor at $z = -2$ is
+# then $\sigma(-2) \approx 0.12$ instead of $\sigma(-7) \approx 9\cdot10^{-4}$ — do the units
+# revive sooner? With `K = 3.5`, replace Adam by `ng.SGD(net.parameters(), lr=0.1)` in
+# `train`: the check after the training plot then fails with `0.bias did not move` — the section on
+# float32's resolution says why (the gradient of $b^1$ carries the AD factors of *both*
+# hidden layers). Set `HIDDEN_BIAS = -1.0`: how many units are dead at the start, and
+# how close to alive is the liveliest (look at the largest $z^1$)? The paper also *switches*
+# between the AD and the true derivative during training (`ng.SwitchingRule`).

@@ -19,6 +19,7 @@ from . import (
     datasets,
     divergence,
     ensemble,
+    exercise,
     experiments,
     feedback,
     history,
@@ -29,6 +30,7 @@ from . import (
     losses,
     models,
     network,
+    notebooks,
     optim,
     pseudo_normalization,
     schedules,
@@ -59,6 +61,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .ensemble import from_seeds
+from .exercise import CheckError, check
 from .feedback import FeedbackRule
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
 from .history import History
@@ -84,6 +87,7 @@ __all__ = [
     "AvgPool2D",
     "BackendError",
     "Callback",
+    "CheckError",
     "CheckpointError",
     "CheckpointMismatchError",
     "Checkpointing",
@@ -122,6 +126,7 @@ __all__ = [
     "augment",
     "backend",
     "callbacks",
+    "check",
     "check_layer",
     "checkpoint",
     "cli",
@@ -133,6 +138,7 @@ __all__ = [
     "divergence",
     "ensemble",
     "evaluate",
+    "exercise",
     "experiments",
     "explicit_backward",
     "feedback",
@@ -149,6 +155,7 @@ __all__ = [
     "make_optimizer",
     "models",
     "network",
+    "notebooks",
     "optim",
     "pseudo_normalization",
     "read_checkpoint",

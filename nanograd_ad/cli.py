@@ -3,6 +3,8 @@
     nanograd-ad list                             the experiments and what they show
     nanograd-ad reproduce NAME [options]         run one; a table, results.json, plots
     nanograd-ad reproduce NAME -h                that experiment's own options too
+    nanograd-ad lessons --student DIR            the lessons as exercise notebooks
+    nanograd-ad lessons --solutions DIR          ... and whole, with nbgrader's markers
 
 Common options of ``reproduce``: ``--quick`` (about a minute on a laptop), ``--runs N``,
 ``--epochs N``, ``--seed S``, ``--data digits|cifar10|cifar100``, ``--data-dir P``,
@@ -109,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full parser: ``list`` and ``reproduce`` with one sub-parser per experiment."""
     from .checkpoint import library_version
     from .experiments import experiments
+    from .notebooks import add_lessons_command
 
     parser = argparse.ArgumentParser(
         prog="nanograd-ad",
@@ -119,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("list", help="show the experiments", description="Show the registered experiments.")
+    add_lessons_command(commands)
     reproduce = commands.add_parser(
         "reproduce",
         help="run an experiment",
@@ -209,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     if args.command == "list":
         return _list()
+    if args.command == "lessons":
+        from .notebooks import run_lessons_command
+
+        return run_lessons_command(args)
 
     from . import backend
     from .experiments import get

@@ -1,0 +1,258 @@
+"""The lessons as coursework: student notebooks (solutions removed) and solution notebooks.
+
+A lesson is a jupytext percent-format file ``NN_topic.py``. An *exercise* is a code cell
+whose header carries ``exercise="id"``; the code a student writes sits between nbgrader's
+markers, and the next code cell (header ``check="id"``) checks it with
+:func:`nanograd_ad.check`::
+
+    # %% exercise="delta_output"
+    ### BEGIN SOLUTION
+    delta2 = dC_da2 * a2 * (1 - a2)
+    ### END SOLUTION
+
+    # %% check="delta_output"
+    ng.check("delta2", delta2, expected_delta2)
+
+``student_notebook`` replaces every solution region by ``# YOUR CODE HERE`` and
+``raise NotImplementedError()`` at the region's indentation (what nbgrader does);
+``solution_notebook`` keeps the lesson whole, markers included, and marks exercise cells
+with nbgrader's cell metadata, so ``nbgrader generate_assignment`` can make its own
+release. ``nanograd-ad lessons --student DIR`` / ``--solutions DIR`` write them.
+
+The lessons ship inside the package (``nanograd_ad.lessons``, mapped onto the
+repository's ``lessons/`` folder); from a source checkout that is not installed they are
+read from ``lessons/`` beside the package. Reading and writing notebooks needs the
+``lessons`` extra (jupytext, nbformat): ``pip install "nanograd_ad[lessons]"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+__all__ = [
+    "BEGIN_SOLUTION",
+    "END_SOLUTION",
+    "LessonError",
+    "exercise_ids",
+    "lesson_files",
+    "read_lesson",
+    "solution_notebook",
+    "strip_solutions",
+    "student_notebook",
+    "write_lessons",
+]
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+STUDENT_CODE = ("# YOUR CODE HERE", "raise NotImplementedError()")
+LESSON_PATTERN = re.compile(r"^\d\d_\w+\.py$")
+INSTALL_HINT = 'pip install "nanograd_ad[lessons]"  (from a clone: pip install -e ".[lessons]")'
+
+
+class LessonError(ValueError):
+    """A lesson file breaks the exercise format (unmatched markers, a missing check cell)."""
+
+
+def lesson_files() -> list:
+    """The shipped lessons ``NN_topic.py``, in order (``pathlib.Path`` or importlib Traversable)."""
+    try:
+        from importlib.resources import files
+
+        root = files("nanograd_ad.lessons")
+        found = sorted((f for f in root.iterdir() if LESSON_PATTERN.match(f.name)), key=lambda f: f.name)
+        if found:
+            return found
+    except ModuleNotFoundError:  # a source checkout on sys.path, not installed
+        pass
+    source = Path(__file__).resolve().parent.parent / "lessons"
+    found = sorted(p for p in source.glob("[0-9][0-9]_*.py") if LESSON_PATTERN.match(p.name))
+    if not found:
+        raise FileNotFoundError(
+            f"no lessons found: neither the package data nanograd_ad.lessons nor {source} holds "
+            f"NN_topic.py files; reinstall nanograd_ad ({INSTALL_HINT})"
+        )
+    return found
+
+
+def _jupytext():
+    try:
+        import jupytext
+    except ImportError:
+        raise ImportError(f"reading lessons needs jupytext: {INSTALL_HINT}") from None
+    return jupytext
+
+
+def read_lesson(path):
+    """The lesson at ``path`` (a path or Traversable of a percent-format .py) as an nbformat notebook."""
+    text = (
+        Path(path).read_text(encoding="utf-8") if isinstance(path, (str, Path)) else path.read_text("utf-8")
+    )
+    return _jupytext().reads(text, fmt="py:percent")
+
+
+def strip_solutions(source: str, where: str = "cell") -> str:
+    """Replace each BEGIN/END SOLUTION region (markers included) by the student placeholder.
+
+    The placeholder keeps the indentation of the BEGIN line, so a region inside a function
+    body leaves a valid body. ``where`` names the cell in error messages.
+    """
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = line.strip()
+        if marker == BEGIN_SOLUTION:
+            if inside:
+                raise LessonError(f"{where}, line {number}: {BEGIN_SOLUTION} inside a solution region")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [indent + text for text in STUDENT_CODE]
+        elif marker == END_SOLUTION:
+            if not inside:
+                raise LessonError(f"{where}, line {number}: {END_SOLUTION} without {BEGIN_SOLUTION}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise LessonError(f"{where}: {BEGIN_SOLUTION} is never closed by {END_SOLUTION}")
+    return "\n".join(out)
+
+
+def _has_solution(cell) -> bool:
+    return cell.cell_type == "code" and any(
+        line.strip() == BEGIN_SOLUTION for line in cell.source.splitlines()
+    )
+
+
+def exercise_ids(nb, name: str = "lesson") -> list[str]:
+    """The exercise ids in order, after checking the format.
+
+    Every cell with a solution region is tagged ``exercise="id"`` (ids unique), every
+    exercise cell has a region, and the next code cell is its ``check="id"`` cell.
+    """
+    ids: list[str] = []
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for position, cell in enumerate(code_cells):
+        exercise = cell.metadata.get("exercise")
+        if _has_solution(cell) != (exercise is not None):
+            problem = (
+                "has a solution region but no exercise=" if exercise is None else "has no solution region"
+            )
+            raise LessonError(f"{name}: the cell starting {cell.source[:60]!r} {problem}")
+        if exercise is None:
+            continue
+        if exercise in ids:
+            raise LessonError(f"{name}: exercise id {exercise!r} is used twice")
+        following = code_cells[position + 1] if position + 1 < len(code_cells) else None
+        if following is None or following.metadata.get("check") != exercise:
+            raise LessonError(
+                f"{name}: exercise {exercise!r} must be followed by a code cell check={exercise!r}"
+            )
+        strip_solutions(cell.source, where=f"{name}, exercise {exercise!r}")  # markers balanced
+        ids.append(exercise)
+    return ids
+
+
+def _course_copy(nb, name: str):
+    """A copy without the jupytext pairing (a written notebook should not sprout a .py on save)."""
+    exercise_ids(nb, name)
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("jupytext", None)
+    return nb
+
+
+def solution_notebook(nb, name: str = "lesson"):
+    """The lesson whole, markers kept; exercise cells carry nbgrader's solution metadata."""
+    nb = _course_copy(nb, name)
+    for cell in nb.cells:
+        exercise = cell.metadata.get("exercise")
+        if exercise is not None and cell.cell_type == "code":
+            cell.metadata["nbgrader"] = {
+                "grade": False,
+                "grade_id": f"{name}-{exercise}",
+                "locked": False,
+                "schema_version": 3,
+                "solution": True,
+                "task": False,
+            }
+    return nb
+
+
+def student_notebook(nb, name: str = "lesson"):
+    """The lesson with each solution region replaced by ``# YOUR CODE HERE`` and a raise."""
+    nb = _course_copy(nb, name)
+    for cell in nb.cells:
+        if cell.metadata.get("exercise") is not None:
+            cell.source = strip_solutions(
+                cell.source, where=f"{name}, exercise {cell.metadata['exercise']!r}"
+            )
+    return nb
+
+
+def write_lessons(directory, kind: str, force: bool = False, lessons: list | None = None) -> list[Path]:
+    """Write every lesson as ``directory/NN_topic.ipynb``; ``kind`` is "student" or "solutions".
+
+    Refuses to overwrite an existing notebook (a student's work) unless ``force``.
+    Returns the written paths.
+    """
+    if kind not in ("student", "solutions"):
+        raise ValueError(f"write_lessons: kind must be 'student' or 'solutions', got {kind!r}")
+    make = student_notebook if kind == "student" else solution_notebook
+    directory = Path(directory)
+    sources = lesson_files() if lessons is None else list(lessons)
+    targets = [directory / (Path(source.name).stem + ".ipynb") for source in sources]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        raise FileExistsError(
+            f"not overwriting {', '.join(existing)} (it may hold your work); "
+            "pass --force to replace, or pick another folder"
+        )
+    import nbformat
+
+    notebooks = [make(read_lesson(source), Path(source.name).stem) for source in sources]
+    directory.mkdir(parents=True, exist_ok=True)
+    for nb, target in zip(notebooks, targets):
+        nbformat.write(nb, str(target))
+    return targets
+
+
+# ----------------------------------------------------------------------------- the command
+def add_lessons_command(commands) -> None:
+    """Add ``lessons`` to the ``nanograd-ad`` sub-commands."""
+    sub = commands.add_parser(
+        "lessons",
+        help="write the lessons as student or solution notebooks",
+        description=(
+            "Write every lesson as DIR/NN_topic.ipynb: --student replaces each solution region by "
+            "'# YOUR CODE HERE' and 'raise NotImplementedError()'; --solutions writes them whole, "
+            "nbgrader's markers kept."
+        ),
+    )
+    sub.add_argument("--student", type=Path, metavar="DIR", help="write the student notebooks here")
+    sub.add_argument("--solutions", type=Path, metavar="DIR", help="write the solution notebooks here")
+    sub.add_argument("--force", action="store_true", help="overwrite existing notebooks")
+    sub.add_argument("--list", action="store_true", help="list the lessons and their exercises")
+
+
+def run_lessons_command(args, out=None) -> int:
+    """Carry out ``nanograd-ad lessons``; returns the exit code (2: bad options or files)."""
+    import sys
+
+    out = sys.stdout if out is None else out
+    if args.student is None and args.solutions is None and not args.list:
+        print("nanograd-ad lessons: error: give --student DIR, --solutions DIR or --list", file=sys.stderr)
+        return 2
+    try:
+        if args.list:
+            for source in lesson_files():
+                stem = Path(source.name).stem
+                print(f"{stem}: exercises {', '.join(exercise_ids(read_lesson(source), stem))}", file=out)
+        for kind, directory in (("student", args.student), ("solutions", args.solutions)):
+            if directory is not None:
+                written = write_lessons(directory, kind, force=args.force)
+                print(f"wrote {len(written)} {kind} notebooks to {directory}/", file=out)
+    except (ImportError, FileExistsError, FileNotFoundError, LessonError, OSError) as err:
+        print(f"nanograd-ad lessons: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,164 @@
+"""Planted wrong answers for lessons/01_backprop_by_hand.py.
+
+``MISTAKES[exercise id]`` lists mistakes a student could make in that exercise. The test
+runs each ``code`` on a copy of the notebook's namespace right after the exercise's check
+cell, re-runs the check, and demands a CheckError whose message names ``array`` (and
+whose hint contains ``hint``, when given). ``code`` must assign, never mutate in place.
+"""
+
+MISTAKES = {
+    "forward": [
+        dict(
+            what="bias of layer 1 forgotten",
+            array="z1",
+            code=(
+                "def forward_by_hand(x, W1, b1, W2, b2):\n"
+                "    z1 = x @ W1\n    a1 = f(z1)\n    z2 = a1 @ W2 + b2\n    a2 = f(z2)\n"
+                "    return z1, a1, z2, a2"
+            ),
+        ),
+        dict(
+            what="no activation on the output",
+            array="a2",
+            code=(
+                "def forward_by_hand(x, W1, b1, W2, b2):\n"
+                "    z1 = x @ W1 + b1\n    a1 = f(z1)\n    z2 = a1 @ W2 + b2\n"
+                "    return z1, a1, z2, z2"
+            ),
+        ),
+    ],
+    "cost": [
+        dict(
+            what="sum instead of mean (missing 1/N)",
+            array="C",
+            hint="missing 1/4",
+            code=(
+                "def cost_by_hand(x, y, W1, b1, W2, b2):\n"
+                "    a2 = forward_by_hand(x, W1, b1, W2, b2)[-1]\n"
+                "    return float(np.sum((a2 - y) ** 2))"
+            ),
+        ),
+        dict(
+            what="error not squared",
+            array="C",
+            code=(
+                "def cost_by_hand(x, y, W1, b1, W2, b2):\n"
+                "    a2 = forward_by_hand(x, W1, b1, W2, b2)[-1]\n"
+                "    return float(np.mean(a2 - y))"
+            ),
+        ),
+    ],
+    "delta_output": [
+        dict(
+            what="missing 1/N in ∂C/∂a²",
+            array="dC_da2",
+            hint="missing 1/4",
+            code="dC_da2 = 2.0 * (a2 - y)\ndelta2 = dC_da2 * f_prime(a2)",
+        ),
+        dict(
+            what="missing factor 2 of d(u²)/du",
+            array="dC_da2",
+            hint="extra 1/2",
+            code="dC_da2 = (a2 - y) / N\ndelta2 = dC_da2 * f_prime(a2)",
+        ),
+        dict(
+            what="sign flipped (y − a instead of a − y)",
+            array="dC_da2",
+            hint="sign",
+            code="dC_da2 = 2.0 * (y - a2) / N\ndelta2 = dC_da2 * f_prime(a2)",
+        ),
+        dict(
+            what="δ² without the derivative f′(z²)",
+            array="delta2",
+            hint="lacks the factor f′(z²)",
+            code="dC_da2 = 2.0 * (a2 - y) / N\ndelta2 = dC_da2",
+        ),
+        dict(
+            what="σ(z) instead of σ′(z)",
+            array="delta2",
+            code="dC_da2 = 2.0 * (a2 - y) / N\ndelta2 = dC_da2 * a2",
+        ),
+    ],
+    "delta_hidden": [
+        dict(
+            what="δ¹ without f′(z¹)",
+            array="delta1",
+            hint="lacks the factor f′(z¹)",
+            code="delta1 = delta2 @ W2.T",
+        ),
+        dict(
+            what="the output layer's derivative f′(z²) instead of f′(z¹)",
+            array="delta1",
+            code="delta1 = (delta2 @ W2.T) * f_prime(a2)",
+        ),
+        dict(
+            what="a¹ instead of f′(z¹)",
+            array="delta1",
+            code="delta1 = (delta2 @ W2.T) * a1",
+        ),
+    ],
+    "gradients": [
+        dict(
+            what="∂C/∂W¹ transposed (δ¹ᵀ x)",
+            array="grads_by_hand[0.weight]",
+            hint="transpose",
+            code='grads_by_hand = {**grads_by_hand, "0.weight": delta1.T @ x}',
+        ),
+        dict(
+            what="bias gradient not summed over the batch",
+            array="grads_by_hand[0.bias]",
+            hint="sum over the batch (axis 0) is missing",
+            code='grads_by_hand = {**grads_by_hand, "0.bias": delta1}',
+        ),
+        dict(
+            what="bias gradient averaged instead of summed",
+            array="grads_by_hand[2.bias]",
+            hint="extra 1/4",
+            code='grads_by_hand = {**grads_by_hand, "2.bias": delta2.mean(axis=0)}',
+        ),
+        dict(
+            what="∂C/∂W² from δ¹ instead of δ²",
+            array="grads_by_hand[2.weight]",
+            code='grads_by_hand = {**grads_by_hand, "2.weight": a1.T @ delta1[:, :1]}',
+        ),
+        dict(
+            what="∂C/∂x through W² instead of W¹",
+            array="dC_dx_by_hand",
+            code="dC_dx_by_hand = delta1 @ W1.T * 2",
+        ),
+    ],
+    "finite_difference": [
+        dict(
+            what="divided by h instead of 2h",
+            array="numeric",
+            hint="2 ×",
+            code=(
+                "W2_plus, W2_minus = W2.copy(), W2.copy()\nW2_plus[1, 0] += h\nW2_minus[1, 0] -= h\n"
+                "C_plus = cost_by_hand(x, y, W1, b1, W2_plus, b2)\n"
+                "C_minus = cost_by_hand(x, y, W1, b1, W2_minus, b2)\n"
+                "numeric = (C_plus - C_minus) / h"
+            ),
+        ),
+        dict(
+            what="C(θ − h) − C(θ + h): the sign flipped",
+            array="numeric",
+            hint="sign",
+            code=(
+                "W2_plus, W2_minus = W2.copy(), W2.copy()\nW2_plus[1, 0] += h\nW2_minus[1, 0] -= h\n"
+                "C_plus = cost_by_hand(x, y, W1, b1, W2_plus, b2)\n"
+                "C_minus = cost_by_hand(x, y, W1, b1, W2_minus, b2)\n"
+                "numeric = (C_minus - C_plus) / (2 * h)"
+            ),
+        ),
+        dict(
+            what="nudged the wrong entry, W2[0, 0]",
+            array="numeric",
+            code=(
+                "W2_plus, W2_minus = W2.copy(), W2.copy()\nW2_plus[0, 0] += h\nW2_minus[0, 0] -= h\n"
+                "C_plus = cost_by_hand(x, y, W1, b1, W2_plus, b2)\n"
+                "C_minus = cost_by_hand(x, y, W1, b1, W2_minus, b2)\n"
+                "numeric = (C_plus - C_minus) / (2 * h)"
+            ),
+        ),
+    ],
+}

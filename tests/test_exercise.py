@@ -1,0 +1,144 @@
+"""ng.check: silent when right; when wrong, a message naming the array, the shapes, the
+worst entry (index, both values, relative error) and a hint for recognisable mistakes."""
+
+import re
+
+import numpy as np
+import pytest
+
+import nanograd_ad as ng
+from nanograd_ad import CheckError, check
+
+
+@pytest.fixture
+def grads():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3))
+    delta = rng.standard_normal((5, 4))
+    return x, delta, x.T @ delta  # ∂C/∂W = xᵀ δ, (3, 4)
+
+
+def _fail(*args, **kwargs) -> CheckError:
+    with pytest.raises(CheckError) as raised:
+        check(*args, **kwargs)
+    return raised.value
+
+
+def test_passes_quietly(grads, capsys):
+    x, delta, expected = grads
+    assert check("dW", x.T @ delta, expected) is None
+    assert check("C", 0.25, np.float64(0.25)) is None
+    assert check("scaled", expected * (1 + 1e-9), expected) is None  # within rtol 1e-7
+    assert check("zeros", np.full(3, 1e-13), np.zeros(3)) is None  # within atol
+    assert check("list", [1.0, 2.0], np.array([1.0, 2.0])) is None
+    assert capsys.readouterr().out == ""
+
+
+def test_is_an_assertion_error_and_reachable_from_the_top_level():
+    assert issubclass(ng.CheckError, AssertionError) and ng.check is check
+
+
+def test_message_names_array_worst_index_both_values_and_relative_error(grads):
+    _, _, expected = grads
+    yours = expected.copy()
+    yours[2, 1] += 0.5
+    yours[0, 0] += 1e-3
+    err = _fail("dW", yours, expected)
+    message = str(err)
+    assert message.startswith("check 'dW' failed: 2 of 12 entries differ")
+    assert "shape: (3, 4) as expected" in message
+    assert f"worst at index (2, 1): yours {yours[2, 1]:.10g}, expected {expected[2, 1]:.10g}" in message
+    relative = 0.5 / max(abs(yours[2, 1]), abs(expected[2, 1]))
+    assert f"relative error {relative:.2e} > tolerance 1e-07" in message
+    assert err.index == (2, 1) and err.rel_error == pytest.approx(relative)
+    assert err.yours == yours[2, 1] and err.expected == expected[2, 1]
+
+
+def test_a_transposed_matrix_is_recognised(grads):
+    x, delta, expected = grads
+    err = _fail("dW", delta.T @ x, expected)  # (4, 3) for (3, 4)
+    assert "yours has shape (4, 3), expected shape (3, 4)" in str(err)
+    assert "transposed" in err.hint
+    square = np.arange(9.0).reshape(3, 3)
+    assert "transposed" in _fail("W", square.T, square).hint  # same shape, values transposed
+
+
+def test_a_missing_batch_sum_is_recognised(grads):
+    _, delta, _ = grads
+    err = _fail("db", delta, delta.sum(axis=0))
+    assert "shape (5, 4), expected shape (4,)" in str(err)
+    assert "sum over the batch (axis 0) is missing" in err.hint
+    assert "averaged" in _fail("db", np.stack([delta.mean(0)] * 5), delta.sum(0) / 5).hint
+
+
+def test_a_missing_or_extra_one_over_n_is_recognised(grads):
+    _, delta, _ = grads
+    expected = delta.sum(axis=0) / 5
+    assert "missing 1/5" in _fail("db", delta.sum(axis=0), expected).hint
+    assert "extra 1/5" in _fail("db", expected / 5, expected).hint
+    assert "2 from d(u²)/du" in _fail("dC_da", 2 * expected, expected).hint
+
+
+def test_a_flipped_sign_and_other_factors_are_recognised(grads):
+    _, _, expected = grads
+    assert "sign is flipped" in _fail("dW", -expected, expected).hint
+    assert "0.37 ×" in _fail("dW", 0.37 * expected, expected).hint
+    assert "flipped sign and a constant factor" in _fail("dW", -3.3 * expected, expected).hint
+
+
+def test_a_known_wrong_answer_gives_its_own_hint():
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(20)
+    true_d = (z >= 0).astype(float)
+    ad = 1 / (1 + np.exp(-3.5 * z))
+    hints = {"the true derivative f′(z) instead of the artificial derivative": true_d}
+    err = _fail("d", true_d, ad, hints=hints)
+    assert err.hint == "the true derivative f′(z) instead of the artificial derivative"
+    assert "hint: the true derivative" in str(err)
+    assert _fail("d", ad * 0.9 + 0.05, ad, hints=hints).hint is None  # no recognisable cause
+
+
+def test_a_rotated_kernel_is_recognised():
+    kernel = np.arange(18.0).reshape(2, 3, 3)
+    assert "rotated by 180°" in _fail("dW", kernel[:, ::-1, ::-1], kernel).hint
+
+
+def test_zeros_none_nan_and_non_numbers_are_explained():
+    expected = np.array([1.0, 2.0])
+    assert "all zeros" in _fail("v", np.zeros(2), expected).hint
+    assert "is None" in str(_fail("v", None, expected))
+    err = _fail("v", np.array([1.0, np.nan]), expected)
+    assert "1 of 2 entries are not finite" in str(err) and err.index == (1,)
+    assert "should be numbers" in str(_fail("v", "abc", expected))
+    assert "the values are right, only the shape differs" in _fail("v", expected[:, None], expected).hint
+
+
+def test_float32_for_a_float64_check_is_pointed_out():
+    expected = np.array([1.0 / 3.0, 2.0 / 3.0])
+    err = _fail("p", (expected * (1 + 1e-6)).astype(np.float32), expected)  # float32 rounding, summed up
+    assert "float32" in err.hint
+
+
+def test_tolerances_apply_as_documented():
+    assert check("v", [1.001], [1.0], rtol=1e-2) is None
+    with pytest.raises(CheckError):
+        check("v", [1.001], [1.0], rtol=1e-4)
+    assert check("v", [1e-9], [0.0], atol=1e-8) is None
+    err = _fail("v", [1e-9], [0.0])
+    assert re.search(r"max\(\|yours\|, \|expected\|, 1e-05\)", str(err))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(name=""), "name must be a non-empty string"),
+        (dict(rtol=0), "rtol must be a number in \\(0, 1\\)"),
+        (dict(rtol=True), "rtol"),
+        (dict(atol=-1.0), "atol must be a finite number"),
+        (dict(hints=[1, 2]), "hints must be a mapping"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(kwargs, message):
+    args = dict(name="v", yours=[1.0], expected=[1.0]) | kwargs
+    with pytest.raises(ValueError, match=message):
+        check(args.pop("name"), args.pop("yours"), args.pop("expected"), **args)
