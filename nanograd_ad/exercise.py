@@ -68,8 +68,8 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6) -> bool:
     return bool(np.max(np.abs(a - b), initial=0.0) <= rtol * scale)
 
 
-def _factor_hint(factor: float) -> str:
-    """Words for yours = factor × expected."""
+def _factor_hint(factor: float, size: int) -> str | None:
+    """Words for yours = factor × expected (for one number only a sign, k or 1/k says anything)."""
     if abs(factor + 1) < 1e-6:
         return "yours is −1 × the expected values: the sign is flipped (y − a instead of a − y, − for +?)"
     for k in range(2, 10001):
@@ -87,6 +87,8 @@ def _factor_hint(factor: float) -> str:
             )
         if k > abs(factor) + 1 / max(abs(factor), 1e-300) + 1:
             break
+    if size == 1:
+        return None
     if factor < 0:
         return f"yours is {factor:.6g} × the expected values: a flipped sign and a constant factor"
     return f"yours is {factor:.6g} × the expected values everywhere: a wrong constant factor"
@@ -127,13 +129,15 @@ def _value_hint(yours: np.ndarray, expected: np.ndarray, hints: Mapping) -> str 
         return "yours is all zeros: not computed yet, a product with a zero derivative, or a forgotten +=?"
     if yours.ndim == 2 and yours.shape[0] == yours.shape[1] and _close(yours.T, expected):
         return "yours is the expected array transposed: use .T (W vs Wᵀ, or a product in the wrong order)"
+    if yours.ndim >= 1 and yours.shape[0] > 1 and _close(yours[::-1], expected):
+        return "yours is the expected array in reverse order along axis 0 (layers listed top-down?)"
     if yours.ndim >= 2 and _close(yours[..., ::-1, ::-1], expected):
         return "yours is the expected array rotated by 180° (last two axes): a flipped (or unflipped) kernel?"
     norm = float(np.sum(expected * expected))
     if norm > 0:
         factor = float(np.sum(yours * expected)) / norm
         if abs(factor - 1) > 1e-4 and factor != 0 and _close(yours, factor * expected):  # not rounding
-            return _factor_hint(factor)
+            return _factor_hint(factor, yours.size)
     return None
 
 

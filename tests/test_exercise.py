@@ -84,6 +84,8 @@ def test_a_flipped_sign_and_other_factors_are_recognised(grads):
     assert "sign is flipped" in _fail("dW", -expected, expected).hint
     assert "0.37 ×" in _fail("dW", 0.37 * expected, expected).hint
     assert "flipped sign and a constant factor" in _fail("dW", -3.3 * expected, expected).hint
+    assert _fail("C", 0.37, 1.0).hint is None  # one number is always a multiple of another
+    assert "missing 1/4" in _fail("C", 4.0, 1.0).hint
 
 
 def test_a_known_wrong_answer_gives_its_own_hint():
@@ -101,6 +103,11 @@ def test_a_known_wrong_answer_gives_its_own_hint():
 def test_a_rotated_kernel_is_recognised():
     kernel = np.arange(18.0).reshape(2, 3, 3)
     assert "rotated by 180°" in _fail("dW", kernel[:, ::-1, ::-1], kernel).hint
+
+
+def test_a_reversed_list_is_recognised():
+    values = np.array([1e-8, 1e-6, 1e-4, 1e-2])
+    assert "reverse order" in _fail("rms per layer", values[::-1], values).hint
 
 
 def test_zeros_none_nan_and_non_numbers_are_explained():

@@ -230,7 +230,12 @@ def uncaught(outcomes: list[dict], mistakes: dict[str, list[dict]]) -> list[str]
 # ------------------------------------------------------------------ the lessons
 def test_lessons_are_found():
     names = [p.name for p in LESSONS]
-    for expected in ("01_backprop_by_hand.py", "02_swapping_the_derivative.py"):
+    for expected in (
+        "01_backprop_by_hand.py",
+        "02_swapping_the_derivative.py",
+        "03_convolution_backward_by_hand.py",
+        "04_vanishing_gradients.py",
+    ):
         assert expected in names, names
 
 

@@ -37,7 +37,7 @@ MISTAKES = {
         dict(
             what="log base 2 instead of the natural log",
             array="floor",
-            hint="1.4427 ×",
+            hint="log base 2",
             code="floor = float(-(class_freq * np.log2(class_freq)).sum())",
         ),
         dict(
