@@ -352,7 +352,7 @@ dcols = (delta2 @ W.reshape(C_out, -1)).reshape(cols.shape)  # ∂C/∂cols = δ
 dx_pad = col2im(dcols, x_pad.shape, stride)
 ng.check(
     "dx from col2im",
-    dx_pad[:, :, padding:-padding, padding:-padding],
+    dx_pad[:, :, padding : dx_pad.shape[2] - padding, padding : dx_pad.shape[3] - padding],
     backend.to_numpy(layer.backward(delta)),
     rtol=TOL,
 )

@@ -390,5 +390,5 @@ assert summary["sigmoid", "xavier_normal"] < 1e-6, "the sigmoid still vanishes: 
 #
 # **Try it.** Set `WIDTH = 128` in the parameters cell: the default initialization's $\lVert W\rVert_2$ stays
 # near 1.15 (it scales with $\sqrt{D}$ times the entries' $1/\sqrt{D}$), so the decay barely
-# changes. Replace `"torch"` by `"he_normal"` in `delta_profile(30, "sigmoid", …)`: a
+# changes (section 4's training then takes several times longer). Replace `"torch"` by `"he_normal"` in `delta_profile(30, "sigmoid", …)`: a
 # larger $\lVert W\rVert_2 \approx 2.8$ gives $\tfrac14 \cdot 2.8 = 0.7$ — still a decay.
