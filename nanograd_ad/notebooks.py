@@ -61,9 +61,9 @@ def lesson_files() -> list:
         from importlib.resources import files
 
         root = files("nanograd_ad.lessons")
-        found = sorted((f for f in root.iterdir() if LESSON_PATTERN.match(f.name)), key=lambda f: f.name)
-        if found:
-            return found
+        shipped = sorted((f for f in root.iterdir() if LESSON_PATTERN.match(f.name)), key=lambda f: f.name)
+        if shipped:
+            return shipped
     except ModuleNotFoundError:  # a source checkout on sys.path, not installed
         pass
     source = Path(__file__).resolve().parent.parent / "lessons"
