@@ -119,3 +119,57 @@ def test_residual_block_matches_torch():
         np.testing.assert_allclose(mine.weight.grad, torch_layer.weight.grad.numpy(), rtol=1e-9, atol=1e-12)
         if isinstance(mine, ng.BatchNorm2D):
             np.testing.assert_allclose(mine.running_var, torch_layer.running_var.numpy(), rtol=1e-12)
+
+
+# --------------------------------------------------------- parameter counts of the models
+
+
+class TorchResNet(nn.Module):
+    """The CIFAR ResNet (3×3 stem, four stages of basic blocks, global average pooling)."""
+
+    def __init__(self, blocks, num_classes):
+        super().__init__()
+        layers, c_in = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()], 64
+        for stage, count in enumerate(blocks):
+            for b in range(count):
+                stride = 2 if stage > 0 and b == 0 else 1
+                layers.append(TorchBasicBlock(c_in, 64 * 2**stage, stride))
+                if stride == 1 and c_in == 64 * 2**stage:  # identity shortcut
+                    layers[-1].shortcut = nn.Sequential()
+                c_in = 64 * 2**stage
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        return self.fc(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+
+
+F = torch.nn.functional
+
+
+def torch_vgg19_bn(num_classes):
+    from nanograd_ad.models import VGG19
+
+    layers, c_in = [], 3
+    for entry in VGG19:
+        if entry == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(c_in, entry, 3, padding=1, bias=False), nn.BatchNorm2d(entry), nn.ReLU()]
+            c_in = entry
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, num_classes))
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_model_parameter_counts_match_torch():
+    from nanograd_ad import models
+
+    resnet18 = TorchResNet((2, 2, 2, 2), 10)
+    assert models.resnet18(10).num_parameters() == _count(resnet18) == 11_173_962
+    assert models.resnet34(10).num_parameters() == _count(TorchResNet((3, 4, 6, 3), 10))
+    vgg = torch_vgg19_bn(100)
+    assert models.vgg19_bn(100).num_parameters() == _count(vgg)
+    assert vgg(torch.zeros(2, 3, 32, 32)).shape == (2, 100)
