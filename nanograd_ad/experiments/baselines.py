@@ -16,16 +16,15 @@ measured in evaluation mode (batch norm then uses its running statistics) after 
 epoch. Recorded: RMS of δ^l by depth at initialization (4 fixed batches) and over training
 (:class:`~nanograd_ad.inspect.GradientFlow`; for the residual network also what the branch
 and the shortcut pass down to each block), and each variant's **cost per step** — the
-median over 5 repeats of the CPU time of forward, loss, backward and SGD update on one
-fixed batch of 50, with one BLAS thread (CPU time: on a shared machine the wall time also
-counts other processes) — and its ratio to plain backprop. The papers' claim is that batch
+CPU time of forward, loss, backward and SGD update on one fixed batch of 50, with one
+BLAS thread, the minimum over 5 rounds that time the variants in turn (:func:`step_costs`)
+— and its ratio to plain backprop. The papers' claim is that batch
 normalization is the expensive one; here it is measured, including against PN.
 """
 
 from __future__ import annotations
 
 import copy
-import statistics
 import time
 
 import numpy as np
@@ -103,34 +102,47 @@ class EvalModeTest:
         self.test_acc.append(accuracy)
 
 
-def step_cost(net, data, steps: int, repeats: int) -> tuple[float, float]:
-    """Median (CPU, wall) seconds per training step (forward, loss, backward, SGD update) on one
-    fixed batch. The CPU time of this process is the cost reported: on a shared machine the
-    wall time also counts the other processes' turns."""
+def step_costs(depth: int, variants: list[str], data, config: ExperimentConfig, rounds: int = 5) -> dict:
+    """{variant: (CPU, wall) seconds per training step}: forward, loss, backward and SGD update on
+    one fixed batch of 50, for freshly built networks of every variant.
+
+    The variants are timed in interleaved rounds (round r times each variant once, ``steps``
+    steps each) and each keeps its minimum over the rounds — the least disturbed measurement:
+    on a shared machine other processes only ever add time. The CPU time of this process is
+    the cost reported; the wall time also counts the other processes' turns.
+    """
     from ..backend import asarray, xp
     from ..losses import SoftmaxCrossEntropy
     from ..optim import SGD
 
-    net = copy.deepcopy(net)
-    optimizer = SGD(net.parameters(), lr=1e-6, clip_value=0.5)
-    loss = SoftmaxCrossEntropy()
+    steps = config.extra.get("cost_steps") or (20 if config.quick else 50)
+    width = config.extra.get("width", 32)
     x, y = asarray(data.x_train[:BATCH]), xp.asarray(data.y_train[:BATCH])
+    trainers = {}
+    for variant in variants:
+        seeded(config.seed)
+        net = build(variant, depth, width, data.x_train.shape[1], data.num_classes)
+        trainers[variant] = (net, SGD(net.parameters(), lr=1e-6, clip_value=0.5), SoftmaxCrossEntropy())
 
-    def step():
+    def step(variant):
+        net, optimizer, loss = trainers[variant]
         loss.forward(net(x), y)
         net.zero_grad()
         net.backward(loss.backward())
         optimizer.step()
 
-    step()  # warm-up
-    cpu, wall = [], []
-    for _ in range(repeats):
-        start_cpu, start_wall = time.process_time(), time.perf_counter()
-        for _ in range(steps):
-            step()
-        cpu.append((time.process_time() - start_cpu) / steps)
-        wall.append((time.perf_counter() - start_wall) / steps)
-    return statistics.median(cpu), statistics.median(wall)
+    cpu = {v: float("inf") for v in variants}
+    wall = dict(cpu)
+    for variant in variants:
+        step(variant)  # warm-up
+    for _ in range(rounds):
+        for variant in variants:
+            start_cpu, start_wall = time.process_time(), time.perf_counter()
+            for _ in range(steps):
+                step(variant)
+            cpu[variant] = min(cpu[variant], (time.process_time() - start_cpu) / steps)
+            wall[variant] = min(wall[variant], (time.perf_counter() - start_wall) / steps)
+    return {v: (cpu[v], wall[v]) for v in variants}
 
 
 def one_run(variant: str, depth: int, seed: int, data, config: ExperimentConfig, epochs: int) -> dict:
@@ -146,7 +158,6 @@ def one_run(variant: str, depth: int, seed: int, data, config: ExperimentConfig,
     at_init = probe(
         copy.deepcopy(net), data
     )  # a copy: the probe's forwards would move BN's running statistics
-    cost, cost_wall = step_cost(net, data, extra.get("cost_steps") or (20 if config.quick else 50), 5)
     optimizer = make_optimizer("sgd", net.parameters(), lr=extra.get("lr", 0.01), clip_value=0.5)
     flow = GradientFlow(every=5)
     net.add_feedback(flow)
@@ -168,8 +179,6 @@ def one_run(variant: str, depth: int, seed: int, data, config: ExperimentConfig,
         "variant": variant,
         "depth": depth,
         "seed": seed,
-        "step_ms": 1000 * cost,
-        "step_wall_ms": 1000 * cost_wall,
         "final_test_acc": tester.test_acc[-1] if tester.test_acc else None,
         "best_test_acc": max(tester.test_acc) if tester.test_acc else None,
         "test_acc": tester.test_acc,
@@ -241,7 +250,7 @@ def run(config: ExperimentConfig) -> dict:
         f"depths {depths}, width {config.extra.get('width', 32)}, lr {config.extra.get('lr', 0.01)}, "
         f"{len(variants)} variants x {runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, clip ±0.5"
     )
-    runs = []
+    runs, costs = [], {}
     with blas_threads(config.extra.get("blas_threads", 1)):
         for depth in depths:
             for i in range(runs_count):
@@ -250,18 +259,23 @@ def run(config: ExperimentConfig) -> dict:
                     runs.append(r)
                     acc = "—" if r["final_test_acc"] is None else f"{100 * r['final_test_acc']:.2f}%"
                     print(
-                        f"  depth {depth:>3} seed {r['seed']} {variant:<8} step {r['step_ms']:.3f} ms  "
-                        f"test acc {acc}" + ("  DIVERGED" if r["diverged"] else "")
+                        f"  depth {depth:>3} seed {r['seed']} {variant:<8} test acc {acc}"
+                        + ("  DIVERGED" if r["diverged"] else "")
                     )
+            costs[depth] = step_costs(depth, variants, data, config)
+            print(
+                f"  depth {depth:>3} CPU ms per step: "
+                + ", ".join(f"{v} {1000 * cpu:.3f}" for v, (cpu, _) in costs[depth].items())
+            )
 
     summary, rows = {}, []
     for depth in depths:
-        plain_ms = mean_std(r["step_ms"] for r in runs if (r["depth"], r["variant"]) == (depth, "plain"))[0]
+        plain_ms = 1000 * costs[depth]["plain"][0] if "plain" in variants else float("nan")
         for variant in variants:
             mine = [r for r in runs if (r["depth"], r["variant"]) == (depth, variant)]
             init = _mean_values(mine, "delta_init")
             train = _mean_values(mine, "delta_train")
-            step_ms = mean_std(r["step_ms"] for r in mine)[0]
+            step_ms = 1000 * costs[depth][variant][0]
             cell = {
                 "final_test_acc_mean": mean_std(r["final_test_acc"] for r in mine)[0],
                 "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
@@ -270,6 +284,7 @@ def run(config: ExperimentConfig) -> dict:
                 "delta1_train": float(train[1][0]),
                 "deltaL_train": float(train[1][-1]),
                 "step_ms": step_ms,
+                "step_wall_ms": 1000 * costs[depth][variant][1],
                 "step_vs_plain": step_ms / plain_ms if plain_ms == plain_ms else None,
                 "diverged": sum(r["diverged"] for r in mine),
                 "runs": len(mine),
