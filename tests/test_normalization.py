@@ -239,3 +239,34 @@ def test_conv_without_bias():
     np.testing.assert_allclose(conv(x), with_bias(x))
     with pytest.raises(ValueError, match="bias must be True or False"):
         ng.Conv2D(2, 3, 3, bias="no")
+
+
+def test_the_trainer_evaluates_in_eval_mode_and_trains_in_training_mode():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    x_test = rng.standard_normal((7, 3)).astype(np.float32) * 3 + 2  # far from the training statistics
+    y_test = (x_test[:, 0] > 2).astype(np.int64)
+    net = ng.Sequential(ng.Dense(3, 4), ng.BatchNorm1D(4), ng.Tanh(), ng.Dense(4, 2))
+    seen_modes = []
+
+    class Watch(ng.callbacks.Callback):
+        def on_batch_end(self, trainer, batch, loss):
+            seen_modes.append(trainer.net.layers[1].training)
+
+    history = ng.fit(
+        net, ng.SoftmaxCrossEntropy(), "sgd", (x, y), epochs=2, batch_size=10, lr=0.1,
+        test=(x_test, y_test), callbacks=[Watch()], progress=False,
+    )  # fmt: skip
+    assert all(seen_modes) and net.training and net.layers[1].training
+    running = net.layers[1].running_mean.copy()
+    loss, _ = ng.evaluate(net, ng.SoftmaxCrossEntropy(), x_test, y_test)
+    np.testing.assert_array_equal(net.layers[1].running_mean, running)  # evaluation leaves them alone
+    assert net.training  # and puts the network back in training mode
+    np.testing.assert_allclose(history.test_loss[-1], loss, rtol=1e-6)
+    net.eval()
+    expected = ng.SoftmaxCrossEntropy().forward(net(x_test), y_test)
+    np.testing.assert_allclose(loss, float(expected), rtol=1e-5)  # the running statistics were used
+    net.train()
+    batch_statistics = float(ng.SoftmaxCrossEntropy().forward(net(x_test), y_test))
+    assert abs(batch_statistics - loss) > 1e-3

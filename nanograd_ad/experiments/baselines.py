@@ -12,8 +12,8 @@ giving every variant the same batches:
 
 Recipe (pn-depth's): LeCun-normal weights, zero biases, SGD with learning rate
 ``--lr`` (0.01), mini-batches of 50, clipping ±0.5, standardized inputs. Test accuracy is
-measured in evaluation mode (batch norm then uses its running statistics) after every
-epoch. Recorded: RMS of δ^l by depth at initialization (4 fixed batches) and over training
+measured after every epoch by the trainer, in evaluation mode (batch norm then uses its
+running statistics). Recorded: RMS of δ^l by depth at initialization (4 fixed batches) and over training
 (:class:`~nanograd_ad.inspect.GradientFlow`; for the residual network also what the branch
 and the shortcut pass down to each block), and each variant's **cost per step** — the
 CPU time of forward, loss, backward and SGD update on one fixed batch of 50, with one
@@ -83,25 +83,6 @@ def build(variant: str, depth: int, width: int, inputs: int, classes: int):
     return net
 
 
-class EvalModeTest:
-    """A callback: test accuracy after every epoch, in evaluation mode (running statistics)."""
-
-    def __init__(self, x, y):
-        self.x, self.y, self.test_acc = x, y, []
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        from ..train import evaluate
-
-        net = trainer.net
-        mode = net.training
-        net.eval()
-        try:
-            _, accuracy = evaluate(net, trainer.loss, self.x, self.y)
-        finally:
-            net.train(mode)
-        self.test_acc.append(accuracy)
-
-
 def step_costs(depth: int, variants: list[str], data, config: ExperimentConfig, rounds: int = 5) -> dict:
     """{variant: (CPU, wall) seconds per training step}: forward, loss, backward and SGD update on
     one fixed batch of 50, for freshly built networks of every variant.
@@ -161,14 +142,13 @@ def one_run(variant: str, depth: int, seed: int, data, config: ExperimentConfig,
     optimizer = make_optimizer("sgd", net.parameters(), lr=extra.get("lr", 0.01), clip_value=0.5)
     flow = GradientFlow(every=5)
     net.add_feedback(flow)
-    tester = EvalModeTest(data.x_test, data.y_test)
     trainer = Trainer(
         net,
         SoftmaxCrossEntropy(),
         optimizer,
         (data.x_train, data.y_train),
+        (data.x_test, data.y_test),  # evaluated in eval mode: batch norm's running statistics
         batch_size=BATCH,
-        callbacks=[tester],
         progress=config.progress,
         rng=rng,
         on_nonfinite="stop",
@@ -179,9 +159,9 @@ def one_run(variant: str, depth: int, seed: int, data, config: ExperimentConfig,
         "variant": variant,
         "depth": depth,
         "seed": seed,
-        "final_test_acc": tester.test_acc[-1] if tester.test_acc else None,
-        "best_test_acc": max(tester.test_acc) if tester.test_acc else None,
-        "test_acc": tester.test_acc,
+        "final_test_acc": history.test_acc[-1] if len(history) else None,
+        "best_test_acc": max(history.test_acc) if len(history) else None,
+        "test_acc": list(history.test_acc),
         "train_loss": list(history.train_loss),
         "diverged": bool(history.events_of("diverged")),
         "delta_init": _profile(at_init),
