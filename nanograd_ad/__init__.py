@@ -71,8 +71,10 @@ from .inspect import GradientFlow, contribution_map
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D, Parameter
 from .losses import MSE, SoftmaxCrossEntropy
 from .network import NonFiniteError, Sequential
+from .normalization import BatchNorm1D, BatchNorm2D
 from .optim import SGD, Adam, clip_by_global_norm, clip_by_value, make_optimizer
 from .pseudo_normalization import PseudoNormalize
+from .residual import Residual
 from .train import Trainer, TrainingDiverged, evaluate, fit
 
 __version__ = "0.1.0"
@@ -86,6 +88,8 @@ __all__ = [
     "Amplify",
     "AvgPool2D",
     "BackendError",
+    "BatchNorm1D",
+    "BatchNorm2D",
     "Callback",
     "CheckError",
     "CheckpointError",
@@ -111,6 +115,7 @@ __all__ = [
     "PseudoNormalize",
     "ReLU",
     "RegularizedReLU",
+    "Residual",
     "Scale",
     "Sequential",
     "Sigmoid",

@@ -44,6 +44,7 @@ from typing import NamedTuple
 from . import backend
 from .callbacks import Callback
 from .feedback import FeedbackRule
+from .normalization import BatchNorm1D, BatchNorm2D
 from .schedules import Phases
 
 __all__ = [
@@ -122,8 +123,22 @@ def random_layers(layers, ratio: float, rng: random.Random) -> list[int]:
 
 
 def weight_layers(net) -> list[int]:
-    """Indices of the layers with a ``weight`` parameter (Dense, Conv2D): the paper's layers."""
-    return [i for i, layer in enumerate(net.layers) if getattr(layer, "weight", None) is not None]
+    """Seam indices (positions in ``net.walk()``, so inside Residual blocks too) of the layers
+    with a ``weight`` parameter (Dense, Conv2D): the paper's layers.
+
+    **(reading)** batch normalization's γ is called ``weight`` too but is not one of the
+    paper's "n weights of a layer"; BatchNorm layers are not candidates.
+    """
+    return [
+        i
+        for i, (_, layer) in enumerate(net.walk())
+        if getattr(layer, "weight", None) is not None and not isinstance(layer, (BatchNorm1D, BatchNorm2D))
+    ]
+
+
+def _layer_at(net, index: int):
+    """The layer at seam index ``index`` (its position in ``net.walk()``)."""
+    return net.walk()[index][1]
 
 
 # -------------------------------------------------------------------------- statistics
@@ -170,7 +185,7 @@ class GradientStatistics(FeedbackRule):
         """Zero the sums and start recording (call at the beginning of the analysis epoch)."""
         xp = backend.xp
         for i in self.layers:
-            params = self._tracked(self.net.layers[i])
+            params = self._tracked(_layer_at(self.net, i))
             self.sum_g[i] = [xp.zeros_like(p.data) for p in params]
             self.sum_abs_g[i] = [xp.zeros_like(p.data) for p in params]
             self.iterations[i] = 0
@@ -222,7 +237,7 @@ class GradientStatistics(FeedbackRule):
         return [
             {
                 "layer": i,
-                "name": repr(self.net.layers[i]),
+                "name": repr(_layer_at(self.net, i)),
                 "weights": int(self._flat(i)[0].size),
                 "iterations": self.iterations[i],
                 "G": g[i],
@@ -264,7 +279,13 @@ class Amplify(FeedbackRule):
         self.enabled = True
 
     def bind(self, net) -> None:
-        """Check that the selected layers have weights."""
+        """Check that the selected layers have weights (and that ``scope="backward"`` meets no block)."""
+        if self.scope == "backward" and len(net.walk()) != len(net.layers):
+            raise ValueError(
+                "Amplify(scope='backward') multiplies the error of every layer below a selected one, "
+                "which a Residual block's two paths do not define (only one of them would carry the "
+                "factor); use scope='weights' on networks with blocks"
+            )
         super().bind(net)
         _check_layers(net, sorted(self.selected), "Amplify")
 
@@ -591,8 +612,12 @@ def _check_layers(net, layers, owner: str) -> list[int]:
     eligible = weight_layers(net)
     if layers is None:
         return eligible
+    walk = net.walk()
     for i in layers:
         if i not in eligible:
-            name = repr(net.layers[i]) if 0 <= i < len(net.layers) else "no such layer"
-            raise ValueError(f"{owner}: layer {i} ({name}) has no weight; layers with weights: {eligible}")
+            name = repr(walk[i][1]) if 0 <= i < len(walk) else "no such layer"
+            raise ValueError(
+                f"{owner}: layer {i} ({name}) has no weight (the Dense/Conv2D layers are candidates; "
+                f"batch norm's γ is not); layers with weights: {eligible}"
+            )
     return sorted(layers)

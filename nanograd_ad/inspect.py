@@ -16,6 +16,16 @@ RMS(v) = sqrt(mean(v²)) over every entry of the batch. :func:`plot_delta_profil
 δ RMS against depth on a log scale for several runs on one figure — vanishing gradients
 are a line falling towards layer 1; pseudo-normalization lifts it.
 
+Inside :class:`~nanograd_ad.residual.Residual` blocks the weight layers of the branches
+count along the depth (1 = input side) and each block adds two numbers per step, the RMS
+of the error each path passes down to the block's input::
+
+    branch    RMS(f.backward(δ))          shortcut  RMS(shortcut.backward(δ))
+
+kept by the depth of the block's first weight layer (:meth:`GradientFlow.paths`); the
+δ-by-depth plot draws both beside δ. A projection shortcut's own weight layers are not
+on the depth axis (they sit beside the branch, not below it).
+
 **Contribution maps** (Bu, Jiang, Lu & Zhang 2026, §5; their SHAP variant is unpublished, this
 is gradient × input): :func:`contribution_map` and :func:`plot_contribution_maps`.
 
@@ -31,10 +41,12 @@ from dataclasses import dataclass
 from . import backend
 from .activations import Activation, LeakyReLU, ReLU, Sigmoid, Tanh
 from .feedback import FeedbackRule
+from .normalization import BatchNorm1D, BatchNorm2D
 from .pseudo_normalization import PseudoNormalize
 
 __all__ = [
     "KEYS",
+    "PATHS",
     "ContributionMap",
     "GradientFlow",
     "contribution_map",
@@ -45,6 +57,8 @@ __all__ = [
 
 #: what GradientFlow records per weight layer and step
 KEYS = ("delta", "carried", "d", "weight_grad", "bias_grad", "saturated")
+#: what it records per Residual block and step: the error each path passes to the block's input
+PATHS = ("branch", "shortcut")
 
 
 def _rms(v):
@@ -94,31 +108,53 @@ class GradientFlow(FeedbackRule):
         self.every, self.saturation = every, saturation
         self.steps = 0
 
+    #: layers skipped when looking for the activation above a weight layer
+    SKIPPED = (*PseudoNormalize.PASS_THROUGH, BatchNorm1D, BatchNorm2D)
+
     def bind(self, net) -> None:
-        """Find the weight layers (depth 1..L) and the activation above each."""
+        """Find the weight layers (depth 1..L, through the branches of blocks), the activation
+        above each, and the blocks whose two paths are recorded."""
         super().bind(net)
-        layers = net.layers
+        walk = net.walk()
+        names, layers = [name for name, _ in walk], [layer for _, layer in walk]
+        in_shortcut = [".shortcut." in name for name in names]
         self.weight_layers = [
-            i for i, layer in enumerate(layers) if isinstance(layer, PseudoNormalize.WEIGHT_LAYERS)
+            i
+            for i, layer in enumerate(layers)
+            if isinstance(layer, PseudoNormalize.WEIGHT_LAYERS) and not in_shortcut[i]
         ]
         if not self.weight_layers:
             raise ValueError(
                 f"GradientFlow: the network has no Dense or Conv2D layer to watch; "
-                f"layers: {[repr(layer) for layer in layers]}"
+                f"layers: {[repr(layer) for layer in net.layers]}"
             )
         self.depth = {i: l + 1 for l, i in enumerate(self.weight_layers)}
         self.activation_above: dict[int, int] = {}
-        for i in self.weight_layers:
-            k = i + 1
-            while k < len(layers) and isinstance(layers[k], PseudoNormalize.PASS_THROUGH):
-                k += 1
-            if k < len(layers) and isinstance(layers[k], Activation):
-                self.activation_above[i] = k
+        for offset, inner in net.networks():  # look for it among the weight layer's neighbours
+            for j in range(len(inner.layers)):
+                i = offset + inner.seam_index[j]
+                if i not in self.depth:
+                    continue
+                k = j + 1
+                while k < len(inner.layers) and isinstance(inner.layers[k], self.SKIPPED):
+                    k += 1
+                if k < len(inner.layers) and isinstance(inner.layers[k], Activation):
+                    self.activation_above[i] = offset + inner.seam_index[k]
         self.depth_of_activation = {k: self.depth[i] for i, k in self.activation_above.items()}
         self.names = {}
         for i in self.weight_layers:
             k = self.activation_above.get(i)
-            self.names[self.depth[i]] = repr(layers[i]) + ("" if k is None else f" → {layers[k]!r}")
+            self.names[self.depth[i]] = (
+                f"{names[i]} {layers[i]!r}" if "." in names[i] else repr(layers[i])
+            ) + ("" if k is None else f" → {layers[k]!r}")
+        # a block's depth: that of the first weight layer inside it on the depth axis
+        self.block_depth = {}
+        for i, layer in enumerate(layers):
+            if hasattr(layer, "branch_error"):
+                inside = [w for w in self.weight_layers if names[w].startswith(names[i] + ".")]
+                if inside:
+                    self.block_depth[i] = self.depth[inside[0]]
+        self.top_index = net.seam_index[-1]
         self.reset()
 
     def reset(self) -> None:
@@ -126,12 +162,13 @@ class GradientFlow(FeedbackRule):
         self.steps = 0
         self.recorded_steps: list[int] = []
         self.values = {key: {l: [] for l in self.depth.values()} for key in KEYS}
+        self.path_values = {path: {l: [] for l in self.block_depth.values()} for path in PATHS}
         self._current: dict | None = None
 
     # ------------------------------------------------------------------- the seam
     def before_layer(self, index: int, layer, delta):
-        if index == len(self.net.layers) - 1:  # a new backward pass begins
-            self._current = {key: {} for key in KEYS} if self.steps % self.every == 0 else None
+        if index == self.top_index:  # a new backward pass begins
+            self._current = {key: {} for key in KEYS + PATHS} if self.steps % self.every == 0 else None
         if self._current is not None and index in self.depth:
             self._current["delta"][self.depth[index]] = _rms(delta)  # RMS δ^l (or e^l)
         return delta
@@ -142,7 +179,11 @@ class GradientFlow(FeedbackRule):
             if index in self.depth:
                 l = self.depth[index]
                 current["weight_grad"][l] = _rms(layer.weight.grad)
-                current["bias_grad"][l] = _rms(layer.bias.grad)
+                current["bias_grad"][l] = None if layer.bias is None else _rms(layer.bias.grad)
+            elif index in self.block_depth:  # the two paths into the block's input
+                l = self.block_depth[index]
+                current["branch"][l] = _rms(layer.branch_error)
+                current["shortcut"][l] = _rms(layer.shortcut_error)
             elif index in self.depth_of_activation:
                 l = self.depth_of_activation[index]
                 current["d"][l] = _rms(backend.xp.broadcast_to(layer.derivative_value, layer.z.shape))
@@ -163,6 +204,9 @@ class GradientFlow(FeedbackRule):
                 current["carried"][l] = carried.get(l, current["delta"].get(l))
                 for key in KEYS:
                     self.values[key][l].append(current[key].get(l))
+            for l in self.block_depth.values():
+                for path in PATHS:
+                    self.path_values[path][l].append(current[path].get(l))
             self.recorded_steps.append(self.steps)
         self.steps += 1
 
@@ -192,6 +236,22 @@ class GradientFlow(FeedbackRule):
             else:
                 values.append(numpy.nan if numpy.isnan(series).all() else numpy.nanmean(series))
         return depths, numpy.array(values)
+
+    def paths(self, path: str):
+        """(block depths, mean RMS over the recorded steps of what ``path`` passes down to each
+        Residual block's input): ``path`` is ``"branch"`` or ``"shortcut"``. Empty without blocks."""
+        import numpy
+
+        if path not in PATHS:
+            raise ValueError(f"GradientFlow: path must be one of {PATHS}, got {path!r}")
+        depths = numpy.array(sorted(self.path_values[path]), dtype=int)
+        values = [
+            numpy.nanmean(
+                [numpy.nan if v is None else float(v) for v in self.path_values[path][l]] or [numpy.nan]
+            )
+            for l in depths
+        ]
+        return depths, numpy.array(values, dtype=float)
 
     def summary(self) -> list[dict]:
         """One row per layer: depth, name and the mean over recorded steps of every key."""
@@ -295,8 +355,11 @@ def _save(fig, path):
 def plot_delta_profile(runs: dict, key: str = "delta", path=None, title: str | None = None, ax=None):
     """RMS of δ^l against depth l (log scale), one line per run — the vanishing-gradient picture.
 
-    runs: ``{label: GradientFlow or (depths, values)}``. Saves to ``path`` when given.
-    Returns the figure.
+    runs: ``{label: GradientFlow or (depths, values)}``; a run may also be a dict
+    ``{"delta": (depths, values), "branch": …, "shortcut": …}``. For a network of Residual
+    blocks the two paths are drawn too (for ``key="delta"``): what the branch and what the
+    shortcut pass down to each block's input, dashed and dotted, at the block's depth.
+    Saves to ``path`` when given. Returns the figure.
     """
     plt = _pyplot()
     if ax is None:
@@ -304,8 +367,14 @@ def plot_delta_profile(runs: dict, key: str = "delta", path=None, title: str | N
     else:
         fig = ax.figure
     for label, run in runs.items():
-        depths, values = run.profile(key) if isinstance(run, GradientFlow) else run
-        ax.plot(depths, values, marker="o", markersize=3, label=label)
+        if isinstance(run, GradientFlow):
+            run = {key: run.profile(key), **{p: run.paths(p) for p in PATHS}}
+        if not isinstance(run, dict):
+            run = {key: run}
+        line = ax.plot(*run[key], marker="o", markersize=3, label=label)[0]
+        for route, style in zip(PATHS, ("--", ":")):
+            if key == "delta" and route in run and len(run[route][0]):
+                ax.plot(*run[route], style, color=line.get_color(), marker=".", label=f"{label}: via {route}")
     ax.set_yscale("log")
     ax.set(
         xlabel="layer l (1 = input side)",

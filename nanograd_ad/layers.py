@@ -84,9 +84,12 @@ class Layer:
 
     ``skips_input_grad``: True where ``backward(delta, input_grad=False)`` is accepted and
     skips ∂C/∂x (``Sequential.backward(..., input_grad=False)`` asks its bottom layer so).
+    ``training`` is True unless ``Sequential.eval()`` switched it off; only layers that
+    behave differently in evaluation (batch normalization) read it.
     """
 
     skips_input_grad = False
+    training = True
 
     def __init__(self):
         self.x = None
@@ -333,6 +336,9 @@ class Conv2D(Layer):
 
         z[n, o, y, x] = Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, y·s + i, x·s + j] + b[o]
 
+    ``bias=False`` leaves b out (a convolution followed by batch normalization, whose β
+    takes its place, as in ResNet and VGG with batch norm).
+
     As one matrix product: z₂ = cols W₂ᵀ, with cols the im2col patches (N·H_out·W_out, K)
     and W₂ the weight flattened to (C_out, K), K = kH·kW·C_in. Backward, with δ₂ the
     error as (N·H_out·W_out, C_out):
@@ -359,8 +365,11 @@ class Conv2D(Layer):
         weight_init: str = "torch",
         bias_init: str = "torch",
         rng=None,
+        bias: bool = True,
     ):
         super().__init__()
+        if not isinstance(bias, bool):
+            raise ValueError(f"Conv2D: bias must be True or False, got {bias!r}")
         in_channels, out_channels, kernel_size, stride = _check_positive_int(
             self, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride
         )
@@ -372,9 +381,11 @@ class Conv2D(Layer):
         fan_in, fan_out = in_channels * kernel_size**2, out_channels * kernel_size**2
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         w = init.draw(weight_init, shape, fan_in, fan_out, rng)
-        b = init.draw(bias_init, (out_channels,), fan_in, fan_out, rng)
         self.weight = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
-        self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
+        self.bias: Parameter | None = None
+        if bias:
+            b = init.draw(bias_init, (out_channels,), fan_in, fan_out, rng)
+            self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
 
     def output_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -419,7 +430,8 @@ class Conv2D(Layer):
         w2_t = self._w2().T
         for rows, cols in self._patches():
             backend.xp.matmul(cols, w2_t, out=z[rows])  # z₂ = cols W₂ᵀ
-        z += self.bias.data  # + b, one per column
+        if self.bias is not None:
+            z += self.bias.data  # + b, one per column
         self.out_shape = (n, self.out_channels, h_out, w_out)
         return z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
 
@@ -448,7 +460,8 @@ class Conv2D(Layer):
         for rows, cols in self._patches():
             grad_w2 += delta2[rows].T @ cols  # ∂C/∂W₂ = δ₂ᵀ cols, block by block
         self.weight.grad += grad_w2.reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
-        self.bias.grad += delta2.sum(axis=0)  # ∂C/∂b = Σ δ
+        if self.bias is not None:
+            self.bias.grad += delta2.sum(axis=0)  # ∂C/∂b = Σ δ
         if not input_grad:
             return None
         dx = xp.zeros(self.x_pad.shape, dtype=delta2.dtype)
@@ -465,8 +478,10 @@ class Conv2D(Layer):
         return dx.transpose(0, 3, 1, 2)  # back to NCHW
 
     def __repr__(self):
-        extra = (f", stride={self.stride}" if self.stride != 1 else "") + (
-            f", padding={self.padding}" if self.padding else ""
+        extra = (
+            (f", stride={self.stride}" if self.stride != 1 else "")
+            + (f", padding={self.padding}" if self.padding else "")
+            + (", bias=False" if self.bias is None else "")
         )
         return f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}{extra})"
 

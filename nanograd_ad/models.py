@@ -17,6 +17,8 @@ logits: pair it with :class:`~nanograd_ad.losses.SoftmaxCrossEntropy`.
 | ``pn_model1`` / ``pn_model2`` / ``pn_model3`` | Bu, Jiang, Lu & Zhang 2026, §4 | 8+2 / 4+6 / 5+5, tanh |
 | ``regularized_relu_net`` | Wang, §4 | 6 conv, 2 mean-pool, 2-class dense |
 | ``small_vgg`` | Basodi et al. (gradient amplification), a VGG-style stand-in for VGG-19 | 6 conv + 2 dense |
+| ``resnet18`` / ``resnet34`` | Basodi et al.; He et al. 2016, CIFAR | 3×3 stem, 8 / 16 blocks, GAP, dense |
+| ``vgg19_bn`` | Basodi et al.; Simonyan & Zisserman 2015 + BN, CIFAR | 16 conv + BN, 5 max-pool, dense |
 
 Where a paper's table of layer sizes is lost, the widths are a reading, stated in the
 function's docstring. Weights come from :mod:`nanograd_ad.init` (seed it with
@@ -30,6 +32,8 @@ from collections.abc import Callable, Sequence
 from .activations import Activation, ReLU, Sigmoid, Tanh
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
 from .network import Sequential
+from .normalization import BatchNorm2D
+from .residual import Residual
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,7 +44,10 @@ __all__ = [
     "pn_model2",
     "pn_model3",
     "regularized_relu_net",
+    "resnet18",
+    "resnet34",
     "small_vgg",
+    "vgg19_bn",
 ]
 
 CIFAR = (3, 32, 32)
@@ -358,3 +365,138 @@ def small_vgg(
     net = Sequential(*layers)
     net.build(shape)
     return net
+
+
+# ------------------------------------------------ the amplification paper's own networks
+
+
+def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[Layer]:
+    """3×3 convolution without bias (batch norm's β takes its place) → BatchNorm2D → ReLU."""
+    return [
+        Conv2D(c_in, c_out, 3, stride=stride, padding=1, weight_init="he_normal", bias=False),
+        BatchNorm2D(c_out),
+        ReLU(),
+    ]
+
+
+def basic_block(c_in: int, c_out: int, stride: int = 1) -> Residual:
+    """ResNet's basic block (He et al. 2016, Fig. 2), before the ReLU that follows the sum:
+
+    branch    Conv3×3(stride) → BN → ReLU → Conv3×3 → BN
+    shortcut  identity, or Conv1×1(stride) → BN where the shape changes (option B)
+    """
+    branch = Sequential(
+        *_conv_bn_relu(c_in, c_out, stride),
+        Conv2D(c_out, c_out, 3, padding=1, weight_init="he_normal", bias=False),
+        BatchNorm2D(c_out),
+    )
+    shortcut = None
+    if stride != 1 or c_in != c_out:
+        shortcut = Sequential(
+            Conv2D(c_in, c_out, 1, stride=stride, weight_init="he_normal", bias=False), BatchNorm2D(c_out)
+        )
+    return Residual(branch, shortcut)
+
+
+def _resnet(name: str, blocks: Sequence[int], num_classes: int, input_shape, width: int) -> Sequential:
+    shape = _check(num_classes, input_shape, name)
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"{name}: width must be a positive int, got {width!r}")
+    layers: list[Layer] = _conv_bn_relu(shape[0], width)
+    channels, side = width, shape[1]
+    for stage, count in enumerate(blocks):
+        out = width * 2**stage
+        for b in range(count):
+            stride = 2 if stage > 0 and b == 0 else 1
+            layers += [basic_block(channels, out, stride), ReLU()]
+            channels = out
+    _, height, side = Sequential(*layers).build(shape)
+    if height != side:
+        raise ValueError(f"{name}: needs square images, got input_shape {shape}")
+    # global average pooling: one mean per channel over the last H×W
+    layers += [AvgPool2D(side), Flatten(), Dense(channels, num_classes)]
+    net = Sequential(*layers)
+    net.build(shape)
+    return net
+
+
+def resnet18(num_classes: int = 10, *, input_shape: Sequence[int] = CIFAR, width: int = 64) -> Sequential:
+    """ResNet-18 for CIFAR (the amplification paper's network; He, Zhang, Ren & Sun 2016).
+
+    The CIFAR variant commonly used for 32×32 images: a 3×3 stem instead of the 7×7
+    convolution and max-pool of the ImageNet network, then four stages of two basic
+    blocks (widths w, 2w, 4w, 8w; w = 64; the first block of stages 2–4 halves H and W
+    with a 1×1 projection shortcut), global average pooling and one Dense layer::
+
+        Conv3×3(c, w) → BN → ReLU → [Residual → ReLU] × (2, 2, 2, 2) → AvgPool(4) → Flatten
+        → Dense(8w, classes)
+
+    11,173,962 parameters for 10 classes (tested against the same network built in PyTorch).
+    Convolutions carry no bias (batch norm follows each); He-normal convolution weights,
+    PyTorch's default for the Dense layer, γ = 1 and β = 0.
+    """
+    return _resnet("resnet18", (2, 2, 2, 2), num_classes, input_shape, width)
+
+
+def resnet34(num_classes: int = 10, *, input_shape: Sequence[int] = CIFAR, width: int = 64) -> Sequential:
+    """ResNet-34 for CIFAR: :func:`resnet18` with (3, 4, 6, 3) basic blocks per stage
+    (21,282,122 parameters for 10 classes)."""
+    return _resnet("resnet34", (3, 4, 6, 3), num_classes, input_shape, width)
+
+
+#: VGG-19's configuration: convolution widths, "M" for a 2×2 max-pool
+VGG19 = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+)
+
+
+def vgg19_bn(
+    num_classes: int = 10, *, input_shape: Sequence[int] = CIFAR, width_scale: float = 1.0
+) -> Sequential:
+    """VGG-19 with batch normalization for CIFAR (the amplification paper's network).
+
+    Simonyan & Zisserman's 16 3×3 convolutions in five blocks, each followed by batch norm
+    and ReLU, a 2×2 max-pool after each block (32 → 1), and, as in the CIFAR variant, a
+    single Dense(512, classes) classifier instead of the three ImageNet ones::
+
+        [Conv3×3 → BN → ReLU] × (2, 2, 4, 4, 4) with widths 64 … 512, MaxPool(2) after each → Flatten → Dense
+
+    Convolutions carry no bias (batch norm follows): 20,035,018 parameters for 10 classes
+    (the common CIFAR code keeps the biases: 5,504 more). ``width_scale`` multiplies every
+    width (e.g. 0.25 for a quick run). Needs inputs of at least 32×32 (five poolings).
+    """
+    shape = _check(num_classes, input_shape, "vgg19_bn")
+    if isinstance(width_scale, bool) or not isinstance(width_scale, (int, float)) or not width_scale > 0:
+        raise ValueError(f"vgg19_bn: width_scale must be a number > 0, got {width_scale!r}")
+    if min(shape[1:]) < 32:
+        raise ValueError(f"vgg19_bn: input {shape} is too small for five 2×2 poolings (needs ≥ 32×32)")
+    layers: list[Layer] = []
+    channels = shape[0]
+    for entry in VGG19:
+        if entry == "M":
+            layers.append(MaxPool2D(2))
+            continue
+        out = max(1, round(int(entry) * width_scale))
+        layers += _conv_bn_relu(channels, out)
+        channels = out
+    return _finish(layers, num_classes, shape, "torch", "torch")

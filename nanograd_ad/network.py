@@ -16,6 +16,16 @@ a ``Dense`` layer turns δ^{l+1} into δ^{l+1} W^{l+1 T} (storing ∂C/∂W^{l+1
 activation below multiplies by d^l. Between any two layers sits the feedback seam —
 where pseudo-normalization or gradient amplification rescale the error travelling
 down. ``tests/test_network.py`` proves this loop equals the explicit recursion.
+
+A layer may hold networks of its own (a :class:`~nanograd_ad.residual.Residual` block's
+branch and shortcut). The feedback rules of the outer network act on their layers too:
+every layer has an *index at the seam*, its position in :meth:`Sequential.walk` (depth
+first: the block, then its branch's layers, then its shortcut's). Without blocks that
+index is just the layer's position in ``layers``.
+
+``train()`` / ``eval()`` switch every layer's ``training`` flag (PyTorch's convention):
+batch normalization uses batch statistics in training and its running statistics in
+evaluation; ``state_dict`` holds those running statistics beside the parameters.
 """
 
 from __future__ import annotations
@@ -56,9 +66,60 @@ class Sequential:
         self.layers = list(layers)
         self.feedback: list[FeedbackRule] = []
         self.check_finite = False
+        self.training = True
         self.input_shape: tuple | None = None
+        #: (the network this one sits in, the seam index of this one's layer 0 there), or None
+        self.enclosing: tuple[Sequential, int] | None = None
+        self._number_layers()
         for rule in feedback or []:
             self.add_feedback(rule)
+
+    # -------------------------------------------------------------- the seam's indices
+    def walk(self) -> list[tuple[str, Layer]]:
+        """Every layer, depth first, with its name: ``("3", Residual)``, ``("3.branch.0", Conv2D)``…
+
+        A layer's position in this list is its index at the feedback seam (the ``index``
+        a rule's ``before_layer``/``after_layer`` receive and ``GradientFlow`` or gradient
+        amplification report). Without blocks, it is the list of ``layers``.
+        """
+        found = []
+        for i, layer in enumerate(self.layers):
+            found.append((str(i), layer))
+            for name, inner in _inner_networks(layer):
+                found += [(f"{i}.{name}.{sub}", sublayer) for sub, sublayer in inner.walk()]
+        return found
+
+    def networks(self) -> list[tuple[int, Sequential]]:
+        """This network and every network inside its blocks, each with the seam index of its layer 0
+        minus one's own offset: ``[(0, self), (4, block.branch), …]`` (an inner network's layer j has
+        seam index ``offset + inner.seam_index[j]``)."""
+        self._number_layers()
+        found: list[tuple[int, Sequential]] = [(0, self)]
+        for i, layer in enumerate(self.layers):
+            offset = self.seam_index[i] + 1
+            for _, inner in _inner_networks(layer):
+                found += [(offset + sub_offset, net) for sub_offset, net in inner.networks()]
+                offset += len(inner.walk())
+        return found
+
+    def _number_layers(self) -> None:
+        """Seam index of each layer (``self.seam_index``); tell each inner network where it sits."""
+        self.seam_index, position = [], 0
+        for layer in self.layers:
+            self.seam_index.append(position)
+            position += 1
+            for _, inner in _inner_networks(layer):
+                inner.enclosing = (self, position)
+                position += len(inner.walk())
+
+    def _rules(self) -> list[tuple[FeedbackRule, int]]:
+        """(rule, seam index of this network's layer 0 in the rule's network): this network's
+        own rules, then those of the networks it sits in."""
+        rules = [(rule, 0) for rule in self.feedback]
+        if self.enclosing is not None:
+            outer, offset = self.enclosing
+            rules += [(rule, offset + first) for rule, first in outer._rules()]
+        return rules
 
     # ----------------------------------------------------------------- forward
     def forward(self, x):
@@ -88,17 +149,22 @@ class Sequential:
 
         For each layer, from the top: the feedback rules may rescale the error coming in,
         the layer takes its gradients and passes the error down, and the rules may
-        rescale what it passes down. Returns ∂C/∂x, shaped like the input.
+        rescale what it passes down. Returns ∂C/∂x, shaped like the input. Each rule receives
+        the layer's index at the seam (``i`` itself unless the network holds blocks; see
+        :meth:`walk`).
 
         ``input_grad=False`` (a training step: nobody reads ∂C/∂x) lets the bottom layer
         skip the error for the input — for a convolution that is a matrix product and a
         col2im — and returns ``None``. Every ``param.grad`` is the same either way, and the
         feedback rules still see the bottom layer (``after_layer`` gets ``delta=None``).
         """
+        if len(self.seam_index) != len(self.layers):  # layers were added or removed
+            self._number_layers()
+        rules = self._rules()
         for i in reversed(range(len(self.layers))):
-            layer = self.layers[i]
-            for rule in self.feedback:
-                delta = rule.before_layer(i, layer, delta)  # seam: error into layer i
+            layer, index = self.layers[i], self.seam_index[i]
+            for rule, first in rules:
+                delta = rule.before_layer(first + index, layer, delta)  # seam: error into layer i
             try:
                 if i == 0 and not input_grad:
                     delta = _backward_without_input_grad(layer, delta)  # grads only; None
@@ -107,8 +173,8 @@ class Sequential:
             except Exception as err:
                 _add_context(err, f"Sequential layer {i}")
                 raise
-            for rule in self.feedback:
-                delta = rule.after_layer(i, layer, delta)  # seam: error out of layer i
+            for rule, first in rules:
+                delta = rule.after_layer(first + index, layer, delta)  # seam: error out of layer i
             if self.check_finite:
                 self._check_backward(i, layer, delta)
         return delta
@@ -126,8 +192,38 @@ class Sequential:
         return [p for layer in self.layers for p in layer.parameters()]
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
-        """``("3.weight", Parameter)`` pairs: layer index, then the parameter's name."""
-        return [(f"{i}.{p.name}", p) for i, layer in enumerate(self.layers) for p in layer.parameters()]
+        """``("3.weight", Parameter)`` pairs: layer index, then the parameter's name
+        (``"3.branch.0.weight"`` inside a block, as in PyTorch)."""
+        named = []
+        for i, layer in enumerate(self.layers):
+            if hasattr(layer, "named_parameters"):  # a block: its networks' names
+                named += [(f"{i}.{name}", p) for name, p in layer.named_parameters()]
+            else:
+                named += [(f"{i}.{p.name}", p) for p in layer.parameters()]
+        return named
+
+    def named_buffers(self) -> list[tuple[str, object]]:
+        """``("1.running_mean", array)`` pairs: state that is saved but not trained."""
+        return [
+            (f"{name}.{key}", value)
+            for name, layer in self.walk()
+            for key, value in (layer.buffers().items() if hasattr(layer, "buffers") else ())
+        ]
+
+    def train(self, mode: bool = True) -> Sequential:
+        """Training mode (the default): batch normalization uses the batch's statistics."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"Sequential.train: mode must be True or False, got {mode!r}")
+        self.training = mode
+        for _, layer in self.walk():
+            layer.training = mode
+        for _, net in self.networks():
+            net.training = mode
+        return self
+
+    def eval(self) -> Sequential:
+        """Evaluation mode: batch normalization uses its running statistics (``train(False)``)."""
+        return self.train(False)
 
     def num_parameters(self) -> int:
         """Total number of trainable scalars."""
@@ -139,30 +235,41 @@ class Sequential:
             p.zero_grad()
 
     def state_dict(self) -> dict:
-        """``{name: NumPy copy of the parameter}`` — host arrays, safe to save."""
-        return {name: backend.to_numpy(p.data).copy() for name, p in self.named_parameters()}
+        """``{name: NumPy copy}`` of every parameter and buffer (running statistics): host arrays."""
+        state = {name: backend.to_numpy(p.data).copy() for name, p in self.named_parameters()}
+        state.update({name: backend.to_numpy(value).copy() for name, value in self.named_buffers()})
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Load parameters saved by :meth:`state_dict`; refuses any name or shape mismatch.
+        """Load parameters and buffers (running statistics) saved by :meth:`state_dict`; refuses
+        any name or shape mismatch.
 
         The values are copied into the existing arrays (in the network's dtype), so an
         optimizer holding them, or a flat vector they are views of, keeps updating the
         weights the layers read.
         """
         own = dict(self.named_parameters())
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        buffers = dict(self.named_buffers())
+        expected = set(own) | set(buffers)
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
             raise ValueError(
                 f"load_state_dict: architecture mismatch — missing {missing}, unexpected {unexpected}"
             )
-        for name, p in own.items():
-            if tuple(state[name].shape) != tuple(p.shape):
+        shapes = {name: tuple(p.shape) for name, p in own.items()}
+        shapes.update({name: tuple(value.shape) for name, value in buffers.items()})
+        for name, shape in shapes.items():
+            if tuple(state[name].shape) != shape:
                 raise ValueError(
-                    f"load_state_dict: parameter {name} expects shape {tuple(p.shape)}, "
-                    f"found {tuple(state[name].shape)}"
+                    f"load_state_dict: {'buffer' if name in buffers else 'parameter'} {name} expects shape "
+                    f"{shape}, found {tuple(state[name].shape)}"
                 )
         for name, p in own.items():  # in place: views (flat_parameter) and optimizers stay bound
             p.data[...] = backend.asarray(state[name], dtype=p.data.dtype)  # a copy, never shared
+        layers = dict(self.walk())
+        for name in buffers:
+            layer_name, key = name.rsplit(".", 1)
+            layers[layer_name].load_buffer(key, state[name])
 
     def astype(self, dtype) -> Sequential:
         """Cast every parameter to ``dtype`` (e.g. float64 for gradient checks)."""
@@ -199,15 +306,27 @@ class Sequential:
 
     def describe(self) -> str:
         """A table of the layers: index, layer, output shape (once built), parameters."""
-        shapes = getattr(self, "shapes", [None] * len(self.layers))
-        details = [layer.describe() if hasattr(layer, "describe") else repr(layer) for layer in self.layers]
-        width = max([36] + [len(d) for d in details])
-        rows = [f"{'#':>3}  {'layer':<{width}} {'output':<18} params"]
-        for i, (layer, shape, detail) in enumerate(zip(self.layers, shapes, details)):
-            count = sum(math.prod(p.shape) for p in layer.parameters())
-            rows.append(f"{i:>3}  {detail:<{width}} {shape or '?'!s:<18} {count}")
+        entries = self._describe_rows()
+        names = max([3] + [len(name) for name, _, _, _ in entries])
+        width = max([36] + [len(detail) for _, detail, _, _ in entries])
+        rows = [f"{'#':<{names}}  {'layer':<{width}} {'output':<18} params"]
+        for name, detail, shape, count in entries:
+            rows.append(f"{name:<{names}}  {detail:<{width}} {shape or '?'!s:<18} {count}")
         rows.append(f"total parameters: {self.num_parameters()}")
         return "\n".join(rows)
+
+    def _describe_rows(self, prefix: str = "") -> list[tuple[str, str, object, int]]:
+        """(name, layer, output shape, parameters) per layer; a block's layers follow it, indented."""
+        shapes = getattr(self, "shapes", [None] * len(self.layers))
+        indent = "  " * (prefix.count(".") // 2)  # "3.branch." is one level down
+        rows = []
+        for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
+            detail = layer.describe() if hasattr(layer, "describe") else repr(layer)
+            count = sum(math.prod(p.shape) for p in layer.parameters())
+            rows.append((f"{prefix}{i}", indent + detail, shape, count))
+            for name, inner in _inner_networks(layer):
+                rows += inner._describe_rows(f"{prefix}{i}.{name}.")
+        return rows
 
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
@@ -242,6 +361,12 @@ def _add_context(err: Exception, context: str) -> None:
         err.args = (f"{context}: {err.args[0]}",)
     elif hasattr(err, "add_note"):  # Python ≥ 3.11
         err.add_note(context)
+
+
+def _inner_networks(layer) -> list[tuple[str, Sequential]]:
+    """The named networks a block holds (``[("branch", …), ("shortcut", …)]``); [] for other layers."""
+    children = getattr(layer, "children", None)
+    return children() if callable(children) else []
 
 
 def _all_finite(x) -> bool:

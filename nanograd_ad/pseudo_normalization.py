@@ -131,6 +131,17 @@ class PseudoNormalize(FeedbackRule):
     def bind(self, net) -> None:
         """Find the hidden and PN layers; in two-path mode, the weight layer below each PN layer."""
         self._check_settings()
+        blocks = [
+            f"{i} ({layer!r})"
+            for i, layer in enumerate(net.layers)
+            if callable(getattr(layer, "children", None))
+        ]
+        if blocks:
+            raise ValueError(
+                f"PseudoNormalize applies to a chain of layers (PN paper); layer {blocks[0]} is a block "
+                "whose error is the sum of two paths, which the method does not define — use it on a "
+                "network without Residual blocks"
+            )
         super().bind(net)
         layers = net.layers
         weights = [i for i, layer in enumerate(layers) if isinstance(layer, self.WEIGHT_LAYERS)]

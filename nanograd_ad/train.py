@@ -129,10 +129,25 @@ def evaluate(net, loss, x, y, batch_size: int = 256) -> tuple[Any, Any]:
     (equal to the loss of one full batch). Accuracy is None for non-classification
     losses. One model: two floats. An ensemble: two (E,) arrays, one entry per model
     (``loss.per_model``). Sums stay on the device; they are read once at the end.
+
+    The network is evaluated in evaluation mode (``net.eval()``: batch normalization uses
+    its running statistics and leaves them alone) and put back in the mode it was in.
     """
     _check_data(x, y, "evaluate")
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    mode = getattr(net, "training", None)
+    if mode is None:  # not a Sequential: no modes to switch
+        return _evaluate(net, loss, x, y, batch_size)
+    net.eval()
+    try:
+        return _evaluate(net, loss, x, y, batch_size)
+    finally:
+        net.train(mode)
+
+
+def _evaluate(net, loss, x, y, batch_size: int) -> tuple[Any, Any]:
+    """:func:`evaluate` in whatever mode the network is in."""
     classification, ensemble = _is_classification(loss), ensemble_size(net) is not None
     total_loss, correct, count = backend.xp.zeros((), dtype=backend.xp.float64), 0, 0  # sums in float64
     dtype = network_dtype(net)

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: Experiment modules of this package, imported by `load_all` (a missing one is skipped).
-MODULES = ["digits_ad", "ad_tables", "ad_cifar", "pn", "amplify", "ics"]
+MODULES = ["digits_ad", "ad_tables", "ad_cifar", "pn", "amplify", "ics", "baselines"]
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,33 @@ PAPER = {
 }
 
 
+def _paper_row(model: str, acc: list[float], overhead: list[float]) -> dict:
+    """A row of Tables 3/4 (original, random, G case 1, G case 2, G′ case 1, G′ case 2) and of
+    Tables 1/2 (running-time increase %, G case 1 … G′ case 2)."""
+    return {
+        "model": model,
+        "acc": dict(zip(["original", "random", *MEASURE_VARIANTS], acc)),
+        "overhead": dict(zip(MEASURE_VARIANTS, overhead)),
+    }
+
+
+# the same tables' ResNet rows, for --model resnet18 / resnet34
+PAPER_RESNETS = {
+    ("resnet18", "cifar10"): _paper_row(
+        "ResNet-18, CIFAR-10", [92.39, 94.57, 93.90, 93.76, 94.49, 94.1], [1.53, 1.38, 1.92, 1.45]
+    ),
+    ("resnet34", "cifar10"): _paper_row(
+        "ResNet-34, CIFAR-10", [92.71, 94.39, 94.05, 93.89, 94.56, 94.14], [2.09, 1.94, 2.18, 2.01]
+    ),
+    ("resnet18", "cifar100"): _paper_row(
+        "ResNet-18, CIFAR-100", [71.94, 72.7, 75.33, 75.41, 76.14, 75.35], [1.78, 0.39, 3.23, 0.26]
+    ),
+    ("resnet34", "cifar100"): _paper_row(
+        "ResNet-34, CIFAR-100", [72.18, 73.02, 74.86, 75.59, 75.95, 75.9], [0.54, 0.53, 4.8, 0.36]
+    ),
+}
+
+
 def threshold_range(start: float, stop: float, step: float) -> list[float]:
     """start, start + step, …, up to stop inclusive (rounded to 6 decimals: 0.7, 0.8, … 2.5)."""
     for name, value in (("start", start), ("stop", stop), ("step", step)):
@@ -121,7 +148,23 @@ def add_arguments(parser) -> None:
     )
     group.add_argument("--variants", nargs="+", choices=VARIANTS, default=None, help="default: all")
     group.add_argument(
-        "--lr", type=positive_float, default=0.02, help="learning rate of the first two thirds (default 0.02)"
+        "--model",
+        choices=MODELS,
+        default="small-vgg",
+        help="network: the small VGG-style CNN (default) or the paper's vgg19 (with batch norm), resnet18, "
+        "resnet34 (CIFAR variants; then the paper's phases: 150 epochs, lr 0.1 → 0.01)",
+    )
+    group.add_argument(
+        "--base-width",
+        type=positive_int,
+        default=64,
+        help="vgg19/resnet: the first stage's width (default 64, the paper's networks)",
+    )
+    group.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="learning rate of the first two thirds (default 0.02; the paper's models 0.1)",
     )
     group.add_argument(
         "--lr-drop", type=positive_float, default=0.1, help="lr factor of the second half (default 0.1)"
@@ -151,14 +194,37 @@ def add_arguments(parser) -> None:
     )
 
 
-def build_net(input_shape: tuple, num_classes: int, widths=(8, 16, 32), hidden: int = 64):
-    """The VGG-style CNN for per-sample inputs (C, H, W): :func:`nanograd_ad.models.small_vgg`."""
-    from ..models import small_vgg
+#: ``--model`` choices: the small VGG-style CNN, or the paper's own networks (batch norm, CIFAR variants)
+MODELS = ("small-vgg", "vgg19", "resnet18", "resnet34")
+PAPER_MODELS = MODELS[1:]
 
+
+def build_net(
+    input_shape: tuple,
+    num_classes: int,
+    widths=(8, 16, 32),
+    hidden: int = 64,
+    model: str = "small-vgg",
+    base_width: int = 64,
+):
+    """The network for per-sample inputs (C, H, W): :func:`nanograd_ad.models.small_vgg` (widths,
+    hidden), or the paper's ``vgg19`` (:func:`~nanograd_ad.models.vgg19_bn`, widths scaled by
+    base_width / 64), ``resnet18`` / ``resnet34`` (base width ``base_width``)."""
+    from .. import models
+
+    shape = tuple(input_shape)
     try:
-        return small_vgg(num_classes, input_shape=tuple(input_shape), widths=widths, hidden=hidden)
+        if model == "small-vgg":
+            return models.small_vgg(num_classes, input_shape=shape, widths=widths, hidden=hidden)
+        if model == "vgg19":
+            return models.vgg19_bn(num_classes, input_shape=shape, width_scale=base_width / 64)
+        if model == "resnet18":
+            return models.resnet18(num_classes, input_shape=shape, width=base_width)
+        if model == "resnet34":
+            return models.resnet34(num_classes, input_shape=shape, width=base_width)
     except ValueError as error:
         raise ValueError(f"{NAME}: {error}") from None
+    raise ValueError(f"{NAME}: --model must be one of {MODELS}, got {model!r}")
 
 
 @dataclasses.dataclass
@@ -176,6 +242,8 @@ class Setup:
     scope: str
     reselect_every: int | None
     progress: bool
+    model: str = "small-vgg"
+    base_width: int = 64
 
 
 def _make(setup: Setup, seed: int):
@@ -184,7 +252,9 @@ def _make(setup: Setup, seed: int):
 
     rng = seeded(seed)
     data = setup.data
-    net = build_net(data.x_train.shape[1:], data.num_classes, setup.widths, setup.hidden)
+    net = build_net(
+        data.x_train.shape[1:], data.num_classes, setup.widths, setup.hidden, setup.model, setup.base_width
+    )
     optimizer = SGD(net.parameters(), lr=setup.phases[0][1], momentum=setup.momentum)
     return net, optimizer, rng
 
@@ -489,7 +559,11 @@ def run(config: ExperimentConfig) -> dict:
     if data.num_classes is None or data.x_train.ndim != 4:
         raise ValueError(f"{NAME} needs image classification data (N, C, H, W), got {data.name!r}")
     runs_count = config.choose("runs", 1, 3)
-    epochs = config.choose("epochs", 9, 24)
+    model = extra.get("model") or "small-vgg"
+    paper_model = model in PAPER_MODELS
+    # the paper's networks get its params₁: 150 epochs, (50, 0.1, 0, 1), (100, 0.1, 1, 2), …
+    epochs = config.choose("epochs", 9, 150 if paper_model else 24)
+    lr = extra.get("lr") or (0.1 if paper_model else 0.02)
     thresholds = threshold_range(
         *(extra.get("thresholds") or ((1.0, 1.5, 0.5) if config.quick else (0.7, 2.5, 0.3)))
     )
@@ -499,9 +573,7 @@ def run(config: ExperimentConfig) -> dict:
     default_widths = (8, 16, 32) if data_name == "digits" else (32, 64, 128)
     setup = Setup(
         data=data,
-        phases=paper_phases(
-            epochs, extra.get("lr", 0.02), extra.get("lr_drop", 0.1), extra.get("factor", 2.0)
-        ),
+        phases=paper_phases(epochs, lr, extra.get("lr_drop", 0.1), extra.get("factor", 2.0)),
         widths=tuple(extra.get("widths") or default_widths),
         hidden=extra.get("hidden", 64),
         momentum=extra.get("momentum", 0.9),
@@ -511,11 +583,14 @@ def run(config: ExperimentConfig) -> dict:
         scope=extra.get("scope", "weights"),
         reselect_every=extra.get("reselect_every"),
         progress=config.progress,
+        model=model,
+        base_width=extra.get("base_width", 64),
     )
+    build_net(data.x_train.shape[1:], data.num_classes, setup.widths, setup.hidden, model, setup.base_width)
     for variant in variants:  # bad phases, factors, ratios are refused here, before any training
         _strategy(setup, variant, thresholds[0], config.seed)
     measured = [v for v in variants if v in MEASURE_VARIANTS]
-    print(f"{NAME}: {data.description}")
+    print(f"{NAME}: {data.description}; model {model}")
     print(
         f"phases (end_epoch, lr, amplify, factor): {setup.phases}; scope {setup.scope}, "
         f"reselect {f'every {setup.reselect_every} epochs' if setup.reselect_every else 'once per phase'}"
@@ -549,11 +624,10 @@ def run(config: ExperimentConfig) -> dict:
     summary["step_overhead"] = {**overhead_summary(overheads), "per_seed": overheads}
     originals = [r["wall_s"] for r in runs if r["variant"] == "original"]
     summary["original_wall_spread_pct"] = 100 * (max(originals) - min(originals)) / min(originals)
-    paper = PAPER.get(data_name, PAPER["cifar10"])
+    paper = PAPER_RESNETS.get((model, data_name)) or PAPER.get(data_name, PAPER["cifar10"])
     mode = "quick" if config.quick else "full"
-    protocol = (
-        f"{mode} mode, small VGG-style CNN, {epochs} epochs, {runs_count} seed(s), thresholds {thresholds}"
-    )
+    network = "small VGG-style CNN" if model == "small-vgg" else f"{model} (base width {setup.base_width})"
+    protocol = f"{mode} mode, {network}, {epochs} epochs, {runs_count} seed(s), thresholds {thresholds}"
     print_tables(summary, variants, thresholds, paper, data_name, protocol)
 
     config.out.mkdir(parents=True, exist_ok=True)
