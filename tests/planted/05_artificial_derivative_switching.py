@@ -12,16 +12,11 @@ MISTAKES = {
             ),
         ),
         dict(
-            what="the best loss includes the current epoch",
+            what="the rule compares with the first epoch's loss",
             array="switch_epochs(losses, A)",
             code=(
                 "def switch_epochs(losses, A):\n"
-                "    epochs, best = [], math.inf\n"
-                "    for t, loss in enumerate(losses):\n"
-                "        best = min(best, loss)\n"
-                "        if loss > A * best:\n"
-                "            epochs.append(t)\n"
-                "    return epochs"
+                "    return [t for t in range(1, len(losses)) if losses[t] > A * losses[0]]"
             ),
         ),
     ],
