@@ -179,9 +179,14 @@ def _profiles_figure(panels: dict, path, title: str) -> None:
         return
     from ..inspect import plot_delta_profile
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, layout="constrained"
+    )
+    from matplotlib.ticker import MaxNLocator
+
     for ax, (panel, runs) in zip(axes[0], panels.items()):
         plot_delta_profile(runs, ax=ax, title=panel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole numbers
     fig.suptitle(title)
     save_figure(fig, path)
 
@@ -407,13 +412,13 @@ def run_depth(config: ExperimentConfig) -> dict:
     _profiles_figure(
         panels(lrs[0], "delta_init"),
         config.out / "pn_depth_delta_init.png",
-        "RMS of δ^l by depth at initialization (mean over 4 batches and the seeds)",
+        "RMS of $\\delta^l$ by depth at initialization (mean over 4 batches and the seeds)",
     )
     for lr in lrs:
         _profiles_figure(
             panels(lr, "delta_train"),
             config.out / f"pn_depth_delta_train_lr{lr:g}.png",
-            f"RMS of δ^l by depth, mean over training (lr {lr:g})",
+            f"RMS of $\\delta^l$ by depth, mean over training (lr {lr:g})",
         )
     return write_results(config, "pn-depth", runs, summary, started=started, paper=None)
 
@@ -749,7 +754,7 @@ def _cnn_plots(runs, variants, levels, nets, data, config) -> None:
         for when, key in (("at initialization", "delta_init"), ("mean over training", "delta_train"))
     }
     _profiles_figure(
-        panels, config.out / "pn_cnn_delta.png", "pn-cnn: RMS of δ^l by depth (l = 1: first conv)"
+        panels, config.out / "pn_cnn_delta.png", "pn-cnn: RMS of $\\delta^l$ by depth (l = 1: first conv)"
     )
 
     variant = "pn2" if "pn2" in nets else variants[0]
