@@ -175,6 +175,7 @@ class Activation(Layer):
                 f"{self!r} expects an array (convert with np.asarray(z, dtype=np.float32)), "
                 f"got {type(z).__name__}"
             )
+        self.derivative_value = self.a = None  # the last step's arrays go before new ones are made
         self.z = z
         self.a = self.f(z)
         self.out_shape = tuple(z.shape)

@@ -416,6 +416,7 @@ class Conv2D(Layer):
             raise ValueError(f"{self!r}: empty batch (input of shape {tuple(x.shape)})")
         _, h_out, w_out = self.output_shape(x.shape[1:])
         n, p = x.shape[0], self.padding
+        self.x_pad = None  # the last step's copy goes before this one is made
         x = x.transpose(0, 2, 3, 1)  # channels last (N, H, W, C)
         if p:  # x_pad: zeros around, x inside
             padded = backend.xp.zeros((n, x.shape[1] + 2 * p, x.shape[2] + 2 * p, x.shape[3]), x.dtype)

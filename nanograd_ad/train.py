@@ -5,7 +5,7 @@ One step is the one-way data flow of the library:
     pred  = net(x_batch)                       Sequential.forward
     value = loss.forward(pred, y_batch)        C, mean over the batch
     delta = loss.backward()                    δ^L, what the loss hands the network
-    net.backward(delta)                        δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l, fills .grad
+    net.backward(delta, input_grad=False)      δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l, fills .grad (no ∂C/∂x)
     optimizer.step(); optimizer.zero_grad()
 
 `Trainer` runs that step over shuffled mini-batches for a number of epochs. Before
@@ -397,7 +397,7 @@ class Trainer:
             if one_model and not math.isfinite(value):
                 self._diverged(epoch, batch, xb, yb, value)
                 return None
-            net.backward(loss.backward())
+            net.backward(loss.backward(), input_grad=False)  # nobody reads ∂C/∂x here
             if one_model and self.check_gradients and not gradients_finite(net):
                 self._diverged(epoch, batch, xb, yb, value, what="gradient")
                 return None

@@ -20,6 +20,7 @@ COMPUTE_MODULES = [
     "amplify",
     "ics",
     "models",
+    "threads",
 ]
 PACKAGE = pathlib.Path(ng.__file__).parent
 

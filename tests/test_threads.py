@@ -70,3 +70,22 @@ def test_a_step_is_bit_identical_on_one_thread_and_on_two():
         results.append([dx] + [p.grad for p in net.parameters()])
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
+
+
+def test_the_core_imports_without_threadpoolctl():
+    """A fresh interpreter where threadpoolctl cannot be imported still imports the core and
+    runs a convolution step on one thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['threadpoolctl'] = None\n"
+        "import numpy as np, nanograd_ad as ng\n"
+        "from nanograd_ad import threads\n"
+        "assert threads.thread_count() == 1\n"
+        "net = ng.Sequential(ng.Conv2D(1, 2, 3), ng.ReLU(), ng.MaxPool2D(2))\n"
+        "out = net(np.ones((4, 1, 6, 6), np.float32))\n"
+        "assert net.backward(np.ones_like(out), input_grad=False) is None\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

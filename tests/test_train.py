@@ -62,6 +62,30 @@ def test_two_layer_net_fits_abs():
     assert history.epoch == list(range(120))
 
 
+def test_the_step_asks_for_no_input_gradient_and_trains_as_before():
+    """The trainer calls net.backward(..., input_grad=False); the weights it reaches equal a
+    hand-written loop of the same steps with the default backward (which computes ∂C/∂x)."""
+    x, y = blobs(24)
+    nets = [small_classifier(), small_classifier()]
+    nets[1].load_state_dict(nets[0].state_dict())
+    calls = []
+    original = nets[0].backward
+
+    def recording_backward(delta, **kwargs):
+        calls.append(kwargs)
+        return original(delta, **kwargs)
+
+    nets[0].backward = recording_backward
+    fit(nets[0], SoftmaxCrossEntropy(), "sgd", (x, y), epochs=1, batch_size=24, lr=0.1, progress=False)
+    assert calls == [{"input_grad": False}]
+    loss, opt = SoftmaxCrossEntropy(), SGD(nets[1].parameters(), lr=0.1)
+    loss.forward(nets[1](x), y)
+    assert nets[1].backward(loss.backward()) is not None
+    opt.step()
+    for trained, by_hand in zip(nets[0].parameters(), nets[1].parameters()):
+        np.testing.assert_allclose(trained.data, by_hand.data, rtol=1e-6, atol=1e-7)
+
+
 def test_classifier_history_rows_and_batch_callbacks():
     x, y = blobs()
     seen = []
