@@ -189,6 +189,17 @@ class Activation(Layer):
         delta = delta * d  # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l
         return delta
 
+    def derivative_array(self):
+        """The last backward's d^l as an array of z's shape (a broadcast view, no copy).
+
+        A derivative may return a Python scalar; it is made a 0-d array on the device
+        first (``xp.full``, no host→device copy), since CuPy broadcasts device arrays only.
+        """
+        xp, d = backend.xp, self.derivative_value
+        if not isinstance(d, xp.ndarray):
+            d = xp.full((), d, dtype=self.z.dtype)
+        return xp.broadcast_to(d, self.z.shape)
+
     def _check_shape(self, d) -> None:
         """A derivative must be a scalar or an array broadcasting to z's shape without growing it."""
         if not (backend.is_array(d) or isinstance(d, numbers.Real)):
@@ -196,7 +207,13 @@ class Activation(Layer):
                 f"{self!r}: derivative {self.derivative_name!r} returned {type(d).__name__}, "
                 f"expected an array of shape {self.z.shape} (the shape of z) or a scalar"
             )
-        shape = backend.xp.shape(d)
+        where = backend.array_backend(d)
+        if where is not None and where != backend.name():
+            raise backend.DeviceMismatchError(
+                f"{self!r}: derivative {self.derivative_name!r} returned a {where} array under the "
+                f"{backend.name()!r} backend; compute it with backend.xp (or move it with backend.asarray)"
+            )
+        shape = tuple(getattr(d, "shape", ()))
         try:
             fits = shape == () or backend.xp.broadcast_shapes(shape, self.z.shape) == self.z.shape
         except ValueError:

@@ -150,8 +150,10 @@ def gradcheck(
     xp, f64 = backend.xp, backend.xp.float64
     net = copy.deepcopy(net).astype(f64)
     x = backend.asarray(x).astype(f64)
-    if loss is not None and y is not None and xp.issubdtype(backend.asarray(y).dtype, xp.floating):
-        y = backend.asarray(y).astype(f64)
+    if y is not None:
+        y = backend.asarray(y)  # targets go where the network is: integer labels too
+        if xp.issubdtype(y.dtype, xp.floating):
+            y = y.astype(f64)
     feedback = [copy.deepcopy(rule) for rule in net.feedback]
     net.feedback = []
     for rule in feedback:

@@ -164,6 +164,7 @@ class GradientFlow(FeedbackRule):
         self.values = {key: {l: [] for l in self.depth.values()} for key in KEYS}
         self.path_values = {path: {l: [] for l in self.block_depth.values()} for path in PATHS}
         self._current: dict | None = None
+        self._host_cache: tuple | None = None
 
     # ------------------------------------------------------------------- the seam
     def before_layer(self, index: int, layer, delta):
@@ -186,7 +187,7 @@ class GradientFlow(FeedbackRule):
                 current["shortcut"][l] = _rms(layer.shortcut_error)
             elif index in self.depth_of_activation:
                 l = self.depth_of_activation[index]
-                current["d"][l] = _rms(backend.xp.broadcast_to(layer.derivative_value, layer.z.shape))
+                current["d"][l] = _rms(layer.derivative_array())
                 current["saturated"][l] = saturated_fraction(layer, self.saturation)
         if index == 0:
             self._finish_step()
@@ -213,12 +214,40 @@ class GradientFlow(FeedbackRule):
     # ------------------------------------------------------------------ reading
     def series(self, key: str, depth: int):
         """The values of ``key`` for layer ``depth`` (1..L), one per recorded step (NumPy)."""
-        import numpy
-
         self._check_key(key)
         if depth not in self.values[key]:
             raise ValueError(f"GradientFlow: depth must be one of {sorted(self.values[key])}, got {depth!r}")
-        return numpy.array([numpy.nan if v is None else float(v) for v in self.values[key][depth]])
+        return self._host()[key][depth]
+
+    def _host(self) -> dict:
+        """Every recorded value on the host, ``{key: {depth: NumPy array}}`` (NaN where none).
+
+        The values stay on the device while training; reading them stacks them all into
+        one array and copies it back once (one sync), cached until the next recorded step.
+        """
+        import numpy
+
+        if self._host_cache is not None and self._host_cache[0] == len(self.recorded_steps):
+            return self._host_cache[1]
+        on_device = [
+            v for key in KEYS for l in self.values[key] for v in self.values[key][l] if backend.is_array(v)
+        ]
+        flat = iter(backend.to_numpy(backend.xp.stack(on_device)).tolist() if on_device else [])
+        host = {
+            key: {
+                l: numpy.array(
+                    [
+                        numpy.nan if v is None else next(flat) if backend.is_array(v) else float(v)
+                        for v in values
+                    ],
+                    dtype=float,
+                )
+                for l, values in self.values[key].items()
+            }
+            for key in KEYS
+        }
+        self._host_cache = (len(self.recorded_steps), host)
+        return host
 
     def profile(self, key: str = "delta", step: int | None = None):
         """(depths 1..L, values): the mean over recorded steps, or one recorded ``step`` index."""

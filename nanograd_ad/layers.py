@@ -75,6 +75,12 @@ class Parameter:
         """grad ← 0. Gradients accumulate with ``+=``, so call this before each backward."""
         self.grad[...] = 0
 
+    def to(self, backend_name: str) -> Parameter:
+        """Move ``data`` and ``grad`` to ``"numpy"`` (host) or ``"cupy"`` (device), in place."""
+        self.data = backend.move(self.data, backend_name)
+        self.grad = backend.move(self.grad, backend_name)
+        return self
+
     def __repr__(self):
         return f"Parameter({self.name}, shape={self.shape})"
 
@@ -132,6 +138,15 @@ class Layer:
         output = self.output_shape(input_shape)
         self.input_shape = tuple(input_shape)
         return output
+
+    def to(self, backend_name: str) -> Layer:
+        """Move parameters, gradients and every cached array (``self.x``, ``self.z``, …)
+        to ``"numpy"`` (host) or ``"cupy"`` (device), in place."""
+        for p in self.parameters():
+            p.to(backend_name)
+        for key, value in vars(self).items():
+            setattr(self, key, backend.move(value, backend_name))
+        return self
 
     def astype(self, dtype) -> Layer:
         """Cast parameters (and their gradients) to ``dtype`` in place."""

@@ -129,6 +129,7 @@ class Sequential:
                 "Sequential.forward expects an array (convert with np.asarray(x, dtype=np.float32)), "
                 f"got {type(x).__name__}"
             )
+        self._check_backend(x)
         if self.input_shape is None and any(getattr(l, "requires_build", False) for l in self.layers):
             self.build(tuple(x.shape[1:]))
         for i, layer in enumerate(self.layers):
@@ -142,6 +143,45 @@ class Sequential:
         return x
 
     __call__ = forward
+
+    def _check_backend(self, x) -> None:
+        """Refuse an input on the other backend than the weights, naming the move that fixes it."""
+        params = self.parameters()
+        own = backend.array_backend(params[0].data) if params else backend.name()
+        given = backend.array_backend(x)
+        if given == own == backend.name() or given is None:
+            return
+        place = {"numpy": "on the host (numpy)", "cupy": "on the GPU (cupy)"}
+        if given != own:
+            fix = (
+                "move the input with backend.asarray(x), or the network with net.to('numpy')"
+                if own == "cupy"
+                else "move the network with net.to('cupy'), or the input with backend.to_numpy(x)"
+            )
+            raise backend.DeviceMismatchError(
+                f"Sequential: the network's weights are {place[own]} but the input is {place[given]}; {fix}"
+            )
+        raise backend.DeviceMismatchError(
+            f"Sequential: the network and its input are {place[own]} but the backend in use is "
+            f"{backend.name()!r}; move the network with net.to({backend.name()!r}) and the input with "
+            f"backend.asarray(x), or select the backend with backend.use({own!r})"
+        )
+
+    def to(self, backend_name: str) -> Sequential:
+        """Move the network to ``"cupy"`` (the GPU) or ``"numpy"`` (the host), PyTorch style.
+
+        Parameters, gradients, every layer's cached arrays and the feedback rules' state
+        are copied across, in place (the same ``Parameter`` objects, so an optimizer built
+        on ``net.parameters()`` keeps them; move its own state with ``optimizer.to``).
+        Computing needs the backend selected too: ``backend.use(backend_name)``. Returns self.
+        """
+        backend.module(backend_name)  # fails early, naming what is missing
+        for layer in self.layers:
+            layer.to(backend_name)
+        for rule in self.feedback:
+            for key, value in vars(rule).items():
+                setattr(rule, key, backend.move(value, backend_name))
+        return self
 
     # ---------------------------------------------------------------- backward
     def backward(self, delta, input_grad: bool = True):

@@ -79,6 +79,15 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    def to(self, backend_name: str) -> Optimizer:
+        """Move the parameters it updates and its per-parameter state (momentum, Adam's m
+        and v) to ``"numpy"`` or ``"cupy"``, in place. Returns self."""
+        for p in self.params:
+            p.to(backend_name)
+        for buffers in self._slots().values():
+            buffers[:] = [backend.move(b, backend_name) for b in buffers]
+        return self
+
     def _slots(self) -> dict:
         return {}
 

@@ -191,7 +191,7 @@ class PseudoNormalize(FeedbackRule):
             return delta / _leading(scale, delta.ndim)  # c^l W^{l T} = (e^l W^{l T}) / (RMS(d^l) + ε)
         if index not in self._pn_set:
             return delta
-        d = backend.xp.broadcast_to(layer.derivative_value, layer.z.shape)
+        d = layer.derivative_array()
         scale = rms(d, self.over) + self.eps  # RMS(d^l) + ε
         if not self.two_path:
             return delta / _leading(scale, delta.ndim)  # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ norm(d^l)

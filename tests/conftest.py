@@ -9,13 +9,25 @@ from nanograd_ad import backend, init
 
 
 @pytest.fixture(autouse=True)
-def _numpy_backend():
+def _numpy_backend(monkeypatch):
+    monkeypatch.setattr(backend, "_device", None)  # a test's device module never leaks to the next
     backend.use("numpy")
     backend.set_default_dtype("float32")
     init.seed(0)
     yield
     backend.use("numpy")
     backend.set_default_dtype("float32")
+
+
+@pytest.fixture
+def strict_device():
+    """The strict CuPy stand-in selected as the "cupy" backend; yields its crossing counters."""
+    import strict_cupy
+
+    backend.use("cupy", module=strict_cupy)
+    strict_cupy.counts.reset()
+    yield strict_cupy.counts
+    backend.use("numpy")
 
 
 def distinct_values(rng, shape, spacing=0.01):

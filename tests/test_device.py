@@ -1,0 +1,440 @@
+"""The CuPy path, on the strict CPU stand-in (``tests/strict_cupy.py``).
+
+The stand-in computes with NumPy, so every result under it must equal the NumPy run bit for
+bit; what it adds are CuPy's rules (no implicit host conversion, no mixing with NumPy
+arrays) and counters of every host↔device crossing. Each test runs a path of the library
+on both backends and compares, with the arrays on the device checked to be device arrays.
+"""
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import strict_cupy
+
+import nanograd_ad as ng
+from nanograd_ad import backend
+from nanograd_ad.amplify import AmplificationStrategy
+from nanograd_ad.ensemble import EnsembleSwitching, EnsembleTrainer, flat_parameter, from_seeds
+from nanograd_ad.ics import RegularizedReLU, activation_scales, suggest_input_scale
+from nanograd_ad.inspect import GradientFlow, contribution_map
+from nanograd_ad.train import EarlyStopping, PeakAccuracy, SwitchingRule, Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def on_both(run):
+    """``run()`` under NumPy, then under the stand-in: (host result, device result)."""
+    backend.use("numpy")
+    on_host = run()
+    backend.use("cupy", module=strict_cupy)
+    try:
+        on_device = run()
+    finally:
+        backend.use("numpy")
+    return on_host, on_device
+
+
+def assert_same(host, device, path="result"):
+    """Equal structures; arrays bit-identical (device ones brought back first)."""
+    if isinstance(host, dict):
+        assert host.keys() == device.keys(), path
+        for k in host:
+            assert_same(host[k], device[k], f"{path}[{k!r}]")
+    elif isinstance(host, (list, tuple)):
+        assert len(host) == len(device), path
+        for i, (h, d) in enumerate(zip(host, device)):
+            assert_same(h, d, f"{path}[{i}]")
+    elif isinstance(host, np.ndarray) or isinstance(device, strict_cupy.ndarray):
+        h, d = backend.to_numpy(host), backend.to_numpy(device)
+        assert h.dtype == d.dtype and h.shape == d.shape, path
+        np.testing.assert_array_equal(h, d, err_msg=path)
+    elif isinstance(host, float) and math.isnan(host):
+        assert math.isnan(device), path
+    else:
+        assert host == device, path
+
+
+def params_of(net):
+    return {name: backend.to_numpy(p.data) for name, p in net.named_parameters()}
+
+
+def grads_of(net):
+    return {name: backend.to_numpy(p.grad) for name, p in net.named_parameters()}
+
+
+def classes(n=24, features=6, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, features)).astype(np.float32), rng.integers(0, k, n)
+
+
+def mlp(features=6, hidden=5, k=3, derivative="true"):
+    ng.seed(1)
+    return ng.Sequential(
+        ng.Dense(features, hidden), ng.ReLU(derivative=derivative, k=3.5), ng.Dense(hidden, k)
+    )
+
+
+# ---------------------------------------------------------------------- the stand-in
+
+
+def test_stand_in_refuses_what_cupy_refuses_and_counts_each_crossing(strict_device):
+    xp = backend.xp
+    host = np.ones((2, 3), dtype=np.float32)
+    device = backend.asarray(host)
+    assert strict_device.snapshot() == (0, 0, 1)  # one host→device copy
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
+        np.asarray(device)
+    for mix in (lambda: device + host, lambda: host * device, lambda: device @ host.T):
+        with pytest.raises(TypeError, match="cannot be mixed with a NumPy array"):
+            mix()
+    with pytest.raises(TypeError, match="cannot be mixed"):
+        device[0] = host[0]
+    with pytest.raises(TypeError, match="cannot be mixed"):
+        xp.maximum(device, host)
+    with pytest.raises(TypeError, match=r"numpy\.sum called on a device array"):
+        np.sum(device)
+    with pytest.raises(TypeError, match="takes a device array"):
+        xp.broadcast_to(2.0, (2, 3))
+    with pytest.raises(TypeError, match="NumPy array used as an index"):
+        device[np.array([0, 1])]
+    total = (device * 2 + np.float32(1)).sum()  # scalars mix freely; a reduction stays on the device
+    assert isinstance(total, strict_cupy.ndarray) and total.shape == ()
+    assert strict_device.syncs == 0
+    assert float(total) == 18.0 and bool(total > 0)
+    assert backend.to_numpy(device).dtype == np.float32
+    assert strict_device.snapshot() == (2, 1, 1)  # two scalar reads, one device→host copy
+
+
+def test_backend_use_selects_the_stand_in_like_cupy_and_to_numpy_uses_asnumpy(strict_device):
+    assert backend.name() == "cupy" and backend.xp is strict_cupy
+    x = backend.asarray([1.0, 2.0])
+    assert backend.array_backend(x) == "cupy" and backend.array_backend(np.ones(1)) == "numpy"
+    back = backend.to_numpy(x)
+    assert isinstance(back, np.ndarray) and strict_device.device_to_host == 1
+    backend.use("numpy")
+    backend.use("cupy")  # the module chosen once is kept, as an imported cupy is
+    assert backend.xp is strict_cupy
+
+
+# ------------------------------------------------------------------- moving networks
+
+
+def test_same_seed_gives_bit_identical_initial_weights_on_both_backends():
+    def build():
+        ng.seed(7)
+        net = ng.Sequential(ng.Conv2D(1, 2, 3, padding=1), ng.Tanh(), ng.Flatten(), ng.Dense(32, 3))
+        assert all(backend.array_backend(p.data) == backend.name() for p in net.parameters())
+        return params_of(net)
+
+    host, device = on_both(build)
+    assert_same(host, device)
+
+
+def test_net_to_moves_parameters_gradients_cache_and_optimizer_state():
+    x, y = classes()
+    net, loss = mlp(), ng.SoftmaxCrossEntropy()
+    opt = ng.Adam(net.parameters(), lr=0.01)
+    loss.forward(net(x), y)
+    net.backward(loss.backward())
+    opt.step()
+    reference = [params_of(net), grads_of(net)]
+
+    backend.use("cupy", module=strict_cupy)
+    assert net.to("cupy") is net and opt.to("cupy") is opt
+    arrays = [p.data for p in net.parameters()] + [p.grad for p in net.parameters()] + opt.m + opt.v
+    arrays += [net[0].x, net[1].z, net[1].a, net[1].derivative_value]
+    assert all(isinstance(a, strict_cupy.ndarray) for a in arrays)
+    assert_same(reference, [params_of(net), grads_of(net)])
+    xd, yd = backend.asarray(x), backend.asarray(y)
+    for _ in range(2):  # training continues on the device
+        opt.zero_grad()
+        loss.forward(net(xd), yd)
+        net.backward(loss.backward())
+        opt.step()
+    on_device = params_of(net)
+
+    backend.use("numpy")
+    net.to("numpy")
+    opt.to("numpy")
+    assert all(isinstance(a, np.ndarray) for a in [p.data for p in net.parameters()] + opt.m + opt.v)
+    assert isinstance(net[1].z, np.ndarray)
+    # the same two steps on the host from the same state: the same weights
+    net2, opt2 = mlp(), None
+    opt2 = ng.Adam(net2.parameters(), lr=0.01)
+    for _ in range(3):
+        opt2.zero_grad()
+        loss.forward(net2(x), y)
+        net2.backward(loss.backward())
+        opt2.step()
+    assert_same(params_of(net2), on_device)
+
+
+def test_a_network_handed_the_other_backends_array_names_the_fix(strict_device):
+    x, _ = classes()
+    on_gpu = mlp()
+    with pytest.raises(
+        backend.DeviceMismatchError, match=r"on the GPU \(cupy\) but the input is on the host"
+    ) as err:
+        on_gpu(x)
+    assert "backend.asarray(x)" in str(err.value) and "net.to('numpy')" in str(err.value)
+    on_gpu.to("numpy")
+    with pytest.raises(backend.DeviceMismatchError, match=r"net\.to\('cupy'\)"):
+        on_gpu(backend.asarray(x))
+    with pytest.raises(backend.DeviceMismatchError, match=r"backend in use is 'cupy'"):
+        on_gpu(x)  # both on the host, but the compute module is CuPy's
+    on_gpu.to("cupy")
+    assert isinstance(on_gpu(backend.asarray(x)), strict_cupy.ndarray)
+
+
+def test_a_derivative_returning_a_host_array_is_refused_naming_the_backend(strict_device):
+    act = ng.Tanh(derivative=lambda z, a: np.ones(z.shape, dtype=np.float32))
+    act.forward(backend.asarray(np.ones((2, 2), dtype=np.float32)))
+    with pytest.raises(backend.DeviceMismatchError, match="returned a numpy array under the 'cupy' backend"):
+        act.backward(backend.xp.ones((2, 2), dtype=np.float32))
+
+
+# ---------------------------------------------------------------- training under it
+
+
+def test_training_sgd_adam_clipping_weight_decay_and_callbacks(tmp_path):
+    x, y = classes(n=40)
+    test = classes(n=16, seed=1)
+
+    def run():
+        results = []
+        for name, options in [
+            ("sgd", dict(lr=0.1, momentum=0.9, weight_decay=1e-3, clip_value=0.5)),
+            ("adam", dict(lr=0.01, weight_decay=1e-3, clip_norm=1.0)),
+        ]:
+            net = mlp(derivative="ad")
+            callbacks = [
+                SwitchingRule(net, A=1.0),
+                EarlyStopping(monitor="test_loss", patience=3, restore_best=True),
+                PeakAccuracy(patience=5),
+                ng.Checkpointing(tmp_path / f"{backend.name()}-{name}.npz"),
+            ]
+            history = ng.fit(
+                net,
+                ng.SoftmaxCrossEntropy(),
+                name,
+                (x, y),
+                epochs=4,
+                batch_size=8,
+                test=test,
+                callbacks=callbacks,
+                progress=False,
+                **options,
+            )
+            row = history.to_dict()
+            row.pop("time_s")
+            results.append([row, params_of(net)])
+        return results
+
+    host, device = on_both(run)
+    assert_same(host, device)
+    assert host[0][0]["events"], "the switching rule should have switched at least once"
+
+
+def test_cnn_forward_and_backward():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
+    y = np.array([0, 2, 1])
+
+    def run():
+        ng.seed(0)
+        net = ng.Sequential(
+            ng.Conv2D(2, 3, 3, padding=1),
+            ng.ReLU(),
+            ng.MaxPool2D(2),
+            ng.Conv2D(3, 4, 2, stride=1),
+            ng.Tanh(),
+            ng.AvgPool2D(2),
+            ng.Flatten(),
+            ng.Dense(4, 3),
+        )
+        loss = ng.SoftmaxCrossEntropy()
+        out = net(backend.asarray(x))
+        value = loss.forward(out, backend.asarray(y))
+        dx = net.backward(loss.backward())
+        return [backend.to_numpy(out), float(value), backend.to_numpy(dx), grads_of(net)]
+
+    host, device = on_both(run)
+    assert_same(host, device)
+
+
+@pytest.mark.parametrize("two_path", [False, True], ids=["single-path", "two-path"])
+def test_pseudo_normalization_and_gradient_flow(two_path):
+    x, y = classes(n=12)
+
+    def run():
+        ng.seed(2)
+        net = ng.Sequential(
+            ng.Dense(6, 5),
+            ng.Tanh(),
+            ng.Dense(5, 5),
+            ng.Tanh(derivative=lambda z, a: 0.5),
+            ng.Dense(5, 3),
+        )
+        net.add_feedback(ng.PseudoNormalize(two_path=two_path))
+        flow = GradientFlow()
+        net.add_feedback(flow)
+        opt = ng.SGD(net.parameters(), lr=0.1)
+        loss = ng.SoftmaxCrossEntropy()
+        xd, yd = backend.asarray(x), backend.asarray(y)
+        for _ in range(3):
+            opt.zero_grad()
+            loss.forward(net(xd), yd)
+            net.backward(loss.backward())
+            opt.step()
+        before = strict_cupy.counts.syncs
+        summary = flow.summary()
+        profile = flow.profile("delta")
+        series = flow.series("d", 2)
+        if backend.name() == "cupy":  # all of it came back in one copy
+            assert strict_cupy.counts.syncs - before == 1
+        return [summary, profile, series, params_of(net)]
+
+    host, device = on_both(run)
+    assert_same(host, device)
+    assert host[2].tolist() == [0.5, 0.5, 0.5]  # the scalar derivative, broadcast on the device
+
+
+def test_contribution_maps_with_host_labels():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.1, 1, (2, 1, 4, 4)).astype(np.float32)
+
+    def run():
+        ng.seed(0)
+        net = ng.Sequential(ng.Conv2D(1, 2, 3, padding=1), ng.ReLU(), ng.Flatten(), ng.Dense(32, 2))
+        maps = contribution_map(net, ng.SoftmaxCrossEntropy(), x, np.array([0, 1]))
+        return [backend.to_numpy(v) for v in vars(maps).values()]
+
+    host, device = on_both(run)
+    assert_same(host, device)
+
+
+def test_gradient_amplification_strategy():
+    x, y = classes(n=24)
+
+    def run():
+        ng.seed(4)
+        net = ng.Sequential(ng.Dense(6, 5), ng.ReLU(), ng.Dense(5, 5), ng.ReLU(), ng.Dense(5, 3))
+        strategy = AmplificationStrategy(
+            [(1, 0.1, 0, 1), (3, 0.1, 1, 2)], measure="G", case=2, threshold=-1.0
+        )
+        trainer = Trainer(
+            net,
+            ng.SoftmaxCrossEntropy(),
+            ng.SGD(net.parameters(), lr=0.1),
+            (x, y),
+            (x, y),
+            batch_size=8,
+            callbacks=[strategy],
+            progress=False,
+        )
+        history = trainer.fit(strategy.total_epochs)
+        return [history.train_loss, history.events, strategy.epoch_log, params_of(net)]
+
+    host, device = on_both(run)
+    assert_same(host, device)
+
+
+def test_ensemble_with_per_model_switching():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1.7, 1.7, (40, 1)).astype(np.float32)
+    test_x = rng.uniform(-1.7, 1.7, (20, 1)).astype(np.float32)
+
+    def run():
+        def build():
+            return ng.Sequential(ng.Dense(1, 2), ng.ReLU(derivative="ad", k=3.5), ng.Dense(2, 1))
+
+        net = from_seeds(build, [3, 7, 11])
+        rule = EnsembleSwitching(net, 3, A=0.995)
+        trainer = EnsembleTrainer(
+            net,
+            ng.MSE(),
+            ng.Adam([flat_parameter(net)], lr=0.02),
+            (x, np.abs(x)),
+            (test_x, np.abs(test_x)),
+            batch_size=8,
+            seeds=[3, 7, 11],
+            switching=rule,
+        )
+        history = trainer.fit(4)
+        return [history.train_loss, history.test_loss, history.switches, params_of(net)]
+
+    host, device = on_both(run)
+    assert_same(host, device)
+
+
+def test_regularized_relu_network_and_its_scale_tools():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (4, 1, 6, 6)).astype(np.float32)
+    y = np.array([0, 1, 1, 0])
+
+    def run():
+        ng.seed(0)
+        net = ng.Sequential(
+            ng.Conv2D(1, 2, 3, padding=1),
+            RegularizedReLU(),
+            ng.AvgPool2D(2),
+            ng.Flatten(),
+            ng.Dense(18, 4),
+            RegularizedReLU(derivative="ad"),
+            ng.Dense(4, 2),
+        )
+        loss = ng.SoftmaxCrossEntropy()
+        loss.forward(net(backend.asarray(x)), backend.asarray(y))
+        net.backward(loss.backward())
+        scale = suggest_input_scale(net, x, target=0.5)
+        return [grads_of(net), scale, activation_scales(net, x)]
+
+    host, device = on_both(run)
+    assert_same(host, device)
+
+
+def test_checkpoint_save_and_load_on_the_device(tmp_path):
+    x, y = classes()
+    net, opt = mlp(), None
+    backend.use("cupy", module=strict_cupy)
+    net.to("cupy")
+    opt = ng.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    history = ng.fit(net, ng.SoftmaxCrossEntropy(), opt, (x, y), epochs=2, batch_size=8, progress=False)
+    path = ng.save_checkpoint(tmp_path / "c.npz", net, opt, history)
+    fresh = mlp()
+    fresh.to("cupy")
+    fresh_opt = ng.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    ng.load_checkpoint(path, fresh, fresh_opt)
+    assert all(isinstance(p.data, strict_cupy.ndarray) for p in fresh.parameters())
+    assert all(isinstance(v, strict_cupy.ndarray) for v in fresh_opt.velocity)
+    assert_same(params_of(net), params_of(fresh))
+    assert_same(
+        [backend.to_numpy(v) for v in opt.velocity], [backend.to_numpy(v) for v in fresh_opt.velocity]
+    )
+
+
+def test_gradcheck_with_host_integer_labels_and_the_explicit_recursion(strict_device):
+    x, y = classes(n=4)
+    net = mlp()
+    report = ng.gradcheck(net, ng.SoftmaxCrossEntropy(), x, y, max_entries=6)
+    assert report.passed, str(report)
+    assert not ng.gradcheck(mlp(derivative="ad"), ng.SoftmaxCrossEntropy(), x, y, max_entries=6).passed
+    assert ng.check_layer(ng.Dense(3, 2), np.ones((2, 3)), max_entries=4).passed
+    grads = ng.explicit_backward(net, backend.asarray(x), backend.xp.ones((4, 3), dtype=np.float32))
+    assert all(isinstance(g, strict_cupy.ndarray) for g in grads.values())
+
+
+# -------------------------------------------------------------------------- README
+
+
+def test_readme_gpu_example_runs_on_the_stand_in(strict_device, capsys):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### GPU") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert 'backend.use("cupy")' in code and 'net.to("cupy")' in code
+    exec(compile(code, "README-gpu", "exec"), {})
+    out = capsys.readouterr().out
+    assert "loss" in out
