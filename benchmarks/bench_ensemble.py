@@ -81,13 +81,14 @@ def torch_activation(variant: str, k: float = 3.5):
     return modules[variant]()
 
 
-def torch_trainings(nets, seeds, data, epochs: int, hyper, variant: str, threads: int):
-    """Train each single network alone in PyTorch; returns (seconds per training, lowest test losses)."""
+def torch_trainings(nets, seeds, data, epochs: int, hyper, variant: str, threads: int, device: str = "cpu"):
+    """Train each single network alone in PyTorch (on ``device``: "cpu" or "cuda"); returns
+    (seconds per training, lowest test losses)."""
     import torch
 
     torch.set_num_threads(threads)
-    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    x_test, y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+    x, y = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
+    x_test, y_test = torch.from_numpy(data.x_test).to(device), torch.from_numpy(data.y_test).to(device)
     lowest, seconds = [], []
     for net, seed in zip(nets, seeds):
         started = time.perf_counter()
@@ -101,7 +102,7 @@ def torch_trainings(nets, seeds, data, epochs: int, hyper, variant: str, threads
                 layers.append(linear)
             else:
                 layers.append(torch_activation(variant))
-        model = torch.nn.Sequential(*layers)
+        model = torch.nn.Sequential(*layers).to(device)
         if hyper.optimizer == "adam":
             optimizer = torch.optim.Adam(model.parameters(), lr=hyper.lr)
         else:
@@ -109,7 +110,7 @@ def torch_trainings(nets, seeds, data, epochs: int, hyper, variant: str, threads
         rng = np.random.default_rng(seed)  # the batch order of the seed
         best = float("inf")
         for _ in range(epochs):
-            order = torch.from_numpy(rng.permutation(len(x)))
+            order = torch.from_numpy(rng.permutation(len(x))).to(device)
             for start in range(0, len(x), hyper.batch_size):
                 idx = order[start : start + hyper.batch_size]
                 loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
