@@ -388,6 +388,7 @@ _CREATORS = frozenset(["zeros", "ones", "empty", "full", "arange", "linspace", "
 # functions whose first argument must be a device array (CuPy takes no Python scalars there)
 _ARRAY_FIRST = frozenset(
     [
+        "as_strided",
         "broadcast_to",
         "reshape",
         "transpose",
@@ -476,13 +477,21 @@ def __getattr__(name: str):
     if name.startswith("__"):
         raise AttributeError(name)
     value = getattr(numpy, name)
-    if isinstance(value, type) or not callable(value):
-        return value  # dtypes, dtype classes (float32, floating), constants
     if isinstance(value, types.ModuleType):
         raise AttributeError(f"strict stand-in: numpy.{name} (a submodule) is not mirrored")
+    if isinstance(value, type) or not callable(value):
+        return value  # dtypes, dtype classes (float32, floating), constants
     wrapped = _function(name, value)
     globals()[name] = wrapped
     return wrapped
+
+
+# cupy.lib.stride_tricks.as_strided: a strided view of a device array (no copy)
+lib = types.SimpleNamespace(
+    stride_tricks=types.SimpleNamespace(
+        as_strided=_function("as_strided", numpy.lib.stride_tricks.as_strided)
+    )
+)
 
 
 class _MemoryPool:
