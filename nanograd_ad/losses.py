@@ -1,8 +1,12 @@
-"""Losses: ``forward(pred, target) -> float`` and ``backward()``, the error handed to the network.
+"""Losses: ``forward(pred, target) -> C`` and ``backward()``, the error handed to the network.
 
 ``backward()`` returns ∂C/∂(the network's output): for the fused `SoftmaxCrossEntropy`
 that is ∂C/∂z^L, the logits' gradient (the softmax is inside the loss); for `MSE` it is
 ∂C/∂a^L, the prediction's gradient (an output activation, if any, multiplies by its own d).
+
+C comes back as a 0-d array of the backend, so on a GPU it stays there: ``float(C)``
+reads it (one sync), and a loop that sums or checks it on the device reads it only when
+it logs.
 
 The mean is over the batch axis (and, for MSE, the output axis). With a leading axis of
 independent models (a seed ensemble), each model's loss is its own mean and
@@ -14,13 +18,45 @@ from __future__ import annotations
 
 from . import backend
 
-__all__ = ["MSE", "Loss", "SoftmaxCrossEntropy"]
+__all__ = ["MSE", "Loss", "SoftmaxCrossEntropy", "check_labels", "check_probabilities"]
+
+
+def _read(*values) -> list:
+    """Device scalars to host numbers in one copy (one sync); host values as they are."""
+    if all(backend.array_backend(v) != "cupy" for v in values):
+        return [v.item() for v in values]
+    return backend.to_numpy(backend.xp.stack(list(values))).tolist()
+
+
+def check_labels(labels, classes: int, owner: str = "SoftmaxCrossEntropy") -> None:
+    """Refuse integer labels outside [0, classes), naming the range found.
+
+    Host labels cost nothing; device labels one read of (min, max) — which is why the
+    training loop checks a whole dataset once instead of every batch.
+    """
+    low, high = (int(v) for v in _read(labels.min(), labels.max()))
+    if low < 0 or high >= classes:
+        raise ValueError(f"{owner}: labels must lie in [0, {classes}), got values in [{low}, {high}]")
+
+
+def check_probabilities(target, owner: str = "SoftmaxCrossEntropy") -> None:
+    """Refuse float target rows (one-hot or probabilities) that do not sum to 1 or hold a
+    negative entry, naming the worst row; one read (of the worst deviation and the minimum)."""
+    xp = backend.xp
+    sums = target.sum(axis=-1).reshape(-1)
+    deviation, lowest = _read(xp.abs(sums - 1).max(), target.min())
+    if deviation > 1e-3 or lowest < 0:
+        worst = int(xp.argmax(xp.abs(sums - 1)))
+        raise ValueError(
+            f"{owner}: rows of the target must sum to 1 with no negative entry "
+            f"(one-hot or probabilities); row {worst} sums to {float(sums[worst]):g}"
+        )
 
 
 class Loss:
-    """Base class. ``__call__ = forward``."""
+    """Base class. ``__call__ = forward``; ``forward`` returns C as a 0-d backend array."""
 
-    def forward(self, pred, target) -> float:
+    def forward(self, pred, target):
         raise NotImplementedError
 
     def backward(self):
@@ -43,7 +79,7 @@ class Loss:
         if getattr(self, cached, None) is None:
             raise RuntimeError(f"{type(self).__name__}: backward called before forward")
 
-    def __call__(self, pred, target) -> float:
+    def __call__(self, pred, target):
         return self.forward(pred, target)
 
     def __repr__(self):
@@ -64,11 +100,19 @@ class SoftmaxCrossEntropy(Loss):
     Derivation of δ^L: ∂C/∂z_k = (1/N)(p_k − y_k), since ∂(−log p_y)/∂z_k = p_k − 1[k = y].
     Shifting by max z changes nothing mathematically and keeps exp from overflowing, so
     logits of ±1e4 stay finite.
+
+    ``check_labels`` (default True): check the target's values on every call — integer
+    labels in [0, K), float rows summing to 1 (on a GPU one read per batch). `Trainer`
+    checks a dataset once with :func:`check_labels` / :func:`check_probabilities` and
+    turns the per-batch check off.
     """
 
     probs = None
 
-    def forward(self, logits, target) -> float:
+    def __init__(self, check_labels: bool = True):
+        self.check_labels = bool(check_labels)
+
+    def forward(self, logits, target):
         xp = backend.xp
         self._check_arrays(logits, target)
         n = logits.shape[-2]
@@ -79,15 +123,14 @@ class SoftmaxCrossEntropy(Loss):
         self.probs = xp.exp(log_p)
         self.batch_size = n
         self.per_model = -(self.target * log_p).sum(axis=(-2, -1)) / n
-        return float(self.per_model.sum())
+        return self.per_model.sum()  # a 0-d array: no sync
 
     def backward(self):
         """δ^L = ∂C/∂z^L = (p − y) / N for the logits z^L (shape of the logits)."""
         self._check_forward_done("probs")
         return (self.probs - self.target) / self.batch_size  # δ^L = (p − y) / N
 
-    @staticmethod
-    def _one_hot(target, logits_shape: tuple, dtype):
+    def _one_hot(self, target, logits_shape: tuple, dtype):
         xp = backend.xp
         n, k = logits_shape[-2:]
         forms = (
@@ -97,14 +140,8 @@ class SoftmaxCrossEntropy(Loss):
         shape = tuple(target.shape)
         floating = xp.issubdtype(target.dtype, xp.floating)
         if floating and target.ndim >= 2 and shape[-2:] == (n, k) and target.ndim <= len(logits_shape):
-            sums = target.sum(axis=-1)
-            worst = int(xp.argmax(xp.abs(sums - 1).reshape(-1)))
-            worst_sum = float(sums.reshape(-1)[worst])
-            if abs(worst_sum - 1) > 1e-3 or bool((target < 0).any()):
-                raise ValueError(
-                    f"SoftmaxCrossEntropy: rows of the target must sum to 1 with no negative entry "
-                    f"(one-hot or probabilities); row {worst} sums to {worst_sum:g}"
-                )
+            if self.check_labels:
+                check_probabilities(target)
             return target.astype(dtype)
         if not xp.issubdtype(target.dtype, xp.integer):
             raise TypeError(
@@ -115,11 +152,8 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(f"SoftmaxCrossEntropy: {shape[0]} labels for {n} rows of logits; {forms}")
         if shape not in ((n,), tuple(logits_shape[:-1])):
             raise ValueError(f"SoftmaxCrossEntropy: integer target of shape {shape}; {forms}")
-        low, high = int(target.min()), int(target.max())
-        if low < 0 or high >= k:
-            raise ValueError(
-                f"SoftmaxCrossEntropy: labels must lie in [0, {k}), got values in [{low}, {high}]"
-            )
+        if self.check_labels:
+            check_labels(target, k)
         return (target[..., None] == xp.arange(k)).astype(dtype)
 
 
@@ -144,7 +178,7 @@ class MSE(Loss):
             raise ValueError(f"MSE: reduction must be one of {self.REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
-    def forward(self, pred, target) -> float:
+    def forward(self, pred, target):
         self._check_arrays(pred, target)
         if pred.ndim < 2 or tuple(target.shape) != tuple(pred.shape[-target.ndim :]) or target.ndim < 2:
             raise ValueError(
@@ -155,7 +189,7 @@ class MSE(Loss):
         self.count = pred.shape[-2] * pred.shape[-1]
         self.per_model = (self.diff**2).sum(axis=(-2, -1)) / self.count
         scale = self.count if self.reduction == "sum" else 1
-        return float(self.per_model.sum()) * scale
+        return self.per_model.sum() * scale  # a 0-d array: no sync
 
     def backward(self):
         """∂C/∂a^L for the prediction a^L (its shape): 2(ŷ − y)/(N·D), or 2(ŷ − y) when summed."""

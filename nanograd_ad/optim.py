@@ -27,13 +27,18 @@ def clip_by_value(params: list[Parameter], limit: float) -> None:
         backend.xp.clip(p.grad, -limit, limit, out=p.grad)
 
 
-def clip_by_global_norm(params: list[Parameter], max_norm: float) -> float:
-    """g ← g · min(1, max_norm / ‖g‖), ‖g‖ over all parameters together; returns ‖g‖ before."""
-    total = math.sqrt(sum(float((p.grad * p.grad).sum()) for p in params))
-    if total > max_norm:
-        scale = max_norm / (total + 1e-12)
-        for p in params:
-            p.grad *= scale
+def clip_by_global_norm(params: list[Parameter], max_norm: float):
+    """g ← g · min(1, max_norm / ‖g‖), ‖g‖ over all parameters together; returns ‖g‖ before.
+
+    Computed on the device, as PyTorch's ``clip_grad_norm_`` does: the factor is 1 when
+    ‖g‖ ≤ max_norm, so no value is read back (no sync). ‖g‖ is returned as a 0-d array
+    (float64); ``float()`` it to log it.
+    """
+    xp = backend.xp
+    total = xp.sqrt(sum((p.grad * p.grad).sum(dtype=xp.float64) for p in params))
+    scale = xp.minimum(1.0, max_norm / (total + 1e-12))
+    for p in params:
+        p.grad *= scale.astype(p.grad.dtype)
     return total
 
 

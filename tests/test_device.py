@@ -438,3 +438,35 @@ def test_readme_gpu_example_runs_on_the_stand_in(strict_device, capsys):
     exec(compile(code, "README-gpu", "exec"), {})
     out = capsys.readouterr().out
     assert "loss" in out
+
+
+# ----------------------------------------------------------------------- sync budget
+
+
+def test_loss_stays_on_the_device_and_labels_are_read_once_when_checked(strict_device):
+    logits = backend.asarray(np.zeros((4, 3), dtype=np.float32))
+    labels = backend.asarray(np.array([0, 1, 2, 1]))
+    value = ng.SoftmaxCrossEntropy(check_labels=False).forward(logits, labels)
+    assert isinstance(value, strict_cupy.ndarray) and value.shape == ()
+    assert strict_device.syncs == 0
+    ng.SoftmaxCrossEntropy().forward(logits, labels)  # checked: one read of (min, max)
+    assert strict_device.syncs == 1
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got values in \[0, 5\]"):
+        ng.SoftmaxCrossEntropy().forward(logits, backend.asarray(np.array([0, 5, 2, 1])))
+    ng.MSE().forward(logits, logits)
+    assert strict_device.syncs == 2
+    assert float(value) == pytest.approx(math.log(3))
+
+
+def test_clip_by_global_norm_reads_nothing_back(strict_device):
+    p = ng.Parameter(backend.xp.zeros((2,), dtype=np.float32), "p")
+    q = ng.Parameter(backend.xp.zeros((1,), dtype=np.float32), "q")
+    p.grad[...] = backend.asarray(np.array([3.0, 0.0], dtype=np.float32))
+    q.grad[...] = backend.asarray(np.array([4.0], dtype=np.float32))
+    strict_device.reset()
+    norm = ng.clip_by_global_norm([p, q], 1.0)
+    assert strict_device.syncs == 0
+    assert float(norm) == 5.0
+    np.testing.assert_allclose(backend.to_numpy(p.grad), [0.6, 0.0], rtol=1e-6)
+    norm = ng.clip_by_global_norm([p, q], 2.0)  # under the limit: factor exactly 1
+    np.testing.assert_array_equal(backend.to_numpy(q.grad), np.float32([0.8]))
