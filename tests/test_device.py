@@ -6,6 +6,7 @@ arrays) and counters of every host↔device crossing. Each test runs a path of t
 on both backends and compares, with the arrays on the device checked to be device arrays.
 """
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import strict_cupy
+from conftest import write_fake_cifar10
 
 import nanograd_ad as ng
 from nanograd_ad import backend
@@ -470,3 +472,76 @@ def test_clip_by_global_norm_reads_nothing_back(strict_device):
     np.testing.assert_allclose(backend.to_numpy(p.grad), [0.6, 0.0], rtol=1e-6)
     norm = ng.clip_by_global_norm([p, q], 2.0)  # under the limit: factor exactly 1
     np.testing.assert_array_equal(backend.to_numpy(q.grad), np.float32([0.8]))
+
+
+# ----------------------------------------------------------- every experiment's --quick
+
+
+def _tiny(load):
+    """datasets.load cut to 40 training and 20 test samples: the same code path, in seconds."""
+
+    def tiny_load(*args, **kwargs):
+        data = load(*args, **kwargs)
+        return dataclasses.replace(
+            data,
+            x_train=data.x_train[:40],
+            y_train=data.y_train[:40],
+            x_test=data.x_test[:20],
+            y_test=data.y_test[:20],
+        )
+
+    return tiny_load
+
+
+QUICK_OPTIONS = {
+    "ad-cifar": "--data cifar10 --epochs 1 --batch-size 10 --arms alexnet-ad-relu"
+    " --train-limit 10 --test-limit 10",
+    "ad-relu": "--epochs 2 --runs 3 --depths 3 --sets A",
+    "ad-sigmoid": "--epochs 2 --runs 3 --depths 3 --sets A",
+    "amplify": "--epochs 6 --variants original G-case2 --thresholds 1.0 1.0 0.5 --widths 2 2 4 --hidden 8"
+    " --batch-size 20",
+    "digits-ad": "--epochs 1 --runs 1",
+    "ics": "--epochs 2",
+    "pn-cnn": "--epochs 1 --variants pn2 --noise-levels 0.2 --width 4",
+    "pn-depth": "--epochs 1 --depths 4 --variants pn2",
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUICK_OPTIONS))
+def test_every_experiments_quick_run_on_the_device(name, strict_device, tmp_path, monkeypatch, capsys):
+    from nanograd_ad import datasets
+    from nanograd_ad.cli import main
+    from nanograd_ad.experiments import ad_tables, experiments
+    from nanograd_ad.experiments import amplify as amplify_experiment
+
+    assert sorted(experiments()) == sorted(QUICK_OPTIONS), "a new experiment needs its --quick run here"
+    monkeypatch.setattr(datasets, "load", _tiny(datasets.load))
+    monkeypatch.setattr(
+        ad_tables,
+        "load_data",
+        lambda task, seed: (datasets.abs_task if task == "ad-relu" else datasets.compare_task)(
+            40, 20, seed=seed
+        ),
+    )
+    timing = amplify_experiment.step_overhead  # its per-step timing: one round of one step here
+    monkeypatch.setattr(amplify_experiment, "step_overhead", lambda *a, **k: timing(*a, steps=1, repeats=1))
+    options = QUICK_OPTIONS[name].split()
+    if name == "ad-cifar":
+        write_fake_cifar10(tmp_path / "data" / "cifar-10-batches-py")
+        options += ["--data-dir", str(tmp_path / "data")]
+    code = main(
+        [
+            "reproduce",
+            name,
+            "--quick",
+            "--backend",
+            "cupy",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+            *options,
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert backend.name() == "cupy" and backend.xp is strict_cupy  # it ran under the stand-in
+    assert (tmp_path / "out" / "results.json").exists()
