@@ -77,8 +77,8 @@ class Parameter:
 
     def to(self, backend_name: str) -> Parameter:
         """Move ``data`` and ``grad`` to ``"numpy"`` (host) or ``"cupy"`` (device), in place."""
-        self.data = backend.move(self.data, backend_name)
-        self.grad = backend.move(self.grad, backend_name)
+        # both at once: the ``data`` setter would replace a gradient of the other array type by zeros
+        self._data, self.grad = backend.move(self._data, backend_name), backend.move(self.grad, backend_name)
         return self
 
     def __repr__(self):
