@@ -12,7 +12,7 @@ from typing import Any
 
 from . import backend
 
-__all__ = ["TrainingDiverged", "diagnose", "gradients_finite", "locate_nonfinite"]
+__all__ = ["TrainingDiverged", "diagnose", "gradients_finite", "locate_nonfinite", "nonfinite_count"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -30,13 +30,18 @@ class TrainingDiverged(RuntimeError):
         self.history = history
 
 
-def gradients_finite(net) -> bool:
-    """One device reduction and one read: are all of ``net``'s gradients free of NaN/Inf?"""
+def nonfinite_count(net):
+    """The number of NaN/Inf entries in ``net``'s gradients, as a 0-d device array (no read)."""
     xp = backend.xp
-    bad = 0
+    bad = xp.zeros((), dtype=xp.float64)
     for p in net.parameters():
         bad = bad + xp.count_nonzero(~xp.isfinite(p.grad))
-    return int(bad) == 0
+    return bad
+
+
+def gradients_finite(net) -> bool:
+    """One device reduction and one read: are all of ``net``'s gradients free of NaN/Inf?"""
+    return int(nonfinite_count(net)) == 0
 
 
 def locate_nonfinite(net, loss, xb, yb):

@@ -42,7 +42,7 @@ def check_labels(labels, classes: int, owner: str = "SoftmaxCrossEntropy") -> No
 def check_probabilities(target, owner: str = "SoftmaxCrossEntropy") -> None:
     """Refuse float target rows (one-hot or probabilities) that do not sum to 1 or hold a
     negative entry, naming the worst row; one read (of the worst deviation and the minimum)."""
-    xp = backend.xp
+    xp = backend.module(backend.array_backend(target) or backend.name())  # host targets stay on the host
     sums = target.sum(axis=-1).reshape(-1)
     deviation, lowest = _read(xp.abs(sums - 1).max(), target.min())
     if deviation > 1e-3 or lowest < 0:

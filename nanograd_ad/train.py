@@ -28,6 +28,14 @@ shuffles with the generator of ``rng[e]``, exactly as a one-model `Trainer` with
 are (E,) arrays. Model e therefore follows the run of the single network it came from.
 Its batches are gathered on the device once per epoch: x (N, D) → (E, N, D) = x[order_e].
 
+**Host and device.** On a GPU the host waits whenever it reads a value (a *sync*). A
+one-model step reads once: the loss and the count of non-finite gradient entries, in one
+copy (only the loss with ``check_gradients=False``); an ensemble's step reads nothing.
+The epoch's loss and accuracy are summed on the device and read once per epoch; a
+classifier's labels are checked once per dataset, not per batch; ``on_batch_end`` gets
+the loss as a float only when some callback overrides it (an ensemble then pays a read).
+Batches are moved to the device by the loop itself (data already there stays there).
+
 A non-finite loss, or a non-finite gradient before the update (``check_gradients``), stops
 the training of one model with `TrainingDiverged` naming the layer and pass where NaN/Inf
 first appeared (`divergence`), or, with ``on_nonfinite="stop"``, an event. In an ensemble
@@ -45,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from . import backend, init
-from .divergence import TrainingDiverged, diagnose, gradients_finite
+from .divergence import TrainingDiverged, diagnose, nonfinite_count
 from .ensemble import ensemble_size
 from .history import History
 from .optim import _check_lr, make_optimizer
@@ -85,6 +93,14 @@ def _to_device(x, dtype):
     if backend.xp.issubdtype(x.dtype, backend.xp.floating) and x.dtype != dtype:
         x = x.astype(dtype)
     return x
+
+
+def _rows(data, index, dtype):
+    """``data[index]`` on the device (see `_to_device`): host data is indexed on the host and
+    sent over (one host→device copy); data already on the device is indexed there."""
+    if backend.array_backend(data) == "cupy":
+        return _to_device(data[backend.asarray(index)], dtype)
+    return _to_device(data[index], dtype)
 
 
 def _count_correct(pred, y):
@@ -252,6 +268,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.progress, self.shuffle = progress, shuffle
         self.on_nonfinite, self.check_gradients = on_nonfinite, check_gradients
+        self._unchecked_classes = False
         self.history = history if history is not None else History(models=self.models)
         if self.history.models != self.models:
             raise ValueError(
@@ -315,6 +332,16 @@ class Trainer:
                         f"schedule gives learning rate {rate!r} at epoch {epoch}; it must be >= 0"
                     )
         self.stop = False
+        checks_labels = getattr(self.loss, "check_labels", None) is True
+        if checks_labels:  # checked once per dataset at the first batch instead of every batch
+            self.loss.check_labels, self._unchecked_classes = False, True
+        try:
+            return self._fit(first, epochs)
+        finally:
+            if checks_labels:
+                self.loss.check_labels = True
+
+    def _fit(self, first: int, epochs: int) -> History:
         self._call("on_train_begin")
         epochs_range: Iterable[int] = range(first, first + epochs)
         bar = None
@@ -373,7 +400,7 @@ class Trainer:
 
             dtype = network_dtype(self.net)
             for batch, index in enumerate(batches(n, size, self.rng, shuffle=self.shuffle)):
-                yield batch, _to_device(self.x_train[index], dtype), _to_device(self.y_train[index], dtype)
+                yield batch, _rows(self.x_train, index, dtype), _rows(self.y_train, index, dtype)
             return
         self._order[...] = np.arange(n)  # rng.permutation(n) is arange(n) shuffled in place
         if self.shuffle:
@@ -389,29 +416,67 @@ class Trainer:
         """One pass over the training set; returns (mean loss, accuracy or None), each a
         float for one model and an (E,) array for an ensemble."""
         net, loss, optimizer, one_model = self.net, self.loss, self.optimizer, self.models is None
-        total_loss: Any = 0.0 if one_model else backend.xp.zeros(self.models, dtype=backend.xp.float64)
+        xp = backend.xp
+        total_loss = xp.zeros(() if one_model else self.models, dtype=xp.float64)  # on the device
         correct, count, seen = 0, 0, 0
+        per_batch = self._listening("on_batch_end")
         for batch, xb, yb in self._batches():
             pred = net(xb)
-            value = float(loss.forward(pred, yb))  # the contract's float: one read per batch
-            if one_model and not math.isfinite(value):
-                self._diverged(epoch, batch, xb, yb, value)
-                return None
+            value = loss.forward(pred, yb)  # C, a 0-d array: still on the device
+            if self._unchecked_classes:
+                self._check_targets(pred.shape[-1])  # once per dataset, not per batch
             net.backward(loss.backward(), input_grad=False)  # nobody reads ∂C/∂x here
-            if one_model and self.check_gradients and not gradients_finite(net):
-                self._diverged(epoch, batch, xb, yb, value, what="gradient")
-                return None
+            host_value = None
+            if one_model:  # the step's one read: the loss and the non-finite gradient entries together
+                host_value, bad = self._read_step(value)
+                if not math.isfinite(host_value) or bad:
+                    what = "loss" if not math.isfinite(host_value) else "gradient"
+                    self._diverged(epoch, batch, xb, yb, host_value, what)
+                    return None
             optimizer.step()
             optimizer.zero_grad()
             rows = yb.shape[0] if one_model else yb.shape[1]
-            total_loss += (value if one_model else loss.per_model) * rows
+            total_loss += (value.astype(xp.float64) if one_model else loss.per_model) * rows
             seen += rows
             if self.classification:
                 hits, size = _count_correct(pred, yb)  # stays on the device
                 correct, count = correct + hits, count + size
-            self._call("on_batch_end", batch, value)
+            if per_batch:
+                self._call("on_batch_end", batch, float(value) if host_value is None else host_value)
         accuracy = _host(correct) / count if self.classification else None
-        return _host(total_loss) / seen, accuracy
+        return _host(total_loss) / seen, accuracy  # the epoch's read of the loss
+
+    def _read_step(self, value) -> tuple[float, int | None]:
+        """(loss, count of non-finite gradient entries or None) in one device→host read."""
+        if not self.check_gradients:
+            return float(value), None
+        bad = nonfinite_count(self.net)  # one device reduction
+        loss_value, bad_count = backend.to_numpy(backend.xp.stack([value.astype(bad.dtype), bad])).tolist()
+        return loss_value, int(bad_count)
+
+    def _listening(self, hook: str) -> bool:
+        """Whether some callback overrides ``hook`` (reading the loss per batch costs a sync)."""
+        from .callbacks import Callback
+
+        return any(
+            getattr(cb, hook, None) is not None
+            and getattr(type(cb), hook, None) is not getattr(Callback, hook)
+            for cb in self.callbacks
+        )
+
+    def _check_targets(self, classes: int) -> None:
+        """The targets of the training and test sets, checked once for the whole set
+        (``losses.check_labels`` / ``check_probabilities``; at most one read each)."""
+        from .losses import check_labels, check_probabilities
+
+        self._unchecked_classes = False
+        owner = type(self.loss).__name__
+        sets = [("train", self.y_train)] + ([("test", self.test[1])] if self.test is not None else [])
+        for what, y in sets:
+            if np.issubdtype(y.dtype, np.integer):
+                check_labels(y, classes, owner=f"{owner} ({what} set)")
+            elif y.ndim >= 2:
+                check_probabilities(y, owner=f"{owner} ({what} set)")
 
     # -- divergence -----------------------------------------------------------------
 
@@ -446,6 +511,7 @@ def fit(
     clip_norm: float | None = None,
     eval_batch_size: int | None = None,
     on_nonfinite: str = "raise",
+    check_gradients: bool = True,
     history: History | None = None,
 ) -> History:
     """Train ``net`` (one model or an ensemble) and return its `History`.
@@ -456,6 +522,7 @@ def fit(
     those options belong to its constructor, and passing them here is an error.
     train / test: (x, y) host arrays, or a Dataset for train (then test defaults to its
     test split). Settings (batch size, epochs, lr) are checked before training starts.
+    ``check_gradients``: see `Trainer` (False saves one device reduction per step).
     """
     options = dict(momentum=momentum, weight_decay=weight_decay, clip_value=clip_value, clip_norm=clip_norm)
     if isinstance(optimizer, str):
@@ -468,6 +535,7 @@ def fit(
             )
     settings = dict(batch_size=batch_size, schedule=schedule, callbacks=callbacks, progress=progress)
     settings.update(eval_batch_size=eval_batch_size, on_nonfinite=on_nonfinite, history=history)
+    settings.update(check_gradients=check_gradients)
     return Trainer(net, loss, optimizer, train, test, rng=seed, **settings).fit(epochs)
 
 

@@ -19,7 +19,7 @@ from conftest import write_fake_cifar10
 import nanograd_ad as ng
 from nanograd_ad import backend
 from nanograd_ad.amplify import AmplificationStrategy
-from nanograd_ad.ensemble import EnsembleSwitching, EnsembleTrainer, flat_parameter, from_seeds
+from nanograd_ad.ensemble import flat_parameter, from_seeds
 from nanograd_ad.ics import RegularizedReLU, activation_scales, suggest_input_scale
 from nanograd_ad.inspect import GradientFlow, contribution_map
 from nanograd_ad.train import EarlyStopping, PeakAccuracy, SwitchingRule, Trainer
@@ -354,19 +354,21 @@ def test_ensemble_with_per_model_switching():
             return ng.Sequential(ng.Dense(1, 2), ng.ReLU(derivative="ad", k=3.5), ng.Dense(2, 1))
 
         net = from_seeds(build, [3, 7, 11])
-        rule = EnsembleSwitching(net, 3, A=0.995)
-        trainer = EnsembleTrainer(
+        trainer = Trainer(
             net,
             ng.MSE(),
             ng.Adam([flat_parameter(net)], lr=0.02),
             (x, np.abs(x)),
             (test_x, np.abs(test_x)),
             batch_size=8,
-            seeds=[3, 7, 11],
-            switching=rule,
+            rng=[3, 7, 11],
+            callbacks=[SwitchingRule(net, A=0.995)],
+            progress=False,
         )
         history = trainer.fit(4)
-        return [history.train_loss, history.test_loss, history.switches, params_of(net)]
+        row = history.to_dict()
+        row.pop("time_s")
+        return [row, params_of(net)]
 
     host, device = on_both(run)
     assert_same(host, device)
@@ -545,3 +547,96 @@ def test_every_experiments_quick_run_on_the_device(name, strict_device, tmp_path
     assert code == 0, capsys.readouterr().err
     assert backend.name() == "cupy" and backend.xp is strict_cupy  # it ran under the stand-in
     assert (tmp_path / "out" / "results.json").exists()
+
+
+def _syncs_per_epoch(counts, train, **options):
+    """(syncs of the first epoch, of each later epoch) of ``fit`` on a 5-layer MLP."""
+
+    def run(epochs):
+        ng.seed(0)
+        net = ng.Sequential(ng.Dense(6, 5), ng.ReLU(), ng.Dense(5, 5), ng.Tanh(), ng.Dense(5, 3))
+        flow = GradientFlow()
+        net.add_feedback(flow)
+        counts.reset()
+        ng.fit(
+            net, ng.SoftmaxCrossEntropy(), train=train, epochs=epochs, batch_size=8, progress=False, **options
+        )
+        return counts.syncs, flow
+
+    one, _ = run(1)
+    three, flow = run(3)
+    counts.reset()
+    flow.summary()  # GradientFlow accumulated on the device: reading it all is one copy
+    assert counts.syncs == 1
+    return one, (three - one) / 2
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(optimizer="sgd", lr=0.1),
+        dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-3, clip_value=0.5),
+        dict(optimizer="adam", lr=0.01, clip_norm=1.0),
+        dict(optimizer="sgd", lr=0.1, check_gradients=False),
+    ],
+    ids=["sgd", "sgd-momentum-l2-clip-value", "adam-clip-norm", "no-gradient-check"],
+)
+def test_sync_budget_one_read_per_training_step(strict_device, options):
+    """A step reads once (the loss and the gradient check in one copy); an epoch adds its
+    loss and accuracy (2); labels are checked on the host, once; clip_norm reads nothing."""
+    x, y = classes(n=64)
+    steps = 64 // 8
+    first, later = _syncs_per_epoch(strict_device, (x, y), **options)
+    assert later == steps + 2, f"{later} syncs per epoch of {steps} steps"
+    assert first == steps + 2
+
+
+def test_sync_budget_with_device_data_and_a_test_set(strict_device):
+    """Data already on the device: labels are checked once per dataset (one read each),
+    batches are gathered there; each epoch's evaluation reads its loss and accuracy (2)."""
+    x, y = classes(n=64)
+    test = classes(n=16, seed=1)
+    train = (backend.asarray(x), backend.asarray(y))
+    first, later = _syncs_per_epoch(
+        strict_device,
+        train,
+        optimizer="sgd",
+        lr=0.1,
+        test=(backend.asarray(test[0]), backend.asarray(test[1])),
+    )
+    assert later == 8 + 2 + 2
+    assert first == later + 2  # the two label checks, once
+
+
+def test_sync_budget_of_an_ensemble_step_is_zero(strict_device):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1.7, 1.7, (64, 1)).astype(np.float32)
+
+    def run(epochs):
+        net = from_seeds(lambda: ng.Sequential(ng.Dense(1, 2), ng.ReLU(), ng.Dense(2, 1)), [3, 7, 11])
+        strict_device.reset()
+        Trainer(
+            net,
+            ng.MSE(),
+            ng.Adam([flat_parameter(net)], lr=0.02),
+            (x, np.abs(x)),
+            batch_size=8,
+            rng=[3, 7, 11],
+            progress=False,
+        ).fit(epochs)
+        return strict_device.syncs
+
+    assert (run(3) - run(1)) / 2 == 1  # per epoch: the (E,) losses, read once; 8 steps read nothing
+
+
+def test_a_bad_label_is_found_by_the_dataset_check(strict_device):
+    x, y = classes(n=16)
+    y[5] = 7
+    with pytest.raises(
+        ValueError,
+        match=r"SoftmaxCrossEntropy \(train set\): labels must lie in \[0, 3\), got values in \[0, 7\]",
+    ):
+        ng.fit(mlp(), ng.SoftmaxCrossEntropy(), "sgd", (x, y), epochs=1, lr=0.1, progress=False)
+    loss = ng.SoftmaxCrossEntropy()
+    ng.fit(mlp(), loss, "sgd", classes(n=16), epochs=1, lr=0.1, progress=False)
+    assert loss.check_labels  # the per-batch check is back on after fit

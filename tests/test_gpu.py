@@ -166,24 +166,25 @@ def test_ensemble_matches_numpy():
     test_x = rng.uniform(-1.7, 1.7, (20, 1))
 
     def run():
-        from nanograd_ad.ensemble import EnsembleSwitching, EnsembleTrainer, flat_parameter, from_seeds
+        from nanograd_ad.ensemble import flat_parameter, from_seeds
 
         backend.set_default_dtype("float64")
         net = from_seeds(
             lambda: ng.Sequential(ng.Dense(1, 2), ng.ReLU(derivative="ad", k=3.5), ng.Dense(2, 1)), [3, 7]
         )
-        trainer = EnsembleTrainer(
+        trainer = ng.Trainer(
             net,
             ng.MSE(),
             ng.Adam([flat_parameter(net)], lr=0.02),
             (x, np.abs(x)),
             (test_x, np.abs(test_x)),
             batch_size=8,
-            seeds=[3, 7],
-            switching=EnsembleSwitching(net, 2, A=0.995),
+            rng=[3, 7],
+            callbacks=[ng.SwitchingRule(net, A=0.995)],
+            progress=False,
         )
         history = trainer.fit(3)
-        return [history.train_loss, history.test_loss]
+        return [history.column("train_loss"), history.column("test_loss")]
 
     host, device = on_both(run)
     assert_close(host, device, rtol=1e-8)
