@@ -502,6 +502,7 @@ QUICK_OPTIONS = {
     "ad-sigmoid": "--epochs 2 --runs 3 --depths 3 --sets A",
     "amplify": "--epochs 6 --variants original G-case2 --thresholds 1.0 1.0 0.5 --widths 2 2 4 --hidden 8"
     " --batch-size 20",
+    "baselines": "--epochs 1 --depths 4 --width 4 --variants pn bn residual --cost-steps 1",
     "digits-ad": "--epochs 1 --runs 1",
     "ics": "--epochs 2",
     "pn-cnn": "--epochs 1 --variants pn2 --noise-levels 0.2 --width 4",
