@@ -417,7 +417,8 @@ class Trainer:
         float for one model and an (E,) array for an ensemble."""
         net, loss, optimizer, one_model = self.net, self.loss, self.optimizer, self.models is None
         xp = backend.xp
-        total_loss = xp.zeros(() if one_model else self.models, dtype=xp.float64)  # on the device
+        shape = () if self.models is None else (self.models,)
+        total_loss = xp.zeros(shape, dtype=xp.float64)  # on the device
         correct, count, seen = 0, 0, 0
         per_batch = self._listening("on_batch_end")
         for batch, xb, yb in self._batches():
