@@ -624,7 +624,14 @@ print("WHEELS", regular, editable)
 # site-packages), this environment's packages behind it and no PYTHONPATH: where do the
 # lessons come from, and (with an output folder) does ``nanograd-ad lessons --student`` work?
 RUN_INSTALLED = """
-import site, sys
+import os, site, sys
+# Stand in for a fresh environment: forget an editable install of nanograd_ad this interpreter
+# may already have (CI installs the checkout with pip install -e), so only sys.argv[1] counts.
+sys.meta_path = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+for name in [m for m in sys.modules if m.startswith("__editable__")]:
+    del sys.modules[name]  # the unpacked wheel's .pth imports a finder module of the same name …
+sys.path = [p for p in sys.path if not os.path.isdir(os.path.join(p or ".", "nanograd_ad"))]
+sys.path.insert(0, sys.argv[1])  # … which must come from sys.argv[1], not from this environment
 site.addsitedir(sys.argv[1])
 import nanograd_ad.notebooks as notebooks
 found = notebooks.lesson_files()
