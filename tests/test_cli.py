@@ -180,6 +180,7 @@ def test_mean_std_and_results_json_are_strict(tmp_path):
     assert mean_std([1.0, 3.0, float("nan"), None]) == (2.0, 1.0)
     assert math.isnan(mean_std([])[0])
     assert format_mean_std([0.9, 0.95], scale=100, digits=1) == "92.5 ± 2.5"
+    assert format_mean_std([0.9, float("nan")], scale=100, digits=1) == "90.0"  # one value: no "± 0"
     config = ExperimentConfig(quick=True, out=tmp_path / "o")
     assert config.choose("runs", 2, 5) == 2 and config.choose("epochs", 3, 30) == 3
     assert ExperimentConfig(runs=7).choose("runs", 2, 5) == 7

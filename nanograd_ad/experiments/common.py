@@ -228,10 +228,15 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
 
 
 def format_mean_std(values: Iterable[float], scale: float = 1.0, digits: int = 4) -> str:
-    """ "m ± s" of ``values × scale`` ("—" when there are none); e.g. scale=100 for %."""
+    """ "m ± s" of ``values × scale`` ("—" when there are none); e.g. scale=100 for %.
+
+    One finite value has no spread: it is printed alone ("m", never "m ± 0")."""
+    values = list(values)
     mean, std = mean_std(values)
     if math.isnan(mean):
         return "—"
+    if sum(1 for v in values if v is not None and math.isfinite(float(v))) == 1:
+        return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
