@@ -18,9 +18,12 @@ says where an array lives. A network moves with ``net.to("cupy")`` / ``net.to("n
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import numpy
 
 __all__ = [
+    "Array",
     "BackendError",
     "DeviceMismatchError",
     "array_backend",
@@ -35,6 +38,12 @@ __all__ = [
     "use",
     "xp",
 ]
+
+#: An array of the backend in use: a ``numpy.ndarray``, or a ``cupy.ndarray`` on the GPU. The
+#: same code runs on both and CuPy ships no type stubs, so for the type checker an array is
+#: ``Any``: the name says what a value is, and ``Array | None`` still makes mypy check the
+#: None case. The arithmetic itself is checked by the tests, on both backends.
+Array: TypeAlias = Any
 
 #: The array module in use (``numpy`` or ``cupy``). Read it as ``backend.xp``.
 xp = numpy

@@ -20,6 +20,7 @@ import math
 import numbers
 
 from . import backend, init, threads
+from .backend import Array
 
 __all__ = [
     "AvgPool2D",
@@ -43,19 +44,22 @@ class Parameter:
     weights never get float32-rounded gradients. An array of another shape is refused.
     """
 
-    def __init__(self, data, name: str):
+    #: ∂C/∂data, accumulated with ``+=`` (allocated by the ``data`` setter, so never None after ``__init__``)
+    grad: Array
+
+    def __init__(self, data: Array, name: str):
         self.name = name
-        self._data = None
+        self._data: Array | None = None  # set by the data setter below
         self.grad = None
         self.data = data
 
     @property
-    def data(self):
+    def data(self) -> Array:
         """The parameter's values."""
         return self._data
 
     @data.setter
-    def data(self, value) -> None:
+    def data(self, value: Array) -> None:
         if not backend.is_array(value):
             raise TypeError(f"Parameter {self.name}: data must be an array, got {type(value).__name__}")
         if self._data is not None and tuple(value.shape) != tuple(self._data.shape):
@@ -97,8 +101,8 @@ class Layer:
     skips_input_grad = False
     training = True
 
-    def __init__(self):
-        self.x = None
+    def __init__(self) -> None:
+        self.x: Array | None = None
 
     def forward(self, x):
         raise NotImplementedError
@@ -232,6 +236,7 @@ class Dense(Layer):
 
     def backward(self, delta, input_grad: bool = True):
         self._check_delta(delta)
+        assert self.x is not None  # cached by forward (_check_delta saw it ran)
         x_t = self.x.swapaxes(-1, -2)
         self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)  # ∂C/∂W = xᵀ δ
         self.bias.grad += _sum_to(_sum_rows(delta), self.bias.shape)  # ∂C/∂b = Σ_batch δ
@@ -370,6 +375,15 @@ class Conv2D(Layer):
     so the next convolution's transpose costs nothing. Shapes seen from outside are NCHW.
     """
 
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    padding: int
+    weight: Parameter
+    #: the padded input, channels last (N, H + 2p, W + 2p, C_in), cached by forward
+    x_pad: Array | None
+
     def __init__(
         self,
         in_channels: int,
@@ -458,6 +472,7 @@ class Conv2D(Layer):
         they are kH·kW times the input, and cutting them is a copy, cheap beside the products.
         """
         x, (h_out, w_out) = self.x_pad, self.out_hw
+        assert x is not None  # cached by forward
         k, pixels = self.kernel_size, h_out * w_out
         sample_bytes = pixels * k * k * self.in_channels * x.itemsize
         block = max(1, PATCH_BYTES // sample_bytes)
@@ -480,7 +495,8 @@ class Conv2D(Layer):
             self.bias.grad += delta2.sum(axis=0)  # ∂C/∂b = Σ δ
         if not input_grad:
             return None
-        dx = xp.zeros(self.x_pad.shape, dtype=delta2.dtype)
+        assert self.x_pad is not None  # cached by forward
+        dx: Array = xp.zeros(self.x_pad.shape, dtype=delta2.dtype)
         n, (h_out, w_out), w2 = dx.shape[0], self.out_hw, self._w2()
         block = max(1, PATCH_BYTES // (h_out * w_out * w2.shape[1] * dx.itemsize))
         for start in range(0, n, block):
