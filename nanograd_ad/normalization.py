@@ -39,6 +39,7 @@ from __future__ import annotations
 import numbers
 
 from . import backend
+from .backend import Array
 from .layers import Layer, Parameter
 
 __all__ = ["BatchNorm1D", "BatchNorm2D"]
@@ -51,6 +52,14 @@ class _BatchNorm(Layer):
     axes: tuple[int, ...] = (0,)
     #: the number of dimensions of x
     ndim = 2
+
+    num_features: int
+    eps: float
+    momentum: float
+    weight: Parameter  # γ
+    bias: Parameter  # β
+    running_mean: Array
+    running_var: Array
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()

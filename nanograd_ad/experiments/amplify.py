@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import statistics
 import time
 
 import numpy as np
 
+from ..datasets import Dataset
 from . import register
 from .common import ExperimentConfig, format_table, mean_std, pyplot, save_figure, seeded, write_results
 
@@ -231,7 +233,7 @@ def build_net(
 class Setup:
     """What every run of one experiment shares."""
 
-    data: object
+    data: Dataset
     phases: list
     widths: tuple
     hidden: int
@@ -252,6 +254,8 @@ def _make(setup: Setup, seed: int):
 
     rng = seeded(seed)
     data = setup.data
+    if data.num_classes is None:
+        raise ValueError(f"{NAME}: needs a classification dataset, {data.name!r} has no classes")
     net = build_net(
         data.x_train.shape[1:], data.num_classes, setup.widths, setup.hidden, setup.model, setup.base_width
     )
@@ -262,13 +266,17 @@ def _make(setup: Setup, seed: int):
 def _strategy(setup: Setup, variant: str, threshold: float | None, seed: int):
     from ..amplify import AmplificationStrategy, without_amplification
 
-    common = dict(scope=setup.scope, reselect_every=setup.reselect_every, seed=seed)
+    strategy = functools.partial(
+        AmplificationStrategy, scope=setup.scope, reselect_every=setup.reselect_every, seed=seed
+    )
     if variant == "original":
-        return AmplificationStrategy(without_amplification(setup.phases), **common)
+        return strategy(without_amplification(setup.phases))
     if variant == "random":
-        return AmplificationStrategy(setup.phases, measure="random", ratio=setup.ratio, **common)
+        return strategy(setup.phases, measure="random", ratio=setup.ratio)
     measure, case = MEASURE_VARIANTS[variant]
-    return AmplificationStrategy(setup.phases, measure=measure, case=case, threshold=threshold, **common)
+    if threshold is None:
+        raise ValueError(f"{NAME}: variant {variant!r} needs a threshold, got None")
+    return strategy(setup.phases, measure=measure, case=case, threshold=threshold)
 
 
 def _train(setup: Setup, net, optimizer, rng, strategy, epochs: int, history=None):
@@ -445,7 +453,7 @@ def summarize(runs: list[dict], variants: list[str], thresholds: list[float]) ->
     summary = {}
     for variant in variants:
         mine = [r for r in runs if r["variant"] == variant]
-        entry = {"runs": len(mine)}
+        entry: dict[str, object] = {"runs": len(mine)}
         if variant in MEASURE_VARIANTS:
             per_threshold = {t: mean_std(accs(variant, t)) for t in thresholds}
             best_t = max(thresholds, key=lambda t: (per_threshold[t][0], -t))
@@ -468,11 +476,10 @@ def summarize(runs: list[dict], variants: list[str], thresholds: list[float]) ->
             m, s = mean_std(accs(variant))
             entry.update(best_test_acc_mean=m, best_test_acc_std=s)
         for clock in ("wall", "cpu"):  # medians: a burst of load from another process moves a mean
-            entry[f"{clock}_s_median"] = statistics.median(r[f"{clock}_s"] for r in mine)
+            median = statistics.median(r[f"{clock}_s"] for r in mine)
+            entry[f"{clock}_s_median"] = median
             entry[f"{clock}_s_mean"] = mean_std(r[f"{clock}_s"] for r in mine)[0]
-            entry[f"{clock}_overhead_pct"] = (
-                100 * (entry[f"{clock}_s_median"] / base[clock] - 1) if base[clock] else None
-            )
+            entry[f"{clock}_overhead_pct"] = 100 * (median / base[clock] - 1) if base[clock] else None
         summary[variant] = entry
     return summary
 
@@ -604,7 +611,7 @@ def run(config: ExperimentConfig) -> dict:
     for i in range(runs_count):
         seed = config.seed + i
         prefix = train_prefix(setup, seed)
-        jobs = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
+        jobs: list[tuple[str, float | None]] = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
         jobs += [(v, t) for t in thresholds for v in measured] + [
             ("original", None)
         ]  # original twice: timing noise
