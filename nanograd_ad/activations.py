@@ -26,6 +26,7 @@ import numbers
 from collections.abc import Callable
 
 from . import backend
+from .backend import Array
 from .layers import Layer
 
 __all__ = [
@@ -41,8 +42,8 @@ __all__ = [
     "sigmoid",
 ]
 
-Derivative = Callable[[object, object], object]
-"""d(z, a) -> array of z's shape: the factor backward multiplies the error by."""
+Derivative = Callable[[Array, Array], Array | float]
+"""d(z, a) -> array of z's shape (or a scalar): the factor backward multiplies the error by."""
 
 # (activation key, derivative name) -> factory(**params) -> d(z, a)
 _REGISTRY: dict[tuple[str, str], Callable[..., Derivative]] = {}
@@ -101,12 +102,14 @@ class Activation(Layer):
     """
 
     key = "activation"
+    #: the last forward's output a = f(z) (None only while forward computes the next one)
+    a: Array
 
     def __init__(self, derivative: str | Derivative = "true", **params):
         super().__init__()
         self.params = self._checked_params(params)
         self.set_derivative(derivative, **self.params)
-        self.derivative_value = None
+        self.derivative_value: Array | float | None = None  # the last backward's d^l
 
     def accepted_keywords(self) -> list[str]:
         """The keywords this activation or one of its registered derivatives takes."""

@@ -163,7 +163,7 @@ class GradientStatistics(FeedbackRule):
     """
 
     def __init__(self, layers=None, include_bias: bool = False):
-        self.layers = None if layers is None else [int(i) for i in layers]
+        self.layers: list[int] | None = None if layers is None else [int(i) for i in layers]  # bind: all
         self.include_bias = bool(include_bias)
         self.recording = False
         self.sum_g: dict[int, list] = {}
@@ -184,6 +184,8 @@ class GradientStatistics(FeedbackRule):
     def start(self) -> None:
         """Zero the sums and start recording (call at the beginning of the analysis epoch)."""
         xp = backend.xp
+        if self.layers is None:
+            raise RuntimeError(f"{type(self).__name__}: start() before bind() (add it to the network first)")
         for i in self.layers:
             params = self._tracked(_layer_at(self.net, i))
             self.sum_g[i] = [xp.zeros_like(p.data) for p in params]
@@ -452,7 +454,7 @@ class AmplificationStrategy(Callback):
         for rule in (self.statistics, self.amplify):
             if rule not in net.feedback:
                 net.add_feedback(rule)
-        if len(self.statistics.layers) == 0:
+        if not self.statistics.layers:  # bound just above: a list
             raise ValueError("AmplificationStrategy: the network has no layer with weights")
 
     def on_epoch_begin(self, trainer, epoch: int) -> None:
@@ -490,6 +492,7 @@ class AmplificationStrategy(Callback):
             self.statistics.stop()
             self._choose(trainer, epoch)
             self.analysing = False
+        assert self.phase_index is not None  # set by on_epoch_begin
         if epoch + 1 == self.phases[self.phase_index].end_epoch:
             self._end_phase(trainer, epoch)
 
@@ -547,6 +550,7 @@ class AmplificationStrategy(Callback):
         )
 
     def _end_phase(self, trainer, epoch: int) -> None:
+        assert self.phase_index is not None  # set by on_epoch_begin
         phase = self.phases[self.phase_index]
         trainer.history.record(
             epoch,

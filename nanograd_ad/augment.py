@@ -87,6 +87,8 @@ class Augment(Callback):
             )
 
     def on_epoch_begin(self, trainer, epoch: int) -> None:
+        if self.original is None:
+            raise RuntimeError("Augment: on_epoch_begin before on_train_begin (no training images yet)")
         trainer.x_train = random_crop_flip(self.original, self.rng, self.padding, self.flip)
 
     def on_train_end(self, trainer) -> None:

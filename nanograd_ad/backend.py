@@ -18,7 +18,7 @@ says where an array lives. A network moves with ``net.to("cupy")`` / ``net.to("n
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 
 import numpy
 
@@ -150,7 +150,7 @@ def to_numpy(x) -> numpy.ndarray:
     return numpy.asarray(x)
 
 
-def is_array(x) -> bool:
+def is_array(x) -> TypeGuard[Array]:
     """True when ``x`` is an array of the current backend (or NumPy)."""
     return isinstance(x, (numpy.ndarray, xp.ndarray))
 

@@ -29,6 +29,7 @@ import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -72,8 +73,9 @@ def default_data_dir() -> Path:
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    if _source_checkout() is not None:
-        return _source_checkout() / "data"
+    checkout = _source_checkout()
+    if checkout is not None:
+        return checkout / "data"
     return Path.cwd() / "data"
 
 
@@ -160,7 +162,7 @@ def _check_classes(func: str, classes, num_classes: int) -> list[int] | None:
     if not chosen:
         raise ValueError(f"{func}: classes must name at least one class, got {classes!r}")
     for c in chosen:
-        if isinstance(c, bool) or not isinstance(c, numbers.Integral) or not 0 <= c < num_classes:
+        if isinstance(c, bool) or not isinstance(c, numbers.Integral) or not 0 <= int(c) < num_classes:
             raise ValueError(
                 f"{func}: classes must hold ints in [0, {num_classes - 1}], got {c!r} in {classes!r}"
             )
@@ -341,7 +343,7 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
     core = getattr(np, "_core", None) or np.core  # NumPy 2 renamed numpy.core to numpy._core
     import _codecs
 
-    found = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    found: dict[tuple[str, str], object] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
     # Python 3 writes bytes into a protocol-2 pickle as _codecs.encode(text, "latin1"): a pure
     # text → bytes conversion (no code runs), needed for protocol-2 files written by Python 3
     found[("_codecs", "encode")] = _codecs.encode
@@ -556,6 +558,18 @@ def load_cifar100(
 
 
 # ------------------------------------------------------------------ preprocessing
+
+
+@overload
+def standardize(
+    x_train: np.ndarray, x_test: np.ndarray, eps: float = 1e-8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@overload
+def standardize(
+    x_train: np.ndarray, x_test: None = None, eps: float = 1e-8
+) -> tuple[np.ndarray, None, np.ndarray, np.ndarray]: ...
 
 
 def standardize(

@@ -303,7 +303,7 @@ def suggest_input_scale(net, x, target: float = 1.0, tol: float = 1e-3, max_iter
         if (rms > target) == (step > 1):
             low, high = (previous[0], alpha) if step > 1 else (alpha, previous[0])
             break
-    if low is None:
+    if low is None or high is None:  # set together by the bracketing
         raise ValueError(
             f"suggest_input_scale: no input factor found (last {alpha:.3g} gives logits of "
             f"RMS {rms:.6g}, target {target}); the logits hardly follow the input scale "

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy  # host-side: random draws only
 
-__all__ = ["INITIALIZERS", "draw", "get_rng", "seed", "uniform"]
+__all__ = ["INITIALIZERS", "Initializer", "draw", "get_rng", "seed", "uniform"]
 
 _rng = numpy.random.default_rng(0)
 
@@ -68,7 +68,11 @@ def _zeros(shape, fan_in, fan_out, rng):
     return numpy.zeros(shape)
 
 
-def uniform(low: float, high: float) -> Callable:
+#: ``f(shape, fan_in, fan_out, rng) -> array of that shape``, drawn on the host (``draw`` checks the shape)
+Initializer = Callable[[tuple, int, int, numpy.random.Generator], numpy.ndarray]
+
+
+def uniform(low: float, high: float) -> Initializer:
     """An initializer drawing U(low, high), e.g. the ICS paper's U(−1, 1)."""
     if not low < high:
         raise ValueError(f"uniform(low, high) needs low < high, got low={low}, high={high}")
@@ -80,7 +84,7 @@ def uniform(low: float, high: float) -> Callable:
     return draw_uniform
 
 
-INITIALIZERS: dict[str, Callable] = {
+INITIALIZERS: dict[str, Initializer] = {
     "torch": _torch,
     "he_normal": _he_normal,
     "xavier_normal": _xavier_normal,
@@ -89,7 +93,7 @@ INITIALIZERS: dict[str, Callable] = {
 }
 
 
-def draw(initializer, shape: tuple, fan_in: int, fan_out: int, rng=None) -> numpy.ndarray:
+def draw(initializer: str | Initializer, shape: tuple, fan_in: int, fan_out: int, rng=None) -> numpy.ndarray:
     """Draw an array of ``shape`` with the named (or callable) initializer."""
     if isinstance(initializer, str):
         if initializer not in INITIALIZERS:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from . import backend
 from .activations import Activation, LeakyReLU, ReLU, Sigmoid, Tanh
+from .backend import Array
 from .feedback import FeedbackRule
 from .normalization import BatchNorm1D, BatchNorm2D
 from .pseudo_normalization import PseudoNormalize
@@ -143,10 +144,10 @@ class GradientFlow(FeedbackRule):
         self.depth_of_activation = {k: self.depth[i] for i, k in self.activation_above.items()}
         self.names = {}
         for i in self.weight_layers:
-            k = self.activation_above.get(i)
+            above = self.activation_above.get(i)
             self.names[self.depth[i]] = (
                 f"{names[i]} {layers[i]!r}" if "." in names[i] else repr(layers[i])
-            ) + ("" if k is None else f" → {layers[k]!r}")
+            ) + ("" if above is None else f" → {layers[above]!r}")
         # a block's depth: that of the first weight layer inside it on the depth axis
         self.block_depth = {}
         for i, layer in enumerate(layers):
@@ -161,8 +162,13 @@ class GradientFlow(FeedbackRule):
         """Forget everything recorded."""
         self.steps = 0
         self.recorded_steps: list[int] = []
-        self.values = {key: {l: [] for l in self.depth.values()} for key in KEYS}
-        self.path_values = {path: {l: [] for l in self.block_depth.values()} for path in PATHS}
+        # per key (or path), per depth l: one RMS per recorded step (None where nothing was seen)
+        self.values: dict[str, dict[int, list[Array | None]]] = {
+            key: {l: [] for l in self.depth.values()} for key in KEYS
+        }
+        self.path_values: dict[str, dict[int, list[Array | None]]] = {
+            path: {l: [] for l in self.block_depth.values()} for path in PATHS
+        }
         self._current: dict | None = None
         self._host_cache: tuple | None = None
 

@@ -197,8 +197,8 @@ class Dense(Layer):
         self,
         in_features: int,
         out_features: int,
-        weight_init: str = "torch",
-        bias_init: str = "torch",
+        weight_init: str | init.Initializer = "torch",
+        bias_init: str | init.Initializer = "torch",
         models: int | None = None,
         rng=None,
     ):
@@ -391,8 +391,8 @@ class Conv2D(Layer):
         kernel_size: int,
         stride: int = 1,
         padding: int = 0,
-        weight_init: str = "torch",
-        bias_init: str = "torch",
+        weight_init: str | init.Initializer = "torch",
+        bias_init: str | init.Initializer = "torch",
         rng=None,
         bias: bool = True,
     ):

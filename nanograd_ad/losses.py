@@ -17,6 +17,7 @@ per-model values are kept in ``self.per_model``.
 from __future__ import annotations
 
 from . import backend
+from .backend import Array
 
 __all__ = ["MSE", "Loss", "SoftmaxCrossEntropy", "check_labels", "check_probabilities"]
 
@@ -75,9 +76,12 @@ class Loss:
         if pred.shape[-2] == 0:
             raise ValueError(f"{type(self).__name__}: empty batch (pred of shape {tuple(pred.shape)})")
 
-    def _check_forward_done(self, cached: str) -> None:
-        if getattr(self, cached, None) is None:
+    def _check_forward_done(self, cached: str) -> Array:
+        """The array forward cached as ``cached``; RuntimeError if forward has not run yet."""
+        value = getattr(self, cached, None)
+        if value is None:
             raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+        return value
 
     def __call__(self, pred, target):
         return self.forward(pred, target)
@@ -170,7 +174,7 @@ class MSE(Loss):
     objective changes the steps, not the units of the reported losses.
     """
 
-    diff = None
+    diff: Array | None = None
     REDUCTIONS = ("mean", "sum")
 
     def __init__(self, reduction: str = "mean"):
@@ -193,10 +197,10 @@ class MSE(Loss):
 
     def backward(self):
         """∂C/∂a^L for the prediction a^L (its shape): 2(ŷ − y)/(N·D), or 2(ŷ − y) when summed."""
-        self._check_forward_done("diff")
+        diff = self._check_forward_done("diff")
         if self.reduction == "sum":
-            return 2.0 * self.diff  # δ^L = 2(ŷ − y)
-        return 2.0 * self.diff / self.count  # δ^L = 2(ŷ − y)/(N·D)
+            return 2.0 * diff  # δ^L = 2(ŷ − y)
+        return 2.0 * diff / self.count  # δ^L = 2(ŷ − y)/(N·D)
 
     def __repr__(self):
         return f"MSE(reduction={self.reduction!r})" if self.reduction != "mean" else "MSE()"

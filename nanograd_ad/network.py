@@ -31,8 +31,10 @@ evaluation; ``state_dict`` holds those running statistics beside the parameters.
 from __future__ import annotations
 
 import math
+from typing import Protocol, cast
 
 from . import backend
+from .backend import Array
 from .feedback import FeedbackRule
 from .layers import Layer, Parameter
 
@@ -149,7 +151,7 @@ class Sequential:
         params = self.parameters()
         own = backend.array_backend(params[0].data) if params else backend.name()
         given = backend.array_backend(x)
-        if given == own == backend.name() or given is None:
+        if given == own == backend.name() or given is None or own is None:
             return
         place = {"numpy": "on the host (numpy)", "cupy": "on the GPU (cupy)"}
         if given != own:
@@ -207,7 +209,8 @@ class Sequential:
                 delta = rule.before_layer(first + index, layer, delta)  # seam: error into layer i
             try:
                 if i == 0 and not input_grad:
-                    delta = _backward_without_input_grad(layer, delta)  # grads only; None
+                    _backward_without_input_grad(layer, delta)  # grads only
+                    delta = None
                 else:
                     delta = layer.backward(delta)  # grads; error for the layer below
             except Exception as err:
@@ -242,7 +245,7 @@ class Sequential:
                 named += [(f"{i}.{p.name}", p) for p in layer.parameters()]
         return named
 
-    def named_buffers(self) -> list[tuple[str, object]]:
+    def named_buffers(self) -> list[tuple[str, Array]]:
         """``("1.running_mean", array)`` pairs: state that is saved but not trained."""
         return [
             (f"{name}.{key}", value)
@@ -309,7 +312,7 @@ class Sequential:
         layers = dict(self.walk())
         for name in buffers:
             layer_name, key = name.rsplit(".", 1)
-            layers[layer_name].load_buffer(key, state[name])
+            cast(_Buffered, layers[layer_name]).load_buffer(key, state[name])  # named_buffers found it
 
     def astype(self, dtype) -> Sequential:
         """Cast every parameter to ``dtype`` (e.g. float64 for gradient checks)."""
@@ -379,14 +382,27 @@ class Sequential:
         return self.layers[i]
 
 
+class _Buffered(Protocol):
+    """A layer with state that is saved but not trained (batch norm's running statistics)."""
+
+    def buffers(self) -> dict[str, Array]: ...
+
+    def load_buffer(self, name: str, value: Array) -> None: ...
+
+
+class _SkipsInputGrad(Protocol):
+    """A layer whose ``skips_input_grad`` is True: its backward takes ``input_grad``."""
+
+    def backward(self, delta: Array, input_grad: bool = True) -> Array | None: ...
+
+
 def _backward_without_input_grad(layer: Layer, delta) -> None:
     """The bottom layer's backward when nobody needs ∂C/∂x: Dense and Conv2D skip that
     product (``input_grad=False``); any other layer runs as usual and its result is dropped."""
     if getattr(layer, "skips_input_grad", False):
-        layer.backward(delta, input_grad=False)
+        cast(_SkipsInputGrad, layer).backward(delta, input_grad=False)
     else:
         layer.backward(delta)
-    return None
 
 
 def _add_context(err: Exception, context: str) -> None:

@@ -16,6 +16,7 @@ import math
 import numbers
 
 from . import backend
+from .backend import Array
 from .layers import Parameter
 
 __all__ = ["SGD", "Adam", "Optimizer", "clip_by_global_norm", "clip_by_value", "make_optimizer"]
@@ -143,15 +144,14 @@ class SGD(Optimizer):
         super().__init__(params, lr, weight_decay, clip_value, clip_norm)
         momentum = _check("SGD", "momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")
         self.momentum = momentum
-        self.velocity = [None] * len(self.params)
+        self.velocity: list[Array | None] = [None] * len(self.params)
 
     def step(self) -> None:
         for i, (p, g) in enumerate(self._gradients()):
             if self.momentum:
-                self.velocity[i] = (
-                    g.copy() if self.velocity[i] is None else self.momentum * self.velocity[i] + g
-                )
-                g = self.velocity[i]
+                velocity = self.velocity[i]
+                g = g.copy() if velocity is None else self.momentum * velocity + g
+                self.velocity[i] = g
             p.data -= self.lr * g
         self.steps += 1
 
@@ -179,12 +179,12 @@ class Adam(Optimizer):
         super().__init__(params, lr, weight_decay, clip_value, clip_norm)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Adam: betas must be a pair (β₁, β₂), got {betas!r}")
-        betas = tuple(
+        beta1, beta2 = (
             _check("Adam", k, beta, lambda v: 0 <= v < 1, "in [0, 1)")
             for k, beta in zip(("betas[0]", "betas[1]"), betas)
         )
         eps = _check("Adam", "eps", eps, lambda v: v > 0, "> 0")
-        self.betas, self.eps = tuple(betas), eps
+        self.betas, self.eps = (beta1, beta2), eps
         self.m = [backend.xp.zeros_like(p.data) for p in self.params]
         self.v = [backend.xp.zeros_like(p.data) for p in self.params]
 

@@ -212,7 +212,7 @@ class CosineRestarts(Schedule):
     @property
     def final_start(self) -> int | None:
         """First epoch of the final phase (``total_epochs − final_epochs``), or None."""
-        if self.final_epochs == 0:
+        if self.final_epochs == 0 or self.total_epochs is None:  # __init__: final_epochs needs total_epochs
             return None
         return self.total_epochs - self.final_epochs
 

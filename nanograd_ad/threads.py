@@ -21,15 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Literal
 
 from . import backend
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 __all__ = ["over_batch", "thread_count"]
 
 #: fewer samples than this per thread are not worth a thread's start-up (tens of µs)
 MIN_SAMPLES_PER_THREAD = 2
 
-_controller = None
+#: None until looked up; False when threadpoolctl is not installed
+_controller: ThreadpoolController | Literal[False] | None = None
 _pool: ThreadPoolExecutor | None = None
 
 

@@ -512,3 +512,8 @@ def test_bad_factor_and_layers_are_refused():
         rule.select([9])
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         random_layers([0, 2], 0, random.Random(0))
+
+
+def test_statistics_started_before_bind_say_so():
+    with pytest.raises(RuntimeError, match=r"GradientStatistics: start\(\) before bind\(\)"):
+        GradientStatistics().start()

@@ -75,3 +75,8 @@ def test_augment_callback_gives_fresh_crops_each_epoch_and_restores_the_images()
     assert len(seen) == 3 and not np.array_equal(seen[0], seen[1])
     np.testing.assert_array_equal(seen[0], random_crop_flip(x, np.random.default_rng(3), 1))
     assert trainer.x_train is x
+
+
+def test_an_epoch_before_training_begins_is_refused():
+    with pytest.raises(RuntimeError, match="Augment: on_epoch_begin before on_train_begin"):
+        Augment().on_epoch_begin(None, 0)

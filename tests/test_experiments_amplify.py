@@ -80,6 +80,11 @@ def small_setup():
     )
 
 
+def test_a_measured_variant_without_a_threshold_is_refused(small_setup):
+    with pytest.raises(ValueError, match="'G-case2' needs a threshold, got None"):
+        experiment.train_variant(small_setup, 3, "G-case2", None, None)
+
+
 def test_continuing_from_the_shared_prefix_equals_a_run_from_scratch(small_setup):
     prefix = experiment.train_prefix(small_setup, seed=3)
     # case 2 with threshold 0 amplifies every layer whose Ĝ is not exactly 0: amplification happens

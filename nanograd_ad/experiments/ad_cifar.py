@@ -26,6 +26,7 @@ the first 200 training and 100 test images.
 from __future__ import annotations
 
 import time
+from typing import TypedDict
 
 import numpy as np
 
@@ -60,8 +61,19 @@ LABELS = {
     "extended-relu": "extended AlexNet, ReLU",
     "extended-ad-relu": "extended AlexNet, AD ReLU",
 }
+
+
+class Recipe(TypedDict):
+    """One activation's training recipe (Hu, Zhang & Ge 2021, Table 5)."""
+
+    optimizer: str
+    init: str
+    batch: int
+    epochs: int
+
+
 # Table 5 (Hu, Zhang & Ge 2021); the learning rates are readings (see the module docstring).
-RECIPES = {
+RECIPES: dict[str, Recipe] = {
     "relu": {"optimizer": "sgd", "init": "he_normal", "batch": 200, "epochs": 300},
     "sigmoid": {"optimizer": "adam", "init": "xavier_normal", "batch": 200, "epochs": 300},
 }

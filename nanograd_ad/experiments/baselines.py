@@ -56,7 +56,7 @@ def build(variant: str, depth: int, width: int, inputs: int, classes: int):
     """The network of a variant: ``depth`` tanh layers of ``width``, one Dense output layer."""
     from ..activations import Tanh
     from ..feedback import PseudoNormalize
-    from ..layers import Dense
+    from ..layers import Dense, Layer
     from ..network import Sequential
     from ..normalization import BatchNorm1D
     from ..residual import Residual
@@ -67,7 +67,8 @@ def build(variant: str, depth: int, width: int, inputs: int, classes: int):
     def dense(fan_in):
         return Dense(fan_in, width, weight_init="lecun_normal", bias_init="zeros")
 
-    layers, fan_in = [], inputs
+    layers: list[Layer] = []
+    fan_in = inputs
     for l in range(depth):
         if variant == "residual" and l > 0:
             layers.append(Residual(Sequential(dense(width), Tanh())))  # x + tanh(W x + b)

@@ -192,7 +192,7 @@ def write_results(
     *,
     started: float | None = None,
     wall_time_s: float | None = None,
-    paper: dict | None = None,
+    paper: dict | list | None = None,
     filename: str = "results.json",
 ) -> dict:
     """Write ``config.out / filename`` atomically and return the dict written.

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -59,6 +60,9 @@ from .common import (
     seeded,
     write_results,
 )
+
+if TYPE_CHECKING:
+    from ..network import Sequential
 
 VARIANTS = {"plain": "plain backprop", "pn": "single-path PN", "pn2": "two-path PN"}
 # (model, data set, augmentation) → (the paper's test accuracy %, its recipe); Bu et al. 2026, §4.
@@ -524,7 +528,7 @@ def noise_table(net, data, levels, draws: int, seed: int) -> dict:
     from ..train import evaluate
 
     rng = np.random.default_rng(seed + 10_000)
-    table = {}
+    table: dict[str, dict[float, list[float]]] = {}
     for kind in ("gaussian", "uniform"):
         table[kind] = {}
         for level in levels:
@@ -537,7 +541,7 @@ def noise_table(net, data, levels, draws: int, seed: int) -> dict:
 
 def cnn_run(
     variant: str, seed: int, data, config: ExperimentConfig, epochs: int, levels
-) -> tuple[dict, object]:
+) -> tuple[dict, Sequential]:
     """Train one of the paper's models (``--model``); its numbers and the trained network."""
     from .. import models
     from ..augment import Augment
@@ -626,7 +630,8 @@ def run_cnn(config: ExperimentConfig) -> dict:
         )
     )
 
-    runs, nets = [], {}
+    runs: list[dict] = []
+    nets: dict[str, Sequential] = {}
     with blas_threads(config.extra.get("blas_threads", 1)):
         for i in range(runs_count):
             for variant in variants:
@@ -641,10 +646,16 @@ def run_cnn(config: ExperimentConfig) -> dict:
         print(nets[variants[0]].describe())
 
         paper_acc, paper_recipe = PAPER.get((model, data.name, augment), (None, None))
-        summary, rows = {"paper_setting": paper_recipe, "model": model, "augment": augment, "mode": mode}, []
+        summary: dict[str, object] = {
+            "paper_setting": paper_recipe,
+            "model": model,
+            "augment": augment,
+            "mode": mode,
+        }
+        rows = []
         for variant in variants:
             mine = [r for r in runs if r["variant"] == variant]
-            summary[variant] = {
+            summary[variant] = entry = {
                 "final_test_acc_mean": mean_std(r["final_test_acc"] for r in mine)[0],
                 "final_test_acc_std": mean_std(r["final_test_acc"] for r in mine)[1],
                 "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
@@ -663,12 +674,12 @@ def run_cnn(config: ExperimentConfig) -> dict:
                     "variant": VARIANTS[variant],
                     "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
                     "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                    "g": f"{summary[variant]['grad1_init_mean']:.3e}",
+                    "g": f"{entry['grad1_init_mean']:.3e}",
                     "paper": paper_acc if variant == "pn2" else None,
                 }
             )
         print(f"\nours: model {model}, {mode} mode, {epochs} epochs" + (", augmentation" if augment else ""))
-        columns = [
+        columns: list[tuple[str, str] | tuple[str, str, int]] = [
             ("variant", "variant"),
             ("acc", "final test acc %"),
             ("best", "best test acc %"),
