@@ -253,8 +253,11 @@ def save_checkpoint(path, net, optimizer=None, history=None, metadata: dict | No
         "metadata": metadata or {},
     }
     arrays[_META_KEY] = np.array(json.dumps(meta, default=_json_default))
-    # NumPy's stub lets a **mapping fill savez's allow_pickle (a bool); these keys are array names
-    return atomic_write(path, lambda handle: np.savez(handle, **arrays))  # type: ignore[arg-type]
+
+    def write(handle) -> None:
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # NumPy's stub: a key could be allow_pickle
+
+    return atomic_write(path, write)
 
 
 def read_checkpoint(path) -> Checkpoint:
