@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from typing import cast
+
+import numpy as np  # host-side: the batch-order generators
 
 from . import backend, init
 from .activations import Activation
 from .layers import Dense, Layer, Parameter
 from .network import Sequential
 
-__all__ = ["ensemble_size", "flat_parameter", "from_seeds", "member_state", "stack"]
+__all__ = ["ensemble_size", "flat_parameter", "from_seeds", "member_state", "model_generators", "stack"]
 
 
 def ensemble_size(net) -> int | None:
@@ -117,3 +120,19 @@ def flat_parameter(net: Sequential) -> Parameter:
         p.data, p.grad = view, flat.grad[offset : offset + size].reshape(p.shape)
         offset += size
     return flat
+
+
+def model_generators(rng, models: int) -> list[np.random.Generator]:
+    """One batch-order generator per model: seeds (or Generators) rng[e], or seed rng + e.
+
+    What `train.Trainer` shuffles model e's rows with, so model e sees the batches a one-model
+    Trainer with ``rng=rng[e]`` would.
+    """
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        rng = [int(rng) + e for e in range(models)]
+    if not isinstance(rng, Sequence) or len(rng) != models:
+        raise ValueError(
+            f"rng: an ensemble of {models} models needs {models} seeds or Generators (one batch "
+            f"order per model) or one int seed s (model e: seed s + e), got {rng!r}"
+        )
+    return [init.get_rng(r) for r in rng]

@@ -1,4 +1,4 @@
-"""The training loop, for one model or an ensemble of E models, and evaluation in batches.
+"""The training loop, for one model or an ensemble of E models (evaluation in batches: `evaluation`).
 
 One step is the one-way data flow of the library:
 
@@ -47,14 +47,23 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 
-from . import backend, init
+from . import backend
 from .divergence import TrainingDiverged, diagnose, nonfinite_count
-from .ensemble import ensemble_size
+from .ensemble import ensemble_size, model_generators
+from .evaluation import (
+    _check_data,
+    _count_correct,
+    _host,
+    _is_classification,
+    _rows,
+    _to_device,
+    evaluate,
+    network_dtype,
+)
 from .history import History
 from .optim import _check_lr, make_optimizer
 
@@ -62,63 +71,6 @@ __all__ = ["History", "Trainer", "TrainingDiverged", "evaluate", "fit", "make_op
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def _is_classification(loss) -> bool:
-    """Accuracy makes sense for the softmax cross-entropy loss only (or a loss saying so)."""
-    flag = getattr(loss, "classification", None)
-    if flag is not None:
-        return bool(flag)
-    from .losses import SoftmaxCrossEntropy
-
-    return isinstance(loss, SoftmaxCrossEntropy)
-
-
-def network_dtype(net):
-    """The dtype of ``net``'s parameters (the backend's default for a net without any)."""
-    params = net.parameters()
-    return params[0].data.dtype if params else backend.default_dtype()
-
-
-def _to_device(x, dtype):
-    """Host array → backend array, floating data cast to ``dtype`` (the network's).
-
-    The one dtype policy of training: the data follow the layers, never the reverse — a
-    float64 input to a float32 network runs the pass in float32. Integer labels stay
-    integers. Cast on the host, so a GPU receives the smaller array.
-    """
-    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.dtype != dtype:
-        x = x.astype(dtype)
-    x = backend.xp.asarray(x)
-    if backend.xp.issubdtype(x.dtype, backend.xp.floating) and x.dtype != dtype:
-        x = x.astype(dtype)
-    return x
-
-
-def _rows(data, index, dtype):
-    """``data[index]`` on the device (see `_to_device`): host data is indexed on the host and
-    sent over (one host→device copy); data already on the device is indexed there."""
-    if backend.array_backend(data) == "cupy":
-        return _to_device(data[backend.asarray(index)], dtype)
-    return _to_device(data[index], dtype)
-
-
-def _count_correct(pred, y):
-    """Correct argmax predictions per model, kept on the device (no sync).
-
-    pred: (N, C) or (E, N, C); y: integer labels (N,) / (E, N) or one-hot (N, C) / (E, N, C).
-    Returns (correct, rows): correct a 0-d array, or (E,) for an ensemble."""
-    xp = backend.xp
-    one_hot = y.ndim == pred.ndim or (y.ndim >= 2 and y.shape[-1] == pred.shape[-1])
-    hits = xp.argmax(pred, axis=-1) == (xp.argmax(y, axis=-1) if one_hot else y)
-    return hits.sum(axis=-1), hits.shape[-1]
-
-
-def _check_data(x, y, what: str) -> None:
-    if len(x) != len(y):
-        raise ValueError(f"{what}: {len(x)} inputs but {len(y)} targets")
-    if len(x) == 0:
-        raise ValueError(f"{what}: no samples")
 
 
 def _split(data, what: str):
@@ -132,54 +84,6 @@ def _split(data, what: str):
     return x, y
 
 
-def _host(value):
-    """A per-model device array as a NumPy array; a 0-d one (one model) as a float."""
-    value = backend.to_numpy(value)
-    return float(value) if value.ndim == 0 else value
-
-
-def evaluate(net, loss, x, y, batch_size: int = 256) -> tuple[Any, Any]:
-    """Mean loss and accuracy of ``net`` on (x, y), computed ``batch_size`` rows at a time.
-
-    The loss of a batch is its mean; the result is the row-weighted mean over batches
-    (equal to the loss of one full batch). Accuracy is None for non-classification
-    losses. One model: two floats. An ensemble: two (E,) arrays, one entry per model
-    (``loss.per_model``). Sums stay on the device; they are read once at the end.
-
-    The network is evaluated in evaluation mode (``net.eval()``: batch normalization uses
-    its running statistics and leaves them alone) and put back in the mode it was in.
-    """
-    _check_data(x, y, "evaluate")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    mode = getattr(net, "training", None)
-    if mode is None:  # not a Sequential: no modes to switch
-        return _evaluate(net, loss, x, y, batch_size)
-    net.eval()
-    try:
-        return _evaluate(net, loss, x, y, batch_size)
-    finally:
-        net.train(mode)
-
-
-def _evaluate(net, loss, x, y, batch_size: int) -> tuple[Any, Any]:
-    """:func:`evaluate` in whatever mode the network is in."""
-    classification, ensemble = _is_classification(loss), ensemble_size(net) is not None
-    total_loss, correct, count = backend.xp.zeros((), dtype=backend.xp.float64), 0, 0  # sums in float64
-    dtype = network_dtype(net)
-    for start in range(0, len(x), batch_size):
-        xb = _to_device(x[start : start + batch_size], dtype)
-        yb = _to_device(y[start : start + batch_size], dtype)
-        pred = net(xb)
-        value = loss.forward(pred, yb)
-        total_loss = total_loss + (loss.per_model if ensemble else value) * len(xb)
-        if classification:
-            hits, rows = _count_correct(pred, yb)
-            correct, count = correct + hits, count + rows
-    accuracy = _host(correct) / count if classification else None
-    return _host(total_loss) / len(x), accuracy
-
-
 def _progress_enabled(progress: bool) -> bool:
     """A bar only when asked, when stderr is a terminal and when tqdm is installed."""
     if not progress:
@@ -191,18 +95,6 @@ def _progress_enabled(progress: bool) -> bool:
     except Exception:
         return False
     return True
-
-
-def _model_generators(rng, models: int) -> list[np.random.Generator]:
-    """One batch-order generator per model: seeds (or Generators) rng[e], or seed rng + e."""
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        rng = [int(rng) + e for e in range(models)]
-    if not isinstance(rng, Sequence) or len(rng) != models:
-        raise ValueError(
-            f"rng: an ensemble of {models} models needs {models} seeds or Generators (one batch "
-            f"order per model) or one int seed s (model e: seed s + e), got {rng!r}"
-        )
-    return [init.get_rng(r) for r in rng]
 
 
 # ------------------------------------------------------------------------------ trainer
@@ -291,7 +183,7 @@ class Trainer:
                 "the models of an ensemble; use clip_value (elementwise)"
             )
         xp, dtype = backend.xp, network_dtype(self.net)
-        self.rngs = _model_generators(rng, models)
+        self.rngs = model_generators(rng, models)
         self.x_train, self.y_train = _to_device(self.x_train, dtype), _to_device(self.y_train, dtype)
         if self.test is not None:
             self.test = (_to_device(self.test[0], dtype), _to_device(self.test[1], dtype))

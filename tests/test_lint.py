@@ -47,3 +47,16 @@ def test_mypy_is_clean_on_the_package():
     assert checked and int(checked[1]) == len(modules), (
         f"mypy should check all {len(modules)} modules of nanograd_ad:\n{result.stdout}"
     )
+
+
+def test_the_architecture_doc_lists_every_module():
+    """docs/architecture.md has one line per module: a new module gets its line the day it is added."""
+    listed = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    modules = [p.name for p in sorted((ROOT / "nanograd_ad").glob("*.py")) if not p.name.startswith("__")]
+    assert [m for m in modules if f"| `{m}` |" not in listed] == []
+
+
+def test_the_training_loop_stays_one_concept():
+    """The loop module is capped at 450 lines (evaluation, callbacks, history, divergence live apart)."""
+    lines = len((ROOT / "nanograd_ad" / "train.py").read_text(encoding="utf-8").splitlines())
+    assert lines <= 450, f"nanograd_ad/train.py has {lines} lines; move a concept into its own module"
