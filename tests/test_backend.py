@@ -62,3 +62,19 @@ def test_default_dtype_float32_and_float64_on_request():
 def test_to_numpy_returns_host_arrays():
     x = backend.asarray([1.0, 2.0])
     assert isinstance(backend.to_numpy(x), np.ndarray)
+
+
+def test_prime_blas_runs_on_the_host_and_leaves_the_device_alone(strict_device):
+    before = strict_device.snapshot()
+    assert backend.prime_blas() is None
+    assert strict_device.snapshot() == before
+    assert backend.name() == "cupy"
+
+
+def test_prime_blas_product_packs_its_b_panels_side_by_side():
+    # OpenBLAS packs B panels side by side (writing the workspace the kernels prefetch
+    # from) only when the product has more columns than one block of rows, GEMM_P: at
+    # most 768 on x86. They must cover the next-panel prefetch of a full-depth product:
+    # 2 panels of 12 columns × GEMM_Q = 320 values (Haswell float32).
+    assert backend.PRIME_COLUMNS > 768
+    assert backend.PRIME_INNER * backend.PRIME_ROWS >= 2 * 12 * 320
