@@ -368,6 +368,10 @@ class Conv2D(Layer):
         ∂C/∂x  = col2im(δ₂ W₂)  (δ convolved with the flipped kernel; skipped, returning
                                  None, with ``input_grad=False``)
 
+    δ₂ W₂ is computed one kernel offset at a time — its columns for offset (i, j) are
+    δ₂ W[:, :, i, j], (N·H_out·W_out, C_out)·(C_out, C_in) — and kept offset-major, so each
+    of col2im's kH·kW additions reads one contiguous block instead of runs of C_in values.
+
     The products run on blocks of the batch (``PATCH_BYTES`` of cols at a time), so the
     patches never exist for the whole batch at once; forward caches x_pad, not cols.
     Internally patches are cut channels-last (N, H, W, C): each copy is then a run of
@@ -497,12 +501,14 @@ class Conv2D(Layer):
             return None
         assert self.x_pad is not None  # cached by forward
         dx: Array = xp.zeros(self.x_pad.shape, dtype=delta2.dtype)
-        n, (h_out, w_out), w2 = dx.shape[0], self.out_hw, self._w2()
-        block = max(1, PATCH_BYTES // (h_out * w_out * w2.shape[1] * dx.itemsize))
+        n, (h_out, w_out) = dx.shape[0], self.out_hw
+        w_offsets = self.weight.data.transpose(2, 3, 0, 1).reshape(k * k, c_out, c_in)  # W₂'s blocks
+        block = max(1, PATCH_BYTES // (h_out * w_out * k * k * c_in * dx.itemsize))
         for start in range(0, n, block):
             stop = min(start + block, n)
             rows = slice(start * h_out * w_out, stop * h_out * w_out)
-            dcols = (delta2[rows] @ w2).reshape(stop - start, h_out, w_out, k, k, c_in)  # δ₂ W₂
+            dcols = (delta2[rows] @ w_offsets).reshape(k, k, stop - start, h_out, w_out, c_in)  # δ₂ W₂
+            dcols = dcols.transpose(2, 3, 4, 0, 1, 5)  # as im2col's (N, h_out, w_out, kH, kW, C_in)
             col2im(dcols, dx[start:stop].shape, self.stride, out=dx[start:stop])  # ∂C/∂x = col2im(δ₂ W₂)
         p = self.padding
         if p:
