@@ -494,6 +494,7 @@ class Conv2D(Layer):
         grad_w2 = xp.zeros((c_out, k * k * c_in), dtype=delta2.dtype)
         for rows, cols in self._patches():
             grad_w2 += delta2[rows].T @ cols  # ∂C/∂W₂ = δ₂ᵀ cols, block by block
+        del cols  # the last block goes before δ₂ W₂'s blocks are made
         self.weight.grad += grad_w2.reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
         if self.bias is not None:
             self.bias.grad += delta2.sum(axis=0)  # ∂C/∂b = Σ δ
