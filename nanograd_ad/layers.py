@@ -497,7 +497,7 @@ class Conv2D(Layer):
         del cols  # the last block goes before δ₂ W₂'s blocks are made
         self.weight.grad += grad_w2.reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
         if self.bias is not None:
-            self.bias.grad += delta2.sum(axis=0)  # ∂C/∂b = Σ δ
+            self.bias.grad += _sum_rows(delta2)[0]  # ∂C/∂b = Σ δ (a row of ones times δ₂)
         if not input_grad:
             return None
         assert self.x_pad is not None  # cached by forward
