@@ -223,8 +223,8 @@ def check(
     floor = atol / rtol
     with np.errstate(invalid="ignore"):
         difference = np.where(mine == exp, 0.0, np.abs(mine - exp))  # equal infinities agree
-    relative = difference / np.maximum(np.maximum(np.abs(mine), np.abs(exp)), floor)
-    relative = np.where(np.isnan(relative), np.inf, relative)
+        relative = difference / np.maximum(np.maximum(np.abs(mine), np.abs(exp)), floor)
+    relative = np.where(difference == 0, 0.0, np.where(np.isnan(relative), np.inf, relative))  # 0/0: equal
     failing = relative > rtol
     if not np.any(failing):
         return None

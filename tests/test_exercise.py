@@ -133,6 +133,10 @@ def test_tolerances_apply_as_documented():
     assert check("v", [1e-9], [0.0], atol=1e-8) is None
     err = _fail("v", [1e-9], [0.0])
     assert re.search(r"max\(\|yours\|, \|expected\|, 1e-05\)", str(err))
+    # an exact check (atol = 0): equal entries pass, zeros included; any difference fails
+    assert check("labels", np.array([0, 3, 0]), np.array([0, 3, 0]), rtol=1e-15, atol=0.0) is None
+    err = _fail("labels", np.array([0.0, 3.0, 1e-300]), np.array([0.0, 3.0, 0.0]), rtol=1e-15, atol=0.0)
+    assert err.index == (2,)
 
 
 @pytest.mark.parametrize(
