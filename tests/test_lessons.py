@@ -18,6 +18,10 @@ existing. For each lesson:
 * **student notebook** (``notebooks.student_notebook``) runs in a kernel and must stop at
   its first exercise cell with ``NotImplementedError``; every exercise cell must hold the
   placeholder and no solution code.
+* **the device branch** of a lesson that has one (its planted file defines ``ON_DEVICE``:
+  mistakes harmless on NumPy and wrong on a GPU) runs once more with the strict CuPy
+  stand-in ``tests/strict_cupy.py`` registered as CuPy, so the lesson takes its GPU path on
+  the CPU under CuPy's rules; every mistake, ``ON_DEVICE``'s included, must be caught there.
 
 The kernel is this very Python: a kernelspec pointing at ``sys.executable`` is written to a
 temporary folder and handed to the kernel manager, so no ``python3`` kernelspec is needed.
@@ -52,7 +56,8 @@ pytestmark = pytest.mark.lesson
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS_DIR = ROOT / "lessons"
-PLANTED_DIR = Path(__file__).resolve().parent / "planted"
+TESTS_DIR = Path(__file__).resolve().parent
+PLANTED_DIR = TESTS_DIR / "planted"
 LESSONS = sorted(LESSONS_DIR.glob("[0-9][0-9]_*.py"))
 KERNEL_NAME = "nanograd-ad-lessons"
 CELL_TIMEOUT_S = 120
@@ -148,6 +153,15 @@ def planted_mistakes(lesson: Path) -> dict[str, list[dict]]:
     if not path.exists():
         return {}
     return runpy.run_path(str(path))["MISTAKES"]
+
+
+def planted_on_device(lesson: Path) -> dict[str, list[dict]]:
+    """``ON_DEVICE`` of the planted file (absent: {}): mistakes only a GPU run can catch, such as
+    ``np.asarray`` of a device array, which is harmless where NumPy is the only backend."""
+    path = PLANTED_DIR / lesson.name
+    if not path.exists():
+        return {}
+    return runpy.run_path(str(path)).get("ON_DEVICE", {})
 
 
 # Defined once in the kernel (after the parameters); each injected cell calls it.
@@ -248,6 +262,8 @@ def test_lesson_is_an_exercise_set(lesson):
     assert ids, f"{lesson.name} has no exercise"
     mistakes = planted_mistakes(lesson)
     assert set(mistakes) <= set(ids), f"planted mistakes for unknown exercises {set(mistakes) - set(ids)}"
+    on_device = planted_on_device(lesson)
+    assert set(on_device) <= set(ids), f"ON_DEVICE mistakes for unknown exercises {set(on_device) - set(ids)}"
     missing = [e for e in ids if not mistakes.get(e)]
     assert not missing, f"tests/planted/{lesson.name}: no planted mistake for exercises {missing}"
     checks = [c for c in nb.cells if c.cell_type == "code" and "check" in c.metadata]
@@ -292,6 +308,36 @@ def test_planted_mistakes_are_caught(solution_run):
     lesson, nb, mistakes, _, _ = solution_run
     problems = uncaught(planted_outcomes(nb), mistakes)
     assert not problems, f"{lesson.name}:\n" + "\n".join(problems)
+
+
+# Run in the kernel right after the parameters cell: CuPy's place taken by the strict stand-in,
+# so backend.module("cupy") finds it and the lesson takes its device branch.
+STAND_IN_CELL = f"""
+import sys
+sys.path.insert(0, {str(TESTS_DIR)!r})
+import strict_cupy
+from nanograd_ad import backend
+backend.use("cupy", module=strict_cupy)  # registered as the device module …
+backend.use("numpy")  # … and the lesson starts on the host, as always
+"""
+LESSONS_ON_DEVICE = [p for p in LESSONS if planted_on_device(p)]
+
+
+@pytest.mark.parametrize("lesson", LESSONS_ON_DEVICE, ids=[p.stem for p in LESSONS_ON_DEVICE])
+def test_device_branch_runs_on_the_strict_stand_in(lesson, kernel_dirs, tmp_path):
+    """The lesson's GPU path, on the CPU under CuPy's rules (no implicit host↔device moves):
+    it runs green, says it took the device branch, and every planted mistake — ``MISTAKES``
+    and the device-only ``ON_DEVICE`` — is caught by a check naming its array."""
+    general, on_device = planted_mistakes(lesson), planted_on_device(lesson)
+    mistakes = {e: general.get(e, []) + on_device.get(e, []) for e in {*general, *on_device}}
+    nb = inject_planted_mistakes(notebooks.solution_notebook(jupytext.read(lesson), lesson.stem), mistakes)
+    tagged = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(tagged + 1, nbformat.v4.new_code_cell(STAND_IN_CELL, metadata={"tags": ["stand-in"]}))
+    execute(nb, kernel_dirs, tmp_path, {**QUICK_PARAMETERS, "FIGURE_DIR": str(tmp_path / "figures")})
+    out = _stdout(nb)
+    assert "strict_cupy" in out and "NO GPU" not in out, out[:2000]
+    problems = uncaught(planted_outcomes(nb), mistakes)
+    assert not problems, f"{lesson.name} on the stand-in:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
