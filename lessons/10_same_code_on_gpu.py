@@ -105,7 +105,7 @@ backend.set_default_dtype("float32")  # what a GPU is fast at; section 6 switche
 rng = np.random.default_rng(0)
 
 FEATURES, CLASSES = 64, 10
-BATCHES = (1, 32, 1024) if QUICK else (1, 8, 64, 512, 2048, 8192)
+BATCHES = (1, 16, 256) if QUICK else (1, 8, 64, 512, 2048, 8192)
 REPEATS = 3 if QUICK else 7
 x_all = rng.standard_normal((max(BATCHES), FEATURES)).astype(np.float32)  # host data
 teacher = rng.standard_normal((FEATURES, CLASSES))
@@ -350,7 +350,9 @@ print(f"seed 0 on {device} is bit for bit seed 0 on the host; seed 1 is another 
 #   `warmup` steps run untimed.
 # - **Other programs share the machine.** A step that lost its core to another process for a
 #   moment takes many times longer. The **median** of the timed steps ignores such outliers;
-#   the mean does not.
+#   the mean does not. (On a machine that is busy all the time no statistic helps: a larger
+#   step is more likely to be interrupted, and the BLAS library's threads may wait for cores
+#   that are taken. The lesson then says so instead of asserting what the curve should do.)
 #
 # The time of a step at batch size $B$ is roughly $T(B) \approx T_0 + cB$: a fixed cost
 # $T_0$ (Python, and on a GPU some 50 kernel launches) and a cost $c$ per sample. Per sample,
@@ -480,7 +482,16 @@ assert np.all(np.isfinite(host_times)) and np.all(host_times > 0), host_times
 per_sample = host_times / batches
 print(f"per sample on the CPU: {1e6 * per_sample[0]:.2f} µs at B = {BATCHES[0]}, "
       f"{1e6 * per_sample[-1]:.2f} µs at B = {BATCHES[-1]}")  # fmt: skip
-assert per_sample[-1] < per_sample[0], "the fixed cost T₀ should be spread over a larger batch"
+if per_sample[-1] < per_sample[0]:
+    print(
+        f"as T₀/B + c predicts: {per_sample[0] / per_sample[-1]:.0f}× less time per sample at the largest batch"
+    )
+else:  # timings are measurements, not results: a busy machine can reverse them
+    print(
+        "NOT as predicted: a sample costs more at the largest batch than alone. The machine was busy —\n"
+        "other programs, or the BLAS library's threads waiting for a free core — and stretched the\n"
+        "larger steps. Run the cell again on a quieter machine."
+    )
 if ON_GPU:
     gpu_times = timings[f"{device} (GPU)"]
     faster = [b for b, t_cpu, t_gpu in zip(BATCHES, host_times, gpu_times) if t_gpu < t_cpu]
