@@ -70,11 +70,13 @@ print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
 # ## Size of the run
 #
 # `QUICK = True` times three batch sizes with few repeats (what the tests use); `QUICK =
-# False` six batch sizes up to 8192 with seven repeats each (well under a minute on one
-# CPU core). `FIGURE_DIR` is a folder where the figures are also saved as PNG files. `DEVICE`
+# False` six batch sizes up to 8192 with seven repeats each (0.5–2 minutes on the 2-core
+# machine it was written on, by how busy it was). `FIGURE_DIR` is a folder where the figures are also saved as PNG files. `DEVICE`
 # picks the machine: `"auto"` takes the GPU when CuPy finds one and NumPy otherwise,
 # `"numpy"` stays on the host, `"cupy"` insists on a GPU (and fails, saying why, where
-# there is none). `HIDDEN` is the width of the network, for the "Try it". This cell is
+# there is none). `HIDDEN` is the width of the network, for the "Try it". `BLAS_THREADS`
+# is how many threads the CPU's matrix products may use while section 4 times them (`None`:
+# the library's default, all cores; it needs the `threadpoolctl` package). This cell is
 # tagged `parameters`.
 
 # %% tags=["parameters"]
@@ -82,6 +84,7 @@ QUICK = False
 FIGURE_DIR = None
 DEVICE = "auto"
 HIDDEN = 256
+BLAS_THREADS = 1
 
 # %%
 import copy
@@ -99,6 +102,11 @@ import numpy as np
 
 import nanograd_ad as ng
 from nanograd_ad import backend
+
+try:
+    from threadpoolctl import threadpool_limits  # limits the BLAS library's threads (optional)
+except ImportError:
+    threadpool_limits = None
 
 backend.use("numpy")
 backend.set_default_dtype("float32")  # what a GPU is fast at; section 6 switches to float64
@@ -352,9 +360,15 @@ print(f"seed 0 on {device} is bit for bit seed 0 on the host; seed 1 is another 
 #   `warmup` steps run untimed.
 # - **Other programs share the machine.** A step that lost its core to another process for a
 #   moment takes many times longer. The **median** of the timed steps ignores such outliers;
-#   the mean does not. (On a machine that is busy all the time no statistic helps: a larger
-#   step is more likely to be interrupted, and the BLAS library's threads may wait for cores
-#   that are taken. The lesson then says so instead of asserting what the curve should do.)
+#   the mean does not. On a machine that is busy all the time no statistic helps: a larger
+#   step is more likely to be interrupted, and the lesson says so instead of asserting what
+#   the curve should do.
+# - **The CPU's threads wait for each other.** NumPy hands matrix products to a BLAS library
+#   that splits each product over all cores and waits for every part. If another program
+#   holds one of the cores, each product waits for it: on the 2-core machine this lesson was
+#   written on, with other work running, an 8-sample step took 114 ms on two BLAS threads
+#   and 0.78 ms on one. So the CPU is timed on `BLAS_THREADS = 1` thread — one core, a fair
+#   unit beside one GPU.
 #
 # The time of a step at batch size $B$ is roughly $T(B) \approx T_0 + cB$: a fixed cost
 # $T_0$ (Python, and on a GPU some 50 kernel launches) and a cost $c$ per sample. Per sample,
@@ -456,7 +470,14 @@ def step_times(backend_name):
     return using(backend_name, sweep)
 
 
-timings = {"numpy (CPU)": step_times("numpy")}
+if BLAS_THREADS is not None and threadpool_limits is not None:
+    with threadpool_limits(BLAS_THREADS):
+        timings = {"numpy (CPU)": step_times("numpy")}
+    cpu_threads = f"{BLAS_THREADS} BLAS thread(s)"
+else:
+    timings = {"numpy (CPU)": step_times("numpy")}
+    cpu_threads = "the default BLAS threads" + (" (threadpoolctl is not installed)" if BLAS_THREADS else "")
+print("the CPU timed on", cpu_threads)
 if ON_GPU:
     timings[f"{device} (GPU)"] = step_times(device)
 batches = np.array(BATCHES)
@@ -476,7 +497,7 @@ ax_sample.set_ylabel("time per sample (µs)")
 ax_sample.set_title("T(B)/B = T₀/B + c")
 for ax in (ax_step, ax_sample):
     ax.legend()
-fig.suptitle(f"One SGD step of a {FEATURES}-{HIDDEN}-{HIDDEN}-{CLASSES} MLP, float32")
+fig.suptitle(f"One SGD step of a {FEATURES}-{HIDDEN}-{HIDDEN}-{CLASSES} MLP, float32; CPU on {cpu_threads}")
 save(fig, "10_step_time")
 
 host_times = timings["numpy (CPU)"]
@@ -751,6 +772,8 @@ print(f"gradcheck on {device}: passed, in float64; the network itself is still f
 # - On a machine with a GPU, set `HIDDEN = 1024` (or 4096): the products grow as
 #   $\text{HIDDEN}^2$, the fixed costs do not, and the batch size at which the GPU wins
 #   moves down. At `HIDDEN = 32` it may win nowhere.
+# - Set `BLAS_THREADS = None` and run section 4 again: on a quiet machine the CPU's curve
+#   drops by up to the number of cores at large batches; on a busy one it jumps up instead.
 # - In section 4, call `median_step_time` with `warmup=0` on the GPU and look at the first
 #   step alone: the kernel compilation is the single largest number in this lesson.
 # - Remove the `float(c)` from `training_step` (return `c`) and time the GPU again: the

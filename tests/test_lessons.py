@@ -76,6 +76,7 @@ ALLOWED_TOP_LEVEL = {
     "pathlib",
     "time",
     "__future__",
+    "threadpoolctl",  # optional (lesson 10 times the CPU on one BLAS thread where it is installed)
 }
 
 
