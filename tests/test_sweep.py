@@ -237,3 +237,43 @@ def test_options_do_not_change_the_fingerprint():
     assert Unit("a", noisy_sum, {"seed": 1}, {"delay": 0.01}).fingerprint() == plain.fingerprint()
     assert Unit("a", noisy_sum, {"seed": 2}).fingerprint() != plain.fingerprint()
     assert Unit("a", interrupt_at, {"seed": 1}).fingerprint() != plain.fingerprint()
+
+
+# Quick runs of the other experiments with units, at their smallest sizes: (argv, the keys
+# that are timings — measured in the driver or per unit, never identical between two runs).
+EXPERIMENTS = {
+    "baselines": (
+        ["--quick", "--epochs", "1", "--depths", "2", "3", "--width", "4", "--cost-steps", "1"],
+        {"step_ms", "step_wall_ms", "step_vs_plain", "bn_vs_pn_step_cost"},
+    ),
+}
+
+
+def without(value, keys):
+    """``value`` with every dict entry named in ``keys`` removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [without(v, keys) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_experiments_units_give_the_same_results_in_process_and_on_dask(name, dask_cluster, tmp_path):
+    from nanograd_ad import cli
+
+    options, timings = EXPERIMENTS[name]
+    argv = ["reproduce", name, *options, "--no-progress", "--out"]
+    assert cli.main([*argv, str(tmp_path / "here")]) == 0
+    address = dask_cluster.scheduler_address
+    assert cli.main([*argv, str(tmp_path / "there"), "--scheduler", address]) == 0
+    here = json.loads((tmp_path / "here" / "results.json").read_text())
+    there = json.loads((tmp_path / "there" / "results.json").read_text())
+    units = sorted(p.stem for p in (tmp_path / "there" / "units").iterdir())
+    assert units == sorted(p.stem for p in (tmp_path / "here" / "units").iterdir()) and len(units) > 1
+    assert there["config"]["scheduler"] == address and here["config"]["scheduler"] is None
+    for results in (here, there):
+        del results["config"]["out"], results["config"]["scheduler"]
+    drop = timings | {"time_s", "wall_time_s"}
+    assert without(there, drop) == without(here, drop)  # the same numbers, units in declared order
+    assert there["runs"] and len({json.dumps(r, sort_keys=True) for r in here["runs"]}) == len(here["runs"])
