@@ -243,8 +243,12 @@ def test_options_do_not_change_the_fingerprint():
 # that are timings — measured in the driver or per unit, never identical between two runs).
 EXPERIMENTS = {
     "baselines": (
-        ["--quick", "--epochs", "1", "--depths", "2", "3", "--width", "4", "--cost-steps", "1"],
+        ["--quick", "--epochs", "1", "--depths", "2", "--width", "4", "--cost-steps", "1"],
         {"step_ms", "step_wall_ms", "step_vs_plain", "bn_vs_pn_step_cost"},
+    ),
+    "pn-cnn": (
+        ["--quick", "--epochs", "1", "--width", "1", "--noise-levels", "0.3", "--noise-draws", "1"],
+        set(),
     ),
 }
 
