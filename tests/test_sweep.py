@@ -239,8 +239,16 @@ def test_options_do_not_change_the_fingerprint():
     assert Unit("a", interrupt_at, {"seed": 1}).fingerprint() != plain.fingerprint()
 
 
+def fake_cifar100(folder) -> list[str]:
+    from conftest import write_fake_cifar100
+
+    write_fake_cifar100(folder / "cifar-100-python", train=20, test=10)
+    return ["--data", "cifar100", "--data-dir", str(folder)]
+
+
 # Quick runs of the other experiments with units, at their smallest sizes: (argv, the keys
-# that are timings — measured in the driver or per unit, never identical between two runs).
+# that are timings — measured in the driver or per unit, never identical between two runs,
+# and a function of a folder writing the data the run needs, returning its options).
 EXPERIMENTS = {
     "baselines": (
         ["--quick", "--epochs", "1", "--depths", "2", "--width", "4", "--cost-steps", "1"],
@@ -249,6 +257,11 @@ EXPERIMENTS = {
     "pn-cnn": (
         ["--quick", "--epochs", "1", "--width", "1", "--noise-levels", "0.3", "--noise-draws", "1"],
         set(),
+    ),
+    "ad-cifar": (
+        ["--quick", "--epochs", "1", "--batch-size", "10", "--arms", "alexnet-relu", "alexnet-ad-relu"],
+        {"wall_s"},
+        fake_cifar100,
     ),
 }
 
@@ -266,7 +279,8 @@ def without(value, keys):
 def test_every_experiments_units_give_the_same_results_in_process_and_on_dask(name, dask_cluster, tmp_path):
     from nanograd_ad import cli
 
-    options, timings = EXPERIMENTS[name]
+    options, timings, *data = EXPERIMENTS[name]
+    options = options + (data[0](tmp_path / "data") if data else [])
     argv = ["reproduce", name, *options, "--no-progress", "--out"]
     assert cli.main([*argv, str(tmp_path / "here")]) == 0
     address = dask_cluster.scheduler_address
