@@ -239,30 +239,44 @@ def test_options_do_not_change_the_fingerprint():
     assert Unit("a", interrupt_at, {"seed": 1}).fingerprint() != plain.fingerprint()
 
 
-def fake_cifar100(folder) -> list[str]:
+def fake_cifar100(tmp_path, monkeypatch) -> list[str]:
     from conftest import write_fake_cifar100
 
-    write_fake_cifar100(folder / "cifar-100-python", train=20, test=10)
-    return ["--data", "cifar100", "--data-dir", str(folder)]
+    write_fake_cifar100(tmp_path / "data" / "cifar-100-python", train=20, test=10)
+    return ["--data", "cifar100", "--data-dir", str(tmp_path / "data")]
 
 
-# Quick runs of the other experiments with units, at their smallest sizes: (argv, the keys
-# that are timings — measured in the driver or per unit, never identical between two runs,
-# and a function of a folder writing the data the run needs, returning its options).
+def short_step_timing(tmp_path, monkeypatch) -> list[str]:
+    """amplify's per-step timing runs in the driver: one round of one step here."""
+    from nanograd_ad.experiments import amplify
+
+    timing = amplify.step_overhead
+    monkeypatch.setattr(amplify, "step_overhead", lambda *a, **k: timing(*a, steps=1, repeats=1))
+    return []
+
+
+# Quick runs of the other experiments with units, at their smallest sizes: their options,
+# the keys that are timings (measured in the driver or per unit, never identical between
+# two runs) and what prepares the run (writes its data, shortens a driver timing).
 EXPERIMENTS = {
-    "baselines": (
-        ["--quick", "--epochs", "1", "--depths", "2", "--width", "4", "--cost-steps", "1"],
-        {"step_ms", "step_wall_ms", "step_vs_plain", "bn_vs_pn_step_cost"},
-    ),
-    "pn-cnn": (
-        ["--quick", "--epochs", "1", "--width", "1", "--noise-levels", "0.3", "--noise-draws", "1"],
-        set(),
-    ),
-    "ad-cifar": (
-        ["--quick", "--epochs", "1", "--batch-size", "10", "--arms", "alexnet-relu", "alexnet-ad-relu"],
-        {"wall_s"},
-        fake_cifar100,
-    ),
+    "baselines": {
+        "options": "--quick --epochs 1 --depths 2 --width 4 --cost-steps 1",
+        "timings": {"step_ms", "step_wall_ms", "step_vs_plain", "bn_vs_pn_step_cost"},
+    },
+    "pn-cnn": {"options": "--quick --epochs 1 --width 1 --noise-levels 0.3 --noise-draws 1"},
+    "ad-cifar": {
+        "options": "--quick --epochs 1 --batch-size 10 --arms alexnet-relu alexnet-ad-relu",
+        "timings": {"wall_s"},
+        "prepare": fake_cifar100,
+    },
+    "amplify": {
+        "options": "--epochs 6 --runs 1 --thresholds 0 0 1 --variants G-case2 --widths 2 2 4 --hidden 8 "
+        "--batch-size 64",
+        "timings": {"wall_s", "cpu_s", "segment_wall_s", "step_overhead", "original_wall_spread_pct"}
+        | {f"{clock}_s_{of}" for clock in ("wall", "cpu") for of in ("median", "mean")}
+        | {"wall_overhead_pct", "cpu_overhead_pct"},
+        "prepare": short_step_timing,
+    },
 }
 
 
@@ -276,11 +290,14 @@ def without(value, keys):
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
-def test_every_experiments_units_give_the_same_results_in_process_and_on_dask(name, dask_cluster, tmp_path):
+def test_every_experiments_units_give_the_same_results_in_process_and_on_dask(
+    name, dask_cluster, tmp_path, monkeypatch
+):
     from nanograd_ad import cli
 
-    options, timings, *data = EXPERIMENTS[name]
-    options = options + (data[0](tmp_path / "data") if data else [])
+    spec = EXPERIMENTS[name]
+    options = spec["options"].split() + (spec["prepare"](tmp_path, monkeypatch) if "prepare" in spec else [])
+    timings = spec.get("timings", set())
     argv = ["reproduce", name, *options, "--no-progress", "--out"]
     assert cli.main([*argv, str(tmp_path / "here")]) == 0
     address = dask_cluster.scheduler_address
