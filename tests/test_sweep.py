@@ -312,3 +312,33 @@ def test_every_experiments_units_give_the_same_results_in_process_and_on_dask(
     drop = timings | {"time_s", "wall_time_s"}
     assert without(there, drop) == without(here, drop)  # the same numbers, units in declared order
     assert there["runs"] and len({json.dumps(r, sort_keys=True) for r in here["runs"]}) == len(here["runs"])
+
+
+def test_resume_reruns_only_the_missing_amplify_unit_from_a_fresh_prefix(tmp_path, monkeypatch):
+    """amplify's units share their seed's first phase through a per-process snapshot; a
+    resumed run has none, trains it again, and gives the same numbers."""
+    from nanograd_ad import cli
+    from nanograd_ad.experiments import amplify
+
+    short_step_timing(tmp_path, monkeypatch)
+    argv = ["reproduce", "amplify", *EXPERIMENTS["amplify"]["options"].split(), "--no-progress"]
+    argv += ["--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 0
+    first = json.loads((tmp_path / "run" / "results.json").read_text())
+    (tmp_path / "run" / "units" / "seed0-G-case2-t0.json").unlink()
+    trained, real = [], amplify.train_variant
+    monkeypatch.setattr(
+        amplify,
+        "train_variant",
+        lambda setup, seed, variant, *a: trained.append(variant) or real(setup, seed, variant, *a),
+    )
+    prefixes, real_prefix = [], amplify.train_prefix
+    monkeypatch.setattr(
+        amplify, "train_prefix", lambda setup, seed: prefixes.append(seed) or real_prefix(setup, seed)
+    )
+    assert cli.main([*argv, "--resume"]) == 0
+    assert trained == ["G-case2"] and prefixes == [0]
+    again = json.loads((tmp_path / "run" / "results.json").read_text())
+    drop = EXPERIMENTS["amplify"]["timings"] | {"time_s"}
+    assert without(again["runs"], drop) == without(first["runs"], drop)
+    assert [r["variant"] for r in again["runs"]] == ["original", "G-case2", "original"]
