@@ -237,3 +237,108 @@ def test_options_do_not_change_the_fingerprint():
     assert Unit("a", noisy_sum, {"seed": 1}, {"delay": 0.01}).fingerprint() == plain.fingerprint()
     assert Unit("a", noisy_sum, {"seed": 2}).fingerprint() != plain.fingerprint()
     assert Unit("a", interrupt_at, {"seed": 1}).fingerprint() != plain.fingerprint()
+
+
+def fake_cifar100(tmp_path, monkeypatch) -> list[str]:
+    from conftest import write_fake_cifar100
+
+    write_fake_cifar100(tmp_path / "data" / "cifar-100-python", train=20, test=10)
+    return ["--data", "cifar100", "--data-dir", str(tmp_path / "data")]
+
+
+def short_step_timing(tmp_path, monkeypatch) -> list[str]:
+    """amplify's per-step timing runs in the driver: one round of one step here."""
+    from nanograd_ad.experiments import amplify
+
+    timing = amplify.step_overhead
+    monkeypatch.setattr(amplify, "step_overhead", lambda *a, **k: timing(*a, steps=1, repeats=1))
+    return []
+
+
+# Quick runs of the other experiments with units, at their smallest sizes: their options,
+# the keys that are timings (measured in the driver or per unit, never identical between
+# two runs) and what prepares the run (writes its data, shortens a driver timing).
+EXPERIMENTS = {
+    "baselines": {
+        "options": "--quick --epochs 1 --depths 2 --width 4 --cost-steps 1",
+        "timings": {"step_ms", "step_wall_ms", "step_vs_plain", "bn_vs_pn_step_cost"},
+    },
+    "pn-cnn": {"options": "--quick --epochs 1 --width 1 --noise-levels 0.3 --noise-draws 1"},
+    "ad-cifar": {
+        "options": "--quick --epochs 1 --batch-size 10 --arms alexnet-relu alexnet-ad-relu",
+        "timings": {"wall_s"},
+        "prepare": fake_cifar100,
+    },
+    "amplify": {
+        "options": "--epochs 6 --runs 1 --thresholds 0 0 1 --variants G-case2 --widths 2 2 4 --hidden 8 "
+        "--batch-size 64",
+        "timings": {"wall_s", "cpu_s", "segment_wall_s", "step_overhead", "original_wall_spread_pct"}
+        | {f"{clock}_s_{of}" for clock in ("wall", "cpu") for of in ("median", "mean")}
+        | {"wall_overhead_pct", "cpu_overhead_pct"},
+        "prepare": short_step_timing,
+    },
+}
+
+
+def without(value, keys):
+    """``value`` with every dict entry named in ``keys`` removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [without(v, keys) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_experiments_units_give_the_same_results_in_process_and_on_dask(
+    name, dask_cluster, tmp_path, monkeypatch
+):
+    from nanograd_ad import cli
+
+    spec = EXPERIMENTS[name]
+    options = spec["options"].split() + (spec["prepare"](tmp_path, monkeypatch) if "prepare" in spec else [])
+    timings = spec.get("timings", set())
+    argv = ["reproduce", name, *options, "--no-progress", "--out"]
+    assert cli.main([*argv, str(tmp_path / "here")]) == 0
+    address = dask_cluster.scheduler_address
+    assert cli.main([*argv, str(tmp_path / "there"), "--scheduler", address]) == 0
+    here = json.loads((tmp_path / "here" / "results.json").read_text())
+    there = json.loads((tmp_path / "there" / "results.json").read_text())
+    units = sorted(p.stem for p in (tmp_path / "there" / "units").iterdir())
+    assert units == sorted(p.stem for p in (tmp_path / "here" / "units").iterdir()) and len(units) > 1
+    assert there["config"]["scheduler"] == address and here["config"]["scheduler"] is None
+    for results in (here, there):
+        del results["config"]["out"], results["config"]["scheduler"]
+    drop = timings | {"time_s", "wall_time_s"}
+    assert without(there, drop) == without(here, drop)  # the same numbers, units in declared order
+    assert there["runs"] and len({json.dumps(r, sort_keys=True) for r in here["runs"]}) == len(here["runs"])
+
+
+def test_resume_reruns_only_the_missing_amplify_unit_from_a_fresh_prefix(tmp_path, monkeypatch):
+    """amplify's units share their seed's first phase through a per-process snapshot; a
+    resumed run has none, trains it again, and gives the same numbers."""
+    from nanograd_ad import cli
+    from nanograd_ad.experiments import amplify
+
+    short_step_timing(tmp_path, monkeypatch)
+    argv = ["reproduce", "amplify", *EXPERIMENTS["amplify"]["options"].split(), "--no-progress"]
+    argv += ["--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 0
+    first = json.loads((tmp_path / "run" / "results.json").read_text())
+    (tmp_path / "run" / "units" / "seed0-G-case2-t0.json").unlink()
+    trained, real = [], amplify.train_variant
+    monkeypatch.setattr(
+        amplify,
+        "train_variant",
+        lambda setup, seed, variant, *a: trained.append(variant) or real(setup, seed, variant, *a),
+    )
+    prefixes, real_prefix = [], amplify.train_prefix
+    monkeypatch.setattr(
+        amplify, "train_prefix", lambda setup, seed: prefixes.append(seed) or real_prefix(setup, seed)
+    )
+    assert cli.main([*argv, "--resume"]) == 0
+    assert trained == ["G-case2"] and prefixes == [0]
+    again = json.loads((tmp_path / "run" / "results.json").read_text())
+    drop = EXPERIMENTS["amplify"]["timings"] | {"time_s"}
+    assert without(again["runs"], drop) == without(first["runs"], drop)
+    assert [r["variant"] for r in again["runs"]] == ["original", "G-case2", "original"]

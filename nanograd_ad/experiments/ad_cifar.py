@@ -21,6 +21,13 @@ promotions"; extended AlexNet: "original ReLU failed all the trainings", AD ReLU
 trains). The full protocol (6 arms × 5 runs × 300 epochs of CIFAR-100) is GPU work:
 run it with ``--backend cupy`` on your own CIFAR copy. ``--quick``: 2 epochs, one seed,
 the first 200 training and 100 test images.
+
+Sweep units (``--workers`` / ``--scheduler``, :mod:`nanograd_ad.sweep`): one training per
+seed × arm (:func:`train_unit`, in that order), each loading the data itself. A unit's
+``wall_s`` is its own training time, wherever it ran. Every unit sets its BLAS thread
+count (``--blas-threads``, default 1): the count changes how float32 sums are split, hence
+their last bits, so a fixed count is what makes the in-process run and any number of
+workers give identical numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from .common import (
     format_table,
     mean_std,
     pyplot,
+    run_units,
     save_figure,
     seeded,
     write_results,
@@ -128,7 +136,14 @@ def add_arguments(parser) -> None:
         default=None,
         help="use the first N test images (default all; --quick 100)",
     )
-    group.add_argument("--blas-threads", type=positive_int, default=None, help="BLAS threads (default: all)")
+    group.add_argument(
+        "--blas-threads",
+        type=positive_int,
+        default=1,
+        help="BLAS threads per training (default 1, as on Dask workers: the count moves the last bits of "
+        "float32 sums, so a fixed one keeps in-process and --workers results identical; more speed up "
+        "CPU runs of the big convolutions)",
+    )
 
 
 def build(arm: str, num_classes: int, input_shape: tuple):
@@ -205,6 +220,13 @@ def train_arm(arm: str, seed: int, data, config: ExperimentConfig, epochs: int) 
     }
 
 
+def train_unit(config: dict, arm: str, seed: int, epochs: int, progress: bool = True) -> dict:
+    """One unit of the sweep (one arm, one seed), from its settings alone."""
+    settings = ExperimentConfig.from_unit_params(config, progress=progress)
+    with blas_threads(settings.extra.get("blas_threads", 1)):
+        return train_arm(arm, seed, load_data(settings), settings, epochs)
+
+
 @register(
     NAME,
     "AlexNet / extended AlexNet on CIFAR-100: ReLU vs AD ReLU, sigmoid vs AD sigmoid (Table 5 settings)",
@@ -233,17 +255,26 @@ def run(config: ExperimentConfig) -> dict:
             else ""
         )
     )
-    runs = []
-    with blas_threads(extra.get("blas_threads")):
-        for i in range(runs_count):
-            for arm in arms:
-                r = train_arm(arm, config.seed + i, data, config, epochs)
-                runs.append(r)
-                print(
-                    f"  seed {r['seed']} {LABELS[arm]:<27} test acc final {_pct(r['final_test_acc'])} best "
-                    f"{_pct(r['best_test_acc'])} (epoch {_epoch(r['best_epoch'])} of {epochs}), "
-                    f"{r['wall_s']:.1f} s" + ("  DIVERGED" if r["diverged"] else "")
-                )
+    from ..sweep import Unit
+
+    settings = {"config": config.unit_params(), "epochs": epochs}
+    units = [
+        Unit(
+            f"seed{config.seed + i}-{arm}",
+            train_unit,
+            {**settings, "arm": arm, "seed": config.seed + i},
+            {"progress": config.progress},
+        )
+        for i in range(runs_count)
+        for arm in arms
+    ]
+    runs = run_units(config, units, NAME)
+    for r in runs:
+        print(
+            f"  seed {r['seed']} {LABELS[r['arm']]:<27} test acc final {_pct(r['final_test_acc'])} best "
+            f"{_pct(r['best_test_acc'])} (epoch {_epoch(r['best_epoch'])} of {epochs}), "
+            f"{r['wall_s']:.1f} s" + ("  DIVERGED" if r["diverged"] else "")
+        )
 
     summary, rows = {"mode": mode, "epochs": epochs, "runs": runs_count}, []
     for figure, pair in PAIRS.items():

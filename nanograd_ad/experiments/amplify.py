@@ -31,6 +31,17 @@ batches; the table gives the median per-step cost over all rounds with its
 interquartile range, the paired overhead (median and IQR of mode / plain − 1 per round),
 and says when that spread exceeds the effect. The paper reports whole-run times on a
 V100: "1–3 minutes … less than 2 %" more (its Tables 1–2: 0.05–4.8 % over all models).
+
+Sweep units (``--workers`` / ``--scheduler``, :mod:`nanograd_ad.sweep`): one per seed ×
+(variant, threshold), in the order above (:func:`variant_unit`). A unit needs its seed's
+first-phase snapshot: each process trains it once and keeps it (:func:`shared_prefix`), so
+in-process the prefix is trained once per seed as before, and on N workers at most once per
+worker and seed — the same snapshot everywhere, since it is a function of the settings and
+the seed alone. Every unit runs with ``--blas-threads`` BLAS threads (default 1: the count
+moves the last bits of float32 sums). The per-step overhead is a timing: it stays in the
+driver, measured after the sweep (a local cluster is closed by then), so the steps are not
+timed while worker processes compete for the cores. A unit's ``wall_s`` is timed where it
+ran, and includes its prefix's time as recorded when that prefix was trained.
 """
 
 from __future__ import annotations
@@ -46,7 +57,17 @@ import numpy as np
 
 from ..datasets import Dataset
 from . import register
-from .common import ExperimentConfig, format_table, mean_std, pyplot, save_figure, seeded, write_results
+from .common import (
+    ExperimentConfig,
+    blas_threads,
+    format_table,
+    mean_std,
+    pyplot,
+    run_units,
+    save_figure,
+    seeded,
+    write_results,
+)
 
 NAME = "amplify"
 MEASURE_VARIANTS = {"G-case1": ("G", 1), "G-case2": ("G", 2), "G'-case1": ("G'", 1), "G'-case2": ("G'", 2)}
@@ -193,6 +214,13 @@ def add_arguments(parser) -> None:
     )
     group.add_argument(
         "--hidden", type=positive_int, default=64, help="width of the hidden dense layer (default 64)"
+    )
+    group.add_argument(
+        "--blas-threads",
+        type=positive_int,
+        default=1,
+        help="BLAS threads per training (default 1: small matrices, and a fixed count keeps in-process "
+        "and --workers results identical)",
     )
 
 
@@ -557,9 +585,30 @@ def plot_measures(run: dict, path) -> None:
 )
 def run(config: ExperimentConfig) -> dict:
     """Every variant and threshold for each seed; table, results.json and plots."""
+    # small matrices: one BLAS thread is faster, and a fixed count keeps the last bits of the
+    # sums the same in-process and on Dask workers; CuPy is unaffected
+    with blas_threads(config.extra.get("blas_threads", 1)):
+        return _run(config)
+
+
+@dataclasses.dataclass
+class Plan:
+    """What `make_setup` reads from a config: the shared `Setup` and the sweep's axes."""
+
+    setup: Setup
+    data_name: str
+    runs_count: int
+    model: str
+    epochs: int
+    thresholds: list
+    variants: list
+
+
+def make_setup(config: ExperimentConfig) -> Plan:
+    """The data, phases and recipe of a config, checked: bad phases, factors or ratios are
+    refused here, before any training (the driver and every unit build it the same way)."""
     from ..datasets import load
 
-    started = time.perf_counter()
     extra = config.extra
     data_name = config.setting("data", "digits")
     data = load(data_name, config.data_dir)
@@ -594,8 +643,67 @@ def run(config: ExperimentConfig) -> dict:
         base_width=extra.get("base_width", 64),
     )
     build_net(data.x_train.shape[1:], data.num_classes, setup.widths, setup.hidden, model, setup.base_width)
-    for variant in variants:  # bad phases, factors, ratios are refused here, before any training
+    for variant in variants:
         _strategy(setup, variant, thresholds[0], config.seed)
+    return Plan(setup, data_name, runs_count, model, epochs, thresholds, variants)
+
+
+#: Prefix snapshots this process has trained, by (unit settings, seed); see `variant_unit`.
+_PREFIXES: dict[str, dict] = {}
+_PREFIXES_KEPT = 2
+
+
+def shared_prefix(setup: Setup, config: dict, seed: int) -> dict:
+    """The first-phase snapshot of ``seed`` (`train_prefix`), trained once per process.
+
+    A pure function of the settings and the seed — the same snapshot wherever it is made —
+    so keeping it saves the retraining without making a unit depend on which units ran
+    before it in this process (`train_variant` trains on a copy). The newest
+    ``_PREFIXES_KEPT`` are kept: the units of a sweep come seed by seed."""
+    import json
+
+    key = json.dumps({"config": config, "seed": seed}, sort_keys=True)
+    if key not in _PREFIXES:
+        while len(_PREFIXES) >= _PREFIXES_KEPT:
+            del _PREFIXES[next(iter(_PREFIXES))]
+        _PREFIXES[key] = train_prefix(setup, seed)
+    return _PREFIXES[key]
+
+
+def variant_unit(
+    config: dict,
+    seed: int,
+    variant: str,
+    threshold: float | None,
+    timing_repeat: bool = False,
+    progress: bool = True,
+) -> dict:
+    """One unit of the sweep (one variant at one threshold, one seed), from its settings alone:
+    the shared prefix of its seed (trained here unless this process already has it), then
+    the rest of the run (`train_variant`)."""
+    settings = ExperimentConfig.from_unit_params(config, progress=progress)
+    with blas_threads(settings.extra.get("blas_threads", 1)):
+        setup = make_setup(settings).setup
+        result = train_variant(setup, seed, variant, threshold, shared_prefix(setup, config, seed))
+    result["timing_repeat"] = timing_repeat
+    return result
+
+
+def _unit_key(seed: int, variant: str, threshold: float | None, repeat: bool) -> str:
+    """``seed0-G-case1-t1.5``; G′ is spelled ``Gp`` (a file name)."""
+    key = f"seed{seed}-{variant.replace(chr(39), 'p')}"
+    if threshold is not None:
+        key += f"-t{threshold:g}"
+    return key + ("-repeat" if repeat else "")
+
+
+def _run(config: ExperimentConfig) -> dict:
+    from ..sweep import Unit
+
+    started = time.perf_counter()
+    plan = make_setup(config)
+    setup, data, data_name, runs_count = plan.setup, plan.setup.data, plan.data_name, plan.runs_count
+    model, epochs, thresholds, variants = plan.model, plan.epochs, plan.thresholds, plan.variants
     measured = [v for v in variants if v in MEASURE_VARIANTS]
     print(f"{NAME}: {data.description}; model {model}")
     print(
@@ -607,25 +715,41 @@ def run(config: ExperimentConfig) -> dict:
         f"{1 + len(variants) - len(measured) + len(measured) * len(thresholds)} runs per seed"
     )
 
-    runs, overheads = [], []
-    for i in range(runs_count):
-        seed = config.seed + i
-        prefix = train_prefix(setup, seed)
-        jobs: list[tuple[str, float | None]] = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
-        jobs += [(v, t) for t in thresholds for v in measured] + [
-            ("original", None)
-        ]  # original twice: timing noise
-        for n, (variant, threshold) in enumerate(jobs):
-            result = train_variant(setup, seed, variant, threshold, prefix)
-            result["timing_repeat"] = n == len(jobs) - 1
-            runs.append(result)
-            label = variant + (f" t={threshold}" if threshold is not None else "")
-            print(
-                f"  seed {seed} {label:<18} best test acc {result['best_test_acc']:.4f} "
-                f"(epoch {result['best_epoch'] + 1} of {epochs}), layers {result['selected']}, "
-                f"{result['wall_s']:.1f} s"
-            )
-        overheads.append(step_overhead(setup, seed))
+    measured_jobs: list[tuple[str, float | None]] = [(v, t) for t in thresholds for v in measured]
+    jobs: list[tuple[str, float | None]] = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
+    jobs += measured_jobs
+    jobs.append(("original", None))  # original twice: timing noise
+    settings = config.unit_params()
+    units = [
+        Unit(
+            _unit_key(config.seed + i, variant, threshold, n == len(jobs) - 1),
+            variant_unit,
+            {
+                "config": settings,
+                "seed": config.seed + i,
+                "variant": variant,
+                "threshold": threshold,
+                "timing_repeat": n == len(jobs) - 1,
+            },
+            {"progress": config.progress},
+        )
+        for i in range(runs_count)
+        for n, (variant, threshold) in enumerate(jobs)
+    ]
+    try:
+        runs = run_units(config, units, NAME)
+    finally:
+        _PREFIXES.clear()  # in-process: the snapshots are not needed past the sweep
+    for result in runs:
+        label = result["variant"] + (f" t={result['threshold']}" if result["threshold"] is not None else "")
+        print(
+            f"  seed {result['seed']} {label:<18} best test acc {result['best_test_acc']:.4f} "
+            f"(epoch {result['best_epoch'] + 1} of {epochs}), layers {result['selected']}, "
+            f"{result['wall_s']:.1f} s"
+        )
+    # a timing, not a training: in the driver, after the sweep (a local cluster is closed by
+    # then), so the three kinds of step are not timed while workers compete for the cores
+    overheads = [step_overhead(setup, config.seed + i) for i in range(runs_count)]
 
     summary = summarize(runs, variants, thresholds)
     summary["step_overhead"] = {**overhead_summary(overheads), "per_seed": overheads}

@@ -20,6 +20,13 @@ CPU time of forward, loss, backward and SGD update on one fixed batch of 50, wit
 BLAS thread, the minimum over 5 rounds that time the variants in turn (:func:`step_costs`)
 — and its ratio to plain backprop. The papers' claim is that batch
 normalization is the expensive one; here it is measured, including against PN.
+
+Sweep units (``--workers`` / ``--scheduler``, :mod:`nanograd_ad.sweep`): one training per
+depth × seed × variant (:func:`run_unit`, in that order). The per-step cost is a timing,
+not a training: it stays in the driver, measured in this process after every unit has
+finished (a local cluster is closed by then, an existing one idle), so the variants are not timed while
+worker processes compete for the same cores — and are timed against each other on one
+machine, in one process.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from .common import (
     format_table,
     mean_std,
     pyplot,
+    run_units,
     save_figure,
     seeded,
     write_results,
@@ -170,6 +178,15 @@ def one_run(variant: str, depth: int, seed: int, data, config: ExperimentConfig,
     }
 
 
+def run_unit(config: dict, variant: str, depth: int, seed: int, epochs: int, progress: bool = True) -> dict:
+    """One unit of the sweep (one network: variant, depth, seed), from its settings alone."""
+    from .pn import load_data
+
+    settings = ExperimentConfig.from_unit_params(config, progress=progress)
+    with blas_threads(settings.extra.get("blas_threads", 1)):
+        return one_run(variant, depth, seed, load_data(settings, flat=True), settings, epochs)
+
+
 def _profile(flow) -> dict:
     depths, values = flow.profile("delta")
     result = {"depths": depths.tolist(), "values": values.tolist()}
@@ -231,19 +248,33 @@ def run(config: ExperimentConfig) -> dict:
         f"depths {depths}, width {config.extra.get('width', 32)}, lr {config.extra.get('lr', 0.01)}, "
         f"{len(variants)} variants x {runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, clip ±0.5"
     )
-    runs, costs = [], {}
+    from ..sweep import Unit
+
+    settings = {"config": config.unit_params(), "epochs": epochs}
+    units = [
+        Unit(
+            f"depth{depth}-seed{config.seed + i}-{variant}",
+            run_unit,
+            {**settings, "variant": variant, "depth": depth, "seed": config.seed + i},
+            {"progress": config.progress},
+        )
+        for depth in depths
+        for i in range(runs_count)
+        for variant in variants
+    ]
+    runs = run_units(config, units, NAME)
+    costs = {}
     with blas_threads(config.extra.get("blas_threads", 1)):
         for depth in depths:
-            for i in range(runs_count):
-                for variant in variants:
-                    r = one_run(variant, depth, config.seed + i, data, config, epochs)
-                    runs.append(r)
-                    acc = "—" if r["final_test_acc"] is None else f"{100 * r['final_test_acc']:.2f}%"
-                    print(
-                        f"  depth {depth:>3} seed {r['seed']} {variant:<8} test acc {acc}"
-                        + ("  DIVERGED" if r["diverged"] else "")
-                    )
-            costs[depth] = step_costs(depth, variants, data, config)
+            for r in runs:
+                if r["depth"] != depth:
+                    continue
+                acc = "—" if r["final_test_acc"] is None else f"{100 * r['final_test_acc']:.2f}%"
+                print(
+                    f"  depth {depth:>3} seed {r['seed']} {r['variant']:<8} test acc {acc}"
+                    + ("  DIVERGED" if r["diverged"] else "")
+                )
+            costs[depth] = step_costs(depth, variants, data, config)  # in the driver: see the docstring
             print(
                 f"  depth {depth:>3} CPU ms per step: "
                 + ", ".join(f"{v} {1000 * cpu:.3f}" for v, (cpu, _) in costs[depth].items())

@@ -37,6 +37,11 @@ added to the standardized test set, 10 draws per level, mean accuracy. A contrib
 map (gradient × input) of a few test images is drawn for the two-path model. A paper's
 number is printed only beside the run of its model, data set and augmentation, with
 the paper's epochs and ours in the header.
+
+Sweep units (``--workers`` / ``--scheduler``, :mod:`nanograd_ad.sweep`): pn-depth trains one
+unit per depth × learning rate × seed × variant (:func:`depth_unit`), pn-cnn one per seed ×
+variant (:func:`cnn_unit`, which also returns what the report draws from its trained
+network: the summary and the contribution map).
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ PAPER = {
 PAPER_EPOCHS = {1: 90, 2: 90, 3: 160}
 PROBE_BATCHES, BATCH = 4, 50
 LR_MAX = 0.1  # pn-cnn's cosine peak (reading: see the module docstring)
+CONTRIBUTION_IMAGES = 4  # pn-cnn draws the contribution map of the first 4 test images
 
 
 # ------------------------------------------------------------------------ shared
@@ -600,6 +606,30 @@ def cnn_run(
     }, net
 
 
+def cnn_unit(config: dict, variant: str, seed: int, epochs: int, levels: list, progress: bool = True) -> dict:
+    """One unit of the pn-cnn sweep (one variant, one seed), from its settings alone.
+
+    Returns ``{"run": cnn_run's numbers, "describe": the network's summary, "contribution":
+    {"importance", "binary"}}`` — the trained network stays on the worker, so what the
+    report draws from it (the contribution map of the first 4 test images) is made here."""
+    from ..backend import to_numpy
+    from ..inspect import contribution_map
+    from ..losses import SoftmaxCrossEntropy
+
+    settings = ExperimentConfig.from_unit_params(config, progress=progress)
+    with blas_threads(settings.extra.get("blas_threads", 1)):
+        data = load_data(settings, flat=False)
+        run, net = cnn_run(variant, seed, data, settings, epochs, levels)
+        maps = contribution_map(
+            net, SoftmaxCrossEntropy(), data.x_test[:CONTRIBUTION_IMAGES], data.y_test[:CONTRIBUTION_IMAGES]
+        )
+        return {
+            "run": run,
+            "describe": net.describe(),
+            "contribution": {"importance": to_numpy(maps.importance), "binary": to_numpy(maps.binary)},
+        }
+
+
 @register(
     "pn-cnn",
     "PN paper recipe on its models 1-3 (tanh CNNs): plain vs single-path vs two-path PN, noise table",
@@ -630,20 +660,34 @@ def run_cnn(config: ExperimentConfig) -> dict:
         )
     )
 
-    runs: list[dict] = []
-    nets: dict[str, Sequential] = {}
+    from ..sweep import Unit
+
+    settings = {"config": config.unit_params(), "epochs": epochs, "levels": levels}
+    units = [
+        Unit(
+            f"seed{config.seed + i}-{variant}",
+            cnn_unit,
+            {**settings, "variant": variant, "seed": config.seed + i},
+            {"progress": config.progress},
+        )
+        for i in range(runs_count)
+        for variant in variants
+    ]
+    results = run_units(config, units, "pn-cnn")
+    runs = [result["run"] for result in results]
+    trained: dict[
+        str, dict
+    ] = {}  # variant → its first seed's network, as drawn: describe() and the contribution map
+    for result in results:
+        trained.setdefault(result["run"]["variant"], result)
     with blas_threads(config.extra.get("blas_threads", 1)):
-        for i in range(runs_count):
-            for variant in variants:
-                r, net = cnn_run(variant, config.seed + i, data, config, epochs, levels)
-                runs.append(r)
-                nets.setdefault(variant, net)
-                print(
-                    f"  seed {r['seed']} {variant:<5} test acc final {_pct(r['final_test_acc'])} best "
-                    f"{_pct(r['best_test_acc'])}; grad W1 RMS init {r['grad1_init']:.3e}"
-                    + ("  DIVERGED" if r["diverged"] else "")
-                )
-        print(nets[variants[0]].describe())
+        for r in runs:
+            print(
+                f"  seed {r['seed']} {r['variant']:<5} test acc final {_pct(r['final_test_acc'])} best "
+                f"{_pct(r['best_test_acc'])}; grad W1 RMS init {r['grad1_init']:.3e}"
+                + ("  DIVERGED" if r["diverged"] else "")
+            )
+        print(trained[variants[0]]["describe"])
 
         paper_acc, paper_recipe = PAPER.get((model, data.name, augment), (None, None))
         summary: dict[str, object] = {
@@ -716,7 +760,7 @@ def run_cnn(config: ExperimentConfig) -> dict:
             )
         )
 
-        _cnn_plots(runs, variants, levels, nets, data, config)
+        _cnn_plots(runs, variants, levels, trained, data, config)
     return write_results(
         config,
         "pn-cnn",
@@ -730,10 +774,10 @@ def run_cnn(config: ExperimentConfig) -> dict:
     )
 
 
-def _cnn_plots(runs, variants, levels, nets, data, config) -> None:
-    """Test accuracy by epoch, accuracy vs noise level, δ by depth, a contribution map."""
-    from ..inspect import contribution_map, plot_contribution_maps
-    from ..losses import SoftmaxCrossEntropy
+def _cnn_plots(runs, variants, levels, trained, data, config) -> None:
+    """Test accuracy by epoch, accuracy vs noise level, δ by depth, a contribution map
+    (``trained``: variant → the `cnn_unit` result of its first seed)."""
+    from ..inspect import ContributionMap, plot_contribution_maps
 
     plt = pyplot()
     if plt is None:
@@ -768,9 +812,15 @@ def _cnn_plots(runs, variants, levels, nets, data, config) -> None:
         panels, config.out / "pn_cnn_delta.png", "pn-cnn: RMS of $\\delta^l$ by depth (l = 1: first conv)"
     )
 
-    variant = "pn2" if "pn2" in nets else variants[0]
-    net, count = nets[variant], 4
-    maps = contribution_map(net, SoftmaxCrossEntropy(), data.x_test[:count], data.y_test[:count])
+    variant = "pn2" if "pn2" in trained else variants[0]
+    contribution, count = trained[variant]["contribution"], CONTRIBUTION_IMAGES
+    maps = ContributionMap(
+        gradient=None,
+        importance=np.asarray(contribution["importance"], dtype=float),  # None (JSON's NaN) → nan
+        kept=None,
+        gray=None,
+        binary=np.asarray(contribution["binary"], dtype=bool),
+    )
     fig = plot_contribution_maps(
         data.x_test[:count],
         maps,
