@@ -48,6 +48,7 @@ __all__ = [
     "RESULTS_KEYS",
     "ExperimentConfig",
     "blas_threads",
+    "finite_values",
     "format_mean_std",
     "format_table",
     "format_value",
@@ -219,9 +220,14 @@ def write_results(
 # ------------------------------------------------------------------------------- tables
 
 
+def finite_values(values: Iterable[float]) -> list[float]:
+    """The values that are numbers and finite (None, NaN and ±Inf left out), as floats."""
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
     """(mean, population std) of the finite values; (nan, nan) if there are none."""
-    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    finite = finite_values(values)
     if not finite:
         return float("nan"), float("nan")
     return float(np.mean(finite)), float(np.std(finite))
@@ -231,11 +237,11 @@ def format_mean_std(values: Iterable[float], scale: float = 1.0, digits: int = 4
     """ "m ± s" of ``values × scale`` ("—" when there are none); e.g. scale=100 for %.
 
     One finite value has no spread: it is printed alone ("m", never "m ± 0")."""
-    values = list(values)
-    mean, std = mean_std(values)
-    if math.isnan(mean):
+    finite = finite_values(values)
+    mean, std = mean_std(finite)
+    if not finite:
         return "—"
-    if sum(1 for v in values if v is not None and math.isfinite(float(v))) == 1:
+    if len(finite) == 1:
         return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
