@@ -13,7 +13,9 @@ The step is written the way a user writes it::
 Both run on the same threads (torch.set_num_threads = --threads; NumPy's BLAS, and
 nanograd_ad's batch-split helper with it, is limited with threadpoolctl when installed),
 in alternating blocks of steps so both see the same machine load. Prints the median step
-time of each and the ratio.
+time of each and the ratio. nanograd_ad is imported before NumPy, as a script using it
+would, so its shorter OpenBLAS busy-wait is in force (the line under the title says so;
+see ``nanograd_ad.threads``); PyTorch's products run on its own MKL, which it leaves alone.
 
     python benchmarks/bench_cnn.py [--steps 20] [--threads 2] [--batch 64] [--backend numpy|cupy]
     python benchmarks/bench_cnn.py --profile     # forward / backward time per layer, both libraries
@@ -26,8 +28,10 @@ threads' time, so it is not what a user waits for.
 
 ``--memory`` runs each library in a fresh subprocess and reports the step's peak resident
 memory above what the process held before the network was built (after two steps at
-batch 2 that page in the library's code), read as VmHWM after resetting it through
-/proc/self/clear_refs following two warm-up steps (Linux), and the ratio.
+batch 4 that page in the library's code and start its threads), read as VmHWM after
+resetting it through /proc/self/clear_refs following two warm-up steps (Linux), and the
+ratio — the medians of three processes each, since the allocator's reuse of freed memory
+makes one run's figure vary by tens of percent (each run is printed too).
 """
 
 from __future__ import annotations
@@ -40,10 +44,13 @@ import subprocess
 import sys
 import time
 
+import nanograd_ad as ng  # before NumPy: it shortens OpenBLAS's busy-wait (nanograd_ad.threads)
+
+# isort: split
 import numpy as np
 
-import nanograd_ad as ng
 from nanograd_ad import backend
+from nanograd_ad.threads import blas_wait
 
 
 def build_ours():
@@ -160,6 +167,7 @@ def bench_steps(args) -> None:
         f"reference CNN, batch {args.batch}, {args.threads} threads, median of {len(ours_times)} steps "
         f"(alternating blocks of {BLOCK}, {args.clock} clock)"
     )
+    print(f"  {blas_wait()}")
     print(f"  nanograd_ad ({args.backend}): {ours_ms:8.1f} ms/step")
     if not theirs:
         print("  PyTorch not installed: no ratio")
@@ -244,6 +252,7 @@ def bench_profile(args) -> None:
         f"per-layer profile, reference CNN, batch {args.batch}, {args.threads} threads, "
         f"median of {args.steps} steps ({args.clock} clock, ms)"
     )
+    print(f"  {blas_wait()}")
     try:
         _, theirs = profile_torch(x, y, args.steps, args.threads)
     except ImportError:
@@ -283,6 +292,14 @@ def _peak_resident() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+#: the warm-up batch of --memory: 4 samples are the fewest nanograd_ad splits over two threads
+#: (threads.MIN_SAMPLES_PER_THREAD each), so its worker thread, like PyTorch's, exists before
+#: the baseline is read
+WARM_BATCH = 4
+#: --memory runs each library's child this many times per batch and reports the medians
+MEMORY_REPEATS = 3
+
+
 def memory_child(library: str, batch: int, threads: int) -> None:
     """Print the peak resident bytes of one step above the process's footprint before the net."""
     x, y = data(batch)
@@ -291,7 +308,7 @@ def memory_child(library: str, batch: int, threads: int) -> None:
 
         torch.set_num_threads(threads)
     make = ours_step if library == "ours" else lambda x, y: torch_step(x, y, threads)
-    warm = make(*data(2))  # two steps at batch 2 page in the library's code first
+    warm = make(*data(WARM_BATCH))  # two small steps page in the library's code and start its threads
     warm()
     warm()
     del warm
@@ -307,20 +324,28 @@ def memory_child(library: str, batch: int, threads: int) -> None:
 
 
 def bench_memory(args) -> None:
-    print(f"peak memory of one step above the process before building the net, {args.threads} threads")
-    print(f"  {'batch':>5} {'nanograd_ad MiB':>16} {'PyTorch MiB':>12} {'ratio':>6}")
+    print(
+        f"peak memory of one step above the process before building the net, {args.threads} threads, "
+        f"median of {MEMORY_REPEATS} fresh processes each"
+    )
+    print(f"  {'batch':>5} {'nanograd_ad MiB':>16} {'PyTorch MiB':>12} {'ratio':>6}   (each run, MiB)")
     for batch in (16, 64, 256):
-        peaks = {}
-        for library in ("ours", "torch"):
-            command = [sys.executable, __file__, "--threads", str(args.threads)]
-            command += ["--memory-child", library, "--batch", str(batch)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            peaks[library] = int(done.stdout.split()[-1]) if done.returncode == 0 else None
-        ours, theirs = peaks["ours"], peaks["torch"]
-        if theirs is None:
-            print(f"  {batch:>5} {ours / 2**20:16.1f} {'—':>12}")
-        else:
-            print(f"  {batch:>5} {ours / 2**20:16.1f} {theirs / 2**20:12.1f} {ours / theirs:6.2f}")
+        peaks: dict[str, list[int]] = {"ours": [], "torch": []}
+        for _ in range(MEMORY_REPEATS):
+            for library in ("ours", "torch"):  # interleaved: both see the same machine
+                command = [sys.executable, __file__, "--threads", str(args.threads)]
+                command += ["--memory-child", library, "--batch", str(batch)]
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode == 0:
+                    peaks[library].append(int(done.stdout.split()[-1]))
+        ours = statistics.median(peaks["ours"])
+        runs = " ".join(f"{p / 2**20:.1f}" for p in peaks["ours"])
+        if not peaks["torch"]:
+            print(f"  {batch:>5} {ours / 2**20:16.1f} {'—':>12}          ({runs})")
+            continue
+        theirs = statistics.median(peaks["torch"])
+        runs += " vs " + " ".join(f"{p / 2**20:.1f}" for p in peaks["torch"])
+        print(f"  {batch:>5} {ours / 2**20:16.1f} {theirs / 2**20:12.1f} {ours / theirs:6.2f}   ({runs})")
 
 
 def main() -> None:

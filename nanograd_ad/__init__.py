@@ -6,6 +6,12 @@
 See ``docs/architecture.md`` for how the pieces fit and ``lessons/`` to step through them.
 """
 
+# first, before anything imports NumPy: OpenBLAS's idle threads then wait 2^4 cycles, not 2^28
+# (nanograd_ad.threads says why; a value the user set is kept)
+from . import _openblas  # noqa: F401
+
+# isort: split
+
 # every public submodule is reachable as an attribute: nanograd_ad.datasets, nanograd_ad.train, ...
 from . import (
     activations,

@@ -16,6 +16,13 @@ A derivative used often can be named once and reused::
 
     register_derivative("relu", "half", lambda: lambda z, a: 0.5 * (z >= 0))
     ReLU(derivative="half")
+
+Memory. Between forward and backward an activation keeps z, and a = f(z) only when its
+derivative reads a (σ′ = a(1 − a), tanh′ = 1 − a²); otherwise ``layer.a`` is recomputed
+from z when read. Backward writes δ^l into d's memory when d is a new array that nobody
+else holds (the built-in derivatives' are); ``layer.derivative_value`` then recomputes d
+when read. So a ReLU holds one array of z's size between the passes, not two, and its
+backward makes one, not two. A callable passed by the user keeps z, a and d, as written.
 """
 
 from __future__ import annotations
@@ -102,14 +109,19 @@ class Activation(Layer):
     """
 
     key = "activation"
-    #: the last forward's output a = f(z) (None only while forward computes the next one)
-    a: Array
+    #: the last forward's input z (None before the first forward)
+    z: Array = None
+    #: a = f(z) when the derivative reads it, else None (``a`` recomputes it)
+    _a: Array | None = None
+    #: the last backward's d^l, or None when backward wrote δ^l into its memory
+    _d: Array | float | None = None
+    #: the derivative the last backward used (None: no backward since the last forward)
+    _d_used: Derivative | None = None
 
     def __init__(self, derivative: str | Derivative = "true", **params):
         super().__init__()
         self.params = self._checked_params(params)
         self.set_derivative(derivative, **self.params)
-        self.derivative_value: Array | float | None = None  # the last backward's d^l
 
     def accepted_keywords(self) -> list[str]:
         """The keywords this activation or one of its registered derivatives takes."""
@@ -178,19 +190,52 @@ class Activation(Layer):
                 f"{self!r} expects an array (convert with np.asarray(z, dtype=np.float32)), "
                 f"got {type(z).__name__}"
             )
-        self.derivative_value = self.a = None  # the last step's arrays go before new ones are made
+        self._a = self._d = self._d_used = None  # the last step's arrays go before new ones are made
         self.z = z
-        self.a = self.f(z)
+        a = self.f(z)
+        if getattr(self.d, "reads_a", True):  # kept for backward only when d reads it
+            self._a = a
         self.out_shape = tuple(z.shape)
-        return self.a
+        return a
+
+    @property
+    def a(self) -> Array:
+        """The last forward's output a = f(z): kept when the derivative reads it, else
+        computed from z here (once; None before the first forward)."""
+        if self._a is None and self.z is not None:
+            self._a = self.f(self.z)
+        return self._a
+
+    @property
+    def derivative_value(self) -> Array | float | None:
+        """The last backward's d^l = d(z, a) (None before it): kept, or — when backward
+        wrote δ^l into its memory — computed again here by the same derivative (once)."""
+        if self._d is None and self._d_used is not None:
+            self._d = self._derivative(self._d_used)
+        return self._d
+
+    def _derivative(self, d: Derivative):
+        """d(z, a) at the last forward's z; a derivative of z alone (``reads_a``) gets a = None."""
+        return d(self.z, self.a if getattr(d, "reads_a", True) else None)
 
     def backward(self, delta):
         self._check_delta(delta)
-        d = self.d(self.z, self.a)
+        d = self._derivative(self.d)  # d^l = d(z, a)
         self._check_shape(d)
-        self.derivative_value = d
-        delta = delta * d  # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l
-        return delta
+        self._d_used = self.d
+        out: Array = d if self._takes_delta(d, delta) else None  # δ^l into d's memory: no new array
+        self._d = None if out is not None else d
+        return backend.xp.multiply(delta, d, out=out)  # δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l
+
+    def _takes_delta(self, d, delta) -> bool:
+        """Whether δ ⊙ d may be written into d: a built-in derivative's new array
+        (``returns_new``), of δ ⊙ d's shape and dtype — nobody else holds it."""
+        return (
+            getattr(self.d, "returns_new", False)
+            and backend.is_array(d)
+            and d.shape == delta.shape
+            and d.dtype == backend.xp.result_type(delta.dtype, d.dtype)
+        )
 
     def derivative_array(self):
         """The last backward's d^l as an array of z's shape (a broadcast view, no copy).
@@ -309,23 +354,40 @@ class Identity(Activation):
         return z
 
 
+def built_in(reads_a: bool) -> Callable[[Derivative], Derivative]:
+    """Mark a library derivative d(z, a): it returns a new array on every call, and reads
+    a = f(z) only if ``reads_a`` (else it is called with a = None).
+
+    The activation then keeps a only when d reads it, and backward writes δ^l into d's
+    new array. A derivative without the mark is called with z and a, and its result is
+    left as it is (it may be an array the derivative keeps).
+    """
+
+    def mark(d: Derivative) -> Derivative:
+        d.reads_a, d.returns_new = reads_a, True  # type: ignore[attr-defined]
+        return d
+
+    return mark
+
+
 def _relu_true():
-    return lambda z, a: (z >= 0).astype(z.dtype)
+    return built_in(reads_a=False)(lambda z, a: (z >= 0).astype(z.dtype))
 
 
 def _leaky_true(alpha: float = 0.01):
-    return lambda z, a: backend.xp.where(z >= 0, 1.0, alpha).astype(z.dtype)
+    return built_in(reads_a=False)(lambda z, a: backend.xp.where(z >= 0, 1.0, alpha).astype(z.dtype))
 
 
 def _sigmoid_true():
-    return lambda z, a: a * (1 - a)
+    return built_in(reads_a=True)(lambda z, a: a * (1 - a))
 
 
 def _tanh_true():
-    return lambda z, a: 1 - a * a
+    return built_in(reads_a=True)(lambda z, a: 1 - a * a)
 
 
 def _isigmoid_true(a: float = 0.01, alpha: float = 1.0):
+    @built_in(reads_a=False)
     def d(z, y):
         s = sigmoid(z)
         return backend.xp.where(backend.xp.abs(z) >= a, alpha, s * (1 - s)).astype(z.dtype)
@@ -334,7 +396,7 @@ def _isigmoid_true(a: float = 0.01, alpha: float = 1.0):
 
 
 def _identity_true():
-    return lambda z, a: backend.xp.ones_like(z)
+    return built_in(reads_a=False)(lambda z, a: backend.xp.ones_like(z))
 
 
 for _key, _name, _factory in [

@@ -294,12 +294,13 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def im2col(x, kh: int, kw: int, stride: int, h_out: int, w_out: int):
+def im2col(x, kh: int, kw: int, stride: int, h_out: int, w_out: int, out=None):
     """Patches of an already padded channels-last x (N, H, W, C) as cols (N, h_out, w_out, kh, kw, C).
 
     ``cols[n, y, x, i, j, c] = x[n, y·s + i, x·s + j, c]``. The patches are first a strided
     view of x (no copy: moving one output pixel moves s pixels in x, moving one kernel
-    offset moves one pixel), then copied once, split over the batch across threads
+    offset moves one pixel), then copied once — into ``out`` when given (an array or view
+    of cols' shape), else into a new array —, split over the batch across threads
     (:mod:`nanograd_ad.threads`); channels last makes each copied run kW·C contiguous
     values. ``tests/test_layers.py`` checks it against the plain loop over offsets.
     """
@@ -310,7 +311,7 @@ def im2col(x, kh: int, kw: int, stride: int, h_out: int, w_out: int):
         shape=(n, h_out, w_out, kh, kw, c),
         strides=(step_n, stride * step_h, stride * step_w, step_h, step_w, step_c),
     )
-    cols = backend.xp.empty(patches.shape, dtype=x.dtype)
+    cols = backend.xp.empty(patches.shape, dtype=x.dtype) if out is None else out
 
     def copy(start, stop):
         cols[start:stop] = patches[start:stop]
@@ -359,14 +360,18 @@ class Conv2D(Layer):
     ``bias=False`` leaves b out (a convolution followed by batch normalization, whose β
     takes its place, as in ResNet and VGG with batch norm).
 
-    As one matrix product: z₂ = cols W₂ᵀ, with cols the im2col patches (N·H_out·W_out, K)
+    As one matrix product: z₂ = cols W₂ᵀ + b, with cols the im2col patches (N·H_out·W_out, K)
     and W₂ the weight flattened to (C_out, K), K = kH·kW·C_in. Backward, with δ₂ the
     error as (N·H_out·W_out, C_out):
 
         ∂C/∂W₂ = δ₂ᵀ cols      (x cross-correlated with δ)
-        ∂C/∂b  = Σ δ₂
+        ∂C/∂b  = Σ δ₂ = δ₂ᵀ 1
         ∂C/∂x  = col2im(δ₂ W₂)  (δ convolved with the flipped kernel; skipped, returning
                                  None, with ``input_grad=False``)
+
+    The bias is the weight of a constant input 1: cols get a last column of ones and W₂ the
+    column b, so z₂ = [cols 1][W₂ b]ᵀ is one product, and [∂C/∂W₂ ∂C/∂b] = δ₂ᵀ[cols 1] is
+    one too — no separate pass over z to add b, nor over δ to sum it.
 
     δ₂ W₂ is computed one kernel offset at a time — its columns for offset (i, j) are
     δ₂ W[:, :, i, j], (N·H_out·W_out, C_out)·(C_out, C_in) — and kept offset-major, so each
@@ -438,6 +443,12 @@ class Conv2D(Layer):
         """The weight as (C_out, K), K ordered (kH, kW, C_in) like the patches."""
         return self.weight.data.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
 
+    def _w2_b(self):
+        """[W₂ b] (C_out, K + 1): the bias as the weight of the ones column (W₂ without a bias)."""
+        if self.bias is None:
+            return self._w2()
+        return backend.xp.concatenate([self._w2(), self.bias.data[:, None]], axis=1)
+
     def forward(self, x):
         _check_array(self, x)
         if x.ndim != 4:
@@ -461,29 +472,33 @@ class Conv2D(Layer):
             x = padded
         self.x_pad, self.out_hw = x, (h_out, w_out)
         z = backend.xp.empty((n * h_out * w_out, self.out_channels), dtype=x.dtype)
-        w2_t = self._w2().T
+        w2_b_t = self._w2_b().T
         for rows, cols in self._patches():
-            backend.xp.matmul(cols, w2_t, out=z[rows])  # z₂ = cols W₂ᵀ
-        if self.bias is not None:
-            z += self.bias.data  # + b, one per column
+            backend.xp.matmul(cols, w2_b_t, out=z[rows])  # z₂ = [cols 1][W₂ b]ᵀ = cols W₂ᵀ + b
         self.out_shape = (n, self.out_channels, h_out, w_out)
         return z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
 
     def _patches(self):
-        """(rows of z₂, cols of those samples as (rows, K)) for blocks of the batch.
+        """(rows of z₂, [cols 1] of those samples as (rows, K + 1)) for blocks of the batch
+        (cols alone, (rows, K), without a bias).
 
         The patches are cut from the cached x_pad again in backward rather than kept:
         they are kH·kW times the input, and cutting them is a copy, cheap beside the products.
         """
         x, (h_out, w_out) = self.x_pad, self.out_hw
         assert x is not None  # cached by forward
-        k, pixels = self.kernel_size, h_out * w_out
-        sample_bytes = pixels * k * k * self.in_channels * x.itemsize
-        block = max(1, PATCH_BYTES // sample_bytes)
+        k, pixels, K = self.kernel_size, h_out * w_out, self.kernel_size**2 * self.in_channels
+        width = K + (self.bias is not None)  # + 1: the ones column
+        block = max(1, PATCH_BYTES // (pixels * width * x.itemsize))
+        buffer = backend.xp.empty((min(block, x.shape[0]) * pixels, width), dtype=x.dtype)
+        if self.bias is not None:
+            buffer[:, K] = 1  # the constant input of the bias
         for start in range(0, x.shape[0], block):
             stop = min(start + block, x.shape[0])
-            cols = im2col(x[start:stop], k, k, self.stride, h_out, w_out)
-            yield slice(start * pixels, stop * pixels), cols.reshape((stop - start) * pixels, -1)
+            cols = buffer[: (stop - start) * pixels]
+            patches = cols[:, :K].reshape(stop - start, h_out, w_out, k, k, self.in_channels)
+            im2col(x[start:stop], k, k, self.stride, h_out, w_out, out=patches)
+            yield slice(start * pixels, stop * pixels), cols
 
     skips_input_grad = True
 
@@ -491,13 +506,13 @@ class Conv2D(Layer):
         self._check_delta(delta)
         xp, c_out, k, c_in = backend.xp, self.out_channels, self.kernel_size, self.in_channels
         delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, c_out)  # δ₂ (N·P, C_out)
-        grad_w2 = xp.zeros((c_out, k * k * c_in), dtype=delta2.dtype)
+        grad = xp.zeros((c_out, k * k * c_in + (self.bias is not None)), dtype=delta2.dtype)
         for rows, cols in self._patches():
-            grad_w2 += delta2[rows].T @ cols  # ∂C/∂W₂ = δ₂ᵀ cols, block by block
+            grad += delta2[rows].T @ cols  # [∂C/∂W₂ ∂C/∂b] = δ₂ᵀ [cols 1], block by block
         del cols  # the last block goes before δ₂ W₂'s blocks are made
-        self.weight.grad += grad_w2.reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
+        self.weight.grad += grad[:, : k * k * c_in].reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
         if self.bias is not None:
-            self.bias.grad += _sum_rows(delta2)[0]  # ∂C/∂b = Σ δ (a row of ones times δ₂)
+            self.bias.grad += grad[:, -1]  # ∂C/∂b = δ₂ᵀ 1 = Σ δ₂
         if not input_grad:
             return None
         assert self.x_pad is not None  # cached by forward
@@ -586,7 +601,7 @@ class _Pool2D(Layer):
                 else:
                     window += piece(offset, start, stop)
 
-        threads.over_batch(scatter, n)
+        threads.over_batch(scatter, n, sample_bytes=dx[:1].nbytes)  # kH·kW passes: cache-sized blocks
         return dx.transpose(0, 3, 1, 2)  # NCHW view
 
     def __repr__(self):
@@ -622,7 +637,7 @@ class MaxPool2D(_Pool2D):
                 argmax += larger * (offsets(offset) - argmax)  # argmax ← offset where larger
                 xp.maximum(y_part, window[start:stop], out=y_part)
 
-        threads.over_batch(pool, y.shape[0])
+        threads.over_batch(pool, y.shape[0], sample_bytes=x[:1].nbytes)  # kH·kW passes: cache-sized blocks
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, delta):
@@ -654,7 +669,7 @@ class AvgPool2D(_Pool2D):
                 y_part += window[start:stop]
             y_part /= len(windows)
 
-        threads.over_batch(pool, y.shape[0])
+        threads.over_batch(pool, y.shape[0], sample_bytes=x[:1].nbytes)  # kH·kW passes: cache-sized blocks
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, delta):

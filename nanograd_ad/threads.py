@@ -10,6 +10,21 @@ uses the other cores too::
 
     threads.over_batch(copy, n)            # one contiguous block of samples per thread
 
+A work that passes over its samples several times (pooling's kernel offsets, col2im's
+additions) says how many bytes one sample touches; each thread then calls it on
+sub-blocks of about ``CACHE_BYTES``, so the second pass reads what the first left in
+the cache instead of main memory (pooling at batch 64: 7.1 → 3.9 ms on one core)::
+
+    threads.over_batch(pool, n, sample_bytes=x[0].nbytes)
+
+OpenBLAS's own worker threads busy-wait after each matrix product — 2^28 cycles (≈ 0.1 s)
+by default — before they sleep. On a two-core machine one of them then spins on the core
+these threads need, and the split work barely gains (the reference CNN's step at batch 64
+on two threads: 87 ms, vs 73 ms with the wait at 2^4 cycles; ``bench_cnn.py --threads 2``,
+three runs each). So ``import nanograd_ad`` sets ``OPENBLAS_THREAD_TIMEOUT=4`` unless the
+user set it. OpenBLAS reads it once, when NumPy loads it: import nanograd_ad before
+NumPy, or export the variable; :func:`blas_wait` says which holds. It changes no result.
+
 The thread count follows the BLAS thread limit in force — as read by threadpoolctl, so
 ``threadpool_limits(1)`` makes every part of a step run on one core. Without threadpoolctl
 (an optional dependency), or on CuPy (the GPU parallelizes each operation itself), the
@@ -23,19 +38,34 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal
 
-from . import backend
+from . import _openblas, backend
 
 if TYPE_CHECKING:
     from threadpoolctl import ThreadpoolController
 
-__all__ = ["over_batch", "thread_count"]
+__all__ = ["blas_wait", "over_batch", "thread_count"]
 
 #: fewer samples than this per thread are not worth a thread's start-up (tens of µs)
 MIN_SAMPLES_PER_THREAD = 2
 
+#: the bytes a sub-block of samples should touch (a core's L2 is 0.5–2 MiB)
+CACHE_BYTES = 2**21
+
 #: None until looked up; False when threadpoolctl is not installed
 _controller: ThreadpoolController | Literal[False] | None = None
 _pool: ThreadPoolExecutor | None = None
+
+
+def blas_wait() -> str:
+    """One line: how long OpenBLAS's idle worker threads busy-wait in this process, and why."""
+    if _openblas.USER_VALUE is not None:
+        return f"OPENBLAS_THREAD_TIMEOUT={_openblas.USER_VALUE} (from the environment)"
+    if _openblas.NUMPY_LOADED_FIRST:
+        return (
+            "OpenBLAS's default busy-wait (2^28 cycles): NumPy was imported before nanograd_ad; "
+            f"import nanograd_ad first or export OPENBLAS_THREAD_TIMEOUT={_openblas.THREAD_TIMEOUT}"
+        )
+    return f"OPENBLAS_THREAD_TIMEOUT={_openblas.THREAD_TIMEOUT} (set by nanograd_ad before NumPy loaded)"
 
 
 def thread_count() -> int:
@@ -56,20 +86,28 @@ def thread_count() -> int:
     return max(1, min(lib.num_threads for lib in blas)) if blas else 1
 
 
-def over_batch(work: Callable[[int, int], object], n: int) -> None:
+def over_batch(work: Callable[[int, int], object], n: int, sample_bytes: int = 0) -> None:
     """Call ``work(start, stop)`` on contiguous blocks covering samples 0 … n−1, one per thread.
 
     ``work`` must write only to its own samples. With one thread this is ``work(0, n)``.
+    With ``sample_bytes`` > 0 each thread's block is cut into sub-blocks of
+    ⌊CACHE_BYTES / sample_bytes⌋ samples (at least one), called one after another.
     """
     global _pool
+    chunk = max(1, CACHE_BYTES // sample_bytes) if sample_bytes > 0 else n
+
+    def blocks(start: int, stop: int) -> None:
+        for first in range(start, stop, chunk):
+            work(first, min(first + chunk, stop))
+
     threads = min(thread_count(), n // MIN_SAMPLES_PER_THREAD)
     if threads <= 1:
-        work(0, n)
+        blocks(0, n)
         return
     if _pool is None or _pool._max_workers < threads - 1:
         _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="nanograd_ad")
     bounds = [n * t // threads for t in range(threads + 1)]
-    futures = [_pool.submit(work, bounds[t], bounds[t + 1]) for t in range(1, threads)]
-    work(bounds[0], bounds[1])  # the first block in the calling thread
+    futures = [_pool.submit(blocks, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+    blocks(bounds[0], bounds[1])  # the first block in the calling thread
     for future in futures:
         future.result()  # re-raises an exception from a worker

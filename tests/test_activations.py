@@ -126,3 +126,82 @@ def test_artificial_derivatives_never_vanish_in_float32():
     assert d.dtype == np.float32 and (d > 0).all(), z[d <= 0][:5]
     want = _sigmoid64(-np.abs(z))
     np.testing.assert_allclose(d.astype(np.float64), want, rtol=1e-6, atol=0)
+
+
+# ---------------------------------------------------------------- memory of a step (issue 19)
+# Each built-in activation (and its "ad" derivative, where it has one) beside the same
+# activation given the same formula as a plain callable, which keeps z, a and d as written.
+BUILT_IN = [
+    (ng.ReLU, {}, lambda z, a: (z >= 0).astype(z.dtype)),
+    (ng.ReLU, {"derivative": "ad", "k": 3.5}, lambda z, a: sigmoid(3.5 * z)),
+    (ng.LeakyReLU, {}, lambda z, a: np.where(z >= 0, 1.0, 0.01).astype(z.dtype)),
+    (ng.Sigmoid, {}, lambda z, a: a * (1 - a)),
+    (ng.Sigmoid, {"derivative": "ad"}, lambda z, a: sigmoid(-np.abs(z))),
+    (ng.Tanh, {}, lambda z, a: 1 - a * a),
+    (ng.Identity, {}, lambda z, a: np.ones_like(z)),
+]
+
+
+@pytest.mark.parametrize(("make", "kwargs", "plain"), BUILT_IN)
+def test_built_in_derivatives_give_what_the_plain_formula_gives(make, kwargs, plain):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((6, 5)).astype(np.float32)
+    delta = rng.standard_normal((6, 5)).astype(np.float32)
+    fast, slow = make(**kwargs), make(derivative=plain)
+    a_fast, a_slow = fast.forward(z), slow.forward(z)
+    np.testing.assert_array_equal(a_fast, a_slow)
+    np.testing.assert_array_equal(fast.a, a_slow)  # recomputed from z when it was not kept
+    np.testing.assert_array_equal(fast.backward(delta), slow.backward(delta))
+    np.testing.assert_array_equal(fast.derivative_value, slow.derivative_value)
+    assert fast.derivative_value.dtype == np.float32
+
+
+def _traced_step(act, z, delta):
+    """(bytes the layer holds after forward, peak bytes of backward above what was held before,
+    bytes held after backward besides the returned error), by tracemalloc."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        act.forward(z)  # the output is dropped: what stays is what the layer keeps
+        held = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.reset_peak()
+        out = act.backward(delta)
+        after, peak = tracemalloc.get_traced_memory()
+        return held, peak - before - held, after - before - held - out.nbytes
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_relu_step_keeps_z_only_and_writes_the_error_into_its_derivative():
+    z = np.random.default_rng(0).standard_normal((64, 4096)).astype(np.float32)  # 1 MiB
+    delta = np.ones_like(z)
+    held, peak, extra = _traced_step(ng.ReLU(), z, delta)
+    assert held < 0.01 * z.nbytes, f"ReLU kept {held} bytes after forward (a = f(z) should go)"
+    # d = 1[z ≥ 0] as float32 (1×) and its bool mask (¼×); δ ⊙ d is written into d
+    assert peak < 1.3 * z.nbytes, f"ReLU backward peaked {peak / z.nbytes:.2f}× z's bytes, expected ≤ 1.3×"
+    assert extra < 0.01 * z.nbytes, f"ReLU kept {extra} bytes after backward besides the error"
+    # a callable keeps a = f(z) for d(z, a), and d beside the error
+    held, peak, extra = _traced_step(ng.ReLU(derivative=lambda z, a: (z >= 0).astype(z.dtype)), z, delta)
+    assert held >= z.nbytes and extra >= z.nbytes
+
+
+def test_a_derivative_keeping_its_array_is_never_overwritten():
+    z = np.array([[-1.0, 2.0, 3.0]], dtype=np.float32)
+    half = np.full(z.shape, 0.5, dtype=np.float32)
+    act = ng.ReLU(derivative=lambda z, a: half)
+    act.forward(z)
+    np.testing.assert_array_equal(act.backward(np.full(z.shape, 4.0, dtype=np.float32)), [[2.0, 2.0, 2.0]])
+    np.testing.assert_array_equal(half, 0.5)
+    assert act.derivative_value is half
+
+
+def test_derivative_value_is_the_one_backward_used_after_a_switch():
+    z = np.array([-1.0, 1.0], dtype=np.float32)
+    act = ng.ReLU(derivative="ad", k=3.5)
+    act.forward(z)
+    act.backward(np.ones_like(z))
+    act.set_derivative("true")  # as SwitchingRule does between epochs
+    np.testing.assert_allclose(act.derivative_value, sigmoid(3.5 * z))
+    assert ng.ReLU().derivative_value is None  # before any backward

@@ -185,6 +185,13 @@ def test_im2col_and_col2im_equal_the_plain_loops(case):
     x = rng.standard_normal((n, c, h, w)).transpose(0, 2, 3, 1)  # channels last, as Conv2D cuts it
     h_out, w_out = (h - k) // s + 1, (w - k) // s + 1
     np.testing.assert_array_equal(im2col(x, k, k, s, h_out, w_out), loop_im2col(x, k, k, s, h_out, w_out))
+    # into a view of a wider buffer, as Conv2D cuts [cols 1]: the patches fill the first K columns only
+    buffer = np.full((n * h_out * w_out, k * k * c + 1), 7.0)
+    im2col(x, k, k, s, h_out, w_out, out=buffer[:, :-1].reshape(n, h_out, w_out, k, k, c))
+    np.testing.assert_array_equal(
+        buffer[:, :-1], loop_im2col(x, k, k, s, h_out, w_out).reshape(-1, k * k * c)
+    )
+    np.testing.assert_array_equal(buffer[:, -1], 7.0)
     cols = rng.standard_normal((n, h_out, w_out, k, k, c))
     np.testing.assert_allclose(col2im(cols, x.shape, s), loop_col2im(cols, x.shape, s), rtol=1e-12, atol=0)
 

@@ -89,3 +89,58 @@ def test_the_core_imports_without_threadpoolctl():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_with_sample_bytes_each_thread_works_on_cache_sized_sub_blocks(count):
+    calls, lock = [], threading.Lock()
+
+    def work(start, stop):
+        with lock:
+            calls.append((start, stop))
+
+    with threadpoolctl.threadpool_limits(count):
+        threads.over_batch(work, 20, sample_bytes=threads.CACHE_BYTES // 3)  # 3 samples fill the cache
+    seen = np.zeros(20, dtype=int)
+    for start, stop in calls:
+        assert 1 <= stop - start <= 3, calls
+        seen[start:stop] += 1
+    np.testing.assert_array_equal(seen, np.ones(20, dtype=int))
+    # a sample larger than the cache still comes one at a time
+    calls.clear()
+    threads.over_batch(work, 4, sample_bytes=10 * threads.CACHE_BYTES)
+    assert sorted(calls) == [(0, 1), (1, 2), (2, 3), (3, 4)]
+
+
+def _fresh(code: str, **env: str):
+    """Run code in a fresh interpreter (with extra environment variables); returns its stdout."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**environment, **env}
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_importing_nanograd_ad_first_shortens_the_openblas_wait_and_says_so():
+    out = _fresh(
+        "import os, nanograd_ad\n"
+        "print(os.environ['OPENBLAS_THREAD_TIMEOUT']); print(nanograd_ad.threads.blas_wait())"
+    )
+    value, line = out.splitlines()
+    assert value == "4" and "set by nanograd_ad before NumPy loaded" in line, out
+
+
+def test_the_user_s_openblas_wait_is_kept_and_numpy_first_is_reported():
+    out = _fresh(
+        "import os, nanograd_ad\n"
+        "print(os.environ['OPENBLAS_THREAD_TIMEOUT']); print(nanograd_ad.threads.blas_wait())",
+        OPENBLAS_THREAD_TIMEOUT="7",
+    )
+    assert out.splitlines() == ["7", "OPENBLAS_THREAD_TIMEOUT=7 (from the environment)"], out
+    out = _fresh("import numpy, nanograd_ad\nprint(nanograd_ad.threads.blas_wait())")
+    assert "NumPy was imported before nanograd_ad" in out and "export OPENBLAS_THREAD_TIMEOUT=4" in out, out
