@@ -371,7 +371,10 @@ def built_in(reads_a: bool) -> Callable[[Derivative], Derivative]:
 
 
 def _relu_true():
-    return built_in(reads_a=False)(lambda z, a: (z >= 0).astype(z.dtype))
+    """d = 1[z ≥ 0] in z's dtype: the comparison writes its 0s and 1s straight into a new
+    array of z's dtype and layout — what ``(z >= 0).astype(z.dtype)`` gives, without the
+    boolean array in between (a quarter of z's bytes, at the step's peak in a CNN)."""
+    return built_in(reads_a=False)(lambda z, a: backend.xp.greater_equal(z, 0, out=backend.xp.empty_like(z)))
 
 
 def _leaky_true(alpha: float = 0.01):
