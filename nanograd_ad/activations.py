@@ -229,12 +229,12 @@ class Activation(Layer):
 
     def _takes_delta(self, d, delta) -> bool:
         """Whether δ ⊙ d may be written into d: a built-in derivative's new array
-        (``returns_new``), of δ ⊙ d's shape and dtype — nobody else holds it."""
+        (``returns_new``) — nobody else holds it — of δ's shape and dtype."""
         return (
             getattr(self.d, "returns_new", False)
-            and backend.is_array(d)
+            and isinstance(d, backend.xp.ndarray)
             and d.shape == delta.shape
-            and d.dtype == backend.xp.result_type(delta.dtype, d.dtype)
+            and d.dtype == delta.dtype
         )
 
     def derivative_array(self):
