@@ -318,3 +318,47 @@ def test_same_seed_same_network_and_numbers():
 
     a, b = run(), run()
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_conv_scratch_arrays_are_reused_per_thread_and_never_shared():
+    import threading
+
+    first = layers._scratch("test", (4, 5), np.float32)
+    again = layers._scratch("test", (2, 5), np.float32)  # smaller: the same memory
+    assert np.shares_memory(first, again)
+    other = {}
+    worker = threading.Thread(target=lambda: other.update(a=layers._scratch("test", (4, 5), np.float32)))
+    worker.start()
+    worker.join()
+    assert not np.shares_memory(first, other["a"])  # another thread has its own
+    big = (layers.PATCH_BYTES // 2 + 1, 4)  # over 2 · PATCH_BYTES of float32: a new array each time
+    assert not np.shares_memory(
+        layers._scratch("test", big, np.float32), layers._scratch("test", big, np.float32)
+    )
+
+
+def test_two_convolutions_sharing_the_scratch_arrays_equal_naive_loops():
+    """Two layers of different widths, one after the other, forward and backward twice: each
+    cuts its patches into the same scratch arrays and still gives the naive loops' numbers."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 2, 6, 5))
+    first = ng.Conv2D(2, 4, 3, padding=1).astype(np.float64)
+    second = ng.Conv2D(4, 3, 2, stride=2, bias=False).astype(np.float64)
+    for _ in range(2):
+        z1 = first.forward(x)
+        z2 = second.forward(z1)
+        np.testing.assert_allclose(z1, naive_conv(x, first.weight.data, first.bias.data, 1, 1), rtol=1e-10)
+        np.testing.assert_allclose(z2, naive_conv(z1, second.weight.data, np.zeros(3), 2, 0), rtol=1e-10)
+    delta = rng.standard_normal(z2.shape)
+    for layer in (first, second):
+        for p in layer.parameters():
+            p.zero_grad()
+    dz1 = second.backward(delta)
+    dx = first.backward(dz1)
+    want_dz1, want_dw2, _ = naive_conv_backward(z1, second.weight.data, delta, 2, 0)
+    want_dx, want_dw1, want_db1 = naive_conv_backward(x, first.weight.data, dz1, 1, 1)
+    np.testing.assert_allclose(dz1, want_dz1, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(second.weight.grad, want_dw2, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(first.weight.grad, want_dw1, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(first.bias.grad, want_db1, rtol=1e-10, atol=1e-12)
