@@ -389,7 +389,7 @@ def activation_scales(net, x) -> list[dict]:
 
 
 class PeakAccuracy(Callback):
-    """The peak-accuracy protocol of Wang (§4.7).
+    """The peak-accuracy protocol of Wang (§4.6).
 
     Train until the training accuracy has not improved for ``patience`` epochs; the
     result is the best test accuracy over all epochs and its epoch (``best_test_acc``,

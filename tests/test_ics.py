@@ -1,4 +1,4 @@
-"""The regularized ReLU (Wang, §3.1 and §4.7): r from hand-worked geometries, gradients,
+"""The regularized ReLU (Wang, §3.1 and §4.6): r from hand-worked geometries, gradients,
 rebuilding, the errors bad input gets, the Scale layer and the input-scale suggestion."""
 
 import ast
