@@ -393,12 +393,17 @@ def basic_block(c_in: int, c_out: int, stride: int = 1) -> Residual:
         Conv2D(c_out, c_out, 3, padding=1, weight_init="he_normal", bias=False),
         BatchNorm2D(c_out),
     )
-    shortcut = None
-    if stride != 1 or c_in != c_out:
-        shortcut = Sequential(
-            Conv2D(c_in, c_out, 1, stride=stride, weight_init="he_normal", bias=False), BatchNorm2D(c_out)
-        )
-    return Residual(branch, shortcut)
+    return Residual(branch, _projection(c_in, c_out, stride))
+
+
+def _projection(c_in: int, c_out: int, stride: int) -> Sequential | None:
+    """A residual block's shortcut: None (the identity) where the shape stays, else
+    Conv1×1(c_in → c_out, stride) → BN (He et al.'s option B)."""
+    if stride == 1 and c_in == c_out:
+        return None
+    return Sequential(
+        Conv2D(c_in, c_out, 1, stride=stride, weight_init="he_normal", bias=False), BatchNorm2D(c_out)
+    )
 
 
 #: output channels of a bottleneck block per ``planes`` (He et al. 2016: 64 → 256, …)
@@ -423,12 +428,7 @@ def bottleneck_block(c_in: int, planes: int, stride: int = 1) -> Residual:
         Conv2D(planes, out, 1, weight_init="he_normal", bias=False),
         BatchNorm2D(out),
     )
-    shortcut = None
-    if stride != 1 or c_in != out:
-        shortcut = Sequential(
-            Conv2D(c_in, out, 1, stride=stride, weight_init="he_normal", bias=False), BatchNorm2D(out)
-        )
-    return Residual(branch, shortcut)
+    return Residual(branch, _projection(c_in, out, stride))
 
 
 def _resnet(

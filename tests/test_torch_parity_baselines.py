@@ -99,14 +99,20 @@ def test_residual_block_matches_torch():
         (block.shortcut[0], theirs.shortcut[0]),
         (block.shortcut[1], theirs.shortcut[1]),
     ]
+    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
+    _check_against_torch(ours, theirs, pairs, (3, 2, 6, 6), (3, 4, 3, 3), rng)
+
+
+def _check_against_torch(ours, theirs, pairs, x_shape, y_shape, rng):
+    """Copy the weights of ``pairs`` (ours, torch's) over, then compare y, ∂x, ∂W and BN's
+    running variance after one forward/backward in float64."""
     with torch.no_grad():
         for mine, torch_layer in pairs:
             if isinstance(mine, ng.BatchNorm2D):
                 _copy_bn(mine, torch_layer, rng)
             else:
                 torch_layer.weight.copy_(torch.from_numpy(np.asarray(mine.weight.data)))
-    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
-    x, upstream = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 4, 3, 3))
+    x, upstream = rng.standard_normal(x_shape), rng.standard_normal(y_shape)
     y = ours(x)
     ours.zero_grad()
     dx = ours.backward(upstream)
@@ -247,20 +253,4 @@ def test_bottleneck_block_matches_torch_in_float64():
     mine = [layer for _, layer in ours.walk() if isinstance(layer, (ng.Conv2D, ng.BatchNorm2D))]
     torch_layers = [m for m in theirs.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
     assert len(mine) == len(torch_layers) == 8
-    with torch.no_grad():
-        for layer, torch_layer in zip(mine, torch_layers):
-            if isinstance(layer, ng.BatchNorm2D):
-                _copy_bn(layer, torch_layer, rng)
-            else:
-                torch_layer.weight.copy_(torch.from_numpy(np.asarray(layer.weight.data)))
-    x, upstream = rng.standard_normal((3, 4, 6, 6)), rng.standard_normal((3, 8, 3, 3))
-    y = ours(x)
-    ours.zero_grad()
-    dx = ours.backward(upstream)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = theirs(xt)
-    yt.backward(torch.from_numpy(upstream))
-    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
-    for layer, torch_layer in zip(mine, torch_layers):
-        np.testing.assert_allclose(layer.weight.grad, torch_layer.weight.grad.numpy(), rtol=1e-9, atol=1e-12)
+    _check_against_torch(ours, theirs, list(zip(mine, torch_layers)), (3, 4, 6, 6), (3, 8, 3, 3), rng)

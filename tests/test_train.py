@@ -184,48 +184,42 @@ class LearningRateSpy(Callback):
         self.rates.append(trainer.optimizer.lr)
 
 
-def test_a_per_step_schedule_sets_the_rate_before_every_update():
-    x, y = blobs()  # 120 rows in batches of 40: 3 steps an epoch
+def rates_of_every_update(schedule, *fits):
+    """Train the small classifier on 120 rows in batches of 40 (3 updates an epoch) under
+    ``schedule``, calling ``fit(e)`` for each e in ``fits``; the trainer and the rates."""
+    x, y = blobs()
     net = small_classifier()
+    spy = LearningRateSpy()
+    trainer = Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        SGD(net.parameters(), lr=1.0),
+        (x, y),
+        batch_size=40,
+        schedule=schedule,
+        callbacks=[spy],
+        progress=False,
+    )
+    for epochs in fits:
+        trainer.fit(epochs)
+    return trainer, spy.rates
+
+
+def test_a_per_step_schedule_sets_the_rate_before_every_update():
     schedule = StepCosineRestarts(
         0.1, 0.001, steps_per_epoch=3, period_steps=2, total_epochs=5, final_epochs=1
     )
-    spy = LearningRateSpy()
-    trainer = Trainer(
-        net,
-        SoftmaxCrossEntropy(),
-        SGD(net.parameters(), lr=1.0),
-        (x, y),
-        batch_size=40,
-        schedule=schedule,
-        callbacks=[spy],
-        progress=False,
-    )
-    trainer.fit(2)
-    trainer.fit(3)  # resumes at epoch 2 = step 6
-    assert spy.rates == [schedule.lr_at(t) for t in range(15)]
-    assert spy.rates[:4] == pytest.approx([0.1, 0.0505, 0.1, 0.0505])
-    assert spy.rates[12:] == [0.001] * 3  # the final epoch
-    assert trainer.history.lr == [spy.rates[3 * e + 2] for e in range(5)]  # the epoch's last update
+    trainer, rates = rates_of_every_update(schedule, 2, 3)  # the second fit resumes at epoch 2 = step 6
+    assert rates == [schedule.lr_at(t) for t in range(15)]
+    assert rates[:4] == pytest.approx([0.1, 0.0505, 0.1, 0.0505])
+    assert rates[12:] == [0.001] * 3  # the final epoch
+    assert trainer.history.lr == [rates[3 * e + 2] for e in range(5)]  # the epoch's last update
 
 
 def test_a_per_epoch_schedule_still_sets_one_rate_per_epoch():
-    x, y = blobs()
-    net = small_classifier()
     schedule = CosineRestarts(0.1, 0.001, period=2)
-    spy = LearningRateSpy()
-    trainer = Trainer(
-        net,
-        SoftmaxCrossEntropy(),
-        SGD(net.parameters(), lr=1.0),
-        (x, y),
-        batch_size=40,
-        schedule=schedule,
-        callbacks=[spy],
-        progress=False,
-    )
-    trainer.fit(4)
-    assert spy.rates == [schedule.lr_at(e) for e in range(4) for _ in range(3)]
+    _, rates = rates_of_every_update(schedule, 4)
+    assert rates == [schedule.lr_at(e) for e in range(4) for _ in range(3)]
 
 
 def test_a_per_step_schedule_for_another_batch_count_is_refused():
