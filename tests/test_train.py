@@ -222,6 +222,17 @@ def test_a_per_epoch_schedule_still_sets_one_rate_per_epoch():
     assert rates == [schedule.lr_at(e) for e in range(4) for _ in range(3)]
 
 
+def test_a_per_step_schedule_with_a_bad_rate_is_refused_before_training():
+    class NegativeAtStep5:
+        resolution, steps_per_epoch = "step", 3
+
+        def lr_at(self, step):
+            return -0.1 if step == 5 else 0.1
+
+    with pytest.raises(ValueError, match="learning rate -0.1 at step 5"):
+        rates_of_every_update(NegativeAtStep5(), 2)
+
+
 def test_a_per_step_schedule_for_another_batch_count_is_refused():
     x, y = blobs()
     net = small_classifier()
