@@ -14,7 +14,7 @@ step = epoch · steps_per_epoch + batch over the whole run.
   recipe of Bu, Jiang, Lu & Zhang 2026)
 * :class:`StepCosineRestarts` — the same cosine stepped per iteration, periods in steps or
   in (fractions of) epochs: the paper's "50 periods" in a 90-epoch run need periods of
-  about an epoch or less, which only a per-iteration schedule expresses
+  at most 1.4 epochs, which only a per-iteration schedule expresses
 
 Pure Python: no array module is needed.
 """
@@ -290,8 +290,9 @@ class StepCosineRestarts(_Cosine):
 
     **(reading)** The paper gives neither the period nor whether the rate is set per
     iteration; "after 50 periods of the learning rate, the model almost reaches its best
-    accuracy" in a 90-epoch run needs periods of at most about an epoch and a half, which
-    only a per-iteration schedule expresses. `CosineRestarts` is the per-epoch reading.
+    accuracy" in a 90-epoch run (70 before the fixed final rate) needs periods of at most
+    70/50 = 1.4 epochs, which only a per-iteration schedule expresses (a per-epoch cosine
+    with a 1-epoch period is a constant). `CosineRestarts` is the per-epoch reading.
     """
 
     resolution = "step"
