@@ -66,6 +66,7 @@ class Sequential:
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: argument {i} is a {type(layer).__name__}, not a Layer")
         self.layers = list(layers)
+        refuse_repeated_layers("Sequential", self.walk())
         self.feedback: list[FeedbackRule] = []
         self.check_finite = False
         self.training = True
@@ -417,6 +418,24 @@ def _add_context(err: Exception, context: str) -> None:
         err.args = (f"{context}: {err.args[0]}",)
     elif hasattr(err, "add_note"):  # Python ≥ 3.11
         err.add_note(context)
+
+
+def refuse_repeated_layers(owner: str, named_layers: list[tuple[str, Layer]]) -> None:
+    """Refuse a layer object that appears twice (at any depth): its second forward would
+    overwrite the cache the first one's backward needs, and both would get a wrong gradient.
+
+    ``named_layers`` are (position, layer) pairs as :meth:`Sequential.walk` gives them.
+    """
+    first_seen: dict[int, str] = {}
+    for name, layer in named_layers:
+        if id(layer) in first_seen:
+            raise ValueError(
+                f"{owner}: layer {name} is layer {first_seen[id(layer)]} again (the same {layer!r} "
+                "object); a layer caches its input for backward, so one object at two positions gets a "
+                "wrong gradient. Build a new layer for each position (copy.deepcopy(layer) starts "
+                "from the same weights); sharing weights between positions is not supported"
+            )
+        first_seen[id(layer)] = name
 
 
 def _inner_networks(layer) -> list[tuple[str, Sequential]]:

@@ -568,3 +568,38 @@ def test_load_state_dict_after_flat_parameter_keeps_training_the_layers():
     after = net.state_dict()
     assert all(not np.array_equal(after[name], loaded[name]) for name in loaded)
     np.testing.assert_array_equal(flat.data[:6], after["0.weight"].ravel())
+
+
+# ------------------------------------------------- issue 28: one layer instance used twice
+
+
+def test_one_dense_instance_used_twice_is_refused_naming_both_positions():
+    shared = ng.Dense(3, 3)
+    with pytest.raises(
+        ValueError, match=r"Sequential: layer 2 is layer 0 again \(the same Dense\(3, 3\) object\).*new layer"
+    ):
+        ng.Sequential(shared, ng.Tanh(), shared)
+
+
+def test_one_activation_instance_used_twice_is_refused():
+    act = ng.Tanh()
+    with pytest.raises(ValueError, match=r"layer 3 is layer 1 again \(the same Tanh\(\) object\)"):
+        ng.Sequential(ng.Dense(3, 3), act, ng.Dense(3, 3), act)
+
+
+def test_a_layer_shared_with_a_nested_block_is_refused_naming_both_positions():
+    dense = ng.Dense(4, 4)
+    block = ng.Residual(ng.Sequential(dense, ng.Tanh()))
+    with pytest.raises(ValueError, match=r"layer 1\.branch\.0 is layer 0 again \(the same Dense\(4, 4\)"):
+        ng.Sequential(dense, block)
+    act = ng.ReLU()
+    with pytest.raises(ValueError, match=r"Residual: layer shortcut\.0 is layer branch\.1 again"):
+        ng.Residual(ng.Sequential(ng.Dense(4, 4), act), ng.Sequential(act))
+
+
+def test_separate_instances_give_the_right_gradient():
+    """The refused network's gradient was wrong in sign; two instances pass gradcheck."""
+    ng.seed(0)
+    net = ng.Sequential(ng.Dense(3, 3), ng.Tanh(), ng.Dense(3, 3))
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    assert ng.gradcheck(net, None, x).passed
