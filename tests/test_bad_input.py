@@ -603,3 +603,76 @@ def test_separate_instances_give_the_right_gradient():
     net = ng.Sequential(ng.Dense(3, 3), ng.Tanh(), ng.Dense(3, 3))
     x = np.random.default_rng(1).standard_normal((4, 3))
     assert ng.gradcheck(net, None, x).passed
+
+
+# ------------------------------------------------------- issue 28: gradcheck's own arguments
+
+
+class _SignFlippedDense(ng.Dense):
+    """A planted bug: ∂C/∂W with the wrong sign."""
+
+    def backward(self, delta, input_grad=True):
+        out = super().backward(delta, input_grad=input_grad)
+        self.weight.grad *= -1
+        return out
+
+
+def _broken_net():
+    ng.seed(0)
+    return ng.Sequential(_SignFlippedDense(3, 2), ng.Tanh())
+
+
+_X3 = np.random.default_rng(2).standard_normal((4, 3))
+
+
+def test_gradcheck_fails_the_planted_sign_flip_with_its_defaults():
+    assert not ng.gradcheck(_broken_net(), None, _X3).passed
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(h=1e-30), r"gradcheck: h must be a finite number in \[1e-10, 0.1\].*got 1e-30"),
+        (dict(h=float("nan")), r"gradcheck: h must be .*got nan"),
+        (dict(h=0), r"gradcheck: h must be .*got 0"),
+        (dict(h=-1e-5), r"gradcheck: h must be .*got -1e-05"),
+        (dict(tol=0), r"gradcheck: tol must be a finite number in \(0, 1\), got 0"),
+        (dict(tol=float("inf")), r"gradcheck: tol must be .*got inf"),
+        (dict(max_entries=0), r"gradcheck: max_entries must be None or an integer ≥ 1.*got 0"),
+        (dict(max_entries=2.5), r"gradcheck: max_entries must be None or an integer ≥ 1.*got 2.5"),
+        (dict(max_entries=True), r"gradcheck: max_entries must be .*got True"),
+        (dict(atol=float("nan")), r"gradcheck: atol must be None or a finite number ≥ 0, got nan"),
+        (dict(atol=-1.0), r"gradcheck: atol must be .*got -1.0"),
+    ],
+)
+def test_gradcheck_refuses_settings_under_which_a_broken_backward_passes(options, message):
+    with pytest.raises(ValueError, match=message):
+        ng.gradcheck(_broken_net(), None, _X3, **options)
+    with pytest.raises(ValueError, match=message.replace("gradcheck", "check_layer")):
+        ng.check_layer(_SignFlippedDense(3, 2), _X3, **options)
+
+
+def test_a_report_that_compared_nothing_does_not_pass():
+    report = ng.gradcheck(ng.Sequential(ng.Tanh()), None, _X3, check_input=False)
+    assert not report.passed
+    assert "nothing was compared" in str(report)
+
+
+def test_a_nan_difference_quotient_fails_the_check():
+    from nanograd_ad.gradcheck import GradcheckReport, _compare
+
+    values = np.array([1.0, 2.0])
+    worst = _compare("w", np.array([1.0, 1.0]), lambda: float("nan"), values, 1e-5, [(0,), (1,)], 1e-8)
+    report = GradcheckReport([worst])
+    assert not report.passed and worst.max_rel_error == float("inf")
+
+
+def test_gradcheck_names_a_bare_layer_and_a_loss_class():
+    with pytest.raises(TypeError, match=r"gradcheck: net must be a Sequential.*got Dense.*check_layer"):
+        ng.gradcheck(ng.Dense(3, 2), None, _X3)
+    net = ng.Sequential(ng.Dense(3, 2))
+    message = r"gradcheck: loss must be a loss object such as SoftmaxCrossEntropy\(\).*got the class"
+    with pytest.raises(TypeError, match=message + " SoftmaxCrossEntropy"):
+        ng.gradcheck(net, ng.SoftmaxCrossEntropy, _X3, np.array([0, 1, 0, 1]))
+    with pytest.raises(TypeError, match=r"check_layer: layer must be a Layer, got Sequential"):
+        ng.check_layer(net, _X3)
