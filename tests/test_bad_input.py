@@ -427,7 +427,7 @@ def test_the_restricted_unpickler_reads_real_numpy_pickles(tmp_path, protocol):
             _Python2Pickler(f, protocol=2).dump(batch)
         else:
             pickle.dump(batch, f, protocol=protocol)
-    got, labels = _read_batch(path, b"labels")
+    got, labels = _read_batch(path, b"labels", 10)
     np.testing.assert_array_equal(got, data)
     np.testing.assert_array_equal(labels, [1, 2])
 
@@ -676,3 +676,63 @@ def test_gradcheck_names_a_bare_layer_and_a_loss_class():
         ng.gradcheck(net, ng.SoftmaxCrossEntropy, _X3, np.array([0, 1, 0, 1]))
     with pytest.raises(TypeError, match=r"check_layer: layer must be a Layer, got Sequential"):
         ng.check_layer(net, _X3)
+
+
+# -------------------------------------------------- issue 28: what a CIFAR batch may contain
+
+
+def _write_batch(root, data, labels, name="data_batch_2", protocol=4):
+    with open(root / "cifar-10-batches-py" / name, "wb") as f:
+        pickle.dump({b"data": data, b"labels": labels}, f, protocol=protocol)
+
+
+_GOOD_PIXELS = np.zeros((4, 3072), np.uint8)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (np.full((4, 3072), 0.5), r"data_batch_2: b'data' must be uint8 .*got dtype float64"),
+        (np.full((4, 3072), 300, np.int16), r"data_batch_2: b'data' must be uint8 .*got dtype int16"),
+        (np.full((4, 3072), -5, np.int64), r"data_batch_2: b'data' must be uint8 .*got dtype int64"),
+        (np.full((4, 3072), np.nan, np.float32), r"data_batch_2: b'data' .*got dtype float32"),
+        ([[0] * 3072] * 4, r"data_batch_2: b'data' must be uint8 .*got list"),
+    ],
+)
+def test_cifar_pixels_other_than_uint8_are_refused_naming_file_key_and_dtype(tmp_path, data, message):
+    from nanograd_ad.datasets import load_cifar10
+
+    root = _cifar_root(tmp_path)
+    _write_batch(root, data, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match=message):
+        load_cifar10(root)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([0, 1, 42, 3], r"test_batch: b'labels' must be integers in \[0, 10\); entry 2 is 42"),
+        ([0, -1, 2, 3], r"test_batch: b'labels' must be integers in \[0, 10\); entry 1 is -1"),
+        ([0, 1.5, 2, 3], r"test_batch: b'labels' must be integers in \[0, 10\); entry 1 is 1.5 \(float\)"),
+        (["cat", 1, 2, 3], r"test_batch: b'labels' must be integers .*entry 0 is 'cat' \(str\)"),
+        ([True, 1, 2, 3], r"test_batch: b'labels' must be integers .*entry 0 is True \(bool\)"),
+        (np.array([0, 1, 2, 3.0]), r"test_batch: b'labels' must be integers .*float64"),
+    ],
+)
+def test_cifar_labels_out_of_range_or_not_integers_are_refused(tmp_path, labels, message):
+    from nanograd_ad.datasets import load_cifar10
+
+    root = _cifar_root(tmp_path)
+    _write_batch(root, _GOOD_PIXELS, labels, name="test_batch")
+    with pytest.raises(ValueError, match=message):
+        load_cifar10(root)
+
+
+def test_an_empty_bytes_value_in_a_protocol_2_pickle_is_harmless(tmp_path):
+    from nanograd_ad.datasets import _read_batch
+
+    path = tmp_path / "batch"
+    with open(path, "wb") as f:
+        pickle.dump({b"data": _GOOD_PIXELS, b"labels": [0, 1, 2, 3], b"batch_label": b""}, f, protocol=2)
+    _, labels = _read_batch(path, b"labels", 10)
+    np.testing.assert_array_equal(labels, [0, 1, 2, 3])
