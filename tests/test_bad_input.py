@@ -736,3 +736,42 @@ def test_an_empty_bytes_value_in_a_protocol_2_pickle_is_harmless(tmp_path):
         pickle.dump({b"data": _GOOD_PIXELS, b"labels": [0, 1, 2, 3], b"batch_label": b""}, f, protocol=2)
     _, labels = _read_batch(path, b"labels", 10)
     np.testing.assert_array_equal(labels, [0, 1, 2, 3])
+
+
+# ------------------------------------------- issue 28: cross-entropy with masked logits
+
+
+def test_a_minus_inf_logit_on_another_class_gives_the_finite_loss():
+    loss = ng.SoftmaxCrossEntropy()
+    value = float(loss(np.array([[0.0, -np.inf, 1.0]]), np.array([0])))
+    assert value == pytest.approx(np.log1p(np.e), rel=1e-12)  # log(1 + e) = 1.3133
+    np.testing.assert_allclose(loss.backward(), [[1 / (1 + np.e) - 1, 0.0, np.e / (1 + np.e)]], rtol=1e-12)
+    one_hot = float(loss(np.array([[0.0, -np.inf, 1.0]]), np.array([[1.0, 0.0, 0.0]])))
+    assert one_hot == pytest.approx(1.3132616875182228, rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 5), classes=st.integers(2, 6), seed=st.integers(0, 1000))
+def test_masked_logits_equal_the_loss_over_the_remaining_classes(rows, classes, seed):
+    """Masking class k with −inf is the same as leaving k out (0·log 0 = 0)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((rows, classes))
+    masked_class = int(rng.integers(classes))
+    labels = (masked_class + 1 + rng.integers(0, classes - 1, rows)) % classes  # never the masked one
+    masked = logits.copy()
+    masked[:, masked_class] = -np.inf
+    kept = [k for k in range(classes) if k != masked_class]
+    remap = np.array([kept.index(k) if k in kept else -1 for k in range(classes)])
+    expected = float(ng.SoftmaxCrossEntropy()(logits[:, kept], remap[labels]))
+    assert float(ng.SoftmaxCrossEntropy()(masked, labels)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_float_target_row_holding_nan_is_refused():
+    message = r"SoftmaxCrossEntropy: rows of the target must sum to 1.*row 1 holds NaN"
+    with pytest.raises(ValueError, match=message):
+        ng.SoftmaxCrossEntropy()(np.zeros((2, 3)), np.array([[1.0, 0, 0], [np.nan, 0.5, 0.5]]))
+
+
+def test_boolean_logits_are_refused_naming_the_dtype():
+    with pytest.raises(TypeError, match=r"SoftmaxCrossEntropy: logits must be real numbers.*got dtype bool"):
+        ng.SoftmaxCrossEntropy()(np.array([[True, False]]), np.array([0]))
