@@ -14,6 +14,7 @@ sum at the end (`_host`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,32 @@ def _check_data(x, y, what: str) -> None:
         raise ValueError(f"{what}: {len(x)} inputs but {len(y)} targets")
     if len(x) == 0:
         raise ValueError(f"{what}: no samples")
+
+
+def _check_training_data(x, y, what: str) -> None:
+    """Refuse NaN or inf in floating inputs or targets, naming the set, the role and the first
+    row. One reduction in float64 per array (a NaN or inf entry makes the sum non-finite; finite
+    float32 data cannot overflow it), and a search only when it is not finite. Lists are refused
+    (the training loop indexes rows with arrays)."""
+    for role, value in (("inputs", x), ("targets", y)):
+        if not backend.is_array(value):
+            raise TypeError(
+                f"{what}: the {role} must be an array (convert with np.asarray(..., dtype=np.float32), "
+                f"or integer labels with np.asarray(..., dtype=np.int64)), got {type(value).__name__}"
+            )
+        if value.dtype.kind != "f":
+            continue
+        xp = backend.module(backend.array_backend(value) or backend.name())
+        if math.isfinite(float(value.sum(dtype=xp.float64))):
+            continue
+        bad = ~xp.isfinite(value.reshape(len(value), -1))
+        rows = backend.to_numpy(bad.any(axis=1))
+        if not rows.any():  # finite float64 values whose sum overflowed
+            continue
+        raise ValueError(
+            f"{what}: the {role} hold NaN or inf ({int(bad.sum())} entries); first in row "
+            f"{int(rows.argmax())} — clean or drop those rows before training"
+        )
 
 
 def _host(value):

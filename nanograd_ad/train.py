@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -56,6 +56,7 @@ from .divergence import TrainingDiverged, diagnose, nonfinite_count
 from .ensemble import ensemble_size, model_generators
 from .evaluation import (
     _check_data,
+    _check_training_data,
     _count_correct,
     _host,
     _is_classification,
@@ -95,6 +96,21 @@ def _progress_enabled(progress: bool) -> bool:
     except Exception:
         return False
     return True
+
+
+def _check_seed(rng) -> None:
+    """The batch order's seed: None, a non-negative int, a Generator, or (an ensemble) a sequence
+    of them, one per model (checked by ``ensemble.model_generators``)."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng >= 0:
+            return
+    elif isinstance(rng, Sequence) and not isinstance(rng, (str, bytes)):
+        return
+    raise ValueError(
+        f"rng (fit's seed): the seed must be a non-negative integer or a numpy Generator, got {rng!r}"
+    )
 
 
 # ------------------------------------------------------------------------------ trainer
@@ -145,13 +161,25 @@ class Trainer:
         self.test = None if test is None else _split(test, "test")
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if eval_batch_size is not None and eval_batch_size <= 0:
-            raise ValueError(f"eval_batch_size must be positive, got {eval_batch_size!r}")
+        if eval_batch_size is not None and (
+            not isinstance(eval_batch_size, (int, np.integer))
+            or isinstance(eval_batch_size, bool)
+            or eval_batch_size <= 0
+        ):
+            raise ValueError(f"eval_batch_size must be None or a positive integer, got {eval_batch_size!r}")
+        if schedule is not None and not callable(getattr(schedule, "lr_at", None)):
+            raise TypeError(
+                "schedule must have an lr_at(epoch) method (schedules.Constant(0.1), Phases(...), "
+                f"CosineRestarts(...)), got {type(schedule).__name__}"
+            )
+        _check_seed(rng)
         if on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
         _check_data(self.x_train, self.y_train, "train")
+        _check_training_data(self.x_train, self.y_train, "train")
         if self.test is not None:
             _check_data(self.test[0], self.test[1], "test")
+            _check_training_data(self.test[0], self.test[1], "test")
         if schedule is None:
             _check_lr(optimizer.lr)
         self.models = ensemble_size(net)

@@ -775,3 +775,72 @@ def test_a_float_target_row_holding_nan_is_refused():
 def test_boolean_logits_are_refused_naming_the_dtype():
     with pytest.raises(TypeError, match=r"SoftmaxCrossEntropy: logits must be real numbers.*got dtype bool"):
         ng.SoftmaxCrossEntropy()(np.array([[True, False]]), np.array([0]))
+
+
+# ------------------------------------------- issue 28: the data and settings fit() is given
+
+
+def _tiny_data():
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    return x, np.arange(8) % 2
+
+
+def _fit(train, test=None, loss=None, **options):
+    ng.seed(0)
+    net = ng.Sequential(ng.Dense(3, 2))
+    options.setdefault("lr", 0.1)
+    loss = loss or ng.SoftmaxCrossEntropy()
+    return ng.fit(net, loss, "sgd", train, 1, test=test, progress=False, **options)
+
+
+def test_a_nan_in_the_test_inputs_is_named_before_training():
+    x, y = _tiny_data()
+    bad = x.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(ValueError, match=r"test: the inputs hold NaN or inf \(1 entries\); first in row 5"):
+        _fit((x, y), test=(bad, y))
+
+
+def test_a_nan_in_the_training_inputs_is_named_before_training():
+    x, y = _tiny_data()
+    bad = x.copy()
+    bad[2, 0] = np.inf
+    with pytest.raises(ValueError, match=r"train: the inputs hold NaN or inf \(1 entries\); first in row 2"):
+        _fit((bad, y))
+
+
+def test_a_nan_in_regression_targets_is_named_as_the_targets():
+    x, _ = _tiny_data()
+    targets = x[:, :2].copy()
+    targets[6, 1] = np.nan
+    with pytest.raises(ValueError, match=r"train: the targets hold NaN or inf \(1 entries\); first in row 6"):
+        _fit((x, targets), loss=ng.MSE())
+
+
+@pytest.mark.parametrize("which", ["x", "y"])
+def test_python_lists_are_refused_naming_the_set_and_the_fix(which):
+    x, y = _tiny_data()
+    train = (x.tolist(), y) if which == "x" else (x, y.tolist())
+    role = "inputs" if which == "x" else "targets"
+    with pytest.raises(TypeError, match=rf"train: the {role} must be an array .*np.asarray.*got list"):
+        _fit(train)
+
+
+@pytest.mark.parametrize("value", [2.5, True, 0, -1, "8"])
+def test_eval_batch_size_must_be_a_positive_integer(value):
+    message = rf"eval_batch_size must be None or a positive integer, got {value!r}"
+    with pytest.raises(ValueError, match=message):
+        _fit(_tiny_data(), eval_batch_size=value)
+
+
+@pytest.mark.parametrize("value", ["abc", -1, 1.5, True])
+def test_fit_refuses_a_seed_that_is_not_a_non_negative_integer(value):
+    message = rf"seed must be a non-negative integer or a numpy Generator, got {value!r}"
+    with pytest.raises(ValueError, match=message):
+        _fit(_tiny_data(), seed=value)
+
+
+def test_a_schedule_given_as_a_function_is_refused_naming_lr_at():
+    message = r"schedule must have an lr_at\(epoch\) method.*Constant.*got function"
+    with pytest.raises(TypeError, match=message):
+        _fit(_tiny_data(), schedule=lambda epoch: 0.1)
