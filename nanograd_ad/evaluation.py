@@ -82,30 +82,41 @@ def _check_data(x, y, what: str) -> None:
         raise ValueError(f"{what}: no samples")
 
 
-def _check_training_data(x, y, what: str) -> None:
-    """Refuse NaN or inf in floating inputs or targets, naming the set, the role and the first
-    row. One reduction in float64 per array (a NaN or inf entry makes the sum non-finite; finite
-    float32 data cannot overflow it), and a search only when it is not finite. Lists are refused
-    (the training loop indexes rows with arrays)."""
-    for role, value in (("inputs", x), ("targets", y)):
-        if not backend.is_array(value):
-            raise TypeError(
-                f"{what}: the {role} must be an array (convert with np.asarray(..., dtype=np.float32), "
-                f"or integer labels with np.asarray(..., dtype=np.int64)), got {type(value).__name__}"
-            )
-        if value.dtype.kind != "f":
+def _check_training_data(sets: list[tuple[str, Any, Any]]) -> None:
+    """Refuse lists, and NaN or inf in floating inputs or targets, naming the set ("train",
+    "test"), the role and the first row. ``sets``: (what, x, y) triples.
+
+    One float64 sum per floating array (a NaN or inf entry makes it non-finite; finite float32
+    data cannot overflow it), the device arrays' sums read in one copy; a search only when one
+    is not finite.
+    """
+    arrays = []
+    for what, x, y in sets:
+        for role, value in (("inputs", x), ("targets", y)):
+            if not backend.is_array(value):
+                raise TypeError(
+                    f"{what}: the {role} must be an array (convert with np.asarray(..., dtype=np.float32), "
+                    f"or integer labels with np.asarray(..., dtype=np.int64)), got {type(value).__name__}"
+                )
+            if value.dtype.kind == "f":
+                arrays.append((what, role, value))
+    on_device = [entry for entry in arrays if backend.array_backend(entry[2]) == "cupy"]
+    on_host = [entry for entry in arrays if backend.array_backend(entry[2]) != "cupy"]
+    sums = [float(value.sum(dtype=np.float64)) for _, _, value in on_host]
+    if on_device:  # one read for all of them
+        xp = backend.xp
+        sums += backend.to_numpy(xp.stack([v.sum(dtype=xp.float64) for _, _, v in on_device])).tolist()
+    for (what, role, value), total in zip(on_host + on_device, sums):
+        if math.isfinite(total):
             continue
         xp = backend.module(backend.array_backend(value) or backend.name())
-        if math.isfinite(float(value.sum(dtype=xp.float64))):
-            continue
         bad = ~xp.isfinite(value.reshape(len(value), -1))
         rows = backend.to_numpy(bad.any(axis=1))
-        if not rows.any():  # finite float64 values whose sum overflowed
-            continue
-        raise ValueError(
-            f"{what}: the {role} hold NaN or inf ({int(bad.sum())} entries); first in row "
-            f"{int(rows.argmax())} — clean or drop those rows before training"
-        )
+        if rows.any():  # (else finite float64 values whose sum overflowed)
+            raise ValueError(
+                f"{what}: the {role} hold NaN or inf ({int(bad.sum())} entries); first in row "
+                f"{int(rows.argmax())} — clean or drop those rows before training"
+            )
 
 
 def _host(value):

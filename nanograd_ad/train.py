@@ -176,10 +176,10 @@ class Trainer:
         if on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
         _check_data(self.x_train, self.y_train, "train")
-        _check_training_data(self.x_train, self.y_train, "train")
         if self.test is not None:
             _check_data(self.test[0], self.test[1], "test")
-            _check_training_data(self.test[0], self.test[1], "test")
+        sets = [("train", self.x_train, self.y_train)]
+        _check_training_data(sets + ([("test", *self.test)] if self.test is not None else []))
         if schedule is None:
             _check_lr(optimizer.lr)
         self.models = ensemble_size(net)

@@ -844,3 +844,75 @@ def test_a_schedule_given_as_a_function_is_refused_naming_lr_at():
     message = r"schedule must have an lr_at\(epoch\) method.*Constant.*got function"
     with pytest.raises(TypeError, match=message):
         _fit(_tiny_data(), schedule=lambda epoch: 0.1)
+
+
+# ------------------------------------------------ issue 28: optimizers hold what they are given
+
+
+def test_a_parameter_listed_twice_is_refused_naming_both_positions():
+    params = ng.Sequential(ng.Dense(2, 2)).parameters()
+    for cls in (ng.SGD, ng.Adam):
+        with pytest.raises(ValueError, match=rf"{cls.__name__}: parameter 2 is parameter 0 again \(weight"):
+            cls(params + params, lr=0.1)
+
+
+@pytest.mark.parametrize("value", [float("nan"), -0.1, float("inf"), "0.1", None, True])
+def test_lr_is_checked_on_assignment(value):
+    opt = ng.Adam(ng.Sequential(ng.Dense(2, 2)).parameters(), lr=0.01)
+    message = r"Adam: lr must be a finite number ≥ 0, got " + re.escape(repr(value))
+    with pytest.raises(ValueError, match=message):
+        opt.lr = value
+    assert opt.lr == 0.01
+    opt.lr = 0  # a schedule may reach 0 (the end of a cosine cycle)
+    assert opt.lr == 0.0 and type(opt.lr) is float
+
+
+@pytest.mark.parametrize("betas", [(1, 1), (0.9, 1.0), (-0.1, 0.9), (0.9,), "ab", (0.9, float("nan"))])
+def test_betas_are_checked_on_assignment(betas):
+    opt = ng.Adam(ng.Sequential(ng.Dense(2, 2)).parameters())
+    with pytest.raises(ValueError, match=r"Adam: betas"):
+        opt.betas = betas
+    assert opt.betas == (0.9, 0.999)
+
+
+def _adam_state(params=None):
+    params = params or ng.Sequential(ng.Dense(2, 2)).parameters()
+    opt = ng.Adam(params)
+    for p in params:
+        p.grad[...] = 1.0
+    opt.step()
+    return opt.state_dict()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(lr=float("nan")), r"lr must be a finite number ≥ 0, got nan"),
+        (dict(lr=-1.0), r"lr must be a finite number ≥ 0, got -1.0"),
+        (dict(steps=-3), r"steps must be an integer ≥ 0, got -3"),
+        (dict(steps=2.5), r"steps must be an integer ≥ 0, got 2.5"),
+        ({"m.0": np.full((2, 2), np.nan, np.float32)}, r"m.0 holds NaN or inf"),
+        ({"v.1": np.array([1 + 2j, 0j])}, r"v.1 must be a real float array, got dtype complex128"),
+    ],
+)
+def test_load_state_dict_refuses_bad_values_before_changing_anything(change, message):
+    params = ng.Sequential(ng.Dense(2, 2)).parameters()
+    opt = ng.Adam(params, lr=0.5)
+    state = {**_adam_state(), **change}
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: " + message):
+        opt.load_state_dict(state)
+    assert opt.lr == 0.5 and opt.steps == 0 and not np.any(opt.m[0])
+
+
+def test_a_state_of_fewer_parameters_is_refused():
+    state = _adam_state()  # 2 parameters
+    opt = ng.Adam(ng.Sequential(ng.Dense(2, 2), ng.Dense(2, 2)).parameters())  # 4 parameters
+    message = r"Adam.load_state_dict: unexpected entries \[\], missing \['m.2', 'm.3', 'v.2', 'v.3'\]"
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(state)
+
+
+def test_load_state_dict_names_a_list():
+    opt = ng.SGD(ng.Sequential(ng.Dense(2, 2)).parameters(), lr=0.1)
+    with pytest.raises(TypeError, match=r"SGD.load_state_dict: state must be a dict .*got list"):
+        opt.load_state_dict([("lr", 0.1)])
