@@ -90,7 +90,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
     removed and the old file is untouched. After a successful replace, temporary files
     of the same target left by a write that was killed (no cleanup ran) are removed.
     """
-    path = Path(path)
+    path = check_target("atomic_write", path)
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -114,6 +114,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
     for stale in directory.glob(f".{glob_escape(path.name)}.*.tmp"):
         with contextlib.suppress(OSError):
             stale.unlink()
+    return path
+
+
+def check_target(owner: str, path, directory_error: type[Exception] = IsADirectoryError) -> Path:
+    """Refuse a path a file cannot be written to: empty, or an existing directory
+    (``directory_error`` is raised for that, naming it). Returns it as a Path."""
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValueError(f"{owner}: path must be a file name, got {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise directory_error(
+            f"{owner}: path {path} is a directory; give a file name inside it, e.g. {path / 'last.npz'}"
+        )
     return path
 
 
@@ -229,6 +242,7 @@ def save_checkpoint(path, net, optimizer=None, history=None, metadata: dict | No
     JSON-serializable dict (epoch, config, ...). The file is written exactly at ``path``
     (no suffix is added). Returns the path.
     """
+    check_target("save_checkpoint", path)
     arrays: dict[str, np.ndarray] = {}
     net_state = net.state_dict()
     for name, value in net_state.items():

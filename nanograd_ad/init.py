@@ -31,17 +31,26 @@ _rng = numpy.random.default_rng(0)
 
 
 def seed(value: int) -> None:
-    """Reset the generator layers use when no ``rng`` is given."""
+    """Reset the generator layers use when no ``rng`` is given; ``value`` an integer ≥ 0."""
     global _rng
-    _rng = numpy.random.default_rng(value)
+    _rng = numpy.random.default_rng(_check_seed("seed", value))
+
+
+def _check_seed(owner: str, value) -> int:
+    """An integer ≥ 0 (Python or NumPy; not a bool), as an int."""
+    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)):
+        raise TypeError(f"{owner}: the seed must be an integer ≥ 0, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{owner}: the seed must be an integer ≥ 0, got {value!r}")
+    return int(value)
 
 
 def get_rng(rng=None) -> numpy.random.Generator:
     """``None`` → the global generator; an int → a new generator with that seed."""
     if rng is None:
         return _rng
-    if isinstance(rng, (int, numpy.integer)):
-        return numpy.random.default_rng(int(rng))
+    if isinstance(rng, (int, numpy.integer)) and not isinstance(rng, bool):
+        return numpy.random.default_rng(_check_seed("rng", rng))
     if isinstance(rng, numpy.random.Generator):
         return rng
     raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {type(rng).__name__}")

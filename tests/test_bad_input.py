@@ -916,3 +916,60 @@ def test_load_state_dict_names_a_list():
     opt = ng.SGD(ng.Sequential(ng.Dense(2, 2)).parameters(), lr=0.1)
     with pytest.raises(TypeError, match=r"SGD.load_state_dict: state must be a dict .*got list"):
         opt.load_state_dict([("lr", 0.1)])
+
+
+# ------------------------------------------- issue 28: callbacks, seeds and where files go
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(min_delta=float("nan")), r"EarlyStopping: min_delta must be a finite number ≥ 0, got nan"),
+        (dict(min_delta=-0.1), r"EarlyStopping: min_delta must be a finite number ≥ 0, got -0.1"),
+        (dict(patience=2.5), r"EarlyStopping: patience must be an integer ≥ 1, got 2.5"),
+        (dict(patience="3"), r"EarlyStopping: patience must be an integer ≥ 1, got '3'"),
+        (dict(patience=True), r"EarlyStopping: patience must be an integer ≥ 1, got True"),
+        (dict(patience=0), r"EarlyStopping: patience must be an integer ≥ 1, got 0"),
+        (dict(monitor=3), r"EarlyStopping: monitor must be the name of a logged value .*got 3"),
+    ],
+)
+def test_early_stopping_checks_its_arguments(options, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        ng.EarlyStopping(**options)
+
+
+@pytest.mark.parametrize(
+    "every, message",
+    [(2.5, r"got 2.5"), (0, r"got 0"), ("1", r"got '1'"), (True, r"got True")],
+)
+def test_checkpointing_every_must_be_a_positive_integer(tmp_path, every, message):
+    with pytest.raises(ValueError, match=r"Checkpointing: every must be an integer ≥ 1, " + message):
+        ng.Checkpointing(tmp_path / "last.npz", every=every)
+
+
+def test_checkpointing_onto_a_directory_is_refused_at_construction(tmp_path):
+    with pytest.raises(ValueError, match=rf"Checkpointing: path {re.escape(str(tmp_path))} is a directory"):
+        ng.Checkpointing(tmp_path)
+    with pytest.raises(ValueError, match=r"Checkpointing: path must be a file name, got ''"):
+        ng.Checkpointing("")
+
+
+def test_saving_onto_a_directory_or_an_empty_path_is_refused(tmp_path):
+    net = ng.Sequential(ng.Dense(2, 2))
+    with pytest.raises(IsADirectoryError, match=rf"{re.escape(str(tmp_path))} is a directory.*file name"):
+        ng.save_checkpoint(tmp_path, net)
+    with pytest.raises(ValueError, match=r"save_checkpoint: path must be a file name, got ''"):
+        ng.save_checkpoint("", net)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "3", True, None])
+def test_seed_must_be_a_non_negative_integer(value):
+    message = r"seed: the seed must be an integer ≥ 0, got " + re.escape(repr(value))
+    with pytest.raises((TypeError, ValueError), match=message):
+        ng.seed(value)
+
+
+def test_from_seeds_refuses_fractional_seeds():
+    with pytest.raises((TypeError, ValueError), match=r"seed must be an integer ≥ 0, got 1.5"):
+        ng.from_seeds(lambda: ng.Sequential(ng.Dense(1, 2)), [1.5, 2])
