@@ -355,7 +355,8 @@ def test_a_corrupt_array_header_names_the_entry(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "meta", ["{not json", '["a list"]', '{"optimizer": {"state": {"__array__": "optim/x"}}}']
+    "meta",
+    ["{not json", '["a list"]', '{"format": 1, "optimizer": {"state": {"__array__": "optim/x"}}}'],
 )
 def test_corrupt_metadata_names_the_entry(tmp_path, meta):
     from nanograd_ad.checkpoint import CheckpointError, read_checkpoint
@@ -973,3 +974,101 @@ def test_seed_must_be_a_non_negative_integer(value):
 def test_from_seeds_refuses_fractional_seeds():
     with pytest.raises((TypeError, ValueError), match=r"seed must be an integer ≥ 0, got 1.5"):
         ng.from_seeds(lambda: ng.Sequential(ng.Dense(1, 2)), [1.5, 2])
+
+
+# ---------------------------------------- issue 28: state is checked whole before it is loaded
+
+
+def _three_layer_net():
+    ng.seed(0)
+    return ng.Sequential(ng.Dense(3, 4), ng.ReLU(), ng.Dense(4, 2))
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (np.array([[None] * 2] * 4, dtype=object), r"2.weight must hold real numbers, got dtype object"),
+        (np.full((4, 2), 1 + 1j), r"2.weight must hold real numbers, got dtype complex128"),
+        (np.ones((4, 2), bool), r"2.weight must hold real numbers, got dtype bool"),
+        (np.full((4, 2), 1e300), r"2.weight holds NaN or inf in float32 \(values beyond its range"),
+        (np.full((4, 2), np.nan), r"2.weight holds NaN or inf"),
+        ("ab", r"2.weight must be an array, got str"),
+    ],
+)
+def test_load_state_dict_refuses_bad_values_and_changes_nothing(value, message):
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    net = _three_layer_net()
+    before = net.state_dict()
+    state = {name: np.zeros_like(v) for name, v in before.items()}
+    state["2.weight"] = value
+    with pytest.raises(CheckpointMismatchError, match=r"load_state_dict: (parameter )?" + message):
+        net.load_state_dict(state)
+    for name, array in net.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])  # the entries before it were not written
+
+
+def test_load_state_dict_names_a_list_given_for_the_state():
+    with pytest.raises(TypeError, match=r"load_state_dict: state must be a dict .*got list"):
+        _three_layer_net().load_state_dict([np.zeros((3, 4))])
+
+
+def test_load_checkpoint_with_a_mismatched_optimizer_changes_nothing(tmp_path):
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    source = _three_layer_net()
+    small = ng.Sequential(ng.Dense(3, 4), ng.ReLU(), ng.Dense(4, 2))
+    path = ng.save_checkpoint(tmp_path / "c.npz", small, ng.Adam(ng.Sequential(ng.Dense(3, 4)).parameters()))
+    before = source.state_dict()
+    adam = ng.Adam(source.parameters(), lr=0.5)
+    with pytest.raises(CheckpointMismatchError, match=r"Adam.load_state_dict: .*missing \['m.2', 'm.3'"):
+        ng.load_checkpoint(path, source, adam)
+    for name, array in source.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+    assert adam.lr == 0.5
+
+
+def test_a_checkpoint_of_other_layer_kinds_is_refused_naming_the_layer(tmp_path):
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    path = ng.save_checkpoint(tmp_path / "relu.npz", _three_layer_net())
+    tanh = ng.Sequential(ng.Dense(3, 4), ng.Tanh(), ng.Dense(4, 2))
+    before = tanh.state_dict()
+    with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Tanh here"):
+        ng.load_checkpoint(path, tanh)
+    np.testing.assert_array_equal(tanh.state_dict()["0.weight"], before["0.weight"])
+    tanh.load_state_dict(ng.read_checkpoint(path).net_state)  # the documented way round
+    ng.load_checkpoint(path, ng.Sequential(ng.Dense(3, 4), ng.ReLU(derivative="ad"), ng.Dense(4, 2)))
+
+
+def test_a_subclass_of_the_same_name_counts_as_the_same_layer(tmp_path):
+    """The fast wing subclasses the reference classes under their names."""
+    path = ng.save_checkpoint(tmp_path / "c.npz", _three_layer_net())
+    fast_dense = type("Dense", (ng.Dense,), {"__module__": "nanograd_ad.fast.layers"})
+    net = ng.Sequential(fast_dense(3, 4), ng.ReLU(), fast_dense(4, 2))
+    ng.load_checkpoint(path, net)
+    np.testing.assert_array_equal(net.state_dict()["2.weight"], _three_layer_net().state_dict()["2.weight"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(format=2), r"c.npz: entry '__meta__' gives checkpoint format 2; this nanograd_ad reads format"),
+        (dict(format=None), r"gives checkpoint format None; this nanograd_ad reads format 1"),
+        (dict(version=3), r"version must be a string, found 3"),
+    ],
+)
+def test_the_format_and_version_fields_are_checked(tmp_path, change, message):
+    import json
+
+    from nanograd_ad.checkpoint import CheckpointError
+
+    path = ng.save_checkpoint(tmp_path / "c.npz", _three_layer_net())
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    meta.update(change)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match=message):
+        ng.read_checkpoint(path)
