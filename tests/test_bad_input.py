@@ -1072,3 +1072,10 @@ def test_the_format_and_version_fields_are_checked(tmp_path, change, message):
     np.savez(path, **arrays)
     with pytest.raises(CheckpointError, match=message):
         ng.read_checkpoint(path)
+
+
+def test_check_refuses_a_complex_answer_naming_it():
+    with pytest.raises(ng.CheckError, match=r"check 'delta': yours should be real numbers, got .*complex128"):
+        ng.check("delta", np.array([1.0 + 0.5j, 2.0]), np.array([1.0, 2.0]))
+    with pytest.raises(ng.CheckError, match=r"the expected value should be real numbers, got .*complex128"):
+        ng.check("delta", np.array([1.0, 2.0]), np.array([1.0 + 0j, 2.0]))
