@@ -1079,3 +1079,54 @@ def test_check_refuses_a_complex_answer_naming_it():
         ng.check("delta", np.array([1.0 + 0.5j, 2.0]), np.array([1.0, 2.0]))
     with pytest.raises(ng.CheckError, match=r"the expected value should be real numbers, got .*complex128"):
         ng.check("delta", np.array([1.0, 2.0]), np.array([1.0 + 0j, 2.0]))
+
+
+# ------------------------------------------------- issue 28: ng.seed belongs to the thread
+
+
+def _build_in_steps(barrier, layers=4):
+    """Dense layers built one by one, every thread waiting for the others between them, so the
+    draws of two threads interleave."""
+    built = []
+    for _ in range(layers):
+        barrier.wait()
+        built.append(ng.Dense(5, 5))
+    return ng.Sequential(*built).state_dict()
+
+
+def test_each_threads_seeded_build_equals_the_same_build_done_alone():
+    import threading
+
+    alone = {}
+    for s in (1, 2):
+        ng.seed(s)
+        alone[s] = ng.Sequential(*[ng.Dense(5, 5) for _ in range(4)]).state_dict()
+    barrier, results = threading.Barrier(2), {}
+
+    def work(s):
+        ng.seed(s)
+        barrier.wait()  # both have seeded before either draws
+        results[s] = _build_in_steps(barrier)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in (1, 2):
+        for name, value in alone[s].items():
+            np.testing.assert_array_equal(results[s][name], value, err_msg=f"seed {s}, {name}")
+
+
+def test_a_thread_that_never_seeded_draws_from_the_process_wide_generator():
+    import threading
+
+    ng.seed(7)
+    expected = ng.Dense(3, 3).weight.data.copy()
+    ng.seed(7)
+    found = {}
+    thread = threading.Thread(target=lambda: found.update(w=ng.Dense(3, 3).weight.data.copy()))
+    thread.start()
+    thread.join()
+    np.testing.assert_array_equal(found["w"], expected)
+    assert not np.array_equal(ng.Dense(3, 3).weight.data, expected)  # the thread drew from it
