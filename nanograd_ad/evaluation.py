@@ -82,16 +82,28 @@ def _check_data(x, y, what: str) -> None:
         raise ValueError(f"{what}: no samples")
 
 
-def _check_training_data(sets: list[tuple[str, Any, Any]]) -> None:
-    """Refuse lists, and NaN or inf in floating inputs or targets, naming the set ("train",
-    "test"), the role and the first row. ``sets``: (what, x, y) triples.
+def _check_batch_sizes(batch_size, eval_batch_size) -> None:
+    """Training's batch size: an integer > 0; evaluation's: None (a default) or an integer > 0."""
+    for name, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+        if size is None and name == "eval_batch_size":
+            continue
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0:
+            allowed = "None or a positive integer" if name == "eval_batch_size" else "a positive integer"
+            raise ValueError(f"{name} must be {allowed}, got {size!r}")
+
+
+def _check_training_data(train: tuple, test: tuple | None) -> None:
+    """Refuse (x, y) pairs of other lengths or none, lists, and NaN or inf in floating inputs
+    or targets, naming the set ("train", "test"), the role and the first row.
 
     One float64 sum per floating array (a NaN or inf entry makes it non-finite; finite float32
     data cannot overflow it), the device arrays' sums read in one copy; a search only when one
     is not finite.
     """
+    sets = [("train", *train)] + ([("test", *test)] if test is not None else [])
     arrays = []
     for what, x, y in sets:
+        _check_data(x, y, what)
         for role, value in (("inputs", x), ("targets", y)):
             if not backend.is_array(value):
                 raise TypeError(

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy  # host-side: random draws only
 
-__all__ = ["INITIALIZERS", "Initializer", "draw", "get_rng", "seed", "uniform"]
+__all__ = ["INITIALIZERS", "Initializer", "check_rng", "draw", "get_rng", "seed", "uniform"]
 
 #: the process-wide generator: what the main thread seeds and every unseeded thread draws from
 _rng = numpy.random.default_rng(0)
@@ -72,6 +72,19 @@ def get_rng(rng=None) -> numpy.random.Generator:
     if isinstance(rng, numpy.random.Generator):
         return rng
     raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {type(rng).__name__}")
+
+
+def check_rng(owner: str, rng) -> None:
+    """Refuse what cannot seed a generator: allowed are None, an int ≥ 0, a numpy Generator,
+    or (an ensemble's) a sequence of them, one per model."""
+    if rng is None or isinstance(rng, numpy.random.Generator):
+        return
+    if isinstance(rng, (int, numpy.integer)) and not isinstance(rng, bool):
+        if rng >= 0:
+            return
+    elif isinstance(rng, Sequence) and not isinstance(rng, (str, bytes)):
+        return
+    raise ValueError(f"{owner}: the seed must be a non-negative integer or a numpy Generator, got {rng!r}")
 
 
 def _torch(shape, fan_in, fan_out, rng):

@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -55,7 +55,7 @@ from . import backend
 from .divergence import TrainingDiverged, diagnose, nonfinite_count
 from .ensemble import ensemble_size, model_generators
 from .evaluation import (
-    _check_data,
+    _check_batch_sizes,
     _check_training_data,
     _count_correct,
     _host,
@@ -66,7 +66,9 @@ from .evaluation import (
     network_dtype,
 )
 from .history import History
+from .init import check_rng
 from .optim import _check_lr, make_optimizer
+from .schedules import check_schedule
 
 __all__ = ["History", "Trainer", "TrainingDiverged", "evaluate", "fit", "make_optimizer"]
 
@@ -96,21 +98,6 @@ def _progress_enabled(progress: bool) -> bool:
     except Exception:
         return False
     return True
-
-
-def _check_seed(rng) -> None:
-    """The batch order's seed: None, a non-negative int, a Generator, or (an ensemble) a sequence
-    of them, one per model (checked by ``ensemble.model_generators``)."""
-    if rng is None or isinstance(rng, np.random.Generator):
-        return
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        if rng >= 0:
-            return
-    elif isinstance(rng, Sequence) and not isinstance(rng, (str, bytes)):
-        return
-    raise ValueError(
-        f"rng (fit's seed): the seed must be a non-negative integer or a numpy Generator, got {rng!r}"
-    )
 
 
 # ------------------------------------------------------------------------------ trainer
@@ -159,27 +146,12 @@ class Trainer:
         if test is None and hasattr(train, "x_test") and train.x_test is not None and len(train.x_test):
             test = (train.x_test, train.y_test)
         self.test = None if test is None else _split(test, "test")
-        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if eval_batch_size is not None and (
-            not isinstance(eval_batch_size, (int, np.integer))
-            or isinstance(eval_batch_size, bool)
-            or eval_batch_size <= 0
-        ):
-            raise ValueError(f"eval_batch_size must be None or a positive integer, got {eval_batch_size!r}")
-        if schedule is not None and not callable(getattr(schedule, "lr_at", None)):
-            raise TypeError(
-                "schedule must have an lr_at(epoch) method (schedules.Constant(0.1), Phases(...), "
-                f"CosineRestarts(...)), got {type(schedule).__name__}"
-            )
-        _check_seed(rng)
+        _check_batch_sizes(batch_size, eval_batch_size)
+        check_schedule(schedule)
+        check_rng("rng (fit's seed)", rng)
         if on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
-        _check_data(self.x_train, self.y_train, "train")
-        if self.test is not None:
-            _check_data(self.test[0], self.test[1], "test")
-        sets = [("train", self.x_train, self.y_train)]
-        _check_training_data(sets + ([("test", *self.test)] if self.test is not None else []))
+        _check_training_data((self.x_train, self.y_train), self.test)
         if schedule is None:
             _check_lr(optimizer.lr)
         self.models = ensemble_size(net)
