@@ -310,7 +310,7 @@ class Sequential:
                 cast(_Buffered, layers[layer_name]).load_buffer(key, value)  # named_buffers found it
 
     def _checked_state(self, state) -> list[tuple[str, Parameter | None, Array]]:
-        """(name, parameter or None for a buffer, value on this backend in the entry's dtype) for
+        """(name, parameter or None for a buffer, value on this backend in the network's dtype) for
         every entry of ``state``, or CheckpointMismatchError naming the first that does not fit."""
         from .checkpoint import CheckpointMismatchError
 
@@ -332,7 +332,7 @@ class Sequential:
             target = own[name].data if name in own else buffers[name]
             what = "parameter" if name in own else "buffer"
             value = state[name]
-            if not backend.is_array(value) and not isinstance(value, _numpy_array_types()):
+            if not backend.is_array(value):
                 raise CheckpointMismatchError(
                     f"load_state_dict: {what} {name} must be an array, got {type(value).__name__}"
                 )
@@ -483,12 +483,6 @@ def _inner_networks(layer) -> list[tuple[str, Sequential]]:
     """The named networks a block holds (``[("branch", …), ("shortcut", …)]``); [] for other layers."""
     children = getattr(layer, "children", None)
     return children() if callable(children) else []
-
-
-def _numpy_array_types() -> tuple[type, ...]:
-    import numpy  # host-side: a saved state holds NumPy arrays
-
-    return (numpy.ndarray,)
 
 
 def _all_finite(x) -> bool:

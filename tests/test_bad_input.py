@@ -1130,3 +1130,20 @@ def test_a_thread_that_never_seeded_draws_from_the_process_wide_generator():
     thread.join()
     np.testing.assert_array_equal(found["w"], expected)
     assert not np.array_equal(ng.Dense(3, 3).weight.data, expected)  # the thread drew from it
+
+
+def test_an_older_checkpoint_without_stored_kinds_is_checked_from_its_description(tmp_path):
+    import json
+
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    path = ng.save_checkpoint(tmp_path / "old.npz", _three_layer_net())
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    del meta["architecture"]["layers"]
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Sigmoid here"):
+        ng.load_checkpoint(path, ng.Sequential(ng.Dense(3, 4), ng.Sigmoid(), ng.Dense(4, 2)))
+    ng.load_checkpoint(path, _three_layer_net())
