@@ -125,9 +125,11 @@ def _check_training_data(train: tuple, test: tuple | None) -> None:
         bad = ~xp.isfinite(value.reshape(len(value), -1))
         rows = backend.to_numpy(bad.any(axis=1))
         if rows.any():  # (else finite float64 values whose sum overflowed)
+            count = int(bad.sum())
+            entries = "1 entry" if count == 1 else f"{count} entries"
             raise ValueError(
-                f"{what}: the {role} hold NaN or inf ({int(bad.sum())} entries); first in row "
-                f"{int(rows.argmax())} — clean or drop those rows before training"
+                f"{what}: the {role} hold NaN or inf ({entries}); first in row {int(rows.argmax())} — "
+                "clean or drop those rows before training"
             )
 
 

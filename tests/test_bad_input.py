@@ -798,7 +798,7 @@ def test_a_nan_in_the_test_inputs_is_named_before_training():
     x, y = _tiny_data()
     bad = x.copy()
     bad[5, 1] = np.nan
-    with pytest.raises(ValueError, match=r"test: the inputs hold NaN or inf \(1 entries\); first in row 5"):
+    with pytest.raises(ValueError, match=r"test: the inputs hold NaN or inf \(1 entry\); first in row 5"):
         _fit((x, y), test=(bad, y))
 
 
@@ -806,7 +806,7 @@ def test_a_nan_in_the_training_inputs_is_named_before_training():
     x, y = _tiny_data()
     bad = x.copy()
     bad[2, 0] = np.inf
-    with pytest.raises(ValueError, match=r"train: the inputs hold NaN or inf \(1 entries\); first in row 2"):
+    with pytest.raises(ValueError, match=r"train: the inputs hold NaN or inf \(1 entry\); first in row 2"):
         _fit((bad, y))
 
 
@@ -814,7 +814,7 @@ def test_a_nan_in_regression_targets_is_named_as_the_targets():
     x, _ = _tiny_data()
     targets = x[:, :2].copy()
     targets[6, 1] = np.nan
-    with pytest.raises(ValueError, match=r"train: the targets hold NaN or inf \(1 entries\); first in row 6"):
+    with pytest.raises(ValueError, match=r"train: the targets hold NaN or inf \(1 entry\); first in row 6"):
         _fit((x, targets), loss=ng.MSE())
 
 
