@@ -19,7 +19,7 @@ import numbers
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Constant", "CosineRestarts", "Phases", "Schedule"]
+__all__ = ["Constant", "CosineRestarts", "Phases", "Schedule", "check_schedule"]
 
 
 def _check_epoch(owner: str, epoch) -> int:
@@ -61,6 +61,15 @@ class Schedule(Protocol):
     def __call__(self, epoch: int) -> float:
         """``schedule(epoch) == schedule.lr_at(epoch)``."""
         return self.lr_at(epoch)
+
+
+def check_schedule(schedule) -> None:
+    """Refuse a schedule without ``lr_at(epoch)`` (a plain function, say), naming the ones there are."""
+    if schedule is not None and not callable(getattr(schedule, "lr_at", None)):
+        raise TypeError(
+            "schedule must have an lr_at(epoch) method (schedules.Constant(0.1), Phases(...), "
+            f"CosineRestarts(...)), got {type(schedule).__name__}"
+        )
 
 
 class Constant(Schedule):

@@ -212,7 +212,9 @@ def test_built_optimizer_with_bad_lr_or_schedule_is_refused():
     x, y = blobs()
     net = small_classifier()
     optimizer = SGD(net.parameters(), lr=0.1)
-    optimizer.lr = -1.0
+    with pytest.raises(ValueError, match=r"SGD: lr must be a finite number ≥ 0, got -1.0"):
+        optimizer.lr = -1.0  # checked on assignment
+    optimizer.lr = 0.0  # allowed for a schedule's sake, not as the only rate
     with pytest.raises(ValueError, match="learning rate"):
         Trainer(net, SoftmaxCrossEntropy(), optimizer, (x, y), progress=False)
     optimizer.lr = 0.1
