@@ -15,9 +15,26 @@ training rules are callbacks too, kept with their papers: ``train.SwitchingRule`
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 __all__ = ["Callback", "Checkpointing", "EarlyStopping"]
+
+
+def _check_count(owner: str, name: str, value) -> int:
+    """An integer ≥ 1 (Python or NumPy; not a bool, a float or a string), as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{owner}: {name} must be an integer ≥ 1, got {value!r}")
+    return int(value)
+
+
+def _finite_at_least_zero(value) -> bool:
+    """A real number (Python or NumPy; not a bool) that is finite and ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return math.isfinite(value) and float(value) >= 0
 
 
 class Callback:
@@ -54,25 +71,27 @@ class EarlyStopping(Callback):
         mode: str = "auto",
         restore_best: bool = False,
     ):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
-        if min_delta < 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+        if not isinstance(monitor, str) or not monitor:
+            raise TypeError(
+                f"EarlyStopping: monitor must be the name of a logged value such as 'test_loss' or "
+                f"'test_acc', got {monitor!r}"
+            )
+        patience = _check_count("EarlyStopping", "patience", patience)
+        if not _finite_at_least_zero(min_delta):
+            raise ValueError(f"EarlyStopping: min_delta must be a finite number ≥ 0, got {min_delta!r}")
         if mode == "auto":
             mode = "min" if "loss" in monitor else "max"
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
-        self.monitor, self.patience, self.min_delta, self.mode = (
-            monitor,
-            int(patience),
-            float(min_delta),
-            mode,
-        )
+            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.monitor: str = monitor
+        self.patience: int = patience
+        self.min_delta: float = float(min_delta)
+        self.mode: str = mode
         self.restore_best = restore_best
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.best_state: dict | None = None
-        self.wait = 0
+        self.wait: int = 0
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
@@ -114,9 +133,13 @@ class Checkpointing(Callback):
     """
 
     def __init__(self, path, every: int = 1, metadata: dict | None = None):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.path, self.every, self.metadata = path, int(every), dict(metadata or {})
+        from .checkpoint import check_target
+
+        check_target("Checkpointing", path, ValueError)
+        every = _check_count("Checkpointing", "every", every)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise TypeError(f"Checkpointing: metadata must be a dict or None, got {type(metadata).__name__}")
+        self.path, self.every, self.metadata = path, every, dict(metadata or {})
         self.saved_epochs: list[int] = []
 
     def save(self, trainer, epoch: int) -> None:

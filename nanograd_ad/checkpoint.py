@@ -4,8 +4,9 @@ A checkpoint is a NumPy `.npz` archive (a zip of `.npy` arrays):
 
     net/<name>        one array per entry of ``net.state_dict()``  (e.g. ``net/0.weight``)
     optim/<path>      every array found in ``optimizer.state_dict()``
-    __meta__          a 0-d unicode array holding JSON: library version, architecture
-                      (``net.describe()`` and the parameter shapes), the optimizer state
+    __meta__          a 0-d unicode array holding JSON: format (1) and library version,
+                      architecture (``net.describe()``, each layer's class name and the
+                      parameter shapes), the optimizer state
                       with its arrays replaced by references, the training history and
                       any user metadata
 
@@ -28,6 +29,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,7 +92,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
     removed and the old file is untouched. After a successful replace, temporary files
     of the same target left by a write that was killed (no cleanup ran) are removed.
     """
-    path = Path(path)
+    path = check_target("atomic_write", path)
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -114,6 +116,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
     for stale in directory.glob(f".{glob_escape(path.name)}.*.tmp"):
         with contextlib.suppress(OSError):
             stale.unlink()
+    return path
+
+
+def check_target(owner: str, path, directory_error: type[Exception] = IsADirectoryError) -> Path:
+    """Refuse a path a file cannot be written to: empty, or an existing directory
+    (``directory_error`` is raised for that, naming it). Returns it as a Path."""
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValueError(f"{owner}: path must be a file name, got {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise directory_error(
+            f"{owner}: path {path} is a directory; give a file name inside it, e.g. {path / 'last.npz'}"
+        )
     return path
 
 
@@ -229,6 +244,7 @@ def save_checkpoint(path, net, optimizer=None, history=None, metadata: dict | No
     JSON-serializable dict (epoch, config, ...). The file is written exactly at ``path``
     (no suffix is added). Returns the path.
     """
+    check_target("save_checkpoint", path)
     arrays: dict[str, np.ndarray] = {}
     net_state = net.state_dict()
     for name, value in net_state.items():
@@ -244,6 +260,7 @@ def save_checkpoint(path, net, optimizer=None, history=None, metadata: dict | No
         "version": library_version(),
         "architecture": {
             "description": describe() if callable(describe) else repr(net),
+            "layers": _layer_kinds_of(net),
             "parameters": {name: list(np.shape(v)) for name, v in net_state.items()},
         },
         "optimizer": None
@@ -291,11 +308,23 @@ def read_checkpoint(path) -> Checkpoint:
         meta = json.loads(str(arrays.pop(_META_KEY)))
         if not isinstance(meta, dict):
             raise TypeError(f"expected a JSON object, found {type(meta).__name__}")
+        found_format = meta.get("format")
+        if isinstance(found_format, bool) or found_format != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: entry {_META_KEY!r} gives checkpoint format {found_format!r}; this "
+                f"nanograd_ad reads format {FORMAT_VERSION} (the file names version {meta.get('version')!r})"
+            )
+        if not isinstance(meta.get("version", "unknown"), str):
+            raise CheckpointError(
+                f"{path}: entry {_META_KEY!r}: version must be a string, found {meta['version']!r}"
+            )
         net_state = {key[len("net/") :]: value for key, value in arrays.items() if key.startswith("net/")}
         optimizer_state = optimizer_class = None
         if meta.get("optimizer") is not None:
             optimizer_class = meta["optimizer"].get("class")
             optimizer_state = _unflatten(meta["optimizer"]["state"], arrays)
+    except CheckpointError:
+        raise
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise CheckpointError(
             f"{path}: entry {_META_KEY!r} is corrupt ({type(err).__name__}: {err})"
@@ -334,25 +363,85 @@ def check_compatible(net, net_state: dict[str, np.ndarray], source: str = "check
         )
 
 
+def _layer_kinds_of(net) -> dict[str, str] | None:
+    """``{"0": "Dense", "1": "ReLU", "3.branch.0": "Conv2D", …}``: each layer's class name.
+
+    The class *name*, so a fast-wing subclass (``nanograd_ad.fast``'s ``Dense`` is a subclass
+    of the reference ``Dense``, under the same name) counts as the same layer. None for a
+    network without :meth:`~nanograd_ad.network.Sequential.walk`.
+    """
+    walk = getattr(net, "walk", None)
+    return {name: type(layer).__name__ for name, layer in walk()} if callable(walk) else None
+
+
+def _stored_layer_kinds(architecture: dict) -> dict[str, str] | None:
+    """The layer kinds a checkpoint stored; for one written before they were stored, read from
+    the first word of each row of its ``describe()`` table (None when that cannot be read)."""
+    kinds = architecture.get("layers")
+    if isinstance(kinds, dict):
+        return {str(k): str(v) for k, v in kinds.items()}
+    description = architecture.get("description")
+    if not isinstance(description, str):
+        return None
+    found = {}
+    for row in description.splitlines()[1:]:
+        match = re.match(r"(\d+(?:\.\w+\.\d+)*)\s+([A-Za-z_]\w*)\(", row)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found or None
+
+
+def check_layer_kinds(net, architecture: dict, source: str = "checkpoint") -> None:
+    """Refuse a checkpoint whose layers are of other kinds than ``net``'s at the same positions
+    (a ReLU network's weights in a Tanh network of the same shapes), naming the first one."""
+    ours, theirs = _layer_kinds_of(net), _stored_layer_kinds(architecture)
+    if ours is None or theirs is None:
+        return
+    hint = "to load the weights anyway: net.load_state_dict(read_checkpoint(path).net_state)"
+    for name, kind in ours.items():
+        if name in theirs and theirs[name] != kind:
+            raise CheckpointMismatchError(
+                f"{source} does not fit this network: layer {name} is {theirs[name]} in the checkpoint "
+                f"but {kind} here; {hint}"
+            )
+    if isinstance(architecture.get("layers"), dict) and set(ours) != set(theirs):  # (stored, not read)
+        raise CheckpointMismatchError(
+            f"{source} does not fit this network: it has {len(theirs)} layers, this network "
+            f"{len(ours)} (layers {sorted(set(ours) ^ set(theirs))} are in only one of them); {hint}"
+        )
+
+
 def load_checkpoint(path, net, optimizer=None) -> Checkpoint:
     """Load a checkpoint into ``net`` (and ``optimizer`` if given); return what was read.
 
-    Shapes are checked before anything is changed: a checkpoint of another architecture
-    raises `CheckpointMismatchError` naming the parameter, the expected and the found
-    shape, and leaves ``net`` untouched. The history comes back as a dict in
-    ``.history`` (``History.from_dict`` rebuilds the object).
+    Everything is checked before anything is changed: the parameter names and shapes, the
+    kind of each layer (a checkpoint of a ReLU network does not load into a Tanh network;
+    a fast-wing class and its reference class are the same kind; the derivative a layer
+    uses does not count), every value (real and finite) and the optimizer's state. A
+    checkpoint that does not fit raises `CheckpointMismatchError` naming the first entry
+    that differs, with what was expected and found, and leaves ``net`` and ``optimizer``
+    untouched. The history comes back as a dict in ``.history`` (``History.from_dict``
+    rebuilds the object).
     """
     checkpoint = read_checkpoint(path)
-    check_compatible(net, checkpoint.net_state, source=f"checkpoint {Path(path).name}")
-    if optimizer is not None and checkpoint.optimizer_state is None:
-        raise CheckpointMismatchError(f"checkpoint {Path(path).name} holds no optimizer state")
-    own_class = type(optimizer).__name__
-    if optimizer is not None and checkpoint.optimizer_class not in (None, own_class):
-        raise CheckpointMismatchError(
-            f"checkpoint {Path(path).name} holds {checkpoint.optimizer_class} optimizer state; "
-            f"refusing to load it into {own_class} (its learning rate and buffers mean something else)"
-        )
-    net.load_state_dict(checkpoint.net_state)
+    source = f"checkpoint {Path(path).name}"
+    check_compatible(net, checkpoint.net_state, source=source)
+    check_layer_kinds(net, checkpoint.architecture, source=source)
+    optimizer_values = None
     if optimizer is not None:
-        optimizer.load_state_dict(checkpoint.optimizer_state)
+        if checkpoint.optimizer_state is None:
+            raise CheckpointMismatchError(f"{source} holds no optimizer state")
+        own_class = type(optimizer).__name__
+        if checkpoint.optimizer_class not in (None, own_class):
+            raise CheckpointMismatchError(
+                f"{source} holds {checkpoint.optimizer_class} optimizer state; refusing to load it "
+                f"into {own_class} (its learning rate and buffers mean something else)"
+            )
+        try:
+            optimizer_values = optimizer.check_state(checkpoint.optimizer_state)
+        except (TypeError, ValueError) as err:
+            raise CheckpointMismatchError(f"{source}: {err}") from err
+    net.load_state_dict(checkpoint.net_state)  # checks every value before writing any
+    if optimizer is not None:
+        optimizer._apply_state(optimizer_values)
     return checkpoint

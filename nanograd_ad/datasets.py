@@ -348,6 +348,8 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
     # Python 3 writes bytes into a protocol-2 pickle as _codecs.encode(text, "latin1"): a pure
     # text → bytes conversion (no code runs), needed for protocol-2 files written by Python 3
     found[("_codecs", "encode")] = _codecs.encode
+    # ... and an empty bytes value as bytes(): builtins.bytes ("__builtin__" in protocol 2)
+    found[("builtins", "bytes")] = found[("__builtin__", "bytes")] = bytes
     for module in ("numpy.core", "numpy._core"):
         found[(f"{module}.multiarray", "_reconstruct")] = core.multiarray._reconstruct  # array
         found[(f"{module}.multiarray", "scalar")] = core.multiarray.scalar  # NumPy scalars
@@ -375,11 +377,14 @@ class _CifarUnpickler(pickle.Unpickler):
         return found
 
 
-def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """One official pickle: b"data" (N, 3072) uint8 and the labels under ``label_key``.
+def _read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """One official pickle: b"data" (N, 3072) uint8 and N integer labels in [0, num_classes)
+    under ``label_key``.
 
     Read with `_CifarUnpickler` (NumPy globals only); a corrupt, truncated or empty file,
-    or one that names any other global, raises ``ValueError`` naming the file.
+    one that names any other global, or one whose contents differ from the official files
+    (pixels of another dtype, labels that are not integers in range) raises ``ValueError``
+    naming the file, the key and the dtype or first bad value — nothing is cast or dropped.
     """
     try:
         with open(path, "rb") as f:
@@ -397,14 +402,37 @@ def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: not an official CIFAR python batch (expected keys b'data' and "
             f"{label_key!r}, found {keys})"
         )
-    data = np.asarray(batch[b"data"], dtype=np.uint8)
-    labels = np.asarray(batch[label_key], dtype=np.int64)
+    data = batch[b"data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        found = f"dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(
+            f"{path}: b'data' must be uint8 pixels 0..255 (N, 3072), as in the official files, got {found}"
+        )
+    labels = _read_labels(path, batch[label_key], label_key, num_classes)
     if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],):
         raise ValueError(
             f"{path}: expected b'data' of shape (N, 3072) and N labels, got data "
             f"{data.shape} and labels {labels.shape}"
         )
     return data, labels
+
+
+def _read_labels(path: Path, labels, label_key: bytes, num_classes: int) -> np.ndarray:
+    """The labels as int64, refused unless every one is an integer in [0, num_classes)."""
+    expected = f"{path}: {label_key!r} must be integers in [0, {num_classes})"
+    if isinstance(labels, np.ndarray):
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"{expected}, got an array of dtype {labels.dtype}")
+        values = labels.reshape(-1).tolist()
+    elif isinstance(labels, (list, tuple)):
+        values = list(labels)
+    else:
+        raise ValueError(f"{expected}, got {type(labels).__name__}")
+    for i, value in enumerate(values):
+        integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if not integer or not 0 <= value < num_classes:
+            raise ValueError(f"{expected}; entry {i} is {value!r} ({type(value).__name__})")
+    return np.asarray(labels, dtype=np.int64)
 
 
 def _select(
@@ -458,10 +486,10 @@ def _cifar(
     first_n = _check_optional_int(func, "first_n_per_class", first_n_per_class, 1)
     test_first_n = _check_optional_int(func, "test_first_n_per_class", test_first_n_per_class, 1)
     where = _find_cifar_folder(data_dir, folder, [*train_files, test_file], func)
-    parts = [_read_batch(where / f, label_key) for f in train_files]
+    parts = [_read_batch(where / f, label_key, num_classes) for f in train_files]
     train_data = np.concatenate([p[0] for p in parts])
     train_labels = np.concatenate([p[1] for p in parts])
-    test_data, test_labels = _read_batch(where / test_file, label_key)
+    test_data, test_labels = _read_batch(where / test_file, label_key, num_classes)
     train_data, train_labels = _select(
         train_data, train_labels, chosen, first_n, num_classes, f"{func} (training set)"
     )

@@ -87,7 +87,7 @@ def from_seeds(build, seeds) -> Sequential:
     single network ``build()`` makes after ``init.seed(seeds[e])``."""
     nets = []
     for s in seeds:
-        init.seed(int(s))
+        init.seed(s)  # refuses 1.5 or -1 rather than truncating them
         nets.append(build())
     return stack(nets)
 

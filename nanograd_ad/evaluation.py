@@ -14,6 +14,7 @@ sum at the end (`_host`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,57 @@ def _check_data(x, y, what: str) -> None:
         raise ValueError(f"{what}: {len(x)} inputs but {len(y)} targets")
     if len(x) == 0:
         raise ValueError(f"{what}: no samples")
+
+
+def _check_batch_sizes(batch_size, eval_batch_size) -> None:
+    """Training's batch size: an integer > 0; evaluation's: None (a default) or an integer > 0."""
+    for name, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+        if size is None and name == "eval_batch_size":
+            continue
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0:
+            allowed = "None or a positive integer" if name == "eval_batch_size" else "a positive integer"
+            raise ValueError(f"{name} must be {allowed}, got {size!r}")
+
+
+def _check_training_data(train: tuple, test: tuple | None) -> None:
+    """Refuse (x, y) pairs of other lengths or none, lists, and NaN or inf in floating inputs
+    or targets, naming the set ("train", "test"), the role and the first row.
+
+    One float64 sum per floating array (a NaN or inf entry makes it non-finite; finite float32
+    data cannot overflow it), the device arrays' sums read in one copy; a search only when one
+    is not finite.
+    """
+    sets = [("train", *train)] + ([("test", *test)] if test is not None else [])
+    arrays = []
+    for what, x, y in sets:
+        _check_data(x, y, what)
+        for role, value in (("inputs", x), ("targets", y)):
+            if not backend.is_array(value):
+                raise TypeError(
+                    f"{what}: the {role} must be an array (convert with np.asarray(..., dtype=np.float32), "
+                    f"or integer labels with np.asarray(..., dtype=np.int64)), got {type(value).__name__}"
+                )
+            if value.dtype.kind == "f":
+                arrays.append((what, role, value))
+    on_device = [entry for entry in arrays if backend.array_backend(entry[2]) == "cupy"]
+    on_host = [entry for entry in arrays if backend.array_backend(entry[2]) != "cupy"]
+    sums = [float(value.sum(dtype=np.float64)) for _, _, value in on_host]
+    if on_device:  # one read for all of them
+        xp = backend.xp
+        sums += backend.to_numpy(xp.stack([v.sum(dtype=xp.float64) for _, _, v in on_device])).tolist()
+    for (what, role, value), total in zip(on_host + on_device, sums):
+        if math.isfinite(total):
+            continue
+        xp = backend.module(backend.array_backend(value) or backend.name())
+        bad = ~xp.isfinite(value.reshape(len(value), -1))
+        rows = backend.to_numpy(bad.any(axis=1))
+        if rows.any():  # (else finite float64 values whose sum overflowed)
+            count = int(bad.sum())
+            entries = "1 entry" if count == 1 else f"{count} entries"
+            raise ValueError(
+                f"{what}: the {role} hold NaN or inf ({entries}); first in row {int(rows.argmax())} — "
+                "clean or drop those rows before training"
+            )
 
 
 def _host(value):

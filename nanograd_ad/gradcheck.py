@@ -24,6 +24,8 @@ the recursion δ^l = (δ^{l+1} W^{l+1 T}) ⊙ d^l written out with the same ``d`
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 from dataclasses import dataclass, field
 
 from . import backend
@@ -54,6 +56,7 @@ class ParamReport:
     worst_index: tuple
     analytic: float
     numeric: float
+    compared: int = 0
 
     def __str__(self):
         return (
@@ -75,10 +78,18 @@ class GradcheckReport:
         return max((p.max_rel_error for p in self.params), default=0.0)
 
     @property
+    def compared(self) -> int:
+        """How many entries were compared, over all parameters (and the input)."""
+        return sum(p.compared for p in self.params)
+
+    @property
     def passed(self) -> bool:
-        return self.max_rel_error < self.tol
+        """Every relative error below ``tol`` — and at least one entry compared."""
+        return self.compared > 0 and self.max_rel_error < self.tol
 
     def __str__(self):
+        if self.compared == 0:
+            return "gradcheck FAILED: nothing was compared (no parameters, and the input not checked)"
         verdict = "passed" if self.passed else "FAILED"
         lines = [
             f"gradcheck {verdict} (relative tolerance {self.tol:g}; denominators floored at "
@@ -105,6 +116,9 @@ def _compare(name: str, analytic, objective, values, h: float, indices, floor: f
         exact = float(analytic[index])
         abs_err = abs(exact - numeric)
         rel_err = abs_err / max(abs(exact), abs(numeric), floor)
+        if math.isnan(rel_err):  # a NaN on either side agrees with nothing
+            abs_err = rel_err = math.inf
+        worst.compared += 1
         worst.max_abs_error = max(worst.max_abs_error, abs_err)
         if rel_err > worst.max_rel_error:
             worst.max_rel_error, worst.worst_index = rel_err, tuple(int(i) for i in index)
@@ -120,6 +134,50 @@ def _indices(shape, limit: int | None, rng):
         return every
     chosen = rng.choice(len(every), size=limit, replace=False)
     return [every[i] for i in sorted(chosen)]
+
+
+def _check_settings(owner: str, h, tol, max_entries, atol) -> None:
+    """Refuse settings under which a wrong backward could pass (or nothing be compared).
+
+    h outside [1e-10, 0.1] makes the resolution floor atol = 10·ε₆₄·max(|C|, 1)/h so large
+    that any gradient passes (h = 1e-30: atol ≈ 2e16), or the difference quotient meaningless.
+    """
+
+    def real(value) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not real(h) or not 1e-10 <= h <= 0.1:
+        raise ValueError(
+            f"{owner}: h must be a finite number in [1e-10, 0.1] (the float64 central-difference "
+            f"step; 1e-5 by default), got {h!r}"
+        )
+    if not real(tol) or not 0 < tol < 1:
+        raise ValueError(f"{owner}: tol must be a finite number in (0, 1), got {tol!r}")
+    if max_entries is not None and (
+        not isinstance(max_entries, numbers.Integral) or isinstance(max_entries, bool) or max_entries < 1
+    ):
+        raise ValueError(
+            f"{owner}: max_entries must be None or an integer ≥ 1 (entries sampled per parameter), "
+            f"got {max_entries!r}"
+        )
+    if atol is not None and (not real(atol) or atol < 0):
+        raise ValueError(f"{owner}: atol must be None or a finite number ≥ 0, got {atol!r}")
+
+
+def _check_loss(owner: str, loss) -> None:
+    """``loss`` is None or a loss object with ``forward`` and ``backward`` (not its class)."""
+    if loss is None:
+        return
+    if isinstance(loss, type):
+        raise TypeError(
+            f"{owner}: loss must be a loss object such as SoftmaxCrossEntropy() (or None), got the "
+            f"class {loss.__name__}: call it, {loss.__name__}()"
+        )
+    if not callable(getattr(loss, "forward", None)) or not callable(getattr(loss, "backward", None)):
+        raise TypeError(
+            f"{owner}: loss must be a loss object with forward and backward (or None), got "
+            f"{type(loss).__name__}"
+        )
 
 
 def gradcheck(
@@ -146,6 +204,15 @@ def gradcheck(
     """
     import numpy
 
+    from .network import Sequential
+
+    if not isinstance(net, Sequential):
+        raise TypeError(
+            f"gradcheck: net must be a Sequential, got {type(net).__name__}; check one layer with "
+            "check_layer(layer, x)"
+        )
+    _check_loss("gradcheck", loss)
+    _check_settings("gradcheck", h, tol, max_entries, atol)
     rng = numpy.random.default_rng(seed)
     xp, f64 = backend.xp, backend.xp.float64
     net = copy.deepcopy(net).astype(f64)
@@ -200,6 +267,11 @@ def check_layer(
     """Check one layer's backward (parameters and input) with a random upstream gradient."""
     from .network import Sequential
 
+    if not isinstance(layer, Layer):
+        raise TypeError(
+            f"check_layer: layer must be a Layer, got {type(layer).__name__} (check a network with gradcheck)"
+        )
+    _check_settings("check_layer", h, tol, max_entries, atol)
     return gradcheck(
         Sequential(layer),
         None,

@@ -16,6 +16,8 @@ per-model values are kept in ``self.per_model``.
 
 from __future__ import annotations
 
+import math
+
 from . import backend
 from .backend import Array
 
@@ -46,11 +48,17 @@ def check_probabilities(target, owner: str = "SoftmaxCrossEntropy") -> None:
     xp = backend.module(backend.array_backend(target) or backend.name())  # host targets stay on the host
     sums = target.sum(axis=-1).reshape(-1)
     deviation, lowest = _read(xp.abs(sums - 1).max(), target.min())
-    if deviation > 1e-3 or lowest < 0:
-        worst = int(xp.argmax(xp.abs(sums - 1)))
+    if not (deviation <= 1e-3 and lowest >= 0):  # NaN compares false: refused too
+        worst = int(xp.argmax(xp.abs(sums - 1)))  # the first NaN row, if any
+        found = f"sums to {float(sums[worst]):g}"
+        if not math.isfinite(float(sums[worst])):
+            found = "holds NaN or inf"
+        elif deviation <= 1e-3:
+            worst = int(xp.argmin(target.min(axis=-1).reshape(-1)))
+            found = "holds a negative entry"
         raise ValueError(
             f"{owner}: rows of the target must sum to 1 with no negative entry "
-            f"(one-hot or probabilities); row {worst} sums to {float(sums[worst]):g}"
+            f"(one-hot or probabilities); row {worst} {found}"
         )
 
 
@@ -101,6 +109,9 @@ class SoftmaxCrossEntropy(Loss):
         p = softmax(z) = exp(z − max z) / Σ exp(z − max z)
         C = −(1/N) Σ_n log p[n, y_n],   log p = (z − max z) − log Σ exp(z − max z)
 
+    with 0·log 0 = 0, so a class masked with a −inf logit adds nothing where its target is 0
+    (z = [0, −inf, 1], label 0: C = log(1 + e) = 1.3133).
+
     Derivation of δ^L: ∂C/∂z_k = (1/N)(p_k − y_k), since ∂(−log p_y)/∂z_k = p_k − 1[k = y].
     Shifting by max z changes nothing mathematically and keeps exp from overflowing, so
     logits of ±1e4 stay finite.
@@ -119,6 +130,10 @@ class SoftmaxCrossEntropy(Loss):
     def forward(self, logits, target):
         xp = backend.xp
         self._check_arrays(logits, target)
+        if logits.dtype.kind not in "fiu":
+            raise TypeError(
+                f"SoftmaxCrossEntropy: logits must be real numbers (a float array), got dtype {logits.dtype}"
+            )
         n = logits.shape[-2]
         self.target = self._one_hot(target, tuple(logits.shape), logits.dtype)
         shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -126,7 +141,9 @@ class SoftmaxCrossEntropy(Loss):
         log_p = shifted - log_sum
         self.probs = xp.exp(log_p)
         self.batch_size = n
-        self.per_model = -(self.target * log_p).sum(axis=(-2, -1)) / n
+        # 0 · log 0 = 0: a class masked with a −inf logit adds nothing where its target is 0
+        picked = xp.where(self.target != 0, log_p, 0)
+        self.per_model = -(self.target * picked).sum(axis=(-2, -1)) / n
         return self.per_model.sum()  # a 0-d array: no sync
 
     def backward(self):

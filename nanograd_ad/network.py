@@ -31,6 +31,7 @@ evaluation; ``state_dict`` holds those running statistics beside the parameters.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Protocol, cast
 
 from . import backend
@@ -66,6 +67,7 @@ class Sequential:
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: argument {i} is a {type(layer).__name__}, not a Layer")
         self.layers = list(layers)
+        refuse_repeated_layers("Sequential", self.walk())
         self.feedback: list[FeedbackRule] = []
         self.check_finite = False
         self.training = True
@@ -284,35 +286,75 @@ class Sequential:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Load parameters and buffers (running statistics) saved by :meth:`state_dict`; refuses
-        any name or shape mismatch.
+        """Load parameters and buffers (running statistics) saved by :meth:`state_dict`.
+
+        Everything is checked before anything is written: the names and shapes must match,
+        and every value must be a real array that is finite in the network's dtype (complex,
+        bool, object arrays and values beyond the dtype's range, such as 1e300 in float32,
+        are refused). A problem raises
+        :class:`~nanograd_ad.checkpoint.CheckpointMismatchError` naming the entry, and the
+        network is left as it was.
 
         The values are copied into the existing arrays (in the network's dtype), so an
         optimizer holding them, or a flat vector they are views of, keeps updating the
         weights the layers read.
         """
+        checked = self._checked_state(state)
+        for _, p, value in checked:
+            if p is not None:  # in place: views (flat_parameter) and optimizers stay bound
+                p.data[...] = value
+        layers = dict(self.walk())
+        for name, p, value in checked:
+            if p is None:
+                layer_name, key = name.rsplit(".", 1)
+                cast(_Buffered, layers[layer_name]).load_buffer(key, value)  # named_buffers found it
+
+    def _checked_state(self, state) -> list[tuple[str, Parameter | None, Array]]:
+        """(name, parameter or None for a buffer, value on this backend in the network's dtype) for
+        every entry of ``state``, or CheckpointMismatchError naming the first that does not fit."""
+        from .checkpoint import CheckpointMismatchError
+
+        if not isinstance(state, dict):
+            raise TypeError(
+                f"load_state_dict: state must be a dict {{name: array}} (from state_dict()), got "
+                f"{type(state).__name__}"
+            )
         own = dict(self.named_parameters())
         buffers = dict(self.named_buffers())
         expected = set(own) | set(buffers)
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"load_state_dict: architecture mismatch — missing {missing}, unexpected {unexpected}"
             )
-        shapes = {name: tuple(p.shape) for name, p in own.items()}
-        shapes.update({name: tuple(value.shape) for name, value in buffers.items()})
-        for name, shape in shapes.items():
-            if tuple(state[name].shape) != shape:
-                raise ValueError(
-                    f"load_state_dict: {'buffer' if name in buffers else 'parameter'} {name} expects shape "
-                    f"{shape}, found {tuple(state[name].shape)}"
+        checked = []
+        for name in [*own, *buffers]:
+            target = own[name].data if name in own else buffers[name]
+            what = "parameter" if name in own else "buffer"
+            value = state[name]
+            if not backend.is_array(value):
+                raise CheckpointMismatchError(
+                    f"load_state_dict: {what} {name} must be an array, got {type(value).__name__}"
                 )
-        for name, p in own.items():  # in place: views (flat_parameter) and optimizers stay bound
-            p.data[...] = backend.asarray(state[name], dtype=p.data.dtype)  # a copy, never shared
-        layers = dict(self.walk())
-        for name in buffers:
-            layer_name, key = name.rsplit(".", 1)
-            cast(_Buffered, layers[layer_name]).load_buffer(key, state[name])  # named_buffers found it
+            if tuple(value.shape) != tuple(target.shape):
+                raise CheckpointMismatchError(
+                    f"load_state_dict: {what} {name} expects shape {tuple(target.shape)}, found "
+                    f"{tuple(value.shape)}"
+                )
+            if value.dtype.kind not in "fiu":
+                raise CheckpointMismatchError(
+                    f"load_state_dict: {what} {name} must hold real numbers, got dtype {value.dtype}"
+                )
+            with warnings.catch_warnings():  # an overflow to inf is reported below, by name
+                warnings.simplefilter("ignore", RuntimeWarning)
+                converted = backend.asarray(value, dtype=target.dtype)
+            if not _all_finite(converted):
+                raise CheckpointMismatchError(
+                    f"load_state_dict: {what} {name} holds NaN or inf in {target.dtype} (values beyond "
+                    "its range turn into inf)"
+                )
+            checked.append((name, own.get(name), converted))
+        return checked
 
     def astype(self, dtype) -> Sequential:
         """Cast every parameter to ``dtype`` (e.g. float64 for gradient checks)."""
@@ -417,6 +459,24 @@ def _add_context(err: Exception, context: str) -> None:
         err.args = (f"{context}: {err.args[0]}",)
     elif hasattr(err, "add_note"):  # Python ≥ 3.11
         err.add_note(context)
+
+
+def refuse_repeated_layers(owner: str, named_layers: list[tuple[str, Layer]]) -> None:
+    """Refuse a layer object that appears twice (at any depth): its second forward would
+    overwrite the cache the first one's backward needs, and both would get a wrong gradient.
+
+    ``named_layers`` are (position, layer) pairs as :meth:`Sequential.walk` gives them.
+    """
+    first_seen: dict[int, str] = {}
+    for name, layer in named_layers:
+        if id(layer) in first_seen:
+            raise ValueError(
+                f"{owner}: layer {name} is layer {first_seen[id(layer)]} again (the same {layer!r} "
+                "object); a layer caches its input for backward, so one object at two positions gets a "
+                "wrong gradient. Build a new layer for each position (copy.deepcopy(layer) starts "
+                "from the same weights); sharing weights between positions is not supported"
+            )
+        first_seen[id(layer)] = name
 
 
 def _inner_networks(layer) -> list[tuple[str, Sequential]]:

@@ -18,13 +18,15 @@ Where L2 enters is a choice (``l2=``, one of ``L2_READINGS``):
 clipping to [−0.5, 0.5] without saying which; both are offered. (Keras puts ``l2`` on the
 kernels a layer names; here it applies to every parameter, biases included, in both.)
 
-``lr`` is a plain attribute: a schedule sets it before each epoch.
+``lr`` is an attribute a schedule sets before each epoch (or update); every assignment is checked (a
+finite number ≥ 0; > 0 at construction), as are Adam's ``betas``.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 from . import backend
 from .backend import Array
@@ -74,6 +76,15 @@ class Optimizer:
             raise ValueError(
                 f"{type(self).__name__}: params must be a non-empty list of Parameter (e.g. net.parameters())"
             )
+        first_seen: dict[int, int] = {}
+        for i, p in enumerate(self.params):
+            if id(p) in first_seen:
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {i} is parameter {first_seen[id(p)]} again "
+                    f"({p.name} of shape {tuple(p.shape)}); each step would move it twice — list each "
+                    "parameter once"
+                )
+            first_seen[id(p)] = i
         lr = _check(type(self).__name__, "lr", lr, lambda v: v > 0, "> 0")
         weight_decay = _check(type(self).__name__, "weight_decay", weight_decay, lambda v: v >= 0, "≥ 0")
         if clip_value is not None:
@@ -85,6 +96,15 @@ class Optimizer:
         self.lr, self.weight_decay, self.l2 = lr, weight_decay, l2
         self.clip_value, self.clip_norm = clip_value, clip_norm
         self.steps = 0
+
+    @property
+    def lr(self) -> float:
+        """The learning rate: a finite number ≥ 0, checked on every assignment (> 0 at construction)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value) -> None:
+        self._lr = _check(type(self).__name__, "lr", value, lambda v: v >= 0, "a finite number ≥ 0")
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -128,26 +148,65 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` saved; refuses the state of another optimizer."""
-        known = {"lr", "steps"} | {f"{slot}.{i}" for slot in self._slots() for i in range(len(self.params))}
+        """Restore what :meth:`state_dict` saved. Everything is checked before anything changes:
+        the entries (another optimizer's, or another number of parameters', are refused), lr
+        (finite, ≥ 0), steps (an integer ≥ 0) and each buffer (shape, real and finite)."""
+        self._apply_state(self.check_state(state))
+
+    def check_state(self, state) -> dict:
+        """The checked values of ``state`` (what :meth:`load_state_dict` would set), or ValueError
+        naming the entry, the expected and the found value; nothing is changed."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, dict):
+            raise TypeError(f"{owner}: state must be a dict (from state_dict()), got {type(state).__name__}")
+        slots = self._slots()
+        known = {"lr", "steps"} | {f"{slot}.{i}" for slot in slots for i in range(len(self.params))}
         unexpected = sorted(set(state) - known)
         missing = sorted({"lr", "steps"} - set(state))
+        for slot in slots:  # a slot is saved for every parameter or (SGD before its first step) none
+            keys = [f"{slot}.{i}" for i in range(len(self.params))]
+            if any(key in state for key in keys) or slot not in self._optional_slots:
+                missing += [key for key in keys if key not in state]
         if unexpected or missing:
             raise ValueError(
-                f"{type(self).__name__}.load_state_dict: unexpected entries {unexpected}, missing "
-                f"{missing} (a state of another optimizer class or of other parameters?)"
+                f"{owner}: unexpected entries {unexpected}, missing {sorted(missing)} (a state of another "
+                f"optimizer class, or of another number of parameters than this one's {len(self.params)}?)"
             )
-        self.lr, self.steps = float(state["lr"]), int(state["steps"])
-        for slot, buffers in self._slots().items():
+        lr = _check(owner, "lr", state["lr"], lambda v: v >= 0, "a finite number ≥ 0")
+        checked: dict[str, Any] = {"lr": lr}
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"{owner}: steps must be an integer ≥ 0, got {steps!r}")
+        checked["steps"] = int(steps)
+        for slot in slots:
             for i, p in enumerate(self.params):
                 key = f"{slot}.{i}"
-                if key in state:
-                    if tuple(state[key].shape) != tuple(p.shape):
-                        raise ValueError(
-                            f"{type(self).__name__}.load_state_dict: {key} has shape "
-                            f"{tuple(state[key].shape)}, parameter {i} is {tuple(p.shape)}"
-                        )
-                    buffers[i] = backend.xp.array(state[key], dtype=p.data.dtype, copy=True)
+                if key not in state:
+                    continue
+                value = state[key]
+                kind = getattr(getattr(value, "dtype", None), "kind", None)
+                if kind not in ("f", "i", "u"):
+                    found = f"dtype {value.dtype}" if kind is not None else type(value).__name__
+                    raise ValueError(f"{owner}: {key} must be a real float array, got {found}")
+                if tuple(value.shape) != tuple(p.shape):
+                    raise ValueError(
+                        f"{owner}: {key} has shape {tuple(value.shape)}, parameter {i} is {tuple(p.shape)}"
+                    )
+                array = backend.xp.array(value, dtype=p.data.dtype, copy=True)
+                if not bool(backend.xp.isfinite(array).all()):
+                    raise ValueError(f"{owner}: {key} holds NaN or inf (or a value beyond {p.data.dtype})")
+                checked[key] = array
+        return checked
+
+    _optional_slots: frozenset[str] = frozenset()
+
+    def _apply_state(self, checked: dict) -> None:
+        """Set what :meth:`check_state` returned."""
+        self.lr, self.steps = checked["lr"], checked["steps"]
+        for slot, buffers in self._slots().items():
+            for i in range(len(self.params)):
+                if f"{slot}.{i}" in checked:
+                    buffers[i] = checked[f"{slot}.{i}"]
 
 
 class SGD(Optimizer):
@@ -180,6 +239,8 @@ class SGD(Optimizer):
     def _slots(self):
         return {"velocity": self.velocity}
 
+    _optional_slots = frozenset({"velocity"})  # None until the first step with momentum
+
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), as PyTorch computes it:
@@ -200,16 +261,25 @@ class Adam(Optimizer):
         l2: str = "after_clip",
     ):
         super().__init__(params, lr, weight_decay, clip_value, clip_norm, l2)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair (β₁, β₂), got {betas!r}")
-        beta1, beta2 = (
-            _check("Adam", k, beta, lambda v: 0 <= v < 1, "in [0, 1)")
-            for k, beta in zip(("betas[0]", "betas[1]"), betas)
-        )
-        eps = _check("Adam", "eps", eps, lambda v: v > 0, "> 0")
-        self.betas, self.eps = (beta1, beta2), eps
+        self.betas = betas
+        self.eps = _check("Adam", "eps", eps, lambda v: v > 0, "> 0")
         self.m = [backend.xp.zeros_like(p.data) for p in self.params]
         self.v = [backend.xp.zeros_like(p.data) for p in self.params]
+
+    @property
+    def betas(self) -> tuple[float, float]:
+        """(β₁, β₂), each in [0, 1): checked on every assignment (β = 1 would divide by 1 − βᵗ = 0)."""
+        return self._betas
+
+    @betas.setter
+    def betas(self, value) -> None:
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise ValueError(f"Adam: betas must be a pair (β₁, β₂), got {value!r}")
+        beta1, beta2 = (
+            _check("Adam", k, beta, lambda v: 0 <= v < 1, "in [0, 1)")
+            for k, beta in zip(("betas[0]", "betas[1]"), value)
+        )
+        self._betas = (beta1, beta2)
 
     def step(self) -> None:
         self.steps += 1

@@ -20,7 +20,7 @@ The feedback rules of the network a block sits in act on the layers inside it as
 from __future__ import annotations
 
 from .layers import Layer, Parameter
-from .network import Sequential
+from .network import Sequential, refuse_repeated_layers
 
 __all__ = ["Residual"]
 
@@ -47,6 +47,10 @@ class Residual(Layer):
         self.shortcut = None if shortcut is None else _as_network(shortcut, "shortcut")
         if self.branch is self.shortcut:
             raise ValueError("Residual: branch and shortcut must be two different networks")
+        refuse_repeated_layers(
+            "Residual",
+            [(f"{name}.{sub}", layer) for name, net in self.children() for sub, layer in net.walk()],
+        )
         self.branch_error = self.shortcut_error = None
 
     def children(self) -> list[tuple[str, Sequential]]:

@@ -33,6 +33,7 @@ __all__ = [
     "Schedule",
     "StepCosineRestarts",
     "check_rates",
+    "check_schedule",
     "steps_per_epoch_of",
 ]
 
@@ -86,6 +87,15 @@ class Schedule(Protocol):
     def __call__(self, epoch: int) -> float:
         """``schedule(epoch) == schedule.lr_at(epoch)``."""
         return self.lr_at(epoch)
+
+
+def check_schedule(schedule) -> None:
+    """Refuse a schedule without ``lr_at(epoch)`` (a plain function, say), naming the ones there are."""
+    if schedule is not None and not callable(getattr(schedule, "lr_at", None)):
+        raise TypeError(
+            "schedule must have an lr_at(epoch) method (schedules.Constant(0.1), Phases(...), "
+            f"CosineRestarts(...)), got {type(schedule).__name__}"
+        )
 
 
 class Constant(Schedule):

@@ -56,7 +56,8 @@ from . import backend
 from .divergence import TrainingDiverged, diagnose, nonfinite_count
 from .ensemble import ensemble_size, model_generators
 from .evaluation import (
-    _check_data,
+    _check_batch_sizes,
+    _check_training_data,
     _count_correct,
     _host,
     _is_classification,
@@ -66,8 +67,9 @@ from .evaluation import (
     network_dtype,
 )
 from .history import History
+from .init import check_rng
 from .optim import _check_lr, make_optimizer
-from .schedules import check_rates, steps_per_epoch_of
+from .schedules import check_rates, check_schedule, steps_per_epoch_of
 
 __all__ = ["History", "Trainer", "TrainingDiverged", "evaluate", "fit", "make_optimizer"]
 
@@ -146,15 +148,12 @@ class Trainer:
         if test is None and hasattr(train, "x_test") and train.x_test is not None and len(train.x_test):
             test = (train.x_test, train.y_test)
         self.test = None if test is None else _split(test, "test")
-        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if eval_batch_size is not None and eval_batch_size <= 0:
-            raise ValueError(f"eval_batch_size must be positive, got {eval_batch_size!r}")
+        _check_batch_sizes(batch_size, eval_batch_size)
+        check_schedule(schedule)
+        check_rng("rng (fit's seed)", rng)
         if on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
-        _check_data(self.x_train, self.y_train, "train")
-        if self.test is not None:
-            _check_data(self.test[0], self.test[1], "test")
+        _check_training_data((self.x_train, self.y_train), self.test)
         if schedule is None:
             _check_lr(optimizer.lr)
         self.models = ensemble_size(net)

@@ -355,7 +355,8 @@ def test_a_corrupt_array_header_names_the_entry(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "meta", ["{not json", '["a list"]', '{"optimizer": {"state": {"__array__": "optim/x"}}}']
+    "meta",
+    ["{not json", '["a list"]', '{"format": 1, "optimizer": {"state": {"__array__": "optim/x"}}}'],
 )
 def test_corrupt_metadata_names_the_entry(tmp_path, meta):
     from nanograd_ad.checkpoint import CheckpointError, read_checkpoint
@@ -427,7 +428,7 @@ def test_the_restricted_unpickler_reads_real_numpy_pickles(tmp_path, protocol):
             _Python2Pickler(f, protocol=2).dump(batch)
         else:
             pickle.dump(batch, f, protocol=protocol)
-    got, labels = _read_batch(path, b"labels")
+    got, labels = _read_batch(path, b"labels", 10)
     np.testing.assert_array_equal(got, data)
     np.testing.assert_array_equal(labels, [1, 2])
 
@@ -568,3 +569,581 @@ def test_load_state_dict_after_flat_parameter_keeps_training_the_layers():
     after = net.state_dict()
     assert all(not np.array_equal(after[name], loaded[name]) for name in loaded)
     np.testing.assert_array_equal(flat.data[:6], after["0.weight"].ravel())
+
+
+# ------------------------------------------------- issue 28: one layer instance used twice
+
+
+def test_one_dense_instance_used_twice_is_refused_naming_both_positions():
+    shared = ng.Dense(3, 3)
+    with pytest.raises(
+        ValueError, match=r"Sequential: layer 2 is layer 0 again \(the same Dense\(3, 3\) object\).*new layer"
+    ):
+        ng.Sequential(shared, ng.Tanh(), shared)
+
+
+def test_one_activation_instance_used_twice_is_refused():
+    act = ng.Tanh()
+    with pytest.raises(ValueError, match=r"layer 3 is layer 1 again \(the same Tanh\(\) object\)"):
+        ng.Sequential(ng.Dense(3, 3), act, ng.Dense(3, 3), act)
+
+
+def test_a_layer_shared_with_a_nested_block_is_refused_naming_both_positions():
+    dense = ng.Dense(4, 4)
+    block = ng.Residual(ng.Sequential(dense, ng.Tanh()))
+    with pytest.raises(ValueError, match=r"layer 1\.branch\.0 is layer 0 again \(the same Dense\(4, 4\)"):
+        ng.Sequential(dense, block)
+    act = ng.ReLU()
+    with pytest.raises(ValueError, match=r"Residual: layer shortcut\.0 is layer branch\.1 again"):
+        ng.Residual(ng.Sequential(ng.Dense(4, 4), act), ng.Sequential(act))
+
+
+def test_separate_instances_give_the_right_gradient():
+    """The refused network's gradient was wrong in sign; two instances pass gradcheck."""
+    ng.seed(0)
+    net = ng.Sequential(ng.Dense(3, 3), ng.Tanh(), ng.Dense(3, 3))
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    assert ng.gradcheck(net, None, x).passed
+
+
+# ------------------------------------------------------- issue 28: gradcheck's own arguments
+
+
+class _SignFlippedDense(ng.Dense):
+    """A planted bug: ∂C/∂W with the wrong sign."""
+
+    def backward(self, delta, input_grad=True):
+        out = super().backward(delta, input_grad=input_grad)
+        self.weight.grad *= -1
+        return out
+
+
+def _broken_net():
+    ng.seed(0)
+    return ng.Sequential(_SignFlippedDense(3, 2), ng.Tanh())
+
+
+_X3 = np.random.default_rng(2).standard_normal((4, 3))
+
+
+def test_gradcheck_fails_the_planted_sign_flip_with_its_defaults():
+    assert not ng.gradcheck(_broken_net(), None, _X3).passed
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(h=1e-30), r"gradcheck: h must be a finite number in \[1e-10, 0.1\].*got 1e-30"),
+        (dict(h=float("nan")), r"gradcheck: h must be .*got nan"),
+        (dict(h=0), r"gradcheck: h must be .*got 0"),
+        (dict(h=-1e-5), r"gradcheck: h must be .*got -1e-05"),
+        (dict(tol=0), r"gradcheck: tol must be a finite number in \(0, 1\), got 0"),
+        (dict(tol=float("inf")), r"gradcheck: tol must be .*got inf"),
+        (dict(max_entries=0), r"gradcheck: max_entries must be None or an integer ≥ 1.*got 0"),
+        (dict(max_entries=2.5), r"gradcheck: max_entries must be None or an integer ≥ 1.*got 2.5"),
+        (dict(max_entries=True), r"gradcheck: max_entries must be .*got True"),
+        (dict(atol=float("nan")), r"gradcheck: atol must be None or a finite number ≥ 0, got nan"),
+        (dict(atol=-1.0), r"gradcheck: atol must be .*got -1.0"),
+    ],
+)
+def test_gradcheck_refuses_settings_under_which_a_broken_backward_passes(options, message):
+    with pytest.raises(ValueError, match=message):
+        ng.gradcheck(_broken_net(), None, _X3, **options)
+    with pytest.raises(ValueError, match=message.replace("gradcheck", "check_layer")):
+        ng.check_layer(_SignFlippedDense(3, 2), _X3, **options)
+
+
+def test_a_report_that_compared_nothing_does_not_pass():
+    report = ng.gradcheck(ng.Sequential(ng.Tanh()), None, _X3, check_input=False)
+    assert not report.passed
+    assert "nothing was compared" in str(report)
+
+
+def test_a_nan_difference_quotient_fails_the_check():
+    from nanograd_ad.gradcheck import GradcheckReport, _compare
+
+    values = np.array([1.0, 2.0])
+    worst = _compare("w", np.array([1.0, 1.0]), lambda: float("nan"), values, 1e-5, [(0,), (1,)], 1e-8)
+    report = GradcheckReport([worst])
+    assert not report.passed and worst.max_rel_error == float("inf")
+
+
+def test_gradcheck_names_a_bare_layer_and_a_loss_class():
+    with pytest.raises(TypeError, match=r"gradcheck: net must be a Sequential.*got Dense.*check_layer"):
+        ng.gradcheck(ng.Dense(3, 2), None, _X3)
+    net = ng.Sequential(ng.Dense(3, 2))
+    message = r"gradcheck: loss must be a loss object such as SoftmaxCrossEntropy\(\).*got the class"
+    with pytest.raises(TypeError, match=message + " SoftmaxCrossEntropy"):
+        ng.gradcheck(net, ng.SoftmaxCrossEntropy, _X3, np.array([0, 1, 0, 1]))
+    with pytest.raises(TypeError, match=r"check_layer: layer must be a Layer, got Sequential"):
+        ng.check_layer(net, _X3)
+
+
+# -------------------------------------------------- issue 28: what a CIFAR batch may contain
+
+
+def _write_batch(root, data, labels, name="data_batch_2", protocol=4):
+    with open(root / "cifar-10-batches-py" / name, "wb") as f:
+        pickle.dump({b"data": data, b"labels": labels}, f, protocol=protocol)
+
+
+_GOOD_PIXELS = np.zeros((4, 3072), np.uint8)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (np.full((4, 3072), 0.5), r"data_batch_2: b'data' must be uint8 .*got dtype float64"),
+        (np.full((4, 3072), 300, np.int16), r"data_batch_2: b'data' must be uint8 .*got dtype int16"),
+        (np.full((4, 3072), -5, np.int64), r"data_batch_2: b'data' must be uint8 .*got dtype int64"),
+        (np.full((4, 3072), np.nan, np.float32), r"data_batch_2: b'data' .*got dtype float32"),
+        ([[0] * 3072] * 4, r"data_batch_2: b'data' must be uint8 .*got list"),
+    ],
+)
+def test_cifar_pixels_other_than_uint8_are_refused_naming_file_key_and_dtype(tmp_path, data, message):
+    from nanograd_ad.datasets import load_cifar10
+
+    root = _cifar_root(tmp_path)
+    _write_batch(root, data, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match=message):
+        load_cifar10(root)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([0, 1, 42, 3], r"test_batch: b'labels' must be integers in \[0, 10\); entry 2 is 42"),
+        ([0, -1, 2, 3], r"test_batch: b'labels' must be integers in \[0, 10\); entry 1 is -1"),
+        ([0, 1.5, 2, 3], r"test_batch: b'labels' must be integers in \[0, 10\); entry 1 is 1.5 \(float\)"),
+        (["cat", 1, 2, 3], r"test_batch: b'labels' must be integers .*entry 0 is 'cat' \(str\)"),
+        ([True, 1, 2, 3], r"test_batch: b'labels' must be integers .*entry 0 is True \(bool\)"),
+        (np.array([0, 1, 2, 3.0]), r"test_batch: b'labels' must be integers .*float64"),
+    ],
+)
+def test_cifar_labels_out_of_range_or_not_integers_are_refused(tmp_path, labels, message):
+    from nanograd_ad.datasets import load_cifar10
+
+    root = _cifar_root(tmp_path)
+    _write_batch(root, _GOOD_PIXELS, labels, name="test_batch")
+    with pytest.raises(ValueError, match=message):
+        load_cifar10(root)
+
+
+def test_an_empty_bytes_value_in_a_protocol_2_pickle_is_harmless(tmp_path):
+    from nanograd_ad.datasets import _read_batch
+
+    path = tmp_path / "batch"
+    with open(path, "wb") as f:
+        pickle.dump({b"data": _GOOD_PIXELS, b"labels": [0, 1, 2, 3], b"batch_label": b""}, f, protocol=2)
+    _, labels = _read_batch(path, b"labels", 10)
+    np.testing.assert_array_equal(labels, [0, 1, 2, 3])
+
+
+# ------------------------------------------- issue 28: cross-entropy with masked logits
+
+
+def test_a_minus_inf_logit_on_another_class_gives_the_finite_loss():
+    loss = ng.SoftmaxCrossEntropy()
+    value = float(loss(np.array([[0.0, -np.inf, 1.0]]), np.array([0])))
+    assert value == pytest.approx(np.log1p(np.e), rel=1e-12)  # log(1 + e) = 1.3133
+    np.testing.assert_allclose(loss.backward(), [[1 / (1 + np.e) - 1, 0.0, np.e / (1 + np.e)]], rtol=1e-12)
+    one_hot = float(loss(np.array([[0.0, -np.inf, 1.0]]), np.array([[1.0, 0.0, 0.0]])))
+    assert one_hot == pytest.approx(1.3132616875182228, rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 5), classes=st.integers(2, 6), seed=st.integers(0, 1000))
+def test_masked_logits_equal_the_loss_over_the_remaining_classes(rows, classes, seed):
+    """Masking class k with −inf is the same as leaving k out (0·log 0 = 0)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((rows, classes))
+    masked_class = int(rng.integers(classes))
+    labels = (masked_class + 1 + rng.integers(0, classes - 1, rows)) % classes  # never the masked one
+    masked = logits.copy()
+    masked[:, masked_class] = -np.inf
+    kept = [k for k in range(classes) if k != masked_class]
+    remap = np.array([kept.index(k) if k in kept else -1 for k in range(classes)])
+    expected = float(ng.SoftmaxCrossEntropy()(logits[:, kept], remap[labels]))
+    assert float(ng.SoftmaxCrossEntropy()(masked, labels)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_float_target_row_holding_nan_is_refused():
+    message = r"SoftmaxCrossEntropy: rows of the target must sum to 1.*row 1 holds NaN"
+    with pytest.raises(ValueError, match=message):
+        ng.SoftmaxCrossEntropy()(np.zeros((2, 3)), np.array([[1.0, 0, 0], [np.nan, 0.5, 0.5]]))
+
+
+def test_boolean_logits_are_refused_naming_the_dtype():
+    with pytest.raises(TypeError, match=r"SoftmaxCrossEntropy: logits must be real numbers.*got dtype bool"):
+        ng.SoftmaxCrossEntropy()(np.array([[True, False]]), np.array([0]))
+
+
+# ------------------------------------------- issue 28: the data and settings fit() is given
+
+
+def _tiny_data():
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    return x, np.arange(8) % 2
+
+
+def _fit(train, test=None, loss=None, **options):
+    ng.seed(0)
+    net = ng.Sequential(ng.Dense(3, 2))
+    options.setdefault("lr", 0.1)
+    loss = loss or ng.SoftmaxCrossEntropy()
+    return ng.fit(net, loss, "sgd", train, 1, test=test, progress=False, **options)
+
+
+def test_a_nan_in_the_test_inputs_is_named_before_training():
+    x, y = _tiny_data()
+    bad = x.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(ValueError, match=r"test: the inputs hold NaN or inf \(1 entry\); first in row 5"):
+        _fit((x, y), test=(bad, y))
+
+
+def test_a_nan_in_the_training_inputs_is_named_before_training():
+    x, y = _tiny_data()
+    bad = x.copy()
+    bad[2, 0] = np.inf
+    with pytest.raises(ValueError, match=r"train: the inputs hold NaN or inf \(1 entry\); first in row 2"):
+        _fit((bad, y))
+
+
+def test_a_nan_in_regression_targets_is_named_as_the_targets():
+    x, _ = _tiny_data()
+    targets = x[:, :2].copy()
+    targets[6, 1] = np.nan
+    with pytest.raises(ValueError, match=r"train: the targets hold NaN or inf \(1 entry\); first in row 6"):
+        _fit((x, targets), loss=ng.MSE())
+
+
+@pytest.mark.parametrize("which", ["x", "y"])
+def test_python_lists_are_refused_naming_the_set_and_the_fix(which):
+    x, y = _tiny_data()
+    train = (x.tolist(), y) if which == "x" else (x, y.tolist())
+    role = "inputs" if which == "x" else "targets"
+    with pytest.raises(TypeError, match=rf"train: the {role} must be an array .*np.asarray.*got list"):
+        _fit(train)
+
+
+@pytest.mark.parametrize("value", [2.5, True, 0, -1, "8"])
+def test_eval_batch_size_must_be_a_positive_integer(value):
+    message = rf"eval_batch_size must be None or a positive integer, got {value!r}"
+    with pytest.raises(ValueError, match=message):
+        _fit(_tiny_data(), eval_batch_size=value)
+
+
+@pytest.mark.parametrize("value", ["abc", -1, 1.5, True])
+def test_fit_refuses_a_seed_that_is_not_a_non_negative_integer(value):
+    message = rf"seed must be a non-negative integer or a numpy Generator, got {value!r}"
+    with pytest.raises(ValueError, match=message):
+        _fit(_tiny_data(), seed=value)
+
+
+def test_a_schedule_given_as_a_function_is_refused_naming_lr_at():
+    message = r"schedule must have an lr_at\(epoch\) method.*Constant.*got function"
+    with pytest.raises(TypeError, match=message):
+        _fit(_tiny_data(), schedule=lambda epoch: 0.1)
+
+
+# ------------------------------------------------ issue 28: optimizers hold what they are given
+
+
+def test_a_parameter_listed_twice_is_refused_naming_both_positions():
+    params = ng.Sequential(ng.Dense(2, 2)).parameters()
+    for cls in (ng.SGD, ng.Adam):
+        with pytest.raises(ValueError, match=rf"{cls.__name__}: parameter 2 is parameter 0 again \(weight"):
+            cls(params + params, lr=0.1)
+
+
+@pytest.mark.parametrize("value", [float("nan"), -0.1, float("inf"), "0.1", None, True])
+def test_lr_is_checked_on_assignment(value):
+    opt = ng.Adam(ng.Sequential(ng.Dense(2, 2)).parameters(), lr=0.01)
+    message = r"Adam: lr must be a finite number ≥ 0, got " + re.escape(repr(value))
+    with pytest.raises(ValueError, match=message):
+        opt.lr = value
+    assert opt.lr == 0.01
+    opt.lr = 0  # a schedule may reach 0 (the end of a cosine cycle)
+    assert opt.lr == 0.0 and type(opt.lr) is float
+
+
+@pytest.mark.parametrize("betas", [(1, 1), (0.9, 1.0), (-0.1, 0.9), (0.9,), "ab", (0.9, float("nan"))])
+def test_betas_are_checked_on_assignment(betas):
+    opt = ng.Adam(ng.Sequential(ng.Dense(2, 2)).parameters())
+    with pytest.raises(ValueError, match=r"Adam: betas"):
+        opt.betas = betas
+    assert opt.betas == (0.9, 0.999)
+
+
+def _adam_state(params=None):
+    params = params or ng.Sequential(ng.Dense(2, 2)).parameters()
+    opt = ng.Adam(params)
+    for p in params:
+        p.grad[...] = 1.0
+    opt.step()
+    return opt.state_dict()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(lr=float("nan")), r"lr must be a finite number ≥ 0, got nan"),
+        (dict(lr=-1.0), r"lr must be a finite number ≥ 0, got -1.0"),
+        (dict(steps=-3), r"steps must be an integer ≥ 0, got -3"),
+        (dict(steps=2.5), r"steps must be an integer ≥ 0, got 2.5"),
+        ({"m.0": np.full((2, 2), np.nan, np.float32)}, r"m.0 holds NaN or inf"),
+        ({"v.1": np.array([1 + 2j, 0j])}, r"v.1 must be a real float array, got dtype complex128"),
+    ],
+)
+def test_load_state_dict_refuses_bad_values_before_changing_anything(change, message):
+    params = ng.Sequential(ng.Dense(2, 2)).parameters()
+    opt = ng.Adam(params, lr=0.5)
+    state = {**_adam_state(), **change}
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: " + message):
+        opt.load_state_dict(state)
+    assert opt.lr == 0.5 and opt.steps == 0 and not np.any(opt.m[0])
+
+
+def test_a_state_of_fewer_parameters_is_refused():
+    state = _adam_state()  # 2 parameters
+    opt = ng.Adam(ng.Sequential(ng.Dense(2, 2), ng.Dense(2, 2)).parameters())  # 4 parameters
+    message = r"Adam.load_state_dict: unexpected entries \[\], missing \['m.2', 'm.3', 'v.2', 'v.3'\]"
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(state)
+
+
+def test_load_state_dict_names_a_list():
+    opt = ng.SGD(ng.Sequential(ng.Dense(2, 2)).parameters(), lr=0.1)
+    with pytest.raises(TypeError, match=r"SGD.load_state_dict: state must be a dict .*got list"):
+        opt.load_state_dict([("lr", 0.1)])
+
+
+# ------------------------------------------- issue 28: callbacks, seeds and where files go
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(min_delta=float("nan")), r"EarlyStopping: min_delta must be a finite number ≥ 0, got nan"),
+        (dict(min_delta=-0.1), r"EarlyStopping: min_delta must be a finite number ≥ 0, got -0.1"),
+        (dict(patience=2.5), r"EarlyStopping: patience must be an integer ≥ 1, got 2.5"),
+        (dict(patience="3"), r"EarlyStopping: patience must be an integer ≥ 1, got '3'"),
+        (dict(patience=True), r"EarlyStopping: patience must be an integer ≥ 1, got True"),
+        (dict(patience=0), r"EarlyStopping: patience must be an integer ≥ 1, got 0"),
+        (dict(monitor=3), r"EarlyStopping: monitor must be the name of a logged value .*got 3"),
+    ],
+)
+def test_early_stopping_checks_its_arguments(options, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        ng.EarlyStopping(**options)
+
+
+@pytest.mark.parametrize(
+    "every, message",
+    [(2.5, r"got 2.5"), (0, r"got 0"), ("1", r"got '1'"), (True, r"got True")],
+)
+def test_checkpointing_every_must_be_a_positive_integer(tmp_path, every, message):
+    with pytest.raises(ValueError, match=r"Checkpointing: every must be an integer ≥ 1, " + message):
+        ng.Checkpointing(tmp_path / "last.npz", every=every)
+
+
+def test_checkpointing_onto_a_directory_is_refused_at_construction(tmp_path):
+    with pytest.raises(ValueError, match=rf"Checkpointing: path {re.escape(str(tmp_path))} is a directory"):
+        ng.Checkpointing(tmp_path)
+    with pytest.raises(ValueError, match=r"Checkpointing: path must be a file name, got ''"):
+        ng.Checkpointing("")
+
+
+def test_saving_onto_a_directory_or_an_empty_path_is_refused(tmp_path):
+    net = ng.Sequential(ng.Dense(2, 2))
+    with pytest.raises(IsADirectoryError, match=rf"{re.escape(str(tmp_path))} is a directory.*file name"):
+        ng.save_checkpoint(tmp_path, net)
+    with pytest.raises(ValueError, match=r"save_checkpoint: path must be a file name, got ''"):
+        ng.save_checkpoint("", net)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "3", True, None])
+def test_seed_must_be_a_non_negative_integer(value):
+    message = r"seed: the seed must be an integer ≥ 0, got " + re.escape(repr(value))
+    with pytest.raises((TypeError, ValueError), match=message):
+        ng.seed(value)
+
+
+def test_from_seeds_refuses_fractional_seeds():
+    with pytest.raises((TypeError, ValueError), match=r"seed must be an integer ≥ 0, got 1.5"):
+        ng.from_seeds(lambda: ng.Sequential(ng.Dense(1, 2)), [1.5, 2])
+
+
+# ---------------------------------------- issue 28: state is checked whole before it is loaded
+
+
+def _three_layer_net():
+    ng.seed(0)
+    return ng.Sequential(ng.Dense(3, 4), ng.ReLU(), ng.Dense(4, 2))
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (np.array([[None] * 2] * 4, dtype=object), r"2.weight must hold real numbers, got dtype object"),
+        (np.full((4, 2), 1 + 1j), r"2.weight must hold real numbers, got dtype complex128"),
+        (np.ones((4, 2), bool), r"2.weight must hold real numbers, got dtype bool"),
+        (np.full((4, 2), 1e300), r"2.weight holds NaN or inf in float32 \(values beyond its range"),
+        (np.full((4, 2), np.nan), r"2.weight holds NaN or inf"),
+        ("ab", r"2.weight must be an array, got str"),
+    ],
+)
+def test_load_state_dict_refuses_bad_values_and_changes_nothing(value, message):
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    net = _three_layer_net()
+    before = net.state_dict()
+    state = {name: np.zeros_like(v) for name, v in before.items()}
+    state["2.weight"] = value
+    with pytest.raises(CheckpointMismatchError, match=r"load_state_dict: (parameter )?" + message):
+        net.load_state_dict(state)
+    for name, array in net.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])  # the entries before it were not written
+
+
+def test_load_state_dict_names_a_list_given_for_the_state():
+    with pytest.raises(TypeError, match=r"load_state_dict: state must be a dict .*got list"):
+        _three_layer_net().load_state_dict([np.zeros((3, 4))])
+
+
+def test_load_checkpoint_with_a_mismatched_optimizer_changes_nothing(tmp_path):
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    source = _three_layer_net()
+    small = ng.Sequential(ng.Dense(3, 4), ng.ReLU(), ng.Dense(4, 2))
+    path = ng.save_checkpoint(tmp_path / "c.npz", small, ng.Adam(ng.Sequential(ng.Dense(3, 4)).parameters()))
+    before = source.state_dict()
+    adam = ng.Adam(source.parameters(), lr=0.5)
+    with pytest.raises(CheckpointMismatchError, match=r"Adam.load_state_dict: .*missing \['m.2', 'm.3'"):
+        ng.load_checkpoint(path, source, adam)
+    for name, array in source.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+    assert adam.lr == 0.5
+
+
+def test_a_checkpoint_of_other_layer_kinds_is_refused_naming_the_layer(tmp_path):
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    path = ng.save_checkpoint(tmp_path / "relu.npz", _three_layer_net())
+    tanh = ng.Sequential(ng.Dense(3, 4), ng.Tanh(), ng.Dense(4, 2))
+    before = tanh.state_dict()
+    with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Tanh here"):
+        ng.load_checkpoint(path, tanh)
+    np.testing.assert_array_equal(tanh.state_dict()["0.weight"], before["0.weight"])
+    tanh.load_state_dict(ng.read_checkpoint(path).net_state)  # the documented way round
+    ng.load_checkpoint(path, ng.Sequential(ng.Dense(3, 4), ng.ReLU(derivative="ad"), ng.Dense(4, 2)))
+
+
+def test_a_subclass_of_the_same_name_counts_as_the_same_layer(tmp_path):
+    """The fast wing subclasses the reference classes under their names."""
+    path = ng.save_checkpoint(tmp_path / "c.npz", _three_layer_net())
+    fast_dense = type("Dense", (ng.Dense,), {"__module__": "nanograd_ad.fast.layers"})
+    net = ng.Sequential(fast_dense(3, 4), ng.ReLU(), fast_dense(4, 2))
+    ng.load_checkpoint(path, net)
+    np.testing.assert_array_equal(net.state_dict()["2.weight"], _three_layer_net().state_dict()["2.weight"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(format=2), r"c.npz: entry '__meta__' gives checkpoint format 2; this nanograd_ad reads format"),
+        (dict(format=None), r"gives checkpoint format None; this nanograd_ad reads format 1"),
+        (dict(version=3), r"version must be a string, found 3"),
+    ],
+)
+def test_the_format_and_version_fields_are_checked(tmp_path, change, message):
+    import json
+
+    from nanograd_ad.checkpoint import CheckpointError
+
+    path = ng.save_checkpoint(tmp_path / "c.npz", _three_layer_net())
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    meta.update(change)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match=message):
+        ng.read_checkpoint(path)
+
+
+def test_check_refuses_a_complex_answer_naming_it():
+    with pytest.raises(ng.CheckError, match=r"check 'delta': yours should be real numbers, got .*complex128"):
+        ng.check("delta", np.array([1.0 + 0.5j, 2.0]), np.array([1.0, 2.0]))
+    with pytest.raises(ng.CheckError, match=r"the expected value should be real numbers, got .*complex128"):
+        ng.check("delta", np.array([1.0, 2.0]), np.array([1.0 + 0j, 2.0]))
+
+
+# ------------------------------------------------- issue 28: ng.seed belongs to the thread
+
+
+def _build_in_steps(barrier, layers=4):
+    """Dense layers built one by one, every thread waiting for the others between them, so the
+    draws of two threads interleave."""
+    built = []
+    for _ in range(layers):
+        barrier.wait()
+        built.append(ng.Dense(5, 5))
+    return ng.Sequential(*built).state_dict()
+
+
+def test_each_threads_seeded_build_equals_the_same_build_done_alone():
+    import threading
+
+    alone = {}
+    for s in (1, 2):
+        ng.seed(s)
+        alone[s] = ng.Sequential(*[ng.Dense(5, 5) for _ in range(4)]).state_dict()
+    barrier, results = threading.Barrier(2), {}
+
+    def work(s):
+        ng.seed(s)
+        barrier.wait()  # both have seeded before either draws
+        results[s] = _build_in_steps(barrier)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in (1, 2):
+        for name, value in alone[s].items():
+            np.testing.assert_array_equal(results[s][name], value, err_msg=f"seed {s}, {name}")
+
+
+def test_a_thread_that_never_seeded_draws_from_the_process_wide_generator():
+    import threading
+
+    ng.seed(7)
+    expected = ng.Dense(3, 3).weight.data.copy()
+    ng.seed(7)
+    found = {}
+    thread = threading.Thread(target=lambda: found.update(w=ng.Dense(3, 3).weight.data.copy()))
+    thread.start()
+    thread.join()
+    np.testing.assert_array_equal(found["w"], expected)
+    assert not np.array_equal(ng.Dense(3, 3).weight.data, expected)  # the thread drew from it
+
+
+def test_an_older_checkpoint_without_stored_kinds_is_checked_from_its_description(tmp_path):
+    import json
+
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    path = ng.save_checkpoint(tmp_path / "old.npz", _three_layer_net())
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    del meta["architecture"]["layers"]
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Sigmoid here"):
+        ng.load_checkpoint(path, ng.Sequential(ng.Dense(3, 4), ng.Sigmoid(), ng.Dense(4, 2)))
+    ng.load_checkpoint(path, _three_layer_net())

@@ -593,8 +593,9 @@ def test_sync_budget_one_read_per_training_step(strict_device, options):
 
 
 def test_sync_budget_with_device_data_and_a_test_set(strict_device):
-    """Data already on the device: labels are checked once per dataset (one read each),
-    batches are gathered there; each epoch's evaluation reads its loss and accuracy (2)."""
+    """Data already on the device: labels are checked once per dataset (one read each), the
+    inputs' finiteness once for both sets (one read); batches are gathered there; each epoch's
+    evaluation reads its loss and accuracy (2)."""
     x, y = classes(n=64)
     test = classes(n=16, seed=1)
     train = (backend.asarray(x), backend.asarray(y))
@@ -606,7 +607,7 @@ def test_sync_budget_with_device_data_and_a_test_set(strict_device):
         test=(backend.asarray(test[0]), backend.asarray(test[1])),
     )
     assert later == 8 + 2 + 2
-    assert first == later + 2  # the two label checks, once
+    assert first == later + 3  # the two label checks and the data's finiteness check, once
 
 
 def test_sync_budget_of_an_ensemble_step_is_zero(strict_device):

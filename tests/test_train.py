@@ -229,7 +229,7 @@ def test_a_per_step_schedule_with_a_bad_rate_is_refused_before_training():
         def lr_at(self, step):
             return -0.1 if step == 5 else 0.1
 
-    with pytest.raises(ValueError, match="learning rate -0.1 at step 5"):
+    with pytest.raises(ValueError, match=r"learning rate -0\.1 at step 5"):
         rates_of_every_update(NegativeAtStep5(), 2)
 
 
@@ -287,7 +287,9 @@ def test_built_optimizer_with_bad_lr_or_schedule_is_refused():
     x, y = blobs()
     net = small_classifier()
     optimizer = SGD(net.parameters(), lr=0.1)
-    optimizer.lr = -1.0
+    with pytest.raises(ValueError, match=r"SGD: lr must be a finite number ≥ 0, got -1.0"):
+        optimizer.lr = -1.0  # checked on assignment
+    optimizer.lr = 0.0  # allowed for a schedule's sake, not as the only rate
     with pytest.raises(ValueError, match="learning rate"):
         Trainer(net, SoftmaxCrossEntropy(), optimizer, (x, y), progress=False)
     optimizer.lr = 0.1
