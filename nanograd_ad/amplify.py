@@ -28,6 +28,11 @@ epoch of an amplifying phase is analysed and chooses the layers amplified for th
 of the phase (epoch 51 chooses for 52–100, epoch 101 for 102–130); with
 ``reselect_every=k`` the choice is renewed every k epochs of the phase.
 
+The paper's two strategies and threshold sweeps are named presets: ``PARAMS_SHALLOW``
+(params₁, for VGG-19 and ResNet-18/34) with ``THRESHOLDS_SHALLOW`` (0.7–2.5 step 0.1), and
+``PARAMS_DEEP`` (params₂, for ResNet-50/101) with ``THRESHOLDS_DEEP`` (1.0–3.0 step 0.25);
+`scale_phases` shrinks a strategy to fewer epochs.
+
 Pieces: `GradientStatistics` (a feedback rule that accumulates the sums), `Amplify`
 (the feedback rule that multiplies), `AmplificationStrategy` (a training callback that
 drives both and the learning rate), and the pure functions `directionality`,
@@ -36,6 +41,7 @@ drives both and the learning rate), and the pure functions `directionality`,
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import random
@@ -49,7 +55,11 @@ from .schedules import Phases
 
 __all__ = [
     "MEASURES",
+    "PARAMS_DEEP",
+    "PARAMS_SHALLOW",
     "SCOPES",
+    "THRESHOLDS_DEEP",
+    "THRESHOLDS_SHALLOW",
     "AmplificationStrategy",
     "Amplify",
     "GradientStatistics",
@@ -57,6 +67,7 @@ __all__ = [
     "check_phases",
     "directionality",
     "random_layers",
+    "scale_phases",
     "select_layers",
     "standardize",
     "weight_layers",
@@ -360,6 +371,54 @@ def check_phases(phases) -> list[Phase]:
             raise ValueError(f"phase {i} {entry!r}: {err}") from None
         checked.append(Phase(int(end), float(lr), bool(amplify), factor))
     return checked
+
+
+#: params₁ (Basodi et al., §4), the strategy of the shallow models (VGG-19, ResNet-18/34):
+#: 50 plain epochs, amplification analysed at epoch 51 for 52–100, the rate cut to 0.01
+#: and a new analysis at 101 for 102–130, the last 20 epochs plain. 150 epochs.
+PARAMS_SHALLOW: tuple[Phase, ...] = (
+    Phase(50, 0.1, False, 1.0),
+    Phase(100, 0.1, True, 2.0),
+    Phase(130, 0.01, True, 2.0),
+    Phase(150, 0.01, False, 1.0),
+)
+
+#: params₂ (Basodi et al., §4), the strategy of the deep models (ResNet-50/101): 10 plain
+#: epochs, analysis at epoch 11 for 12–100, the rate cut to 0.01 and a new analysis at 101
+#: for 102–145, the last 5 epochs plain. (The captions of the paper's Figs. 5, 6, 9, 10 say
+#: "applied from epochs 51-145"; the strategy as stated is this one.)
+PARAMS_DEEP: tuple[Phase, ...] = (
+    Phase(10, 0.1, False, 1.0),
+    Phase(100, 0.1, True, 2.0),
+    Phase(145, 0.01, True, 2.0),
+    Phase(150, 0.01, False, 1.0),
+)
+
+#: the threshold sweep of the shallow models: 0.7, 0.8, …, 2.5 (19 values)
+THRESHOLDS_SHALLOW: tuple[float, ...] = tuple(round(0.7 + 0.1 * i, 6) for i in range(19))
+
+#: the threshold sweep of the deep models: 1.0, 1.25, …, 3.0 (9 values)
+THRESHOLDS_DEEP: tuple[float, ...] = tuple(round(1.0 + 0.25 * i, 6) for i in range(9))
+
+
+def scale_phases(phases, epochs: int) -> list[Phase]:
+    """The same strategy shrunk (or stretched) to ``epochs``: every end_epoch e becomes
+    round(e · epochs / E), E the last end; the rates, flags and factors are kept.
+
+    Refuses an ``epochs`` so small that two phases would end at the same epoch (every phase
+    needs at least one). ``scale_phases(PARAMS_DEEP, 30)`` ends at 2, 20, 29, 30.
+    """
+    checked = check_phases(phases)
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"scale_phases: epochs must be an int >= 1, got {epochs!r}")
+    total = checked[-1].end_epoch
+    ends = [round(phase.end_epoch * int(epochs) / total) for phase in checked]
+    if ends[0] < 1 or any(a >= b for a, b in itertools.pairwise(ends)):
+        raise ValueError(
+            f"scale_phases: {epochs} epochs are too few for {len(checked)} phases ending at "
+            f"{[p.end_epoch for p in checked]} of {total} (scaled ends {ends}: each phase needs an epoch)"
+        )
+    return [phase._replace(end_epoch=end) for phase, end in zip(checked, ends)]
 
 
 def without_amplification(phases) -> list[Phase]:

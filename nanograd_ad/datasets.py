@@ -42,6 +42,7 @@ __all__ = [
     "abs_task",
     "add_noise",
     "batches",
+    "binarize",
     "compare_task",
     "default_data_dir",
     "digits",
@@ -671,6 +672,24 @@ def add_noise(
     else:
         noise = rng.uniform(-float(level), float(level), size=x.shape)
     return (x + noise).astype(dtype)
+
+
+def binarize(x: np.ndarray, threshold: float = 0.5, high: float = 1.0) -> np.ndarray:
+    """x_b = high · 1[x > threshold], elementwise (every channel on its own).
+
+    The input step of Wang's ICS experiment (§4.1: the input layer "performing binarization
+    operations to the original images", each of R, G, B; its data then have maximum 100):
+    ``binarize(x, 0.5, 100.0)`` on pixels in [0, 1] is that reading (`ics.paper_input`).
+    Returns a new array of x's floating dtype (float32 for integer x); x is not modified.
+    """
+    for name, value in (("threshold", threshold), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"binarize: {name} must be a finite float, got {value!r}")
+    if high <= 0:
+        raise ValueError(f"binarize: high must be > 0 (the value of a set pixel), got {high!r}")
+    x = np.asarray(x)
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+    return np.where(x > threshold, high, 0.0).astype(dtype)
 
 
 # ------------------------------------------------------------------------ dispatch

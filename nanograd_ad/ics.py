@@ -29,9 +29,13 @@ r, the slope of the positive branch, so it matches the true derivative for z ≫
 Both are registered under the key ``"regularized_relu"``.
 
 Because every layer multiplies by r ≪ 1, the activations shrink layer by layer, and the
-paper magnifies the input (×10000 for inputs up to 100): :class:`Scale` is that step and
-:func:`suggest_input_scale` picks the factor that gives the logits unit RMS at
-initialization. Note: with zero biases and r > 0, max(0, r·z) = r·max(0, z), so a
+paper magnifies the input (×10000 for inputs up to 100): :class:`Scale` is that step.
+Two readings of the input (``INPUT_READINGS``, :func:`input_factor`): ``"derived"``
+(:func:`suggest_input_scale` picks the factor that gives the logits unit RMS at
+initialization, on the inputs as they are) and ``"paper"`` (§4.1: the images binarized
+per channel to a maximum of 100, :func:`paper_input`, then ×10⁴).
+
+Note: with zero biases and r > 0, max(0, r·z) = r·max(0, z), so a
 regularized-ReLU network equals the plain ReLU network times the constant Π_l r_l at
 initialization — the two differ in training through the biases and the scale of the
 logits fed to the softmax.
@@ -47,10 +51,15 @@ from .callbacks import Callback
 from .layers import Conv2D, Dense, Layer
 
 __all__ = [
+    "INPUT_READINGS",
+    "PAPER_INPUT_FACTOR",
+    "PAPER_INPUT_MAX",
     "PeakAccuracy",
     "RegularizedReLU",
     "Scale",
     "activation_scales",
+    "input_factor",
+    "paper_input",
     "regularization_geometry",
     "suggest_input_scale",
 ]
@@ -321,6 +330,42 @@ def suggest_input_scale(net, x, target: float = 1.0, tol: float = 1e-3, max_iter
     )
 
 
+#: Wang §4.1: "the magnification is set as 10000 when the maximum value of the input
+#: layer data is 100"
+PAPER_INPUT_FACTOR = 1e4
+PAPER_INPUT_MAX = 100.0
+INPUT_READINGS = ("derived", "paper")
+
+
+def paper_input(x, threshold: float = 0.5):
+    """The paper's input: x_b = 100 · 1[x > threshold] per channel (Wang §4.1: binarized
+    images whose maximum is 100), to be magnified by ``PAPER_INPUT_FACTOR`` = 10⁴.
+
+    **(reading)** The paper names a binarization of each colour channel and the maximum
+    100, not the threshold; 0.5 on pixels in [0, 1] (the loaders' range) is ours. Host
+    arrays in, host arrays out (`datasets.binarize`).
+    """
+    from .datasets import binarize
+
+    return binarize(x, threshold, PAPER_INPUT_MAX)
+
+
+def input_factor(reading: str, net=None, x=None) -> float:
+    """The input magnification α of a regularized-ReLU network under an input reading.
+
+    ``"derived"``: α = :func:`suggest_input_scale` (net, x) — logits of RMS 1 at the current
+    weights, for inputs x as they are; ``"paper"``: α = 10⁴, the paper's factor, meant for
+    :func:`paper_input` (binarized, maximum 100) — 10⁶ per unit of input.
+    """
+    if reading == "paper":
+        return PAPER_INPUT_FACTOR
+    if reading == "derived":
+        if net is None or x is None:
+            raise ValueError("input_factor: the 'derived' reading needs net and x (a batch of inputs)")
+        return suggest_input_scale(net, x)
+    raise ValueError(f"input_factor: reading must be one of {INPUT_READINGS}, got {reading!r}")
+
+
 def activation_scales(net, x) -> list[dict]:
     """mean |a^l| over a batch x for every activation layer l of ``net`` — the activation
     scale the ICS paper says a plain ReLU amplifies layer by layer.
@@ -344,7 +389,7 @@ def activation_scales(net, x) -> list[dict]:
 
 
 class PeakAccuracy(Callback):
-    """The peak-accuracy protocol of Wang (§4.7).
+    """The peak-accuracy protocol of Wang (§4.6).
 
     Train until the training accuracy has not improved for ``patience`` epochs; the
     result is the best test accuracy over all epochs and its epoch (``best_test_acc``,

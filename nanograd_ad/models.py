@@ -18,6 +18,7 @@ logits: pair it with :class:`~nanograd_ad.losses.SoftmaxCrossEntropy`.
 | ``regularized_relu_net`` | Wang, §4 | 6 conv, 2 mean-pool, 2-class dense |
 | ``small_vgg`` | Basodi et al. (gradient amplification), a VGG-style stand-in for VGG-19 | 6 conv + 2 dense |
 | ``resnet18`` / ``resnet34`` | Basodi et al.; He et al. 2016, CIFAR | 3×3 stem, 8 / 16 blocks, GAP, dense |
+| ``resnet50`` / ``resnet101`` | Basodi et al. (deep); He et al. 2016 | 3×3 stem, 16 / 33 bottlenecks, GAP |
 | ``vgg19_bn`` | Basodi et al.; Simonyan & Zisserman 2015 + BN, CIFAR | 16 conv + BN, 5 max-pool, dense |
 
 Where a paper's table of layer sizes is lost, the widths are a reading, stated in the
@@ -46,6 +47,8 @@ __all__ = [
     "regularized_relu_net",
     "resnet18",
     "resnet34",
+    "resnet50",
+    "resnet101",
     "small_vgg",
     "vgg19_bn",
 ]
@@ -390,26 +393,62 @@ def basic_block(c_in: int, c_out: int, stride: int = 1) -> Residual:
         Conv2D(c_out, c_out, 3, padding=1, weight_init="he_normal", bias=False),
         BatchNorm2D(c_out),
     )
-    shortcut = None
-    if stride != 1 or c_in != c_out:
-        shortcut = Sequential(
-            Conv2D(c_in, c_out, 1, stride=stride, weight_init="he_normal", bias=False), BatchNorm2D(c_out)
-        )
-    return Residual(branch, shortcut)
+    return Residual(branch, _projection(c_in, c_out, stride))
 
 
-def _resnet(name: str, blocks: Sequence[int], num_classes: int, input_shape, width: int) -> Sequential:
+def _projection(c_in: int, c_out: int, stride: int) -> Sequential | None:
+    """A residual block's shortcut: None (the identity) where the shape stays, else
+    Conv1×1(c_in → c_out, stride) → BN (He et al.'s option B)."""
+    if stride == 1 and c_in == c_out:
+        return None
+    return Sequential(
+        Conv2D(c_in, c_out, 1, stride=stride, weight_init="he_normal", bias=False), BatchNorm2D(c_out)
+    )
+
+
+#: output channels of a bottleneck block per ``planes`` (He et al. 2016: 64 → 256, …)
+BOTTLENECK_EXPANSION = 4
+
+
+def bottleneck_block(c_in: int, planes: int, stride: int = 1) -> Residual:
+    """ResNet's bottleneck block (He et al. 2016, Fig. 5 right), before the ReLU that follows the sum:
+
+    branch    Conv1×1(c_in → p) → BN → ReLU → Conv3×3(p → p, stride) → BN → ReLU → Conv1×1(p → 4p) → BN
+    shortcut  identity, or Conv1×1(c_in → 4p, stride) → BN where the shape changes (option B)
+
+    p = ``planes``; the output has 4p channels. The stride sits on the 3×3 convolution, as in
+    torchvision's ResNet ("v1.5"); He et al. put it on the first 1×1.
+    """
+    out = BOTTLENECK_EXPANSION * planes
+    branch = Sequential(
+        Conv2D(c_in, planes, 1, weight_init="he_normal", bias=False),
+        BatchNorm2D(planes),
+        ReLU(),
+        *_conv_bn_relu(planes, planes, stride),
+        Conv2D(planes, out, 1, weight_init="he_normal", bias=False),
+        BatchNorm2D(out),
+    )
+    return Residual(branch, _projection(c_in, out, stride))
+
+
+def _resnet(
+    name: str, blocks: Sequence[int], num_classes: int, input_shape, width: int, bottleneck: bool = False
+) -> Sequential:
     shape = _check(num_classes, input_shape, name)
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"{name}: width must be a positive int, got {width!r}")
     layers: list[Layer] = _conv_bn_relu(shape[0], width)
     channels, side = width, shape[1]
     for stage, count in enumerate(blocks):
-        out = width * 2**stage
+        planes = width * 2**stage
         for b in range(count):
             stride = 2 if stage > 0 and b == 0 else 1
-            layers += [basic_block(channels, out, stride), ReLU()]
-            channels = out
+            if bottleneck:
+                layers += [bottleneck_block(channels, planes, stride), ReLU()]
+                channels = BOTTLENECK_EXPANSION * planes
+            else:
+                layers += [basic_block(channels, planes, stride), ReLU()]
+                channels = planes
     _, height, side = Sequential(*layers).build(shape)
     if height != side:
         raise ValueError(f"{name}: needs square images, got input_shape {shape}")
@@ -442,6 +481,31 @@ def resnet34(num_classes: int = 10, *, input_shape: Sequence[int] = CIFAR, width
     """ResNet-34 for CIFAR: :func:`resnet18` with (3, 4, 6, 3) basic blocks per stage
     (21,282,122 parameters for 10 classes)."""
     return _resnet("resnet34", (3, 4, 6, 3), num_classes, input_shape, width)
+
+
+def resnet50(num_classes: int = 10, *, input_shape: Sequence[int] = CIFAR, width: int = 64) -> Sequential:
+    """ResNet-50 for CIFAR (the amplification paper's deep model; He, Zhang, Ren & Sun 2016).
+
+    The stem of :func:`resnet18` (a 3×3 convolution, no max-pool), then four stages of
+    (3, 4, 6, 3) :func:`bottleneck_block` s with planes w, 2w, 4w, 8w (w = 64; outputs 4w …
+    32w = 2048 channels; the first block of stages 2–4 halves H and W, the first of every
+    stage has a 1×1 projection shortcut), global average pooling and one Dense layer::
+
+        Conv3×3(c, w) → BN → ReLU → [Bottleneck → ReLU] × (3, 4, 6, 3) → AvgPool(4) → Flatten
+        → Dense(32w, classes)
+
+    23,520,842 parameters for 10 classes (tested against the torchvision-style network built
+    in PyTorch). Convolutions carry no bias; He-normal convolution weights, PyTorch's
+    default for the Dense layer, γ = 1 and β = 0. Basodi et al. train it with the
+    deep-model strategy ``amplify.PARAMS_DEEP`` and thresholds ``amplify.THRESHOLDS_DEEP``.
+    """
+    return _resnet("resnet50", (3, 4, 6, 3), num_classes, input_shape, width, bottleneck=True)
+
+
+def resnet101(num_classes: int = 10, *, input_shape: Sequence[int] = CIFAR, width: int = 64) -> Sequential:
+    """ResNet-101 for CIFAR: :func:`resnet50` with (3, 4, 23, 3) bottleneck blocks per stage
+    (42,512,970 parameters for 10 classes)."""
+    return _resnet("resnet101", (3, 4, 23, 3), num_classes, input_shape, width, bottleneck=True)
 
 
 #: VGG-19's configuration: convolution widths, "M" for a 2×2 max-pool

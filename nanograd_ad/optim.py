@@ -7,7 +7,18 @@ Each ``step()`` does, for every parameter θ with gradient g:
 2. L2: g ← g + λθ (``weight_decay``);
 3. update (PyTorch's formulas, so runs can be compared with it).
 
-``lr`` is an attribute a schedule sets before each epoch; every assignment is checked (a
+Where L2 enters is a choice (``l2=``, one of ``L2_READINGS``):
+
+* ``"after_clip"`` (default): steps 1–2 above, g ← clip(g) + λθ — the gradient of a loss
+  term (λ/2)·Σθ² that clipping never sees (PyTorch's ``weight_decay``);
+* ``"loss"``: the loss is C + λ·Σθ² (Keras' ``l2(λ)``), so g ← clip(g + 2λθ) — twice the
+  pull of the default, clipped with the rest.
+
+**(reading)** Bu, Jiang, Lu & Zhang (2026, §4) give "regularization ... 0.003" and
+clipping to [−0.5, 0.5] without saying which; both are offered. (Keras puts ``l2`` on the
+kernels a layer names; here it applies to every parameter, biases included, in both.)
+
+``lr`` is an attribute a schedule sets before each epoch (or update); every assignment is checked (a
 finite number ≥ 0; > 0 at construction), as are Adam's ``betas``.
 """
 
@@ -22,6 +33,9 @@ from .backend import Array
 from .layers import Parameter
 
 __all__ = ["SGD", "Adam", "Optimizer", "clip_by_global_norm", "clip_by_value", "make_optimizer"]
+
+
+L2_READINGS = ("after_clip", "loss")
 
 
 def clip_by_value(params: list[Parameter], limit: float) -> None:
@@ -55,6 +69,7 @@ class Optimizer:
         weight_decay: float = 0.0,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        l2: str = "after_clip",
     ):
         self.params = list(params)
         if not self.params or not all(isinstance(p, Parameter) for p in self.params):
@@ -76,7 +91,9 @@ class Optimizer:
             clip_value = _check(type(self).__name__, "clip_value", clip_value, lambda v: v > 0, "> 0 or None")
         if clip_norm is not None:
             clip_norm = _check(type(self).__name__, "clip_norm", clip_norm, lambda v: v > 0, "> 0 or None")
-        self.lr, self.weight_decay = lr, weight_decay
+        if l2 not in L2_READINGS:
+            raise ValueError(f"{type(self).__name__}: l2 must be one of {L2_READINGS}, got {l2!r}")
+        self.lr, self.weight_decay, self.l2 = lr, weight_decay, l2
         self.clip_value, self.clip_norm = clip_value, clip_norm
         self.steps = 0
 
@@ -94,13 +111,17 @@ class Optimizer:
             p.zero_grad()
 
     def _gradients(self):
-        """Clip, add L2, and yield (parameter, effective gradient)."""
+        """Add L2 (``l2="loss"``), clip, add L2 (``"after_clip"``); yield (parameter, effective gradient)."""
+        if self.weight_decay and self.l2 == "loss":  # ∂(C + λΣθ²)/∂θ = g + 2λθ, clipped below
+            for p in self.params:
+                p.grad += (2 * self.weight_decay) * p.data
         if self.clip_value is not None:
             clip_by_value(self.params, self.clip_value)
         if self.clip_norm is not None:
             clip_by_global_norm(self.params, self.clip_norm)
+        after_clip = self.weight_decay if self.l2 == "after_clip" else 0.0
         for p in self.params:
-            yield p, (p.grad + self.weight_decay * p.data if self.weight_decay else p.grad)
+            yield p, (p.grad + after_clip * p.data if after_clip else p.grad)
 
     def step(self) -> None:
         raise NotImplementedError
@@ -199,8 +220,9 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        l2: str = "after_clip",
     ):
-        super().__init__(params, lr, weight_decay, clip_value, clip_norm)
+        super().__init__(params, lr, weight_decay, clip_value, clip_norm, l2)
         momentum = _check("SGD", "momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")
         self.momentum = momentum
         self.velocity: list[Array | None] = [None] * len(self.params)
@@ -236,8 +258,9 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        l2: str = "after_clip",
     ):
-        super().__init__(params, lr, weight_decay, clip_value, clip_norm)
+        super().__init__(params, lr, weight_decay, clip_value, clip_norm, l2)
         self.betas = betas
         self.eps = _check("Adam", "eps", eps, lambda v: v > 0, "> 0")
         self.m = [backend.xp.zeros_like(p.data) for p in self.params]
@@ -288,8 +311,9 @@ def make_optimizer(name: str, params, lr: float | None = None, **options):
     """An optimizer from its name: ``"sgd"`` (lr required) or ``"adam"`` (lr 1e-3 by default).
 
     ``options`` go to the constructor: momentum (SGD), betas, eps (Adam),
-    weight_decay (L2), clip_value (clip each gradient entry to [−v, v]; the PN recipe
-    uses 0.5), clip_norm (rescale so the global gradient norm is at most c).
+    weight_decay (L2) and l2 (where it enters: "after_clip" or "loss", module docstring),
+    clip_value (clip each gradient entry to [−v, v]; the PN recipe uses 0.5), clip_norm
+    (rescale so the global gradient norm is at most c).
     """
     kind = name.lower()
     options = {k: v for k, v in options.items() if v is not None}

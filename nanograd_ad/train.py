@@ -10,8 +10,9 @@ One step is the one-way data flow of the library:
 
 `Trainer` runs that step over shuffled mini-batches for a number of epochs. Before
 each epoch a schedule sets ``optimizer.lr = schedule.lr_at(epoch)`` (epochs count from
-0); after it the test set is evaluated in batches and one row is added to the
-`History`. Callbacks (`callbacks.Callback`) see the training at five points:
+0; a per-step schedule sets it before every update); after it the test set is evaluated
+in batches and one row is added to the `History`. Callbacks (`callbacks.Callback`) see
+the training at five points:
 
     on_train_begin(trainer)
     on_epoch_begin(trainer, epoch)
@@ -68,7 +69,7 @@ from .evaluation import (
 from .history import History
 from .init import check_rng
 from .optim import _check_lr, make_optimizer
-from .schedules import check_schedule
+from .schedules import check_rates, check_schedule, steps_per_epoch_of
 
 __all__ = ["History", "Trainer", "TrainingDiverged", "evaluate", "fit", "make_optimizer"]
 
@@ -107,7 +108,8 @@ class Trainer:
     """Runs epochs of mini-batch training of ``net`` under ``loss`` with ``optimizer``.
 
     train: (x, y) host arrays or a Dataset; test: (x, y), or None (for a Dataset: its
-    test split). schedule: anything with ``lr_at(epoch)``. ``rng``: the batch order — a
+    test split). schedule: anything with ``lr_at(epoch)``, or ``lr_at(step)`` read before
+    every update (`schedules.steps_per_epoch_of`). ``rng``: the batch order — a
     NumPy Generator or seed; for an ensemble of E models, E of them (or one int seed s:
     model e gets seed s + e). ``on_nonfinite``: "raise" (`TrainingDiverged`) or "stop"
     (record the event and return). ``check_gradients``: look for NaN/Inf in the gradients
@@ -156,6 +158,7 @@ class Trainer:
             _check_lr(optimizer.lr)
         self.models = ensemble_size(net)
         self.batch_size = int(batch_size)
+        self._steps = steps_per_epoch_of(schedule, len(self.x_train), self.batch_size)  # None: per epoch
         self.eval_batch_size = eval_batch_size or max(self.batch_size, 256)
         self.callbacks = list(callbacks)
         self.progress, self.shuffle = progress, shuffle
@@ -217,12 +220,7 @@ class Trainer:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         first = len(self.history) if initial_epoch is None else int(initial_epoch)
         if self.schedule is not None:
-            for epoch in range(first, first + epochs):
-                rate = self.schedule.lr_at(epoch)
-                if not math.isfinite(rate) or rate < 0:
-                    raise ValueError(
-                        f"schedule gives learning rate {rate!r} at epoch {epoch}; it must be >= 0"
-                    )
+            check_rates(self.schedule, first, epochs, self._steps)
         self.stop = False
         checks_labels = getattr(self.loss, "check_labels", None) is True
         if checks_labels:  # checked once per dataset at the first batch instead of every batch
@@ -245,7 +243,7 @@ class Trainer:
         try:
             for epoch in epochs_range:
                 self.epoch = epoch
-                if self.schedule is not None:
+                if self.schedule is not None and self._steps is None:
                     self.optimizer.lr = self.schedule.lr_at(epoch)
                 self._call("on_epoch_begin", epoch)
                 started = time.perf_counter()
@@ -314,6 +312,8 @@ class Trainer:
         correct, count, seen = 0, 0, 0
         per_batch = self._listening("on_batch_end")
         for batch, xb, yb in self._batches():
+            if self._steps is not None:  # a per-step schedule: the rate of this update
+                optimizer.lr = self.schedule.lr_at(epoch * self._steps + batch)
             pred = net(xb)
             value = loss.forward(pred, yb)  # C, a 0-d array: still on the device
             if self._unchecked_classes:

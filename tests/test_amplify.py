@@ -10,12 +10,17 @@ import pytest
 
 from nanograd_ad.activations import ReLU
 from nanograd_ad.amplify import (
+    PARAMS_DEEP,
+    PARAMS_SHALLOW,
+    THRESHOLDS_DEEP,
+    THRESHOLDS_SHALLOW,
     AmplificationStrategy,
     Amplify,
     GradientStatistics,
     check_phases,
     directionality,
     random_layers,
+    scale_phases,
     select_layers,
     standardize,
     weight_layers,
@@ -517,3 +522,99 @@ def test_bad_factor_and_layers_are_refused():
 def test_statistics_started_before_bind_say_so():
     with pytest.raises(RuntimeError, match=r"GradientStatistics: start\(\) before bind\(\)"):
         GradientStatistics().start()
+
+
+# ------------------------------------------------------ the paper's presets (§4)
+
+
+def test_the_paper_strategies_are_params1_and_params2():
+    assert [tuple(p) for p in PARAMS_SHALLOW] == [
+        (50, 0.1, False, 1.0),
+        (100, 0.1, True, 2.0),
+        (130, 0.01, True, 2.0),
+        (150, 0.01, False, 1.0),
+    ]
+    assert [tuple(p) for p in PARAMS_DEEP] == [
+        (10, 0.1, False, 1.0),
+        (100, 0.1, True, 2.0),
+        (145, 0.01, True, 2.0),
+        (150, 0.01, False, 1.0),
+    ]
+    assert check_phases(PARAMS_DEEP) == list(PARAMS_DEEP)
+    deep = AmplificationStrategy(PARAMS_DEEP)
+    assert deep.total_epochs == 150
+    # 0-based: epochs 0–9 plain; epoch 10 (the paper's 11th) analyses for 11–99; epoch 100
+    # (the paper's 101st) analyses again at lr 0.01 for 101–144; 145–149 plain
+    assert [deep.phase_of(e) for e in (0, 9, 10, 99, 100, 144, 145, 149)] == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_the_paper_threshold_sweeps():
+    assert THRESHOLDS_SHALLOW == (
+        0.7,
+        0.8,
+        0.9,
+        1.0,
+        1.1,
+        1.2,
+        1.3,
+        1.4,
+        1.5,
+        1.6,
+        1.7,
+        1.8,
+        1.9,
+        2.0,
+        2.1,
+        2.2,
+        2.3,
+        2.4,
+        2.5,
+    )
+    assert THRESHOLDS_DEEP == (1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0)
+
+
+def test_scale_phases_keeps_rates_flags_and_factors():
+    assert [tuple(p) for p in scale_phases(PARAMS_DEEP, 30)] == [
+        (2, 0.1, False, 1.0),
+        (20, 0.1, True, 2.0),
+        (29, 0.01, True, 2.0),
+        (30, 0.01, False, 1.0),
+    ]
+    assert scale_phases(PARAMS_SHALLOW, 150) == list(PARAMS_SHALLOW)
+    assert [p.end_epoch for p in scale_phases(PARAMS_SHALLOW, 9)] == [3, 6, 8, 9]
+    with pytest.raises(ValueError, match=r"8 epochs are too few for 4 phases .*scaled ends \[1, 5, 8, 8\]"):
+        scale_phases(PARAMS_DEEP, 8)
+    with pytest.raises(ValueError, match="epochs must be an int >= 1, got 0"):
+        scale_phases(PARAMS_DEEP, 0)
+
+
+def test_the_deep_strategy_runs_on_a_resnet50():
+    """params₂ shrunk to 20 epochs on a width-1 ResNet-50: phases, analyses and amplified layers."""
+    from nanograd_ad.models import resnet50
+
+    seed(0)
+    rng = np.random.default_rng(0)
+    net = resnet50(3, input_shape=(2, 8, 8), width=1)
+    x, y = rng.standard_normal((8, 2, 8, 8)).astype(np.float32), rng.integers(0, 3, 8)
+    phases = scale_phases(PARAMS_DEEP, 20)  # ends 1, 13, 19, 20
+    strategy = AmplificationStrategy(phases, measure="G", case=2, threshold=THRESHOLDS_DEEP[0])
+    history = Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        SGD(net.parameters(), lr=1.0, momentum=0.9),
+        (x, y),
+        batch_size=4,
+        callbacks=[strategy],
+        progress=False,
+    ).fit(strategy.total_epochs)
+    assert len(history) == 20
+    assert history.lr == [0.1] * 13 + [0.01] * 7
+    selections = history.events_of("amplify_select")
+    assert [(e["epoch"], e["phase"]) for e in selections] == [(1, 1), (13, 2)]
+    assert len(selections[0]["candidates"]) == len(weight_layers(net)) == 54
+    for event in selections:  # case 2: |Ĝ| above the threshold
+        expected = [l for l, g in zip(event["candidates"], event["normalized"]) if abs(g) > 1.0]
+        assert event["layers"] == expected and expected
+    assert strategy.epoch_log[2]["amplified"] == selections[0]["layers"]
+    assert strategy.epoch_log[19]["amplified"] == []
+    assert np.isfinite(history.train_loss).all()

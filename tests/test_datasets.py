@@ -515,3 +515,18 @@ def test_batches_shuffle_and_order():
 def test_batches_argument_checks_raise_when_called(args, error, fragment):
     with pytest.raises(error, match=fragment):
         batches(*args)  # no iteration needed: checked eagerly
+
+
+def test_binarize_is_high_above_the_threshold_and_zero_elsewhere():
+    from nanograd_ad.datasets import binarize
+
+    x = np.array([[0.1, 0.5, 0.6], [0.9, -1.0, 0.5000001]])
+    np.testing.assert_array_equal(binarize(x), [[0, 0, 1], [1, 0, 1]])
+    out = binarize(x.astype(np.float32), threshold=0.0, high=100.0)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[100, 100, 100], [100, 0, 100]])
+    assert binarize(np.array([[0, 200]], dtype=np.uint8), 127).dtype == np.float32
+    with pytest.raises(ValueError, match="high must be > 0"):
+        binarize(x, high=0.0)
+    with pytest.raises(ValueError, match="threshold must be a finite float"):
+        binarize(x, threshold=float("nan"))

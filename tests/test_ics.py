@@ -1,4 +1,4 @@
-"""The regularized ReLU (Wang, §3.1 and §4.7): r from hand-worked geometries, gradients,
+"""The regularized ReLU (Wang, §3.1 and §4.6): r from hand-worked geometries, gradients,
 rebuilding, the errors bad input gets, the Scale layer and the input-scale suggestion."""
 
 import ast
@@ -12,9 +12,12 @@ import nanograd_ad as ng
 from nanograd_ad import init
 from nanograd_ad.activations import derivative_names
 from nanograd_ad.ics import (
+    PAPER_INPUT_FACTOR,
     RegularizedReLU,
     Scale,
     activation_scales,
+    input_factor,
+    paper_input,
     regularization_geometry,
     suggest_input_scale,
 )
@@ -258,6 +261,38 @@ def test_suggest_input_scale_refuses_a_dead_network():
     net = ng.Sequential(ng.Dense(3, 2, weight_init="zeros", bias_init="zeros"))
     with pytest.raises(ValueError, match="RMS 0"):
         suggest_input_scale(net, np.ones((4, 3), np.float32))
+
+
+# ------------------------------------------------------- the two input readings (§4.1)
+
+
+def test_paper_input_binarizes_each_channel_to_zero_or_one_hundred():
+    x = np.array([[[[0.0, 0.5, 0.50001], [1.0, 0.2, 0.9]], [[0.7, 0.1, 0.6], [0.3, 0.5, 1.0]]]], np.float32)
+    xb = paper_input(x)
+    assert xb.dtype == np.float32 and xb.shape == x.shape
+    np.testing.assert_array_equal(xb, np.where(x > 0.5, 100.0, 0.0))
+    assert set(np.unique(xb)) == {0.0, 100.0} and xb.max() == 100.0
+    np.testing.assert_array_equal(paper_input(x, threshold=0.15), np.where(x > 0.15, 100.0, 0.0))
+    assert x[0, 0, 0, 1] == np.float32(0.5)  # the input is not modified
+
+
+def test_the_paper_reading_is_ten_thousand_the_derived_one_unit_logits():
+    x = np.random.default_rng(0).random((16, 1, 8, 8)).astype(np.float32)
+    net = _homogeneous_net()
+    assert PAPER_INPUT_FACTOR == input_factor("paper") == input_factor("paper", net, x) == 1e4
+    # the paper's factor on the paper's input: the scaled input's maximum is 10⁴ · 100 = 10⁶
+    net[0].factor = input_factor("paper")
+    assert float(np.max(net[0](paper_input(x)))) == 1e6
+    # the derived factor depends on the network and gives its logits RMS 1 (factor 1 in front)
+    net[0].factor = 1.0
+    derived = input_factor("derived", net, x)
+    assert derived == suggest_input_scale(net, x)
+    net[0].factor = derived
+    assert _logits_rms(net, x) == pytest.approx(1.0, rel=1e-4)
+    with pytest.raises(ValueError, match="'derived' reading needs net and x"):
+        input_factor("derived")
+    with pytest.raises(ValueError, match=r"reading must be one of \('derived', 'paper'\), got 'x10000'"):
+        input_factor("x10000")
 
 
 def test_activation_scales_are_mean_abs_of_each_activation():

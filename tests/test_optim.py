@@ -98,3 +98,79 @@ def test_bad_settings_are_refused(kwargs, message):
 def test_params_must_be_parameters():
     with pytest.raises(ValueError, match="non-empty list of Parameter"):
         ng.Adam([np.zeros(3)])
+
+
+# ------------------------------------------------ where L2 enters: two readings (PN paper)
+
+
+def test_l2_after_clipping_adds_lambda_theta_to_the_clipped_gradient():
+    p = param([10.0, 10.0, -10.0], [1.0, -0.2, 0.0])
+    ng.SGD([p], lr=1.0, weight_decay=0.003, clip_value=0.5).step()  # default l2="after_clip"
+    # g ← clip(g, ±0.5) + 0.003·θ: the decay term escapes the clip
+    np.testing.assert_allclose(
+        p.data, [10 - (0.5 + 0.03), 10 - (-0.2 + 0.03), -10 - (0.0 - 0.03)], rtol=1e-15
+    )
+
+
+def test_l2_in_the_loss_adds_two_lambda_theta_before_clipping():
+    p = param([10.0, 10.0, -10.0], [1.0, -0.2, 0.0])
+    ng.SGD([p], lr=1.0, weight_decay=0.003, clip_value=0.5, l2="loss").step()
+    # g ← clip(g + 2·0.003·θ, ±0.5) = clip([1.06, −0.14, −0.06])
+    np.testing.assert_allclose(p.data, [10 - 0.5, 10 - (-0.2 + 0.06), -10 - (0.0 - 0.06)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("make", [lambda ps, **kw: ng.SGD(ps, lr=0.1, momentum=0.9, **kw), ng.Adam])
+def test_each_l2_reading_changes_only_what_it_says(make):
+    """Without clipping, "loss" is "after_clip" with 2λ; without decay, both are the plain optimizer."""
+    rng = np.random.default_rng(0)
+    theta, grads = rng.standard_normal(5), rng.standard_normal((3, 5))
+
+    def run(**kw):
+        p = param(theta.copy(), grads[0])
+        opt = make([p], **kw)
+        for g in grads:
+            p.grad = g.copy()
+            opt.step()
+        return p.data
+
+    np.testing.assert_array_equal(run(weight_decay=0.006), run(weight_decay=0.003, l2="loss"))
+    np.testing.assert_array_equal(run(), run(l2="loss"))
+    np.testing.assert_array_equal(run(clip_value=0.5), run(clip_value=0.5, l2="loss"))
+    assert not np.array_equal(run(weight_decay=0.003), run(weight_decay=0.003, l2="loss"))
+
+
+def test_l2_in_the_loss_is_the_gradient_of_c_plus_lambda_sum_theta_squared():
+    """A Dense layer under MSE: the step of l2="loss" equals central differences of C + λΣθ²."""
+    rng = np.random.default_rng(1)
+    layer = ng.Sequential(ng.Dense(3, 2)).astype(np.float64)
+    x, y = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    loss, lam, h = ng.MSE(), 0.003, 1e-6
+
+    def objective():
+        return float(loss.forward(layer(x), y)) + lam * sum(
+            float((p.data**2).sum()) for p in layer.parameters()
+        )
+
+    before = [p.data.copy() for p in layer.parameters()]
+    numeric = []
+    for p in layer.parameters():
+        grad = np.zeros_like(p.data)
+        for i in np.ndindex(p.shape):
+            p.data[i] += h
+            up = objective()
+            p.data[i] -= 2 * h
+            down = objective()
+            p.data[i] += h
+            grad[i] = (up - down) / (2 * h)
+        numeric.append(grad)
+    layer.zero_grad()
+    loss.forward(layer(x), y)
+    layer.backward(loss.backward())
+    ng.SGD(layer.parameters(), lr=1.0, weight_decay=lam, l2="loss").step()
+    for p, start, expected in zip(layer.parameters(), before, numeric):
+        np.testing.assert_allclose(start - p.data, expected, rtol=1e-7, atol=1e-10)
+
+
+def test_an_unknown_l2_reading_is_refused():
+    with pytest.raises(ValueError, match=r"SGD: l2 must be one of \('after_clip', 'loss'\), got 'keras'"):
+        ng.SGD([param([1.0], [0.0])], lr=0.1, l2="keras")

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from nanograd_ad.schedules import Constant, CosineRestarts, Phases, Schedule
+from nanograd_ad.schedules import Constant, CosineRestarts, Phases, Schedule, StepCosineRestarts
 
 # ---------------------------------------------------------------------- protocol
 
@@ -195,3 +195,94 @@ def test_cosine_period_one_and_no_final_phase():
 def test_cosine_validation(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         CosineRestarts(**kwargs)
+
+
+# ------------------------------------------------------------ StepCosineRestarts
+
+
+def sgdr(t, period, lr_max, lr_min):
+    """Loshchilov & Hutter's SGDR: η_t = η_min + ½(η_max − η_min)(1 + cos(π T_cur / T)), T_cur = t mod T."""
+    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * (t % period) / period))
+
+
+def test_step_cosine_follows_the_sgdr_formula_at_every_step():
+    schedule = StepCosineRestarts(0.1, 0.001, steps_per_epoch=7, period_steps=5)
+    assert schedule.resolution == "step" and isinstance(schedule, Schedule)
+    for t in range(80):  # periods that cut across epoch boundaries (7 steps an epoch, 5 a period)
+        assert schedule.lr_at(t) == pytest.approx(sgdr(t, 5, 0.1, 0.001), rel=1e-14, abs=1e-16)
+        assert schedule(t) == schedule.lr_at(t)
+    assert [schedule.lr_at(t) for t in (0, 5, 10, 35)] == [0.1] * 4  # each restart at lr_max
+    assert schedule.periods_per_epoch == pytest.approx(7 / 5)
+
+
+def test_step_cosine_period_as_a_fraction_of_an_epoch():
+    schedule = StepCosineRestarts(1.0, 0.0, steps_per_epoch=10, period_epochs=0.5)  # 5 steps
+    assert schedule.period == 5.0 and schedule.periods_per_epoch == 2.0
+    assert [schedule.lr_at(t) for t in (0, 5, 10, 15)] == [1.0] * 4
+    for t in range(40):
+        assert schedule.lr_at(t) == pytest.approx(0.5 * (1 + math.cos(math.pi * (t % 5) / 5)), abs=1e-15)
+        assert schedule.lr_at_epoch(t / 10) == pytest.approx(schedule.lr_at(t), abs=1e-15)
+    # several epochs per period: 2.5 epochs = 25 steps
+    long = StepCosineRestarts(1.0, 0.0, steps_per_epoch=10, period_epochs=2.5)
+    assert long.lr_at(25) == 1.0 and long.lr_at_epoch(1.25) == pytest.approx(0.5, abs=1e-15)
+
+
+def test_step_cosine_with_the_model3_warmup_half_period():
+    schedule = StepCosineRestarts(0.2, 0.002, steps_per_epoch=3, period_steps=8, warmup_fraction=0.5)
+    span = 0.2 - 0.002
+    for start in (0, 8, 16):
+        assert schedule.lr_at(start) == pytest.approx(0.002, abs=1e-15)  # rises from lr_min
+        assert schedule.lr_at(start + 2) == pytest.approx(0.002 + span * 0.5 * (1 - math.cos(math.pi / 2)))
+        assert schedule.lr_at(start + 4) == pytest.approx(0.2, abs=1e-15)  # the peak at half a period
+        assert schedule.lr_at(start + 6) == pytest.approx(0.002 + span / 2, abs=1e-15)
+    rising = [schedule.lr_at(t) for t in range(5)]
+    assert all(a < b for a, b in itertools.pairwise(rising))
+
+
+def test_step_cosine_final_phase_starts_at_the_first_step_of_its_epoch():
+    schedule = StepCosineRestarts(
+        0.1, 0.001, steps_per_epoch=10, period_steps=4, total_epochs=9, final_epochs=2, final_lr=1e-4
+    )
+    assert schedule.final_start == 7
+    assert schedule.lr_at(69) == pytest.approx(sgdr(69, 4, 0.1, 0.001))
+    assert [schedule.lr_at(t) for t in (70, 75, 89, 500)] == [1e-4] * 4
+    assert schedule.lr_at_epoch(6.9) == pytest.approx(sgdr(69, 4, 0.1, 0.001))
+    assert schedule.lr_at_epoch(7.0) == 1e-4
+
+
+def test_step_cosine_at_epoch_starts_equals_the_per_epoch_reading():
+    """With a period of P whole epochs, the per-step curve read at each epoch's first step is
+    `CosineRestarts`' per-epoch value: the per-epoch reading is the step one sampled once an epoch."""
+    per_epoch = CosineRestarts(0.1, 0.001, period=3, warmup_fraction=0.5, total_epochs=12, final_epochs=2)
+    per_step = StepCosineRestarts(
+        0.1, 0.001, steps_per_epoch=6, period_epochs=3, warmup_fraction=0.5, total_epochs=12, final_epochs=2
+    )
+    for epoch in range(14):
+        assert per_step.lr_at(6 * epoch) == per_epoch.lr_at(epoch)
+    # and within an epoch the per-step rate moves, where the per-epoch one cannot
+    assert len({per_step.lr_at(t) for t in range(6)}) == 6
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(steps_per_epoch=10), "exactly one of period_steps or period_epochs"),
+        (dict(steps_per_epoch=10, period_steps=5, period_epochs=0.5), "exactly one"),
+        (dict(steps_per_epoch=0, period_steps=5), "steps_per_epoch"),
+        (dict(steps_per_epoch=10, period_steps=0), "period_steps"),
+        (dict(steps_per_epoch=10, period_steps=2.5), "period_steps"),
+        (dict(steps_per_epoch=10, period_epochs=0.05), "at least 1 step"),
+        (dict(steps_per_epoch=10, period_epochs=-1.0), "period_epochs"),
+        (dict(steps_per_epoch=10, period_steps=5, warmup_fraction=1.0), "warmup_fraction"),
+        (dict(steps_per_epoch=10, period_steps=5, final_epochs=2), "total_epochs"),
+    ],
+)
+def test_step_cosine_validation(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        StepCosineRestarts(0.1, 0.0, **kwargs)
+
+
+@pytest.mark.parametrize("step", [-1, 1.5, "3", True, None])
+def test_step_cosine_rejects_a_bad_step(step):
+    with pytest.raises(ValueError, match="step must be an int >= 0"):
+        StepCosineRestarts(0.1, 0.0, steps_per_epoch=4, period_steps=3).lr_at(step)

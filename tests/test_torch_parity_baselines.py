@@ -99,14 +99,20 @@ def test_residual_block_matches_torch():
         (block.shortcut[0], theirs.shortcut[0]),
         (block.shortcut[1], theirs.shortcut[1]),
     ]
+    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
+    _check_against_torch(ours, theirs, pairs, (3, 2, 6, 6), (3, 4, 3, 3), rng)
+
+
+def _check_against_torch(ours, theirs, pairs, x_shape, y_shape, rng):
+    """Copy the weights of ``pairs`` (ours, torch's) over, then compare y, ∂x, ∂W and BN's
+    running variance after one forward/backward in float64."""
     with torch.no_grad():
         for mine, torch_layer in pairs:
             if isinstance(mine, ng.BatchNorm2D):
                 _copy_bn(mine, torch_layer, rng)
             else:
                 torch_layer.weight.copy_(torch.from_numpy(np.asarray(mine.weight.data)))
-    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
-    x, upstream = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 4, 3, 3))
+    x, upstream = rng.standard_normal(x_shape), rng.standard_normal(y_shape)
     y = ours(x)
     ours.zero_grad()
     dx = ours.backward(upstream)
@@ -173,3 +179,78 @@ def test_model_parameter_counts_match_torch():
     vgg = torch_vgg19_bn(100)
     assert models.vgg19_bn(100).num_parameters() == _count(vgg)
     assert vgg(torch.zeros(2, 3, 32, 32)).shape == (2, 100)
+
+
+class TorchBottleneck(nn.Module):
+    """torchvision's Bottleneck (stride on the 3×3 convolution), expansion 4."""
+
+    expansion = 4
+
+    def __init__(self, c_in, planes, stride):
+        super().__init__()
+        out = self.expansion * planes
+        self.branch = nn.Sequential(
+            nn.Conv2d(c_in, planes, 1, bias=False),
+            nn.BatchNorm2d(planes),
+            nn.ReLU(),
+            nn.Conv2d(planes, planes, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(planes),
+            nn.ReLU(),
+            nn.Conv2d(planes, out, 1, bias=False),
+            nn.BatchNorm2d(out),
+        )
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x):
+        return F.relu(self.branch(x) + self.shortcut(x))
+
+
+class TorchBottleneckResNet(nn.Module):
+    """The CIFAR ResNet-50/101 (3×3 stem, no max-pool, four stages of bottlenecks, GAP)."""
+
+    def __init__(self, blocks, num_classes, width=64):
+        super().__init__()
+        layers, c_in = [nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()], width
+        for stage, count in enumerate(blocks):
+            for b in range(count):
+                stride = 2 if stage > 0 and b == 0 else 1
+                layers.append(TorchBottleneck(c_in, width * 2**stage, stride))
+                c_in = 4 * width * 2**stage
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        return self.fc(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+
+
+def test_bottleneck_resnet_parameter_counts_match_torch():
+    """Basodi et al.'s deep models: ResNet-50 and -101 with bottleneck blocks (He et al. 2016)."""
+    from nanograd_ad import models
+
+    resnet50 = TorchBottleneckResNet((3, 4, 6, 3), 10)
+    assert models.resnet50(10).num_parameters() == _count(resnet50) == 23_520_842
+    resnet101 = TorchBottleneckResNet((3, 4, 23, 3), 100)
+    assert models.resnet101(100).num_parameters() == _count(resnet101) == 42_697_380
+    assert resnet50(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    # per tensor, at a small width: the same shapes in the same order (a Dense weight is
+    # (D_in, D_out), nn.Linear's (D_out, D_in))
+    ours = models.resnet50(7, input_shape=(3, 16, 16), width=4)
+    theirs = TorchBottleneckResNet((3, 4, 6, 3), 7, width=4)
+    torch_shapes = [tuple(p.shape) for p in theirs.parameters()]
+    torch_shapes[-2] = torch_shapes[-2][::-1]
+    assert [tuple(p.shape) for p in ours.parameters()] == torch_shapes
+
+
+def test_bottleneck_block_matches_torch_in_float64():
+    from nanograd_ad.models import bottleneck_block
+
+    backend.set_default_dtype("float64")
+    rng = np.random.default_rng(5)
+    ours = ng.Sequential(bottleneck_block(4, 2, stride=2), ng.ReLU())
+    theirs = TorchBottleneck(4, 2, 2).double()
+    mine = [layer for _, layer in ours.walk() if isinstance(layer, (ng.Conv2D, ng.BatchNorm2D))]
+    torch_layers = [m for m in theirs.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    assert len(mine) == len(torch_layers) == 8
+    _check_against_torch(ours, theirs, list(zip(mine, torch_layers)), (3, 4, 6, 6), (3, 8, 3, 3), rng)

@@ -15,7 +15,7 @@ from nanograd_ad.layers import Dense
 from nanograd_ad.losses import MSE, SoftmaxCrossEntropy
 from nanograd_ad.network import Sequential
 from nanograd_ad.optim import SGD, Adam
-from nanograd_ad.schedules import Phases
+from nanograd_ad.schedules import CosineRestarts, Phases, StepCosineRestarts
 from nanograd_ad.train import (
     History,
     Trainer,
@@ -172,6 +172,81 @@ def test_schedule_sets_lr_at_phase_boundaries():
     assert trainer.history.epoch == [0, 1, 2, 3, 4, 5]
     assert trainer.history.lr == pytest.approx(expected)
     assert [seen[e] for e in range(6)] == [{v} for v in expected]  # set before the epoch's first batch
+
+
+class LearningRateSpy(Callback):
+    """The rate of every update, in order (on_batch_end runs after optimizer.step)."""
+
+    def __init__(self):
+        self.rates = []
+
+    def on_batch_end(self, trainer, batch, loss):
+        self.rates.append(trainer.optimizer.lr)
+
+
+def rates_of_every_update(schedule, *fits):
+    """Train the small classifier on 120 rows in batches of 40 (3 updates an epoch) under
+    ``schedule``, calling ``fit(e)`` for each e in ``fits``; the trainer and the rates."""
+    x, y = blobs()
+    net = small_classifier()
+    spy = LearningRateSpy()
+    trainer = Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        SGD(net.parameters(), lr=1.0),
+        (x, y),
+        batch_size=40,
+        schedule=schedule,
+        callbacks=[spy],
+        progress=False,
+    )
+    for epochs in fits:
+        trainer.fit(epochs)
+    return trainer, spy.rates
+
+
+def test_a_per_step_schedule_sets_the_rate_before_every_update():
+    schedule = StepCosineRestarts(
+        0.1, 0.001, steps_per_epoch=3, period_steps=2, total_epochs=5, final_epochs=1
+    )
+    trainer, rates = rates_of_every_update(schedule, 2, 3)  # the second fit resumes at epoch 2 = step 6
+    assert rates == [schedule.lr_at(t) for t in range(15)]
+    assert rates[:4] == pytest.approx([0.1, 0.0505, 0.1, 0.0505])
+    assert rates[12:] == [0.001] * 3  # the final epoch
+    assert trainer.history.lr == [rates[3 * e + 2] for e in range(5)]  # the epoch's last update
+
+
+def test_a_per_epoch_schedule_still_sets_one_rate_per_epoch():
+    schedule = CosineRestarts(0.1, 0.001, period=2)
+    _, rates = rates_of_every_update(schedule, 4)
+    assert rates == [schedule.lr_at(e) for e in range(4) for _ in range(3)]
+
+
+def test_a_per_step_schedule_with_a_bad_rate_is_refused_before_training():
+    class NegativeAtStep5:
+        resolution, steps_per_epoch = "step", 3
+
+        def lr_at(self, step):
+            return -0.1 if step == 5 else 0.1
+
+    with pytest.raises(ValueError, match=r"learning rate -0\.1 at step 5"):
+        rates_of_every_update(NegativeAtStep5(), 2)
+
+
+def test_a_per_step_schedule_for_another_batch_count_is_refused():
+    x, y = blobs()
+    net = small_classifier()
+    schedule = StepCosineRestarts(0.1, 0.0, steps_per_epoch=4, period_steps=2)
+    with pytest.raises(ValueError, match="steps_per_epoch=4, but 120 training rows in batches of 40 make 3"):
+        Trainer(
+            net,
+            SoftmaxCrossEntropy(),
+            SGD(net.parameters(), lr=0.1),
+            (x, y),
+            batch_size=40,
+            schedule=schedule,
+            progress=False,
+        )
 
 
 # -------------------------------------------------------------- settings are refused
