@@ -24,40 +24,12 @@ import sys
 import warnings
 from pathlib import Path
 
+from .argtypes import nonnegative_int, positive_float, positive_int
+
 __all__ = ["build_parser", "main", "nonnegative_int", "positive_float", "positive_int"]
 
 DATA_CHOICES = ("digits", "cifar10", "cifar100")
 BACKENDS = ("numpy", "cupy")
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: an integer ≥ ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-positive_int = _int_at_least(1)
-nonnegative_int = _int_at_least(0)
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (learning rates, factors)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def _common_options() -> argparse.ArgumentParser:

@@ -100,7 +100,7 @@ QUICK_TRAIN, QUICK_TEST = 200, 100
 
 def add_arguments(parser) -> None:
     """Options of ad-cifar."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("ad-cifar options")
     group.add_argument("--arms", nargs="+", choices=list(ARMS), default=None, help="default: all six")

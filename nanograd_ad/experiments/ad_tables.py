@@ -546,7 +546,7 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
 
 def add_arguments(parser) -> None:
     """Options of ad-relu and ad-sigmoid."""
-    from ..cli import nonnegative_int, positive_float, positive_int
+    from ..argtypes import nonnegative_int, positive_float, positive_int
 
     group = parser.add_argument_group("AD table options")
     group.add_argument(

@@ -158,7 +158,7 @@ def paper_phases(epochs: int, lr: float, lr_drop: float = 0.1, factor: float = 2
 
 def add_arguments(parser) -> None:
     """Options of the amplify experiment."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("amplify options")
     group.add_argument(

@@ -199,7 +199,7 @@ def _profile(flow) -> dict:
 
 def add_arguments(parser) -> None:
     """Options of the baselines experiment."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("baselines options")
     group.add_argument(

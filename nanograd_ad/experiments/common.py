@@ -30,7 +30,6 @@ A typical experiment:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import atomic_write, library_version
+from ..sweep import blas_threads, to_jsonable
 
 __all__ = [
     "EXECUTION_FIELDS",
@@ -53,6 +53,7 @@ __all__ = [
     "format_table",
     "format_value",
     "mean_std",
+    "plot_distinct",
     "pyplot",
     "run_units",
     "save_figure",
@@ -162,27 +163,6 @@ def run_units(config: ExperimentConfig, units: list, description: str = "units")
         progress=config.progress,
         description=description,
     )
-
-
-def to_jsonable(value: Any):
-    """Plain JSON values from NumPy scalars/arrays, Paths, tuples, dataclasses; NaN/Inf → None."""
-    if hasattr(value, "to_dict") and callable(value.to_dict):
-        value = value.to_dict()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)
 
 
 def write_results(
@@ -301,6 +281,28 @@ def pyplot():
     return plt
 
 
+def plot_distinct(ax, x, curves: dict, **style) -> None:
+    """Plot ``curves`` ({label: y}) so that every legend entry stays visible: a curve equal
+    to an earlier one (to 1e-12) is drawn dashed with markers on top of it, and its label
+    says which one it coincides with, and up to which x when only a prefix is equal."""
+    x = np.asarray(x)
+    drawn: dict = {}
+    for label, y in curves.items():
+        y = np.asarray(y, dtype=float)
+        twin, same = None, 0
+        for other, z in drawn.items():
+            equal = np.isclose(y, z, rtol=0, atol=1e-12)
+            prefix = len(equal) if equal.all() else int(np.argmin(equal))
+            if prefix > same:
+                twin, same = other, prefix
+        if twin is None:
+            ax.plot(x, y, label=label, **style)
+        else:
+            where = "" if same == len(y) else f" to {x[same - 1]:g}"
+            ax.plot(x, y, "--", marker="o", markersize=3, label=f"{label} (= {twin}{where})", **style)
+        drawn[label] = y
+
+
 def save_figure(fig, path) -> Path | None:
     """Save a figure as PNG (creating the directory) and close it; None if fig is None."""
     if fig is None:
@@ -324,19 +326,3 @@ def seeded(seed: int) -> np.random.Generator:
 
     init.seed(seed)
     return np.random.default_rng(seed)
-
-
-def blas_threads(count: int | None):
-    """A context limiting the BLAS threads NumPy uses (via threadpoolctl when installed).
-
-    Small networks multiply small matrices, where extra BLAS threads cost more than they
-    give — and spin against other processes on a busy machine (digits-ad --quick: 8 s
-    with one thread, 28 s with two on a loaded 2-core box). ``None`` leaves it alone.
-    """
-    if count is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=count, user_api="blas")

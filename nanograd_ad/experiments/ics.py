@@ -65,7 +65,7 @@ PROBE = 256
 
 def add_arguments(parser) -> None:
     """Options of ics."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("ics options")
     group.add_argument(

@@ -217,7 +217,7 @@ def _profile_dict(flow, key: str = "delta") -> dict:
 
 def add_depth_arguments(parser) -> None:
     """Options of pn-depth."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("pn-depth options")
     group.add_argument(
@@ -447,7 +447,7 @@ def _pct(value) -> str:
 
 def add_cnn_arguments(parser) -> None:
     """Options of pn-cnn."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("pn-cnn options")
     group.add_argument(
