@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -30,6 +31,8 @@ __all__ = ["build_parser", "main", "nonnegative_int", "positive_float", "positiv
 
 DATA_CHOICES = ("digits", "cifar10", "cifar100")
 BACKENDS = ("numpy", "cupy")
+#: `nanograd-ad list` wraps its lines to this many columns
+LIST_WIDTH = 100
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -121,8 +124,10 @@ def _list(out=None) -> int:
     width = max((len(name) for name in known), default=0)
     print("experiments (run: nanograd-ad reproduce NAME [--quick]):", file=out)
     for name, experiment in known.items():
-        paper = f"  [{experiment.paper}]" if experiment.paper else ""
-        print(f"  {name:<{width}}  {experiment.description}{paper}", file=out)
+        paper = f" [{experiment.paper}]" if experiment.paper else ""
+        text = f"{name:<{width}}  {experiment.description}{paper}"
+        indent = " " * (width + 4)
+        print(textwrap.fill(text, LIST_WIDTH, initial_indent="  ", subsequent_indent=indent), file=out)
     if skipped_modules:
         print(f"(not available yet: {', '.join(skipped_modules)})", file=out)
     return 0

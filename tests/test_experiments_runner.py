@@ -153,3 +153,13 @@ def test_at_most_4_duplicated_pairs_inside_the_experiments():
     ).stdout
     pairs = re.search(r"(\d+) pairs of places", report)
     assert pairs is not None and int(pairs.group(1)) <= 4, report.splitlines()[0]
+
+
+def test_a_reported_setting_reaches_results_json_but_not_the_units():
+    from nanograd_ad.experiments.common import ExperimentConfig
+
+    config = ExperimentConfig(extra={"reselect_every": None, "lr": None})
+    config.report("reselect_every", "once per phase")
+    assert config.setting("lr", 0.02) == 0.02
+    assert config.to_dict()["extra"] == {"reselect_every": "once per phase", "lr": 0.02}
+    assert config.unit_params()["extra"] == {"reselect_every": None, "lr": 0.02}  # units apply the rule

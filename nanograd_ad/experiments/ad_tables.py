@@ -460,12 +460,12 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
     runs_count = config.choose("runs", 10, 100)
     epochs = config.choose("epochs", 15, 300)
     extra = config.extra
-    set_names = list(extra.get("sets") or task.sets)
-    variants = tuple(extra.get("variants") or task.variants)
+    set_names = list(config.setting("sets", list(task.sets)))
+    variants = tuple(config.setting("variants", list(task.variants)))
     for variant in variants:
         if variant not in task.variants:
             raise ValueError(f"--variants: {name} compares {list(task.variants)}, got {variant!r}")
-    switching = {"on": True, "off": False}.get(extra.get("switching") or "", task.switching)
+    switching = config.setting("switching", "on" if task.switching else "off") == "on"
     k, switch_a = extra.get("k") or 3.5, (extra.get("switch_a") or 1.035) if switching else None
     options = {
         "k": k,
@@ -476,11 +476,15 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
     hypers = {
         set_name: dataclasses.replace(
             task.sets[set_name],
-            lr=extra.get(f"lr_{set_name.lower()}") or task.sets[set_name].lr,
-            bias_init=extra.get(f"bias_init_{set_name.lower()}") or task.sets[set_name].bias_init,
+            lr=config.setting(f"lr_{set_name.lower()}", task.sets[set_name].lr),
+            bias_init=config.setting(f"bias_init_{set_name.lower()}", task.sets[set_name].bias_init),
         )
         for set_name in set_names
     }
+    for set_name in set(task.sets) - set(set_names):  # a set not run: its defaults recorded
+        config.setting(f"lr_{set_name.lower()}", task.sets[set_name].lr)
+        config.setting(f"bias_init_{set_name.lower()}", task.sets[set_name].bias_init)
+    config.setting("depths", {set_name: list(hypers[set_name].depths) for set_name in set_names})
     data_seed = extra.get("data_seed") or 0
     fresh_data = extra.get("data_draw") == "per-run"
     dtype = extra.get("dtype") or "float32"

@@ -620,9 +620,8 @@ def make_setup(config: ExperimentConfig) -> Plan:
     # the paper's networks get its params₁: 150 epochs, (50, 0.1, 0, 1), (100, 0.1, 1, 2), …
     epochs = config.choose("epochs", 9, 150 if paper_model else 24)
     lr = extra.get("lr") or (0.1 if paper_model else 0.02)
-    thresholds = threshold_range(
-        *(extra.get("thresholds") or ((1.0, 1.5, 0.5) if config.quick else (0.7, 2.5, 0.3)))
-    )
+    threshold_span = extra.get("thresholds") or ((1.0, 1.5, 0.5) if config.quick else (0.7, 2.5, 0.3))
+    thresholds = threshold_range(*threshold_span)
     variants = list(extra.get("variants") or VARIANTS)
     if "original" not in variants:
         variants.insert(0, "original")  # the reference of every comparison
@@ -643,6 +642,10 @@ def make_setup(config: ExperimentConfig) -> Plan:
         base_width=extra.get("base_width", 64),
     )
     build_net(data.x_train.shape[1:], data.num_classes, setup.widths, setup.hidden, model, setup.base_width)
+    for name, value in {"lr": lr, "variants": variants, "widths": list(setup.widths)}.items():
+        config.report(name, value)
+    config.report("thresholds", list(threshold_span))
+    config.report("reselect_every", setup.reselect_every or "once per phase")
     for variant in variants:
         _strategy(setup, variant, thresholds[0], config.seed)
     return Plan(setup, data_name, runs_count, model, epochs, thresholds, variants)

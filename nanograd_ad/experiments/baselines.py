@@ -106,6 +106,7 @@ def step_costs(depth: int, variants: list[str], data, config: ExperimentConfig, 
     from ..optim import SGD
 
     steps = config.extra.get("cost_steps") or (20 if config.quick else 50)
+    config.report("cost_steps", steps)
     width = config.extra.get("width", 32)
     x, y = asarray(data.x_train[:BATCH]), xp.asarray(data.y_train[:BATCH])
     trainers = {}

@@ -100,6 +100,7 @@ class ExperimentConfig:
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         self._used: dict[str, Any] = {}
+        self._reported: dict[str, Any] = {}
 
     def choose(self, name: str, quick, full):
         """The value of setting ``name`` if it was given (a field or an ``extra`` entry),
@@ -115,11 +116,18 @@ class ExperimentConfig:
         self._used[name] = value
         return value
 
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict of the settings, the defaults chosen so far filled in."""
+    def report(self, name: str, value) -> None:
+        """Record the effective value of a setting left to a rule the experiment applies
+        itself (e.g. "once per phase"), for results.json only: units do not see it."""
+        self._reported[name] = value
+
+    def to_dict(self, reported: bool = True) -> dict:
+        """Plain JSON-ready dict of the settings, the defaults chosen so far filled in
+        (and, with ``reported``, the values given to `report`)."""
         settings = asdict(self)
         settings["extra"] = dict(settings["extra"])
-        for name, value in self._used.items():
+        used = {**self._reported, **self._used} if reported else self._used
+        for name, value in used.items():
             target = settings if name in self.__dataclass_fields__ else settings["extra"]
             if target.get(name) is None:
                 target[name] = value
@@ -128,7 +136,7 @@ class ExperimentConfig:
     def unit_params(self) -> dict:
         """The settings a unit's numbers depend on, as JSON: everything but `EXECUTION_FIELDS`
         (where the sweep runs and writes does not change what it computes)."""
-        settings = self.to_dict()
+        settings = self.to_dict(reported=False)
         for name in EXECUTION_FIELDS:
             settings.pop(name)
         return settings

@@ -390,6 +390,8 @@ def run(config: ExperimentConfig) -> dict:
     epochs = config.choose("epochs", 6, 300)
     patience = config.choose("patience", 3, 15)
     models = list(config.extra.get("models") or MODELS)
+    given = config.extra.get("input_scale")
+    config.report("input_scale", given if given is not None else "suggest_input_scale, per run (runs[*])")
     print(f"{NAME}: {data.description}")
     print(
         f"  {note}; {data.n_train} train (class 1: {int(data.y_train.sum())}) / "

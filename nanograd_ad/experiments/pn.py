@@ -647,6 +647,9 @@ def run_cnn(config: ExperimentConfig) -> dict:
     on_cifar = data.name in ("cifar10", "cifar100")
     epochs = config.choose("epochs", 4, PAPER_EPOCHS[model] if on_cifar else 30)
     mode = "quick" if config.quick else "full"
+    config.report("width", config.extra.get("width") or (16 if data.x_train.shape[-1] < 16 else 32))
+    period = cosine_schedule(epochs, 1.0, config.extra.get("cosine_period"), 0.0).period
+    config.report("cosine_period", period)
     print(f"pn-cnn: {data.description}; standardized per channel")
     print(
         f"model {model}, {len(variants)} variants x {runs_count} seeds x {epochs} epochs ({mode}); SGD batch "
