@@ -51,6 +51,8 @@ def test_list_shows_the_experiments(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "digits-ad" in out and "AD ReLU" in out
+    assert max(len(line) for line in out.splitlines()) <= 100  # wrapped, not cut
+    assert "Table 2]" in out.replace("\n", " ")
 
 
 def test_experiment_options_reach_config_extra(fake_experiment, tmp_path, capsys):

@@ -291,6 +291,7 @@ def short_step_timing(tmp_path, monkeypatch) -> list[str]:
 # the keys that are timings (measured in the driver or per unit, never identical between
 # two runs) and what prepares the run (writes its data, shortens a driver timing).
 EXPERIMENTS = {
+    "digits-ad": {"options": "--quick --epochs 1 --variants relu ad-relu-switch"},
     "baselines": {
         "options": "--quick --epochs 1 --depths 2 --width 4 --cost-steps 1",
         "timings": {"step_ms", "step_wall_ms", "step_vs_plain", "bn_vs_pn_step_cost"},
