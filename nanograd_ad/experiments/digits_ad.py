@@ -237,7 +237,7 @@ DIGITS_AD = declare(
         grid=grid,
         load=load_images,
         cell=train_cell,
-        measures=[
+        report=[
             Measure("final_test_acc", "final test acc", percent=True),
             Measure("final_test_loss", "final test loss"),
             Measure("best_test_acc"),

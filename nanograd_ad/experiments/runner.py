@@ -24,14 +24,22 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import register
-from .common import ExperimentConfig, format_mean_std, format_table, mean_std, run_units, write_results
+from .common import (
+    ExperimentConfig,
+    format_mean_std,
+    format_table,
+    format_value,
+    mean_std,
+    run_units,
+    write_results,
+)
 
-__all__ = ["Declaration", "Measure", "declare", "execute_cell", "unit_key"]
+__all__ = ["Column", "Declaration", "Measure", "declare", "execute_cell", "unit_key"]
 
 #: Widest line a table may print (wider tables are wrapped into blocks).
 TABLE_WIDTH = 100
@@ -44,31 +52,74 @@ _DATA: dict[tuple[str, str], Any] = {}
 class Measure:
     """One number of a run that a cell aggregates over its seeds.
 
-    key:     the run's key (and the prefix of the summary's ``key_mean`` / ``key_std``)
+    key:     the run's key; the summary stores ``key + suffix`` (default ``key_mean``)
     header:  the table's column header; None leaves it out of the table
     of:      how to read it from a run (default ``run[key]``)
-    std:     also store ``key_std`` and print "mean ± std"
+    std:     also store ``key_std`` in the summary
+    reduce:  how the runs' values combine (default: the mean of the finite ones)
     percent: a fraction printed as a percentage (the JSON keeps the fraction)
+    fmt:     a format spec for the table (e.g. ".2e"); by default an aggregate prints as
+             "mean ± std" over the seeds, a value as it is with ``digits`` decimals
     """
 
     key: str
     header: str | None = None
     of: Callable[[dict], Any] | None = None
     std: bool = True
+    suffix: str = "_mean"
+    reduce: Callable[[list], Any] | None = None
     percent: bool = False
     digits: int = 4
+    fmt: str | None = None
 
     def values(self, runs: Sequence[dict]) -> list:
         """The measure of each run."""
         return [self.of(r) if self.of is not None else r[self.key] for r in runs]
 
+    def cell(self, summary: dict, runs: Sequence[dict]) -> str:
+        """The table's cell: mean ± std over the seeds (percent where asked), or the value."""
+        if self.fmt is None and self.suffix == "_mean":
+            scale, digits = (100, 2) if self.percent else (1, self.digits)
+            return format_mean_std(self.values(runs), scale=scale, digits=digits)
+        return show(summary.get(self.key + self.suffix), self.fmt, self.digits)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column computed from a cell's summary (after `Declaration.after`), e.g. a
+    ratio of two measures or a timing: ``of(summary)``, printed with ``fmt``."""
+
+    key: str
+    header: str
+    of: Callable[[dict], Any] | None = None
+    fmt: str | None = None
+    digits: int = 4
+
+    def cell(self, summary: dict, runs: Sequence[dict]) -> str:
+        """The table's cell."""
+        return show(self.of(summary) if self.of is not None else summary.get(self.key), self.fmt, self.digits)
+
+
+def show(value, fmt: str | None, digits: int) -> str:
+    """A value as the table prints it ("—" for None/NaN)."""
+    if fmt is None or value is None or value != value:
+        return format_value(value, digits)
+    return format(value, fmt)
+
 
 @dataclass(frozen=True)
 class Declaration:
-    """An experiment as data; see the module docstring. ``protocol`` is the paper's
-    (e.g. "100 runs × 300 epochs"), printed beside a quick run's; ``describe(run)`` the
-    line printed per run; ``notes`` lines printed under the table; ``after(runs, summary,
-    settings)`` timings that must not run inside units."""
+    """An experiment as data; see the module docstring.
+
+    report:  the table's columns after the axes (`Measure` and `Column`), in order; the
+             measures are also the summary of a cell
+    label:   a cell's name in the summary (default: its axes, ``depth=10,variant=pn``,
+             or the value of a single axis)
+    names:   how the table shows an axis' values, e.g. {"variant": {"bn": "batch norm"}}
+    describe(run):  the line printed per run
+    after(runs, summary, settings, data):  timings that must not run inside units
+    protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
+    notes:   lines printed under the table"""
 
     name: str
     description: str
@@ -78,18 +129,25 @@ class Declaration:
     grid: Callable[[dict], dict[str, list]]
     load: Callable[[dict], Any]
     cell: Callable[..., dict]
-    measures: Sequence[Measure]
+    report: Sequence[Measure | Column]
     plots: Sequence[Callable[[list, dict, Path], None]] = ()
     describe: Callable[[dict], str] | None = None
     protocol: str | None = None
     notes: Sequence[str] = ()
-    after: Callable[[list, dict, dict], None] | None = None
+    after: Callable[[list, dict, dict, Any], None] | None = None
     paper_numbers: dict | None = None
+    label: Callable[[dict], str] | None = None
+    names: dict = field(default_factory=dict)
 
     @property
     def module(self) -> str:
         """The experiment's module (where its cell function lives): workers import it."""
         return self.cell.__module__
+
+    @property
+    def measures(self) -> list[Measure]:
+        """The report's columns that aggregate runs."""
+        return [m for m in self.report if isinstance(m, Measure)]
 
     def run(self, config: ExperimentConfig) -> dict:
         """Run the experiment as ``config`` says (the registry's ``run``)."""
@@ -125,11 +183,17 @@ def execute_cell(experiment: str, module: str, settings: dict, cell: dict, progr
     if experiment not in _DECLARATIONS:
         importlib.import_module(module)
     declaration = _DECLARATIONS[experiment]
-    token = (experiment, json.dumps(settings, sort_keys=True))
+    data = load_once(declaration, settings)
+    return declaration.cell(dict(settings, progress=progress), data, **cell)
+
+
+def load_once(declaration: Declaration, settings: dict):
+    """The experiment's data for these settings, loaded once per process."""
+    token = (declaration.name, json.dumps(settings, sort_keys=True))
     if token not in _DATA:
         _DATA.clear()  # one experiment's data at a time
         _DATA[token] = declaration.load(settings)
-    return declaration.cell(dict(settings, progress=progress), _DATA[token], **cell)
+    return _DATA[token]
 
 
 def effective_settings(declaration: Declaration, config: ExperimentConfig) -> dict:
@@ -144,60 +208,64 @@ def effective_settings(declaration: Declaration, config: ExperimentConfig) -> di
 # ----------------------------------------------------------------------------- report
 
 
-def group(runs: list[dict], cells: list[dict]) -> dict[str, tuple[dict, list[dict]]]:
-    """The runs by every axis but the seed, in declared order: {label: (cell, runs)}."""
+def group(runs: list[dict], cells: list[dict], label: Callable[[dict], str] | None = None) -> dict:
+    """The runs by every axis but the seed, in declared order: {label: (axes, runs)}."""
     groups: dict[str, tuple[dict, list[dict]]] = {}
     for cell, result in zip(cells, runs):
         point = {k: v for k, v in cell.items() if k != "seed"}
-        label = unit_key(point) if len(point) != 1 else str(next(iter(point.values())))
-        groups.setdefault(label, (point, []))[1].append(result)
+        if label is not None:
+            name = label(point)
+        else:
+            name = unit_key(point) if len(point) != 1 else str(next(iter(point.values())))
+        groups.setdefault(name, (point, []))[1].append(result)
     return groups
 
 
 def summarize(measures: Sequence[Measure], runs: list[dict]) -> dict:
-    """A cell's summary: ``key_mean`` (and ``key_std``) of each measure, and ``runs``."""
+    """A cell's summary: each measure's ``key_mean`` (and ``key_std``), and ``runs``."""
     summary: dict[str, Any] = {}
     for measure in measures:
-        mean, std = mean_std(measure.values(runs))
-        summary[f"{measure.key}_mean"] = mean
+        values = measure.values(runs)
+        mean, std = mean_std(values)
+        summary[measure.key + measure.suffix] = mean if measure.reduce is None else measure.reduce(values)
         if measure.std:
             summary[f"{measure.key}_std"] = std
     summary["runs"] = len(runs)
     return summary
 
 
-def table(declaration: Declaration, groups: dict) -> str:
-    """One row per cell: its axes, then each shown measure (mean ± std over seeds)."""
-    shown = [m for m in declaration.measures if m.header is not None]
-    rows, columns = [], None
-    for point, runs in groups.values():
-        row = dict(point)
-        for m in shown:
-            row[m.key] = format_mean_std(
-                m.values(runs), scale=100 if m.percent else 1, digits=2 if m.percent else m.digits
-            )
+def table(declaration: Declaration, groups: dict, summary: dict) -> str:
+    """One row per cell: its axes, then each column of the report."""
+    shown = [c for c in declaration.report if c.header is not None]
+    rows, axes = [], []
+    for label, (point, runs) in groups.items():
+        axes = list(point)
+        row = {k: declaration.names.get(k, {}).get(v, v) for k, v in point.items()}
+        row.update({c.key: c.cell(summary[label], runs) for c in shown})
         rows.append(row)
-        columns = list(point) + [(m.key, f"{m.header}{' %' if m.percent else ''}") for m in shown]
-    return wrap_table(rows, columns or [])
+    headers = [(c.key, f"{c.header}{' %' if getattr(c, 'percent', False) else ''}") for c in shown]
+    return wrap_table(rows, axes + headers, keep=max(1, len(axes)))
 
 
-def wrap_table(rows: list[dict], columns: list, width: int = TABLE_WIDTH) -> str:
-    """`format_table`, split into blocks of columns (the first repeated) to fit ``width``."""
+def wrap_table(rows: list[dict], columns: list, width: int = TABLE_WIDTH, keep: int = 1) -> str:
+    """`format_table`, split into blocks of columns to fit ``width``; each block repeats
+    the first ``keep`` columns (a row's name: its axes)."""
     text = format_table(rows, columns)
-    if max(len(line) for line in text.splitlines()) <= width or len(columns) < 3:
+    head, rest = columns[:keep], columns[keep:]
+    if max(len(line) for line in text.splitlines()) <= width or len(rest) < 2:
         return text
-    head, rest = columns[0], columns[1:]
     for count in range(len(rest) - 1, 0, -1):
-        first = format_table(rows, [head, *rest[:count]])
+        first = format_table(rows, [*head, *rest[:count]])
         if max(len(line) for line in first.splitlines()) <= width:
-            return first + "\n\n" + wrap_table(rows, [head, *rest[count:]], width)
+            return first + "\n\n" + wrap_table(rows, [*head, *rest[count:]], width, keep)
     return text
 
 
-def header(declaration: Declaration, settings: dict, groups: dict) -> str:
-    """What is run (cells × seeds × epochs); a quick run also names the paper's protocol."""
+def header(declaration: Declaration, settings: dict, groups: dict, data=None) -> str:
+    """What is run (data; cells × seeds × epochs); a quick run also names the paper's protocol."""
     seeds = len(next(iter(groups.values()))[1]) if groups else 0
-    text = f"{declaration.name}: {len(groups)} cells × {seeds} seed{'s' if seeds != 1 else ''}"
+    text = f"{declaration.name}: {getattr(data, 'description', None) or settings.get('data', '')}\n"
+    text += f"{len(groups)} cells × {seeds} seed{'s' if seeds != 1 else ''}"
     if settings.get("epochs") is not None:
         text += f" × {settings['epochs']} epochs"
     if settings.get("quick"):
@@ -210,28 +278,21 @@ def header(declaration: Declaration, settings: dict, groups: dict) -> str:
 
 def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     """Build the units from the grid, run them, print the table, write results.json, plot."""
-    from ..sweep import Unit
-
     started = time.perf_counter()
     settings = effective_settings(declaration, config)
     cells = cells_of(declaration.grid(settings))
-    params = {"experiment": declaration.name, "module": declaration.module, "settings": settings}
-    units = [
-        Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, {"progress": config.progress})
-        for cell in cells
-    ]
-    groups = group([{}] * len(cells), cells)
-    print(header(declaration, settings, groups))
-    runs = run_units(config, units, declaration.name)
+    data = load_once(declaration, settings)
+    print(header(declaration, settings, group([{}] * len(cells), cells), data))
+    runs = run_units(config, units_of(declaration, settings, cells, config.progress), declaration.name)
     if declaration.describe is not None:
         for result in runs:
             print("  " + declaration.describe(result))
-    groups = group(runs, cells)
+    groups = group(runs, cells, declaration.label)
     summary = {label: summarize(declaration.measures, mine) for label, (_, mine) in groups.items()}
     if declaration.after is not None:
-        declaration.after(runs, summary, settings)
+        declaration.after(runs, summary, settings, data)
     print()
-    print(table(declaration, groups))
+    print(table(declaration, groups, summary))
     for note in declaration.notes:
         print(note)
     for plot in declaration.plots:
@@ -239,3 +300,13 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     return write_results(
         config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
     )
+
+
+def units_of(declaration: Declaration, settings: dict, cells: list[dict], progress: bool) -> list:
+    """One `Unit` per point of the grid, keyed by its axes."""
+    from ..sweep import Unit
+
+    params = {"experiment": declaration.name, "module": declaration.module, "settings": settings}
+    return [
+        Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, {"progress": progress}) for cell in cells
+    ]
