@@ -323,7 +323,7 @@ BASELINES = declare(
             Measure("delta1_init", "δ¹ init", of=_first("delta_init", 0), std=False, suffix="", fmt=".2e"),
             Measure("deltaL_init", "δᴸ init", of=_first("delta_init", -1), std=False, suffix="", fmt=".2e"),
             Column(
-                "ratio", "δ¹/δᴸ init", of=lambda cell: cell["delta1_init"] / cell["deltaL_init"], fmt=".2e"
+                "ratio", "δ¹/δᴸ init", of=lambda cell, _: cell["delta1_init"] / cell["deltaL_init"], fmt=".2e"
             ),
             Measure("delta1_train", "δ¹ train", of=_first("delta_train", 0), std=False, suffix="", fmt=".2e"),
             Measure("deltaL_train", of=_first("delta_train", -1), std=False, suffix=""),

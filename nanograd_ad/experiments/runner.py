@@ -76,7 +76,7 @@ class Measure:
         """The measure of each run."""
         return [self.of(r) if self.of is not None else r[self.key] for r in runs]
 
-    def cell(self, summary: dict, runs: Sequence[dict]) -> str:
+    def cell(self, summary: dict, runs: Sequence[dict], point: dict | None = None) -> str:
         """The table's cell: mean ± std over the seeds (percent where asked), or the value."""
         if self.fmt is None and self.suffix == "_mean":
             scale, digits = (100, 2) if self.percent else (1, self.digits)
@@ -86,18 +86,20 @@ class Measure:
 
 @dataclass(frozen=True)
 class Column:
-    """A table column computed from a cell's summary (after `Declaration.after`), e.g. a
-    ratio of two measures or a timing: ``of(summary)``, printed with ``fmt``."""
+    """A table column computed from a cell's summary (after `Declaration.after`) and its
+    axes, e.g. a ratio of two measures, a timing or the paper's number:
+    ``of(summary, axes)``, printed with ``fmt``."""
 
     key: str
     header: str
-    of: Callable[[dict], Any] | None = None
+    of: Callable[[dict, dict], Any] | None = None
     fmt: str | None = None
     digits: int = 4
 
-    def cell(self, summary: dict, runs: Sequence[dict]) -> str:
+    def cell(self, summary: dict, runs: Sequence[dict], point: dict | None = None) -> str:
         """The table's cell."""
-        return show(self.of(summary) if self.of is not None else summary.get(self.key), self.fmt, self.digits)
+        value = self.of(summary, point or {}) if self.of is not None else summary.get(self.key)
+        return show(value, self.fmt, self.digits)
 
 
 def show(value, fmt: str | None, digits: int) -> str:
@@ -116,6 +118,8 @@ class Declaration:
     label:   a cell's name in the summary (default: its axes, ``depth=10,variant=pn``,
              or the value of a single axis)
     names:   how the table shows an axis' values, e.g. {"variant": {"bn": "batch norm"}}
+    inner:   a grid axis the cell function loops over itself (one unit returns a list of
+             runs, e.g. every model from one weight draw): its runs' key names their cell
     describe(run):  the line printed per run
     after(runs, summary, settings, data):  timings that must not run inside units
     protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
@@ -128,7 +132,7 @@ class Declaration:
     settings: Callable[[ExperimentConfig], dict]
     grid: Callable[[dict], dict[str, list]]
     load: Callable[[dict], Any]
-    cell: Callable[..., dict]
+    cell: Callable[..., dict | list[dict]]
     report: Sequence[Measure | Column]
     plots: Sequence[Callable[[list, dict, Path], None]] = ()
     describe: Callable[[dict], str] | None = None
@@ -138,6 +142,7 @@ class Declaration:
     paper_numbers: dict | None = None
     label: Callable[[dict], str] | None = None
     names: dict = field(default_factory=dict)
+    inner: str | None = None
 
     @property
     def module(self) -> str:
@@ -226,10 +231,12 @@ def summarize(measures: Sequence[Measure], runs: list[dict]) -> dict:
     summary: dict[str, Any] = {}
     for measure in measures:
         values = measure.values(runs)
-        mean, std = mean_std(values)
-        summary[measure.key + measure.suffix] = mean if measure.reduce is None else measure.reduce(values)
+        if measure.reduce is not None:
+            summary[measure.key + measure.suffix] = measure.reduce(values)
+        else:
+            summary[measure.key + measure.suffix] = mean_std(values)[0]
         if measure.std:
-            summary[f"{measure.key}_std"] = std
+            summary[f"{measure.key}_std"] = mean_std(values)[1]
     summary["runs"] = len(runs)
     return summary
 
@@ -241,7 +248,7 @@ def table(declaration: Declaration, groups: dict, summary: dict) -> str:
     for label, (point, runs) in groups.items():
         axes = list(point)
         row = {k: declaration.names.get(k, {}).get(v, v) for k, v in point.items()}
-        row.update({c.key: c.cell(summary[label], runs) for c in shown})
+        row.update({c.key: c.cell(summary[label], runs, point) for c in shown})
         rows.append(row)
     headers = [(c.key, f"{c.header}{' %' if getattr(c, 'percent', False) else ''}") for c in shown]
     return wrap_table(rows, axes + headers, keep=max(1, len(axes)))
@@ -283,7 +290,11 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     cells = cells_of(declaration.grid(settings))
     data = load_once(declaration, settings)
     print(header(declaration, settings, group([{}] * len(cells), cells), data))
-    runs = run_units(config, units_of(declaration, settings, cells, config.progress), declaration.name)
+    inner = declaration.inner
+    unit_cells = cells if inner is None else [c for c in cells if c[inner] == cells[0][inner]]
+    unit_cells = [{k: v for k, v in c.items() if k != inner} for c in unit_cells]
+    runs = run_units(config, units_of(declaration, settings, unit_cells, config.progress), declaration.name)
+    runs, cells = flatten(runs, unit_cells, inner)
     if declaration.describe is not None:
         for result in runs:
             print("  " + declaration.describe(result))
@@ -300,6 +311,17 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     return write_results(
         config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
     )
+
+
+def flatten(results: list, cells: list[dict], inner: str | None) -> tuple[list[dict], list[dict]]:
+    """One run per cell: a unit's list of runs split by ``inner`` (its runs' key)."""
+    if inner is None:
+        return results, cells
+    runs, points = [], []
+    for cell, result in zip(cells, results):
+        runs += result
+        points += [{**cell, inner: run[inner]} for run in result]
+    return runs, points
 
 
 def units_of(declaration: Declaration, settings: dict, cells: list[dict], progress: bool) -> list:
