@@ -182,7 +182,9 @@ def cells_of(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
 
-def execute_cell(experiment: str, module: str, settings: dict, cell: dict, progress: bool = True) -> dict:
+def execute_cell(
+    experiment: str, module: str, settings: dict, cell: dict, progress: bool = True
+) -> dict | list[dict]:
     """One unit, wherever it runs: the experiment's data (loaded once per process) and its
     ``cell`` function for one point of the grid. Module-level, so Dask workers import it."""
     if experiment not in _DECLARATIONS:
