@@ -14,7 +14,7 @@ from nanograd_ad.pseudo_normalization import PseudoNormalize
 
 
 def test_both_experiments_are_registered():
-    assert get("pn-depth").run is pn.run_depth and get("pn-cnn").run is pn.run_cnn
+    assert get("pn-depth").run == pn.run_depth and get("pn-cnn").run == pn.run_cnn
 
 
 def test_deep_mlp_and_pn_model1_shapes_and_init():
@@ -79,7 +79,7 @@ def test_pn_depth_tiny_run_writes_results_and_plots(tmp_path, capsys):
         == 0
     )
     printed = capsys.readouterr().out
-    assert "RMS dC/dW1 init" in printed and "two-path PN" in printed
+    assert "∇W¹ init" in printed and "pn2 = two-path PN" in printed
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"] == "pn-depth" and results["paper"] is None
     runs = results["runs"]

@@ -39,7 +39,7 @@ number is printed only beside the run of its model, data set and augmentation, w
 the paper's epochs and ours in the header.
 
 Sweep units (``--workers`` / ``--scheduler``, :mod:`nanograd_ad.sweep`): pn-depth trains one
-unit per depth × learning rate × seed × variant (:func:`depth_unit`), pn-cnn one per seed ×
+unit per depth × learning rate × seed × variant (:func:`depth_cell`), pn-cnn one per seed ×
 variant (:func:`cnn_unit`, which also returns what the report draws from its trained
 network: the summary and the contribution map).
 """
@@ -65,6 +65,7 @@ from .common import (
     seeded,
     write_results,
 )
+from .runner import Column, Declaration, Measure, declare
 
 if TYPE_CHECKING:
     from ..network import Sequential
@@ -143,7 +144,7 @@ def first_layer_rms(flow) -> float:
 def train(
     net,
     data,
-    config: ExperimentConfig,
+    progress: bool,
     epochs: int,
     rng,
     *,
@@ -173,7 +174,7 @@ def train(
         batch_size=BATCH,
         schedule=schedule,
         callbacks=callbacks,
-        progress=config.progress,
+        progress=progress,
         rng=rng,
         on_nonfinite="stop",
     )
@@ -197,6 +198,7 @@ def _profiles_figure(panels: dict, path, title: str) -> None:
     for ax, (panel, runs) in zip(axes[0], panels.items()):
         plot_delta_profile(runs, ax=ax, title=panel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole numbers
+        ax.set_xlabel(r"layer $l$ (1 = input side)")
     fig.suptitle(title)
     save_figure(fig, path)
 
@@ -269,18 +271,16 @@ def deep_mlp(depth: int, width: int, inputs: int, classes: int):
     return Sequential(*layers)
 
 
-def depth_run(
-    variant: str, depth: int, lr: float, seed: int, data, config: ExperimentConfig, epochs: int
-) -> dict:
+def depth_cell(settings: dict, data, depth: int, lr: float, seed: int, variant: str) -> dict:
     """One deep MLP: probe at initialization, train, return the numbers."""
-    extra = config.extra
-    rng = seeded(seed)
-    net = deep_mlp(depth, extra.get("width", 32), data.x_train.shape[1], data.num_classes)
-    rule = make_rule(variant, extra.get("period", 2), extra.get("rms", "sample"), extra.get("start", 2))
-    if rule is not None:
-        net.add_feedback(rule)
-    at_init = probe(net, data)
-    history, during = train(net, data, config, epochs, rng, lr=lr)
+    with blas_threads(settings["blas_threads"]):  # small matrices: one BLAS thread is faster
+        rng = seeded(seed)
+        net = deep_mlp(depth, settings["width"], data.x_train.shape[1], data.num_classes)
+        rule = make_rule(variant, settings["period"], settings["rms"], settings["start"])
+        if rule is not None:
+            net.add_feedback(rule)
+        at_init = probe(net, data)
+        history, during = train(net, data, settings["progress"], settings["epochs"], rng, lr=lr)
     best, best_epoch = history.best("test_acc")
     return {
         "variant": variant,
@@ -300,112 +300,66 @@ def depth_run(
     }
 
 
-def depth_unit(
-    config: dict, variant: str, depth: int, lr: float, seed: int, epochs: int, progress: bool = True
-) -> dict:
-    """One unit of the pn-depth sweep, from its settings alone."""
-    settings = ExperimentConfig.from_unit_params(config, progress=progress)
-    with blas_threads(settings.extra.get("blas_threads", 1)):
-        data = load_data(settings, flat=True)
-        return depth_run(variant, depth, lr, seed, data, settings, epochs)
+def depth_settings(config: ExperimentConfig) -> dict:
+    """Every setting pn-depth uses, as given or chosen (quick: 1 seed × 10 epochs, lr 0.01)."""
+    return {
+        "runs": config.choose("runs", 1, 3),
+        "epochs": config.choose("epochs", 10, 30),
+        "data": config.setting("data", "digits"),
+        "depths": list(config.choose("depths", [10, 20, 30], [10, 20, 30])),
+        "lrs": list(config.choose("lrs", [0.01], [0.01, 0.05])),
+        "variants": list(config.setting("variants", list(VARIANTS))),
+        **{name: config.setting(name, default) for name, default in DEPTH_DEFAULTS.items()},
+    }
 
 
-@register(
-    "pn-depth",
-    "deep tanh MLPs (10-30 layers) on digits: plain vs single- vs two-path PN; grad at layer 1, δ per depth",
-    paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), method",
-    add_arguments=add_depth_arguments,
-)
-def run_depth(config: ExperimentConfig) -> dict:
-    """Every depth × learning rate × variant × seed; table, results.json, δ-vs-depth plots."""
-    from ..sweep import Unit
+#: pn-depth's options with a fixed default (their CLI defaults).
+DEPTH_DEFAULTS = {"width": 32, "period": 2, "start": 2, "rms": "sample", "blas_threads": 1}
 
-    started = time.perf_counter()
-    runs_count = config.choose("runs", 1, 3)
-    epochs = config.choose("epochs", 10, 30)
-    depths = config.choose("depths", [10, 20, 30], [10, 20, 30])
-    lrs = config.choose("lrs", [0.01], [0.01, 0.05])
-    variants = list(config.extra.get("variants") or VARIANTS)
-    data = load_data(config, flat=True)
-    print(f"pn-depth: {data.description}; inputs flattened and standardized")
-    print(
-        f"depths {depths}, width {config.extra.get('width', 32)}, lrs {lrs}, {len(variants)} variants x "
-        f"{runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, clip ±0.5, LeCun normal"
+
+def depth_grid(settings: dict) -> dict:
+    """Depth, then learning rate, then seed, then variant (one seed: the same batches)."""
+    seeds = [settings["seed"] + i for i in range(settings["runs"])]
+    return {
+        "depth": settings["depths"],
+        "lr": settings["lrs"],
+        "seed": seeds,
+        "variant": settings["variants"],
+    }
+
+
+def load_flat(settings: dict):
+    """The settings' dataset, flattened and standardized."""
+    return load_data(ExperimentConfig(data=settings["data"], data_dir=settings["data_dir"]), flat=True)
+
+
+def depth_label(cell: dict) -> str:
+    """A pn-depth cell's name in the summary."""
+    return f"depth {cell['depth']}, lr {cell['lr']:g}, {cell['variant']}"
+
+
+def describe_depth(run: dict) -> str:
+    """A pn-depth run's line: first-layer gradient at init and in training, final accuracy."""
+    grads = f"grad W1 RMS init {run['grad1_init']:.3e} train {run['grad1_train']:.3e}"
+    return (
+        f"depth {run['depth']:>3} lr {run['lr']:<6g} seed {run['seed']} {run['variant']:<5} {grads}  "
+        f"final test acc {_pct(run['final_test_acc'])}" + ("  DIVERGED" if run["diverged"] else "")
     )
 
-    settings = {"config": config.unit_params(), "epochs": epochs}
-    units = [
-        Unit(
-            f"depth{depth}-lr{lr:g}-seed{config.seed + i}-{variant}",
-            depth_unit,
-            {**settings, "variant": variant, "depth": depth, "lr": lr, "seed": config.seed + i},
-            {"progress": config.progress},
-        )
-        for depth in depths
-        for lr in lrs
-        for i in range(runs_count)
-        for variant in variants
-    ]
-    runs = run_units(config, units, "pn-depth")
-    for r in runs:
-        print(
-            f"  depth {r['depth']:>3} lr {r['lr']:<6g} seed {r['seed']} {r['variant']:<5} grad W1 RMS init "
-            f"{r['grad1_init']:.3e} train {r['grad1_train']:.3e}  test acc {_pct(r['final_test_acc'])}"
-            + ("  DIVERGED" if r["diverged"] else "")
-        )
 
-    summary, rows = {}, []
-    for depth in depths:
-        for lr in lrs:
-            plain = [r for r in runs if (r["depth"], r["lr"], r["variant"]) == (depth, lr, "plain")]
-            for variant in variants:
-                mine = [r for r in runs if (r["depth"], r["lr"], r["variant"]) == (depth, lr, variant)]
-                cell = {
-                    "grad1_init_mean": mean_std(r["grad1_init"] for r in mine)[0],
-                    "grad1_train_mean": mean_std(r["grad1_train"] for r in mine)[0],
-                    "final_test_acc_mean": mean_std(r["final_test_acc"] for r in mine)[0],
-                    "final_test_acc_std": mean_std(r["final_test_acc"] for r in mine)[1],
-                    "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
-                    "diverged": sum(r["diverged"] for r in mine),
-                    "runs": len(mine),
-                }
-                if plain:
-                    cell["grad1_init_ratio"] = cell["grad1_init_mean"] / summary_value(plain, "grad1_init")
-                    cell["grad1_train_ratio"] = cell["grad1_train_mean"] / summary_value(plain, "grad1_train")
-                summary[f"depth {depth}, lr {lr:g}, {variant}"] = cell
-                rows.append(
-                    {
-                        "depth": depth,
-                        "lr": f"{lr:g}",
-                        "variant": VARIANTS[variant],
-                        "g_init": f"{cell['grad1_init_mean']:.3e}",
-                        "ratio_init": cell.get("grad1_init_ratio"),
-                        "g_train": f"{cell['grad1_train_mean']:.3e}",
-                        "ratio_train": cell.get("grad1_train_ratio"),
-                        "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
-                        "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                        "div": f"{cell['diverged']}/{len(mine)}",
-                    }
-                )
-    print()
-    print(
-        format_table(
-            rows,
-            [
-                ("depth", "depth"),
-                ("lr", "lr"),
-                ("variant", "variant"),
-                ("g_init", "RMS dC/dW1 init"),
-                ("ratio_init", "x plain", 2),
-                ("g_train", "RMS dC/dW1 train"),
-                ("ratio_train", "x plain", 2),
-                ("acc", "final test acc %"),
-                ("best", "best test acc %"),
-                ("div", "diverged"),
-            ],
-        )
-    )
-    print("(the PN paper reports no deep-MLP numbers: no paper column; gradient RMS = mean over seeds)")
+def depth_ratios(runs: list, summary: dict, settings: dict, data) -> None:
+    """Each cell's first-layer gradient as a multiple of plain backprop's (same depth and lr)."""
+    for label, cell in summary.items():
+        plain = summary.get(label.rsplit(", ", 1)[0] + ", plain")
+        if plain is not None:
+            cell["grad1_init_ratio"] = cell["grad1_init_mean"] / plain["grad1_init_mean"]
+            cell["grad1_train_ratio"] = cell["grad1_train_mean"] / plain["grad1_train_mean"]
+
+
+def depth_plots(runs: list, settings: dict, out) -> None:
+    """δ-vs-depth at initialization (one figure) and over training (one per learning rate)."""
+    depths, variants, lrs = settings["depths"], settings["variants"], settings["lrs"]
+    seeds = f"{settings['runs']} seeds" if settings["runs"] > 1 else "one seed"
 
     def panels(lr, key):
         return {
@@ -419,23 +373,47 @@ def run_depth(config: ExperimentConfig) -> dict:
         }
 
     # at initialization the weights do not depend on the learning rate: one figure
-    _profiles_figure(
-        panels(lrs[0], "delta_init"),
-        config.out / "pn_depth_delta_init.png",
-        "RMS of $\\delta^l$ by depth at initialization (mean over 4 batches and the seeds)",
-    )
+    title = f"RMS of $\\delta^l$ by depth at initialization (mean over 4 batches, {seeds})"
+    _profiles_figure(panels(lrs[0], "delta_init"), out / "pn_depth_delta_init.png", title)
     for lr in lrs:
-        _profiles_figure(
-            panels(lr, "delta_train"),
-            config.out / f"pn_depth_delta_train_lr{lr:g}.png",
-            f"RMS of $\\delta^l$ by depth, mean over training (lr {lr:g})",
-        )
-    return write_results(config, "pn-depth", runs, summary, started=started, paper=None)
+        title = f"RMS of $\\delta^l$ by depth, mean over training (lr {lr:g}, {seeds})"
+        _profiles_figure(panels(lr, "delta_train"), out / f"pn_depth_delta_train_lr{lr:g}.png", title)
 
 
-def summary_value(runs: list[dict], key: str) -> float:
-    """Mean of ``key`` over runs."""
-    return mean_std(r[key] for r in runs)[0]
+PN_DEPTH = declare(
+    Declaration(
+        name="pn-depth",
+        description="deep tanh MLPs (10-30 layers) on digits: plain vs single- vs two-path PN; "
+        "grad at layer 1, δ per depth",
+        paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), method",
+        options=add_depth_arguments,
+        settings=depth_settings,
+        grid=depth_grid,
+        load=load_flat,
+        cell=depth_cell,
+        report=[
+            Measure("grad1_init", "∇W¹ init", std=False, fmt=".3e"),
+            Column("grad1_init_ratio", "× plain", fmt=".2f"),
+            Measure("grad1_train", "∇W¹ train", std=False, fmt=".3e"),
+            Column("grad1_train_ratio", "× plain", fmt=".2f"),
+            Measure("final_test_acc", "final test acc", percent=True),
+            Measure("best_test_acc", std=False),
+            Measure("diverged", std=False, suffix="", reduce=sum),
+            Column("diverged_of", "diverged", of=lambda cell, _: f"{cell['diverged']}/{cell['runs']}"),
+        ],
+        label=depth_label,
+        plots=[depth_plots],
+        describe=describe_depth,
+        after=depth_ratios,
+        protocol="the PN paper has no deep-MLP experiment; full run: 3 seeds × 30 epochs, lr 0.01 and 0.05",
+        notes=[
+            "accuracy at the final epoch (no selection on the test set); ∇W¹: RMS of ∂C/∂W¹, mean over seeds",
+            "(the PN paper reports no deep-MLP numbers: no paper column)",
+            "variants: " + ", ".join(f"{key} = {name}" for key, name in VARIANTS.items()),
+        ],
+    )
+)
+run_depth = PN_DEPTH.run
 
 
 def _pct(value) -> str:
@@ -572,7 +550,7 @@ def cnn_run(
     history, during = train(
         net,
         data,
-        config,
+        config.progress,
         epochs,
         rng,
         lr=schedule.lr_at(0),

@@ -249,7 +249,10 @@ def table(declaration: Declaration, groups: dict, summary: dict) -> str:
     rows, axes = [], []
     for label, (point, runs) in groups.items():
         axes = list(point)
-        row = {k: declaration.names.get(k, {}).get(v, v) for k, v in point.items()}
+        row = {
+            k: declaration.names.get(k, {}).get(v, f"{v:g}" if isinstance(v, float) else v)
+            for k, v in point.items()
+        }
         row.update({c.key: c.cell(summary[label], runs, point) for c in shown})
         rows.append(row)
     headers = [(c.key, f"{c.header}{' %' if getattr(c, 'percent', False) else ''}") for c in shown]
