@@ -196,7 +196,7 @@ def test_pn_cnn_models_2_and_3_print_their_own_paper_numbers(
     argv += ["--noise-levels", "0.3", "--noise-draws", "1", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert f"model {model}, 1 variants" in printed and "augmentation: crops of 4-px-padded images" in printed
+    assert f"model {model}, 1 variant;" in printed and "augmentation: crops of 4-px-padded images" in printed
     assert f"paper % ({recipe})" in printed and paper_acc in printed
     assert f"the paper trained {paper_epochs} epochs, ours 1" in printed
     run = json.loads((out / "results.json").read_text())["runs"][0]

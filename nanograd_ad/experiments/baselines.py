@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 from .common import ExperimentConfig, blas_threads, pyplot, save_figure, seeded
-from .runner import Column, Declaration, Measure, declare
+from .runner import Column, Declaration, Measure, Outcome, declare
 
 NAME = "baselines"
 VARIANTS = {
@@ -241,9 +241,10 @@ def describe(run: dict) -> str:
     )
 
 
-def after(runs: list, summary: dict, settings: dict, data) -> None:
+def after(o: Outcome) -> None:
     """Each variant's cost per step, measured here in the driver after every unit has
     finished (see the module docstring), and its ratio to plain backprop."""
+    summary, settings, data = o.summary, o.settings, o.data
     depths, variants = settings["depths"], settings["variants"]
     with blas_threads(settings["blas_threads"]):
         for depth in depths:
@@ -269,8 +270,9 @@ def _first(key: str, at: int):
     return lambda run: run[key]["values"][at] if run[key] else None
 
 
-def plots(runs: list, settings: dict, out) -> None:
+def plots(o: Outcome) -> None:
     """RMS δ^l by depth at initialization and over training, one panel per depth."""
+    runs, settings, out = o.runs, o.settings, o.out
     plt = pyplot()
     if plt is None:
         return
@@ -323,7 +325,10 @@ BASELINES = declare(
             Measure("delta1_init", "δ¹ init", of=_first("delta_init", 0), std=False, suffix="", fmt=".2e"),
             Measure("deltaL_init", "δᴸ init", of=_first("delta_init", -1), std=False, suffix="", fmt=".2e"),
             Column(
-                "ratio", "δ¹/δᴸ init", of=lambda cell, _: cell["delta1_init"] / cell["deltaL_init"], fmt=".2e"
+                "ratio",
+                "δ¹/δᴸ init",
+                of=lambda cell, *_: cell["delta1_init"] / cell["deltaL_init"],
+                fmt=".2e",
             ),
             Measure("delta1_train", "δ¹ train", of=_first("delta_train", 0), std=False, suffix="", fmt=".2e"),
             Measure("deltaL_train", of=_first("delta_train", -1), std=False, suffix=""),

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from .common import ExperimentConfig, blas_threads, plot_distinct, pyplot, save_figure, seeded
-from .runner import Declaration, Measure, declare
+from .runner import Declaration, Measure, Outcome, declare
 
 NAME = "digits-ad"
 VARIANTS = {
@@ -193,8 +193,9 @@ def describe(run: dict) -> str:
     return line
 
 
-def plot_curves(runs: list[dict], settings: dict, out) -> None:
+def plot_curves(o: Outcome) -> None:
     """Test accuracy (%) and test loss per epoch (1-based), mean over seeds (band: ± std)."""
+    runs, settings, out = o.runs, o.settings, o.out
     plt = pyplot()
     if plt is None:
         return

@@ -42,7 +42,7 @@ import time
 import numpy as np
 
 from .common import ExperimentConfig, blas_threads, format_table, pyplot, save_figure, seeded
-from .runner import Column, Declaration, Measure, declare
+from .runner import Column, Declaration, Measure, Outcome, declare
 
 NAME = "ics"
 MODELS = {"sigmoid": "sigmoid", "relu": "ReLU", "regularized-relu": "regularized ReLU"}
@@ -312,8 +312,9 @@ def scale_verdict(runs: list[dict], model: str | None = None) -> dict:
     return verdict
 
 
-def plot_accuracy(runs: list[dict], settings: dict, out) -> None:
+def plot_accuracy(o: Outcome) -> None:
     """Training-set and test accuracy per epoch (first seed), the peak test epoch marked."""
+    runs, settings, out = o.runs, o.settings, o.out
     plt = pyplot()
     if plt is None:
         return
@@ -339,8 +340,9 @@ def plot_accuracy(runs: list[dict], settings: dict, out) -> None:
     save_figure(fig, out / "ics_accuracy.png")
 
 
-def plot_scales(runs: list[dict], settings: dict, out) -> None:
+def plot_scales(o: Outcome) -> None:
     """mean |a^l| per layer, at initialization and at the end (two panels), first seed."""
+    runs, settings, out = o.runs, o.settings, o.out
     plt = pyplot()
     if plt is None:
         return
@@ -371,8 +373,9 @@ def print_scales(runs: list[dict], models: list[str]) -> None:
     print(format_table(rows, [("model", "model")] + [(f"a{l}", f"l={l}") for l in range(layers)]))
 
 
-def after(runs: list, summary: dict, settings: dict, data) -> None:
+def after(o: Outcome) -> None:
     """The network, the scale table and the growth verdict; the protocol's numbers."""
+    runs, summary, settings, data = o.runs, o.summary, o.settings, o.data
     note = data_note(data, settings["data"])
     summary.update({"data_note": note, "patience": settings["patience"], "max_epochs": settings["epochs"]})
     print(f"{note}; {data.n_train} train (class 1: {int(data.y_train.sum())}) / {data.n_test} test")
@@ -442,13 +445,13 @@ ICS = declare(
         report=[
             Measure("best_test_acc", "peak test acc", percent=True),
             Measure("best_epoch", std=False),
-            Column("best_epoch_1", "peak epoch", of=lambda c, _: c["best_epoch_mean"] + 1, fmt=".1f"),
+            Column("best_epoch_1", "peak epoch", of=lambda c, *_: c["best_epoch_mean"] + 1, fmt=".1f"),
             Measure("epochs_run", "epochs run", std=False, digits=1),
             Measure("input_scale", std=False, suffix="", reduce=list),
             Measure("scale_init", std=False, reduce=lambda v: np.mean(v, axis=0).tolist()),
             Measure("scale_end", std=False, reduce=lambda v: np.mean(v, axis=0).tolist()),
             Measure("activation_scale", of=lambda run: run, std=False, suffix="", reduce=scale_verdict),
-            Column("paper", "paper (CIFAR-10) %", of=lambda _, point: PAPER[point["model"]], fmt=".2f"),
+            Column("paper", "paper (CIFAR-10) %", of=lambda _, point, __: PAPER[point["model"]], fmt=".2f"),
         ],
         names={"model": MODELS},
         plots=[plot_accuracy, plot_scales],

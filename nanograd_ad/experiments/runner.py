@@ -39,7 +39,7 @@ from .common import (
     write_results,
 )
 
-__all__ = ["Column", "Declaration", "Measure", "declare", "execute_cell", "unit_key"]
+__all__ = ["Column", "Declaration", "Measure", "Outcome", "declare", "execute_cell", "unit_key"]
 
 #: Widest line a table may print (wider tables are wrapped into blocks).
 TABLE_WIDTH = 100
@@ -76,7 +76,7 @@ class Measure:
         """The measure of each run."""
         return [self.of(r) if self.of is not None else r[self.key] for r in runs]
 
-    def cell(self, summary: dict, runs: Sequence[dict], point: dict | None = None) -> str:
+    def cell(self, summary: dict, runs: Sequence[dict], point: dict, settings: dict) -> str:
         """The table's cell: mean ± std over the seeds (percent where asked), or the value."""
         if self.fmt is None and self.suffix == "_mean":
             scale, digits = (100, 2) if self.percent else (1, self.digits)
@@ -86,19 +86,19 @@ class Measure:
 
 @dataclass(frozen=True)
 class Column:
-    """A table column computed from a cell's summary (after `Declaration.after`) and its
-    axes, e.g. a ratio of two measures, a timing or the paper's number:
-    ``of(summary, axes)``, printed with ``fmt``."""
+    """A table column computed from a cell's summary (after `Declaration.after`), its axes
+    and the settings, e.g. a ratio of two measures, a timing or the paper's number:
+    ``of(summary, axes, settings)``, printed with ``fmt``."""
 
     key: str
-    header: str
-    of: Callable[[dict, dict], Any] | None = None
+    header: str | Callable[[dict], str | None]
+    of: Callable[[dict, dict, dict], Any] | None = None
     fmt: str | None = None
     digits: int = 4
 
-    def cell(self, summary: dict, runs: Sequence[dict], point: dict | None = None) -> str:
+    def cell(self, summary: dict, runs: Sequence[dict], point: dict, settings: dict) -> str:
         """The table's cell."""
-        value = self.of(summary, point or {}) if self.of is not None else summary.get(self.key)
+        value = self.of(summary, point, settings) if self.of is not None else summary.get(self.key)
         return show(value, self.fmt, self.digits)
 
 
@@ -121,7 +121,11 @@ class Declaration:
     inner:   a grid axis the cell function loops over itself (one unit returns a list of
              runs, e.g. every model from one weight draw): its runs' key names their cell
     describe(run):  the line printed per run
-    after(runs, summary, settings, data):  timings that must not run inside units
+    intro(settings):  a line under the header (the recipe)
+    split(result) -> (run, extra):  a unit's result that carries more than its run (e.g.
+             what is drawn from its trained network): the run goes to results.json, the
+             extra to `Outcome.extras`
+    after(outcome):  timings that must not run inside units, tables of its own
     protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
     notes:   lines printed under the table"""
 
@@ -134,12 +138,14 @@ class Declaration:
     load: Callable[[dict], Any]
     cell: Callable[..., dict | list[dict]]
     report: Sequence[Measure | Column]
-    plots: Sequence[Callable[[list, dict, Path], None]] = ()
+    plots: Sequence[Callable[[Outcome], None]] = ()
     describe: Callable[[dict], str] | None = None
     protocol: str | None = None
     notes: Sequence[str] = ()
-    after: Callable[[list, dict, dict, Any], None] | None = None
-    paper_numbers: dict | None = None
+    after: Callable[[Outcome], None] | None = None
+    split: Callable[[dict], tuple[dict, Any]] | None = None
+    intro: Callable[[dict], str] | None = None
+    paper_numbers: dict | list | None = None
     label: Callable[[dict], str] | None = None
     names: dict = field(default_factory=dict)
     inner: str | None = None
@@ -243,9 +249,10 @@ def summarize(measures: Sequence[Measure], runs: list[dict]) -> dict:
     return summary
 
 
-def table(declaration: Declaration, groups: dict, summary: dict) -> str:
+def table(declaration: Declaration, groups: dict, summary: dict, settings: dict) -> str:
     """One row per cell: its axes, then each column of the report."""
-    shown = [c for c in declaration.report if c.header is not None]
+    heads = {c.key: c.header(settings) if callable(c.header) else c.header for c in declaration.report}
+    shown = [c for c in declaration.report if heads[c.key] is not None]
     rows, axes = [], []
     for label, (point, runs) in groups.items():
         axes = list(point)
@@ -253,9 +260,9 @@ def table(declaration: Declaration, groups: dict, summary: dict) -> str:
             k: declaration.names.get(k, {}).get(v, f"{v:g}" if isinstance(v, float) else v)
             for k, v in point.items()
         }
-        row.update({c.key: c.cell(summary[label], runs, point) for c in shown})
+        row.update({c.key: c.cell(summary[label], runs, point, settings) for c in shown})
         rows.append(row)
-    headers = [(c.key, f"{c.header}{' %' if getattr(c, 'percent', False) else ''}") for c in shown]
+    headers = [(c.key, f"{heads[c.key]}{' %' if getattr(c, 'percent', False) else ''}") for c in shown]
     return wrap_table(rows, axes + headers, keep=max(1, len(axes)))
 
 
@@ -273,11 +280,16 @@ def wrap_table(rows: list[dict], columns: list, width: int = TABLE_WIDTH, keep: 
     return text
 
 
+def plural(count: int, noun: str) -> str:
+    """ "1 seed", "3 seeds": the noun in the plural only when the count is not 1."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def header(declaration: Declaration, settings: dict, groups: dict, data=None) -> str:
     """What is run (data; cells × seeds × epochs); a quick run also names the paper's protocol."""
     seeds = len(next(iter(groups.values()))[1]) if groups else 0
     text = f"{declaration.name}: {getattr(data, 'description', None) or settings.get('data', '')}\n"
-    text += f"{len(groups)} cells × {seeds} seed{'s' if seeds != 1 else ''}"
+    text += f"{plural(len(groups), 'cell')} × {plural(seeds, 'seed')}"
     if settings.get("epochs") is not None:
         text += f" × {settings['epochs']} epochs"
     if settings.get("quick"):
@@ -288,6 +300,18 @@ def header(declaration: Declaration, settings: dict, groups: dict, data=None) ->
 # -------------------------------------------------------------------------------- run
 
 
+@dataclass
+class Outcome:
+    """What a finished sweep hands to the experiment's ``after`` step and plots."""
+
+    runs: list[dict]
+    summary: dict
+    settings: dict
+    data: Any
+    out: Path
+    extras: list = field(default_factory=list)
+
+
 def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     """Build the units from the grid, run them, print the table, write results.json, plot."""
     started = time.perf_counter()
@@ -295,24 +319,30 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     cells = cells_of(declaration.grid(settings))
     data = load_once(declaration, settings)
     print(header(declaration, settings, group([{}] * len(cells), cells), data))
+    if declaration.intro is not None:
+        print(declaration.intro(settings))
     inner = declaration.inner
     unit_cells = cells if inner is None else [c for c in cells if c[inner] == cells[0][inner]]
     unit_cells = [{k: v for k, v in c.items() if k != inner} for c in unit_cells]
-    runs = run_units(config, units_of(declaration, settings, unit_cells, config.progress), declaration.name)
-    runs, cells = flatten(runs, unit_cells, inner)
+    results = run_units(
+        config, units_of(declaration, settings, unit_cells, config.progress), declaration.name
+    )
+    pairs = [declaration.split(r) for r in results] if declaration.split is not None else []
+    runs, cells = flatten([p[0] for p in pairs] if pairs else results, unit_cells, inner)
     if declaration.describe is not None:
         for result in runs:
             print("  " + declaration.describe(result))
     groups = group(runs, cells, declaration.label)
     summary = {label: summarize(declaration.measures, mine) for label, (_, mine) in groups.items()}
+    outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs])
     if declaration.after is not None:
-        declaration.after(runs, summary, settings, data)
+        declaration.after(outcome)
     print()
-    print(table(declaration, groups, summary))
+    print(table(declaration, groups, summary, settings))
     for note in declaration.notes:
         print(note)
     for plot in declaration.plots:
-        plot(runs, settings, config.out)
+        plot(outcome)
     return write_results(
         config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
     )
