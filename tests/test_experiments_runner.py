@@ -163,3 +163,30 @@ def test_a_reported_setting_reaches_results_json_but_not_the_units():
     assert config.setting("lr", 0.02) == 0.02
     assert config.to_dict()["extra"] == {"reselect_every": "once per phase", "lr": 0.02}
     assert config.unit_params()["extra"] == {"reselect_every": None, "lr": 0.02}  # units apply the rule
+
+
+def test_the_contributing_example_is_a_whole_experiment(tmp_path, capsys):
+    """CONTRIBUTING's worked example, run as written: registered, trained, reported."""
+    import json
+
+    from nanograd_ad import experiments
+    from nanograd_ad.cli import main
+
+    text = (PACKAGE.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    code = text.split("<!-- example: experiment -->\n```python\n")[1].split("```")[0]
+    assert len(code.splitlines()) < 100  # the smallest experiment fits on a page
+    namespace = {"__name__": "contributing_example"}
+    try:
+        exec(compile(code, "CONTRIBUTING.md", "exec"), namespace)
+        argv = ["reproduce", "mlp-ad", "--quick", "--epochs", "2", "--no-progress", "--out", str(tmp_path)]
+        assert main(argv) == 0
+    finally:
+        experiments._REGISTRY.pop("mlp-ad", None)
+        runner._DECLARATIONS.pop("mlp-ad", None)
+    printed = capsys.readouterr().out
+    assert "2 cells × 2 seeds × 2 epochs" in printed and "final test acc %" in printed
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["variant"] for r in results["runs"]] == ["relu", "ad-relu", "relu", "ad-relu"]
+    assert results["config"]["extra"]["k"] == 3.5 and results["summary"]["relu"]["runs"] == 2
+    assert 0.5 < results["summary"]["ad-relu"]["final_test_acc_mean"] <= 1
+    assert (tmp_path / "mlp_ad.png").stat().st_size > 1000
