@@ -68,6 +68,7 @@ from .common import (
     seeded,
     write_results,
 )
+from .runner import plural, wrap_table
 
 NAME = "amplify"
 MEASURE_VARIANTS = {"G-case1": ("G", 1), "G-case2": ("G", 2), "G'-case1": ("G'", 1), "G'-case2": ("G'", 2)}
@@ -551,13 +552,15 @@ def plot_thresholds(runs: list[dict], summary: dict, thresholds: list[float], pa
     save_figure(fig, path)
 
 
-def plot_measures(run: dict, path) -> None:
+def plot_measures(run: dict, path, data_name: str = "") -> None:
     """G, G′ and Ĝ per layer at each analysis epoch of one run (the numbers selection uses)."""
     plt = pyplot()
     events = [e for e in run["history"]["events"] if e["event"] == "amplify_select" and "values" in e]
     if plt is None or not events:
         return
-    fig, axes = plt.subplots(1, len(events), figsize=(5 * len(events), 3.5), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(events), figsize=(5 * len(events), 3.8), squeeze=False, layout="constrained"
+    )
     for ax, event in zip(axes[0], events):
         layers = [str(i) for i in event["candidates"]]
         ax.bar(
@@ -571,6 +574,9 @@ def plot_measures(run: dict, path) -> None:
             ylabel=f"normalized {event['measure']}",
             title=f"analysis after epoch {event['epoch'] + 1} (red: amplified)",
         )
+    fig.suptitle(
+        f"{data_name}: {run['variant']}, threshold {run['threshold']:g} (dotted), seed {run['seed']}"
+    )
     save_figure(fig, path)
 
 
@@ -713,10 +719,15 @@ def _run(config: ExperimentConfig) -> dict:
         f"phases (end_epoch, lr, amplify, factor): {setup.phases}; scope {setup.scope}, "
         f"reselect {f'every {setup.reselect_every} epochs' if setup.reselect_every else 'once per phase'}"
     )
+    per_seed = 1 + len(variants) - len(measured) + len(measured) * len(thresholds)
     print(
-        f"{len(variants)} variants, thresholds {thresholds}, {runs_count} seeds, "
-        f"{1 + len(variants) - len(measured) + len(measured) * len(thresholds)} runs per seed"
+        f"{plural(len(variants), 'variant')}, thresholds {thresholds}, {plural(runs_count, 'seed')}, "
+        f"{per_seed} runs{' per seed' if runs_count > 1 else ''} (original twice: the repeat times the noise)"
     )
+    if config.quick:
+        print(
+            "quick run: shorter than the paper's protocol (VGG-19, 150 epochs, thresholds 0.7-2.5, 10 runs)"
+        )
 
     measured_jobs: list[tuple[str, float | None]] = [(v, t) for t in thresholds for v in measured]
     jobs: list[tuple[str, float | None]] = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
@@ -745,8 +756,9 @@ def _run(config: ExperimentConfig) -> dict:
         _PREFIXES.clear()  # in-process: the snapshots are not needed past the sweep
     for result in runs:
         label = result["variant"] + (f" t={result['threshold']}" if result["threshold"] is not None else "")
+        label += " (repeat)" if result.get("timing_repeat") else ""
         print(
-            f"  seed {result['seed']} {label:<18} best test acc {result['best_test_acc']:.4f} "
+            f"  seed {result['seed']} {label:<18} best test acc {100 * result['best_test_acc']:.2f} % "
             f"(epoch {result['best_epoch'] + 1} of {epochs}), layers {result['selected']}, "
             f"{result['wall_s']:.1f} s"
         )
@@ -761,16 +773,28 @@ def _run(config: ExperimentConfig) -> dict:
     paper = PAPER_RESNETS.get((model, data_name)) or PAPER.get(data_name, PAPER["cifar10"])
     mode = "quick" if config.quick else "full"
     network = "small VGG-style CNN" if model == "small-vgg" else f"{model} (base width {setup.base_width})"
-    protocol = f"{mode} mode, {network}, {epochs} epochs, {runs_count} seed(s), thresholds {thresholds}"
-    print_tables(summary, variants, thresholds, paper, data_name, protocol)
+    protocol = (
+        f"{mode} mode, {network}, {epochs} epochs, {plural(runs_count, 'seed')}, thresholds {thresholds}"
+    )
+    print_tables(summary, variants, thresholds, paper, data_name, protocol, runs_count)
 
     config.out.mkdir(parents=True, exist_ok=True)
-    title = f"{data_name}: best test accuracy vs threshold ({runs_count} seeds, {epochs} epochs)"
+    title = f"{data_name}: best test accuracy vs threshold ({plural(runs_count, 'seed')}, {epochs} epochs)"
     plot_thresholds(runs, summary, thresholds, config.out / "amplify_thresholds.png", title)
     example = next((r for r in runs if r["variant"] == "G-case1"), None)
     if example is not None:
-        plot_measures(example, config.out / "amplify_measures.png")
+        plot_measures(example, config.out / "amplify_measures.png", data_name)
     return write_results(config, NAME, runs, summary, started=started, paper=paper)
+
+
+def verdict(low: float, high: float) -> str:
+    """What the overhead's interquartile range (over rounds, %) says: a cost when all of it
+    lies above 0, a saving when all of it lies below, else no difference the rounds can tell."""
+    if low > 0:
+        return "IQR above 0: a cost"
+    if high < 0:
+        return "IQR below 0: faster"
+    return "IQR spans 0: noise"
 
 
 def print_overhead(step: dict, paper: dict) -> None:
@@ -789,7 +813,7 @@ def print_overhead(step: dict, paper: dict) -> None:
                 low, high = entry["overhead_iqr_pct"]
                 row["over"] = f"{entry['overhead_pct']:+.1f}"
                 row["over_iqr"] = f"{low:+.1f} to {high:+.1f}"
-                row["verdict"] = "spread >= effect: noise" if entry["noisy"] else "effect > spread"
+                row["verdict"] = verdict(low, high)
             rows.append(row)
     print(f"\nper-step cost on fixed batches, {step['rounds']} interleaved rounds (all seeds):")
     print(
@@ -807,10 +831,9 @@ def print_overhead(step: dict, paper: dict) -> None:
         )
     )
     costs = ", ".join(f"{v} +{pct:g}%" for v, pct in paper["overhead"].items())
-    print(
-        f"the paper ({paper['model']}, whole runs on a V100): running time {costs}; its text: "
-        '"1-3 minutes ... less than 2 %" (its Tables 1-2, all models: 0.05-4.8 %)'
-    )
+    print(f"the paper ({paper['model']}, whole runs on a V100), running time:")
+    print(f"  {costs};")
+    print('its text: "1-3 minutes ... less than 2 %" (its Tables 1-2, all models: 0.05-4.8 %)')
 
 
 def print_tables(
@@ -820,12 +843,14 @@ def print_tables(
     paper: dict,
     data_name: str,
     protocol: str = "",
+    seeds: int = 2,
 ) -> None:
     """The main table (beside the paper's VGG-19 numbers) and accuracy per threshold."""
     rows = []
     for variant in variants:
         entry = summary[variant]
-        acc = f"{100 * entry['best_test_acc_mean']:.2f} ± {100 * entry['best_test_acc_std']:.2f}"
+        acc = f"{100 * entry['best_test_acc_mean']:.2f}"
+        acc += f" ± {100 * entry['best_test_acc_std']:.2f}" if seeds > 1 else ""
         rows.append(
             {
                 "variant": variant,
@@ -845,20 +870,22 @@ def print_tables(
             [
                 ("variant", "variant"),
                 ("t", "best t", 2),
-                ("acc", "best test acc % (mean ± std)"),
+                ("acc", "best test acc %" + (" (mean ± std)" if seeds > 1 else "")),
                 ("mean_t", "mean over t %", 2),
                 ("wall", "run wall s (median)", 1),
                 ("paper", f"paper % ({paper['model']})", 2),
             ],
         )
     )
-    print(f"(ours: {protocol}; the paper: VGG-19, 150 epochs, thresholds 0.7-2.5 step 0.1, 10 runs)")
+    print(f"(ours: {protocol};")
+    print(" the paper: VGG-19, 150 epochs, thresholds 0.7-2.5 step 0.1, 10 runs)")
+    print("(best test accuracy over the epochs, and the best threshold: the paper's measure, Tables 3-4;")
+    print(" both select on the test set, as the paper did)")
     if data_name == "digits":
         print("(paper column: the paper's VGG-19 on CIFAR — for scale, not a like-for-like comparison)")
-    print(
-        f"whole-run wall times are not compared: the two identical original runs of a seed differ by up to "
-        f"{summary['original_wall_spread_pct']:.1f}% here"
-    )
+    spread = summary["original_wall_spread_pct"]
+    print("whole-run wall times are not compared: the two identical original runs of a seed")
+    print(f"differ by up to {spread:.1f} % here")
     print_overhead(summary["step_overhead"], paper)
     measured = [v for v in variants if v in MEASURE_VARIANTS]
     if measured:
@@ -876,4 +903,4 @@ def print_tables(
             + [(f"{v}_n", f"{v} layers", 1) for v in measured]
         )
         print()
-        print(format_table(rows, columns))
+        print(wrap_table(rows, columns))
