@@ -372,6 +372,52 @@ def cell_unit(
         backend.set_default_dtype(previous_dtype)
 
 
+def cell_record(set_name: str, depth: int, variant: str, result: dict, runs_count: int, paper: dict) -> dict:
+    """A table cell from its unit's per-model arrays: the mean lowest test loss (finite
+    runs), its spread, the histogram counts, the paper's number."""
+    losses = np.array(result["lowest_test_loss"], dtype=float)  # None (JSON's NaN) → nan
+    lowest_train = np.array(result["lowest_train_loss"], dtype=float)
+    finite = losses[np.isfinite(losses)]
+    return {
+        "set": set_name,
+        "layers": depth,
+        "activation": variant,
+        "runs": runs_count,
+        "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
+        "std": float(finite.std()) if finite.size else None,
+        "mean_lowest_train_loss": float(np.nanmean(lowest_train))
+        if np.isfinite(lowest_train).any()
+        else None,
+        "median": float(np.median(finite)) if finite.size else None,
+        "paper_mean_test_loss": paper.get((set_name, depth, variant)),
+        "counts": interval_counts(losses),
+        "nonfinite": int(runs_count - finite.size),
+        "switches_mean": float(np.array(result["switches"], dtype=float).mean()),
+        "weights": result["weights"],
+        "wall_time_s": result["wall_time_s"],
+    }
+
+
+def run_records(task: Task, cell: dict, result: dict, seeds: list, data_seeds: list) -> list[dict]:
+    """One record per model of a cell's unit."""
+    return [
+        {
+            "table": task.table,
+            "set": cell["set"],
+            "layers": cell["layers"],
+            "activation": cell["activation"],
+            "seed": seed,
+            "lowest_test_loss": result["lowest_test_loss"][i],
+            "best_epoch": result["best_epoch"][i],
+            "final_test_loss": result["final_test_loss"][i],
+            "lowest_train_loss": result["lowest_train_loss"][i],
+            "data_seed": data_seeds[i] if len(data_seeds) > 1 else data_seeds[0],
+            "switches": result["switches"][i],
+        }
+        for i, seed in enumerate(seeds)
+    ]
+
+
 def train_table(
     name, task, hypers, variants, extra, seeds, data_seeds, epochs, dtype, paper, options, config
 ):
@@ -406,52 +452,15 @@ def train_table(
         for set_name, depth, variant in keys
     ]
     for (set_name, depth, variant), result in zip(keys, run_units(config, units, name)):
-        losses = np.array(result["lowest_test_loss"], dtype=float)  # None (JSON's NaN) → nan
-        lowest_train = np.array(result["lowest_train_loss"], dtype=float)
-        switches = np.array(result["switches"], dtype=float)
-        finite = losses[np.isfinite(losses)]
-        cell = {
-            "set": set_name,
-            "layers": depth,
-            "activation": variant,
-            "runs": runs_count,
-            "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
-            "std": float(finite.std()) if finite.size else None,
-            "mean_lowest_train_loss": float(np.nanmean(lowest_train))
-            if np.isfinite(lowest_train).any()
-            else None,
-            "median": float(np.median(finite)) if finite.size else None,
-            "paper_mean_test_loss": paper.get((set_name, depth, variant)),
-            "counts": interval_counts(losses),
-            "nonfinite": int(runs_count - finite.size),
-            "switches_mean": float(switches.mean()),
-            "weights": result["weights"],
-            "wall_time_s": result["wall_time_s"],
-        }
+        cell = cell_record(set_name, depth, variant, result, runs_count, paper)
         cells.append(cell)
-        for i, seed in enumerate(seeds):
-            runs.append(
-                {
-                    "table": task.table,
-                    "set": set_name,
-                    "layers": depth,
-                    "activation": variant,
-                    "seed": seed,
-                    "lowest_test_loss": result["lowest_test_loss"][i],
-                    "best_epoch": result["best_epoch"][i],
-                    "final_test_loss": result["final_test_loss"][i],
-                    "lowest_train_loss": result["lowest_train_loss"][i],
-                    "data_seed": data_seeds[i] if len(data_seeds) > 1 else data_seeds[0],
-                    "switches": result["switches"][i],
-                }
-            )
+        runs += run_records(task, cell, result, seeds, data_seeds)
         mean = "—" if cell["mean_lowest_test_loss"] is None else f"{cell['mean_lowest_test_loss']:.4f}"
         print(
             f"  set {set_name}, {depth:>2} layers, {variant:<10}: mean lowest test loss {mean} "
             f"(paper {cell['paper_mean_test_loss']}), {result['wall_time_s']:.1f} s",
             flush=True,
         )
-
     return runs, cells
 
 
@@ -578,7 +587,7 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
 
 def add_arguments(parser) -> None:
     """Options of ad-relu and ad-sigmoid."""
-    from ..argtypes import nonnegative_int, positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("AD table options")
     group.add_argument(
@@ -609,6 +618,13 @@ def add_arguments(parser) -> None:
         default=None,
         help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)",
     )
+    add_unstated_arguments(parser)
+
+
+def add_unstated_arguments(parser) -> None:
+    """Options for what the paper does not state (defaults: the readings of docs/ad_tables.md)."""
+    from ..argtypes import nonnegative_int, positive_float
+
     unstated = parser.add_argument_group(
         "settings the paper does not state (defaults: the readings of docs/ad_tables.md)"
     )

@@ -171,19 +171,7 @@ def add_arguments(parser) -> None:
         help="threshold sweep on Ĝ (default: 0.7 2.5 0.3; quick: 1.0 1.5 0.5; the paper: 0.7 2.5 0.1)",
     )
     group.add_argument("--variants", nargs="+", choices=VARIANTS, default=None, help="default: all")
-    group.add_argument(
-        "--model",
-        choices=MODELS,
-        default="small-vgg",
-        help="network: the small VGG-style CNN (default) or the paper's vgg19 (with batch norm), resnet18, "
-        "resnet34 (CIFAR variants; then the paper's phases: 150 epochs, lr 0.1 → 0.01)",
-    )
-    group.add_argument(
-        "--base-width",
-        type=positive_int,
-        default=64,
-        help="vgg19/resnet: the first stage's width (default 64, the paper's networks)",
-    )
+    add_network_arguments(group)
     group.add_argument(
         "--lr",
         type=positive_float,
@@ -207,6 +195,32 @@ def add_arguments(parser) -> None:
     group.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     group.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
     group.add_argument(
+        "--blas-threads",
+        type=positive_int,
+        default=1,
+        help="BLAS threads per training (default 1: small matrices, and a fixed count keeps in-process "
+        "and --workers results identical)",
+    )
+
+
+def add_network_arguments(group) -> None:
+    """--model, --base-width, --widths, --hidden: which network."""
+    from ..argtypes import positive_int
+
+    group.add_argument(
+        "--model",
+        choices=MODELS,
+        default="small-vgg",
+        help="network: the small VGG-style CNN (default) or the paper's vgg19 (with batch norm), resnet18, "
+        "resnet34 (CIFAR variants; then the paper's phases: 150 epochs, lr 0.1 → 0.01)",
+    )
+    group.add_argument(
+        "--base-width",
+        type=positive_int,
+        default=64,
+        help="vgg19/resnet: the first stage's width (default 64, the paper's networks)",
+    )
+    group.add_argument(
         "--widths",
         type=positive_int,
         nargs=3,
@@ -215,13 +229,6 @@ def add_arguments(parser) -> None:
     )
     group.add_argument(
         "--hidden", type=positive_int, default=64, help="width of the hidden dense layer (default 64)"
-    )
-    group.add_argument(
-        "--blas-threads",
-        type=positive_int,
-        default=1,
-        help="BLAS threads per training (default 1: small matrices, and a fixed count keeps in-process "
-        "and --workers results identical)",
     )
 
 
@@ -706,15 +713,11 @@ def _unit_key(seed: int, variant: str, threshold: float | None, repeat: bool) ->
     return key + ("-repeat" if repeat else "")
 
 
-def _run(config: ExperimentConfig) -> dict:
-    from ..sweep import Unit
-
-    started = time.perf_counter()
-    plan = make_setup(config)
-    setup, data, data_name, runs_count = plan.setup, plan.setup.data, plan.data_name, plan.runs_count
-    model, epochs, thresholds, variants = plan.model, plan.epochs, plan.thresholds, plan.variants
+def print_plan(plan: Plan, quick: bool) -> None:
+    """The header: data and model, phases, variants × thresholds × seeds, the paper's protocol."""
+    setup, runs_count, thresholds, variants = plan.setup, plan.runs_count, plan.thresholds, plan.variants
     measured = [v for v in variants if v in MEASURE_VARIANTS]
-    print(f"{NAME}: {data.description}; model {model}")
+    print(f"{NAME}: {setup.data.description}; model {plan.model}")
     print(
         f"phases (end_epoch, lr, amplify, factor): {setup.phases}; scope {setup.scope}, "
         f"reselect {f'every {setup.reselect_every} epochs' if setup.reselect_every else 'once per phase'}"
@@ -724,11 +727,21 @@ def _run(config: ExperimentConfig) -> dict:
         f"{plural(len(variants), 'variant')}, thresholds {thresholds}, {plural(runs_count, 'seed')}, "
         f"{per_seed} runs{' per seed' if runs_count > 1 else ''} (original twice: the repeat times the noise)"
     )
-    if config.quick:
+    if quick:
         print(
             "quick run: shorter than the paper's protocol (VGG-19, 150 epochs, thresholds 0.7-2.5, 10 runs)"
         )
 
+
+def _run(config: ExperimentConfig) -> dict:
+    from ..sweep import Unit
+
+    started = time.perf_counter()
+    plan = make_setup(config)
+    setup, data_name, runs_count = plan.setup, plan.data_name, plan.runs_count
+    model, epochs, thresholds, variants = plan.model, plan.epochs, plan.thresholds, plan.variants
+    measured = [v for v in variants if v in MEASURE_VARIANTS]
+    print_plan(plan, config.quick)
     measured_jobs: list[tuple[str, float | None]] = [(v, t) for t in thresholds for v in measured]
     jobs: list[tuple[str, float | None]] = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
     jobs += measured_jobs
@@ -887,6 +900,11 @@ def print_tables(
     print("whole-run wall times are not compared: the two identical original runs of a seed")
     print(f"differ by up to {spread:.1f} % here")
     print_overhead(summary["step_overhead"], paper)
+    print_threshold_table(summary, variants, thresholds)
+
+
+def print_threshold_table(summary: dict, variants: list[str], thresholds: list[float]) -> None:
+    """Accuracy and layers selected per threshold, for each measure and case."""
     measured = [v for v in variants if v in MEASURE_VARIANTS]
     if measured:
         rows = [

@@ -289,10 +289,10 @@ def pyplot():
     return plt
 
 
-def plot_distinct(ax, x, curves: dict, **style) -> None:
+def plot_distinct(ax, x, curves: dict, xname: str = "epoch", **style) -> None:
     """Plot ``curves`` ({label: y}) so that every legend entry stays visible: a curve equal
     to an earlier one (to 1e-12) is drawn dashed with markers on top of it, and its label
-    says which one it coincides with, and up to which x when only a prefix is equal."""
+    says which one it coincides with, and up to which ``xname`` when only a prefix is equal."""
     x = np.asarray(x)
     drawn: dict = {}
     for label, y in curves.items():
@@ -306,7 +306,7 @@ def plot_distinct(ax, x, curves: dict, **style) -> None:
         if twin is None:
             ax.plot(x, y, label=label, **style)
         else:
-            where = "" if same == len(y) else f" to {x[same - 1]:g}"
+            where = "" if same == len(y) else f" up to {xname} {x[same - 1]:g}"
             ax.plot(x, y, "--", marker="o", markersize=3, label=f"{label} (= {twin}{where})", **style)
         drawn[label] = y
 

@@ -7,8 +7,9 @@ An experiment declares (`Declaration`):
     grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]}
     load(settings) -> data         the data, loaded once per process
     cell(settings, data, **cell)   trains one point of the grid, returns a dict (one run)
-    measures                       what a cell's summary aggregates and its table shows
-    plots                          functions (runs, settings, out) drawing the figures
+    report                         the table's columns: `Measure` (aggregated over the seeds,
+                                   also the cell's summary in results.json) and `Column`
+    plots, after                   functions of the `Outcome` (runs, summary, settings, data)
 
 and the runner does the rest: it builds one `Unit` per point of the grid, keyed by every
 axis (``seed=3,variant=pn``), runs them as the config says (in-process, ``--workers N``,
@@ -178,8 +179,9 @@ def declare(declaration: Declaration) -> Declaration:
 
 
 def unit_key(cell: dict) -> str:
-    """A unit's key: every axis as ``name=value``, sorted by name (``seed=3,variant=pn``)."""
-    return ",".join(f"{name}={cell[name]}" for name in sorted(cell))
+    """A unit's key: every axis as ``name=value``, sorted by name (``seed=3,variant=pn``);
+    spaces become underscores (the key is a file name)."""
+    return ",".join(f"{name}={cell[name]}".replace(" ", "_") for name in sorted(cell))
 
 
 def cells_of(grid: dict[str, list]) -> list[dict]:
@@ -291,7 +293,7 @@ def header(declaration: Declaration, settings: dict, groups: dict, data=None) ->
     text = f"{declaration.name}: {getattr(data, 'description', None) or settings.get('data', '')}\n"
     text += f"{plural(len(groups), 'cell')} × {plural(seeds, 'seed')}"
     if settings.get("epochs") is not None:
-        text += f" × {settings['epochs']} epochs"
+        text += f" × {plural(settings['epochs'], 'epoch')}"
     if settings.get("quick"):
         text += f"\nquick run: shorter than the paper's protocol ({declaration.protocol or 'none given'})"
     return text
@@ -343,6 +345,7 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
         print(note)
     for plot in declaration.plots:
         plot(outcome)
+    _DATA.clear()  # the driver keeps no data set past its run
     return write_results(
         config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
     )
