@@ -37,6 +37,7 @@ from typing import TypedDict
 
 import numpy as np
 
+from . import common
 from .common import ExperimentConfig, blas_threads, plot_distinct, pyplot, save_figure, seeded
 from .runner import Column, Declaration, Measure, Outcome, declare, plural
 
@@ -169,8 +170,7 @@ def load_data(config: ExperimentConfig):
 def train_arm(settings: dict, data, seed: int, arm: str) -> dict:
     """One training of one arm (one unit): its history and numbers."""
     from ..augment import Augment
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import Trainer, make_optimizer
+    from ..train import make_optimizer
 
     recipe = RECIPES[ARMS[arm][2]]
     lr = settings["sgd_lr"] if recipe["optimizer"] == "sgd" else settings["adam_lr"]
@@ -178,12 +178,10 @@ def train_arm(settings: dict, data, seed: int, arm: str) -> dict:
         rng = seeded(seed)
         net = build(arm, data.num_classes, tuple(data.x_train.shape[1:]))
         augment = [Augment(settings["padding"], seed=seed + 20_000)] if settings["augment"] else []
-        trainer = Trainer(
+        trainer = common.classifier_trainer(
             net,
-            SoftmaxCrossEntropy(),
             make_optimizer(recipe["optimizer"], net.parameters(), lr=lr),
-            (data.x_train, data.y_train),
-            (data.x_test, data.y_test),
+            data,
             batch_size=settings["batch_size"],
             callbacks=augment,
             progress=settings["progress"],
@@ -212,9 +210,7 @@ def train_arm(settings: dict, data, seed: int, arm: str) -> dict:
 def settings(config: ExperimentConfig) -> dict:
     """Every setting ad-cifar uses, as given or chosen (quick: 1 seed × 2 epochs, 200 / 100 images)."""
     return {
-        "runs": config.choose("runs", 1, 5),
-        "epochs": config.choose("epochs", 2, 300),
-        "data": config.setting("data", "cifar100"),
+        **common.base_settings(config, runs=(1, 5), epochs=(2, 300), data="cifar100"),
         "arms": list(config.setting("arms", list(ARMS))),
         "train_limit": config.choose("train_limit", QUICK_TRAIN, None),  # None: every image
         "test_limit": config.choose("test_limit", QUICK_TEST, None),

@@ -60,6 +60,7 @@ from . import register
 from .common import (
     ExperimentConfig,
     blas_threads,
+    classifier_trainer,
     format_table,
     mean_std,
     pyplot,
@@ -317,16 +318,12 @@ def _strategy(setup: Setup, variant: str, threshold: float | None, seed: int):
 
 def _train(setup: Setup, net, optimizer, rng, strategy, epochs: int, history=None):
     """Train ``epochs`` epochs; returns (history, wall seconds, CPU seconds)."""
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import Trainer
 
     data = setup.data
-    trainer = Trainer(
+    trainer = classifier_trainer(
         net,
-        SoftmaxCrossEntropy(),
         optimizer,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
+        data,
         batch_size=setup.batch_size,
         callbacks=[strategy],
         progress=setup.progress,

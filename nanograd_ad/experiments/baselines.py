@@ -36,6 +36,7 @@ import time
 
 import numpy as np
 
+from . import common
 from .common import ExperimentConfig, blas_threads, pyplot, save_figure, seeded
 from .runner import Column, Declaration, Measure, Outcome, declare
 
@@ -126,8 +127,7 @@ def step_costs(depth: int, variants: list[str], data, settings: dict, rounds: in
 def train_cell(settings: dict, data, depth: int, seed: int, variant: str) -> dict:
     """Probe at initialization, train, evaluate: the numbers of one network."""
     from ..inspect import GradientFlow
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import Trainer, make_optimizer
+    from ..train import make_optimizer
     from .pn import probe
 
     with blas_threads(settings["blas_threads"]):  # small matrices: one BLAS thread is faster
@@ -137,12 +137,10 @@ def train_cell(settings: dict, data, depth: int, seed: int, variant: str) -> dic
         optimizer = make_optimizer("sgd", net.parameters(), lr=settings["lr"], clip_value=0.5)
         flow = GradientFlow(every=5)
         net.add_feedback(flow)
-        trainer = Trainer(
+        trainer = common.classifier_trainer(  # evaluated in eval mode: batch norm's running statistics
             net,
-            SoftmaxCrossEntropy(),
             optimizer,
-            (data.x_train, data.y_train),
-            (data.x_test, data.y_test),  # evaluated in eval mode: batch norm's running statistics
+            data,
             batch_size=BATCH,
             progress=settings["progress"],
             rng=rng,
@@ -206,9 +204,7 @@ def _mean_values(runs: list[dict], key: str, part: str | None = None):
 def settings(config: ExperimentConfig) -> dict:
     """Every setting baselines uses, as given or chosen (quick: 1 seed × 5 epochs)."""
     return {
-        "runs": config.choose("runs", 1, 3),
-        "epochs": config.choose("epochs", 5, 30),
-        "data": config.setting("data", "digits"),
+        **common.base_settings(config, runs=(1, 3), epochs=(5, 30), data="digits"),
         "depths": list(config.choose("depths", [10, 20, 30], [10, 20, 30])),
         "variants": list(config.setting("variants", list(VARIANTS))),
         "cost_steps": config.choose("cost_steps", 20, 50),

@@ -47,7 +47,9 @@ __all__ = [
     "EXECUTION_FIELDS",
     "RESULTS_KEYS",
     "ExperimentConfig",
+    "base_settings",
     "blas_threads",
+    "classifier_trainer",
     "finite_values",
     "format_mean_std",
     "format_table",
@@ -322,6 +324,32 @@ def save_figure(fig, path) -> Path | None:
 
     plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------------------ training
+
+
+def classifier_trainer(net, optimizer, data, **options):
+    """A `Trainer` of ``net`` with softmax cross-entropy on ``data``'s train split, evaluated
+    on its test split after each epoch; ``options``: batch_size, rng, callbacks, …"""
+    from ..losses import SoftmaxCrossEntropy
+    from ..train import Trainer
+
+    return Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        optimizer,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        **options,
+    )
+
+
+def base_settings(config: ExperimentConfig, runs: tuple, epochs: tuple, data: str | None = None) -> dict:
+    """The common settings every experiment chooses: ``runs`` and ``epochs`` as (quick, full),
+    and the data set (``data``: its default; None for a task that makes its own)."""
+    chosen = {"runs": config.choose("runs", *runs), "epochs": config.choose("epochs", *epochs)}
+    return chosen if data is None else {**chosen, "data": config.setting("data", data)}
 
 
 # -------------------------------------------------------------------------------- seeds

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from . import common
 from .common import ExperimentConfig, blas_threads, plot_distinct, pyplot, save_figure, seeded
 from .runner import Declaration, Measure, Outcome, declare
 
@@ -111,9 +112,7 @@ def settings(config: ExperimentConfig) -> dict:
     """Every setting digits-ad uses, as given or chosen (quick: 2 seeds × 15 epochs)."""
     optimizer = config.setting("optimizer", "adam")
     return {
-        "runs": config.choose("runs", 2, 5),
-        "epochs": config.choose("epochs", 15, 30),
-        "data": config.setting("data", "digits"),
+        **common.base_settings(config, runs=(2, 5), epochs=(15, 30), data="digits"),
         "variants": list(config.setting("variants", list(VARIANTS))),
         "optimizer": optimizer,
         "lr": config.setting("lr", 3e-3 if optimizer == "adam" else 0.05),
@@ -135,8 +134,7 @@ def train_cell(settings: dict, data, seed: int, variant: str) -> dict:
     """One run: build the net from ``seed``, train it, return its numbers and history.
 
     ``best_epoch`` is 0-based (History's index); what is printed adds 1."""
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import SwitchingRule, Trainer, make_optimizer
+    from ..train import SwitchingRule, make_optimizer
 
     with blas_threads(settings["blas_threads"]):  # tiny matrices: one BLAS thread is faster
         rng = seeded(seed)
@@ -146,12 +144,10 @@ def train_cell(settings: dict, data, seed: int, variant: str) -> dict:
             settings["optimizer"], net.parameters(), lr=settings["lr"], momentum=0.9 if sgd else None
         )
         switching = SwitchingRule(net, A=settings["switch_a"]) if variant == "ad-relu-switch" else None
-        trainer = Trainer(
+        trainer = common.classifier_trainer(
             net,
-            SoftmaxCrossEntropy(),
             optimizer,
-            (data.x_train, data.y_train),
-            (data.x_test, data.y_test),
+            data,
             batch_size=settings["batch_size"],
             callbacks=[] if switching is None else [switching],
             progress=settings["progress"],

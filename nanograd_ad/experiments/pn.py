@@ -53,7 +53,9 @@ import numpy as np
 
 from .common import (
     ExperimentConfig,
+    base_settings,
     blas_threads,
+    classifier_trainer,
     format_mean_std,
     format_table,
     mean_std,
@@ -153,20 +155,17 @@ def train(
 ):
     """SGD, batch 50, clipping ±clip, L2 weight_decay; GradientFlow(every) attached while training."""
     from ..inspect import GradientFlow
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import Trainer, make_optimizer
+    from ..train import make_optimizer
 
     optimizer = make_optimizer(
         "sgd", net.parameters(), lr=lr, clip_value=clip, weight_decay=weight_decay or None
     )
     flow = GradientFlow(every=flow_every)
     net.add_feedback(flow)
-    trainer = Trainer(
+    trainer = classifier_trainer(
         net,
-        SoftmaxCrossEntropy(),
         optimizer,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
+        data,
         batch_size=BATCH,
         schedule=schedule,
         callbacks=callbacks,
@@ -304,9 +303,7 @@ def depth_cell(settings: dict, data, depth: int, lr: float, seed: int, variant: 
 def depth_settings(config: ExperimentConfig) -> dict:
     """Every setting pn-depth uses, as given or chosen (quick: 1 seed × 10 epochs, lr 0.01)."""
     return {
-        "runs": config.choose("runs", 1, 3),
-        "epochs": config.choose("epochs", 10, 30),
-        "data": config.setting("data", "digits"),
+        **base_settings(config, runs=(1, 3), epochs=(10, 30), data="digits"),
         "depths": list(config.choose("depths", [10, 20, 30], [10, 20, 30])),
         "lrs": list(config.choose("lrs", [0.01], [0.01, 0.05])),
         "variants": list(config.setting("variants", list(VARIANTS))),
