@@ -519,39 +519,39 @@ def summarize(runs: list[dict], variants: list[str], thresholds: list[float]) ->
 
 def plot_thresholds(runs: list[dict], summary: dict, thresholds: list[float], path, title: str) -> None:
     """Best test accuracy vs threshold (the paper's Figures 3–4): one panel per measure, case 1
-    and case 2 in red (each seed a dot, the mean a line), the original's mean in blue and the
-    random baseline's in gray."""
+    and case 2 in red (each seed a dot, the mean a line, drawn over the references), the
+    original's mean in blue and the random baseline's in gray; one legend under the panels."""
     plt = pyplot()
     if plt is None:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True, layout="constrained")
     for ax, measure in zip(axes, ("G", "G'")):
+        for variant, color in (("original", "tab:blue"), ("random", "gray")):
+            if variant in summary:
+                mean = 100 * summary[variant]["best_test_acc_mean"]
+                ax.axhline(
+                    mean, color=color, ls=":" if variant == "random" else "-", label=f"{variant} (mean)"
+                )
         for variant, (m, case) in MEASURE_VARIANTS.items():
             if m != measure or variant not in summary:
                 continue
-            style = "-o" if case == 1 else "--s"
             means = [summary[variant]["per_threshold"][str(t)]["mean"] * 100 for t in thresholds]
+            color = "tab:red" if case == 1 else "darkred"
             ax.plot(
                 thresholds,
                 means,
-                style,
-                color="tab:red" if case == 1 else "darkred",
+                "-o" if case == 1 else "--s",
+                color=color,
                 label=f"case {case} (mean)",
+                zorder=3,
             )
-            for r in runs:
-                if r["variant"] == variant:
-                    ax.scatter(r["threshold"], 100 * r["best_test_acc"], s=10, color="tab:red", alpha=0.3)
-        for variant, color in (("original", "tab:blue"), ("random", "gray")):
-            if variant in summary:
-                ax.axhline(
-                    100 * summary[variant]["best_test_acc_mean"],
-                    color=color,
-                    ls=":" if variant == "random" else "-",
-                    label=f"{variant} (mean)",
-                )
-        ax.set(xlabel="threshold on Ĝ" if measure == "G" else "threshold on Ĝ′", title=f"measure {measure}")
-        ax.legend(loc="lower right", fontsize=8)
-    axes[0].set_ylabel("best test accuracy %")
+            seeds = [(r["threshold"], 100 * r["best_test_acc"]) for r in runs if r["variant"] == variant]
+            ax.scatter(*zip(*seeds), s=10, color="tab:red", alpha=0.3, zorder=3)
+        hat = r"$\hat{G}$" if measure == "G" else r"$\hat{G}'$"
+        ax.set(xlabel=f"threshold on {hat}", ylabel="best test accuracy (%)", title=f"measure {measure}")
+        ax.set_xticks(thresholds)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize="small")
     fig.suptitle(title)
     save_figure(fig, path)
 
