@@ -16,16 +16,9 @@ results.json — one file per experiment run, written atomically to ``config.out
 
 Non-finite floats (NaN, ±Inf) are written as null so the file is strict JSON.
 
-A typical experiment:
-
-    @register("my-exp", "what it shows")
-    def run(config):
-        started = time.perf_counter()
-        runs = [...]
-        summary = {...}
-        print(format_table(rows, ["variant", ("acc", "test acc %"), ("paper", "paper %")]))
-        save_figure(fig, config.out / "my_exp.png")
-        return write_results(config, "my-exp", runs, summary, started=started)
+An experiment is a declaration run by `nanograd_ad.experiments.runner` (see CONTRIBUTING,
+"Adding a paper's experiment"), which uses these helpers to write results.json and the
+table; a module may still register a plain ``run(config) -> dict`` that calls them itself.
 """
 
 from __future__ import annotations
