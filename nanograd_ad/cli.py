@@ -21,43 +21,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import warnings
 from pathlib import Path
+
+from .argtypes import nonnegative_int, positive_float, positive_int
 
 __all__ = ["build_parser", "main", "nonnegative_int", "positive_float", "positive_int"]
 
 DATA_CHOICES = ("digits", "cifar10", "cifar100")
 BACKENDS = ("numpy", "cupy")
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: an integer ≥ ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-positive_int = _int_at_least(1)
-nonnegative_int = _int_at_least(0)
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (learning rates, factors)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+#: `nanograd-ad list` wraps its lines to this many columns
+LIST_WIDTH = 100
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -149,8 +124,10 @@ def _list(out=None) -> int:
     width = max((len(name) for name in known), default=0)
     print("experiments (run: nanograd-ad reproduce NAME [--quick]):", file=out)
     for name, experiment in known.items():
-        paper = f"  [{experiment.paper}]" if experiment.paper else ""
-        print(f"  {name:<{width}}  {experiment.description}{paper}", file=out)
+        paper = f" [{experiment.paper}]" if experiment.paper else ""
+        text = f"{name:<{width}}  {experiment.description}{paper}"
+        indent = " " * (width + 4)
+        print(textwrap.fill(text, LIST_WIDTH, initial_indent="  ", subsequent_indent=indent), file=out)
     if skipped_modules:
         print(f"(not available yet: {', '.join(skipped_modules)})", file=out)
     return 0

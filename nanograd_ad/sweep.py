@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -36,12 +37,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SweepError", "Unit", "dask_available", "load_unit", "run_units"]
+import numpy as np
+
+__all__ = [
+    "SweepError",
+    "Unit",
+    "blas_threads",
+    "dask_available",
+    "load_unit",
+    "run_units",
+    "to_jsonable",
+]
 
 #: How long to wait for an existing scheduler before giving up (a Dask duration).
 CONNECT_TIMEOUT = "20s"
 
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+,-]*$")
 
 
 class SweepError(RuntimeError):
@@ -67,7 +78,7 @@ class Unit:
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not _KEY.match(self.key):
-            raise SweepError(f"Unit key must be letters, digits and _.=+- (a file name), got {self.key!r}")
+            raise SweepError(f"Unit key must be letters, digits and _.=+,- (a file name), got {self.key!r}")
         if not callable(self.function):
             raise SweepError(
                 f"Unit {self.key}: function must be callable, got {type(self.function).__name__}"
@@ -101,10 +112,45 @@ def dask_available() -> bool:
 # --------------------------------------------------------------------------- one unit
 
 
+def to_jsonable(value: Any):
+    """Plain JSON values from NumPy scalars/arrays, Paths, tuples, dataclasses; NaN/Inf → None."""
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        value = value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def blas_threads(count: int | None):
+    """A context limiting the BLAS threads NumPy uses (via threadpoolctl when installed).
+
+    Small networks multiply small matrices, where extra BLAS threads cost more than they
+    give — and spin against other processes on a busy machine (digits-ad --quick: 8 s
+    with one thread, 28 s with two on a loaded 2-core box). ``None`` leaves it alone.
+    """
+    if count is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=count, user_api="blas")
+
+
 def _jsonable(value: Any) -> Any:
     """The value as it will read back from JSON (NumPy → Python, NaN/Inf → None)."""
-    from .experiments.common import to_jsonable
-
     return json.loads(json.dumps(to_jsonable(value), allow_nan=False))
 
 
@@ -112,7 +158,6 @@ def execute(unit: Unit, threads: int | None, backend_name: str) -> Any:
     """Run one unit where it lands (this process or a worker): the backend selected, BLAS
     limited to ``threads``, the result made JSON-plain. Module-level so workers can import it."""
     from . import backend
-    from .experiments.common import blas_threads
 
     backend.use(backend_name)
     with blas_threads(threads):
@@ -123,11 +168,25 @@ def _unit_path(out: Path, key: str) -> Path:
     return out / "units" / f"{key}.json"
 
 
-def load_unit(out: str | Path, unit: Unit) -> Any:
-    """The stored result of ``unit`` under ``out``, or None when absent or stale.
+class StaleUnit(str):
+    """Why a stored unit is not reused (e.g. written by another library version)."""
 
-    Stale: another function or other parameters (a different fingerprint). A file that does
-    not parse raises `SweepError` naming it, rather than silently re-running."""
+
+def checksum(result: Any) -> str:
+    """SHA-256 of a unit's result as sorted JSON: a hand-edited number changes it."""
+    return hashlib.sha256(json.dumps(result, sort_keys=True, allow_nan=False).encode("utf-8")).hexdigest()
+
+
+def load_unit(out: str | Path, unit: Unit) -> Any:
+    """The stored result of ``unit`` under ``out``; None when absent or for other settings;
+    a `StaleUnit` reason when written by another library version (run it again).
+
+    Stale: another function or other parameters (a different fingerprint), or another
+    ``version`` of nanograd_ad (or none recorded). A file that does not parse, or whose
+    result does not match its ``checksum`` (edited by hand), raises `SweepError` naming it
+    rather than silently re-running or reusing it."""
+    from .checkpoint import library_version
+
     path = _unit_path(Path(out), unit.key)
     if not path.exists():
         return None
@@ -138,20 +197,51 @@ def load_unit(out: str | Path, unit: Unit) -> Any:
         raise SweepError(
             f"stored unit {path} is unreadable ({err}); delete it to run the unit again"
         ) from None
-    return result if fingerprint == unit.fingerprint() else None
+    if fingerprint != unit.fingerprint():
+        return None
+    version = stored.get("version")
+    if version != library_version():
+        return StaleUnit(f"written by nanograd_ad {version or '(no version)'}, this is {library_version()}")
+    if stored.get("checksum") != checksum(result):
+        raise SweepError(
+            f"stored unit {path}: its result does not match its checksum (edited by hand?); "
+            "delete it to run the unit again"
+        )
+    return result
 
 
 def _save_unit(out: Path, unit: Unit, result: Any) -> None:
-    from .checkpoint import atomic_write
+    from .checkpoint import atomic_write, library_version
 
     record = {
         "key": unit.key,
         "function": unit.function_name,
         "fingerprint": unit.fingerprint(),
+        "version": library_version(),
+        "checksum": checksum(result),
         "params": unit.params,
         "result": result,
     }
     atomic_write(_unit_path(out, unit.key), json.dumps(record, indent=1, allow_nan=False) + "\n")
+
+
+def _reuse(units: list[Unit], folder: Path) -> dict[str, Any]:
+    """The stored results ``--resume`` can reuse, by key; prints which units are re-run
+    because another library version wrote them."""
+    results, stale = {}, {}
+    for unit in units:
+        stored = load_unit(folder, unit)
+        if isinstance(stored, StaleUnit):
+            stale[unit.key] = stored
+        elif stored is not None:
+            results[unit.key] = stored
+    for reason in sorted(set(stale.values())):
+        keys = [k for k, r in stale.items() if r == reason]
+        print(
+            f"resume: re-running {len(keys)} unit(s) {reason}: {', '.join(keys[:3])}"
+            + (" …" if len(keys) > 3 else "")
+        )
+    return results
 
 
 # -------------------------------------------------------------------------- the sweep
@@ -196,12 +286,7 @@ def run_units(
 
     backend_name = backend_name or backend.name()
     folder = Path(out) if out is not None else None
-    results: dict[str, Any] = {}
-    if resume and folder is not None:
-        for unit in units:
-            stored = load_unit(folder, unit)
-            if stored is not None:
-                results[unit.key] = stored
+    results: dict[str, Any] = _reuse(units, folder) if resume and folder is not None else {}
     pending = [u for u in units if u.key not in results]
 
     def finished(unit: Unit, result: Any) -> None:
@@ -216,6 +301,8 @@ def run_units(
                 bar(unit.key)
         else:
             _run_on_dask(pending, finished, bar, workers, scheduler, threads, backend_name)
+    if resume:
+        print(f"resume: {len(units) - len(pending)} unit(s) reused, {len(pending)} ran")
     return [results[k] for k in keys]
 
 

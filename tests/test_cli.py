@@ -51,6 +51,8 @@ def test_list_shows_the_experiments(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "digits-ad" in out and "AD ReLU" in out
+    assert max(len(line) for line in out.splitlines()) <= 100  # wrapped, not cut
+    assert "Table 2]" in out.replace("\n", " ")
 
 
 def test_experiment_options_reach_config_extra(fake_experiment, tmp_path, capsys):
@@ -225,11 +227,15 @@ def test_quick_digits_ad_in_a_subprocess(tmp_path):
         assert run["best_test_acc"] > 0.8  # a working CNN on digits, even in a few epochs
         assert len(run["history"]["test_acc"]) == results["runs"][0]["history"]["epoch"][-1] + 1
     assert (out / "digits_ad_curves.png").stat().st_size > 1000
-    assert "best test acc" in result.stdout and "ad-relu-switch" in result.stdout
+    assert "final test acc %" in result.stdout and "ad-relu-switch" in result.stdout
+    assert "quick run" in result.stdout and "2 seeds × 15 epochs" in result.stdout
+    units = sorted(p.stem for p in (out / "units").iterdir())
+    assert units[0] == "seed=0,variant=ad-relu" and len(units) == 8  # every axis in the key
     # results.json records the settings quick mode actually used, not null (issue 12)
     config = results["config"]
     assert (config["runs"], config["epochs"], config["data"]) == (2, 15, "digits")
     assert config["extra"]["lr"] == 3e-3 and config["extra"]["optimizer"] == "adam"
+    assert None not in config["extra"].values()
     # and is readable like the plots next to it
     assert (out / "results.json").stat().st_mode & 0o777 == (
         out / "digits_ad_curves.png"

@@ -13,7 +13,7 @@ from nanograd_ad.experiments.common import ExperimentConfig, seeded
 
 
 def test_arms_pair_the_same_network_with_only_the_derivative_changed():
-    assert get("ad-cifar").run is ad_cifar.run
+    assert get("ad-cifar").run == ad_cifar.run  # the declaration's bound run
     for first, second in ad_cifar.PAIRS.values():
         seeded(0)
         a = ad_cifar.build(first, 100, (3, 32, 32))
@@ -52,7 +52,7 @@ def test_tiny_run_on_a_cifar100_fixture_writes_results_and_a_plot(tmp_path, caps
     code = main(["reproduce", "ad-cifar", "--quick", *data, "--out", str(out), "--no-progress", *options])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "quick mode" in printed and "the paper: 5 trainings x 300 epochs" in printed
+    assert "quick run" in printed and "the paper: 5 trainings × 300 epochs" in printed
     assert "augmentation: crops of 4-px-padded images" in printed and "Fig. 9" in printed
     results = json.loads((out / "results.json").read_text())
     assert [r["arm"] for r in results["runs"]] == ["alexnet-relu", "alexnet-ad-relu"]

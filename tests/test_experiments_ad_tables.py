@@ -85,7 +85,8 @@ def test_quick_run_writes_results_with_the_documented_keys(name, tmp_path, capsy
     assert set(RESULTS_KEYS) <= set(results)
     task = ad_tables.TASKS[name]
     cells = results["summary"]["cells"]
-    assert len(cells) == 2 * 4 * 3 and results["config"]["extra"]["sets"] is None
+    assert len(cells) == 2 * 4 * 3 and results["config"]["extra"]["sets"] == ["A", "B"]
+    assert None not in results["config"]["extra"].values()  # every effective setting, no null
     runs = 10  # --quick default
     assert len(results["runs"]) == len(cells) * runs
     for cell in cells:

@@ -11,7 +11,7 @@ from nanograd_ad.feedback import PseudoNormalize
 
 
 def test_registered():
-    assert get("baselines").run is baselines.run
+    assert get("baselines").run == baselines.run  # the declaration's bound run
 
 
 def test_the_four_networks_have_depth_tanh_layers():

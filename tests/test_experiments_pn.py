@@ -14,7 +14,7 @@ from nanograd_ad.pseudo_normalization import PseudoNormalize
 
 
 def test_both_experiments_are_registered():
-    assert get("pn-depth").run is pn.run_depth and get("pn-cnn").run is pn.run_cnn
+    assert get("pn-depth").run == pn.run_depth and get("pn-cnn").run == pn.run_cnn
 
 
 def test_deep_mlp_and_pn_model1_shapes_and_init():
@@ -79,7 +79,7 @@ def test_pn_depth_tiny_run_writes_results_and_plots(tmp_path, capsys):
         == 0
     )
     printed = capsys.readouterr().out
-    assert "RMS dC/dW1 init" in printed and "two-path PN" in printed
+    assert "∇W¹ init" in printed and "pn2 = two-path PN" in printed
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"] == "pn-depth" and results["paper"] is None
     runs = results["runs"]
@@ -196,7 +196,7 @@ def test_pn_cnn_models_2_and_3_print_their_own_paper_numbers(
     argv += ["--noise-levels", "0.3", "--noise-draws", "1", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert f"model {model}, 1 variants" in printed and "augmentation: crops of 4-px-padded images" in printed
+    assert f"model {model}, 1 variant;" in printed and "augmentation: crops of 4-px-padded images" in printed
     assert f"paper % ({recipe})" in printed and paper_acc in printed
     assert f"the paper trained {paper_epochs} epochs, ours 1" in printed
     run = json.loads((out / "results.json").read_text())["runs"][0]

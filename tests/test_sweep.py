@@ -93,6 +93,38 @@ def test_unreadable_stored_unit_is_named(tmp_path):
         run_units(units_of([0]), out=tmp_path, resume=True, progress=False)
 
 
+def test_resume_reruns_units_of_another_library_version_and_says_so(tmp_path, monkeypatch, capsys):
+    from nanograd_ad import checkpoint
+
+    first = run_units(units_of([0, 1]), out=tmp_path, progress=False)
+    path = tmp_path / "units" / "seed1.json"
+    stored = json.loads(path.read_text())
+    assert stored["version"] == checkpoint.library_version()
+    assert stored["checksum"] == sweep.checksum(first[1])
+    stored["version"] = "0.0.1"
+    path.write_text(json.dumps(stored))
+    CALLS.clear()
+    capsys.readouterr()
+    again = run_units(units_of([0, 1]), out=tmp_path, resume=True, progress=False)
+    assert CALLS == ["noisy_sum-1"] and again == first
+    out = capsys.readouterr().out
+    assert "re-running 1 unit(s) written by nanograd_ad 0.0.1" in out and "seed1" in out
+    assert "1 unit(s) reused, 1 ran" in out
+    assert json.loads(path.read_text())["version"] == checkpoint.library_version()  # rewritten
+
+
+def test_resume_stops_on_a_unit_edited_by_hand(tmp_path):
+    run_units(units_of([0]), out=tmp_path, progress=False)
+    path = tmp_path / "units" / "seed0.json"
+    stored = json.loads(path.read_text())
+    stored["result"]["total"] += 0.01  # a number edited by hand; the checksum still the old one
+    path.write_text(json.dumps(stored))
+    CALLS.clear()
+    with pytest.raises(SweepError, match=r"seed0\.json: its result does not match its checksum"):
+        run_units(units_of([0]), out=tmp_path, resume=True, progress=False)
+    assert CALLS == []
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
@@ -259,6 +291,7 @@ def short_step_timing(tmp_path, monkeypatch) -> list[str]:
 # the keys that are timings (measured in the driver or per unit, never identical between
 # two runs) and what prepares the run (writes its data, shortens a driver timing).
 EXPERIMENTS = {
+    "digits-ad": {"options": "--quick --epochs 1 --variants relu ad-relu-switch"},
     "baselines": {
         "options": "--quick --epochs 1 --depths 2 --width 4 --cost-steps 1",
         "timings": {"step_ms", "step_wall_ms", "step_vs_plain", "bn_vs_pn_step_cost"},

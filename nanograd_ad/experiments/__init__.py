@@ -15,6 +15,10 @@ name:
         depths = config.extra["depths"]           # experiment options arrive in .extra
         ...
 
+Most experiments are declarations instead (`nanograd_ad.experiments.runner.declare`, which
+registers them here): the grid, one cell's training and the report as data, with one runner
+for units, Dask, resume, results.json and the table.
+
 Registration is driven by imports: `MODULES` lists the experiment modules by name, and
 `load_all()` imports each one, skipping (with a warning) any that does not exist yet.
 To add an experiment module, create ``nanograd_ad/experiments/<name>.py`` with

@@ -23,7 +23,7 @@ run it with ``--backend cupy`` on your own CIFAR copy. ``--quick``: 2 epochs, on
 the first 200 training and 100 test images.
 
 Sweep units (``--workers`` / ``--scheduler``, :mod:`nanograd_ad.sweep`): one training per
-seed × arm (:func:`train_unit`, in that order), each loading the data itself. A unit's
+seed × arm (:func:`train_arm`, in that order), each process loading the data once. A unit's
 ``wall_s`` is its own training time, wherever it ran. Every unit sets its BLAS thread
 count (``--blas-threads``, default 1): the count changes how float32 sums are split, hence
 their last bits, so a fixed count is what makes the in-process run and any number of
@@ -37,19 +37,9 @@ from typing import TypedDict
 
 import numpy as np
 
-from . import register
-from .common import (
-    ExperimentConfig,
-    blas_threads,
-    format_mean_std,
-    format_table,
-    mean_std,
-    pyplot,
-    run_units,
-    save_figure,
-    seeded,
-    write_results,
-)
+from . import common
+from .common import ExperimentConfig, blas_threads, plot_distinct, pyplot, save_figure, seeded
+from .runner import Column, Declaration, Measure, Outcome, declare, plural
 
 NAME = "ad-cifar"
 # arm → (model, activation, recipe)
@@ -100,7 +90,7 @@ QUICK_TRAIN, QUICK_TEST = 200, 100
 
 def add_arguments(parser) -> None:
     """Options of ad-cifar."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("ad-cifar options")
     group.add_argument("--arms", nargs="+", choices=list(ARMS), default=None, help="default: all six")
@@ -177,32 +167,29 @@ def load_data(config: ExperimentConfig):
     return dataclasses.replace(data, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 
-def train_arm(arm: str, seed: int, data, config: ExperimentConfig, epochs: int) -> dict:
-    """One training of one arm; its history and numbers."""
+def train_arm(settings: dict, data, seed: int, arm: str) -> dict:
+    """One training of one arm (one unit): its history and numbers."""
     from ..augment import Augment
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import Trainer, make_optimizer
+    from ..train import make_optimizer
 
-    extra = config.extra
     recipe = RECIPES[ARMS[arm][2]]
-    lr = extra.get("sgd_lr", 0.01) if recipe["optimizer"] == "sgd" else extra.get("adam_lr", 1e-3)
-    rng = seeded(seed)
-    net = build(arm, data.num_classes, tuple(data.x_train.shape[1:]))
-    callbacks = [Augment(extra.get("padding", 4), seed=seed + 20_000)] if extra.get("augment") else []
-    trainer = Trainer(
-        net,
-        SoftmaxCrossEntropy(),
-        make_optimizer(recipe["optimizer"], net.parameters(), lr=lr),
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
-        batch_size=extra.get("batch_size", 200),
-        callbacks=callbacks,
-        progress=config.progress,
-        rng=rng,
-        on_nonfinite="stop",
-    )
-    started = time.perf_counter()
-    history = trainer.fit(epochs)
+    lr = settings["sgd_lr"] if recipe["optimizer"] == "sgd" else settings["adam_lr"]
+    with blas_threads(settings["blas_threads"]):
+        rng = seeded(seed)
+        net = build(arm, data.num_classes, tuple(data.x_train.shape[1:]))
+        augment = [Augment(settings["padding"], seed=seed + 20_000)] if settings["augment"] else []
+        trainer = common.classifier_trainer(
+            net,
+            make_optimizer(recipe["optimizer"], net.parameters(), lr=lr),
+            data,
+            batch_size=settings["batch_size"],
+            callbacks=augment,
+            progress=settings["progress"],
+            rng=rng,
+            on_nonfinite="stop",
+        )
+        started = time.perf_counter()
+        history = trainer.fit(settings["epochs"])
     best, best_epoch = history.best("test_acc")
     return {
         "arm": arm,
@@ -220,135 +207,127 @@ def train_arm(arm: str, seed: int, data, config: ExperimentConfig, epochs: int) 
     }
 
 
-def train_unit(config: dict, arm: str, seed: int, epochs: int, progress: bool = True) -> dict:
-    """One unit of the sweep (one arm, one seed), from its settings alone."""
-    settings = ExperimentConfig.from_unit_params(config, progress=progress)
-    with blas_threads(settings.extra.get("blas_threads", 1)):
-        return train_arm(arm, seed, load_data(settings), settings, epochs)
+def settings(config: ExperimentConfig) -> dict:
+    """Every setting ad-cifar uses, as given or chosen (quick: 1 seed × 2 epochs, 200 / 100 images)."""
+    return {
+        **common.base_settings(config, runs=(1, 5), epochs=(2, 300), data="cifar100"),
+        "arms": list(config.setting("arms", list(ARMS))),
+        "train_limit": config.choose("train_limit", QUICK_TRAIN, None),  # None: every image
+        "test_limit": config.choose("test_limit", QUICK_TEST, None),
+        **{name: config.setting(name, default) for name, default in DEFAULTS.items()},
+    }
 
 
-@register(
-    NAME,
-    "AlexNet / extended AlexNet on CIFAR-100: ReLU vs AD ReLU, sigmoid vs AD sigmoid (Table 5 settings)",
-    paper="Hu, Zhang & Ge 2021 - artificial derivative, §III.C, Figs. 7-9",
-    add_arguments=add_arguments,
-)
-def run(config: ExperimentConfig) -> dict:
-    """Every arm × seed; a table per pair with the paper's statement beside it, curves, results.json."""
-    started = time.perf_counter()
-    runs_count = config.choose("runs", 1, 5)
-    epochs = config.choose("epochs", 2, 300)
-    arms = list(config.extra.get("arms") or ARMS)
-    data = load_data(config)
-    extra = config.extra
-    mode = "quick" if config.quick else "full"
-    print(
-        f"{NAME}: {data.description}; using {len(data.x_train)} train / {len(data.x_test)} test, standardized"
+#: ad-cifar's options with a fixed default (their CLI defaults).
+DEFAULTS = {
+    "sgd_lr": 0.01,
+    "adam_lr": 1e-3,
+    "batch_size": 200,
+    "augment": False,
+    "padding": 4,
+    "blas_threads": 1,
+}
+
+
+def load_settings(s: dict):
+    """The settings' CIFAR data (see `load_data`)."""
+    limits = {"train_limit": s["train_limit"], "test_limit": s["test_limit"]}
+    return load_data(ExperimentConfig(quick=s["quick"], data=s["data"], data_dir=s["data_dir"], extra=limits))
+
+
+def intro(s: dict) -> str:
+    """The recipe line under the header."""
+    augment = f"; augmentation: crops of {s['padding']}-px-padded images + flips" if s["augment"] else ""
+    return (
+        f"batch {s['batch_size']}; ReLU arms He + SGD lr {s['sgd_lr']:g}, sigmoid arms Xavier + Adam lr "
+        f"{s['adam_lr']:g} (rates: readings){augment}"
     )
-    print(
-        f"{len(arms)} arms x {runs_count} seeds x {epochs} epochs ({mode}; the paper: 5 x 300), batch "
-        f"{extra.get('batch_size', 200)}; ReLU arms He + SGD lr {extra.get('sgd_lr', 0.01):g}, sigmoid arms "
-        f"Xavier + Adam lr {extra.get('adam_lr', 1e-3):g} (rates: readings)"
-        + (
-            f"; augmentation: crops of {extra.get('padding', 4)}-px-padded images + flips"
-            if extra.get("augment")
-            else ""
-        )
-    )
-    from ..sweep import Unit
 
-    settings = {"config": config.unit_params(), "epochs": epochs}
-    units = [
-        Unit(
-            f"seed{config.seed + i}-{arm}",
-            train_unit,
-            {**settings, "arm": arm, "seed": config.seed + i},
-            {"progress": config.progress},
-        )
-        for i in range(runs_count)
-        for arm in arms
-    ]
-    runs = run_units(config, units, NAME)
-    for r in runs:
-        print(
-            f"  seed {r['seed']} {LABELS[r['arm']]:<27} test acc final {_pct(r['final_test_acc'])} best "
-            f"{_pct(r['best_test_acc'])} (epoch {_epoch(r['best_epoch'])} of {epochs}), "
-            f"{r['wall_s']:.1f} s" + ("  DIVERGED" if r["diverged"] else "")
-        )
 
-    summary, rows = {"mode": mode, "epochs": epochs, "runs": runs_count}, []
-    for figure, pair in PAIRS.items():
-        for arm in pair:
-            mine = [r for r in runs if r["arm"] == arm]
-            if not mine:
-                continue
-            summary[arm] = {
-                "final_test_acc_mean": mean_std(r["final_test_acc"] for r in mine)[0],
-                "final_test_acc_std": mean_std(r["final_test_acc"] for r in mine)[1],
-                "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
-                "diverged": sum(r["diverged"] for r in mine),
-                "parameters": mine[0]["parameters"],
-                "runs": len(mine),
-            }
-            rows.append(
-                {
-                    "figure": figure,
-                    "arm": LABELS[arm],
-                    "params": f"{mine[0]['parameters']:,}",
-                    "final": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
-                    "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                }
-            )
-    print(f"\nours: {mode} mode, {runs_count} seed(s) x {epochs} epochs; the paper: 5 trainings x 300 epochs")
-    print(
-        format_table(
-            rows,
-            [
-                ("figure", "paper fig."),
-                ("arm", "arm"),
-                ("params", "parameters"),
-                ("final", "final test acc %"),
-                ("best", "best test acc %"),
-            ],
-        )
+def describe(run: dict) -> str:
+    """A run's line."""
+    return (
+        f"seed {run['seed']} {LABELS[run['arm']]:<27} final test acc {_pct(run['final_test_acc'])}, "
+        f"{run['wall_s']:.1f} s" + ("  DIVERGED" if run["diverged"] else "")
     )
+
+
+def after(o: Outcome) -> None:
+    """The protocol beside the paper's and what the paper says of each pair (it has no numbers)."""
+    s = o.settings
+    o.summary.update({"mode": "quick" if s["quick"] else "full", "epochs": s["epochs"], "runs": s["runs"]})
+    ours = f"{plural(s['runs'], 'seed')} × {plural(s['epochs'], 'epoch')}"
+    print(f"\nours: {ours}; the paper: 5 trainings × 300 epochs")
     print("the paper (curves only, no numbers to set beside ours):")
     for figure in PAIRS:
         print(f"  {figure}: {PAPER_SAYS[figure]}")
-    plot_curves(runs, arms, config.out / "ad_cifar_accuracy.png", mode, epochs)
-    return write_results(config, NAME, runs, summary, started=started, paper=PAPER_SAYS)
 
 
-def _pct(value) -> str:
-    return "—" if value is None else f"{100 * value:.2f}%"
-
-
-def _epoch(index) -> str:
-    """A history index as the epoch a reader counts (1 = after the first epoch)."""
-    return "—" if index is None else str(index + 1)
-
-
-def plot_curves(runs: list[dict], arms: list[str], path, mode: str, epochs: int) -> None:
+def plot_curves(o: Outcome) -> None:
     """One panel per pair: mean test accuracy % by epoch (epochs counted from 1)."""
     plt = pyplot()
     if plt is None:
         return
-    pairs = {figure: [a for a in pair if a in arms] for figure, pair in PAIRS.items()}
-    pairs = {figure: pair for figure, pair in pairs.items() if pair}
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.5 * len(pairs), 3.8), squeeze=False)
+    arms, runs = o.settings["arms"], o.runs
+    pairs = {figure: [a for a in pair if a in arms] for figure, pair in PAIRS.items()}
+    pairs = {figure: pair for figure, pair in pairs.items() if pair}
+    fig, axes = plt.subplots(
+        1, len(pairs), figsize=(4.5 * len(pairs), 4), squeeze=False, layout="constrained"
+    )
     for ax, (figure, pair) in zip(axes[0], pairs.items()):
-        for arm in pair:
-            mine = [r for r in runs if r["arm"] == arm]
-            length = min(len(r["history"]["test_acc"]) for r in mine)
-            if length == 0:
-                continue
-            acc = 100 * np.array([r["history"]["test_acc"][:length] for r in mine], dtype=float).mean(axis=0)
-            ax.plot(np.arange(1, length + 1), acc, marker="o" if length < 10 else None, label=LABELS[arm])
-        ax.set(xlabel="epoch", ylabel="test accuracy %", title=f"as the paper's {figure}")
+        mine = [r for r in runs if r["arm"] in pair]
+        length = min(len(r["history"]["test_acc"]) for r in mine)  # a diverged run stops early
+        if length:
+            curves = {
+                LABELS[arm]: 100
+                * np.mean([r["history"]["test_acc"][:length] for r in mine if r["arm"] == arm], axis=0)
+                for arm in pair
+            }
+            plot_distinct(ax, np.arange(1, length + 1), curves)  # coinciding arms stay visible
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"as the paper's {figure}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small")
-    fig.suptitle(f"{NAME}: mean over seeds ({mode} mode, {epochs} epochs; the paper: 300)")
-    fig.tight_layout()
-    save_figure(fig, path)
+    seeds = f"mean of {o.settings['runs']} seeds" if o.settings["runs"] > 1 else "one seed"
+    fig.suptitle(f"{NAME} on {o.settings['data']}: {seeds}, {o.settings['epochs']} epochs (the paper: 300)")
+    save_figure(fig, o.out / "ad_cifar_accuracy.png")
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.2f} %"
+
+
+AD_CIFAR = declare(
+    Declaration(
+        name=NAME,
+        description="AlexNet / extended AlexNet on CIFAR-100: ReLU vs AD ReLU, sigmoid vs AD sigmoid "
+        "(Table 5 settings)",
+        paper="Hu, Zhang & Ge 2021 - artificial derivative, §III.C, Figs. 7-9",
+        options=add_arguments,
+        settings=settings,
+        grid=lambda s: {"seed": [s["seed"] + i for i in range(s["runs"])], "arm": s["arms"]},
+        load=load_settings,
+        cell=train_arm,
+        report=[
+            Column(
+                "figure",
+                "paper fig.",
+                of=lambda _, p, __: next(f for f, pair in PAIRS.items() if p["arm"] in pair),
+            ),
+            Measure("parameters", "parameters", std=False, suffix="", reduce=lambda v: v[0], fmt=","),
+            Measure("final_test_acc", "final test acc", percent=True),
+            Measure("best_test_acc", std=False),
+            Measure("diverged", std=False, suffix="", reduce=sum),
+        ],
+        names={"arm": LABELS},
+        intro=intro,
+        describe=describe,
+        after=after,
+        plots=[plot_curves],
+        protocol="5 trainings × 300 epochs on all of CIFAR-100",
+        notes=["accuracy at the final epoch (no selection on the test set)"],
+        paper_numbers=PAPER_SAYS,
+    )
+)
+run = AD_CIFAR.run

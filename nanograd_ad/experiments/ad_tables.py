@@ -321,7 +321,9 @@ def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, pat
         return
     depths = sorted({c["layers"] for c in cells})
     labels = interval_labels()
-    fig, axes = plt.subplots(1, len(depths), figsize=(3.2 * len(depths), 2.9), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(depths), figsize=(3.2 * len(depths), 3.3), sharey=True, squeeze=False, layout="constrained"
+    )
     width = 0.8 / len(variants)
     for ax, depth in zip(axes[0], depths):
         for j, variant in enumerate(variants):
@@ -335,9 +337,11 @@ def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, pat
                 )
         ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right", fontsize=7)
         ax.set_title(f"{depth} layers", fontsize=9)
+        ax.set_xlabel("lowest test loss (MSE)", fontsize=8)
     axes[0][0].set_ylabel("runs")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(f"{name}, set {hyper_name}: lowest test loss per run", fontsize=10, y=1.03)
+    runs = sum(cells[0]["counts"]) + cells[0]["nonfinite"] if cells else 0
+    fig.suptitle(f"{name}, set {hyper_name}: lowest test loss of each of {runs} runs", fontsize=10)
     save_figure(fig, path)
 
 
@@ -366,6 +370,52 @@ def cell_unit(
         return train_cell(name, hyper_set, depth, variant, seeds, epochs, data, **options)
     finally:
         backend.set_default_dtype(previous_dtype)
+
+
+def cell_record(set_name: str, depth: int, variant: str, result: dict, runs_count: int, paper: dict) -> dict:
+    """A table cell from its unit's per-model arrays: the mean lowest test loss (finite
+    runs), its spread, the histogram counts, the paper's number."""
+    losses = np.array(result["lowest_test_loss"], dtype=float)  # None (JSON's NaN) → nan
+    lowest_train = np.array(result["lowest_train_loss"], dtype=float)
+    finite = losses[np.isfinite(losses)]
+    return {
+        "set": set_name,
+        "layers": depth,
+        "activation": variant,
+        "runs": runs_count,
+        "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
+        "std": float(finite.std()) if finite.size else None,
+        "mean_lowest_train_loss": float(np.nanmean(lowest_train))
+        if np.isfinite(lowest_train).any()
+        else None,
+        "median": float(np.median(finite)) if finite.size else None,
+        "paper_mean_test_loss": paper.get((set_name, depth, variant)),
+        "counts": interval_counts(losses),
+        "nonfinite": int(runs_count - finite.size),
+        "switches_mean": float(np.array(result["switches"], dtype=float).mean()),
+        "weights": result["weights"],
+        "wall_time_s": result["wall_time_s"],
+    }
+
+
+def run_records(task: Task, cell: dict, result: dict, seeds: list, data_seeds: list) -> list[dict]:
+    """One record per model of a cell's unit."""
+    return [
+        {
+            "table": task.table,
+            "set": cell["set"],
+            "layers": cell["layers"],
+            "activation": cell["activation"],
+            "seed": seed,
+            "lowest_test_loss": result["lowest_test_loss"][i],
+            "best_epoch": result["best_epoch"][i],
+            "final_test_loss": result["final_test_loss"][i],
+            "lowest_train_loss": result["lowest_train_loss"][i],
+            "data_seed": data_seeds[i] if len(data_seeds) > 1 else data_seeds[0],
+            "switches": result["switches"][i],
+        }
+        for i, seed in enumerate(seeds)
+    ]
 
 
 def train_table(
@@ -402,133 +452,124 @@ def train_table(
         for set_name, depth, variant in keys
     ]
     for (set_name, depth, variant), result in zip(keys, run_units(config, units, name)):
-        losses = np.array(result["lowest_test_loss"], dtype=float)  # None (JSON's NaN) → nan
-        lowest_train = np.array(result["lowest_train_loss"], dtype=float)
-        switches = np.array(result["switches"], dtype=float)
-        finite = losses[np.isfinite(losses)]
-        cell = {
-            "set": set_name,
-            "layers": depth,
-            "activation": variant,
-            "runs": runs_count,
-            "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
-            "std": float(finite.std()) if finite.size else None,
-            "mean_lowest_train_loss": float(np.nanmean(lowest_train))
-            if np.isfinite(lowest_train).any()
-            else None,
-            "median": float(np.median(finite)) if finite.size else None,
-            "paper_mean_test_loss": paper.get((set_name, depth, variant)),
-            "counts": interval_counts(losses),
-            "nonfinite": int(runs_count - finite.size),
-            "switches_mean": float(switches.mean()),
-            "weights": result["weights"],
-            "wall_time_s": result["wall_time_s"],
-        }
+        cell = cell_record(set_name, depth, variant, result, runs_count, paper)
         cells.append(cell)
-        for i, seed in enumerate(seeds):
-            runs.append(
-                {
-                    "table": task.table,
-                    "set": set_name,
-                    "layers": depth,
-                    "activation": variant,
-                    "seed": seed,
-                    "lowest_test_loss": result["lowest_test_loss"][i],
-                    "best_epoch": result["best_epoch"][i],
-                    "final_test_loss": result["final_test_loss"][i],
-                    "lowest_train_loss": result["lowest_train_loss"][i],
-                    "data_seed": data_seeds[i] if len(data_seeds) > 1 else data_seeds[0],
-                    "switches": result["switches"][i],
-                }
-            )
+        runs += run_records(task, cell, result, seeds, data_seeds)
         mean = "—" if cell["mean_lowest_test_loss"] is None else f"{cell['mean_lowest_test_loss']:.4f}"
         print(
             f"  set {set_name}, {depth:>2} layers, {variant:<10}: mean lowest test loss {mean} "
             f"(paper {cell['paper_mean_test_loss']}), {result['wall_time_s']:.1f} s",
             flush=True,
         )
-
     return runs, cells
+
+
+def table_settings(name: str, config: ExperimentConfig) -> dict:
+    """Every setting of one table's run, as given or chosen (quick: 10 runs × 15 epochs)."""
+    task, extra = TASKS[name], config.extra
+    if config.data is not None:
+        raise ValueError(f"{name} trains on its own synthetic task; --data does not apply")
+    variants = tuple(config.setting("variants", list(task.variants)))
+    for variant in variants:
+        if variant not in task.variants:
+            raise ValueError(f"--variants: {name} compares {list(task.variants)}, got {variant!r}")
+    set_names = list(config.setting("sets", list(task.sets)))
+    switching = config.setting("switching", "on" if task.switching else "off") == "on"
+    hypers = {
+        set_name: dataclasses.replace(
+            task.sets[set_name],
+            lr=config.setting(f"lr_{set_name.lower()}", task.sets[set_name].lr),
+            bias_init=config.setting(f"bias_init_{set_name.lower()}", task.sets[set_name].bias_init),
+        )
+        for set_name in set_names
+    }
+    for set_name in set(task.sets) - set(set_names):  # a set not run: its defaults recorded
+        config.setting(f"lr_{set_name.lower()}", task.sets[set_name].lr)
+        config.setting(f"bias_init_{set_name.lower()}", task.sets[set_name].bias_init)
+    config.setting("depths", {set_name: list(hypers[set_name].depths) for set_name in set_names})
+    runs_count, data_seed = config.choose("runs", 10, 100), extra.get("data_seed") or 0
+    fresh_data = extra.get("data_draw") == "per-run"
+    return {
+        "runs": runs_count,
+        "epochs": config.choose("epochs", 15, 300),
+        "variants": variants,
+        "hypers": hypers,
+        "options": {
+            "k": extra.get("k") or 3.5,
+            "switch_a": (extra.get("switch_a") or 1.035) if switching else None,
+            "reduction": extra.get("reduction") or "mean",
+            "adam_eps": extra.get("adam_eps") or 1e-8,
+        },
+        "data_seed": data_seed,
+        "fresh_data": fresh_data,
+        "dtype": extra.get("dtype") or "float32",
+        "seeds": [config.seed + i for i in range(runs_count)],
+        "data_seeds": [data_seed + i for i in range(runs_count)] if fresh_data else [data_seed],
+    }
+
+
+def print_recipe(name: str, s: dict, data, quick: bool) -> None:
+    """The header: the task, the protocol (a quick run's beside the paper's), the recipe."""
+    task, options, seeds = TASKS[name], s["options"], s["seeds"]
+    print(f"{name} (Table {task.table} of the AD paper): {data.description}")
+    print(
+        f"{s['runs']} runs per cell (seeds {seeds[0]}..{seeds[-1]}"
+        f"{'' if s['fresh_data'] else ', trained together'}) × {s['epochs']} epochs, {s['dtype']}"
+    )
+    if quick:
+        print(
+            f"quick run: {s['runs']} runs × {s['epochs']} epochs; the paper's protocol: 100 runs × 300 epochs"
+        )
+    if s["fresh_data"]:
+        print(f"  a fresh data draw per run: run i uses data seed {s['data_seed']} + i (trained one by one)")
+    switch_a = options["switch_a"]
+    print(f"{task.variants[0]}: " + (f"switching rule, A = {switch_a}" if switch_a else "no switching"))
+    print(f"MSE {options['reduction']} over the batch")
+    for h in s["hypers"].values():
+        eps = f" eps {options['adam_eps']:g}" if h.optimizer == "adam" else ""
+        print(
+            f"  set {h.name}: {h.optimizer} lr {h.lr:g}{eps}, weights {h.weight_init}, biases {h.bias_init}"
+        )
+
+
+def print_tables(name: str, s: dict, cells: list[dict], out: Path) -> None:
+    """One table per set, ours beside the paper's, and its histograms."""
+    task = TASKS[name]
+    for set_name in s["hypers"]:
+        rows = []
+        mine = [c for c in cells if c["set"] == set_name]
+        for depth in sorted({c["layers"] for c in mine}):
+            row = {"layers": depth}
+            for c in (c for c in mine if c["layers"] == depth):
+                row[c["activation"]] = c["mean_lowest_test_loss"]
+                row[c["activation"] + " paper"] = c["paper_mean_test_loss"]
+            rows.append(row)
+        columns: list[tuple] = [("layers", "layers", 0)]
+        for variant in s["variants"]:
+            columns += [(variant, f"{variant} (ours)"), (variant + " paper", "paper")]
+        print(
+            f"\nTable {task.table}, set {set_name}: mean lowest test loss over {s['runs']} runs, "
+            f"{s['epochs']} epochs"
+        )
+        print(format_table(rows, columns))
+        plot_histograms(name, set_name, mine, s["variants"], out / f"{name}_set_{set_name}.png")
+    print(f"(the lowest test loss over the epochs is the protocol of the paper's Table {task.table},")
+    print(" Hu, Zhang & Ge 2021: it selects on the test set, as the paper did)")
 
 
 def run_table(name: str, config: ExperimentConfig) -> dict:
     """Train every cell of the table, print it beside the paper's, write results and plots."""
     started = time.perf_counter()
     task = TASKS[name]
-    if config.data is not None:
-        raise ValueError(f"{name} trains on its own synthetic task; --data does not apply")
-    runs_count = config.choose("runs", 10, 100)
-    epochs = config.choose("epochs", 15, 300)
-    extra = config.extra
-    set_names = list(extra.get("sets") or task.sets)
-    variants = tuple(extra.get("variants") or task.variants)
-    for variant in variants:
-        if variant not in task.variants:
-            raise ValueError(f"--variants: {name} compares {list(task.variants)}, got {variant!r}")
-    switching = {"on": True, "off": False}.get(extra.get("switching") or "", task.switching)
-    k, switch_a = extra.get("k") or 3.5, (extra.get("switch_a") or 1.035) if switching else None
-    options = {
-        "k": k,
-        "switch_a": switch_a,
-        "reduction": extra.get("reduction") or "mean",
-        "adam_eps": extra.get("adam_eps") or 1e-8,
-    }
-    hypers = {
-        set_name: dataclasses.replace(
-            task.sets[set_name],
-            lr=extra.get(f"lr_{set_name.lower()}") or task.sets[set_name].lr,
-            bias_init=extra.get(f"bias_init_{set_name.lower()}") or task.sets[set_name].bias_init,
-        )
-        for set_name in set_names
-    }
-    data_seed = extra.get("data_seed") or 0
-    fresh_data = extra.get("data_draw") == "per-run"
-    dtype = extra.get("dtype") or "float32"
-    seeds = [config.seed + i for i in range(runs_count)]
-    data_seeds = [data_seed + i for i in range(runs_count)] if fresh_data else [data_seed]
-    data = with_dtype(load_data(name, data_seed), dtype)
+    s = table_settings(name, config)
+    data = with_dtype(load_data(name, s["data_seed"]), s["dtype"])
     paper = {(r["set"], r["layers"], r["activation"]): r["mean_test_loss"] for r in paper_rows(task.table)}
-    print(f"{name} (Table {task.table} of the AD paper): {data.description}")
-    if fresh_data:
-        print(f"  a fresh data draw per run: run i uses data seed {data_seed} + i (trained one by one)")
-    print(
-        f"{runs_count} runs per cell (seeds {seeds[0]}..{seeds[-1]}"
-        f"{'' if fresh_data else ', trained together'}) x {epochs} epochs, {dtype}; "
-        f"{task.variants[0]}: " + (f"switching rule, A = {switch_a}" if switch_a else "no switching")
-    )
-    print(
-        f"MSE {options['reduction']} over the batch; "
-        + "; ".join(
-            f"set {h.name}: {h.optimizer} lr {h.lr:g}"
-            + (f" eps {options['adam_eps']:g}" if h.optimizer == "adam" else "")
-            + f", weights {h.weight_init}, biases {h.bias_init}"
-            for h in hypers.values()
-        )
-    )
+    print_recipe(name, s, data, config.quick)
     runs, cells = train_table(
-        name, task, hypers, variants, extra, seeds, data_seeds, epochs, dtype, paper, options, config
-    )
-    for set_name in set_names:
-        rows = []
-        mine = [c for c in cells if c["set"] == set_name]
-        for depth in sorted({c["layers"] for c in mine}):
-            row = {"layers": depth}
-            for c in (c for c in mine if c["layers"] == depth):
-                row[c["activation"]], row[c["activation"] + " paper"] = (
-                    c["mean_lowest_test_loss"],
-                    c["paper_mean_test_loss"],
-                )
-            rows.append(row)
-        columns: list[tuple] = [("layers", "layers", 0)]
-        for variant in variants:
-            columns += [(variant, f"{variant} (ours)"), (variant + " paper", "paper")]
-        print(
-            f"\nTable {task.table}, set {set_name}: mean lowest test loss over {runs_count} runs, "
-            f"{epochs} epochs"
-        )
-        print(format_table(rows, columns))
-        plot_histograms(name, set_name, mine, variants, config.out / f"{name}_set_{set_name}.png")
-
+        name, task, s["hypers"], s["variants"], config.extra, s["seeds"], s["data_seeds"], s["epochs"],
+        s["dtype"], paper, s["options"], config,
+    )  # fmt: skip
+    print_tables(name, s, cells, config.out)
     summary = {
         "intervals": interval_labels(),
         "edges": [e if math.isfinite(e) else None for e in EDGES],
@@ -546,7 +587,7 @@ def run_table(name: str, config: ExperimentConfig) -> dict:
 
 def add_arguments(parser) -> None:
     """Options of ad-relu and ad-sigmoid."""
-    from ..cli import nonnegative_int, positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("AD table options")
     group.add_argument(
@@ -577,6 +618,13 @@ def add_arguments(parser) -> None:
         default=None,
         help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)",
     )
+    add_unstated_arguments(parser)
+
+
+def add_unstated_arguments(parser) -> None:
+    """Options for what the paper does not state (defaults: the readings of docs/ad_tables.md)."""
+    from ..argtypes import nonnegative_int, positive_float
+
     unstated = parser.add_argument_group(
         "settings the paper does not state (defaults: the readings of docs/ad_tables.md)"
     )

@@ -60,6 +60,7 @@ from . import register
 from .common import (
     ExperimentConfig,
     blas_threads,
+    classifier_trainer,
     format_table,
     mean_std,
     pyplot,
@@ -68,6 +69,7 @@ from .common import (
     seeded,
     write_results,
 )
+from .runner import plural, wrap_table
 
 NAME = "amplify"
 MEASURE_VARIANTS = {"G-case1": ("G", 1), "G-case2": ("G", 2), "G'-case1": ("G'", 1), "G'-case2": ("G'", 2)}
@@ -158,7 +160,7 @@ def paper_phases(epochs: int, lr: float, lr_drop: float = 0.1, factor: float = 2
 
 def add_arguments(parser) -> None:
     """Options of the amplify experiment."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("amplify options")
     group.add_argument(
@@ -170,19 +172,7 @@ def add_arguments(parser) -> None:
         help="threshold sweep on Ĝ (default: 0.7 2.5 0.3; quick: 1.0 1.5 0.5; the paper: 0.7 2.5 0.1)",
     )
     group.add_argument("--variants", nargs="+", choices=VARIANTS, default=None, help="default: all")
-    group.add_argument(
-        "--model",
-        choices=MODELS,
-        default="small-vgg",
-        help="network: the small VGG-style CNN (default) or the paper's vgg19 (with batch norm), resnet18, "
-        "resnet34 (CIFAR variants; then the paper's phases: 150 epochs, lr 0.1 → 0.01)",
-    )
-    group.add_argument(
-        "--base-width",
-        type=positive_int,
-        default=64,
-        help="vgg19/resnet: the first stage's width (default 64, the paper's networks)",
-    )
+    add_network_arguments(group)
     group.add_argument(
         "--lr",
         type=positive_float,
@@ -206,6 +196,32 @@ def add_arguments(parser) -> None:
     group.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     group.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
     group.add_argument(
+        "--blas-threads",
+        type=positive_int,
+        default=1,
+        help="BLAS threads per training (default 1: small matrices, and a fixed count keeps in-process "
+        "and --workers results identical)",
+    )
+
+
+def add_network_arguments(group) -> None:
+    """--model, --base-width, --widths, --hidden: which network."""
+    from ..argtypes import positive_int
+
+    group.add_argument(
+        "--model",
+        choices=MODELS,
+        default="small-vgg",
+        help="network: the small VGG-style CNN (default) or the paper's vgg19 (with batch norm), resnet18, "
+        "resnet34 (CIFAR variants; then the paper's phases: 150 epochs, lr 0.1 → 0.01)",
+    )
+    group.add_argument(
+        "--base-width",
+        type=positive_int,
+        default=64,
+        help="vgg19/resnet: the first stage's width (default 64, the paper's networks)",
+    )
+    group.add_argument(
         "--widths",
         type=positive_int,
         nargs=3,
@@ -214,13 +230,6 @@ def add_arguments(parser) -> None:
     )
     group.add_argument(
         "--hidden", type=positive_int, default=64, help="width of the hidden dense layer (default 64)"
-    )
-    group.add_argument(
-        "--blas-threads",
-        type=positive_int,
-        default=1,
-        help="BLAS threads per training (default 1: small matrices, and a fixed count keeps in-process "
-        "and --workers results identical)",
     )
 
 
@@ -309,16 +318,12 @@ def _strategy(setup: Setup, variant: str, threshold: float | None, seed: int):
 
 def _train(setup: Setup, net, optimizer, rng, strategy, epochs: int, history=None):
     """Train ``epochs`` epochs; returns (history, wall seconds, CPU seconds)."""
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import Trainer
 
     data = setup.data
-    trainer = Trainer(
+    trainer = classifier_trainer(
         net,
-        SoftmaxCrossEntropy(),
         optimizer,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
+        data,
         batch_size=setup.batch_size,
         callbacks=[strategy],
         progress=setup.progress,
@@ -514,50 +519,52 @@ def summarize(runs: list[dict], variants: list[str], thresholds: list[float]) ->
 
 def plot_thresholds(runs: list[dict], summary: dict, thresholds: list[float], path, title: str) -> None:
     """Best test accuracy vs threshold (the paper's Figures 3–4): one panel per measure, case 1
-    and case 2 in red (each seed a dot, the mean a line), the original's mean in blue and the
-    random baseline's in gray."""
+    and case 2 in red (each seed a dot, the mean a line, drawn over the references), the
+    original's mean in blue and the random baseline's in gray; one legend under the panels."""
     plt = pyplot()
     if plt is None:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True, layout="constrained")
     for ax, measure in zip(axes, ("G", "G'")):
+        for variant, color in (("original", "tab:blue"), ("random", "gray")):
+            if variant in summary:
+                mean = 100 * summary[variant]["best_test_acc_mean"]
+                ax.axhline(
+                    mean, color=color, ls=":" if variant == "random" else "-", label=f"{variant} (mean)"
+                )
         for variant, (m, case) in MEASURE_VARIANTS.items():
             if m != measure or variant not in summary:
                 continue
-            style = "-o" if case == 1 else "--s"
             means = [summary[variant]["per_threshold"][str(t)]["mean"] * 100 for t in thresholds]
+            color = "tab:red" if case == 1 else "darkred"
             ax.plot(
                 thresholds,
                 means,
-                style,
-                color="tab:red" if case == 1 else "darkred",
+                "-o" if case == 1 else "--s",
+                color=color,
                 label=f"case {case} (mean)",
+                zorder=3,
             )
-            for r in runs:
-                if r["variant"] == variant:
-                    ax.scatter(r["threshold"], 100 * r["best_test_acc"], s=10, color="tab:red", alpha=0.3)
-        for variant, color in (("original", "tab:blue"), ("random", "gray")):
-            if variant in summary:
-                ax.axhline(
-                    100 * summary[variant]["best_test_acc_mean"],
-                    color=color,
-                    ls=":" if variant == "random" else "-",
-                    label=f"{variant} (mean)",
-                )
-        ax.set(xlabel="threshold on Ĝ" if measure == "G" else "threshold on Ĝ′", title=f"measure {measure}")
-        ax.legend(loc="lower right", fontsize=8)
-    axes[0].set_ylabel("best test accuracy %")
+            seeds = [(r["threshold"], 100 * r["best_test_acc"]) for r in runs if r["variant"] == variant]
+            ax.scatter(*zip(*seeds), s=10, color="tab:red", alpha=0.3, zorder=3)
+        hat = r"$\hat{G}$" if measure == "G" else r"$\hat{G}'$"
+        ax.set(xlabel=f"threshold on {hat}", ylabel="best test accuracy (%)", title=f"measure {measure}")
+        ax.set_xticks(thresholds)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize="small")
     fig.suptitle(title)
     save_figure(fig, path)
 
 
-def plot_measures(run: dict, path) -> None:
+def plot_measures(run: dict, path, data_name: str = "") -> None:
     """G, G′ and Ĝ per layer at each analysis epoch of one run (the numbers selection uses)."""
     plt = pyplot()
     events = [e for e in run["history"]["events"] if e["event"] == "amplify_select" and "values" in e]
     if plt is None or not events:
         return
-    fig, axes = plt.subplots(1, len(events), figsize=(5 * len(events), 3.5), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(events), figsize=(5 * len(events), 3.8), squeeze=False, layout="constrained"
+    )
     for ax, event in zip(axes[0], events):
         layers = [str(i) for i in event["candidates"]]
         ax.bar(
@@ -571,6 +578,9 @@ def plot_measures(run: dict, path) -> None:
             ylabel=f"normalized {event['measure']}",
             title=f"analysis after epoch {event['epoch'] + 1} (red: amplified)",
         )
+    fig.suptitle(
+        f"{data_name}: {run['variant']}, threshold {run['threshold']:g} (dotted), seed {run['seed']}"
+    )
     save_figure(fig, path)
 
 
@@ -620,9 +630,8 @@ def make_setup(config: ExperimentConfig) -> Plan:
     # the paper's networks get its params₁: 150 epochs, (50, 0.1, 0, 1), (100, 0.1, 1, 2), …
     epochs = config.choose("epochs", 9, 150 if paper_model else 24)
     lr = extra.get("lr") or (0.1 if paper_model else 0.02)
-    thresholds = threshold_range(
-        *(extra.get("thresholds") or ((1.0, 1.5, 0.5) if config.quick else (0.7, 2.5, 0.3)))
-    )
+    threshold_span = extra.get("thresholds") or ((1.0, 1.5, 0.5) if config.quick else (0.7, 2.5, 0.3))
+    thresholds = threshold_range(*threshold_span)
     variants = list(extra.get("variants") or VARIANTS)
     if "original" not in variants:
         variants.insert(0, "original")  # the reference of every comparison
@@ -643,6 +652,10 @@ def make_setup(config: ExperimentConfig) -> Plan:
         base_width=extra.get("base_width", 64),
     )
     build_net(data.x_train.shape[1:], data.num_classes, setup.widths, setup.hidden, model, setup.base_width)
+    for name, value in {"lr": lr, "variants": variants, "widths": list(setup.widths)}.items():
+        config.report(name, value)
+    config.report("thresholds", list(threshold_span))
+    config.report("reselect_every", setup.reselect_every or "once per phase")
     for variant in variants:
         _strategy(setup, variant, thresholds[0], config.seed)
     return Plan(setup, data_name, runs_count, model, epochs, thresholds, variants)
@@ -697,24 +710,35 @@ def _unit_key(seed: int, variant: str, threshold: float | None, repeat: bool) ->
     return key + ("-repeat" if repeat else "")
 
 
+def print_plan(plan: Plan, quick: bool) -> None:
+    """The header: data and model, phases, variants × thresholds × seeds, the paper's protocol."""
+    setup, runs_count, thresholds, variants = plan.setup, plan.runs_count, plan.thresholds, plan.variants
+    measured = [v for v in variants if v in MEASURE_VARIANTS]
+    print(f"{NAME}: {setup.data.description}; model {plan.model}")
+    print(
+        f"phases (end_epoch, lr, amplify, factor): {setup.phases}; scope {setup.scope}, "
+        f"reselect {f'every {setup.reselect_every} epochs' if setup.reselect_every else 'once per phase'}"
+    )
+    per_seed = 1 + len(variants) - len(measured) + len(measured) * len(thresholds)
+    print(
+        f"{plural(len(variants), 'variant')}, thresholds {thresholds}, {plural(runs_count, 'seed')}, "
+        f"{per_seed} runs{' per seed' if runs_count > 1 else ''} (original twice: the repeat times the noise)"
+    )
+    if quick:
+        print(
+            "quick run: shorter than the paper's protocol (VGG-19, 150 epochs, thresholds 0.7-2.5, 10 runs)"
+        )
+
+
 def _run(config: ExperimentConfig) -> dict:
     from ..sweep import Unit
 
     started = time.perf_counter()
     plan = make_setup(config)
-    setup, data, data_name, runs_count = plan.setup, plan.setup.data, plan.data_name, plan.runs_count
+    setup, data_name, runs_count = plan.setup, plan.data_name, plan.runs_count
     model, epochs, thresholds, variants = plan.model, plan.epochs, plan.thresholds, plan.variants
     measured = [v for v in variants if v in MEASURE_VARIANTS]
-    print(f"{NAME}: {data.description}; model {model}")
-    print(
-        f"phases (end_epoch, lr, amplify, factor): {setup.phases}; scope {setup.scope}, "
-        f"reselect {f'every {setup.reselect_every} epochs' if setup.reselect_every else 'once per phase'}"
-    )
-    print(
-        f"{len(variants)} variants, thresholds {thresholds}, {runs_count} seeds, "
-        f"{1 + len(variants) - len(measured) + len(measured) * len(thresholds)} runs per seed"
-    )
-
+    print_plan(plan, config.quick)
     measured_jobs: list[tuple[str, float | None]] = [(v, t) for t in thresholds for v in measured]
     jobs: list[tuple[str, float | None]] = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
     jobs += measured_jobs
@@ -742,8 +766,9 @@ def _run(config: ExperimentConfig) -> dict:
         _PREFIXES.clear()  # in-process: the snapshots are not needed past the sweep
     for result in runs:
         label = result["variant"] + (f" t={result['threshold']}" if result["threshold"] is not None else "")
+        label += " (repeat)" if result.get("timing_repeat") else ""
         print(
-            f"  seed {result['seed']} {label:<18} best test acc {result['best_test_acc']:.4f} "
+            f"  seed {result['seed']} {label:<18} best test acc {100 * result['best_test_acc']:.2f} % "
             f"(epoch {result['best_epoch'] + 1} of {epochs}), layers {result['selected']}, "
             f"{result['wall_s']:.1f} s"
         )
@@ -758,16 +783,28 @@ def _run(config: ExperimentConfig) -> dict:
     paper = PAPER_RESNETS.get((model, data_name)) or PAPER.get(data_name, PAPER["cifar10"])
     mode = "quick" if config.quick else "full"
     network = "small VGG-style CNN" if model == "small-vgg" else f"{model} (base width {setup.base_width})"
-    protocol = f"{mode} mode, {network}, {epochs} epochs, {runs_count} seed(s), thresholds {thresholds}"
-    print_tables(summary, variants, thresholds, paper, data_name, protocol)
+    protocol = (
+        f"{mode} mode, {network}, {epochs} epochs, {plural(runs_count, 'seed')}, thresholds {thresholds}"
+    )
+    print_tables(summary, variants, thresholds, paper, data_name, protocol, runs_count)
 
     config.out.mkdir(parents=True, exist_ok=True)
-    title = f"{data_name}: best test accuracy vs threshold ({runs_count} seeds, {epochs} epochs)"
+    title = f"{data_name}: best test accuracy vs threshold ({plural(runs_count, 'seed')}, {epochs} epochs)"
     plot_thresholds(runs, summary, thresholds, config.out / "amplify_thresholds.png", title)
     example = next((r for r in runs if r["variant"] == "G-case1"), None)
     if example is not None:
-        plot_measures(example, config.out / "amplify_measures.png")
+        plot_measures(example, config.out / "amplify_measures.png", data_name)
     return write_results(config, NAME, runs, summary, started=started, paper=paper)
+
+
+def verdict(low: float, high: float) -> str:
+    """What the overhead's interquartile range (over rounds, %) says: a cost when all of it
+    lies above 0, a saving when all of it lies below, else no difference the rounds can tell."""
+    if low > 0:
+        return "IQR above 0: a cost"
+    if high < 0:
+        return "IQR below 0: faster"
+    return "IQR spans 0: noise"
 
 
 def print_overhead(step: dict, paper: dict) -> None:
@@ -786,7 +823,7 @@ def print_overhead(step: dict, paper: dict) -> None:
                 low, high = entry["overhead_iqr_pct"]
                 row["over"] = f"{entry['overhead_pct']:+.1f}"
                 row["over_iqr"] = f"{low:+.1f} to {high:+.1f}"
-                row["verdict"] = "spread >= effect: noise" if entry["noisy"] else "effect > spread"
+                row["verdict"] = verdict(low, high)
             rows.append(row)
     print(f"\nper-step cost on fixed batches, {step['rounds']} interleaved rounds (all seeds):")
     print(
@@ -804,10 +841,9 @@ def print_overhead(step: dict, paper: dict) -> None:
         )
     )
     costs = ", ".join(f"{v} +{pct:g}%" for v, pct in paper["overhead"].items())
-    print(
-        f"the paper ({paper['model']}, whole runs on a V100): running time {costs}; its text: "
-        '"1-3 minutes ... less than 2 %" (its Tables 1-2, all models: 0.05-4.8 %)'
-    )
+    print(f"the paper ({paper['model']}, whole runs on a V100), running time:")
+    print(f"  {costs};")
+    print('its text: "1-3 minutes ... less than 2 %" (its Tables 1-2, all models: 0.05-4.8 %)')
 
 
 def print_tables(
@@ -817,12 +853,14 @@ def print_tables(
     paper: dict,
     data_name: str,
     protocol: str = "",
+    seeds: int = 2,
 ) -> None:
     """The main table (beside the paper's VGG-19 numbers) and accuracy per threshold."""
     rows = []
     for variant in variants:
         entry = summary[variant]
-        acc = f"{100 * entry['best_test_acc_mean']:.2f} ± {100 * entry['best_test_acc_std']:.2f}"
+        acc = f"{100 * entry['best_test_acc_mean']:.2f}"
+        acc += f" ± {100 * entry['best_test_acc_std']:.2f}" if seeds > 1 else ""
         rows.append(
             {
                 "variant": variant,
@@ -842,21 +880,28 @@ def print_tables(
             [
                 ("variant", "variant"),
                 ("t", "best t", 2),
-                ("acc", "best test acc % (mean ± std)"),
+                ("acc", "best test acc %" + (" (mean ± std)" if seeds > 1 else "")),
                 ("mean_t", "mean over t %", 2),
                 ("wall", "run wall s (median)", 1),
                 ("paper", f"paper % ({paper['model']})", 2),
             ],
         )
     )
-    print(f"(ours: {protocol}; the paper: VGG-19, 150 epochs, thresholds 0.7-2.5 step 0.1, 10 runs)")
+    print(f"(ours: {protocol};")
+    print(" the paper: VGG-19, 150 epochs, thresholds 0.7-2.5 step 0.1, 10 runs)")
+    print("(best test accuracy over the epochs, and the best threshold: the paper's measure, Tables 3-4;")
+    print(" both select on the test set, as the paper did)")
     if data_name == "digits":
         print("(paper column: the paper's VGG-19 on CIFAR — for scale, not a like-for-like comparison)")
-    print(
-        f"whole-run wall times are not compared: the two identical original runs of a seed differ by up to "
-        f"{summary['original_wall_spread_pct']:.1f}% here"
-    )
+    spread = summary["original_wall_spread_pct"]
+    print("whole-run wall times are not compared: the two identical original runs of a seed")
+    print(f"differ by up to {spread:.1f} % here")
     print_overhead(summary["step_overhead"], paper)
+    print_threshold_table(summary, variants, thresholds)
+
+
+def print_threshold_table(summary: dict, variants: list[str], thresholds: list[float]) -> None:
+    """Accuracy and layers selected per threshold, for each measure and case."""
     measured = [v for v in variants if v in MEASURE_VARIANTS]
     if measured:
         rows = [
@@ -873,4 +918,4 @@ def print_tables(
             + [(f"{v}_n", f"{v} layers", 1) for v in measured]
         )
         print()
-        print(format_table(rows, columns))
+        print(wrap_table(rows, columns))

@@ -36,19 +36,9 @@ import time
 
 import numpy as np
 
-from . import register
-from .common import (
-    ExperimentConfig,
-    blas_threads,
-    format_mean_std,
-    format_table,
-    mean_std,
-    pyplot,
-    run_units,
-    save_figure,
-    seeded,
-    write_results,
-)
+from . import common
+from .common import ExperimentConfig, blas_threads, pyplot, save_figure, seeded
+from .runner import Column, Declaration, Measure, Outcome, declare
 
 NAME = "baselines"
 VARIANTS = {
@@ -92,7 +82,7 @@ def build(variant: str, depth: int, width: int, inputs: int, classes: int):
     return net
 
 
-def step_costs(depth: int, variants: list[str], data, config: ExperimentConfig, rounds: int = 5) -> dict:
+def step_costs(depth: int, variants: list[str], data, settings: dict, rounds: int = 5) -> dict:
     """{variant: (CPU, wall) seconds per training step}: forward, loss, backward and SGD update on
     one fixed batch of 50, for freshly built networks of every variant.
 
@@ -105,12 +95,11 @@ def step_costs(depth: int, variants: list[str], data, config: ExperimentConfig, 
     from ..losses import SoftmaxCrossEntropy
     from ..optim import SGD
 
-    steps = config.extra.get("cost_steps") or (20 if config.quick else 50)
-    width = config.extra.get("width", 32)
+    steps, width = settings["cost_steps"], settings["width"]
     x, y = asarray(data.x_train[:BATCH]), xp.asarray(data.y_train[:BATCH])
     trainers = {}
     for variant in variants:
-        seeded(config.seed)
+        seeded(settings["seed"])
         net = build(variant, depth, width, data.x_train.shape[1], data.num_classes)
         trainers[variant] = (net, SGD(net.parameters(), lr=1e-6, clip_value=0.5), SoftmaxCrossEntropy())
 
@@ -135,34 +124,29 @@ def step_costs(depth: int, variants: list[str], data, config: ExperimentConfig, 
     return {v: (cpu[v], wall[v]) for v in variants}
 
 
-def one_run(variant: str, depth: int, seed: int, data, config: ExperimentConfig, epochs: int) -> dict:
-    """Probe at initialization, time a step, train, evaluate; the numbers of one network."""
+def train_cell(settings: dict, data, depth: int, seed: int, variant: str) -> dict:
+    """Probe at initialization, train, evaluate: the numbers of one network."""
     from ..inspect import GradientFlow
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import Trainer, make_optimizer
+    from ..train import make_optimizer
     from .pn import probe
 
-    extra = config.extra
-    rng = seeded(seed)
-    net = build(variant, depth, extra.get("width", 32), data.x_train.shape[1], data.num_classes)
-    at_init = probe(
-        copy.deepcopy(net), data
-    )  # a copy: the probe's forwards would move BN's running statistics
-    optimizer = make_optimizer("sgd", net.parameters(), lr=extra.get("lr", 0.01), clip_value=0.5)
-    flow = GradientFlow(every=5)
-    net.add_feedback(flow)
-    trainer = Trainer(
-        net,
-        SoftmaxCrossEntropy(),
-        optimizer,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),  # evaluated in eval mode: batch norm's running statistics
-        batch_size=BATCH,
-        progress=config.progress,
-        rng=rng,
-        on_nonfinite="stop",
-    )
-    history = trainer.fit(epochs)
+    with blas_threads(settings["blas_threads"]):  # small matrices: one BLAS thread is faster
+        rng = seeded(seed)
+        net = build(variant, depth, settings["width"], data.x_train.shape[1], data.num_classes)
+        at_init = probe(copy.deepcopy(net), data)  # a copy: the probe's forwards would move BN's statistics
+        optimizer = make_optimizer("sgd", net.parameters(), lr=settings["lr"], clip_value=0.5)
+        flow = GradientFlow(every=5)
+        net.add_feedback(flow)
+        trainer = common.classifier_trainer(  # evaluated in eval mode: batch norm's running statistics
+            net,
+            optimizer,
+            data,
+            batch_size=BATCH,
+            progress=settings["progress"],
+            rng=rng,
+            on_nonfinite="stop",
+        )
+        history = trainer.fit(settings["epochs"])
     net.feedback.remove(flow)
     return {
         "variant": variant,
@@ -178,15 +162,6 @@ def one_run(variant: str, depth: int, seed: int, data, config: ExperimentConfig,
     }
 
 
-def run_unit(config: dict, variant: str, depth: int, seed: int, epochs: int, progress: bool = True) -> dict:
-    """One unit of the sweep (one network: variant, depth, seed), from its settings alone."""
-    from .pn import load_data
-
-    settings = ExperimentConfig.from_unit_params(config, progress=progress)
-    with blas_threads(settings.extra.get("blas_threads", 1)):
-        return one_run(variant, depth, seed, load_data(settings, flat=True), settings, epochs)
-
-
 def _profile(flow) -> dict:
     depths, values = flow.profile("delta")
     result = {"depths": depths.tolist(), "values": values.tolist()}
@@ -199,7 +174,7 @@ def _profile(flow) -> dict:
 
 def add_arguments(parser) -> None:
     """Options of the baselines experiment."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("baselines options")
     group.add_argument(
@@ -226,137 +201,88 @@ def _mean_values(runs: list[dict], key: str, part: str | None = None):
     return np.asarray(entries[0]["depths"]), np.nanmean([e["values"] for e in entries], axis=0)
 
 
-@register(
-    NAME,
-    "deep tanh MLPs (10/20/30 layers) on digits: plain vs PN vs batch norm vs residual blocks; "
-    "accuracy, δ by depth, cost per step",
-    paper="the baselines of all five papers: Ioffe & Szegedy 2015 (batch norm), He et al. 2016 (residual)",
-    add_arguments=add_arguments,
-)
-def run(config: ExperimentConfig) -> dict:
-    """Every depth × seed × variant; a table, results.json and δ-by-depth plots."""
+def settings(config: ExperimentConfig) -> dict:
+    """Every setting baselines uses, as given or chosen (quick: 1 seed × 5 epochs)."""
+    return {
+        **common.base_settings(config, runs=(1, 3), epochs=(5, 30), data="digits"),
+        "depths": list(config.choose("depths", [10, 20, 30], [10, 20, 30])),
+        "variants": list(config.setting("variants", list(VARIANTS))),
+        "cost_steps": config.choose("cost_steps", 20, 50),
+        **{name: config.setting(name, default) for name, default in DEFAULTS.items()},
+    }
+
+
+#: baselines' options with a fixed default (their CLI defaults).
+DEFAULTS = {"width": 32, "lr": 0.01, "blas_threads": 1}
+
+
+def grid(settings: dict) -> dict:
+    """Depth outermost, then seeds, then the variants (one seed: the same batches)."""
+    seeds = [settings["seed"] + i for i in range(settings["runs"])]
+    return {"depth": settings["depths"], "seed": seeds, "variant": settings["variants"]}
+
+
+def load_flat(settings: dict):
+    """The dataset, flattened and standardized (pn-depth's inputs)."""
     from .pn import load_data
 
-    started = time.perf_counter()
-    runs_count = config.choose("runs", 1, 3)
-    epochs = config.choose("epochs", 5, 30)
-    depths = config.choose("depths", [10, 20, 30], [10, 20, 30])
-    variants = list(config.extra.get("variants") or VARIANTS)
-    data = load_data(config, flat=True)
-    print(f"{NAME}: {data.description}; inputs flattened and standardized")
-    print(
-        f"depths {depths}, width {config.extra.get('width', 32)}, lr {config.extra.get('lr', 0.01)}, "
-        f"{len(variants)} variants x {runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, clip ±0.5"
-    )
-    from ..sweep import Unit
+    return load_data(ExperimentConfig(data=settings["data"], data_dir=settings["data_dir"]), flat=True)
 
-    settings = {"config": config.unit_params(), "epochs": epochs}
-    units = [
-        Unit(
-            f"depth{depth}-seed{config.seed + i}-{variant}",
-            run_unit,
-            {**settings, "variant": variant, "depth": depth, "seed": config.seed + i},
-            {"progress": config.progress},
-        )
-        for depth in depths
-        for i in range(runs_count)
-        for variant in variants
-    ]
-    runs = run_units(config, units, NAME)
-    costs = {}
-    with blas_threads(config.extra.get("blas_threads", 1)):
+
+def describe(run: dict) -> str:
+    """A run's line: its final test accuracy."""
+    acc = "—" if run["final_test_acc"] is None else f"{100 * run['final_test_acc']:.2f} %"
+    return f"depth {run['depth']:>3} seed {run['seed']} {run['variant']:<8} final test acc {acc}" + (
+        "  DIVERGED" if run["diverged"] else ""
+    )
+
+
+def after(o: Outcome) -> None:
+    """Each variant's cost per step, measured here in the driver after every unit has
+    finished (see the module docstring), and its ratio to plain backprop."""
+    summary, settings, data = o.summary, o.settings, o.data
+    depths, variants = settings["depths"], settings["variants"]
+    with blas_threads(settings["blas_threads"]):
         for depth in depths:
-            for r in runs:
-                if r["depth"] != depth:
-                    continue
-                acc = "—" if r["final_test_acc"] is None else f"{100 * r['final_test_acc']:.2f}%"
-                print(
-                    f"  depth {depth:>3} seed {r['seed']} {r['variant']:<8} test acc {acc}"
-                    + ("  DIVERGED" if r["diverged"] else "")
-                )
-            costs[depth] = step_costs(depth, variants, data, config)  # in the driver: see the docstring
+            costs = step_costs(depth, variants, data, settings)
             print(
                 f"  depth {depth:>3} CPU ms per step: "
-                + ", ".join(f"{v} {1000 * cpu:.3f}" for v, (cpu, _) in costs[depth].items())
+                + ", ".join(f"{v} {1000 * c:.3f}" for v, (c, _) in costs.items())
             )
-
-    summary, rows = {}, []
-    for depth in depths:
-        plain_ms = 1000 * costs[depth]["plain"][0] if "plain" in variants else float("nan")
-        for variant in variants:
-            mine = [r for r in runs if (r["depth"], r["variant"]) == (depth, variant)]
-            init = _mean_values(mine, "delta_init")
-            train = _mean_values(mine, "delta_train")
-            step_ms = 1000 * costs[depth][variant][0]
-            cell = {
-                "final_test_acc_mean": mean_std(r["final_test_acc"] for r in mine)[0],
-                "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
-                "delta1_init": float(init[1][0]),
-                "deltaL_init": float(init[1][-1]),
-                "delta1_train": float(train[1][0]),
-                "deltaL_train": float(train[1][-1]),
-                "step_ms": step_ms,
-                "step_wall_ms": 1000 * costs[depth][variant][1],
-                "step_vs_plain": step_ms / plain_ms if plain_ms == plain_ms else None,
-                "diverged": sum(r["diverged"] for r in mine),
-                "runs": len(mine),
-            }
-            summary[f"depth {depth}, {variant}"] = cell
-            rows.append(
-                {
-                    "depth": depth,
-                    "variant": VARIANTS[variant],
-                    "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
-                    "d1": f"{cell['delta1_init']:.2e}",
-                    "dL": f"{cell['deltaL_init']:.2e}",
-                    "ratio": f"{cell['delta1_init'] / cell['deltaL_init']:.2e}",
-                    "d1t": f"{cell['delta1_train']:.2e}",
-                    "ms": step_ms,
-                    "x": cell["step_vs_plain"],
-                }
-            )
+            plain_ms = 1000 * costs["plain"][0] if "plain" in variants else float("nan")
+            for variant in variants:
+                cell = summary[f"depth {depth}, {variant}"]
+                cell["step_ms"], cell["step_wall_ms"] = 1000 * costs[variant][0], 1000 * costs[variant][1]
+                cell["step_vs_plain"] = cell["step_ms"] / plain_ms if plain_ms == plain_ms else None
     if "bn" in variants and "pn" in variants:
         ratios = [summary[f"depth {d}, bn"]["step_ms"] / summary[f"depth {d}, pn"]["step_ms"] for d in depths]
         summary["bn_vs_pn_step_cost"] = dict(zip([str(d) for d in depths], ratios))
-    print()
-    print(
-        format_table(
-            rows,
-            [
-                ("depth", "depth"),
-                ("variant", "variant"),
-                ("acc", "test acc % (eval mode)"),
-                ("d1", "RMS δ^1 init"),
-                ("dL", "RMS δ^L init"),
-                ("ratio", "δ^1/δ^L init"),
-                ("d1t", "RMS δ^1 train"),
-                ("ms", "CPU ms/step", 3),
-                ("x", "x plain", 2),
-            ],
-        )
-    )
-    if "bn_vs_pn_step_cost" in summary:
         text = ", ".join(f"depth {d}: {v:.2f}x" for d, v in summary["bn_vs_pn_step_cost"].items())
         print(f"cost per step, batch norm / two-path PN: {text}")
-    print(
-        "(δ^1: RMS of the error entering the first Dense layer, δ^L the output layer's; "
-        "one seed per cell unless --runs)"
-    )
-    _plots(runs, depths, variants, config)
-    return write_results(config, NAME, runs, summary, started=started, paper=None)
 
 
-def _plots(runs, depths, variants, config) -> None:
+def _first(key: str, at: int):
+    """A run's RMS δ at the input side (``at=0``) or the output side (``at=-1``)."""
+    return lambda run: run[key]["values"][at] if run[key] else None
+
+
+def plots(o: Outcome) -> None:
+    """RMS δ^l by depth at initialization and over training, one panel per depth."""
+    runs, settings, out = o.runs, o.settings, o.out
     plt = pyplot()
     if plt is None:
         return
     from ..inspect import plot_delta_profile
 
+    depths, variants = settings["depths"], settings["variants"]
+    seeds = f"mean of {settings['runs']} seeds" if settings["runs"] > 1 else "one seed"
     for key, title in (
-        ("delta_init", "RMS of δ^l by depth at initialization (4 batches)"),
-        ("delta_train", "RMS of δ^l by depth, mean over training"),
+        ("delta_init", r"RMS of $\delta^l$ by depth at initialization (4 batches)"),
+        ("delta_train", r"RMS of $\delta^l$ by depth, mean over training"),
     ):
-        fig, axes = plt.subplots(1, len(depths), figsize=(5 * len(depths), 4), squeeze=False)
+        fig, axes = plt.subplots(
+            1, len(depths), figsize=(5 * len(depths), 4.6), squeeze=False, layout="constrained"
+        )
         for ax, depth in zip(axes[0], depths):
             panel = {}
             for variant in variants:
@@ -368,5 +294,54 @@ def _plots(runs, depths, variants, config) -> None:
                         entry[path] = values
                 panel[VARIANTS[variant]] = entry
             plot_delta_profile(panel, ax=ax, title=f"{depth} tanh layers")
-        fig.suptitle(title)
-        save_figure(fig, config.out / f"baselines_{key}.png")
+            ax.set_xlabel(r"layer $l$ (1 = input side)")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.get_legend().remove()
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
+        fig.suptitle(f"{title}; {seeds}, width {settings['width']}, lr {settings['lr']:g}")
+        save_figure(fig, out / f"baselines_{key}.png")
+
+
+BASELINES = declare(
+    Declaration(
+        name=NAME,
+        description="deep tanh MLPs (10/20/30 layers) on digits: plain vs PN vs batch norm vs residual "
+        "blocks; accuracy, δ by depth, cost per step",
+        paper="the baselines of all five papers: Ioffe & Szegedy 2015 (batch norm), "
+        "He et al. 2016 (residual)",
+        options=add_arguments,
+        settings=settings,
+        grid=grid,
+        load=load_flat,
+        cell=train_cell,
+        report=[
+            Measure("final_test_acc", "final test acc (eval)", std=False, percent=True),
+            Measure("best_test_acc", std=False),
+            Measure("delta1_init", "δ¹ init", of=_first("delta_init", 0), std=False, suffix="", fmt=".2e"),
+            Measure("deltaL_init", "δᴸ init", of=_first("delta_init", -1), std=False, suffix="", fmt=".2e"),
+            Column(
+                "ratio",
+                "δ¹/δᴸ init",
+                of=lambda cell, *_: cell["delta1_init"] / cell["deltaL_init"],
+                fmt=".2e",
+            ),
+            Measure("delta1_train", "δ¹ train", of=_first("delta_train", 0), std=False, suffix="", fmt=".2e"),
+            Measure("deltaL_train", of=_first("delta_train", -1), std=False, suffix=""),
+            Measure("diverged", std=False, suffix="", reduce=sum),
+            Column("step_ms", "CPU ms/step", fmt=".3f"),
+            Column("step_vs_plain", "× plain", fmt=".2f"),
+        ],
+        label=lambda cell: f"depth {cell['depth']}, {cell['variant']}",
+        names={"variant": VARIANTS},
+        plots=[plots],
+        describe=describe,
+        after=after,
+        protocol="the papers' baselines have no shared protocol; full run: 3 seeds × 30 epochs",
+        notes=[
+            "accuracy at the final epoch, in eval mode (no selection on the test set);",
+            "δ¹: RMS of the error entering the first Dense layer, δᴸ the output layer's (mean over seeds)",
+        ],
+    )
+)
+run = BASELINES.run

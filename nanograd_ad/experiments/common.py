@@ -16,21 +16,13 @@ results.json — one file per experiment run, written atomically to ``config.out
 
 Non-finite floats (NaN, ±Inf) are written as null so the file is strict JSON.
 
-A typical experiment:
-
-    @register("my-exp", "what it shows")
-    def run(config):
-        started = time.perf_counter()
-        runs = [...]
-        summary = {...}
-        print(format_table(rows, ["variant", ("acc", "test acc %"), ("paper", "paper %")]))
-        save_figure(fig, config.out / "my_exp.png")
-        return write_results(config, "my-exp", runs, summary, started=started)
+An experiment is a declaration run by `nanograd_ad.experiments.runner` (see CONTRIBUTING,
+"Adding a paper's experiment"), which uses these helpers to write results.json and the
+table; a module may still register a plain ``run(config) -> dict`` that calls them itself.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -42,17 +34,21 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import atomic_write, library_version
+from ..sweep import blas_threads, to_jsonable
 
 __all__ = [
     "EXECUTION_FIELDS",
     "RESULTS_KEYS",
     "ExperimentConfig",
+    "base_settings",
     "blas_threads",
+    "classifier_trainer",
     "finite_values",
     "format_mean_std",
     "format_table",
     "format_value",
     "mean_std",
+    "plot_distinct",
     "pyplot",
     "run_units",
     "save_figure",
@@ -99,6 +95,7 @@ class ExperimentConfig:
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         self._used: dict[str, Any] = {}
+        self._reported: dict[str, Any] = {}
 
     def choose(self, name: str, quick, full):
         """The value of setting ``name`` if it was given (a field or an ``extra`` entry),
@@ -114,11 +111,18 @@ class ExperimentConfig:
         self._used[name] = value
         return value
 
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict of the settings, the defaults chosen so far filled in."""
+    def report(self, name: str, value) -> None:
+        """Record the effective value of a setting left to a rule the experiment applies
+        itself (e.g. "once per phase"), for results.json only: units do not see it."""
+        self._reported[name] = value
+
+    def to_dict(self, reported: bool = True) -> dict:
+        """Plain JSON-ready dict of the settings, the defaults chosen so far filled in
+        (and, with ``reported``, the values given to `report`)."""
         settings = asdict(self)
         settings["extra"] = dict(settings["extra"])
-        for name, value in self._used.items():
+        used = {**self._reported, **self._used} if reported else self._used
+        for name, value in used.items():
             target = settings if name in self.__dataclass_fields__ else settings["extra"]
             if target.get(name) is None:
                 target[name] = value
@@ -127,7 +131,7 @@ class ExperimentConfig:
     def unit_params(self) -> dict:
         """The settings a unit's numbers depend on, as JSON: everything but `EXECUTION_FIELDS`
         (where the sweep runs and writes does not change what it computes)."""
-        settings = self.to_dict()
+        settings = self.to_dict(reported=False)
         for name in EXECUTION_FIELDS:
             settings.pop(name)
         return settings
@@ -162,27 +166,6 @@ def run_units(config: ExperimentConfig, units: list, description: str = "units")
         progress=config.progress,
         description=description,
     )
-
-
-def to_jsonable(value: Any):
-    """Plain JSON values from NumPy scalars/arrays, Paths, tuples, dataclasses; NaN/Inf → None."""
-    if hasattr(value, "to_dict") and callable(value.to_dict):
-        value = value.to_dict()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)
 
 
 def write_results(
@@ -301,6 +284,28 @@ def pyplot():
     return plt
 
 
+def plot_distinct(ax, x, curves: dict, xname: str = "epoch", **style) -> None:
+    """Plot ``curves`` ({label: y}) so that every legend entry stays visible: a curve equal
+    to an earlier one (to 1e-12) is drawn dashed with markers on top of it, and its label
+    says which one it coincides with, and up to which ``xname`` when only a prefix is equal."""
+    x = np.asarray(x)
+    drawn: dict = {}
+    for label, y in curves.items():
+        y = np.asarray(y, dtype=float)
+        twin, same = None, 0
+        for other, z in drawn.items():
+            equal = np.isclose(y, z, rtol=0, atol=1e-12)
+            prefix = len(equal) if equal.all() else int(np.argmin(equal))
+            if prefix > same:
+                twin, same = other, prefix
+        if twin is None:
+            ax.plot(x, y, label=label, **style)
+        else:
+            where = "" if same == len(y) else f" up to {xname} {x[same - 1]:g}"
+            ax.plot(x, y, "--", marker="o", markersize=3, label=f"{label} (= {twin}{where})", **style)
+        drawn[label] = y
+
+
 def save_figure(fig, path) -> Path | None:
     """Save a figure as PNG (creating the directory) and close it; None if fig is None."""
     if fig is None:
@@ -314,6 +319,32 @@ def save_figure(fig, path) -> Path | None:
     return path
 
 
+# ------------------------------------------------------------------------ training
+
+
+def classifier_trainer(net, optimizer, data, **options):
+    """A `Trainer` of ``net`` with softmax cross-entropy on ``data``'s train split, evaluated
+    on its test split after each epoch; ``options``: batch_size, rng, callbacks, …"""
+    from ..losses import SoftmaxCrossEntropy
+    from ..train import Trainer
+
+    return Trainer(
+        net,
+        SoftmaxCrossEntropy(),
+        optimizer,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        **options,
+    )
+
+
+def base_settings(config: ExperimentConfig, runs: tuple, epochs: tuple, data: str | None = None) -> dict:
+    """The common settings every experiment chooses: ``runs`` and ``epochs`` as (quick, full),
+    and the data set (``data``: its default; None for a task that makes its own)."""
+    chosen = {"runs": config.choose("runs", *runs), "epochs": config.choose("epochs", *epochs)}
+    return chosen if data is None else {**chosen, "data": config.setting("data", data)}
+
+
 # -------------------------------------------------------------------------------- seeds
 
 
@@ -324,19 +355,3 @@ def seeded(seed: int) -> np.random.Generator:
 
     init.seed(seed)
     return np.random.default_rng(seed)
-
-
-def blas_threads(count: int | None):
-    """A context limiting the BLAS threads NumPy uses (via threadpoolctl when installed).
-
-    Small networks multiply small matrices, where extra BLAS threads cost more than they
-    give — and spin against other processes on a busy machine (digits-ad --quick: 8 s
-    with one thread, 28 s with two on a loaded 2-core box). ``None`` leaves it alone.
-    """
-    if count is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=count, user_api="blas")

@@ -17,36 +17,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 
-from . import register
-from .common import (
-    ExperimentConfig,
-    blas_threads,
-    format_mean_std,
-    format_table,
-    mean_std,
-    pyplot,
-    run_units,
-    save_figure,
-    seeded,
-    write_results,
-)
+from . import common
+from .common import ExperimentConfig, blas_threads, plot_distinct, pyplot, save_figure, seeded
+from .runner import Declaration, Measure, Outcome, declare
 
 NAME = "digits-ad"
 VARIANTS = {
     "relu": "ReLU, true derivative",
-    "ad-relu": "ReLU, AD derivative sigmoid(k·z)",
-    "ad-relu-switch": "AD ReLU + switching rule (A = 1.035)",
-    "leaky-relu": "Leaky ReLU (α = 0.01)",
+    "ad-relu": r"ReLU, AD derivative $\sigma(kz)$",
+    "ad-relu-switch": "AD ReLU + switching rule",
+    "leaky-relu": r"Leaky ReLU ($\alpha = 0.01$)",
 }
 
 
 def add_arguments(parser) -> None:
     """Options of digits-ad."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("digits-ad options")
     group.add_argument(
@@ -119,36 +108,52 @@ def _as_images(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def train_one(variant: str, seed: int, data, config: ExperimentConfig, epochs: int) -> dict:
-    """One run: build the net from ``seed``, train it, return its numbers and history."""
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import SwitchingRule, Trainer, make_optimizer
+def settings(config: ExperimentConfig) -> dict:
+    """Every setting digits-ad uses, as given or chosen (quick: 2 seeds × 15 epochs)."""
+    optimizer = config.setting("optimizer", "adam")
+    return {
+        **common.base_settings(config, runs=(2, 5), epochs=(15, 30), data="digits"),
+        "variants": list(config.setting("variants", list(VARIANTS))),
+        "optimizer": optimizer,
+        "lr": config.setting("lr", 3e-3 if optimizer == "adam" else 0.05),
+        **{name: config.setting(name, default) for name, default in DEFAULTS.items()},
+    }
 
-    extra = config.extra
-    rng = seeded(seed)
-    net = build_net(variant, data.x_train.shape[1:], data.num_classes, extra.get("k", 3.5))
-    optimizer_name = extra.get("optimizer", "adam")
-    lr = config.setting("lr", 3e-3 if optimizer_name == "adam" else 0.05)
-    optimizer = make_optimizer(
-        optimizer_name, net.parameters(), lr=lr, momentum=0.9 if optimizer_name == "sgd" else None
-    )
-    callbacks = []
-    switching = None
-    if variant == "ad-relu-switch":
-        switching = SwitchingRule(net, A=extra.get("switch_a", 1.035))
-        callbacks.append(switching)
-    trainer = Trainer(
-        net,
-        SoftmaxCrossEntropy(),
-        optimizer,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
-        batch_size=extra.get("batch_size", 32),
-        callbacks=callbacks,
-        progress=config.progress,
-        rng=rng,
-    )
-    history = trainer.fit(epochs)
+
+#: digits-ad's options with a fixed default (their CLI defaults).
+DEFAULTS = {"batch_size": 32, "k": 3.5, "switch_a": 1.035, "blas_threads": 1}
+
+
+def grid(settings: dict) -> dict:
+    """Seeds outermost, then the variants: for one seed every variant starts alike."""
+    seeds = [settings["seed"] + i for i in range(settings["runs"])]
+    return {"seed": seeds, "variant": settings["variants"]}
+
+
+def train_cell(settings: dict, data, seed: int, variant: str) -> dict:
+    """One run: build the net from ``seed``, train it, return its numbers and history.
+
+    ``best_epoch`` is 0-based (History's index); what is printed adds 1."""
+    from ..train import SwitchingRule, make_optimizer
+
+    with blas_threads(settings["blas_threads"]):  # tiny matrices: one BLAS thread is faster
+        rng = seeded(seed)
+        net = build_net(variant, data.x_train.shape[1:], data.num_classes, settings["k"])
+        sgd = settings["optimizer"] == "sgd"
+        optimizer = make_optimizer(
+            settings["optimizer"], net.parameters(), lr=settings["lr"], momentum=0.9 if sgd else None
+        )
+        switching = SwitchingRule(net, A=settings["switch_a"]) if variant == "ad-relu-switch" else None
+        trainer = common.classifier_trainer(
+            net,
+            optimizer,
+            data,
+            batch_size=settings["batch_size"],
+            callbacks=[] if switching is None else [switching],
+            progress=settings["progress"],
+            rng=rng,
+        )
+        history = trainer.fit(settings["epochs"])
     best_acc, best_epoch = history.best("test_acc", "max")
     return {
         "variant": variant,
@@ -163,125 +168,85 @@ def train_one(variant: str, seed: int, data, config: ExperimentConfig, epochs: i
     }
 
 
-def load_images(config: ExperimentConfig):
-    """The dataset the config names (digits by default), inputs as (N, C, H, W) images."""
+def load_images(settings: dict):
+    """The dataset the settings name (digits by default), inputs as (N, C, H, W) images."""
     from ..datasets import load
 
-    data = load(config.setting("data", "digits"), config.data_dir)
+    data = load(settings["data"], settings["data_dir"])
     if data.num_classes is None:
         raise ValueError(f"{NAME} needs a classification dataset, got {data.name!r}")
     return dataclasses.replace(data, x_train=_as_images(data.x_train), x_test=_as_images(data.x_test))
 
 
-def train_unit(config: dict, variant: str, seed: int, epochs: int, progress: bool = True) -> dict:
-    """One unit of the sweep (one variant, one seed), from its settings alone."""
-    settings = ExperimentConfig.from_unit_params(config, progress=progress)
-    with blas_threads(settings.extra.get("blas_threads", 1)):
-        return train_one(variant, seed, load_images(settings), settings, epochs)
+def describe(run: dict) -> str:
+    """A run's line: its final-epoch numbers (and the switching epochs, 1-based)."""
+    line = (
+        f"seed {run['seed']} {run['variant']:<15} final test acc {100 * run['final_test_acc']:.2f} %, "
+        f"final test loss {run['final_test_loss']:.4f}"
+    )
+    if run["variant"] == "ad-relu-switch":
+        line += f", switches {len(run['switches'])}"
+    return line
 
 
-def plot_curves(runs: list[dict], variants: list[str], path) -> None:
-    """Test accuracy and test loss per epoch, mean over seeds (band: ± one std)."""
+def plot_curves(o: Outcome) -> None:
+    """Test accuracy (%) and test loss per epoch (1-based), mean over seeds (band: ± std)."""
+    runs, settings, out = o.runs, o.settings, o.out
     plt = pyplot()
     if plt is None:
         return
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
-    for variant in variants:
-        histories = [r["history"] for r in runs if r["variant"] == variant]
-        length = min(len(h["epoch"]) for h in histories)
-        epochs = np.arange(1, length + 1)
-        for ax, key in ((ax_acc, "test_acc"), (ax_loss, "test_loss")):
-            values = np.array([h[key][:length] for h in histories], dtype=float)
-            mean, std = values.mean(axis=0), values.std(axis=0)
-            ax.plot(epochs, mean, label=VARIANTS[variant])
-            ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="digits: test accuracy (mean over seeds)")
-    ax_loss.set(xlabel="epoch", ylabel="test loss", title="digits: test loss (mean over seeds)", yscale="log")
-    ax_acc.legend(loc="lower right")
-    save_figure(fig, path)
-
-
-@register(
-    NAME,
-    "small CNN on 8x8 digits: true ReLU derivative vs AD ReLU (k=3.5, with/without switching) vs Leaky ReLU",
-    paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), method only",
-    add_arguments=add_arguments,
-)
-def run(config: ExperimentConfig) -> dict:
-    """Train every variant for each seed; print the table, write results.json and the plot."""
-    # tiny matrices (8×8 images): one BLAS thread is faster; CuPy is unaffected
-    with blas_threads(config.extra.get("blas_threads", 1)):
-        return _run(config)
-
-
-def _run(config: ExperimentConfig) -> dict:
-    from ..sweep import Unit
-
-    started = time.perf_counter()
-    runs_count = config.choose("runs", 2, 5)
-    epochs = config.choose("epochs", 15, 30)
-    variants = list(config.extra.get("variants") or VARIANTS)
-    optimizer_name = config.setting("optimizer", "adam")
-    config.setting("lr", 3e-3 if optimizer_name == "adam" else 0.05)  # recorded in results.json
-    data = load_images(config)
-    print(f"{NAME}: {data.description}")
-    print(f"{len(variants)} variants x {runs_count} seeds x {epochs} epochs")
-
-    settings = config.unit_params()
-    units = [
-        Unit(
-            f"seed{config.seed + i}-{variant}",
-            train_unit,
-            {"config": settings, "variant": variant, "seed": config.seed + i, "epochs": epochs},
-            {"progress": config.progress},
-        )
-        for i in range(runs_count)
-        for variant in variants
-    ]
-    runs = run_units(config, units, NAME)
-    for result in runs:
-        variant = result["variant"]
-        print(
-            f"  seed {result['seed']} {variant:<15} best test acc {result['best_test_acc']:.4f} "
-            f"(epoch {result['best_epoch']}), final test loss {result['final_test_loss']:.4f}"
-            + (f", switches {len(result['switches'])}" if variant == "ad-relu-switch" else "")
-        )
-
-    summary, rows = {}, []
-    for variant in variants:
-        mine = [r for r in runs if r["variant"] == variant]
-        acc_mean, acc_std = mean_std(r["best_test_acc"] for r in mine)
-        loss_mean, loss_std = mean_std(r["final_test_loss"] for r in mine)
-        summary[variant] = {
-            "best_test_acc_mean": acc_mean,
-            "best_test_acc_std": acc_std,
-            "best_epoch_mean": mean_std(r["best_epoch"] for r in mine)[0],
-            "final_test_loss_mean": loss_mean,
-            "final_test_loss_std": loss_std,
-            "switches_mean": mean_std(len(r["switches"]) for r in mine)[0],
-            "runs": len(mine),
-        }
-        rows.append(
-            {
-                "variant": variant,
-                "acc": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                "loss": format_mean_std([r["final_test_loss"] for r in mine], digits=4),
-                "paper": None,
-            }
-        )
-    print()
-    print(
-        format_table(
-            rows,
-            [
-                ("variant", "variant"),
-                ("acc", "best test acc % (mean ± std)"),
-                ("loss", "final test loss"),
-                ("paper", "paper"),
-            ],
-        )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
+    for ax, key, scale in ((axes[0], "test_acc", 100), (axes[1], "test_loss", 1)):
+        means = {}
+        for variant in settings["variants"]:
+            histories = [r["history"] for r in runs if r["variant"] == variant]
+            length = min(len(h["epoch"]) for h in histories)
+            values = scale * np.array([h[key][:length] for h in histories], dtype=float)
+            means[VARIANTS[variant]] = values.mean(axis=0)
+            epochs = np.arange(1, length + 1)
+            ax.fill_between(
+                epochs,
+                means[VARIANTS[variant]] - values.std(axis=0),
+                means[VARIANTS[variant]] + values.std(axis=0),
+                alpha=0.15,
+            )
+        plot_distinct(ax, np.arange(1, len(next(iter(means.values()))) + 1), means)
+    seeds = f"mean of {settings['runs']} seeds ± std" if settings["runs"] > 1 else "one seed"
+    axes[0].set(xlabel="epoch", ylabel="test accuracy (%)", title=f"test accuracy ({seeds})")
+    axes[1].set(
+        xlabel="epoch", ylabel="test loss (cross-entropy)", title=f"test loss ({seeds})", yscale="log"
     )
-    print("(the AD paper has no digits experiment: no paper numbers)")
+    axes[0].legend(loc="lower right", fontsize="small")
+    fig.suptitle(
+        f"{settings['data']}: small CNN, k = {settings['k']:g}, switching A = {settings['switch_a']:g}"
+    )
+    save_figure(fig, out / "digits_ad_curves.png")
 
-    plot_curves(runs, variants, config.out / "digits_ad_curves.png")
-    return write_results(config, NAME, runs, summary, started=started, paper=None)
+
+DIGITS_AD = declare(
+    Declaration(
+        name=NAME,
+        description="small CNN on 8x8 digits: true ReLU derivative vs AD ReLU (k=3.5, "
+        "with/without switching) vs Leaky ReLU",
+        paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), method only",
+        options=add_arguments,
+        settings=settings,
+        grid=grid,
+        load=load_images,
+        cell=train_cell,
+        report=[
+            Measure("final_test_acc", "final test acc", percent=True),
+            Measure("final_test_loss", "final test loss"),
+            Measure("best_test_acc"),
+            Measure("best_epoch", std=False),
+            Measure("switches", of=lambda run: len(run["switches"]), std=False),
+        ],
+        plots=[plot_curves],
+        describe=describe,
+        protocol="the AD paper has no digits experiment; full run: 5 seeds × 30 epochs",
+        notes=[
+            "accuracy and loss at the final epoch (no selection on the test set)",
+            "(the AD paper has no digits experiment: no paper numbers)",
+        ],
+    )
+)

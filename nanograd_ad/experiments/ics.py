@@ -41,19 +41,8 @@ import time
 
 import numpy as np
 
-from . import register
-from .common import (
-    ExperimentConfig,
-    blas_threads,
-    format_mean_std,
-    format_table,
-    mean_std,
-    pyplot,
-    run_units,
-    save_figure,
-    seeded,
-    write_results,
-)
+from .common import ExperimentConfig, blas_threads, format_table, pyplot, save_figure, seeded
+from .runner import Column, Declaration, Measure, Outcome, declare
 
 NAME = "ics"
 MODELS = {"sigmoid": "sigmoid", "relu": "ReLU", "regularized-relu": "regularized ReLU"}
@@ -61,11 +50,12 @@ PAPER = {"sigmoid": 77.74, "relu": 76.93, "regularized-relu": 82.98}
 CHANNELS = (8, 8, 16, 16, 32, 32)
 TRAIN_FIRST, TEST_FIRST = 800, 1000
 PROBE = 256
+MARKERS = ("o", "s", "^", "v", "D")
 
 
 def add_arguments(parser) -> None:
     """Options of ics."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("ics options")
     group.add_argument(
@@ -150,13 +140,17 @@ def load_two_classes(config: ExperimentConfig):
         x_test=data.x_test[:TEST_FIRST],
         y_test=data.y_test[:TEST_FIRST],
     )
-    note = f"first {TRAIN_FIRST} train / {TEST_FIRST} test images of classes 0 and 1"
+    return data, data_note(data, name)
+
+
+def data_note(data, name: str) -> str:
+    """Which images of classes 0 and 1 are used (all, when there are fewer than the paper's)."""
     if data.n_train < TRAIN_FIRST or data.n_test < TEST_FIRST:
-        note = (
+        return (
             f"{name} has only {data.n_train} train / {data.n_test} test images of classes 0 and 1 "
             f"(fewer than the paper's {TRAIN_FIRST} / {TEST_FIRST}): all of them are used"
         )
-    return data, note
+    return f"first {TRAIN_FIRST} train / {TEST_FIRST} test images of classes 0 and 1"
 
 
 # --------------------------------------------------------------------------- measures
@@ -205,116 +199,110 @@ def logits_rms(net, probe) -> float:
 # ------------------------------------------------------------------------------ a run
 
 
-def run_seed(
-    seed: int, data, config: ExperimentConfig, models: list[str], epochs: int, patience: int
-) -> list[dict]:
-    """The three models from one weight draw (seed), trained on the same batch order."""
+def train_seed(settings: dict, data, seed: int) -> list[dict]:
+    """The models from one weight draw (seed), trained on the same batch order: one run each."""
+    with blas_threads(settings["blas_threads"]):  # small matrices: one BLAS thread is faster
+        seeded(seed)
+        channels, bias_init = tuple(settings["channels"]), settings["bias_init"]
+        first = build_net(settings["models"][0], data.input_shape, channels, data.num_classes, bias_init)
+        initial = first.state_dict()
+        results = []
+        for model in settings["models"]:
+            net = (
+                first
+                if model == settings["models"][0]
+                else build_net(model, data.input_shape, channels, data.num_classes, bias_init)
+            )
+            net.load_state_dict({k: v.copy() for k, v in initial.items()})  # a copy: arrays are adopted
+            start = net.state_dict()
+            results.append(
+                {
+                    "model": model,
+                    "seed": seed,
+                    "same_initial_weights": all(np.array_equal(initial[k], start[k]) for k in initial),
+                    "initial_weights_checksum": float(
+                        sum(np.abs(v.astype(np.float64)).sum() for v in start.values())
+                    ),
+                    **train_model(net, model, settings, data, seed),
+                }
+            )
+    return results
+
+
+def train_model(net, model: str, settings: dict, data, seed: int) -> dict:
+    """Train one model with the peak-accuracy protocol; its numbers and scale profiles."""
     from ..ics import PeakAccuracy, suggest_input_scale
     from ..losses import SoftmaxCrossEntropy
     from ..optim import Adam
     from ..train import Trainer
 
-    extra = config.extra
-    channels = tuple(extra.get("channels") or CHANNELS)
-    bias_init = extra.get("bias_init") or "zeros"
-    seeded(seed)
-    first = build_net(models[0], data.input_shape, channels, data.num_classes, bias_init)
-    initial = first.state_dict()
     probe = data.x_train[:PROBE]
-    results = []
-    for model in models:
-        net = (
-            first
-            if model == models[0]
-            else build_net(model, data.input_shape, channels, data.num_classes, bias_init)
-        )
-        net.load_state_dict(
-            {k: v.copy() for k, v in initial.items()}
-        )  # a copy each: the arrays are adopted, not copied
-        start = net.state_dict()
-        same = all(np.array_equal(initial[k], start[k]) for k in initial)
-        checksum = float(sum(np.abs(v.astype(np.float64)).sum() for v in start.values()))
-        if model == "regularized-relu":
-            given = extra.get("input_scale")
-            alpha = given if given is not None else suggest_input_scale(net, probe)
-            net.layers[0].factor = alpha
-            net.layers[0].why = (
-                "(given by --input-scale)"
-                if given is not None
-                else "(suggest_input_scale: logits RMS 1 at init)"
-            )
-        init_profile, init_rms = scale_profile(net, probe), logits_rms(net, probe)
-        loss = SoftmaxCrossEntropy()
-        train_eval = TrainSetAccuracy(data.x_train, data.y_train, loss)
-        peak = PeakAccuracy(patience=patience, monitor="train_eval_acc")
-        trainer = Trainer(
-            net,
-            loss,
-            Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
-            (data.x_train, data.y_train),
-            (data.x_test, data.y_test),
-            batch_size=extra.get("batch_size") or 32,
-            callbacks=[train_eval, peak],
-            progress=config.progress,
-            rng=np.random.default_rng(seed),
-            on_nonfinite="stop",
-        )
-        started = time.perf_counter()
-        history = trainer.fit(epochs)
-        stopped = history.events_of("stop")
-        end_profile = scale_profile(net, probe)
-        result = {
-            "model": model,
-            "seed": seed,
-            "same_initial_weights": bool(same),
-            "initial_weights_checksum": checksum,
-            "input_scale": net.layers[0].factor,
-            "describe": net.describe(),
-            "best_test_acc": peak.best_test_acc,
-            "best_epoch": peak.best_epoch,
-            "epochs_run": len(history),
-            "stopped_by_protocol": bool(stopped),
-            "diverged": bool(history.events_of("diverged")),
-            "final_train_acc": train_eval.values[-1] if train_eval.values else None,
-            "logits_rms_init": init_rms,
-            "logits_rms_end": logits_rms(net, probe),
-            "scale_init": init_profile,
-            "scale_end": end_profile,
-            "growth_init": growth_ratios(init_profile),
-            "growth_end": growth_ratios(end_profile),
-            "train_eval_acc": train_eval.values,
-            "train_time_s": time.perf_counter() - started,
-            "history": history.to_dict(),
-        }
-        results.append(result)
-        best = "—" if result["best_test_acc"] is None else f"{100 * result['best_test_acc']:.2f}%"
-        print(
-            f"  seed {seed} {model:<17} best test acc {best} (epoch {result['best_epoch']}), "
-            f"{result['epochs_run']} epochs{' (protocol stop)' if stopped else ' (epoch cap)'}"
-            f"{', DIVERGED' if result['diverged'] else ''}, input ×{result['input_scale']:.4g}, "
-            f"logits RMS at init {init_rms:.3g}"
-        )
-    return results
+    if model == "regularized-relu":
+        given = settings["input_scale"] if isinstance(settings["input_scale"], float) else None
+        net.layers[0].factor = given if given is not None else suggest_input_scale(net, probe)
+        why = "given by --input-scale" if given is not None else "suggest_input_scale: logits RMS 1 at init"
+        net.layers[0].why = f"({why})"
+    init_profile, init_rms = scale_profile(net, probe), logits_rms(net, probe)
+    loss = SoftmaxCrossEntropy()
+    train_eval = TrainSetAccuracy(data.x_train, data.y_train, loss)
+    peak = PeakAccuracy(patience=settings["patience"], monitor="train_eval_acc")
+    trainer = Trainer(
+        net,
+        loss,
+        Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        batch_size=settings["batch_size"],
+        callbacks=[train_eval, peak],
+        progress=settings["progress"],
+        rng=np.random.default_rng(seed),
+        on_nonfinite="stop",
+    )
+    started = time.perf_counter()
+    history = trainer.fit(settings["epochs"])
+    end_profile = scale_profile(net, probe)
+    return {
+        "input_scale": net.layers[0].factor,
+        "describe": net.describe(),
+        "best_test_acc": peak.best_test_acc,
+        "best_epoch": peak.best_epoch,
+        "epochs_run": len(history),
+        "stopped_by_protocol": bool(history.events_of("stop")),
+        "diverged": bool(history.events_of("diverged")),
+        "final_train_acc": train_eval.values[-1] if train_eval.values else None,
+        "logits_rms_init": init_rms,
+        "logits_rms_end": logits_rms(net, probe),
+        "scale_init": init_profile,
+        "scale_end": end_profile,
+        "growth_init": growth_ratios(init_profile),
+        "growth_end": growth_ratios(end_profile),
+        "train_eval_acc": train_eval.values,
+        "train_time_s": time.perf_counter() - started,
+        "history": history.to_dict(),
+    }
 
 
-def seed_unit(
-    config: dict, seed: int, models: list[str], epochs: int, patience: int, progress: bool = True
-) -> list[dict]:
-    """One unit of the sweep (the models of one seed), from its settings alone."""
-    settings = ExperimentConfig.from_unit_params(config, progress=progress)
-    with blas_threads(settings.extra.get("blas_threads", 1)):
-        data, _ = load_two_classes(settings)
-        return run_seed(seed, data, settings, models, epochs, patience)
+def describe(run: dict) -> str:
+    """A run's line: its peak test accuracy and epoch (1-based), how it stopped."""
+    best = "—" if run["best_test_acc"] is None else f"{100 * run['best_test_acc']:.2f} %"
+    epoch = "—" if run["best_epoch"] is None else run["best_epoch"] + 1
+    return (
+        f"seed {run['seed']} {run['model']:<17} peak test acc {best} (epoch {epoch}), "
+        f"{run['epochs_run']} epochs{' (protocol stop)' if run['stopped_by_protocol'] else ' (epoch cap)'}"
+        f"{', DIVERGED' if run['diverged'] else ''}, input ×{run['input_scale']:.4g}, "
+        f"logits RMS at init {run['logits_rms_init']:.3g}"
+    )
 
 
 # ------------------------------------------------------------------------------ report
 
 
-def scale_verdict(runs: list[dict], model: str) -> dict:
-    """Does mean |a| grow from one hidden layer to the next (ratios over layers 2..L, all seeds)?"""
+def scale_verdict(runs: list[dict], model: str | None = None) -> dict:
+    """Does mean |a| grow from one hidden layer to the next (ratios over layers 2..L, all seeds)?
+    ``runs`` of one model, or of all with ``model`` naming it."""
     verdict = {}
     for when in ("init", "end"):
-        ratios = [g for r in runs if r["model"] == model for g in r[f"growth_{when}"][1:]]
+        ratios = [g for r in runs if model in (None, r["model"]) for g in r[f"growth_{when}"][1:]]
         largest = max(ratios) if ratios else float("nan")
         verdict[when] = {
             "max_ratio": largest,
@@ -324,187 +312,157 @@ def scale_verdict(runs: list[dict], model: str) -> dict:
     return verdict
 
 
-def plot_accuracy(runs: list[dict], models: list[str], path) -> None:
-    """Training-set and test accuracy per epoch (first seed), the best test epoch marked."""
+def plot_accuracy(o: Outcome) -> None:
+    """Training-set and test accuracy per epoch (first seed), the peak test epoch marked."""
+    runs, settings, out = o.runs, o.settings, o.out
     plt = pyplot()
     if plt is None:
         return
-    fig, (ax_train, ax_test) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, (ax_train, ax_test) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
     seed = runs[0]["seed"]
-    for model in models:
+    for model, marker in zip(settings["models"], MARKERS):  # own markers: close curves stay apart
         run = next(r for r in runs if r["model"] == model and r["seed"] == seed)
         epochs = np.arange(1, len(run["train_eval_acc"]) + 1)
-        (line,) = ax_train.plot(
-            epochs, np.array(run["train_eval_acc"], dtype=float) * 100, label=MODELS[model]
-        )
-        ax_test.plot(
-            epochs,
-            np.array(run["history"]["test_acc"], dtype=float) * 100,
-            color=line.get_color(),
-            label=MODELS[model],
-        )
-        if run["best_epoch"] is not None:
-            ax_test.plot(run["best_epoch"] + 1, run["best_test_acc"] * 100, "o", color=line.get_color())
-    ax_train.set(xlabel="epoch", ylabel="accuracy %", title="training set (after each epoch)")
-    ax_test.set(xlabel="epoch", title="test set (dot: peak accuracy)")
-    ax_test.legend(loc="lower right")
-    save_figure(fig, path)
+        train = 100 * np.array(run["train_eval_acc"], dtype=float)
+        (line,) = ax_train.plot(epochs, train, "-" + marker, ms=4, mfc="none", label=MODELS[model])
+        test = 100 * np.array(run["history"]["test_acc"], dtype=float)
+        ax_test.plot(epochs, test, "-" + marker, ms=4, mfc="none", color=line.get_color())
+        if run["best_epoch"] is not None:  # best_epoch is 0-based; the axis counts from 1
+            ax_test.plot(
+                run["best_epoch"] + 1, 100 * run["best_test_acc"], "*", ms=12, color=line.get_color()
+            )
+    ax_train.set(xlabel="epoch", ylabel="accuracy (%)", title="training set (after each epoch)")
+    ax_test.set(xlabel="epoch", ylabel="accuracy (%)", title="test set (star: peak accuracy)")
+    for ax in (ax_train, ax_test):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.legend(loc="outside lower center", ncol=len(settings["models"]))
+    fig.suptitle(f"ics: classes 0/1 of {settings['data']}, seed {seed}")
+    save_figure(fig, out / "ics_accuracy.png")
 
 
-def plot_scales(runs: list[dict], models: list[str], path) -> None:
-    """mean |a^l| per layer, at initialization (dashed) and at the end (solid), first seed."""
+def plot_scales(o: Outcome) -> None:
+    """mean |a^l| per layer, at initialization and at the end (two panels), first seed."""
+    runs, settings, out = o.runs, o.settings, o.out
     plt = pyplot()
     if plt is None:
         return
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
     seed = runs[0]["seed"]
+    for ax, when, title in zip(axes, ("init", "end"), ("at initialization", "at the end of training")):
+        for model in settings["models"]:
+            run = next(r for r in runs if r["model"] == model and r["seed"] == seed)
+            layers = np.arange(len(run[f"scale_{when}"]))
+            ax.plot(layers, run[f"scale_{when}"], "-o", label=MODELS[model])
+        ax.set(yscale="log", xlabel=r"layer $l$ (0 = scaled input)", ylabel=r"mean $|a^l|$", title=title)
+    axes[1].legend(fontsize="small")
+    fig.suptitle(f"ics: activation scale per layer, seed {seed}")
+    save_figure(fig, out / "ics_activation_scale.png")
+
+
+def print_scales(runs: list[dict], models: list[str]) -> None:
+    """The activation-scale table of the first seed."""
+    print("\nactivation scale mean |a^l| (first seed; l = 0 is the scaled input, l = 1..6 the conv layers)")
+    seed, rows = runs[0]["seed"], []
     for model in models:
         run = next(r for r in runs if r["model"] == model and r["seed"] == seed)
-        layers = np.arange(len(run["scale_init"]))
-        (line,) = ax.plot(layers, run["scale_init"], "--o", label=f"{MODELS[model]}, init")
-        ax.plot(layers, run["scale_end"], "-o", color=line.get_color(), label=f"{MODELS[model]}, end")
-    ax.set(
-        yscale="log",
-        xlabel="layer l (0 = scaled input)",
-        ylabel="mean |a^l|",
-        title="activation scale per layer",
-    )
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
-
-
-@register(
-    NAME,
-    "6-conv CNN on classes 0/1: sigmoid vs ReLU vs regularized ReLU r=c/(s·n·m), "
-    "peak-accuracy protocol, activation scale per layer",
-    paper="Zhifeng Wang - regularized ReLU against internal covariate shift",
-    add_arguments=add_arguments,
-)
-def run(config: ExperimentConfig) -> dict:
-    """Train the three models per seed; print the tables, write results.json and the plots."""
-    from ..sweep import Unit
-
-    started = time.perf_counter()
-    data, note = load_two_classes(config)
-    runs_count = config.choose("runs", 1, 5 if data.name == "digits" else 1)  # the paper: one run
-    epochs = config.choose("epochs", 6, 300)
-    patience = config.choose("patience", 3, 15)
-    models = list(config.extra.get("models") or MODELS)
-    print(f"{NAME}: {data.description}")
-    print(
-        f"  {note}; {data.n_train} train (class 1: {int(data.y_train.sum())}) / "
-        f"{data.n_test} test (class 1: {int(data.y_test.sum())})"
-    )
-    print(
-        f"  {len(models)} models x {runs_count} seeds; peak-accuracy protocol, patience {patience}, "
-        f"at most {epochs} epochs"
-    )
-
-    settings = {"config": config.unit_params(), "models": models, "epochs": epochs, "patience": patience}
-    units = [
-        Unit(
-            f"seed{config.seed + i}",
-            seed_unit,
-            {**settings, "seed": config.seed + i},
-            {"progress": config.progress},
-        )
-        for i in range(runs_count)
-    ]
-    runs = [run for seed_runs in run_units(config, units, NAME) for run in seed_runs]
-    print()
-    print(runs[-1]["describe"])
-
-    summary, rows = {"data_note": note, "patience": patience, "max_epochs": epochs}, []
-    for model in models:
-        mine = [r for r in runs if r["model"] == model]
-        acc_mean, acc_std = mean_std(r["best_test_acc"] for r in mine)
-        summary[model] = {
-            "best_test_acc_mean": acc_mean,
-            "best_test_acc_std": acc_std,
-            "best_epoch_mean": mean_std(r["best_epoch"] for r in mine)[0],
-            "epochs_run_mean": mean_std(r["epochs_run"] for r in mine)[0],
-            "input_scale": [r["input_scale"] for r in mine],
-            "scale_init_mean": np.mean([r["scale_init"] for r in mine], axis=0).tolist(),
-            "scale_end_mean": np.mean([r["scale_end"] for r in mine], axis=0).tolist(),
-            "activation_scale": scale_verdict(runs, model),
-            "runs": len(mine),
-        }
-        rows.append(
-            {
-                "model": MODELS[model],
-                "acc": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                "epoch": format_mean_std([r["best_epoch"] for r in mine], digits=1),
-                "epochs": format_mean_std([r["epochs_run"] for r in mine], digits=1),
-                "paper": PAPER[model],
-            }
-        )
-    paper_label = "paper % (CIFAR-10)" if data.name == "cifar10" else "paper % (CIFAR-10, not this data)"
-    print()
-    print(
-        format_table(
-            rows,
-            [
-                ("model", "model"),
-                ("acc", "peak test acc % (mean ± std)"),
-                ("epoch", "best epoch (from 0)"),
-                ("epochs", "epochs run"),
-                ("paper", paper_label, 2),
-            ],
-        )
-    )
-
-    print("\nactivation scale mean |a^l| (first seed; l = 0 is the scaled input, l = 1..6 the conv layers)")
-    seed = runs[0]["seed"]
-    scale_rows = []
-    for model in models:
-        run_ = next(r for r in runs if r["model"] == model and r["seed"] == seed)
         for when in ("init", "end"):
             row = {"model": f"{MODELS[model]}, {when}"}
-            row.update({f"a{l}": f"{v:.3g}" for l, v in enumerate(run_[f"scale_{when}"])})
-            scale_rows.append(row)
+            row.update({f"a{l}": f"{v:.3g}" for l, v in enumerate(run[f"scale_{when}"])})
+            rows.append(row)
     layers = len(runs[0]["scale_init"])
-    print(format_table(scale_rows, [("model", "model")] + [(f"a{l}", f"l={l}") for l in range(layers)]))
+    print(format_table(rows, [("model", "model")] + [(f"a{l}", f"l={l}") for l in range(layers)]))
 
-    print(
-        "\nlayer-to-layer growth g_l = mean|a^l| / mean|a^(l-1)| between hidden layers (l = 2..6, all seeds):"
-    )
-    for model in models:
+
+def after(o: Outcome) -> None:
+    """The network, the scale table and the growth verdict; the protocol's numbers."""
+    runs, summary, settings, data = o.runs, o.summary, o.settings, o.data
+    note = data_note(data, settings["data"])
+    summary.update({"data_note": note, "patience": settings["patience"], "max_epochs": settings["epochs"]})
+    print(f"{note}; {data.n_train} train (class 1: {int(data.y_train.sum())}) / {data.n_test} test")
+    if settings["data"] != "cifar10":
+        print(f"(the paper's numbers are on CIFAR-10, not on {settings['data']})")
+    print("\n" + runs[-1]["describe"])
+    print_scales(runs, settings["models"])
+    print("\nlayer-to-layer growth g_l = mean|a^l| / mean|a^(l-1)|, hidden layers l = 2..6, all seeds:")
+    for model in settings["models"]:
         verdict = summary[model]["activation_scale"]
-        parts = [
-            f"{when}: max g = {verdict[when]['max_ratio']:.3g}, min g = {verdict[when]['min_ratio']:.3g} "
-            f"({'grows' if verdict[when]['grows'] else 'does not grow'})"
-            for when in ("init", "end")
-        ]
-        print(f"  {MODELS[model]:<17} " + "; ".join(parts))
-    if "regularized-relu" in models:
+        for when in ("init", "end"):
+            v = verdict[when]
+            span = f"g from {v['min_ratio']:.3g} to {v['max_ratio']:.3g}"
+            print(f"  {MODELS[model]:<17} {when:<4}: {span} ({'grows' if v['grows'] else 'does not grow'})")
+    if "regularized-relu" in settings["models"]:
         verdict = summary["regularized-relu"]["activation_scale"]
         kept = not verdict["init"]["grows"] and not verdict["end"]["grows"]
-        low = min(verdict["init"]["min_ratio"], verdict["end"]["min_ratio"])
-        high = max(verdict["init"]["max_ratio"], verdict["end"]["max_ratio"])
-        statement = (
-            "the regularized ReLU keeps mean |a| from growing layer by layer (no ratio above 1, at "
-            f"initialization or at the end); it shrinks it instead, by g between {low:.3g} and {high:.3g} "
-            "per layer, which the input factor makes up for"
-            if kept
-            else "the regularized ReLU does NOT keep mean |a| from growing layer by layer: "
-            f"some ratio exceeds 1 (at init max {verdict['init']['max_ratio']:.3g}, "
-            f"at the end max {verdict['end']['max_ratio']:.3g})"
-        )
         summary["regularized_relu_keeps_scale"] = kept
-        print(f"  => {statement}")
-        alphas = summary["regularized-relu"]["input_scale"]
         print(
-            f"  input factor of the regularized ReLU model: {', '.join(f'{a:.4g}' for a in alphas)} "
-            "(the paper: ×10000 on inputs up to 100, i.e. ×1e6 on inputs up to 1)"
+            "  => the regularized ReLU "
+            + (
+                "keeps mean |a| from growing layer by layer"
+                if kept
+                else "does NOT keep mean |a| from growing"
+            )
         )
+        factors = ", ".join(f"{a:.4g}" for a in summary["regularized-relu"]["input_scale"])
+        print(f"  input factor of the regularized ReLU model: {factors} (the paper: ×1e6 on inputs up to 1)")
 
-    plot_accuracy(runs, models, config.out / "ics_accuracy.png")
-    plot_scales(runs, models, config.out / "ics_activation_scale.png")
-    return write_results(
-        config,
-        NAME,
-        runs,
-        summary,
-        started=started,
-        paper={**PAPER, "data": "CIFAR-10 classes 0/1, 800 train / 1000 test"},
+
+def settings(config: ExperimentConfig) -> dict:
+    """Every setting ics uses, as given or chosen (quick: 1 seed, patience 3, ≤ 6 epochs)."""
+    data = config.setting("data", "digits")
+    given = config.extra.get("input_scale")
+    config.report("input_scale", given if given is not None else "suggest_input_scale, per run (runs[*])")
+    return {
+        "runs": config.choose("runs", 1, 5 if data == "digits" else 1),  # the paper: one run
+        "epochs": config.choose("epochs", 6, 300),
+        "patience": config.choose("patience", 3, 15),
+        "data": data,
+        "models": list(config.setting("models", list(MODELS))),
+        "channels": list(config.setting("channels", list(CHANNELS))),
+        "bias_init": config.setting("bias_init", "zeros"),
+        "batch_size": config.setting("batch_size", 32),
+        "input_scale": given if given is not None else "suggest",
+        "blas_threads": config.setting("blas_threads", 1),
+    }
+
+
+def load_settings(settings: dict):
+    """Classes 0 and 1 of the settings' data (see `load_two_classes`)."""
+    return load_two_classes(ExperimentConfig(data=settings["data"], data_dir=settings["data_dir"]))[0]
+
+
+ICS = declare(
+    Declaration(
+        name=NAME,
+        description="6-conv CNN on classes 0/1: sigmoid vs ReLU vs regularized ReLU r=c/(s·n·m), "
+        "peak-accuracy protocol, activation scale per layer",
+        paper="Zhifeng Wang - regularized ReLU against internal covariate shift",
+        options=add_arguments,
+        settings=settings,
+        grid=lambda s: {"seed": [s["seed"] + i for i in range(s["runs"])], "model": s["models"]},
+        inner="model",
+        load=load_settings,
+        cell=train_seed,
+        report=[
+            Measure("best_test_acc", "peak test acc", percent=True),
+            Measure("best_epoch", std=False),
+            Column("best_epoch_1", "peak epoch", of=lambda c, *_: c["best_epoch_mean"] + 1, fmt=".1f"),
+            Measure("epochs_run", "epochs run", std=False, digits=1),
+            Measure("input_scale", std=False, suffix="", reduce=list),
+            Measure("scale_init", std=False, reduce=lambda v: np.mean(v, axis=0).tolist()),
+            Measure("scale_end", std=False, reduce=lambda v: np.mean(v, axis=0).tolist()),
+            Measure("activation_scale", of=lambda run: run, std=False, suffix="", reduce=scale_verdict),
+            Column("paper", "paper (CIFAR-10) %", of=lambda _, point, __: PAPER[point["model"]], fmt=".2f"),
+        ],
+        names={"model": MODELS},
+        plots=[plot_accuracy, plot_scales],
+        describe=describe,
+        after=after,
+        protocol="1 run, peak-accuracy stop with patience 15, ≤ 300 epochs, CIFAR-10 classes 0/1",
+        notes=[
+            "peak test accuracy is the paper's protocol (Wang §4): the best test accuracy over the",
+            "epochs, training stopped when the training-set accuracy stops improving; epochs from 1",
+        ],
+        paper_numbers={**PAPER, "data": "CIFAR-10 classes 0/1, 800 train / 1000 test"},
     )
+)
+run = ICS.run

@@ -39,32 +39,31 @@ number is printed only beside the run of its model, data set and augmentation, w
 the paper's epochs and ours in the header.
 
 Sweep units (``--workers`` / ``--scheduler``, :mod:`nanograd_ad.sweep`): pn-depth trains one
-unit per depth × learning rate × seed × variant (:func:`depth_unit`), pn-cnn one per seed ×
-variant (:func:`cnn_unit`, which also returns what the report draws from its trained
+unit per depth × learning rate × seed × variant (:func:`depth_cell`), pn-cnn one per seed ×
+variant (:func:`cnn_cell`, which also returns what the report draws from its trained
 network: the summary and the contribution map).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import register
 from .common import (
     ExperimentConfig,
+    base_settings,
     blas_threads,
+    classifier_trainer,
     format_mean_std,
     format_table,
     mean_std,
     pyplot,
-    run_units,
     save_figure,
     seeded,
-    write_results,
 )
+from .runner import Column, Declaration, Measure, Outcome, declare, plural
 
 if TYPE_CHECKING:
     from ..network import Sequential
@@ -143,7 +142,7 @@ def first_layer_rms(flow) -> float:
 def train(
     net,
     data,
-    config: ExperimentConfig,
+    progress: bool,
     epochs: int,
     rng,
     *,
@@ -156,24 +155,21 @@ def train(
 ):
     """SGD, batch 50, clipping ±clip, L2 weight_decay; GradientFlow(every) attached while training."""
     from ..inspect import GradientFlow
-    from ..losses import SoftmaxCrossEntropy
-    from ..train import Trainer, make_optimizer
+    from ..train import make_optimizer
 
     optimizer = make_optimizer(
         "sgd", net.parameters(), lr=lr, clip_value=clip, weight_decay=weight_decay or None
     )
     flow = GradientFlow(every=flow_every)
     net.add_feedback(flow)
-    trainer = Trainer(
+    trainer = classifier_trainer(
         net,
-        SoftmaxCrossEntropy(),
         optimizer,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
+        data,
         batch_size=BATCH,
         schedule=schedule,
         callbacks=callbacks,
-        progress=config.progress,
+        progress=progress,
         rng=rng,
         on_nonfinite="stop",
     )
@@ -197,6 +193,7 @@ def _profiles_figure(panels: dict, path, title: str) -> None:
     for ax, (panel, runs) in zip(axes[0], panels.items()):
         plot_delta_profile(runs, ax=ax, title=panel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole numbers
+        ax.set_xlabel(r"layer $l$ (1 = input side)")
     fig.suptitle(title)
     save_figure(fig, path)
 
@@ -215,9 +212,28 @@ def _profile_dict(flow, key: str = "delta") -> dict:
 # ---------------------------------------------------------------------- pn-depth
 
 
+def add_placement_arguments(group) -> None:
+    """--period and --start: where PN sits (both experiments)."""
+    from ..argtypes import positive_int
+
+    group.add_argument(
+        "--period",
+        type=positive_int,
+        default=2,
+        help="PN at every period-th hidden layer below the first (default 2)",
+    )
+    group.add_argument(
+        "--start",
+        type=positive_int,
+        default=2,
+        help="first PN layer L-start, counted down from the output L (default 2: L-2, L-4, ..., the paper's)",
+    )
+    group.add_argument("--blas-threads", type=positive_int, default=1, help="BLAS threads (default 1)")
+
+
 def add_depth_arguments(parser) -> None:
     """Options of pn-depth."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("pn-depth options")
     group.add_argument(
@@ -234,23 +250,9 @@ def add_depth_arguments(parser) -> None:
     group.add_argument(
         "--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="default: all"
     )
-    group.add_argument(
-        "--period",
-        type=positive_int,
-        default=2,
-        help="PN at every period-th hidden layer below the first (default 2)",
-    )
-    group.add_argument(
-        "--start",
-        type=positive_int,
-        default=2,
-        help="first PN layer L-start, counted down from the output L (default 2: L-2, L-4, ..., the paper's)",
-    )
+    add_placement_arguments(group)
     group.add_argument(
         "--rms", choices=["sample", "batch"], default="sample", help="RMS per sample (default) or per batch"
-    )
-    group.add_argument(
-        "--blas-threads", type=positive_int, default=1, help="BLAS threads (default 1: small matrices)"
     )
 
 
@@ -269,18 +271,16 @@ def deep_mlp(depth: int, width: int, inputs: int, classes: int):
     return Sequential(*layers)
 
 
-def depth_run(
-    variant: str, depth: int, lr: float, seed: int, data, config: ExperimentConfig, epochs: int
-) -> dict:
+def depth_cell(settings: dict, data, depth: int, lr: float, seed: int, variant: str) -> dict:
     """One deep MLP: probe at initialization, train, return the numbers."""
-    extra = config.extra
-    rng = seeded(seed)
-    net = deep_mlp(depth, extra.get("width", 32), data.x_train.shape[1], data.num_classes)
-    rule = make_rule(variant, extra.get("period", 2), extra.get("rms", "sample"), extra.get("start", 2))
-    if rule is not None:
-        net.add_feedback(rule)
-    at_init = probe(net, data)
-    history, during = train(net, data, config, epochs, rng, lr=lr)
+    with blas_threads(settings["blas_threads"]):  # small matrices: one BLAS thread is faster
+        rng = seeded(seed)
+        net = deep_mlp(depth, settings["width"], data.x_train.shape[1], data.num_classes)
+        rule = make_rule(variant, settings["period"], settings["rms"], settings["start"])
+        if rule is not None:
+            net.add_feedback(rule)
+        at_init = probe(net, data)
+        history, during = train(net, data, settings["progress"], settings["epochs"], rng, lr=lr)
     best, best_epoch = history.best("test_acc")
     return {
         "variant": variant,
@@ -300,112 +300,65 @@ def depth_run(
     }
 
 
-def depth_unit(
-    config: dict, variant: str, depth: int, lr: float, seed: int, epochs: int, progress: bool = True
-) -> dict:
-    """One unit of the pn-depth sweep, from its settings alone."""
-    settings = ExperimentConfig.from_unit_params(config, progress=progress)
-    with blas_threads(settings.extra.get("blas_threads", 1)):
-        data = load_data(settings, flat=True)
-        return depth_run(variant, depth, lr, seed, data, settings, epochs)
+def depth_settings(config: ExperimentConfig) -> dict:
+    """Every setting pn-depth uses, as given or chosen (quick: 1 seed × 10 epochs, lr 0.01)."""
+    return {
+        **base_settings(config, runs=(1, 3), epochs=(10, 30), data="digits"),
+        "depths": list(config.choose("depths", [10, 20, 30], [10, 20, 30])),
+        "lrs": list(config.choose("lrs", [0.01], [0.01, 0.05])),
+        "variants": list(config.setting("variants", list(VARIANTS))),
+        **{name: config.setting(name, default) for name, default in DEPTH_DEFAULTS.items()},
+    }
 
 
-@register(
-    "pn-depth",
-    "deep tanh MLPs (10-30 layers) on digits: plain vs single- vs two-path PN; grad at layer 1, δ per depth",
-    paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), method",
-    add_arguments=add_depth_arguments,
-)
-def run_depth(config: ExperimentConfig) -> dict:
-    """Every depth × learning rate × variant × seed; table, results.json, δ-vs-depth plots."""
-    from ..sweep import Unit
+#: pn-depth's options with a fixed default (their CLI defaults).
+DEPTH_DEFAULTS = {"width": 32, "period": 2, "start": 2, "rms": "sample", "blas_threads": 1}
 
-    started = time.perf_counter()
-    runs_count = config.choose("runs", 1, 3)
-    epochs = config.choose("epochs", 10, 30)
-    depths = config.choose("depths", [10, 20, 30], [10, 20, 30])
-    lrs = config.choose("lrs", [0.01], [0.01, 0.05])
-    variants = list(config.extra.get("variants") or VARIANTS)
-    data = load_data(config, flat=True)
-    print(f"pn-depth: {data.description}; inputs flattened and standardized")
-    print(
-        f"depths {depths}, width {config.extra.get('width', 32)}, lrs {lrs}, {len(variants)} variants x "
-        f"{runs_count} seeds x {epochs} epochs; SGD batch {BATCH}, clip ±0.5, LeCun normal"
+
+def depth_grid(settings: dict) -> dict:
+    """Depth, then learning rate, then seed, then variant (one seed: the same batches)."""
+    seeds = [settings["seed"] + i for i in range(settings["runs"])]
+    return {
+        "depth": settings["depths"],
+        "lr": settings["lrs"],
+        "seed": seeds,
+        "variant": settings["variants"],
+    }
+
+
+def load_flat(settings: dict):
+    """The settings' dataset, flattened and standardized."""
+    return load_data(ExperimentConfig(data=settings["data"], data_dir=settings["data_dir"]), flat=True)
+
+
+def depth_label(cell: dict) -> str:
+    """A pn-depth cell's name in the summary."""
+    return f"depth {cell['depth']}, lr {cell['lr']:g}, {cell['variant']}"
+
+
+def describe_depth(run: dict) -> str:
+    """A pn-depth run's line: first-layer gradient at init and in training, final accuracy."""
+    grads = f"grad W1 RMS init {run['grad1_init']:.3e} train {run['grad1_train']:.3e}"
+    return (
+        f"depth {run['depth']:>3} lr {run['lr']:<6g} seed {run['seed']} {run['variant']:<5} {grads}  "
+        f"final test acc {_pct(run['final_test_acc'])}" + ("  DIVERGED" if run["diverged"] else "")
     )
 
-    settings = {"config": config.unit_params(), "epochs": epochs}
-    units = [
-        Unit(
-            f"depth{depth}-lr{lr:g}-seed{config.seed + i}-{variant}",
-            depth_unit,
-            {**settings, "variant": variant, "depth": depth, "lr": lr, "seed": config.seed + i},
-            {"progress": config.progress},
-        )
-        for depth in depths
-        for lr in lrs
-        for i in range(runs_count)
-        for variant in variants
-    ]
-    runs = run_units(config, units, "pn-depth")
-    for r in runs:
-        print(
-            f"  depth {r['depth']:>3} lr {r['lr']:<6g} seed {r['seed']} {r['variant']:<5} grad W1 RMS init "
-            f"{r['grad1_init']:.3e} train {r['grad1_train']:.3e}  test acc {_pct(r['final_test_acc'])}"
-            + ("  DIVERGED" if r["diverged"] else "")
-        )
 
-    summary, rows = {}, []
-    for depth in depths:
-        for lr in lrs:
-            plain = [r for r in runs if (r["depth"], r["lr"], r["variant"]) == (depth, lr, "plain")]
-            for variant in variants:
-                mine = [r for r in runs if (r["depth"], r["lr"], r["variant"]) == (depth, lr, variant)]
-                cell = {
-                    "grad1_init_mean": mean_std(r["grad1_init"] for r in mine)[0],
-                    "grad1_train_mean": mean_std(r["grad1_train"] for r in mine)[0],
-                    "final_test_acc_mean": mean_std(r["final_test_acc"] for r in mine)[0],
-                    "final_test_acc_std": mean_std(r["final_test_acc"] for r in mine)[1],
-                    "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
-                    "diverged": sum(r["diverged"] for r in mine),
-                    "runs": len(mine),
-                }
-                if plain:
-                    cell["grad1_init_ratio"] = cell["grad1_init_mean"] / summary_value(plain, "grad1_init")
-                    cell["grad1_train_ratio"] = cell["grad1_train_mean"] / summary_value(plain, "grad1_train")
-                summary[f"depth {depth}, lr {lr:g}, {variant}"] = cell
-                rows.append(
-                    {
-                        "depth": depth,
-                        "lr": f"{lr:g}",
-                        "variant": VARIANTS[variant],
-                        "g_init": f"{cell['grad1_init_mean']:.3e}",
-                        "ratio_init": cell.get("grad1_init_ratio"),
-                        "g_train": f"{cell['grad1_train_mean']:.3e}",
-                        "ratio_train": cell.get("grad1_train_ratio"),
-                        "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
-                        "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                        "div": f"{cell['diverged']}/{len(mine)}",
-                    }
-                )
-    print()
-    print(
-        format_table(
-            rows,
-            [
-                ("depth", "depth"),
-                ("lr", "lr"),
-                ("variant", "variant"),
-                ("g_init", "RMS dC/dW1 init"),
-                ("ratio_init", "x plain", 2),
-                ("g_train", "RMS dC/dW1 train"),
-                ("ratio_train", "x plain", 2),
-                ("acc", "final test acc %"),
-                ("best", "best test acc %"),
-                ("div", "diverged"),
-            ],
-        )
-    )
-    print("(the PN paper reports no deep-MLP numbers: no paper column; gradient RMS = mean over seeds)")
+def depth_ratios(o: Outcome) -> None:
+    """Each cell's first-layer gradient as a multiple of plain backprop's (same depth and lr)."""
+    for label, cell in o.summary.items():
+        plain = o.summary.get(label.rsplit(", ", 1)[0] + ", plain")
+        if plain is not None:
+            cell["grad1_init_ratio"] = cell["grad1_init_mean"] / plain["grad1_init_mean"]
+            cell["grad1_train_ratio"] = cell["grad1_train_mean"] / plain["grad1_train_mean"]
+
+
+def depth_plots(o: Outcome) -> None:
+    """δ-vs-depth at initialization (one figure) and over training (one per learning rate)."""
+    runs, settings, out = o.runs, o.settings, o.out
+    depths, variants, lrs = settings["depths"], settings["variants"], settings["lrs"]
+    seeds = f"{settings['runs']} seeds" if settings["runs"] > 1 else "one seed"
 
     def panels(lr, key):
         return {
@@ -419,27 +372,51 @@ def run_depth(config: ExperimentConfig) -> dict:
         }
 
     # at initialization the weights do not depend on the learning rate: one figure
-    _profiles_figure(
-        panels(lrs[0], "delta_init"),
-        config.out / "pn_depth_delta_init.png",
-        "RMS of $\\delta^l$ by depth at initialization (mean over 4 batches and the seeds)",
-    )
+    title = f"RMS of $\\delta^l$ by depth at initialization (mean over 4 batches, {seeds})"
+    _profiles_figure(panels(lrs[0], "delta_init"), out / "pn_depth_delta_init.png", title)
     for lr in lrs:
-        _profiles_figure(
-            panels(lr, "delta_train"),
-            config.out / f"pn_depth_delta_train_lr{lr:g}.png",
-            f"RMS of $\\delta^l$ by depth, mean over training (lr {lr:g})",
-        )
-    return write_results(config, "pn-depth", runs, summary, started=started, paper=None)
+        title = f"RMS of $\\delta^l$ by depth, mean over training (lr {lr:g}, {seeds})"
+        _profiles_figure(panels(lr, "delta_train"), out / f"pn_depth_delta_train_lr{lr:g}.png", title)
 
 
-def summary_value(runs: list[dict], key: str) -> float:
-    """Mean of ``key`` over runs."""
-    return mean_std(r[key] for r in runs)[0]
+PN_DEPTH = declare(
+    Declaration(
+        name="pn-depth",
+        description="deep tanh MLPs (10-30 layers) on digits: plain vs single- vs two-path PN; "
+        "grad at layer 1, δ per depth",
+        paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), method",
+        options=add_depth_arguments,
+        settings=depth_settings,
+        grid=depth_grid,
+        load=load_flat,
+        cell=depth_cell,
+        report=[
+            Measure("grad1_init", "∇W¹ init", std=False, fmt=".3e"),
+            Column("grad1_init_ratio", "× plain", fmt=".2f"),
+            Measure("grad1_train", "∇W¹ train", std=False, fmt=".3e"),
+            Column("grad1_train_ratio", "× plain", fmt=".2f"),
+            Measure("final_test_acc", "final test acc", percent=True),
+            Measure("best_test_acc", std=False),
+            Measure("diverged", std=False, suffix="", reduce=sum),
+            Column("diverged_of", "diverged", of=lambda cell, *_: f"{cell['diverged']}/{cell['runs']}"),
+        ],
+        label=depth_label,
+        plots=[depth_plots],
+        describe=describe_depth,
+        after=depth_ratios,
+        protocol="the PN paper has no deep-MLP experiment; full run: 3 seeds × 30 epochs, lr 0.01 and 0.05",
+        notes=[
+            "accuracy at the final epoch (no selection on the test set); ∇W¹: RMS of ∂C/∂W¹, mean over seeds",
+            "(the PN paper reports no deep-MLP numbers: no paper column)",
+            "variants: " + ", ".join(f"{key} = {name}" for key, name in VARIANTS.items()),
+        ],
+    )
+)
+run_depth = PN_DEPTH.run
 
 
 def _pct(value) -> str:
-    return "—" if value is None else f"{100 * value:.2f}%"
+    return "—" if value is None else f"{100 * value:.2f} %"
 
 
 # ------------------------------------------------------------------------ pn-cnn
@@ -447,7 +424,7 @@ def _pct(value) -> str:
 
 def add_cnn_arguments(parser) -> None:
     """Options of pn-cnn."""
-    from ..cli import positive_float, positive_int
+    from ..argtypes import positive_float, positive_int
 
     group = parser.add_argument_group("pn-cnn options")
     group.add_argument(
@@ -485,18 +462,7 @@ def add_cnn_arguments(parser) -> None:
     group.add_argument(
         "--clip", type=positive_float, default=0.5, help="clip gradients to ±clip (default 0.5)"
     )
-    group.add_argument(
-        "--period",
-        type=positive_int,
-        default=2,
-        help="PN at every period-th hidden layer below the first (default 2)",
-    )
-    group.add_argument(
-        "--start",
-        type=positive_int,
-        default=2,
-        help="first PN layer L-start, counted down from the output L (default 2: L-2, L-4, ..., the paper's)",
-    )
+    add_placement_arguments(group)
     group.add_argument(
         "--noise-levels",
         type=positive_float,
@@ -507,7 +473,6 @@ def add_cnn_arguments(parser) -> None:
     group.add_argument(
         "--noise-draws", type=positive_int, default=10, help="draws per level (default 10, the paper's)"
     )
-    group.add_argument("--blas-threads", type=positive_int, default=1, help="BLAS threads (default 1)")
 
 
 def cosine_schedule(epochs: int, lr_max: float, period: int | None, warmup: float):
@@ -545,50 +510,54 @@ def noise_table(net, data, levels, draws: int, seed: int) -> dict:
     return table
 
 
-def cnn_run(
-    variant: str, seed: int, data, config: ExperimentConfig, epochs: int, levels
-) -> tuple[dict, Sequential]:
+def cnn_cell(settings: dict, data, seed: int, variant: str) -> dict:
+    """One unit: train one of the paper's models, and what the report draws from it.
+
+    Returns ``{"run": its numbers, "describe": the network's summary, "contribution":
+    {"importance", "binary"}}`` — the trained network stays on the worker, so what the
+    report draws from it (the contribution map of the first 4 test images) is made here."""
+    from ..backend import to_numpy
+    from ..inspect import contribution_map
+    from ..losses import SoftmaxCrossEntropy
+
+    with blas_threads(settings["blas_threads"]):
+        run, net = cnn_run(variant, seed, data, settings)
+        count = CONTRIBUTION_IMAGES
+        maps = contribution_map(net, SoftmaxCrossEntropy(), data.x_test[:count], data.y_test[:count])
+    return {
+        "run": run,
+        "describe": net.describe(),
+        "contribution": {"importance": to_numpy(maps.importance), "binary": to_numpy(maps.binary)},
+    }
+
+
+def cnn_run(variant: str, seed: int, data, settings: dict) -> tuple[dict, Sequential]:
     """Train one of the paper's models (``--model``); its numbers and the trained network."""
     from .. import models
     from ..augment import Augment
 
-    extra = config.extra
-    model = extra.get("model") or 1
+    model, epochs = settings["model"], settings["epochs"]
     rng = seeded(seed)
-    width = extra.get("width") or (16 if data.x_train.shape[-1] < 16 else 32)
     build = {1: models.pn_model1, 2: models.pn_model2, 3: models.pn_model3}[model]
-    net = build(data.num_classes, input_shape=tuple(data.x_train.shape[1:]), width=width)
-    rule = make_rule(variant, extra.get("period", 2), start=extra.get("start", 2))
+    net = build(data.num_classes, input_shape=tuple(data.x_train.shape[1:]), width=settings["width"])
+    rule = make_rule(variant, settings["period"], start=settings["start"])
     if rule is not None:
         net.add_feedback(rule)
     at_init = probe(net, data)
-    schedule = cosine_schedule(
-        epochs,
-        extra.get("lr_max", LR_MAX),
-        extra.get("cosine_period"),
-        0.5 if model == 3 else 0.0,  # model 3: "increase at the first half of a period"
-    )
-    callbacks = [Augment(extra.get("padding", 4), seed=seed + 20_000)] if extra.get("augment") else []
+    warmup = 0.5 if model == 3 else 0.0  # model 3: "increase at the first half of a period"
+    schedule = cosine_schedule(epochs, settings["lr_max"], settings["cosine_period"], warmup)
+    augment = [Augment(settings["padding"], seed=seed + 20_000)] if settings["augment"] else []
     history, during = train(
-        net,
-        data,
-        config,
-        epochs,
-        rng,
-        lr=schedule.lr_at(0),
-        schedule=schedule,
-        weight_decay=extra.get("weight_decay", 0.003),
-        clip=extra.get("clip", 0.5),
-        flow_every=10,
-        callbacks=callbacks,
-    )
+        net, data, settings["progress"], epochs, rng, lr=schedule.lr_at(0), schedule=schedule,
+        weight_decay=settings["weight_decay"], clip=settings["clip"], flow_every=10, callbacks=augment,
+    )  # fmt: skip
     best, best_epoch = history.best("test_acc")
-    noise = noise_table(net, data, levels, extra.get("noise_draws", 10), seed)
+    noise = noise_table(net, data, settings["noise_levels"], settings["noise_draws"], seed)
     return {
         "variant": variant,
         "seed": seed,
         "model": model,
-        "width": width,
+        "width": settings["width"],
         "parameters": net.num_parameters(),
         "schedule": repr(schedule),
         "final_test_acc": history.test_acc[-1] if len(history) else None,
@@ -599,221 +568,148 @@ def cnn_run(
         "grad1_train": first_layer_rms(during),
         "delta_init": _profile_dict(at_init),
         "delta_train": _profile_dict(during),
-        "noise": {
-            kind: {str(level): accs for level, accs in by_level.items()} for kind, by_level in noise.items()
-        },
+        "noise": {kind: {str(level): accs for level, accs in by.items()} for kind, by in noise.items()},
         "history": history.to_dict(),
     }, net
 
 
-def cnn_unit(config: dict, variant: str, seed: int, epochs: int, levels: list, progress: bool = True) -> dict:
-    """One unit of the pn-cnn sweep (one variant, one seed), from its settings alone.
+def cnn_settings(config: ExperimentConfig) -> dict:
+    """Every setting pn-cnn uses, as given or chosen (quick: 1 seed × 4 epochs, plain and pn2)."""
+    data = config.setting("data", "digits")
+    model = config.setting("model", 1)
+    epochs = config.choose("epochs", 4, PAPER_EPOCHS[model] if data in ("cifar10", "cifar100") else 30)
+    return {
+        "runs": config.choose("runs", 1, 3),
+        "epochs": epochs,
+        "data": data,
+        "variants": list(config.choose("variants", ["plain", "pn2"], list(VARIANTS))),
+        "noise_levels": list(config.choose("noise_levels", [0.2, 0.5], [0.1, 0.2, 0.3, 0.5])),
+        "model": model,
+        "augment": bool(config.setting("augment", False)),
+        "width": config.setting("width", 16 if data == "digits" else 32),  # w = 16 on 8×8 images
+        "cosine_period": config.setting("cosine_period", cosine_schedule(epochs, 1.0, None, 0.0).period),
+        **{name: config.setting(name, default) for name, default in CNN_DEFAULTS.items()},
+    }
 
-    Returns ``{"run": cnn_run's numbers, "describe": the network's summary, "contribution":
-    {"importance", "binary"}}`` — the trained network stays on the worker, so what the
-    report draws from it (the contribution map of the first 4 test images) is made here."""
-    from ..backend import to_numpy
-    from ..inspect import contribution_map
-    from ..losses import SoftmaxCrossEntropy
 
-    settings = ExperimentConfig.from_unit_params(config, progress=progress)
-    with blas_threads(settings.extra.get("blas_threads", 1)):
-        data = load_data(settings, flat=False)
-        run, net = cnn_run(variant, seed, data, settings, epochs, levels)
-        maps = contribution_map(
-            net, SoftmaxCrossEntropy(), data.x_test[:CONTRIBUTION_IMAGES], data.y_test[:CONTRIBUTION_IMAGES]
-        )
-        return {
-            "run": run,
-            "describe": net.describe(),
-            "contribution": {"importance": to_numpy(maps.importance), "binary": to_numpy(maps.binary)},
+#: pn-cnn's options with a fixed default (their CLI defaults).
+CNN_DEFAULTS = {
+    "lr_max": LR_MAX, "weight_decay": 0.003, "clip": 0.5, "period": 2, "start": 2, "padding": 4,
+    "noise_draws": 10, "blas_threads": 1,
+}  # fmt: skip
+
+
+def load_images(settings: dict):
+    """The settings' dataset as images, standardized per channel."""
+    return load_data(ExperimentConfig(data=settings["data"], data_dir=settings["data_dir"]), flat=False)
+
+
+def paper_number(settings: dict) -> tuple[float | None, str | None]:
+    """The paper's test accuracy % and recipe for this model, data set and augmentation."""
+    return PAPER.get((settings["model"], settings["data"], settings["augment"]), (None, None))
+
+
+def describe_cnn(run: dict) -> str:
+    """A pn-cnn run's line."""
+    return (
+        f"seed {run['seed']} {run['variant']:<5} final test acc {_pct(run['final_test_acc'])}; "
+        f"grad W1 RMS init {run['grad1_init']:.3e}" + ("  DIVERGED" if run["diverged"] else "")
+    )
+
+
+def cnn_after(o: Outcome) -> None:
+    """The network, the protocol beside the paper's, the noise table."""
+    settings, variants, levels = o.settings, o.settings["variants"], o.settings["noise_levels"]
+    model, augment, mode = settings["model"], settings["augment"], "quick" if settings["quick"] else "full"
+    print(o.extras[0]["describe"])
+    for variant in variants:
+        mine = [r for r in o.runs if r["variant"] == variant]
+        o.summary[variant]["noise"] = {
+            kind: {str(lv): mean_std(a for r in mine for a in r["noise"][kind][str(lv)])[0] for lv in levels}
+            for kind in ("gaussian", "uniform")
         }
-
-
-@register(
-    "pn-cnn",
-    "PN paper recipe on its models 1-3 (tanh CNNs): plain vs single-path vs two-path PN, noise table",
-    paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), §4",
-    add_arguments=add_cnn_arguments,
-)
-def run_cnn(config: ExperimentConfig) -> dict:
-    """Train each variant per seed; accuracy and noise tables, results.json, plots."""
-    started = time.perf_counter()
-    runs_count = config.choose("runs", 1, 3)
-    variants = list(config.choose("variants", ["plain", "pn2"], list(VARIANTS)))
-    levels = config.choose("noise_levels", [0.2, 0.5], [0.1, 0.2, 0.3, 0.5])
-    data = load_data(config, flat=False)
-    model, augment = config.extra.get("model") or 1, bool(config.extra.get("augment"))
-    on_cifar = data.name in ("cifar10", "cifar100")
-    epochs = config.choose("epochs", 4, PAPER_EPOCHS[model] if on_cifar else 30)
-    mode = "quick" if config.quick else "full"
-    print(f"pn-cnn: {data.description}; standardized per channel")
+    paper_acc, recipe = paper_number(settings)
+    o.summary.update({"paper_setting": recipe, "model": model, "augment": augment, "mode": mode})
     print(
-        f"model {model}, {len(variants)} variants x {runs_count} seeds x {epochs} epochs ({mode}); SGD batch "
-        f"{BATCH}, cosine lr (max {config.extra.get('lr_max', LR_MAX):g}"
-        f"{', warm-up' if model == 3 else ''}), L2 {config.extra.get('weight_decay', 0.003):g}, "
-        f"clip ±{config.extra.get('clip', 0.5):g}, LeCun normal"
-        + (
-            f"; augmentation: crops of {config.extra.get('padding', 4)}-px-padded images + flips"
-            if augment
-            else ""
-        )
+        f"\nours: model {model}, {mode} mode, {settings['epochs']} epochs"
+        + (", augmentation" if augment else "")
     )
-
-    from ..sweep import Unit
-
-    settings = {"config": config.unit_params(), "epochs": epochs, "levels": levels}
-    units = [
-        Unit(
-            f"seed{config.seed + i}-{variant}",
-            cnn_unit,
-            {**settings, "variant": variant, "seed": config.seed + i},
-            {"progress": config.progress},
-        )
-        for i in range(runs_count)
-        for variant in variants
-    ]
-    results = run_units(config, units, "pn-cnn")
-    runs = [result["run"] for result in results]
-    trained: dict[
-        str, dict
-    ] = {}  # variant → its first seed's network, as drawn: describe() and the contribution map
-    for result in results:
-        trained.setdefault(result["run"]["variant"], result)
-    with blas_threads(config.extra.get("blas_threads", 1)):
-        for r in runs:
-            print(
-                f"  seed {r['seed']} {r['variant']:<5} test acc final {_pct(r['final_test_acc'])} best "
-                f"{_pct(r['best_test_acc'])}; grad W1 RMS init {r['grad1_init']:.3e}"
-                + ("  DIVERGED" if r["diverged"] else "")
-            )
-        print(trained[variants[0]]["describe"])
-
-        paper_acc, paper_recipe = PAPER.get((model, data.name, augment), (None, None))
-        summary: dict[str, object] = {
-            "paper_setting": paper_recipe,
-            "model": model,
-            "augment": augment,
-            "mode": mode,
-        }
-        rows = []
-        for variant in variants:
-            mine = [r for r in runs if r["variant"] == variant]
-            summary[variant] = entry = {
-                "final_test_acc_mean": mean_std(r["final_test_acc"] for r in mine)[0],
-                "final_test_acc_std": mean_std(r["final_test_acc"] for r in mine)[1],
-                "best_test_acc_mean": mean_std(r["best_test_acc"] for r in mine)[0],
-                "grad1_init_mean": mean_std(r["grad1_init"] for r in mine)[0],
-                "noise": {
-                    kind: {
-                        str(level): mean_std(a for r in mine for a in r["noise"][kind][str(level)])[0]
-                        for level in levels
-                    }
-                    for kind in ("gaussian", "uniform")
-                },
-                "runs": len(mine),
-            }
-            rows.append(
-                {
-                    "variant": VARIANTS[variant],
-                    "acc": format_mean_std([r["final_test_acc"] for r in mine], scale=100, digits=2),
-                    "best": format_mean_std([r["best_test_acc"] for r in mine], scale=100, digits=2),
-                    "g": f"{entry['grad1_init_mean']:.3e}",
-                    "paper": paper_acc if variant == "pn2" else None,
-                }
-            )
-        print(f"\nours: model {model}, {mode} mode, {epochs} epochs" + (", augmentation" if augment else ""))
-        columns: list[tuple[str, str] | tuple[str, str, int]] = [
-            ("variant", "variant"),
-            ("acc", "final test acc %"),
-            ("best", "best test acc %"),
-            ("g", "RMS dC/dW1 init"),
-        ]
-        if paper_acc is not None:
-            columns.append(("paper", f"paper % ({paper_recipe})", 2))
-        print(format_table(rows, columns))
-        if paper_acc is None:
-            known = "; ".join(f"{recipe} on {name}: {acc}%" for (_, name, _), (acc, recipe) in PAPER.items())
-            print(
-                f"(no paper number for model {model} on {data.name}{' with' if augment else ' without'} "
-                f"augmentation; the paper's: {known})"
-            )
-        elif epochs != PAPER_EPOCHS[model]:
-            print(f"(the paper trained {PAPER_EPOCHS[model]} epochs, ours {epochs}: not the same protocol)")
-
-        draws = config.extra.get("noise_draws", 10)
-        noise_rows = []
-        for kind in ("gaussian", "uniform"):
-            for level in levels:
-                row = {"noise": kind, "level": f"{level:g}"}
-                for variant in variants:
-                    accs = [a for r in runs if r["variant"] == variant for a in r["noise"][kind][str(level)]]
-                    row[variant] = format_mean_std(accs, scale=100, digits=2)
-                noise_rows.append(row)
-        print(
-            f"\nnoise test: mean test accuracy % over {draws} draws per level and all seeds "
-            f"(gaussian: + N(0, level²); uniform: + U(-level, level); on standardized inputs)"
-        )
-        print(
-            format_table(
-                noise_rows, [("noise", "noise"), ("level", "level")] + [(v, VARIANTS[v]) for v in variants]
-            )
-        )
-
-        _cnn_plots(runs, variants, levels, trained, data, config)
-    return write_results(
-        config,
-        "pn-cnn",
-        runs,
-        summary,
-        started=started,
-        paper=[
-            {"model": m, "data": name, "augment": aug, "test_acc": acc, "recipe": recipe}
-            for (m, name, aug), (acc, recipe) in PAPER.items()
-        ],
-    )
+    if paper_acc is None:
+        print(f"(no paper number for model {model} on {settings['data']}{' with' if augment else ' without'} "
+              "augmentation; the paper's:")  # fmt: skip
+        for (_, name, _), (acc, paper_recipe) in PAPER.items():
+            print(f"   {paper_recipe} on {name}: {acc} %")
+        print(")")
+    elif settings["epochs"] != PAPER_EPOCHS[model]:
+        theirs, ours = PAPER_EPOCHS[model], settings["epochs"]
+        print(f"(the paper trained {theirs} epochs, ours {ours}: not the same protocol)")
+    rows = []
+    for kind in ("gaussian", "uniform"):
+        for level in levels:
+            row = {"noise": kind, "level": f"{level:g}"}
+            for variant in variants:
+                accs = [a for r in o.runs if r["variant"] == variant for a in r["noise"][kind][str(level)]]
+                row[variant] = format_mean_std(accs, scale=100, digits=2)
+            rows.append(row)
+    print(f"\nnoise test: mean test accuracy % over {settings['noise_draws']} draws per level and all seeds")
+    print("(gaussian: + N(0, level²); uniform: + U(-level, level); on standardized inputs)")
+    print(format_table(rows, [("noise", "noise"), ("level", "level")] + [(v, VARIANTS[v]) for v in variants]))
 
 
-def _cnn_plots(runs, variants, levels, trained, data, config) -> None:
-    """Test accuracy by epoch, accuracy vs noise level, δ by depth, a contribution map
-    (``trained``: variant → the `cnn_unit` result of its first seed)."""
-    from ..inspect import ContributionMap, plot_contribution_maps
-
+def cnn_accuracy_plot(o: Outcome) -> None:
+    """Test accuracy (%) by epoch and against the noise level, mean over seeds."""
     plt = pyplot()
     if plt is None:
         return
-    fig, (ax_acc, ax_noise) = plt.subplots(1, 2, figsize=(10, 4))
-    for variant in variants:
+    from matplotlib.ticker import MaxNLocator
+
+    runs, settings = o.runs, o.settings
+    fig, (ax_acc, ax_noise) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    for variant in settings["variants"]:
         mine = [r for r in runs if r["variant"] == variant]
         length = min(len(r["history"]["epoch"]) for r in mine)
         acc = 100 * np.array([r["history"]["test_acc"][:length] for r in mine], dtype=float).mean(axis=0)
-        ax_acc.plot(np.arange(1, length + 1), acc, label=VARIANTS[variant])
+        (line,) = ax_acc.plot(np.arange(1, length + 1), acc, "-o", ms=3, label=VARIANTS[variant])
         for kind, style in (("gaussian", "-"), ("uniform", "--")):
-            means = [
-                100 * np.mean([a for r in mine for a in r["noise"][kind][str(level)]]) for level in levels
-            ]
-            ax_noise.plot(levels, means, style, marker="o", label=f"{VARIANTS[variant]}, {kind}")
-    model = runs[0].get("model", 1)
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy %", title=f"pn-cnn model {model}: test accuracy")
-    ax_noise.set(xlabel="noise level", ylabel="test accuracy %", title="noise test (mean over draws)")
-    from matplotlib.ticker import MaxNLocator
-
+            levels = settings["noise_levels"]
+            means = [100 * np.mean([a for r in mine for a in r["noise"][kind][str(lv)]]) for lv in levels]
+            ax_noise.plot(
+                levels, means, style, marker="o", color=line.get_color(), label=f"{VARIANTS[variant]}, {kind}"
+            )
+    seeds = f"mean of {settings['runs']} seeds" if settings["runs"] > 1 else "one seed"
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"test accuracy ({seeds})")
+    draws = settings["noise_draws"]
+    ax_noise.set(xlabel="noise level (standardized inputs)", ylabel="test accuracy (%)",
+                 title=f"noise test (mean over {draws} draws, {seeds})")  # fmt: skip
     ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_noise.set_xticks(settings["noise_levels"])
     ax_acc.legend()
     ax_noise.legend(fontsize="small")
-    fig.tight_layout()
-    save_figure(fig, config.out / "pn_cnn_accuracy.png")
+    fig.suptitle(f"pn-cnn: model {settings['model']} on {settings['data']}")
+    save_figure(fig, o.out / "pn_cnn_accuracy.png")
 
+
+def cnn_delta_plot(o: Outcome) -> None:
+    """RMS δ^l by depth at initialization and over training, mean over seeds."""
+    variants = o.settings["variants"]
     panels = {
-        when: {VARIANTS[v]: _mean_profile([r for r in runs if r["variant"] == v], key) for v in variants}
+        when: {VARIANTS[v]: _mean_profile([r for r in o.runs if r["variant"] == v], key) for v in variants}
         for when, key in (("at initialization", "delta_init"), ("mean over training", "delta_train"))
     }
-    _profiles_figure(
-        panels, config.out / "pn_cnn_delta.png", "pn-cnn: RMS of $\\delta^l$ by depth (l = 1: first conv)"
-    )
+    title = f"pn-cnn model {o.settings['model']}: RMS of $\\delta^l$ by depth (l = 1: first conv)"
+    _profiles_figure(panels, o.out / "pn_cnn_delta.png", title)
 
-    variant = "pn2" if "pn2" in trained else variants[0]
-    contribution, count = trained[variant]["contribution"], CONTRIBUTION_IMAGES
+
+def cnn_contribution_plot(o: Outcome) -> None:
+    """The contribution map (gradient × input) of the first test images, for the two-path
+    model's first seed (else the first variant's)."""
+    from ..inspect import ContributionMap, plot_contribution_maps
+
+    if pyplot() is None:
+        return
+    chosen = "pn2" if "pn2" in o.settings["variants"] else o.settings["variants"][0]
+    index = next(i for i, r in enumerate(o.runs) if r["variant"] == chosen)
+    contribution, count = o.extras[index]["contribution"], CONTRIBUTION_IMAGES
     maps = ContributionMap(
         gradient=None,
         importance=np.asarray(contribution["importance"], dtype=float),  # None (JSON's NaN) → nan
@@ -821,10 +717,75 @@ def _cnn_plots(runs, variants, levels, trained, data, config) -> None:
         gray=None,
         binary=np.asarray(contribution["binary"], dtype=bool),
     )
-    fig = plot_contribution_maps(
-        data.x_test[:count],
-        maps,
-        count=count,
-        titles=[f"label {int(label)}" for label in data.y_test[:count]],
+    data = o.data
+    titles = [f"label {int(label)}" for label in data.y_test[:count]]
+    fig = plot_contribution_maps(data.x_test[:count], maps, count=count, titles=titles)
+    fig.set_layout_engine("constrained")
+    import matplotlib.cm as cm
+
+    bar = fig.colorbar(cm.ScalarMappable(cmap="gray"), ax=fig.axes[1::3], shrink=0.6)  # the map column
+    bar.set_label(r"$m$: $|g \odot x|$ scaled to [0, 1] per image")
+    fig.suptitle(
+        f"{VARIANTS[chosen]}, seed {o.runs[index]['seed']}: contribution map\n"
+        r"$g = \partial C / \partial x$; binarized: white where $m \geq 0.3$ (the paper's threshold)",
+        fontsize="medium",
     )
-    save_figure(fig, config.out / "pn_cnn_contribution.png")
+    save_figure(fig, o.out / "pn_cnn_contribution.png")
+
+
+def _paper_header(settings: dict) -> str | None:
+    """The paper column's header, naming the paper's recipe; None (no column) without one."""
+    recipe = paper_number(settings)[1]
+    return None if recipe is None else f"paper % ({recipe})"
+
+
+def cnn_intro(settings: dict) -> str:
+    """pn-cnn's recipe line under the header."""
+    model, padding = settings["model"], settings["padding"]
+    return (
+        f"model {model}, {plural(len(settings['variants']), 'variant')}; SGD batch {BATCH}, cosine lr "
+        f"(max {settings['lr_max']:g}{', warm-up' if model == 3 else ''}), L2 {settings['weight_decay']:g}, "
+        f"clip ±{settings['clip']:g}, LeCun normal"
+        + (f"; augmentation: crops of {padding}-px-padded images + flips" if settings["augment"] else "")
+    )
+
+
+def _paper_column(cell: dict, point: dict, settings: dict):
+    return paper_number(settings)[0] if point["variant"] == "pn2" else None
+
+
+PN_CNN = declare(
+    Declaration(
+        name="pn-cnn",
+        description="PN paper recipe on its models 1-3 (tanh CNNs): plain vs single-path vs two-path PN, "
+        "noise table",
+        paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), §4",
+        options=add_cnn_arguments,
+        settings=cnn_settings,
+        grid=lambda s: {"seed": [s["seed"] + i for i in range(s["runs"])], "variant": s["variants"]},
+        load=load_images,
+        cell=cnn_cell,
+        split=lambda result: (result["run"], result),
+        report=[
+            Measure("final_test_acc", "final test acc", percent=True),
+            Measure("best_test_acc", std=False),
+            Measure("grad1_init", "∇W¹ init", std=False, fmt=".3e"),
+            Column("paper", _paper_header, of=_paper_column, fmt=".2f"),
+        ],
+        names={"variant": VARIANTS},
+        plots=[cnn_accuracy_plot, cnn_delta_plot, cnn_contribution_plot],
+        describe=describe_cnn,
+        intro=cnn_intro,
+        after=cnn_after,
+        protocol="model 1/2: 90 epochs on CIFAR-10, model 3: 160 on CIFAR-100, one run each",
+        notes=[
+            "accuracy at the final epoch (no selection on the test set); ∇W¹: RMS of ∂C/∂W¹ at init",
+            "the paper's column: its two-path PN number for this model, data set and augmentation, if any",
+        ],
+        paper_numbers=[
+            {"model": m, "data": name, "augment": aug, "test_acc": acc, "recipe": recipe}
+            for (m, name, aug), (acc, recipe) in PAPER.items()
+        ],
+    )
+)
+run_cnn = PN_CNN.run

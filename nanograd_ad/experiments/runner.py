@@ -1,0 +1,372 @@
+"""One runner for experiments declared as data (benchopt's shape: a ``parameters`` grid the
+runner takes the cross product of, and one function that returns a dict per run).
+
+An experiment declares (`Declaration`):
+
+    settings(config) -> dict       every effective setting, from the options (quick/full)
+    grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]}
+    load(settings) -> data         the data, loaded once per process
+    cell(settings, data, **cell)   trains one point of the grid, returns a dict (one run)
+    report                         the table's columns: `Measure` (aggregated over the seeds,
+                                   also the cell's summary in results.json) and `Column`
+    plots, after                   functions of the `Outcome` (runs, summary, settings, data)
+
+and the runner does the rest: it builds one `Unit` per point of the grid, keyed by every
+axis (``seed=3,variant=pn``), runs them as the config says (in-process, ``--workers N``,
+``--scheduler ADDRESS``, ``--resume``), groups the runs into cells by every axis but the
+seed, prints one table (accuracy in percent, "n seeds" only when n > 1), writes
+results.json with the effective value of every setting, and draws the plots.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import register
+from .common import (
+    ExperimentConfig,
+    format_mean_std,
+    format_table,
+    format_value,
+    mean_std,
+    run_units,
+    write_results,
+)
+
+__all__ = ["Column", "Declaration", "Measure", "Outcome", "declare", "execute_cell", "unit_key"]
+
+#: Widest line a table may print (wider tables are wrapped into blocks).
+TABLE_WIDTH = 100
+
+_DECLARATIONS: dict[str, Declaration] = {}
+_DATA: dict[tuple[str, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One number of a run that a cell aggregates over its seeds.
+
+    key:     the run's key; the summary stores ``key + suffix`` (default ``key_mean``)
+    header:  the table's column header; None leaves it out of the table
+    of:      how to read it from a run (default ``run[key]``)
+    std:     also store ``key_std`` in the summary
+    reduce:  how the runs' values combine (default: the mean of the finite ones)
+    percent: a fraction printed as a percentage (the JSON keeps the fraction)
+    fmt:     a format spec for the table (e.g. ".2e"); by default an aggregate prints as
+             "mean ± std" over the seeds, a value as it is with ``digits`` decimals
+    """
+
+    key: str
+    header: str | None = None
+    of: Callable[[dict], Any] | None = None
+    std: bool = True
+    suffix: str = "_mean"
+    reduce: Callable[[list], Any] | None = None
+    percent: bool = False
+    digits: int = 4
+    fmt: str | None = None
+
+    def values(self, runs: Sequence[dict]) -> list:
+        """The measure of each run."""
+        return [self.of(r) if self.of is not None else r[self.key] for r in runs]
+
+    def cell(self, summary: dict, runs: Sequence[dict], point: dict, settings: dict) -> str:
+        """The table's cell: mean ± std over the seeds (percent where asked), or the value."""
+        if self.fmt is None and self.suffix == "_mean":
+            scale, digits = (100, 2) if self.percent else (1, self.digits)
+            return format_mean_std(self.values(runs), scale=scale, digits=digits)
+        return show(summary.get(self.key + self.suffix), self.fmt, self.digits)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column computed from a cell's summary (after `Declaration.after`), its axes
+    and the settings, e.g. a ratio of two measures, a timing or the paper's number:
+    ``of(summary, axes, settings)``, printed with ``fmt``."""
+
+    key: str
+    header: str | Callable[[dict], str | None]
+    of: Callable[[dict, dict, dict], Any] | None = None
+    fmt: str | None = None
+    digits: int = 4
+
+    def cell(self, summary: dict, runs: Sequence[dict], point: dict, settings: dict) -> str:
+        """The table's cell."""
+        value = self.of(summary, point, settings) if self.of is not None else summary.get(self.key)
+        return show(value, self.fmt, self.digits)
+
+
+def show(value, fmt: str | None, digits: int) -> str:
+    """A value as the table prints it ("—" for None/NaN)."""
+    if fmt is None or value is None or value != value:
+        return format_value(value, digits)
+    return format(value, fmt)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """An experiment as data; see the module docstring.
+
+    report:  the table's columns after the axes (`Measure` and `Column`), in order; the
+             measures are also the summary of a cell
+    label:   a cell's name in the summary (default: its axes, ``depth=10,variant=pn``,
+             or the value of a single axis)
+    names:   how the table shows an axis' values, e.g. {"variant": {"bn": "batch norm"}}
+    inner:   a grid axis the cell function loops over itself (one unit returns a list of
+             runs, e.g. every model from one weight draw): its runs' key names their cell
+    describe(run):  the line printed per run
+    intro(settings):  a line under the header (the recipe)
+    split(result) -> (run, extra):  a unit's result that carries more than its run (e.g.
+             what is drawn from its trained network): the run goes to results.json, the
+             extra to `Outcome.extras`
+    after(outcome):  timings that must not run inside units, tables of its own
+    protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
+    notes:   lines printed under the table"""
+
+    name: str
+    description: str
+    paper: str | None
+    options: Callable[[Any], None] | None
+    settings: Callable[[ExperimentConfig], dict]
+    grid: Callable[[dict], dict[str, list]]
+    load: Callable[[dict], Any]
+    cell: Callable[..., dict | list[dict]]
+    report: Sequence[Measure | Column]
+    plots: Sequence[Callable[[Outcome], None]] = ()
+    describe: Callable[[dict], str] | None = None
+    protocol: str | None = None
+    notes: Sequence[str] = ()
+    after: Callable[[Outcome], None] | None = None
+    split: Callable[[dict], tuple[dict, Any]] | None = None
+    intro: Callable[[dict], str] | None = None
+    paper_numbers: dict | list | None = None
+    label: Callable[[dict], str] | None = None
+    names: dict = field(default_factory=dict)
+    inner: str | None = None
+
+    @property
+    def module(self) -> str:
+        """The experiment's module (where its cell function lives): workers import it."""
+        return self.cell.__module__
+
+    @property
+    def measures(self) -> list[Measure]:
+        """The report's columns that aggregate runs."""
+        return [m for m in self.report if isinstance(m, Measure)]
+
+    def run(self, config: ExperimentConfig) -> dict:
+        """Run the experiment as ``config`` says (the registry's ``run``)."""
+        return run_declared(self, config)
+
+
+def declare(declaration: Declaration) -> Declaration:
+    """Register ``declaration`` under its name (for the CLI and for Dask workers)."""
+    _DECLARATIONS[declaration.name] = declaration
+    register(declaration.name, declaration.description, declaration.paper, declaration.options)(
+        declaration.run
+    )
+    return declaration
+
+
+# ------------------------------------------------------------------------------ units
+
+
+def unit_key(cell: dict) -> str:
+    """A unit's key: every axis as ``name=value``, sorted by name (``seed=3,variant=pn``);
+    spaces become underscores (the key is a file name)."""
+    return ",".join(f"{name}={cell[name]}".replace(" ", "_") for name in sorted(cell))
+
+
+def cells_of(grid: dict[str, list]) -> list[dict]:
+    """The cross product of the axes, the first axis outermost."""
+    names = list(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+
+
+def execute_cell(
+    experiment: str, module: str, settings: dict, cell: dict, progress: bool = True
+) -> dict | list[dict]:
+    """One unit, wherever it runs: the experiment's data (loaded once per process) and its
+    ``cell`` function for one point of the grid. Module-level, so Dask workers import it."""
+    if experiment not in _DECLARATIONS:
+        importlib.import_module(module)
+    declaration = _DECLARATIONS[experiment]
+    data = load_once(declaration, settings)
+    return declaration.cell(dict(settings, progress=progress), data, **cell)
+
+
+def load_once(declaration: Declaration, settings: dict):
+    """The experiment's data for these settings, loaded once per process."""
+    token = (declaration.name, json.dumps(settings, sort_keys=True))
+    if token not in _DATA:
+        _DATA.clear()  # one experiment's data at a time
+        _DATA[token] = declaration.load(settings)
+    return _DATA[token]
+
+
+def effective_settings(declaration: Declaration, config: ExperimentConfig) -> dict:
+    """The common settings (runs, epochs, seed, data…) and the experiment's own, effective
+    values only; a setting still None here would be one the experiment never chose."""
+    own = declaration.settings(config)
+    common = config.unit_params()
+    common.pop("extra")
+    return {**common, **own}
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def group(runs: list[dict], cells: list[dict], label: Callable[[dict], str] | None = None) -> dict:
+    """The runs by every axis but the seed, in declared order: {label: (axes, runs)}."""
+    groups: dict[str, tuple[dict, list[dict]]] = {}
+    for cell, result in zip(cells, runs):
+        point = {k: v for k, v in cell.items() if k != "seed"}
+        if label is not None:
+            name = label(point)
+        else:
+            name = unit_key(point) if len(point) != 1 else str(next(iter(point.values())))
+        groups.setdefault(name, (point, []))[1].append(result)
+    return groups
+
+
+def summarize(measures: Sequence[Measure], runs: list[dict]) -> dict:
+    """A cell's summary: each measure's ``key_mean`` (and ``key_std``), and ``runs``."""
+    summary: dict[str, Any] = {}
+    for measure in measures:
+        values = measure.values(runs)
+        if measure.reduce is not None:
+            summary[measure.key + measure.suffix] = measure.reduce(values)
+        else:
+            summary[measure.key + measure.suffix] = mean_std(values)[0]
+        if measure.std:
+            summary[f"{measure.key}_std"] = mean_std(values)[1]
+    summary["runs"] = len(runs)
+    return summary
+
+
+def table(declaration: Declaration, groups: dict, summary: dict, settings: dict) -> str:
+    """One row per cell: its axes, then each column of the report."""
+    heads = {c.key: c.header(settings) if callable(c.header) else c.header for c in declaration.report}
+    shown = [c for c in declaration.report if heads[c.key] is not None]
+    rows, axes = [], []
+    for label, (point, runs) in groups.items():
+        axes = list(point)
+        row = {
+            k: declaration.names.get(k, {}).get(v, f"{v:g}" if isinstance(v, float) else v)
+            for k, v in point.items()
+        }
+        row.update({c.key: c.cell(summary[label], runs, point, settings) for c in shown})
+        rows.append(row)
+    headers = [(c.key, f"{heads[c.key]}{' %' if getattr(c, 'percent', False) else ''}") for c in shown]
+    return wrap_table(rows, axes + headers, keep=max(1, len(axes)))
+
+
+def wrap_table(rows: list[dict], columns: list, width: int = TABLE_WIDTH, keep: int = 1) -> str:
+    """`format_table`, split into blocks of columns to fit ``width``; each block repeats
+    the first ``keep`` columns (a row's name: its axes)."""
+    text = format_table(rows, columns)
+    head, rest = columns[:keep], columns[keep:]
+    if max(len(line) for line in text.splitlines()) <= width or len(rest) < 2:
+        return text
+    for count in range(len(rest) - 1, 0, -1):
+        first = format_table(rows, [*head, *rest[:count]])
+        if max(len(line) for line in first.splitlines()) <= width:
+            return first + "\n\n" + wrap_table(rows, [*head, *rest[count:]], width, keep)
+    return text
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 seed", "3 seeds": the noun in the plural only when the count is not 1."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def header(declaration: Declaration, settings: dict, groups: dict, data=None) -> str:
+    """What is run (data; cells × seeds × epochs); a quick run also names the paper's protocol."""
+    seeds = len(next(iter(groups.values()))[1]) if groups else 0
+    text = f"{declaration.name}: {getattr(data, 'description', None) or settings.get('data', '')}\n"
+    text += f"{plural(len(groups), 'cell')} × {plural(seeds, 'seed')}"
+    if settings.get("epochs") is not None:
+        text += f" × {plural(settings['epochs'], 'epoch')}"
+    if settings.get("quick"):
+        text += f"\nquick run: shorter than the paper's protocol ({declaration.protocol or 'none given'})"
+    return text
+
+
+# -------------------------------------------------------------------------------- run
+
+
+@dataclass
+class Outcome:
+    """What a finished sweep hands to the experiment's ``after`` step and plots."""
+
+    runs: list[dict]
+    summary: dict
+    settings: dict
+    data: Any
+    out: Path
+    extras: list = field(default_factory=list)
+
+
+def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
+    """Build the units from the grid, run them, print the table, write results.json, plot."""
+    started = time.perf_counter()
+    settings = effective_settings(declaration, config)
+    cells = cells_of(declaration.grid(settings))
+    data = load_once(declaration, settings)
+    print(header(declaration, settings, group([{}] * len(cells), cells), data))
+    if declaration.intro is not None:
+        print(declaration.intro(settings))
+    inner = declaration.inner
+    unit_cells = cells if inner is None else [c for c in cells if c[inner] == cells[0][inner]]
+    unit_cells = [{k: v for k, v in c.items() if k != inner} for c in unit_cells]
+    results = run_units(
+        config, units_of(declaration, settings, unit_cells, config.progress), declaration.name
+    )
+    pairs = [declaration.split(r) for r in results] if declaration.split is not None else []
+    runs, cells = flatten([p[0] for p in pairs] if pairs else results, unit_cells, inner)
+    if declaration.describe is not None:
+        for result in runs:
+            print("  " + declaration.describe(result))
+    groups = group(runs, cells, declaration.label)
+    summary = {label: summarize(declaration.measures, mine) for label, (_, mine) in groups.items()}
+    outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs])
+    if declaration.after is not None:
+        declaration.after(outcome)
+    print()
+    print(table(declaration, groups, summary, settings))
+    for note in declaration.notes:
+        print(note)
+    for plot in declaration.plots:
+        plot(outcome)
+    _DATA.clear()  # the driver keeps no data set past its run
+    return write_results(
+        config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
+    )
+
+
+def flatten(results: list, cells: list[dict], inner: str | None) -> tuple[list[dict], list[dict]]:
+    """One run per cell: a unit's list of runs split by ``inner`` (its runs' key)."""
+    if inner is None:
+        return results, cells
+    runs, points = [], []
+    for cell, result in zip(cells, results):
+        runs += result
+        points += [{**cell, inner: run[inner]} for run in result]
+    return runs, points
+
+
+def units_of(declaration: Declaration, settings: dict, cells: list[dict], progress: bool) -> list:
+    """One `Unit` per point of the grid, keyed by its axes."""
+    from ..sweep import Unit
+
+    params = {"experiment": declaration.name, "module": declaration.module, "settings": settings}
+    return [
+        Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, {"progress": progress}) for cell in cells
+    ]
