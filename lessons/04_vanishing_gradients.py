@@ -115,7 +115,7 @@ print(data.description)
 # **Exercise 1.** Write `rms`.
 
 
-# %% exercise="rms"
+# %% exercise="rms" nbgrader={"grade": false, "grade_id": "rms", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def rms(v):
     """sqrt(mean(v²)) over all entries of v."""
     ### BEGIN SOLUTION
@@ -123,10 +123,11 @@ def rms(v):
     ### END SOLUTION
 
 
-# %% check="rms"
-probe = np.random.default_rng(0).standard_normal((7, 5))
-ng.check("rms([3, 4])", rms(np.array([3.0, 4.0])), np.sqrt(12.5))
-ng.check("rms(probe)", rms(probe), np.linalg.norm(probe) / np.sqrt(probe.size))
+# %% check="rms" nbgrader={"grade": true, "grade_id": "check_rms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "rms"):
+    probe = np.random.default_rng(0).standard_normal((7, 5))
+    ng.check("rms([3, 4])", rms(np.array([3.0, 4.0])), np.sqrt(12.5))
+    ng.check("rms(probe)", rms(probe), np.linalg.norm(probe) / np.sqrt(probe.size))
 
 # %% [markdown]
 # For a network of $L$ weight layers, $z^l = a^{l-1} W^l + b^l$, $a^l = f(z^l)$ for $l < L$, and
@@ -157,7 +158,7 @@ def forward_by_hand(net, x):
     return weights, activations, activations[-1] @ weights[-1] + biases[-1]
 
 
-# %% exercise="deltas"
+# %% exercise="deltas" nbgrader={"grade": false, "grade_id": "deltas", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def deltas_by_hand(weights, activations, delta_top, f_prime):
     """[δ¹, …, δ^L] from δ^L = delta_top by δ^l = (δ^{l+1} W^{l+1 T}) ⊙ f′(z^l)."""
     ### BEGIN SOLUTION
@@ -168,23 +169,24 @@ def deltas_by_hand(weights, activations, delta_top, f_prime):
     ### END SOLUTION
 
 
-# %% check="deltas"
-net = deep_net(10, "sigmoid")
-flow = ng.GradientFlow()
-net.add_feedback(flow)  # records RMS(δ^l) entering every weight layer, per backward pass
-net.zero_grad()
-loss(net(x), y)
-delta_top = backend.to_numpy(loss.backward())  # δ^L = ∂C/∂z^L
-net.backward(loss.backward())
+# %% check="deltas" nbgrader={"grade": true, "grade_id": "check_deltas", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "deltas"):
+    net = deep_net(10, "sigmoid")
+    flow = ng.GradientFlow()
+    net.add_feedback(flow)  # records RMS(δ^l) entering every weight layer, per backward pass
+    net.zero_grad()
+    loss(net(x), y)
+    delta_top = backend.to_numpy(loss.backward())  # δ^L = ∂C/∂z^L
+    net.backward(loss.backward())
 
-weights, activations, logits = forward_by_hand(net, x)
-ng.check("logits", logits, backend.to_numpy(net(x)))  # the written-out forward pass is right
-deltas = deltas_by_hand(weights, activations, delta_top, F_PRIME["sigmoid"])
-depths, flow_rms = flow.profile("delta", step=0)
-ng.check("RMS of your deltas, layers 1..L", [rms(d) for d in deltas], flow_rms, rtol=1e-10)
-print("layer  RMS(δ^l)")
-for l, value in zip(depths, flow_rms):
-    print(f"{l:5d}  {value:.3e}")
+    weights, activations, logits = forward_by_hand(net, x)
+    ng.check("logits", logits, backend.to_numpy(net(x)))  # the written-out forward pass is right
+    deltas = deltas_by_hand(weights, activations, delta_top, F_PRIME["sigmoid"])
+    depths, flow_rms = flow.profile("delta", step=0)
+    ng.check("RMS of your deltas, layers 1..L", [rms(d) for d in deltas], flow_rms, rtol=1e-10)
+    print("layer  RMS(δ^l)")
+    for l, value in zip(depths, flow_rms):
+        print(f"{l:5d}  {value:.3e}")
 
 # %% [markdown]
 # Your RMS values equal `GradientFlow`'s to $10^{-10}$. RMS($\delta^l$) falls about
@@ -210,20 +212,21 @@ for l, value in zip(depths, flow_rms):
 # **Exercise 3.** From `flow_rms` (the RMS of $\delta^1..\delta^L$), compute `ratios`: the
 # $L-1$ ratios RMS($\delta^l$) / RMS($\delta^{l+1}$) for $l = 1, \dots, L-1$.
 
-# %% exercise="ratios"
+# %% exercise="ratios" nbgrader={"grade": false, "grade_id": "ratios", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 ratios = flow_rms[:-1] / flow_rms[1:]
 ### END SOLUTION
 
-# %% check="ratios"
-hand = np.array([rms(d) for d in deltas])
-ng.check(
-    "ratios",
-    ratios,
-    hand[:-1] / hand[1:],
-    rtol=1e-10,
-    hints={"ratios upside down: RMS(δ^{l+1}) / RMS(δ^l)": hand[1:] / hand[:-1]},
-)
+# %% check="ratios" nbgrader={"grade": true, "grade_id": "check_ratios", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "ratios"):
+    hand = np.array([rms(d) for d in deltas])
+    ng.check(
+        "ratios",
+        ratios,
+        hand[:-1] / hand[1:],
+        rtol=1e-10,
+        hints={"ratios upside down: RMS(δ^{l+1}) / RMS(δ^l)": hand[1:] / hand[:-1]},
+    )
 
 # %% [markdown]
 # Now the bound, layer by layer:
@@ -298,13 +301,14 @@ assert profiles["tanh", 30][0] / profiles["tanh", 30][-1] > deepest[0] / deepest
 # **Exercise 4.** From your `deltas` (10-layer sigmoid network), compute `speed`: the list
 # of RMS($\partial C/\partial b^l$) for $l = 1, \dots, L$.
 
-# %% exercise="speed"
+# %% exercise="speed" nbgrader={"grade": false, "grade_id": "speed", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 speed = [rms(d.sum(axis=0)) for d in deltas]
 ### END SOLUTION
 
-# %% check="speed"
-ng.check("speed", speed, flow.profile("bias_grad", step=0)[1], rtol=1e-10)
+# %% check="speed" nbgrader={"grade": true, "grade_id": "check_speed", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "speed"):
+    ng.check("speed", speed, flow.profile("bias_grad", step=0)[1], rtol=1e-10)
 
 # %% [markdown]
 # A gradient is only a slope; what matters is how far each layer actually moves. We

@@ -105,7 +105,7 @@ losses = [1.00, 0.80, 0.82, 0.85, 0.60, 0.63, 0.70, 0.71, 0.50, 0.52]
 # switches. (By hand first: at epoch 3, $0.85 > 1.035 \times 0.80 = 0.828$ — a switch.)
 
 
-# %% exercise="switching"
+# %% exercise="switching" nbgrader={"grade": false, "grade_id": "switching", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def switch_epochs(losses, A):
     """Epochs t with C_t > A · min(C_0 … C_{t−1}); the first epoch never switches."""
     ### BEGIN SOLUTION
@@ -118,27 +118,28 @@ def switch_epochs(losses, A):
     ### END SOLUTION
 
 
-# %% check="switching"
-class LossLog:
-    """Just enough of a trainer for the rule: a history to record its switches in."""
+# %% check="switching" nbgrader={"grade": true, "grade_id": "check_switching", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "switching"):
+    class LossLog:
+        """Just enough of a trainer for the rule: a history to record its switches in."""
 
-    def __init__(self):
-        self.history = ng.History()
-
-
-def library_switches(losses, A):
-    """Drive the library's SwitchingRule with the loss sequence; the epochs it switched at."""
-    rule = SwitchingRule([ng.ReLU(derivative="ad", k=3.5)], A=A)
-    trainer = LossLog()
-    for epoch, loss in enumerate(losses):
-        rule.on_epoch_end(trainer, epoch, {"train_loss": loss})
-    return [epoch for epoch, _ in rule.switches], rule
+        def __init__(self):
+            self.history = ng.History()
 
 
-ng.check("switch_epochs(losses, A)", switch_epochs(losses, A), library_switches(losses, A)[0])
-ng.check("switch_epochs(losses, 1.0)", switch_epochs(losses, 1.0), library_switches(losses, 1.0)[0])
-epochs_switched, rule = library_switches(losses, A)
-print("switches at epochs", epochs_switched, "→ modes", [mode for _, mode in rule.switches])
+    def library_switches(losses, A):
+        """Drive the library's SwitchingRule with the loss sequence; the epochs it switched at."""
+        rule = SwitchingRule([ng.ReLU(derivative="ad", k=3.5)], A=A)
+        trainer = LossLog()
+        for epoch, loss in enumerate(losses):
+            rule.on_epoch_end(trainer, epoch, {"train_loss": loss})
+        return [epoch for epoch, _ in rule.switches], rule
+
+
+    ng.check("switch_epochs(losses, A)", switch_epochs(losses, A), library_switches(losses, A)[0])
+    ng.check("switch_epochs(losses, 1.0)", switch_epochs(losses, 1.0), library_switches(losses, 1.0)[0])
+    epochs_switched, rule = library_switches(losses, A)
+    print("switches at epochs", epochs_switched, "→ modes", [mode for _, mode in rule.switches])
 
 # %% [markdown]
 # The modes alternate: AD → original at the first switch, back to AD at the second, and so
@@ -182,7 +183,7 @@ ng.check(
 # of the mean, $s/\sqrt{n}$ with $s$ the sample standard deviation (divide by $n - 1$).
 
 
-# %% exercise="standard_error"
+# %% exercise="standard_error" nbgrader={"grade": false, "grade_id": "standard_error", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def mean_and_standard_error(values):
     """(mean, s / sqrt(n)), s the sample standard deviation (ddof = 1)."""
     ### BEGIN SOLUTION
@@ -191,11 +192,12 @@ def mean_and_standard_error(values):
     ### END SOLUTION
 
 
-# %% check="standard_error"
-sample = [0.1, 0.3, 0.2, 0.6]
-mean = sum(sample) / len(sample)
-s = math.sqrt(sum((v - mean) ** 2 for v in sample) / (len(sample) - 1))
-ng.check("mean_and_standard_error(sample)", mean_and_standard_error(sample), [mean, s / 2])
+# %% check="standard_error" nbgrader={"grade": true, "grade_id": "check_standard_error", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "standard_error"):
+    sample = [0.1, 0.3, 0.2, 0.6]
+    mean = sum(sample) / len(sample)
+    s = math.sqrt(sum((v - mean) ** 2 for v in sample) / (len(sample) - 1))
+    ng.check("mean_and_standard_error(sample)", mean_and_standard_error(sample), [mean, s / 2])
 
 # %%
 paper = {
@@ -236,7 +238,7 @@ save(fig, "05_table2_row")
 # branches use $e^{-|z|} \le 1$, so nothing overflows).
 
 
-# %% exercise="sigmoid32"
+# %% exercise="sigmoid32" nbgrader={"grade": false, "grade_id": "sigmoid32", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def sigmoid32(z):
     """σ(z) for a float32 array, accurate in both tails: e^{−|z|} in both branches."""
     z = np.asarray(z, dtype=np.float32)
@@ -246,30 +248,31 @@ def sigmoid32(z):
     ### END SOLUTION
 
 
-# %% check="sigmoid32"
-z32 = np.linspace(-80, 80, 16001, dtype=np.float32)
-exact = 1 / (1 + np.exp(-z32.astype(np.float64)))  # float64 σ of the same float32 arguments
-normal = exact >= np.finfo(np.float32).tiny  # where σ is a normal float32
-tanh_formula = (0.5 * (1 + np.tanh(0.5 * z32))).astype(np.float32)
-ng.check(
-    "sigmoid32(z) where σ is a normal float32",
-    sigmoid32(z32)[normal],
-    exact[normal],
-    rtol=1e-6,
-    atol=0.0,
-    hints={"½(1 + tanh(z/2)): rounds the left tail to 0": tanh_formula[normal]},
-)
-library = ng.backend.to_numpy(ng.Sigmoid()(z32))
-ng.check("the library's float32 sigmoid", library[normal], exact[normal], rtol=1e-6, atol=0.0)
-dead = (z32 < -5) & (3.5 * z32 >= -87)  # dead units where σ(3.5 z) is still a normal float32
-ad_tanh = (0.5 * (1 + np.tanh(0.5 * np.float32(3.5) * z32[dead]))).astype(np.float32)
-ad_library = ng.backend.to_numpy(ng.ReLU(derivative="ad", k=3.5).d(z32[dead], None))
-print(
-    f"−24.9 ≤ z < −5 ({int(dead.sum())} points): ½(1 + tanh) gives σ(3.5 z) = 0 at {int((ad_tanh == 0).sum())},"
-)
-print(
-    f"the library's AD derivative at {int((ad_library == 0).sum())} (its smallest value {ad_library.min():.3g})"
-)
+# %% check="sigmoid32" nbgrader={"grade": true, "grade_id": "check_sigmoid32", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "sigmoid32"):
+    z32 = np.linspace(-80, 80, 16001, dtype=np.float32)
+    exact = 1 / (1 + np.exp(-z32.astype(np.float64)))  # float64 σ of the same float32 arguments
+    normal = exact >= np.finfo(np.float32).tiny  # where σ is a normal float32
+    tanh_formula = (0.5 * (1 + np.tanh(0.5 * z32))).astype(np.float32)
+    ng.check(
+        "sigmoid32(z) where σ is a normal float32",
+        sigmoid32(z32)[normal],
+        exact[normal],
+        rtol=1e-6,
+        atol=0.0,
+        hints={"½(1 + tanh(z/2)): rounds the left tail to 0": tanh_formula[normal]},
+    )
+    library = ng.backend.to_numpy(ng.Sigmoid()(z32))
+    ng.check("the library's float32 sigmoid", library[normal], exact[normal], rtol=1e-6, atol=0.0)
+    dead = (z32 < -5) & (3.5 * z32 >= -87)  # dead units where σ(3.5 z) is still a normal float32
+    ad_tanh = (0.5 * (1 + np.tanh(0.5 * np.float32(3.5) * z32[dead]))).astype(np.float32)
+    ad_library = ng.backend.to_numpy(ng.ReLU(derivative="ad", k=3.5).d(z32[dead], None))
+    print(
+        f"−24.9 ≤ z < −5 ({int(dead.sum())} points): ½(1 + tanh) gives σ(3.5 z) = 0 at {int((ad_tanh == 0).sum())},"
+    )
+    print(
+        f"the library's AD derivative at {int((ad_library == 0).sum())} (its smallest value {ad_library.min():.3g})"
+    )
 
 # %% [markdown]
 # The library computes σ this way (`ng.Sigmoid`, and the AD derivative of ReLU), so its AD

@@ -136,7 +136,7 @@ def deep_tanh(kind="plain", depth=DEPTH, seed=0):
 # **Exercise 1.** Write `bn_forward(x, gamma, beta, eps)`: x (N, D), γ and β (D,) → y (N, D).
 
 
-# %% exercise="bn_forward"
+# %% exercise="bn_forward" nbgrader={"grade": false, "grade_id": "bn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def bn_forward(x, gamma, beta, eps=EPS):
     """y = γ (x − μ) / sqrt(σ² + ε) + β with the batch mean μ and biased variance σ², per column."""
     ### BEGIN SOLUTION
@@ -146,20 +146,21 @@ def bn_forward(x, gamma, beta, eps=EPS):
     ### END SOLUTION
 
 
-# %% check="bn_forward"
-check_rng = np.random.default_rng(1)
-xb = 3.0 + 2.0 * check_rng.standard_normal((N, 5))
-bn = ng.BatchNorm1D(5)
-bn.weight.data = check_rng.uniform(0.5, 2.0, 5)
-bn.bias.data = check_rng.standard_normal(5)
-ng.check(
-    "BatchNorm1D output (training mode)",
-    bn_forward(xb, bn.weight.data, bn.bias.data),
-    bn.forward(xb),
-    rtol=1e-10,
-    atol=1e-12,
-)
-print("each column of x̂ has mean 0 and (biased) variance 1:", np.allclose(bn.x_hat.var(axis=0), 1, atol=1e-4))
+# %% check="bn_forward" nbgrader={"grade": true, "grade_id": "check_bn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "bn_forward"):
+    check_rng = np.random.default_rng(1)
+    xb = 3.0 + 2.0 * check_rng.standard_normal((N, 5))
+    bn = ng.BatchNorm1D(5)
+    bn.weight.data = check_rng.uniform(0.5, 2.0, 5)
+    bn.bias.data = check_rng.standard_normal(5)
+    ng.check(
+        "BatchNorm1D output (training mode)",
+        bn_forward(xb, bn.weight.data, bn.bias.data),
+        bn.forward(xb),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    print("each column of x̂ has mean 0 and (biased) variance 1:", np.allclose(bn.x_hat.var(axis=0), 1, atol=1e-4))
 
 # %% [markdown]
 # ## 2. The running statistics
@@ -175,7 +176,7 @@ print("each column of x̂ has mean 0 and (biased) variance 1:", np.allclose(bn.x
 # (running_mean, running_var).
 
 
-# %% exercise="running_stats"
+# %% exercise="running_stats" nbgrader={"grade": false, "grade_id": "running_stats", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def running_update(running_mean, running_var, x, momentum=0.1):
     """One training step's update of the running mean and (unbiased) variance, per column."""
     ### BEGIN SOLUTION
@@ -186,16 +187,17 @@ def running_update(running_mean, running_var, x, momentum=0.1):
     ### END SOLUTION
 
 
-# %% check="running_stats"
-check_rng = np.random.default_rng(2)
-bn = ng.BatchNorm1D(4)
-mine_mean, mine_var = np.zeros(4), np.ones(4)  # the layer's starting values
-for _ in range(3):
-    batch = 1.0 + 3.0 * check_rng.standard_normal((N, 4))
-    bn.forward(batch)
-    mine_mean, mine_var = running_update(mine_mean, mine_var, batch)
-ng.check("running_mean after 3 steps", mine_mean, bn.running_mean, rtol=1e-12)
-ng.check("running_var after 3 steps", mine_var, bn.running_var, rtol=1e-12)
+# %% check="running_stats" nbgrader={"grade": true, "grade_id": "check_running_stats", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "running_stats"):
+    check_rng = np.random.default_rng(2)
+    bn = ng.BatchNorm1D(4)
+    mine_mean, mine_var = np.zeros(4), np.ones(4)  # the layer's starting values
+    for _ in range(3):
+        batch = 1.0 + 3.0 * check_rng.standard_normal((N, 4))
+        bn.forward(batch)
+        mine_mean, mine_var = running_update(mine_mean, mine_var, batch)
+    ng.check("running_mean after 3 steps", mine_mean, bn.running_mean, rtol=1e-12)
+    ng.check("running_var after 3 steps", mine_var, bn.running_var, rtol=1e-12)
 
 # %% [markdown]
 # ## 3. A residual block's backward
@@ -208,7 +210,7 @@ ng.check("running_var after 3 steps", mine_var, bn.running_var, rtol=1e-12)
 # block's forward has already run).
 
 
-# %% exercise="residual_backward"
+# %% exercise="residual_backward" nbgrader={"grade": false, "grade_id": "residual_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def residual_backward(block, delta):
     """δ_x = branch.backward(δ) + δ for a Residual block with an identity shortcut."""
     ### BEGIN SOLUTION
@@ -216,13 +218,14 @@ def residual_backward(block, delta):
     ### END SOLUTION
 
 
-# %% check="residual_backward"
-check_rng = np.random.default_rng(3)
-ng.seed(3)
-block = ng.Residual(ng.Sequential(ng.Dense(WIDTH, WIDTH), ng.Tanh()))
-block.forward(check_rng.standard_normal((N, WIDTH)))
-delta_y = check_rng.standard_normal((N, WIDTH))
-ng.check("δ_x of the residual block", residual_backward(block, delta_y), block.backward(delta_y), rtol=1e-12)
+# %% check="residual_backward" nbgrader={"grade": true, "grade_id": "check_residual_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "residual_backward"):
+    check_rng = np.random.default_rng(3)
+    ng.seed(3)
+    block = ng.Residual(ng.Sequential(ng.Dense(WIDTH, WIDTH), ng.Tanh()))
+    block.forward(check_rng.standard_normal((N, WIDTH)))
+    delta_y = check_rng.standard_normal((N, WIDTH))
+    ng.check("δ_x of the residual block", residual_backward(block, delta_y), block.backward(delta_y), rtol=1e-12)
 
 # %% [markdown]
 # ## 4. RMS of δ per layer, by hand
@@ -236,7 +239,7 @@ ng.check("δ_x of the residual block", residual_backward(block, delta_y), block.
 # `net.layers[2 * (l - 1)].weight.data` and the biases `.bias.data`.
 
 
-# %% exercise="delta_rms"
+# %% exercise="delta_rms" nbgrader={"grade": false, "grade_id": "delta_rms", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def delta_rms(net, x, y):
     """[RMS δ^1, …, RMS δ^L] of a plain tanh network, by hand."""
     W = [layer.weight.data for layer in net.layers[::2]]
@@ -259,23 +262,24 @@ def delta_rms(net, x, y):
     ### END SOLUTION
 
 
-# %% check="delta_rms"
-def library_profile(kind, pn=False):
-    """(depths, RMS δ by depth) of one backward pass of deep_tanh(kind), from GradientFlow."""
-    model = deep_tanh(kind)
-    if pn:
-        model.add_feedback(ng.PseudoNormalize(period=2, start=2))
-    flow = ng.GradientFlow()
-    model.add_feedback(flow)
-    model.zero_grad()
-    loss.forward(model(x), y)
-    model.backward(loss.backward())
-    return flow.profile("delta")
+# %% check="delta_rms" nbgrader={"grade": true, "grade_id": "check_delta_rms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "delta_rms"):
+    def library_profile(kind, pn=False):
+        """(depths, RMS δ by depth) of one backward pass of deep_tanh(kind), from GradientFlow."""
+        model = deep_tanh(kind)
+        if pn:
+            model.add_feedback(ng.PseudoNormalize(period=2, start=2))
+        flow = ng.GradientFlow()
+        model.add_feedback(flow)
+        model.zero_grad()
+        loss.forward(model(x), y)
+        model.backward(loss.backward())
+        return flow.profile("delta")
 
 
-ng.check(
-    "RMS of δ per layer (plain)", delta_rms(deep_tanh("plain"), x, y), library_profile("plain")[1], rtol=1e-10
-)
+    ng.check(
+        "RMS of δ per layer (plain)", delta_rms(deep_tanh("plain"), x, y), library_profile("plain")[1], rtol=1e-10
+    )
 
 # %% [markdown]
 # ## 5. Five networks side by side

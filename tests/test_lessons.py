@@ -353,8 +353,12 @@ def test_student_notebook_stops_at_first_exercise(lesson, kernel_dirs, tmp_path)
     first = nb.cells[exercises[0]].metadata["exercise"]
     with pytest.raises(CellExecutionError) as raised:
         execute(nb, kernel_dirs, tmp_path, {**QUICK_PARAMETERS, "FIGURE_DIR": str(tmp_path / "figures")})
-    assert raised.value.ename == "NotImplementedError", raised.value.ename
-    failed = [  # a function exercise raises when its check cell calls it
+    # a variable exercise raises in its own cell; a function exercise when its check cell calls it,
+    # and the check cell says so
+    assert raised.value.ename == "NotImplementedError" or (
+        raised.value.ename == "CheckError" and f"exercise 1 (`{first}`) is not done yet" in str(raised.value)
+    ), (raised.value.ename, str(raised.value)[-500:])
+    failed = [
         cell.metadata.get("exercise") or cell.metadata.get("check")
         for cell in nb.cells
         if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", []))
@@ -408,7 +412,12 @@ def test_lesson_opens_as_a_notebook(lesson):
 
 
 # ------------------------------------------------------------ the machinery itself
-EXERCISE_LESSON = """
+SOLUTION_META = '"grade": false, "locked": false, "schema_version": 3, "solution": true, "task": false'
+TEST_META = (
+    '"grade": true, "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false'
+)
+ZERO_POINTS_META = TEST_META.replace('"points": 1', '"points": 0')
+EXERCISE_LESSON = f"""
     # %% tags=["parameters"]
     QUICK = False
 
@@ -417,22 +426,27 @@ EXERCISE_LESSON = """
     import numpy as np
     x = np.arange(6.0).reshape(2, 3)
 
-    # %% exercise="double"
+    # %% exercise="double" nbgrader={{"grade_id": "double", {SOLUTION_META}}}
     def double(v):
         ### BEGIN SOLUTION
         return 2 * v
         ### END SOLUTION
 
-    # %% check="double"
-    ng.check("doubled", double(x), 2 * x)
+    # %% check="double" nbgrader={{"grade_id": "check_double", {TEST_META}}}
+    with ng.checking(1, "double"):
+        ng.check("doubled", double(x), 2 * x)
+        ### BEGIN HIDDEN TESTS
+        ng.check("doubled at 1", double(1.0), 2.0)
+        ### END HIDDEN TESTS
 
-    # %% exercise="transpose"
+    # %% exercise="transpose" nbgrader={{"grade_id": "transpose", {SOLUTION_META}}}
     ### BEGIN SOLUTION
     xt = x.T
     ### END SOLUTION
 
-    # %% check="transpose"
-    ng.check("xt", xt, x.T)
+    # %% check="transpose" nbgrader={{"grade_id": "check_transpose", {TEST_META}}}
+    with ng.checking(2, "transpose"):
+        ng.check("xt", xt, x.T)
     """
 
 
@@ -549,9 +563,12 @@ def test_student_machinery_on_a_small_lesson(kernel_dirs, tmp_path):
         "def double(v):\n    # YOUR CODE HERE\n    raise NotImplementedError()",
         "# YOUR CODE HERE\nraise NotImplementedError()",
     ]
+    checks = [c.source for c in nb.cells if "check" in c.metadata]
+    # the hidden test is gone
+    assert checks[0] == 'with ng.checking(1, "double"):\n    ng.check("doubled", double(x), 2 * x)'
     with pytest.raises(CellExecutionError) as raised:
         execute(nb, kernel_dirs, tmp_path, QUICK_PARAMETERS)
-    assert raised.value.ename == "NotImplementedError"
+    assert raised.value.ename == "CheckError" and "exercise 1 (`double`) is not done yet" in str(raised.value)
 
 
 # ------------------------------------------------------------ the format and the transform
@@ -567,7 +584,7 @@ def test_strip_solutions_keeps_indentation_and_the_rest():
     [
         ("### BEGIN SOLUTION\nx = 1", "never closed"),
         ("x = 1\n### END SOLUTION", "without"),
-        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside a solution region"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside a region it opened"),
     ],
 )
 def test_unbalanced_markers_are_refused(source, message):
@@ -581,6 +598,18 @@ def test_unbalanced_markers_are_refused(source, message):
         ('# %%\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n\n# %% check="a"\nx\n', "no exercise="),
         ('# %% exercise="a"\nx = 1\n\n# %% check="a"\nx\n', "no solution region"),
         ('# %% exercise="a"\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n\n# %%\nx\n', "followed by"),
+        ('# %% exercise="a"\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n\n# %% check="a"\nx\n', "nbgrader"),
+        (
+            f'# %% exercise="a" nbgrader={{"grade_id": "a", {SOLUTION_META}}}\n### BEGIN SOLUTION\nx = 1\n'
+            f'### END SOLUTION\n\n# %% check="a" nbgrader={{"grade_id": "check_a", '
+            f'{ZERO_POINTS_META}}}\nx\n',
+            "worth 0 points",
+        ),
+        (
+            f'# %% exercise="a" nbgrader={{"grade_id": "a", {SOLUTION_META}}}\n### BEGIN SOLUTION\nx = 1\n'
+            f'### END SOLUTION\n\n# %% check="a" nbgrader={{"grade_id": "check_a", {TEST_META}}}\nx\n',
+            "must start with 'with ng.checking",
+        ),
     ],
 )
 def test_exercise_format_errors_are_named(body, message):
@@ -594,11 +623,12 @@ def test_solution_notebook_keeps_markers_and_marks_cells_for_nbgrader(tmp_path):
     nb = notebooks.solution_notebook(jupytext.read(lesson), "94_exercises")
     cells = [c for c in nb.cells if "exercise" in c.metadata]
     assert all(notebooks.BEGIN_SOLUTION in c.source and notebooks.END_SOLUTION in c.source for c in cells)
-    assert [c.metadata["nbgrader"]["grade_id"] for c in cells] == [
-        "94_exercises-double",
-        "94_exercises-transpose",
-    ]
+    assert [c.metadata["nbgrader"]["grade_id"] for c in cells] == ["double", "transpose"]
     assert all(c.metadata["nbgrader"]["solution"] for c in cells)
+    tests = [c for c in nb.cells if "check" in c.metadata]
+    assert [c.metadata["nbgrader"]["grade_id"] for c in tests] == ["check_double", "check_transpose"]
+    assert all(c.metadata["nbgrader"]["grade"] and c.metadata["nbgrader"]["locked"] for c in tests)
+    assert notebooks.BEGIN_HIDDEN_TESTS in tests[0].source
     assert "jupytext" not in nb.metadata  # no pairing: saving must not write a .py beside it
     nbformat.validate(nb)
 
