@@ -206,7 +206,7 @@ def cost_by_hand(x, y, W1, b1, W2, b2):
 with ng.checking(2, "cost"):
     loss = ng.MSE()
     C = cost_by_hand(x, y, W1, b1, W2, b2)
-    ng.check("C", C, loss(net(x), y))  # the library's MSE
+    ng.check("C", C, loss(net(x), y), factors={"N": N})  # the library's MSE
     print(f"C = {C:.6f}")
 
 # %% [markdown]
@@ -235,7 +235,7 @@ delta2 = dC_da2 * f_prime(a2)  # δ² = ∂C/∂a² ⊙ f′(z²)
 with ng.checking(3, "delta_output"):
     # The library's loss returns ∂C/∂a² (MSE's backward); its output activation turns that into δ².
     loss(net(x), y)
-    ng.check("dC_da2", dC_da2, loss.backward())
+    ng.check("dC_da2", dC_da2, loss.backward(), factors={"N": N})
     ng.check("delta2", delta2, net[3].backward(loss.backward()), hints={"yours lacks the factor f′(z²)": dC_da2})
     print("δ² =", delta2.ravel())
 
@@ -298,7 +298,7 @@ with ng.checking(5, "gradients"):
     loss(net(x), y)
     dC_dx_library = net.backward(loss.backward())
     for name, p in net.named_parameters():
-        ng.check(f"grads_by_hand[{name}]", grads_by_hand[name], p.grad)
+        ng.check(f"grads_by_hand[{name}]", grads_by_hand[name], p.grad, factors={"N": N})
     ng.check("dC_dx_by_hand", dC_dx_by_hand, dC_dx_library)
     for name, g in grads_by_hand.items():
         print(f"{name:9s}", g.ravel().round(6))
@@ -378,7 +378,7 @@ numeric = (cost_by_hand(x, y, W1, b1, W2_plus, b2) - cost_by_hand(x, y, W1, b1, 
 # %% check="finite_difference" nbgrader={"grade": true, "grade_id": "check_finite_difference", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(6, "finite_difference"):
     analytic = grads_by_hand["2.weight"][1, 0]
-    ng.check("numeric", numeric, analytic, rtol=1e-6)
+    ng.check("numeric", numeric, analytic, rtol=1e-6, hints={"divided by h instead of 2h": 2 * analytic})
     print(f"analytic {analytic:.12f}\nnumeric  {numeric:.12f}")
 
 # %% [markdown]

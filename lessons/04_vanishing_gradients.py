@@ -158,6 +158,19 @@ def forward_by_hand(net, x):
     return weights, activations, activations[-1] @ weights[-1] + biases[-1]
 
 
+# %%
+class RecordErrors(ng.FeedbackRule):
+    """Remembers the error entering each layer during backward (δ^l enters Dense layer l); changes nothing."""
+
+    def bind(self, net):
+        super().bind(net)
+        self.entering = {}
+
+    def before_layer(self, index, layer, delta):
+        self.entering[index] = backend.to_numpy(delta).copy()
+        return delta
+
+
 # %% exercise="deltas" nbgrader={"grade": false, "grade_id": "deltas", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def deltas_by_hand(weights, activations, delta_top, f_prime):
     """[δ¹, …, δ^L] from δ^L = delta_top by δ^l = (δ^{l+1} W^{l+1 T}) ⊙ f′(z^l)."""
@@ -184,6 +197,29 @@ with ng.checking(2, "deltas"):
     deltas = deltas_by_hand(weights, activations, delta_top, F_PRIME["sigmoid"])
     depths, flow_rms = flow.profile("delta", step=0)
     ng.check("RMS of your deltas, layers 1..L", [rms(d) for d in deltas], flow_rms, rtol=1e-10)
+    # the arrays themselves, not only their size: δ^l is the error entering Dense layer l
+    recorder = RecordErrors()
+    net.add_feedback(recorder)
+    net.zero_grad()
+    loss(net(x), y)
+    net.backward(loss.backward())
+    for l in range(1, len(deltas) + 1):
+        entering = recorder.entering[2 * (l - 1)]
+        ng.check(f"your δ^{l}", deltas[l - 1], entering, rtol=1e-10, atol=1e-12 * np.abs(entering).max())
+    ### BEGIN HIDDEN TESTS
+    hidden_net = deep_net(5, "tanh", seed=3)  # another depth, activation and seed
+    hidden_recorder = RecordErrors()
+    hidden_net.add_feedback(hidden_recorder)
+    hidden_net.zero_grad()
+    loss(hidden_net(x[:7]), y[:7])
+    hidden_top = backend.to_numpy(loss.backward())
+    hidden_net.backward(loss.backward())
+    hidden_weights, hidden_activations, _ = forward_by_hand(hidden_net, x[:7])
+    hidden_deltas = deltas_by_hand(hidden_weights, hidden_activations, hidden_top, F_PRIME["tanh"])
+    for l in range(1, 6):
+        entering = hidden_recorder.entering[2 * (l - 1)]
+        ng.check(f"δ^{l} of a 5-layer tanh network", hidden_deltas[l - 1], entering, rtol=1e-10, atol=1e-12 * np.abs(entering).max())
+    ### END HIDDEN TESTS
     print("layer  RMS(δ^l)")
     for l, value in zip(depths, flow_rms):
         print(f"{l:5d}  {value:.3e}")
@@ -308,7 +344,7 @@ speed = [rms(d.sum(axis=0)) for d in deltas]
 
 # %% check="speed" nbgrader={"grade": true, "grade_id": "check_speed", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(4, "speed"):
-    ng.check("speed", speed, flow.profile("bias_grad", step=0)[1], rtol=1e-10)
+    ng.check("speed", speed, flow.profile("bias_grad", step=0)[1], rtol=1e-10, factors={"N": len(x)})
 
 # %% [markdown]
 # A gradient is only a slope; what matters is how far each layer actually moves. We

@@ -78,8 +78,10 @@ import nanograd_ad as ng
 from nanograd_ad.artificial_derivative import SwitchingRule
 from nanograd_ad.experiments import ad_tables
 
-MODELS = 8 if QUICK else 100
-EPOCHS = 10 if QUICK else 300
+# The paper's cell is 100 runs x 300 epochs (about 90 s here: `nanograd-ad reproduce ad-relu`
+# runs it); the full mode of this lesson keeps every cell well under 30 s on 2 cores.
+MODELS = 8 if QUICK else 30
+EPOCHS = 10 if QUICK else 100
 
 
 def save(fig, name):
@@ -160,11 +162,15 @@ with ng.checking(1, "switching"):
 hyper = ad_tables.TASKS["ad-relu"].sets["A"]
 data = ad_tables.load_data("ad-relu", 0)
 seeds = list(range(MODELS))
-cells = {
-    variant: ad_tables.train_cell("ad-relu", hyper, DEPTH, variant, seeds, EPOCHS, data)
-    for variant in ("AD ReLU", "ReLU")
-}
-member = 3
+cells = {}
+for variant in ("AD ReLU", "ReLU"):
+    print(f"training {variant}: {MODELS} runs x {EPOCHS} epochs at once ...", flush=True)
+    cells[variant] = ad_tables.train_cell("ad-relu", hyper, DEPTH, variant, seeds, EPOCHS, data)
+    print(f"  done in {cells[variant]['wall_time_s']:.1f} s", flush=True)
+
+# %%
+# a member whose lowest loss is not 0 (0 = 0 would prove nothing): the first above 10⁻³
+member = next(m for m, value in enumerate(cells["AD ReLU"]["lowest_test_loss"]) if value > 1e-3)
 alone = ad_tables.train_cell("ad-relu", hyper, DEPTH, "AD ReLU", [seeds[member]], EPOCHS, data)
 print(f"model {member} of the ensemble: {cells['AD ReLU']['lowest_test_loss'][member]:.10f}")
 print(f"seed {seeds[member]} trained alone: {alone['lowest_test_loss'][0]:.10f}")
@@ -198,6 +204,10 @@ with ng.checking(2, "standard_error"):
     mean = sum(sample) / len(sample)
     s = math.sqrt(sum((v - mean) ** 2 for v in sample) / (len(sample) - 1))
     ng.check("mean_and_standard_error(sample)", mean_and_standard_error(sample), [mean, s / 2])
+    ### BEGIN HIDDEN TESTS
+    hidden_sample = np.random.default_rng(7).random(9)  # another sample, of another size
+    ng.check("mean_and_standard_error of 9 values", mean_and_standard_error(hidden_sample), [hidden_sample.mean(), hidden_sample.std(ddof=1) / 3])
+    ### END HIDDEN TESTS
 
 # %%
 paper = {
@@ -250,21 +260,33 @@ def sigmoid32(z):
 
 # %% check="sigmoid32" nbgrader={"grade": true, "grade_id": "check_sigmoid32", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(3, "sigmoid32"):
-    z32 = np.linspace(-80, 80, 16001, dtype=np.float32)
-    exact = 1 / (1 + np.exp(-z32.astype(np.float64)))  # float64 σ of the same float32 arguments
+    # the whole float32 range: ±80 finely, then out to the largest float32 (e^z overflows above 88.7)
+    far = np.float32(10.0) ** np.arange(2, 39, dtype=np.float32) * np.float32(3.4)
+    z32 = np.concatenate([np.linspace(-80, 80, 16001, dtype=np.float32), [88.0, 88.8, 89.0, 100.0], far])
+    z32 = np.concatenate([-z32, z32]).astype(np.float32)
+    yours = sigmoid32(z32)
+    exact = 1 / (1 + np.exp(-np.clip(z32.astype(np.float64), -700, 700)))  # float64 σ of the float32 arguments
     normal = exact >= np.finfo(np.float32).tiny  # where σ is a normal float32
     tanh_formula = (0.5 * (1 + np.tanh(0.5 * z32))).astype(np.float32)
     ng.check(
         "sigmoid32(z) where σ is a normal float32",
-        sigmoid32(z32)[normal],
+        yours[normal],
         exact[normal],
         rtol=1e-6,
         atol=0.0,
         hints={"½(1 + tanh(z/2)): rounds the left tail to 0": tanh_formula[normal]},
+        dtype="float32",
     )
+    tiny = float(np.finfo(np.float32).tiny)
+    ng.check("sigmoid32(z) where σ < the smallest normal float32", yours[~normal], exact[~normal], rtol=0.5, atol=tiny)
+    ### BEGIN HIDDEN TESTS
+    hidden_grid = np.float32([[-88.5, -20.0], [0.0, 95.0]])  # a 2-D input keeps its shape
+    ng.check("sigmoid32 of a 2-D array", sigmoid32(hidden_grid), 1 / (1 + np.exp(-hidden_grid.astype(np.float64))), rtol=1e-6, dtype="float32")
+    ng.check("sigmoid32 of a Python float", sigmoid32(-30.0), 1 / (1 + math.exp(30.0)), rtol=1e-6, dtype="float32")
+    ### END HIDDEN TESTS
     library = ng.backend.to_numpy(ng.Sigmoid()(z32))
     ng.check("the library's float32 sigmoid", library[normal], exact[normal], rtol=1e-6, atol=0.0)
-    dead = (z32 < -5) & (3.5 * z32 >= -87)  # dead units where σ(3.5 z) is still a normal float32
+    dead = (z32 < -5) & (z32 >= -87 / 3.5)  # dead units where σ(3.5 z) is still a normal float32
     ad_tanh = (0.5 * (1 + np.tanh(0.5 * np.float32(3.5) * z32[dead]))).astype(np.float32)
     ad_library = ng.backend.to_numpy(ng.ReLU(derivative="ad", k=3.5).d(z32[dead], None))
     print(

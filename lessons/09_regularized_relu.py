@@ -131,6 +131,8 @@ with ng.checking(1, "r_by_hand"):
         (3, 32, 32, 16, 3, 1, 1),  # the module docstring's example: 3072 / (1024·16·27) = 1/144
         (3, 32, 32, 64, 11, 4, 5),  # AlexNet's first convolution
         (16, 15, 15, 32, 3, 2, 0),
+        (3, 20, 28, 8, 3, 1, 1),  # not square: H ≠ W (an image 20 high, 28 wide) ...
+        (5, 17, 9, 4, 3, 2, 0),  # ... and taller than wide, with a stride
     ]
     mine, library = [], []
     for C_in, H, W, C_out, k, stride, padding in geometries:
@@ -138,10 +140,20 @@ with ng.checking(1, "r_by_hand"):
         net.build((C_in, H, W))
         mine.append(r_conv(C_in, H, W, C_out, k, stride, padding))
         library.append(net.layers[1].r)
-    ng.check("r_conv for the three geometries", mine, library, rtol=1e-12)
+    ng.check("r_conv for the five geometries", mine, library, rtol=1e-12)
     dense = ng.Sequential(ng.Dense(100, 40), ng.RegularizedReLU())
     dense.build((100,))
     ng.check("r_dense(100, 40)", r_dense(100, 40), dense.layers[1].r, rtol=1e-12)
+    ### BEGIN HIDDEN TESTS
+    for hidden_geometry in [(2, 12, 7, 6, 5, 1, 2), (4, 31, 10, 3, 4, 3, 1), (1, 6, 40, 9, 3, 1, 0)]:
+        c_in, h_in, w_in, c_out, k_size, step, pad = hidden_geometry
+        hidden_net = ng.Sequential(ng.Conv2D(c_in, c_out, k_size, stride=step, padding=pad), ng.RegularizedReLU())
+        hidden_net.build((c_in, h_in, w_in))
+        ng.check(f"r_conv{hidden_geometry}", r_conv(*hidden_geometry), hidden_net.layers[1].r, rtol=1e-12)
+    hidden_dense = ng.Sequential(ng.Dense(7, 300), ng.RegularizedReLU())
+    hidden_dense.build((7,))
+    ng.check("r_dense(7, 300)", r_dense(7, 300), hidden_dense.layers[1].r, rtol=1e-12)
+    ### END HIDDEN TESTS
     print("r of the three convolutions:", [f"1/{1 / r:.4g}" for r in library], "; dense:", dense.layers[1].r)
 
 # %% [markdown]
@@ -287,6 +299,10 @@ def input_factor(net, x):
 with ng.checking(4, "input_factor"):
     alpha = input_factor(regularized, images)
     ng.check("input_factor(regularized, images)", alpha, ng.suggest_input_scale(regularized, images), rtol=1e-9)
+    ### BEGIN HIDDEN TESTS
+    hidden_x = 3.0 * images[: len(images) // 2]  # other inputs: 3 × half the batch
+    ng.check("input_factor of other inputs", input_factor(regularized, hidden_x), ng.suggest_input_scale(regularized, hidden_x), rtol=1e-9)
+    ### END HIDDEN TESTS
     scaled_logits = regularized(alpha * images)
     print(f"α = {alpha:.4g}; RMS of the logits at α·x: {np.sqrt(np.mean(scaled_logits**2)):.6f}")
     print(f"compare 1/Π r = {1 / product_of_r(regularized):.4g}: α compensates the product of the r's")
