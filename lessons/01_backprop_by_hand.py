@@ -458,7 +458,7 @@ assert not buggy_report.passed and buggy_report.max_rel_error > 1e-3
 # dashed for negative — and the error travels along them from right to left.
 
 
-# %%
+# %% alt="The 2-3-1 XOR network drawn as nodes and edges, each node coloured by its error delta, for the four samples."
 def draw_network(ax, weights, node_values, vmax, title):
     """Nodes in columns (one per layer), edges for the weights, node colour = value."""
     sizes = [w.shape[0] for w in weights] + [weights[-1].shape[1]]
@@ -534,7 +534,7 @@ save(fig, "01_network_deltas")
 # $1$ where the sigmoid's is at most $1/4$, so with tanh the same $\eta = 5$ makes steps
 # many times larger, overshoots, and the loss does not fall.
 
-# %%
+# %% alt="Training loss of the XOR network against gradient-descent step, falling on a log scale."
 net.feedback = []
 history = []
 for _ in range(STEPS):

@@ -152,7 +152,7 @@ with ng.checking(1, "relu_ad"):
     )
     ng.check("relu_ad_of(z, 1)", relu_ad_of(z, 1.0), relu_ad[1.0])
 
-# %%
+# %% alt="ReLU's true derivative (a step) beside the artificial derivative sigma(kz) for several k, against z."
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.plot(z, relu_true, color="k", lw=2, label=r"ReLU's derivative $d_0$ (eq. 7)")
 for k, d in relu_ad.items():
@@ -244,7 +244,7 @@ with ng.checking(2, "sigmoid_ad"):
         hints={"the true derivative y(1 − y) (eq. 10) instead of the AD min(y, 1 − y)": sigmoid_true},
     )
 
-# %%
+# %% alt="The sigmoid's true derivative beside the artificial derivative min(y, 1 - y), against z."
 
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.plot(z, sigmoid_true, color="k", lw=2, label=r"sigmoid's derivative $y(1-y)$ (eq. 10)")
@@ -407,7 +407,7 @@ for name, (_, _, history, accuracy) in runs.items():
         f"dead units {history['dead'][0]:.0%} → {history['dead'][-1]:.0%}, test accuracy {accuracy:.1%}"
     )
 
-# %%
+# %% alt="Loss and the number of dead units over training, for the true derivative (stuck) and the artificial derivative (learning)."
 fig, (ax_loss, ax_dead) = plt.subplots(1, 2, figsize=(10, 3.6))
 labels = {"true": "true derivative $d_0$", "ad": rf"AD $\sigma({K:g}\,z)$"}
 for name, (_, _, history, _) in runs.items():

@@ -249,7 +249,7 @@ with ng.checking(3, "dx_full_correlation"):
 # The unrotated kernel gives a different array — the check above would name it — so
 # the rotation is not a convention: it is where the chain rule sends each number.
 
-# %%
+# %% alt="Panels of the error delta, the kernel rotated by 180 degrees and the input gradient dC/dx that their correlation gives, summed over output channels."
 assert np.abs(unflipped - dx_library).max() > 0.1 * np.abs(dx_library).max(), "an unflipped kernel must fail"
 
 fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
@@ -470,7 +470,7 @@ for pool in (ng.MaxPool2D(2), ng.AvgPool2D(3, stride=1)):
 # as much. (That unevenness is one source of the checkerboard artefacts of strided
 # convolutions.)
 
-# %%
+# %% alt="The input gradient dC/dx for delta = 1 everywhere at each stride: a heat map counting the windows that cover each input pixel."
 size = 9 if QUICK else 15
 image = np.zeros((1, 1, size, size))
 kernel = np.ones((1, 1, 3, 3))

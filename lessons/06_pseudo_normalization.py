@@ -286,7 +286,7 @@ with ng.checking(4, "growth"):
 # other layer, letting the plain layers between pull the scale back. Compare the δ RMS by
 # depth for none, every other and every layer:
 
-# %%
+# %% alt="RMS of delta per layer without and with pseudo-normalization, the normalized network keeping it level."
 print(f"P(|X| > 1) for a standard Gaussian: {math.erfc(1 / math.sqrt(2)):.4f}")
 profiles = {}
 for label, rule_args in (("plain", None), ("PN every other layer", (2, 2)), ("PN every layer", (1, 1))):

@@ -241,7 +241,7 @@ with ng.checking(3, "select"):
     ng.check("case2", case2, select_layers(G_hat_lib, THRESHOLD, case=2))
     print(f"threshold {THRESHOLD}: case 1 amplifies {case1}, case 2 amplifies {case2}")
 
-# %%
+# %% alt="Gradient directionality G per layer from one recorded epoch, and the standardized G-hat with dashed lines at plus and minus the threshold."
 fig, (ax_g, ax_hat) = plt.subplots(1, 2, figsize=(9, 3.4))
 positions = np.arange(len(layers))
 ax_g.bar(positions - 0.2, G_values, 0.4, label="G (eq. 4)")

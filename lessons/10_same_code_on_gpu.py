@@ -443,7 +443,7 @@ with ng.checking(3, "step_time"):
 # on the host and, where there is one, on the GPU.
 
 
-# %%
+# %% alt="Median time of one SGD step against batch size with the straight-line fit T0 + cB, and the time per sample T(B)/B."
 def training_step(net, optimizer, x, y):
     """One SGD step on the batch (x, y); returns the loss as a float — one sync, so a GPU has finished."""
     net.zero_grad()

@@ -485,7 +485,7 @@ assert {k for k, v in gaps_bugged.items() if v > 1e-6} == {"0.weight", "0.bias"}
 # about $10^{-5}$ — one reason `gradcheck` always works on a float64 copy. With your
 # `central_difference`:
 
-# %%
+# %% alt="Error of a finite difference against the step h on log-log axes: truncation error on the right, rounding on the left (a V)."
 net = network()
 W1 = net.layers[0].weight.data
 net.zero_grad()

@@ -270,6 +270,9 @@ def test_lesson_is_an_exercise_set(lesson):
     checks = [c for c in nb.cells if c.cell_type == "code" and "check" in c.metadata]
     for cell in checks:
         assert "ng.check(" in cell.source, f"check cell {cell.metadata['check']!r} does not call ng.check"
+    for cell in nb.cells:  # alt text for every figure (nbconvert, nbgrader's feedback use it)
+        if cell.cell_type == "code" and "save(fig" in cell.source:
+            assert len(cell.metadata.get("alt", "")) > 20, f"{lesson.name}: a figure cell has no alt= text"
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert "import nanograd_ad" in first_code.source and "pip install" in first_code.source, (
         f"{lesson.name}: the first code cell should check that nanograd_ad imports and say how to install it"
