@@ -188,6 +188,14 @@ with ng.checking(1, "forward"):
     ng.check("z1", z1, backend.to_numpy(net[0](x)))  # the library's first Dense layer
     ng.check("a2", a2, backend.to_numpy(net(x)))  # the whole network
     print("a2 =", a2.ravel().round(4))
+    ### BEGIN HIDDEN TESTS
+    hidden_x = np.random.default_rng(11).standard_normal((3, 2))  # three other samples
+    hidden_out = forward_by_hand(hidden_x, W1, b1, W2, b2)
+    ng.check("z1 of three other samples", hidden_out[0], backend.to_numpy(net[0](hidden_x)))
+    ng.check("a2 of three other samples", hidden_out[3], backend.to_numpy(net(hidden_x)))
+    ng.check("a2 of one sample", forward_by_hand(x[1:2], W1, b1, W2, b2)[3], backend.to_numpy(net(x[1:2])))
+    net(x)  # the network's cache back on the lesson's data
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 2.** The loss $C = \frac1N\sum_n (a^2_n - y_n)^2$, as a Python float.
@@ -208,6 +216,12 @@ with ng.checking(2, "cost"):
     C = cost_by_hand(x, y, W1, b1, W2, b2)
     ng.check("C", C, loss(net(x), y), factors={"N": N})  # the library's MSE
     print(f"C = {C:.6f}")
+    ### BEGIN HIDDEN TESTS
+    hidden_x = np.random.default_rng(12).standard_normal((3, 2))  # another batch size: N = 3
+    hidden_y = np.array([[0.2], [0.9], [0.4]])
+    ng.check("C of three other samples", cost_by_hand(hidden_x, hidden_y, W1, b1, W2, b2), ng.MSE()(net(hidden_x), hidden_y), factors={"N": 3})
+    net(x)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. The backward pass, by hand

@@ -151,6 +151,10 @@ with ng.checking(1, "relu_ad"):
         hints={"the true derivative (the step of eq. 7) instead of the AD σ(kz)": relu_true},
     )
     ng.check("relu_ad_of(z, 1)", relu_ad_of(z, 1.0), relu_ad[1.0])
+    ### BEGIN HIDDEN TESTS
+    hidden_z = 4 * np.random.default_rng(12).standard_normal((3, 4))  # a 2-D array, another k
+    ng.check("relu_ad_of(z, 2.5) of a 3×4 array", relu_ad_of(hidden_z, 2.5), derivative_of(ng.ReLU(derivative="ad", k=2.5), hidden_z))
+    ### END HIDDEN TESTS
 
 # %% alt="ReLU's true derivative (a step) beside the artificial derivative sigma(kz) for several k, against z."
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -243,6 +247,10 @@ with ng.checking(2, "sigmoid_ad"):
         sigmoid_ad,
         hints={"the true derivative y(1 − y) (eq. 10) instead of the AD min(y, 1 − y)": sigmoid_true},
     )
+    ### BEGIN HIDDEN TESTS
+    hidden_z = 6 * np.random.default_rng(13).standard_normal((2, 5))  # both tails, a 2-D array
+    ng.check("sigmoid_ad_of(y) of a 2×5 array", sigmoid_ad_of(1 / (1 + np.exp(-hidden_z))), derivative_of(ng.Sigmoid(derivative="ad"), hidden_z))
+    ### END HIDDEN TESTS
 
 # %% alt="The sigmoid's true derivative beside the artificial derivative min(y, 1 - y), against z."
 

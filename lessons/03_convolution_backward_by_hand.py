@@ -148,6 +148,11 @@ with ng.checking(1, "conv_forward"):
             rtol=TOL,
         )
     print("your convolution equals Conv2D's for three strides/paddings")
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(31)  # a non-square input, another kernel size, stride 3
+    hidden_x, hidden_W, hidden_b = hidden_rng.standard_normal((1, 2, 7, 11)), hidden_rng.standard_normal((3, 2, 2, 2)), hidden_rng.standard_normal(3)
+    ng.check("conv_forward of a 7×11 input, k = 2, stride 3, padding 1", conv_forward(hidden_x, hidden_W, hidden_b, 3, 1), library_conv(hidden_x, hidden_W, hidden_b, 3, 1)[1], rtol=TOL)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. The backward pass
@@ -199,6 +204,17 @@ with ng.checking(2, "conv_backward"):
         ng.check(f"db {where}", db, layer.bias.grad, rtol=TOL)
         ng.check(f"dx {where}", dx, dx_library, rtol=TOL)
     print("your dW, db and dx equal Conv2D.backward's")
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(32)  # a non-square input, another kernel size, stride 3
+    hidden_x, hidden_W, hidden_b = hidden_rng.standard_normal((1, 2, 7, 11)), hidden_rng.standard_normal((3, 2, 2, 2)), hidden_rng.standard_normal(3)
+    hidden_layer, hidden_z = library_conv(hidden_x, hidden_W, hidden_b, 3, 1)
+    hidden_delta = hidden_rng.standard_normal(hidden_z.shape)
+    hidden_dx = backend.to_numpy(hidden_layer.backward(hidden_delta))
+    hidden_grads = conv_backward(hidden_delta, hidden_x, hidden_W, 3, 1)
+    ng.check("dW of a 7×11 input, stride 3", hidden_grads[0], hidden_layer.weight.grad, rtol=TOL)
+    ng.check("db of a 7×11 input, stride 3", hidden_grads[1], hidden_layer.bias.grad, rtol=TOL)
+    ng.check("dx of a 7×11 input, stride 3", hidden_grads[2], hidden_dx, rtol=TOL)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ### $\partial C/\partial x$ is a full correlation with the rotated kernel
@@ -314,6 +330,14 @@ with ng.checking(4, "im2col"):
     z2 = cols.reshape(-1, C_in * k * k) @ W.reshape(C_out, -1).T + b  # one matrix product
     z_from_cols = z2.reshape(N, h_out, w_out, C_out).transpose(0, 3, 1, 2)
     ng.check("z from im2col", z_from_cols, expected, rtol=TOL)
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(33)  # a non-square input, k = 2, stride 3
+    hidden_x, hidden_W, hidden_b = hidden_rng.standard_normal((1, 2, 7, 11)), hidden_rng.standard_normal((3, 2, 2, 2)), hidden_rng.standard_normal(3)
+    hidden_expected = library_conv(hidden_x, hidden_W, hidden_b, 3, 0)[1]
+    hidden_cols = im2col(hidden_x, 2, 3, *hidden_expected.shape[2:])
+    hidden_z = (hidden_cols.reshape(-1, 2 * 2 * 2) @ hidden_W.reshape(3, -1).T + hidden_b).reshape(1, *hidden_expected.shape[2:], 3).transpose(0, 3, 1, 2)
+    ng.check("z from im2col of a 7×11 input, k = 2, stride 3", hidden_z, hidden_expected, rtol=TOL)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 5.** Write `col2im`, the adjoint: the same loop, adding (`+=`) each offset's
@@ -362,6 +386,12 @@ with ng.checking(5, "col2im"):
         rtol=TOL,
     )
     print("col2im is im2col's adjoint, and gives Conv2D's ∂C/∂x")
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(34)  # a non-square input, k = 2, stride 3 (gaps between windows)
+    hidden_x = hidden_rng.standard_normal((1, 2, 7, 11))
+    hidden_c = hidden_rng.standard_normal((1, 2, 4, 2, 2, 2))
+    ng.check("⟨x, col2im(c)⟩ of a 7×11 input, stride 3", float(np.sum(hidden_x * col2im(hidden_c, hidden_x.shape, 3))), float(np.sum(im2col(hidden_x, 2, 3, 2, 4) * hidden_c)), rtol=TOL)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Pooling backward
@@ -412,6 +442,13 @@ with ng.checking(6, "maxpool_backward"):
             backend.to_numpy(pool.backward(delta)),
             rtol=TOL,
         )
+    ### BEGIN HIDDEN TESTS
+    hidden_x = np.random.default_rng(35).permutation(np.arange(2 * 6 * 9, dtype=float)).reshape(1, 2, 6, 9) / 100  # no ties
+    for hidden_k, hidden_stride in [(3, 1), (2, 3)]:  # overlapping windows, and gaps, on a non-square input
+        hidden_pool = ng.MaxPool2D(hidden_k, stride=hidden_stride)
+        hidden_delta = np.random.default_rng(36).standard_normal(backend.to_numpy(hidden_pool(hidden_x)).shape)
+        ng.check(f"maxpool_backward of a 6×9 input (k={hidden_k}, stride={hidden_stride})", maxpool_backward(hidden_delta, hidden_x, hidden_k, hidden_stride), backend.to_numpy(hidden_pool.backward(hidden_delta)), rtol=TOL)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 7.** Mean-pooling backward, for windows that may overlap.
@@ -444,6 +481,13 @@ with ng.checking(7, "avgpool_backward"):
             factors={"k": size, "k²": size * size},  # the batch size is no factor of a pooling backward
         )
     print("your pooling backward passes equal MaxPool2D's and AvgPool2D's")
+    ### BEGIN HIDDEN TESTS
+    hidden_x = np.random.default_rng(37).standard_normal((1, 2, 6, 9))
+    for hidden_k, hidden_stride in [(3, 2), (2, 3)]:  # another k, and gaps, on a non-square input
+        hidden_pool = ng.AvgPool2D(hidden_k, stride=hidden_stride)
+        hidden_delta = np.random.default_rng(38).standard_normal(backend.to_numpy(hidden_pool(hidden_x)).shape)
+        ng.check(f"avgpool_backward of a 6×9 input (k={hidden_k}, stride={hidden_stride})", avgpool_backward(hidden_delta, hidden_x.shape, hidden_k, hidden_stride), backend.to_numpy(hidden_pool.backward(hidden_delta)), rtol=TOL, factors={"k": hidden_k, "k²": hidden_k**2})
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. The independent referee, once more

@@ -128,6 +128,11 @@ with ng.checking(1, "rms"):
     probe = np.random.default_rng(0).standard_normal((7, 5))
     ng.check("rms([3, 4])", rms(np.array([3.0, 4.0])), np.sqrt(12.5))
     ng.check("rms(probe)", rms(probe), np.linalg.norm(probe) / np.sqrt(probe.size))
+    ### BEGIN HIDDEN TESTS
+    ng.check("rms of a 2×3×4 array of −2", rms(np.full((2, 3, 4), -2.0)), 2.0)  # negative entries, 3 axes
+    hidden_v = np.random.default_rng(41).standard_normal((3, 4, 5))
+    ng.check("rms of a 3-D array", rms(hidden_v), np.linalg.norm(hidden_v.ravel()) / np.sqrt(hidden_v.size))
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # For a network of $L$ weight layers, $z^l = a^{l-1} W^l + b^l$, $a^l = f(z^l)$ for $l < L$, and

@@ -142,6 +142,11 @@ with ng.checking(1, "switching"):
     ng.check("switch_epochs(losses, 1.0)", switch_epochs(losses, 1.0), library_switches(losses, 1.0)[0])
     epochs_switched, rule = library_switches(losses, A)
     print("switches at epochs", epochs_switched, "→ modes", [mode for _, mode in rule.switches])
+    ### BEGIN HIDDEN TESTS
+    for hidden_losses in ([1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.9, 0.92, 0.7], [1.0, 0.5, 0.25, 0.125], [0.3, 0.3, 0.3]):
+        for hidden_A in (1.05, 1.0):
+            ng.check(f"switch_epochs({hidden_losses}, {hidden_A})", switch_epochs(hidden_losses, hidden_A), library_switches(hidden_losses, hidden_A)[0])
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # The modes alternate: AD → original at the first switch, back to AD at the second, and so

@@ -142,6 +142,11 @@ with ng.checking(1, "rms_norm"):
     ng.check("rms_per_sample(d)", rms_per_sample(d), rms(d), rtol=1e-12)
     ng.check("norm(d)", norm(d), pseudo_normalize(d, eps=EPS), rtol=1e-12)
     ng.check("RMS(norm(d))", rms_per_sample(norm(d)), np.ones(N), rtol=1e-6)  # 1 up to ε/RMS
+    ### BEGIN HIDDEN TESTS
+    hidden_d = np.vstack([np.zeros(4), np.full(4, 0.5), np.random.default_rng(61).random(4)])  # a zero row: ε keeps it finite
+    ng.check("rms_per_sample of 3 other samples", rms_per_sample(hidden_d), rms(hidden_d), rtol=1e-12)
+    ng.check("norm of 3 other samples", norm(hidden_d), pseudo_normalize(hidden_d, eps=EPS), rtol=1e-12)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. Which layers are normalized
@@ -174,6 +179,10 @@ with ng.checking(2, "pn_layers"):
     ng.check("pn_layers(7)", pn_layers(7), library_pn_layers(7))
     ng.check("pn_layers(10, start=1, period=3)", pn_layers(10, 1, 3), library_pn_layers(10, 1, 3))
     print("the paper's 6-layer network normalizes hidden layers", pn_layers(6))
+    ### BEGIN HIDDEN TESTS
+    for hidden_args in [(3,), (12, 3, 4), (9, 1, 1)]:
+        ng.check(f"pn_layers{hidden_args}", pn_layers(*hidden_args), library_pn_layers(*hidden_args))
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. The PN recursion by hand
@@ -223,6 +232,16 @@ with ng.checking(3, "pn_recursion"):
     for l in range(6, 0, -1):
         ng.check(f"∂C/∂W^{l} with PN", mine[l - 1], library_grads[l - 1], rtol=1e-10, atol=1e-14)
     print("hand PN gradients equal the library's for every layer")
+    ### BEGIN HIDDEN TESTS
+    hidden_net = tanh_mlp(7)  # another depth, start and period, another batch
+    hidden_net.add_feedback(ng.PseudoNormalize(period=3, start=1))
+    hidden_net.zero_grad()
+    loss.forward(hidden_net(x[:5]), y[:5])
+    hidden_net.backward(loss.backward())
+    hidden_mine = pn_gradients(hidden_net, x[:5], y[:5], start=1, period=3)
+    for l in range(7, 0, -1):
+        ng.check(f"∂C/∂W^{l} with PN every 3rd layer from 1, depth 7", hidden_mine[l - 1], hidden_net.layers[2 * (l - 1)].weight.grad, rtol=1e-10, atol=1e-14)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. How much the first layer gains

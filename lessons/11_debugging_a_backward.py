@@ -176,6 +176,9 @@ with ng.checking(1, "relative_error"):
         [1e-9 / 1e-6, 1e-9 / 1e-6, 0.0, 2.0, 2e-3 / 3e-3],
         atol=1e-15,
     )
+    ### BEGIN HIDDEN TESTS
+    ng.check("relative_error of a 2×2 array", relative_error(np.array([[1.0, -2.0], [0.0, 4.0]]), np.array([[1.5, -2.0], [0.0, -4.0]]), 1e-3), [[0.5 / 1.5, 0.0], [0.0, 2.0]], atol=1e-15)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 2 — the central difference.** Write `central_difference(objective, values,
@@ -218,6 +221,12 @@ with ng.checking(2, "central_difference"):
     )
     ng.check("W1 after central_difference (restored?)", W1, before, rtol=1e-15, atol=0.0)
     ng.check("numeric ∂C/∂W¹", numeric_W1, backprop_W1, rtol=1e-6, atol=1e-10)
+    ### BEGIN HIDDEN TESTS
+    hidden_values = np.array([1.0, 2.0, 3.0])
+    hidden_saved = hidden_values.copy()
+    ng.check("central_difference of Σ v³ at v = 2", central_difference(lambda: float(np.sum(hidden_values**3)), hidden_values, 1), 12.0, rtol=1e-8)
+    ng.check("values after central_difference (restored?)", hidden_values, hidden_saved, rtol=1e-15, atol=0.0)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. Bug 1 — a missing transpose
@@ -283,6 +292,14 @@ with ng.checking(3, "input_error"):
     reference(x)
     expected_dx = reference.backward(delta)
     ng.check("input_error(delta, W)", input_error(delta, reference.weight.data), expected_dx)
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(111)  # a non-square W: 3 inputs → 6 outputs, batch 5
+    hidden_W, hidden_delta = hidden_rng.standard_normal((3, 6)), hidden_rng.standard_normal((5, 6))
+    hidden_dense = ng.Dense(3, 6)
+    hidden_dense.weight.data = hidden_W
+    hidden_dense(hidden_rng.standard_normal((5, 3)))
+    ng.check("input_error of a 3 → 6 layer", input_error(hidden_delta, hidden_W), hidden_dense.backward(hidden_delta))
+    ### END HIDDEN TESTS
 
 
 # %%
@@ -340,6 +357,9 @@ with ng.checking(4, "bias_gradient"):
     reference(x)
     reference.backward(delta)
     ng.check("bias_gradient(delta)", bias_gradient(delta), reference.bias.grad, factors={"N": len(delta)})
+    ### BEGIN HIDDEN TESTS
+    ng.check("bias_gradient of ones (3 samples)", bias_gradient(np.ones((3, 5))), np.full(5, 3.0), factors={"N": 3})
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Bugs 3 and 4 — a wrong derivative
@@ -389,6 +409,10 @@ with ng.checking(5, "tanh_derivative"):
     report5 = ng.gradcheck(network(activation=ng.Tanh(derivative=tanh_derivative)), loss, x, y)
     assert report5.passed, report5
     print("bugs 3 and 4 mended: gradcheck passes with your derivative")
+    ### BEGIN HIDDEN TESTS
+    hidden_z = np.array([[-20.0, 0.0], [5.0, 0.3]])  # a 2-D array with a far tail
+    ng.check("tanh_derivative of a 2×2 array", tanh_derivative(hidden_z, np.tanh(hidden_z)), 1 / np.cosh(hidden_z) ** 2, hints={"1 − z² (z where a belongs)": 1 - hidden_z**2})
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. "Bug" 5 — the check sits on a kink

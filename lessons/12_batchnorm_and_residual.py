@@ -161,6 +161,12 @@ with ng.checking(1, "bn_forward"):
         atol=1e-12,
     )
     print("each column of x̂ has mean 0 and (biased) variance 1:", np.allclose(bn.x_hat.var(axis=0), 1, atol=1e-4))
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(121)  # another batch size and width
+    hidden_x = -1.0 + 0.1 * hidden_rng.standard_normal((3, 2))
+    hidden_bn = ng.BatchNorm1D(2)
+    ng.check("BatchNorm1D output of a 3×2 batch", bn_forward(hidden_x, hidden_bn.weight.data, hidden_bn.bias.data), hidden_bn.forward(hidden_x), rtol=1e-10, atol=1e-12)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. The running statistics
@@ -198,6 +204,17 @@ with ng.checking(2, "running_stats"):
         mine_mean, mine_var = running_update(mine_mean, mine_var, batch)
     ng.check("running_mean after 3 steps", mine_mean, bn.running_mean, rtol=1e-12)
     ng.check("running_var after 3 steps", mine_var, bn.running_var, rtol=1e-12)
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(122)  # another batch size and 5 steps
+    hidden_bn = ng.BatchNorm1D(3)
+    hidden_mean, hidden_var = np.zeros(3), np.ones(3)
+    for _ in range(5):
+        hidden_batch = -2.0 + 0.5 * hidden_rng.standard_normal((3, 3))
+        hidden_bn.forward(hidden_batch)
+        hidden_mean, hidden_var = running_update(hidden_mean, hidden_var, hidden_batch)
+    ng.check("running_mean after 5 steps of batch 3", hidden_mean, hidden_bn.running_mean, rtol=1e-12)
+    ng.check("running_var after 5 steps of batch 3", hidden_var, hidden_bn.running_var, rtol=1e-12)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. A residual block's backward

@@ -12,6 +12,24 @@ import pytest
 from nanograd_ad import backend, init
 
 
+@pytest.fixture(scope="session")
+def kernel_dirs(tmp_path_factory) -> list[str]:
+    """A folder holding one kernelspec, ``nanograd-ad-lessons``, that runs sys.executable."""
+    from lesson_kernel import write_kernel_dirs
+
+    return write_kernel_dirs(tmp_path_factory.mktemp("kernels"))
+
+
+@pytest.fixture(scope="session")
+def executed_lessons(kernel_dirs, tmp_path_factory):
+    """Every lesson's solution notebook, executed at most once per test session (quick mode,
+    planted mistakes injected): ``executed_lessons[path]`` → ``lesson_kernel.ExecutedLesson``
+    (``.nb``, ``.workdir``, ``.figures``, ``.seconds``). The lesson tests read it; so may others."""
+    from lesson_kernel import ExecutedLessons
+
+    return ExecutedLessons(kernel_dirs, tmp_path_factory.mktemp)
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip ``grading`` tests unless the run selects them (``-m grading``)."""
     if "grading" in (config.getoption("markexpr", "") or ""):

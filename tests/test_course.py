@@ -128,9 +128,14 @@ def test_private_hidden_tests_are_merged(tmp_path):
 
 # ------------------------------------------------------------ second step: nbgrader grades
 def _planted_submission(lesson: Path, source_nb):
-    """The solution with the first planted mistake of the first exercise appended to its cell."""
+    """The solution with the first planted mistake of the last exercise appended to its cell.
+
+    The last one: in a lesson whose later exercises call earlier ones (lesson 01's
+    ``cost_by_hand`` calls ``forward_by_hand``), a wrong earlier answer rightly costs the
+    later exercises' points too.
+    """
     mistakes = runpy.run_path(str(PLANTED_DIR / lesson.name))["MISTAKES"]
-    exercise = notebooks.exercise_ids(source_nb, lesson.stem)[0]
+    exercise = notebooks.exercise_ids(source_nb, lesson.stem)[-1]
     mistake = mistakes[exercise][0]
     nb = notebooks.student_notebook(source_nb, lesson.stem)
     for cell, whole in zip(nb.cells, source_nb.cells):
