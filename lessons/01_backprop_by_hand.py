@@ -186,6 +186,8 @@ def forward_by_hand(x, W1, b1, W2, b2):
 with ng.checking(1, "forward"):
     z1, a1, z2, a2 = forward_by_hand(x, W1, b1, W2, b2)
     ng.check("z1", z1, backend.to_numpy(net[0](x)))  # the library's first Dense layer
+    ng.check("a1", a1, backend.to_numpy(net[1](net[0](x))))  # ... and its activation
+    ng.check("z2", z2, backend.to_numpy(net[2](net[1](net[0](x)))))  # the second Dense layer
     ng.check("a2", a2, backend.to_numpy(net(x)))  # the whole network
     print("a2 =", a2.ravel().round(4))
     ### BEGIN HIDDEN TESTS

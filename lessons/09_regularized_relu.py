@@ -219,6 +219,10 @@ with ng.checking(2, "scales"):
     regularized_scale = mean_abs_after_activations(regularized, images)
     print("plain ReLU:       ", np.round(plain_scale, 4))
     print("regularized ReLU: ", [f"{v:.3g}" for v in regularized_scale])
+    ### BEGIN HIDDEN TESTS
+    for hidden_name, hidden_net in (("plain", plain), ("regularized", regularized)):  # another batch
+        ng.check(f"mean |a| per layer, {hidden_name}, 3 images", mean_abs_after_activations(hidden_net, images[:3]), [s["mean_abs"] for s in ng.activation_scales(hidden_net, images[:3])], rtol=1e-10)
+    ### END HIDDEN TESTS
 
 # %% alt="Mean absolute activation per layer with the plain ReLU and with the regularized ReLU."
 fig, ax = plt.subplots(figsize=(5.5, 3.6))

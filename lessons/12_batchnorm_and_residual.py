@@ -243,6 +243,13 @@ with ng.checking(3, "residual_backward"):
     block.forward(check_rng.standard_normal((N, WIDTH)))
     delta_y = check_rng.standard_normal((N, WIDTH))
     ng.check("δ_x of the residual block", residual_backward(block, delta_y), block.backward(delta_y), rtol=1e-12)
+    ### BEGIN HIDDEN TESTS
+    ng.seed(5)  # another width and activation
+    hidden_block = ng.Residual(ng.Sequential(ng.Dense(3, 3), ng.Sigmoid()))
+    hidden_block.forward(np.random.default_rng(123).standard_normal((2, 3)))
+    hidden_delta = np.random.default_rng(124).standard_normal((2, 3))
+    ng.check("δ_x of a width-3 sigmoid block", residual_backward(hidden_block, hidden_delta), hidden_block.backward(hidden_delta), rtol=1e-12)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. RMS of δ per layer, by hand
@@ -297,6 +304,16 @@ with ng.checking(4, "delta_rms"):
     ng.check(
         "RMS of δ per layer (plain)", delta_rms(deep_tanh("plain"), x, y), library_profile("plain")[1], rtol=1e-10
     )
+    ### BEGIN HIDDEN TESTS
+    hidden_model = deep_tanh("plain", depth=5, seed=4)  # another depth, seed and batch
+    hidden_flow = ng.GradientFlow()
+    hidden_model.add_feedback(hidden_flow)
+    hidden_model.zero_grad()
+    loss.forward(hidden_model(x[:9]), y[:9])
+    hidden_model.backward(loss.backward())
+    hidden_yours = delta_rms(deep_tanh("plain", depth=5, seed=4), x[:9], y[:9])
+    ng.check("RMS of δ per layer, 5 layers, seed 4, 9 samples", hidden_yours, hidden_flow.profile("delta")[1], rtol=1e-10)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. Five networks side by side

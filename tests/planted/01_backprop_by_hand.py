@@ -9,6 +9,15 @@ whose hint contains ``hint``, when given). ``code`` must assign, never mutate in
 MISTAKES = {
     "forward": [
         dict(
+            what="z1 returned as a1 (the rest computed right, so a2 alone would not tell)",
+            array="a1",
+            code=(
+                "def forward_by_hand(x, W1, b1, W2, b2):\n"
+                "    z1 = x @ W1 + b1\n    z2 = f(z1) @ W2 + b2\n"
+                "    return z1, z1, z2, f(z2)"
+            ),
+        ),
+        dict(
             what="bias of layer 1 forgotten",
             array="z1",
             code=(
