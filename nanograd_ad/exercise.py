@@ -120,8 +120,11 @@ def how_far(yours: float, expected: float) -> str:
         return "should be 0"
     if yours == 0 or np.sign(yours) != np.sign(expected):
         return "0 where it should not be" if yours == 0 else "of the opposite sign"
+    if yours / expected >= 10:
+        return f"about {yours / expected:.3g} × the expected value"
     percent = 100 * (yours - expected) / abs(expected)
-    return f"too {'large' if percent > 0 else 'small'} by {abs(percent):.2g} %"
+    amount = f"{abs(percent):.2g}" if abs(percent) < 100 else f"{abs(percent):.0f}"
+    return f"too {'large' if percent > 0 else 'small'} by {amount} %"
 
 
 def _named_factor(factor: float, factors: Mapping[str, float]) -> str | None:

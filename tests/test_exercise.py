@@ -112,6 +112,9 @@ def test_the_expected_value_is_never_printed_to_within_the_tolerance():
     assert "0.69314" not in message
     assert "too small by 50 %" in str(_fail("C", 1.0, 2.0))
     assert "opposite sign" in str(_fail("C", -1.0, 2.0))
+    assert "too large by 150 %" in str(_fail("C", 2.5, 1.0))
+    assert "about 1.23e+03 × the expected value" in str(_fail("C", 1234.0, 1.0))
+    assert "too small by 50 %" in str(_fail("C", -3.0, -2.0))  # more negative is smaller
     with pytest.raises(CheckError):
         check("C", float("0.693"), expected)  # what the message shows does not pass
     assert "0.69314" not in str(_fail("v", np.array([np.nan]), np.array([expected])))
