@@ -221,7 +221,12 @@ with ng.checking(2, "cost"):
     ### BEGIN HIDDEN TESTS
     hidden_x = np.random.default_rng(12).standard_normal((3, 2))  # another batch size: N = 3
     hidden_y = np.array([[0.2], [0.9], [0.4]])
-    ng.check("C of three other samples", cost_by_hand(hidden_x, hidden_y, W1, b1, W2, b2), ng.MSE()(net(hidden_x), hidden_y), factors={"N": 3})
+    ng.check(
+        "C of three other samples",
+        cost_by_hand(hidden_x, hidden_y, W1, b1, W2, b2),
+        ng.MSE()(net(hidden_x), hidden_y),
+        factors={"N": 3},
+    )
     net(x)
     ### END HIDDEN TESTS
 
@@ -252,7 +257,9 @@ with ng.checking(3, "delta_output"):
     # The library's loss returns ∂C/∂a² (MSE's backward); its output activation turns that into δ².
     loss(net(x), y)
     ng.check("dC_da2", dC_da2, loss.backward(), factors={"N": N})
-    ng.check("delta2", delta2, net[3].backward(loss.backward()), hints={"yours lacks the factor f′(z²)": dC_da2})
+    ng.check(
+        "delta2", delta2, net[3].backward(loss.backward()), hints={"yours lacks the factor f′(z²)": dC_da2}
+    )
     print("δ² =", delta2.ravel())
 
 # %% [markdown]

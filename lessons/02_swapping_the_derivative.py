@@ -153,7 +153,11 @@ with ng.checking(1, "relu_ad"):
     ng.check("relu_ad_of(z, 1)", relu_ad_of(z, 1.0), relu_ad[1.0])
     ### BEGIN HIDDEN TESTS
     hidden_z = 4 * np.random.default_rng(12).standard_normal((3, 4))  # a 2-D array, another k
-    ng.check("relu_ad_of(z, 2.5) of a 3×4 array", relu_ad_of(hidden_z, 2.5), derivative_of(ng.ReLU(derivative="ad", k=2.5), hidden_z))
+    ng.check(
+        "relu_ad_of(z, 2.5) of a 3×4 array",
+        relu_ad_of(hidden_z, 2.5),
+        derivative_of(ng.ReLU(derivative="ad", k=2.5), hidden_z),
+    )
     ### END HIDDEN TESTS
 
 # %% alt="ReLU's true derivative (a step) beside the artificial derivative sigma(kz) for several k, against z."
@@ -249,7 +253,11 @@ with ng.checking(2, "sigmoid_ad"):
     )
     ### BEGIN HIDDEN TESTS
     hidden_z = 6 * np.random.default_rng(13).standard_normal((2, 5))  # both tails, a 2-D array
-    ng.check("sigmoid_ad_of(y) of a 2×5 array", sigmoid_ad_of(1 / (1 + np.exp(-hidden_z))), derivative_of(ng.Sigmoid(derivative="ad"), hidden_z))
+    ng.check(
+        "sigmoid_ad_of(y) of a 2×5 array",
+        sigmoid_ad_of(1 / (1 + np.exp(-hidden_z))),
+        derivative_of(ng.Sigmoid(derivative="ad"), hidden_z),
+    )
     ### END HIDDEN TESTS
 
 # %% alt="The sigmoid's true derivative beside the artificial derivative min(y, 1 - y), against z."
@@ -644,17 +652,19 @@ grad_W1 = x64.T @ delta_1
 
 # %% check="ad_backward" nbgrader={"grade": true, "grade_id": "check_ad_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(4, "ad_backward"):
+
     def step(v):
         """ReLU's true derivative, 1[v ≥ 0]."""
         return (v >= 0).astype(float)
-
 
     true_d_grad_W1 = x64.T @ ((((backend.to_numpy(delta_out) @ W3_.T) * step(z2_)) @ W2_.T) * step(z1_))
     ng.check(
         "grad_W1",
         grad_W1,
         net64[0].weight.grad,
-        hints={"the true derivative f′(z) = 1[z ≥ 0] instead of the artificial derivative σ(kz)": true_d_grad_W1},
+        hints={
+            "the true derivative f′(z) = 1[z ≥ 0] instead of the artificial derivative σ(kz)": true_d_grad_W1
+        },
     )
 
 # %% [markdown]

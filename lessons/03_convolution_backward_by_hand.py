@@ -150,8 +150,17 @@ with ng.checking(1, "conv_forward"):
     print("your convolution equals Conv2D's for three strides/paddings")
     ### BEGIN HIDDEN TESTS
     hidden_rng = np.random.default_rng(31)  # a non-square input, another kernel size, stride 3
-    hidden_x, hidden_W, hidden_b = hidden_rng.standard_normal((1, 2, 7, 11)), hidden_rng.standard_normal((3, 2, 2, 2)), hidden_rng.standard_normal(3)
-    ng.check("conv_forward of a 7×11 input, k = 2, stride 3, padding 1", conv_forward(hidden_x, hidden_W, hidden_b, 3, 1), library_conv(hidden_x, hidden_W, hidden_b, 3, 1)[1], rtol=TOL)
+    hidden_x, hidden_W, hidden_b = (
+        hidden_rng.standard_normal((1, 2, 7, 11)),
+        hidden_rng.standard_normal((3, 2, 2, 2)),
+        hidden_rng.standard_normal(3),
+    )
+    ng.check(
+        "conv_forward of a 7×11 input, k = 2, stride 3, padding 1",
+        conv_forward(hidden_x, hidden_W, hidden_b, 3, 1),
+        library_conv(hidden_x, hidden_W, hidden_b, 3, 1)[1],
+        rtol=TOL,
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -196,7 +205,9 @@ def conv_backward(delta, x, W, stride=1, padding=0):
 with ng.checking(2, "conv_backward"):
     for stride, padding in [(1, 0), (2, 1)]:
         layer, z = library_conv(x, W, b, stride, padding)
-        delta = np.random.default_rng(stride).standard_normal(z.shape)  # a random upstream error, never all ones
+        delta = np.random.default_rng(stride).standard_normal(
+            z.shape
+        )  # a random upstream error, never all ones
         dx_library = backend.to_numpy(layer.backward(delta))
         dW, db, dx = conv_backward(delta, x, W, stride, padding)
         where = f"(stride={stride}, padding={padding})"
@@ -206,7 +217,11 @@ with ng.checking(2, "conv_backward"):
     print("your dW, db and dx equal Conv2D.backward's")
     ### BEGIN HIDDEN TESTS
     hidden_rng = np.random.default_rng(32)  # a non-square input, another kernel size, stride 3
-    hidden_x, hidden_W, hidden_b = hidden_rng.standard_normal((1, 2, 7, 11)), hidden_rng.standard_normal((3, 2, 2, 2)), hidden_rng.standard_normal(3)
+    hidden_x, hidden_W, hidden_b = (
+        hidden_rng.standard_normal((1, 2, 7, 11)),
+        hidden_rng.standard_normal((3, 2, 2, 2)),
+        hidden_rng.standard_normal(3),
+    )
     hidden_layer, hidden_z = library_conv(hidden_x, hidden_W, hidden_b, 3, 1)
     hidden_delta = hidden_rng.standard_normal(hidden_z.shape)
     hidden_dx = backend.to_numpy(hidden_layer.backward(hidden_delta))
@@ -251,7 +266,9 @@ dx_full = conv_forward(delta, W_rotated, np.zeros(C_in), stride=1, padding=k - 1
 
 # %% check="dx_full_correlation" nbgrader={"grade": true, "grade_id": "check_dx_full_correlation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(3, "dx_full_correlation"):
-    unflipped = conv_forward(delta, W.transpose(1, 0, 2, 3), np.zeros(C_in), stride=1, padding=k - 1 - padding)
+    unflipped = conv_forward(
+        delta, W.transpose(1, 0, 2, 3), np.zeros(C_in), stride=1, padding=k - 1 - padding
+    )
     ng.check(
         "dx_full",
         dx_full,
@@ -332,10 +349,18 @@ with ng.checking(4, "im2col"):
     ng.check("z from im2col", z_from_cols, expected, rtol=TOL)
     ### BEGIN HIDDEN TESTS
     hidden_rng = np.random.default_rng(33)  # a non-square input, k = 2, stride 3
-    hidden_x, hidden_W, hidden_b = hidden_rng.standard_normal((1, 2, 7, 11)), hidden_rng.standard_normal((3, 2, 2, 2)), hidden_rng.standard_normal(3)
+    hidden_x, hidden_W, hidden_b = (
+        hidden_rng.standard_normal((1, 2, 7, 11)),
+        hidden_rng.standard_normal((3, 2, 2, 2)),
+        hidden_rng.standard_normal(3),
+    )
     hidden_expected = library_conv(hidden_x, hidden_W, hidden_b, 3, 0)[1]
     hidden_cols = im2col(hidden_x, 2, 3, *hidden_expected.shape[2:])
-    hidden_z = (hidden_cols.reshape(-1, 2 * 2 * 2) @ hidden_W.reshape(3, -1).T + hidden_b).reshape(1, *hidden_expected.shape[2:], 3).transpose(0, 3, 1, 2)
+    hidden_z = (
+        (hidden_cols.reshape(-1, 2 * 2 * 2) @ hidden_W.reshape(3, -1).T + hidden_b)
+        .reshape(1, *hidden_expected.shape[2:], 3)
+        .transpose(0, 3, 1, 2)
+    )
     ng.check("z from im2col of a 7×11 input, k = 2, stride 3", hidden_z, hidden_expected, rtol=TOL)
     ### END HIDDEN TESTS
 
@@ -390,7 +415,12 @@ with ng.checking(5, "col2im"):
     hidden_rng = np.random.default_rng(34)  # a non-square input, k = 2, stride 3 (gaps between windows)
     hidden_x = hidden_rng.standard_normal((1, 2, 7, 11))
     hidden_c = hidden_rng.standard_normal((1, 2, 4, 2, 2, 2))
-    ng.check("⟨x, col2im(c)⟩ of a 7×11 input, stride 3", float(np.sum(hidden_x * col2im(hidden_c, hidden_x.shape, 3))), float(np.sum(im2col(hidden_x, 2, 3, 2, 4) * hidden_c)), rtol=TOL)
+    ng.check(
+        "⟨x, col2im(c)⟩ of a 7×11 input, stride 3",
+        float(np.sum(hidden_x * col2im(hidden_c, hidden_x.shape, 3))),
+        float(np.sum(im2col(hidden_x, 2, 3, 2, 4) * hidden_c)),
+        rtol=TOL,
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -443,11 +473,20 @@ with ng.checking(6, "maxpool_backward"):
             rtol=TOL,
         )
     ### BEGIN HIDDEN TESTS
-    hidden_x = np.random.default_rng(35).permutation(np.arange(2 * 6 * 9, dtype=float)).reshape(1, 2, 6, 9) / 100  # no ties
+    hidden_x = (
+        np.random.default_rng(35).permutation(np.arange(2 * 6 * 9, dtype=float)).reshape(1, 2, 6, 9) / 100
+    )  # no ties
     for hidden_k, hidden_stride in [(3, 1), (2, 3)]:  # overlapping windows, and gaps, on a non-square input
         hidden_pool = ng.MaxPool2D(hidden_k, stride=hidden_stride)
-        hidden_delta = np.random.default_rng(36).standard_normal(backend.to_numpy(hidden_pool(hidden_x)).shape)
-        ng.check(f"maxpool_backward of a 6×9 input (k={hidden_k}, stride={hidden_stride})", maxpool_backward(hidden_delta, hidden_x, hidden_k, hidden_stride), backend.to_numpy(hidden_pool.backward(hidden_delta)), rtol=TOL)
+        hidden_delta = np.random.default_rng(36).standard_normal(
+            backend.to_numpy(hidden_pool(hidden_x)).shape
+        )
+        ng.check(
+            f"maxpool_backward of a 6×9 input (k={hidden_k}, stride={hidden_stride})",
+            maxpool_backward(hidden_delta, hidden_x, hidden_k, hidden_stride),
+            backend.to_numpy(hidden_pool.backward(hidden_delta)),
+            rtol=TOL,
+        )
     ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -485,8 +524,16 @@ with ng.checking(7, "avgpool_backward"):
     hidden_x = np.random.default_rng(37).standard_normal((1, 2, 6, 9))
     for hidden_k, hidden_stride in [(3, 2), (2, 3)]:  # another k, and gaps, on a non-square input
         hidden_pool = ng.AvgPool2D(hidden_k, stride=hidden_stride)
-        hidden_delta = np.random.default_rng(38).standard_normal(backend.to_numpy(hidden_pool(hidden_x)).shape)
-        ng.check(f"avgpool_backward of a 6×9 input (k={hidden_k}, stride={hidden_stride})", avgpool_backward(hidden_delta, hidden_x.shape, hidden_k, hidden_stride), backend.to_numpy(hidden_pool.backward(hidden_delta)), rtol=TOL, factors={"k": hidden_k, "k²": hidden_k**2})
+        hidden_delta = np.random.default_rng(38).standard_normal(
+            backend.to_numpy(hidden_pool(hidden_x)).shape
+        )
+        ng.check(
+            f"avgpool_backward of a 6×9 input (k={hidden_k}, stride={hidden_stride})",
+            avgpool_backward(hidden_delta, hidden_x.shape, hidden_k, hidden_stride),
+            backend.to_numpy(hidden_pool.backward(hidden_delta)),
+            rtol=TOL,
+            factors={"k": hidden_k, "k²": hidden_k**2},
+        )
     ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -223,7 +223,13 @@ with ng.checking(2, "deltas"):
     hidden_deltas = deltas_by_hand(hidden_weights, hidden_activations, hidden_top, F_PRIME["tanh"])
     for l in range(1, 6):
         entering = hidden_recorder.entering[2 * (l - 1)]
-        ng.check(f"δ^{l} of a 5-layer tanh network", hidden_deltas[l - 1], entering, rtol=1e-10, atol=1e-12 * np.abs(entering).max())
+        ng.check(
+            f"δ^{l} of a 5-layer tanh network",
+            hidden_deltas[l - 1],
+            entering,
+            rtol=1e-10,
+            atol=1e-12 * np.abs(entering).max(),
+        )
     ### END HIDDEN TESTS
     print("layer  RMS(δ^l)")
     for l, value in zip(depths, flow_rms):

@@ -122,12 +122,12 @@ def switch_epochs(losses, A):
 
 # %% check="switching" nbgrader={"grade": true, "grade_id": "check_switching", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(1, "switching"):
+
     class LossLog:
         """Just enough of a trainer for the rule: a history to record its switches in."""
 
         def __init__(self):
             self.history = ng.History()
-
 
     def library_switches(losses, A):
         """Drive the library's SwitchingRule with the loss sequence; the epochs it switched at."""
@@ -137,15 +137,22 @@ with ng.checking(1, "switching"):
             rule.on_epoch_end(trainer, epoch, {"train_loss": loss})
         return [epoch for epoch, _ in rule.switches], rule
 
-
     ng.check("switch_epochs(losses, A)", switch_epochs(losses, A), library_switches(losses, A)[0])
     ng.check("switch_epochs(losses, 1.0)", switch_epochs(losses, 1.0), library_switches(losses, 1.0)[0])
     epochs_switched, rule = library_switches(losses, A)
     print("switches at epochs", epochs_switched, "→ modes", [mode for _, mode in rule.switches])
     ### BEGIN HIDDEN TESTS
-    for hidden_losses in ([1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.9, 0.92, 0.7], [1.0, 0.5, 0.25, 0.125], [0.3, 0.3, 0.3]):
+    for hidden_losses in (
+        [1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.9, 0.92, 0.7],
+        [1.0, 0.5, 0.25, 0.125],
+        [0.3, 0.3, 0.3],
+    ):
         for hidden_A in (1.05, 1.0):
-            ng.check(f"switch_epochs({hidden_losses}, {hidden_A})", switch_epochs(hidden_losses, hidden_A), library_switches(hidden_losses, hidden_A)[0])
+            ng.check(
+                f"switch_epochs({hidden_losses}, {hidden_A})",
+                switch_epochs(hidden_losses, hidden_A),
+                library_switches(hidden_losses, hidden_A)[0],
+            )
     ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -211,7 +218,11 @@ with ng.checking(2, "standard_error"):
     ng.check("mean_and_standard_error(sample)", mean_and_standard_error(sample), [mean, s / 2])
     ### BEGIN HIDDEN TESTS
     hidden_sample = np.random.default_rng(7).random(9)  # another sample, of another size
-    ng.check("mean_and_standard_error of 9 values", mean_and_standard_error(hidden_sample), [hidden_sample.mean(), hidden_sample.std(ddof=1) / 3])
+    ng.check(
+        "mean_and_standard_error of 9 values",
+        mean_and_standard_error(hidden_sample),
+        [hidden_sample.mean(), hidden_sample.std(ddof=1) / 3],
+    )
     ### END HIDDEN TESTS
 
 # %% alt="Histograms of the lowest test loss per run for AD ReLU and ReLU, with dashed lines at the paper's means."
@@ -272,7 +283,9 @@ with ng.checking(3, "sigmoid32"):
     z32 = np.concatenate([np.linspace(-80, 80, 16001, dtype=np.float32), [88.0, 88.8, 89.0, 100.0], far])
     z32 = np.concatenate([-z32, z32]).astype(np.float32)
     yours = sigmoid32(z32)
-    exact = 1 / (1 + np.exp(-np.clip(z32.astype(np.float64), -700, 700)))  # float64 σ of the float32 arguments
+    exact = 1 / (
+        1 + np.exp(-np.clip(z32.astype(np.float64), -700, 700))
+    )  # float64 σ of the float32 arguments
     normal = exact >= np.finfo(np.float32).tiny  # where σ is a normal float32
     tanh_formula = (0.5 * (1 + np.tanh(0.5 * z32))).astype(np.float32)
     ng.check(
@@ -285,11 +298,25 @@ with ng.checking(3, "sigmoid32"):
         dtype="float32",
     )
     tiny = float(np.finfo(np.float32).tiny)
-    ng.check("sigmoid32(z) where σ < the smallest normal float32", yours[~normal], exact[~normal], rtol=0.5, atol=tiny)
+    ng.check(
+        "sigmoid32(z) where σ < the smallest normal float32",
+        yours[~normal],
+        exact[~normal],
+        rtol=0.5,
+        atol=tiny,
+    )
     ### BEGIN HIDDEN TESTS
     hidden_grid = np.float32([[-88.5, -20.0], [0.0, 95.0]])  # a 2-D input keeps its shape
-    ng.check("sigmoid32 of a 2-D array", sigmoid32(hidden_grid), 1 / (1 + np.exp(-hidden_grid.astype(np.float64))), rtol=1e-6, dtype="float32")
-    ng.check("sigmoid32 of a Python float", sigmoid32(-30.0), 1 / (1 + math.exp(30.0)), rtol=1e-6, dtype="float32")
+    ng.check(
+        "sigmoid32 of a 2-D array",
+        sigmoid32(hidden_grid),
+        1 / (1 + np.exp(-hidden_grid.astype(np.float64))),
+        rtol=1e-6,
+        dtype="float32",
+    )
+    ng.check(
+        "sigmoid32 of a Python float", sigmoid32(-30.0), 1 / (1 + math.exp(30.0)), rtol=1e-6, dtype="float32"
+    )
     ### END HIDDEN TESTS
     library = ng.backend.to_numpy(ng.Sigmoid()(z32))
     ng.check("the library's float32 sigmoid", library[normal], exact[normal], rtol=1e-6, atol=0.0)

@@ -143,7 +143,9 @@ with ng.checking(1, "rms_norm"):
     ng.check("norm(d)", norm(d), pseudo_normalize(d, eps=EPS), rtol=1e-12)
     ng.check("RMS(norm(d))", rms_per_sample(norm(d)), np.ones(N), rtol=1e-6)  # 1 up to ε/RMS
     ### BEGIN HIDDEN TESTS
-    hidden_d = np.vstack([np.zeros(4), np.full(4, 0.5), np.random.default_rng(61).random(4)])  # a zero row: ε keeps it finite
+    hidden_d = np.vstack(
+        [np.zeros(4), np.full(4, 0.5), np.random.default_rng(61).random(4)]
+    )  # a zero row: ε keeps it finite
     ng.check("rms_per_sample of 3 other samples", rms_per_sample(hidden_d), rms(hidden_d), rtol=1e-12)
     ng.check("norm of 3 other samples", norm(hidden_d), pseudo_normalize(hidden_d, eps=EPS), rtol=1e-12)
     ### END HIDDEN TESTS
@@ -168,12 +170,12 @@ def pn_layers(L, start=2, period=2):
 
 # %% check="pn_layers" nbgrader={"grade": true, "grade_id": "check_pn_layers", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(2, "pn_layers"):
+
     def library_pn_layers(L, start=2, period=2):
         """The hidden layers the library's rule normalizes, as numbers 1..L−1."""
         rule = ng.PseudoNormalize(period=period, start=start)
         tanh_mlp(L).add_feedback(rule)
         return [(index + 1) // 2 for index in rule.pn_layers]  # Sequential index 2l − 1 ↔ hidden layer l
-
 
     ng.check("pn_layers(6)", pn_layers(6), library_pn_layers(6))
     ng.check("pn_layers(7)", pn_layers(7), library_pn_layers(7))
@@ -240,7 +242,13 @@ with ng.checking(3, "pn_recursion"):
     hidden_net.backward(loss.backward())
     hidden_mine = pn_gradients(hidden_net, x[:5], y[:5], start=1, period=3)
     for l in range(7, 0, -1):
-        ng.check(f"∂C/∂W^{l} with PN every 3rd layer from 1, depth 7", hidden_mine[l - 1], hidden_net.layers[2 * (l - 1)].weight.grad, rtol=1e-10, atol=1e-14)
+        ng.check(
+            f"∂C/∂W^{l} with PN every 3rd layer from 1, depth 7",
+            hidden_mine[l - 1],
+            hidden_net.layers[2 * (l - 1)].weight.grad,
+            rtol=1e-10,
+            atol=1e-14,
+        )
     ### END HIDDEN TESTS
 
 # %% [markdown]

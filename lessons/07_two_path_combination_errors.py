@@ -171,7 +171,9 @@ with ng.checking(1, "two_path"):
         ng.check(f"local error e^{l}", local[l], two_rule.local_error[index], rtol=1e-10, atol=1e-15)
         ng.check(f"carried error c^{l}", carried[l], two_rule.carried_error[index], rtol=1e-10, atol=1e-15)
     for l in range(L, 0, -1):
-        ng.check(f"∂C/∂W^{l} (two paths)", grads[l], two.layers[2 * (l - 1)].weight.grad, rtol=1e-10, atol=1e-15)
+        ng.check(
+            f"∂C/∂W^{l} (two paths)", grads[l], two.layers[2 * (l - 1)].weight.grad, rtol=1e-10, atol=1e-15
+        )
     print("your local and carried errors and every gradient equal the library's")
 
 # %% [markdown]
@@ -223,7 +225,9 @@ with ng.checking(2, "predict"):
     observed = [
         l
         for l in range(1, L + 1)
-        if not np.allclose(two.layers[2 * (l - 1)].weight.grad, one.layers[2 * (l - 1)].weight.grad, rtol=1e-12)
+        if not np.allclose(
+            two.layers[2 * (l - 1)].weight.grad, one.layers[2 * (l - 1)].weight.grad, rtol=1e-12
+        )
     ]
     ng.check("differ", differ, observed)
     rms_of = lambda net, l: np.sqrt(np.mean(net.layers[2 * (l - 1)].weight.grad ** 2))  # noqa: E731

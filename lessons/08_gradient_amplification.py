@@ -178,7 +178,10 @@ with ng.checking(1, "measures"):
     G_lib, G_prime_lib = stats.G(), stats.G_prime()
     ng.check("G per layer", [G_of(recorded[l]) for l in layers], [G_lib[l] for l in layers], rtol=1e-10)
     ng.check(
-        "G′ per layer", [G_prime_of(recorded[l]) for l in layers], [G_prime_lib[l] for l in layers], rtol=1e-10
+        "G′ per layer",
+        [G_prime_of(recorded[l]) for l in layers],
+        [G_prime_lib[l] for l in layers],
+        rtol=1e-10,
     )
     for l in layers:
         print(f"layer {l}: G = {G_lib[l]:.4f}, G′ = {G_prime_lib[l]:.4f}")
@@ -223,7 +226,11 @@ with ng.checking(2, "standardize"):
     ng.check("Ĝ per layer", standardize_by_hand(G_values), [G_hat_lib[l] for l in layers], rtol=1e-10)
     ng.check("Ĝ of equal values", standardize_by_hand([0.3, 0.3, 0.3]), [0.0, 0.0, 0.0])
     ### BEGIN HIDDEN TESTS
-    ng.check("Ĝ of [1, 2, 3, 4]", standardize_by_hand([1.0, 2.0, 3.0, 4.0]), np.array([-3.0, -1.0, 1.0, 3.0]) / np.sqrt(5.0))  # population std √1.25
+    ng.check(
+        "Ĝ of [1, 2, 3, 4]",
+        standardize_by_hand([1.0, 2.0, 3.0, 4.0]),
+        np.array([-3.0, -1.0, 1.0, 3.0]) / np.sqrt(5.0),
+    )  # population std √1.25
     ng.check("Ĝ of one value", standardize_by_hand([0.7]), [0.0])
     ### END HIDDEN TESTS
 
@@ -296,28 +303,35 @@ with ng.checking(4, "amplified_step"):
         model.backward(loss.backward())
         sgd.step()
 
-
     def stepped(selection):
         """Your amplified step for the given layers, all their weights in one flat array."""
         return np.concatenate(
             [
-                amplified_step(before[l], plain.layers[l].weight.grad, LR, FACTOR if l in chosen else 1.0).ravel()
+                amplified_step(
+                    before[l], plain.layers[l].weight.grad, LR, FACTOR if l in chosen else 1.0
+                ).ravel()
                 for l in selection
             ]
         )
 
-
     def library(selection):
         return np.concatenate([amplified.layers[l].weight.data.ravel() for l in selection])
-
 
     others = [l for l in layers if l not in chosen]
     ng.check("weights of the amplified layers after the step", stepped(chosen), library(chosen), rtol=1e-12)
     ng.check("weights of the other layers after the step", stepped(others), library(others), rtol=1e-12)
     print(f"amplified layers {chosen}: their step is {FACTOR:g}× the plain one; the others are unchanged")
     ### BEGIN HIDDEN TESTS
-    ng.check("amplified_step of a 2×3 layer, factor 3", amplified_step(np.ones((2, 3)), np.full((2, 3), 0.5), 0.1, 3.0), np.full((2, 3), 0.85))
-    ng.check("amplified_step with factor 1 (not amplified)", amplified_step(np.ones(4), np.full(4, -2.0), 0.25, 1.0), np.full(4, 1.5))
+    ng.check(
+        "amplified_step of a 2×3 layer, factor 3",
+        amplified_step(np.ones((2, 3)), np.full((2, 3), 0.5), 0.1, 3.0),
+        np.full((2, 3), 0.85),
+    )
+    ng.check(
+        "amplified_step with factor 1 (not amplified)",
+        amplified_step(np.ones(4), np.full(4, -2.0), 0.25, 1.0),
+        np.full(4, 1.5),
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]

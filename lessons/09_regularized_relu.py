@@ -147,7 +147,9 @@ with ng.checking(1, "r_by_hand"):
     ### BEGIN HIDDEN TESTS
     for hidden_geometry in [(2, 12, 7, 6, 5, 1, 2), (4, 31, 10, 3, 4, 3, 1), (1, 6, 40, 9, 3, 1, 0)]:
         c_in, h_in, w_in, c_out, k_size, step, pad = hidden_geometry
-        hidden_net = ng.Sequential(ng.Conv2D(c_in, c_out, k_size, stride=step, padding=pad), ng.RegularizedReLU())
+        hidden_net = ng.Sequential(
+            ng.Conv2D(c_in, c_out, k_size, stride=step, padding=pad), ng.RegularizedReLU()
+        )
         hidden_net.build((c_in, h_in, w_in))
         ng.check(f"r_conv{hidden_geometry}", r_conv(*hidden_geometry), hidden_net.layers[1].r, rtol=1e-12)
     hidden_dense = ng.Sequential(ng.Dense(7, 300), ng.RegularizedReLU())
@@ -221,7 +223,12 @@ with ng.checking(2, "scales"):
     print("regularized ReLU: ", [f"{v:.3g}" for v in regularized_scale])
     ### BEGIN HIDDEN TESTS
     for hidden_name, hidden_net in (("plain", plain), ("regularized", regularized)):  # another batch
-        ng.check(f"mean |a| per layer, {hidden_name}, 3 images", mean_abs_after_activations(hidden_net, images[:3]), [s["mean_abs"] for s in ng.activation_scales(hidden_net, images[:3])], rtol=1e-10)
+        ng.check(
+            f"mean |a| per layer, {hidden_name}, 3 images",
+            mean_abs_after_activations(hidden_net, images[:3]),
+            [s["mean_abs"] for s in ng.activation_scales(hidden_net, images[:3])],
+            rtol=1e-10,
+        )
     ### END HIDDEN TESTS
 
 # %% alt="Mean absolute activation per layer with the plain ReLU and with the regularized ReLU."
@@ -302,10 +309,17 @@ def input_factor(net, x):
 # %% check="input_factor" nbgrader={"grade": true, "grade_id": "check_input_factor", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(4, "input_factor"):
     alpha = input_factor(regularized, images)
-    ng.check("input_factor(regularized, images)", alpha, ng.suggest_input_scale(regularized, images), rtol=1e-9)
+    ng.check(
+        "input_factor(regularized, images)", alpha, ng.suggest_input_scale(regularized, images), rtol=1e-9
+    )
     ### BEGIN HIDDEN TESTS
     hidden_x = 3.0 * images[: len(images) // 2]  # other inputs: 3 × half the batch
-    ng.check("input_factor of other inputs", input_factor(regularized, hidden_x), ng.suggest_input_scale(regularized, hidden_x), rtol=1e-9)
+    ng.check(
+        "input_factor of other inputs",
+        input_factor(regularized, hidden_x),
+        ng.suggest_input_scale(regularized, hidden_x),
+        rtol=1e-9,
+    )
     ### END HIDDEN TESTS
     scaled_logits = regularized(alpha * images)
     print(f"α = {alpha:.4g}; RMS of the logits at α·x: {np.sqrt(np.mean(scaled_logits**2)):.6f}")

@@ -401,6 +401,7 @@ def median_step_time(step, repeats, warmup=2, clock=time.perf_counter):
 
 # %% check="step_time" nbgrader={"grade": true, "grade_id": "check_step_time", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(3, "step_time"):
+
     class ScriptedClock:
         """A clock that moves only when step() runs, by the next of the scripted durations."""
 
@@ -419,7 +420,6 @@ with ng.checking(3, "step_time"):
                 )
             self.now += self.durations[self.calls]
             self.calls += 1
-
 
     # two warm-up steps (the first compiles), then five timed ones, one of them hit by another process
     clock = ScriptedClock([0.5, 0.03, 0.010, 0.012, 0.009, 0.090, 0.011])
@@ -697,7 +697,9 @@ with ng.checking(5, "float64_copy"):
     ng.seed(3)
     probe = build_net().to(device)
     probe_data = to_device({"x": x_all[:32], "y": y_all[:32]})
-    training_step(probe, ng.SGD(probe.parameters(), lr=0.1), probe_data["x"], probe_data["y"])  # off its start
+    training_step(
+        probe, ng.SGD(probe.parameters(), lr=0.1), probe_data["x"], probe_data["y"]
+    )  # off its start
     probe_before = to_host({name: p.data for name, p in probe.named_parameters()})
     probe64 = call("float64_copy(probe)", float64_copy, probe)
     if probe64 is probe:

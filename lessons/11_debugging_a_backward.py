@@ -177,7 +177,12 @@ with ng.checking(1, "relative_error"):
         atol=1e-15,
     )
     ### BEGIN HIDDEN TESTS
-    ng.check("relative_error of a 2×2 array", relative_error(np.array([[1.0, -2.0], [0.0, 4.0]]), np.array([[1.5, -2.0], [0.0, -4.0]]), 1e-3), [[0.5 / 1.5, 0.0], [0.0, 2.0]], atol=1e-15)
+    ng.check(
+        "relative_error of a 2×2 array",
+        relative_error(np.array([[1.0, -2.0], [0.0, 4.0]]), np.array([[1.5, -2.0], [0.0, -4.0]]), 1e-3),
+        [[0.5 / 1.5, 0.0], [0.0, 2.0]],
+        atol=1e-15,
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -206,10 +211,8 @@ with ng.checking(2, "central_difference"):
     net = network()
     W1 = net.layers[0].weight.data
 
-
     def objective():
         return float(loss.forward(net(x), y))
-
 
     net.zero_grad()
     loss.forward(net(x), y)
@@ -224,7 +227,12 @@ with ng.checking(2, "central_difference"):
     ### BEGIN HIDDEN TESTS
     hidden_values = np.array([1.0, 2.0, 3.0])
     hidden_saved = hidden_values.copy()
-    ng.check("central_difference of Σ v³ at v = 2", central_difference(lambda: float(np.sum(hidden_values**3)), hidden_values, 1), 12.0, rtol=1e-8)
+    ng.check(
+        "central_difference of Σ v³ at v = 2",
+        central_difference(lambda: float(np.sum(hidden_values**3)), hidden_values, 1),
+        12.0,
+        rtol=1e-8,
+    )
     ng.check("values after central_difference (restored?)", hidden_values, hidden_saved, rtol=1e-15, atol=0.0)
     ### END HIDDEN TESTS
 
@@ -298,7 +306,11 @@ with ng.checking(3, "input_error"):
     hidden_dense = ng.Dense(3, 6)
     hidden_dense.weight.data = hidden_W
     hidden_dense(hidden_rng.standard_normal((5, 3)))
-    ng.check("input_error of a 3 → 6 layer", input_error(hidden_delta, hidden_W), hidden_dense.backward(hidden_delta))
+    ng.check(
+        "input_error of a 3 → 6 layer",
+        input_error(hidden_delta, hidden_W),
+        hidden_dense.backward(hidden_delta),
+    )
     ### END HIDDEN TESTS
 
 
@@ -358,7 +370,9 @@ with ng.checking(4, "bias_gradient"):
     reference.backward(delta)
     ng.check("bias_gradient(delta)", bias_gradient(delta), reference.bias.grad, factors={"N": len(delta)})
     ### BEGIN HIDDEN TESTS
-    ng.check("bias_gradient of ones (3 samples)", bias_gradient(np.ones((3, 5))), np.full(5, 3.0), factors={"N": 3})
+    ng.check(
+        "bias_gradient of ones (3 samples)", bias_gradient(np.ones((3, 5))), np.full(5, 3.0), factors={"N": 3}
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -411,7 +425,12 @@ with ng.checking(5, "tanh_derivative"):
     print("bugs 3 and 4 mended: gradcheck passes with your derivative")
     ### BEGIN HIDDEN TESTS
     hidden_z = np.array([[-20.0, 0.0], [5.0, 0.3]])  # a 2-D array with a far tail
-    ng.check("tanh_derivative of a 2×2 array", tanh_derivative(hidden_z, np.tanh(hidden_z)), 1 / np.cosh(hidden_z) ** 2, hints={"1 − z² (z where a belongs)": 1 - hidden_z**2})
+    ng.check(
+        "tanh_derivative of a 2×2 array",
+        tanh_derivative(hidden_z, np.tanh(hidden_z)),
+        1 / np.cosh(hidden_z) ** 2,
+        hints={"1 − z² (z where a belongs)": 1 - hidden_z**2},
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -160,12 +160,21 @@ with ng.checking(1, "bn_forward"):
         rtol=1e-10,
         atol=1e-12,
     )
-    print("each column of x̂ has mean 0 and (biased) variance 1:", np.allclose(bn.x_hat.var(axis=0), 1, atol=1e-4))
+    print(
+        "each column of x̂ has mean 0 and (biased) variance 1:",
+        np.allclose(bn.x_hat.var(axis=0), 1, atol=1e-4),
+    )
     ### BEGIN HIDDEN TESTS
     hidden_rng = np.random.default_rng(121)  # another batch size and width
     hidden_x = -1.0 + 0.1 * hidden_rng.standard_normal((3, 2))
     hidden_bn = ng.BatchNorm1D(2)
-    ng.check("BatchNorm1D output of a 3×2 batch", bn_forward(hidden_x, hidden_bn.weight.data, hidden_bn.bias.data), hidden_bn.forward(hidden_x), rtol=1e-10, atol=1e-12)
+    ng.check(
+        "BatchNorm1D output of a 3×2 batch",
+        bn_forward(hidden_x, hidden_bn.weight.data, hidden_bn.bias.data),
+        hidden_bn.forward(hidden_x),
+        rtol=1e-10,
+        atol=1e-12,
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -242,13 +251,20 @@ with ng.checking(3, "residual_backward"):
     block = ng.Residual(ng.Sequential(ng.Dense(WIDTH, WIDTH), ng.Tanh()))
     block.forward(check_rng.standard_normal((N, WIDTH)))
     delta_y = check_rng.standard_normal((N, WIDTH))
-    ng.check("δ_x of the residual block", residual_backward(block, delta_y), block.backward(delta_y), rtol=1e-12)
+    ng.check(
+        "δ_x of the residual block", residual_backward(block, delta_y), block.backward(delta_y), rtol=1e-12
+    )
     ### BEGIN HIDDEN TESTS
     ng.seed(5)  # another width and activation
     hidden_block = ng.Residual(ng.Sequential(ng.Dense(3, 3), ng.Sigmoid()))
     hidden_block.forward(np.random.default_rng(123).standard_normal((2, 3)))
     hidden_delta = np.random.default_rng(124).standard_normal((2, 3))
-    ng.check("δ_x of a width-3 sigmoid block", residual_backward(hidden_block, hidden_delta), hidden_block.backward(hidden_delta), rtol=1e-12)
+    ng.check(
+        "δ_x of a width-3 sigmoid block",
+        residual_backward(hidden_block, hidden_delta),
+        hidden_block.backward(hidden_delta),
+        rtol=1e-12,
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -288,6 +304,7 @@ def delta_rms(net, x, y):
 
 # %% check="delta_rms" nbgrader={"grade": true, "grade_id": "check_delta_rms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with ng.checking(4, "delta_rms"):
+
     def library_profile(kind, pn=False):
         """(depths, RMS δ by depth) of one backward pass of deep_tanh(kind), from GradientFlow."""
         model = deep_tanh(kind)
@@ -300,9 +317,11 @@ with ng.checking(4, "delta_rms"):
         model.backward(loss.backward())
         return flow.profile("delta")
 
-
     ng.check(
-        "RMS of δ per layer (plain)", delta_rms(deep_tanh("plain"), x, y), library_profile("plain")[1], rtol=1e-10
+        "RMS of δ per layer (plain)",
+        delta_rms(deep_tanh("plain"), x, y),
+        library_profile("plain")[1],
+        rtol=1e-10,
     )
     ### BEGIN HIDDEN TESTS
     hidden_model = deep_tanh("plain", depth=5, seed=4)  # another depth, seed and batch
@@ -312,7 +331,12 @@ with ng.checking(4, "delta_rms"):
     loss.forward(hidden_model(x[:9]), y[:9])
     hidden_model.backward(loss.backward())
     hidden_yours = delta_rms(deep_tanh("plain", depth=5, seed=4), x[:9], y[:9])
-    ng.check("RMS of δ per layer, 5 layers, seed 4, 9 samples", hidden_yours, hidden_flow.profile("delta")[1], rtol=1e-10)
+    ng.check(
+        "RMS of δ per layer, 5 layers, seed 4, 9 samples",
+        hidden_yours,
+        hidden_flow.profile("delta")[1],
+        rtol=1e-10,
+    )
     ### END HIDDEN TESTS
 
 # %% [markdown]

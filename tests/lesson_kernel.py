@@ -190,4 +190,3 @@ class ExecutedLessons:
             execute(nb, self.kernel_dirs, workdir, parameters)
             self.done[lesson] = ExecutedLesson(lesson, nb, mistakes, workdir, time.perf_counter() - start)
         return self.done[lesson]
-

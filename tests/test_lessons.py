@@ -467,7 +467,7 @@ def test_unbalanced_markers_are_refused(source, message):
         (
             f'# %% exercise="a" nbgrader={{"grade_id": "a", {SOLUTION_META}}}\n### BEGIN SOLUTION\nx = 1\n'
             f'### END SOLUTION\n\n# %% check="a" nbgrader={{"grade_id": "check_a", '
-            f'{ZERO_POINTS_META}}}\nx\n',
+            f"{ZERO_POINTS_META}}}\nx\n",
             "worth 0 points",
         ),
         (
