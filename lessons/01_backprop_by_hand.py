@@ -170,7 +170,7 @@ print("W2 =\n", W2.round(4), "\nb2 =", b2.round(4))
 # samples at once (one matrix product per layer, the bias added to every row).
 
 
-# %% exercise="forward"
+# %% exercise="forward" nbgrader={"grade": false, "grade_id": "forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def forward_by_hand(x, W1, b1, W2, b2):
     """Every intermediate of the forward pass, by name: z1, a1 (N, HIDDEN); z2, a2 (N, 1)."""
     ### BEGIN SOLUTION
@@ -182,17 +182,28 @@ def forward_by_hand(x, W1, b1, W2, b2):
     return z1, a1, z2, a2
 
 
-# %% check="forward"
-z1, a1, z2, a2 = forward_by_hand(x, W1, b1, W2, b2)
-ng.check("z1", z1, backend.to_numpy(net[0](x)))  # the library's first Dense layer
-ng.check("a2", a2, backend.to_numpy(net(x)))  # the whole network
-print("a2 =", a2.ravel().round(4))
+# %% check="forward" nbgrader={"grade": true, "grade_id": "check_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "forward"):
+    z1, a1, z2, a2 = forward_by_hand(x, W1, b1, W2, b2)
+    ng.check("z1", z1, backend.to_numpy(net[0](x)))  # the library's first Dense layer
+    ng.check("a1", a1, backend.to_numpy(net[1](net[0](x))))  # ... and its activation
+    ng.check("z2", z2, backend.to_numpy(net[2](net[1](net[0](x)))))  # the second Dense layer
+    ng.check("a2", a2, backend.to_numpy(net(x)))  # the whole network
+    print("a2 =", a2.ravel().round(4))
+    ### BEGIN HIDDEN TESTS
+    hidden_x = np.random.default_rng(11).standard_normal((3, 2))  # three other samples
+    hidden_out = forward_by_hand(hidden_x, W1, b1, W2, b2)
+    ng.check("z1 of three other samples", hidden_out[0], backend.to_numpy(net[0](hidden_x)))
+    ng.check("a2 of three other samples", hidden_out[3], backend.to_numpy(net(hidden_x)))
+    ng.check("a2 of one sample", forward_by_hand(x[1:2], W1, b1, W2, b2)[3], backend.to_numpy(net(x[1:2])))
+    net(x)  # the network's cache back on the lesson's data
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 2.** The loss $C = \frac1N\sum_n (a^2_n - y_n)^2$, as a Python float.
 
 
-# %% exercise="cost"
+# %% exercise="cost" nbgrader={"grade": false, "grade_id": "cost", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cost_by_hand(x, y, W1, b1, W2, b2):
     """C = (1/N) Σ_n (a²_n − y_n)²."""
     a2 = forward_by_hand(x, W1, b1, W2, b2)[-1]
@@ -201,11 +212,23 @@ def cost_by_hand(x, y, W1, b1, W2, b2):
     ### END SOLUTION
 
 
-# %% check="cost"
-loss = ng.MSE()
-C = cost_by_hand(x, y, W1, b1, W2, b2)
-ng.check("C", C, loss(net(x), y))  # the library's MSE
-print(f"C = {C:.6f}")
+# %% check="cost" nbgrader={"grade": true, "grade_id": "check_cost", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "cost"):
+    loss = ng.MSE()
+    C = cost_by_hand(x, y, W1, b1, W2, b2)
+    ng.check("C", C, loss(net(x), y), factors={"N": N})  # the library's MSE
+    print(f"C = {C:.6f}")
+    ### BEGIN HIDDEN TESTS
+    hidden_x = np.random.default_rng(12).standard_normal((3, 2))  # another batch size: N = 3
+    hidden_y = np.array([[0.2], [0.9], [0.4]])
+    ng.check(
+        "C of three other samples",
+        cost_by_hand(hidden_x, hidden_y, W1, b1, W2, b2),
+        ng.MSE()(net(hidden_x), hidden_y),
+        factors={"N": 3},
+    )
+    net(x)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. The backward pass, by hand
@@ -223,18 +246,21 @@ print(f"C = {C:.6f}")
 # **Exercise 3.** Compute `dC_da2` $= \partial C/\partial a^2$ and `delta2` $= \delta^2$,
 # both of shape $(4, 1)$.
 
-# %% exercise="delta_output"
+# %% exercise="delta_output" nbgrader={"grade": false, "grade_id": "delta_output", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 dC_da2 = 2.0 * (a2 - y) / N  # ∂C/∂a², shape (4, 1)
 delta2 = dC_da2 * f_prime(a2)  # δ² = ∂C/∂a² ⊙ f′(z²)
 ### END SOLUTION
 
-# %% check="delta_output"
-# The library's loss returns ∂C/∂a² (MSE's backward); its output activation turns that into δ².
-loss(net(x), y)
-ng.check("dC_da2", dC_da2, loss.backward())
-ng.check("delta2", delta2, net[3].backward(loss.backward()), hints={"yours lacks the factor f′(z²)": dC_da2})
-print("δ² =", delta2.ravel())
+# %% check="delta_output" nbgrader={"grade": true, "grade_id": "check_delta_output", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "delta_output"):
+    # The library's loss returns ∂C/∂a² (MSE's backward); its output activation turns that into δ².
+    loss(net(x), y)
+    ng.check("dC_da2", dC_da2, loss.backward(), factors={"N": N})
+    ng.check(
+        "delta2", delta2, net[3].backward(loss.backward()), hints={"yours lacks the factor f′(z²)": dC_da2}
+    )
+    print("δ² =", delta2.ravel())
 
 # %% [markdown]
 # **Hidden layer.** $z^2$ depends on $z^1$ through $a^1$, and each hidden unit feeds the
@@ -252,18 +278,19 @@ print("δ² =", delta2.ravel())
 #
 # **Exercise 4.** Compute `delta1` $= \delta^1$, shape $(4, 3)$.
 
-# %% exercise="delta_hidden"
+# %% exercise="delta_hidden" nbgrader={"grade": false, "grade_id": "delta_hidden", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 delta1 = (delta2 @ W2.T) * f_prime(a1)  # δ¹ = (δ² W^{2T}) ⊙ f′(z¹)
 ### END SOLUTION
 
-# %% check="delta_hidden"
-# The library: Dense 2 passes δ² W^{2T} down, the hidden activation multiplies by f′(z¹).
-net(x)
-expected_delta1 = net[1].backward(net[2].backward(delta2))
-ng.check("delta1", delta1, expected_delta1, hints={"yours lacks the factor f′(z¹)": delta2 @ W2.T})
-net.zero_grad()  # Dense 2's backward just stored gradients; clear them
-print("δ¹ =\n", delta1)
+# %% check="delta_hidden" nbgrader={"grade": true, "grade_id": "check_delta_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "delta_hidden"):
+    # The library: Dense 2 passes δ² W^{2T} down, the hidden activation multiplies by f′(z¹).
+    net(x)
+    expected_delta1 = net[1].backward(net[2].backward(delta2))
+    ng.check("delta1", delta1, expected_delta1, hints={"yours lacks the factor f′(z¹)": delta2 @ W2.T})
+    net.zero_grad()  # Dense 2's backward just stored gradients; clear them
+    print("δ¹ =\n", delta1)
 
 # %% [markdown]
 # **Gradients.** $z^l = a^{l-1}W^l + b^l$ is linear in $W^l$ and $b^l$, so each sample
@@ -277,7 +304,7 @@ print("δ¹ =\n", delta1)
 # **Exercise 5.** Fill in the four gradients (named like the library's parameters) and
 # `dC_dx`. Mind the shapes: each gradient has the shape of its parameter.
 
-# %% exercise="gradients"
+# %% exercise="gradients" nbgrader={"grade": false, "grade_id": "gradients", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 grads_by_hand = {
     "0.weight": x.T @ delta1,  # ∂C/∂W¹ = a^{0T} δ¹   (2, 3)
@@ -288,15 +315,16 @@ grads_by_hand = {
 dC_dx_by_hand = delta1 @ W1.T  # ∂C/∂x                (4, 2)
 ### END SOLUTION
 
-# %% check="gradients"
-net.zero_grad()  # gradients accumulate with +=, so start from 0
-loss(net(x), y)
-dC_dx_library = net.backward(loss.backward())
-for name, p in net.named_parameters():
-    ng.check(f"grads_by_hand[{name}]", grads_by_hand[name], p.grad)
-ng.check("dC_dx_by_hand", dC_dx_by_hand, dC_dx_library)
-for name, g in grads_by_hand.items():
-    print(f"{name:9s}", g.ravel().round(6))
+# %% check="gradients" nbgrader={"grade": true, "grade_id": "check_gradients", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(5, "gradients"):
+    net.zero_grad()  # gradients accumulate with +=, so start from 0
+    loss(net(x), y)
+    dC_dx_library = net.backward(loss.backward())
+    for name, p in net.named_parameters():
+        ng.check(f"grads_by_hand[{name}]", grads_by_hand[name], p.grad, factors={"N": N})
+    ng.check("dC_dx_by_hand", dC_dx_by_hand, dC_dx_library)
+    for name, g in grads_by_hand.items():
+        print(f"{name:9s}", g.ravel().round(6))
 
 # %% [markdown]
 # ## 3. The same numbers from `Sequential.backward`
@@ -361,7 +389,7 @@ print("Your δ's match Sequential.backward.")
 # output, counting from 0): build `W2_plus` and `W2_minus` (copies of `W2` with that entry
 # moved by $\pm h$) and compute `numeric` with `cost_by_hand`.
 
-# %% exercise="finite_difference"
+# %% exercise="finite_difference" nbgrader={"grade": false, "grade_id": "finite_difference", "locked": false, "schema_version": 3, "solution": true, "task": false}
 h = 1e-5
 ### BEGIN SOLUTION
 W2_plus, W2_minus = W2.copy(), W2.copy()
@@ -370,10 +398,11 @@ W2_minus[1, 0] -= h
 numeric = (cost_by_hand(x, y, W1, b1, W2_plus, b2) - cost_by_hand(x, y, W1, b1, W2_minus, b2)) / (2 * h)
 ### END SOLUTION
 
-# %% check="finite_difference"
-analytic = grads_by_hand["2.weight"][1, 0]
-ng.check("numeric", numeric, analytic, rtol=1e-6)
-print(f"analytic {analytic:.12f}\nnumeric  {numeric:.12f}")
+# %% check="finite_difference" nbgrader={"grade": true, "grade_id": "check_finite_difference", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(6, "finite_difference"):
+    analytic = grads_by_hand["2.weight"][1, 0]
+    ng.check("numeric", numeric, analytic, rtol=1e-6, hints={"divided by h instead of 2h": 2 * analytic})
+    print(f"analytic {analytic:.12f}\nnumeric  {numeric:.12f}")
 
 # %% [markdown]
 # `nanograd_ad.gradcheck` does this for every weight, bias and input entry (in float64,
@@ -452,7 +481,7 @@ assert not buggy_report.passed and buggy_report.max_rel_error > 1e-3
 # dashed for negative — and the error travels along them from right to left.
 
 
-# %%
+# %% alt="The 2-3-1 XOR network drawn as nodes and edges, each node coloured by its error delta, for the four samples."
 def draw_network(ax, weights, node_values, vmax, title):
     """Nodes in columns (one per layer), edges for the weights, node colour = value."""
     sizes = [w.shape[0] for w in weights] + [weights[-1].shape[1]]
@@ -528,7 +557,7 @@ save(fig, "01_network_deltas")
 # $1$ where the sigmoid's is at most $1/4$, so with tanh the same $\eta = 5$ makes steps
 # many times larger, overshoots, and the loss does not fall.
 
-# %%
+# %% alt="Training loss of the XOR network against gradient-descent step, falling on a log scale."
 net.feedback = []
 history = []
 for _ in range(STEPS):

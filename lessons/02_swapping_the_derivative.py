@@ -134,7 +134,7 @@ relu_ad = {k: derivative_of(ng.ReLU(derivative="ad", k=k), z) for k in (1.0, K)}
 # in NumPy (float64; the values of `z` here are small, so `np.exp` cannot overflow).
 
 
-# %% exercise="relu_ad"
+# %% exercise="relu_ad" nbgrader={"grade": false, "grade_id": "relu_ad", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def relu_ad_of(z, k):
     """The artificial derivative of ReLU, σ(k·z) (Hu, Zhang & Ge 2021, eq. 8)."""
     ### BEGIN SOLUTION
@@ -142,16 +142,25 @@ def relu_ad_of(z, k):
     ### END SOLUTION
 
 
-# %% check="relu_ad"
-ng.check(
-    "relu_ad_of(z, K)",
-    relu_ad_of(z, K),
-    relu_ad[K],
-    hints={"the true derivative (the step of eq. 7) instead of the AD σ(kz)": relu_true},
-)
-ng.check("relu_ad_of(z, 1)", relu_ad_of(z, 1.0), relu_ad[1.0])
+# %% check="relu_ad" nbgrader={"grade": true, "grade_id": "check_relu_ad", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "relu_ad"):
+    ng.check(
+        "relu_ad_of(z, K)",
+        relu_ad_of(z, K),
+        relu_ad[K],
+        hints={"the true derivative (the step of eq. 7) instead of the AD σ(kz)": relu_true},
+    )
+    ng.check("relu_ad_of(z, 1)", relu_ad_of(z, 1.0), relu_ad[1.0])
+    ### BEGIN HIDDEN TESTS
+    hidden_z = 4 * np.random.default_rng(12).standard_normal((3, 4))  # a 2-D array, another k
+    ng.check(
+        "relu_ad_of(z, 2.5) of a 3×4 array",
+        relu_ad_of(hidden_z, 2.5),
+        derivative_of(ng.ReLU(derivative="ad", k=2.5), hidden_z),
+    )
+    ### END HIDDEN TESTS
 
-# %%
+# %% alt="ReLU's true derivative (a step) beside the artificial derivative sigma(kz) for several k, against z."
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.plot(z, relu_true, color="k", lw=2, label=r"ReLU's derivative $d_0$ (eq. 7)")
 for k, d in relu_ad.items():
@@ -226,7 +235,7 @@ y_sig = 1 / (1 + np.exp(-z))
 # **Exercise 2.** Write the sigmoid's AD (eq. 11) as a function of the output $y = \sigma(z)$.
 
 
-# %% exercise="sigmoid_ad"
+# %% exercise="sigmoid_ad" nbgrader={"grade": false, "grade_id": "sigmoid_ad", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def sigmoid_ad_of(y):
     """The artificial derivative of the sigmoid, min(y, 1 − y) (Hu, Zhang & Ge 2021, eq. 11)."""
     ### BEGIN SOLUTION
@@ -234,15 +243,24 @@ def sigmoid_ad_of(y):
     ### END SOLUTION
 
 
-# %% check="sigmoid_ad"
-ng.check(
-    "sigmoid_ad_of(y)",
-    sigmoid_ad_of(y_sig),
-    sigmoid_ad,
-    hints={"the true derivative y(1 − y) (eq. 10) instead of the AD min(y, 1 − y)": sigmoid_true},
-)
+# %% check="sigmoid_ad" nbgrader={"grade": true, "grade_id": "check_sigmoid_ad", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "sigmoid_ad"):
+    ng.check(
+        "sigmoid_ad_of(y)",
+        sigmoid_ad_of(y_sig),
+        sigmoid_ad,
+        hints={"the true derivative y(1 − y) (eq. 10) instead of the AD min(y, 1 − y)": sigmoid_true},
+    )
+    ### BEGIN HIDDEN TESTS
+    hidden_z = 6 * np.random.default_rng(13).standard_normal((2, 5))  # both tails, a 2-D array
+    ng.check(
+        "sigmoid_ad_of(y) of a 2×5 array",
+        sigmoid_ad_of(1 / (1 + np.exp(-hidden_z))),
+        derivative_of(ng.Sigmoid(derivative="ad"), hidden_z),
+    )
+    ### END HIDDEN TESTS
 
-# %%
+# %% alt="The sigmoid's true derivative beside the artificial derivative min(y, 1 - y), against z."
 
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.plot(z, sigmoid_true, color="k", lw=2, label=r"sigmoid's derivative $y(1-y)$ (eq. 10)")
@@ -346,22 +364,23 @@ assert dead_fraction(net, x_train) == 1.0
 # %%
 class_freq = np.bincount(y_train, minlength=10) / len(y_train)
 
-# %% exercise="floor"
+# %% exercise="floor" nbgrader={"grade": false, "grade_id": "floor", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 floor = float(-(class_freq * np.log(class_freq)).sum())
 ### END SOLUTION
 
-# %% check="floor"
-# The library's loss of the best constant predictor: logits log p_c for every digit.
-constant_logits = np.tile(np.log(class_freq), (len(y_train), 1))
-ng.check(
-    "floor",
-    floor,
-    ng.SoftmaxCrossEntropy()(constant_logits, y_train),
-    rtol=1e-6,
-    hints={"log base 2 instead of the natural log": float(-(class_freq * np.log2(class_freq)).sum())},
-)
-print(f"constant-predictor floor H = {floor:.4f}   (log 10 = {np.log(10):.4f})")
+# %% check="floor" nbgrader={"grade": true, "grade_id": "check_floor", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "floor"):
+    # The library's loss of the best constant predictor: logits log p_c for every digit.
+    constant_logits = np.tile(np.log(class_freq), (len(y_train), 1))
+    ng.check(
+        "floor",
+        floor,
+        ng.SoftmaxCrossEntropy()(constant_logits, y_train),
+        rtol=1e-6,
+        hints={"log base 2 instead of the natural log": float(-(class_freq * np.log2(class_freq)).sum())},
+    )
+    print(f"constant-predictor floor H = {floor:.4f}   (log 10 = {np.log(10):.4f})")
 
 # %% [markdown]
 # ### Training, with the true derivative and with the AD
@@ -404,7 +423,7 @@ for name, (_, _, history, accuracy) in runs.items():
         f"dead units {history['dead'][0]:.0%} → {history['dead'][-1]:.0%}, test accuracy {accuracy:.1%}"
     )
 
-# %%
+# %% alt="Loss and the number of dead units over training, for the true derivative (stuck) and the artificial derivative (learning)."
 fig, (ax_loss, ax_dead) = plt.subplots(1, 2, figsize=(10, 3.6))
 labels = {"true": "true derivative $d_0$", "ad": rf"AD $\sigma({K:g}\,z)$"}
 for name, (_, _, history, _) in runs.items():
@@ -622,7 +641,7 @@ b1_, b2_ = (backend.to_numpy(net64[i].bias.data) for i in (0, 2))
 z1_ = x64 @ W1_ + b1_
 z2_ = np.maximum(z1_, 0) @ W2_ + b2_
 
-# %% exercise="ad_backward"
+# %% exercise="ad_backward" nbgrader={"grade": false, "grade_id": "ad_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 delta_3 = backend.to_numpy(delta_out)
 delta_2 = (delta_3 @ W3_.T) * relu_ad_of(z2_, K)
@@ -631,19 +650,22 @@ grad_W1 = x64.T @ delta_1
 ### END SOLUTION
 
 
-# %% check="ad_backward"
-def step(v):
-    """ReLU's true derivative, 1[v ≥ 0]."""
-    return (v >= 0).astype(float)
+# %% check="ad_backward" nbgrader={"grade": true, "grade_id": "check_ad_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "ad_backward"):
 
+    def step(v):
+        """ReLU's true derivative, 1[v ≥ 0]."""
+        return (v >= 0).astype(float)
 
-true_d_grad_W1 = x64.T @ ((((backend.to_numpy(delta_out) @ W3_.T) * step(z2_)) @ W2_.T) * step(z1_))
-ng.check(
-    "grad_W1",
-    grad_W1,
-    net64[0].weight.grad,
-    hints={"the true derivative f′(z) = 1[z ≥ 0] instead of the artificial derivative σ(kz)": true_d_grad_W1},
-)
+    true_d_grad_W1 = x64.T @ ((((backend.to_numpy(delta_out) @ W3_.T) * step(z2_)) @ W2_.T) * step(z1_))
+    ng.check(
+        "grad_W1",
+        grad_W1,
+        net64[0].weight.grad,
+        hints={
+            "the true derivative f′(z) = 1[z ≥ 0] instead of the artificial derivative σ(kz)": true_d_grad_W1
+        },
+    )
 
 # %% [markdown]
 # The comparison has teeth: the recursion with the *true* derivative gives different

@@ -120,7 +120,7 @@ print("x", x.shape, " W", W.shape, " b", b.shape)
 # `np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))` pads.
 
 
-# %% exercise="conv_forward"
+# %% exercise="conv_forward" nbgrader={"grade": false, "grade_id": "conv_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv_forward(x, W, b, stride=1, padding=0):
     """z (N, C_out, H_out, W_out) from x (N, C_in, H, W), W (C_out, C_in, k, k), b (C_out,)."""
     ### BEGIN SOLUTION
@@ -137,16 +137,31 @@ def conv_forward(x, W, b, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% check="conv_forward"
-for stride, padding in [(1, 0), (2, 1), (1, 2)]:
-    _, expected = library_conv(x, W, b, stride, padding)
+# %% check="conv_forward" nbgrader={"grade": true, "grade_id": "check_conv_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "conv_forward"):
+    for stride, padding in [(1, 0), (2, 1), (1, 2)]:
+        _, expected = library_conv(x, W, b, stride, padding)
+        ng.check(
+            f"conv_forward(stride={stride}, padding={padding})",
+            conv_forward(x, W, b, stride, padding),
+            expected,
+            rtol=TOL,
+        )
+    print("your convolution equals Conv2D's for three strides/paddings")
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(31)  # a non-square input, another kernel size, stride 3
+    hidden_x, hidden_W, hidden_b = (
+        hidden_rng.standard_normal((1, 2, 7, 11)),
+        hidden_rng.standard_normal((3, 2, 2, 2)),
+        hidden_rng.standard_normal(3),
+    )
     ng.check(
-        f"conv_forward(stride={stride}, padding={padding})",
-        conv_forward(x, W, b, stride, padding),
-        expected,
+        "conv_forward of a 7×11 input, k = 2, stride 3, padding 1",
+        conv_forward(hidden_x, hidden_W, hidden_b, 3, 1),
+        library_conv(hidden_x, hidden_W, hidden_b, 3, 1)[1],
         rtol=TOL,
     )
-print("your convolution equals Conv2D's for three strides/paddings")
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. The backward pass
@@ -168,7 +183,7 @@ print("your convolution equals Conv2D's for three strides/paddings")
 # accumulating `dW`, `db` and `dx_pad`.
 
 
-# %% exercise="conv_backward"
+# %% exercise="conv_backward" nbgrader={"grade": false, "grade_id": "conv_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv_backward(delta, x, W, stride=1, padding=0):
     """(dW, db, dx) for δ = ∂C/∂z of conv_forward(x, W, b, stride, padding)."""
     ### BEGIN SOLUTION
@@ -186,17 +201,35 @@ def conv_backward(delta, x, W, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% check="conv_backward"
-for stride, padding in [(1, 0), (2, 1)]:
-    layer, z = library_conv(x, W, b, stride, padding)
-    delta = np.random.default_rng(stride).standard_normal(z.shape)  # a random upstream error, never all ones
-    dx_library = backend.to_numpy(layer.backward(delta))
-    dW, db, dx = conv_backward(delta, x, W, stride, padding)
-    where = f"(stride={stride}, padding={padding})"
-    ng.check(f"dW {where}", dW, layer.weight.grad, rtol=TOL)
-    ng.check(f"db {where}", db, layer.bias.grad, rtol=TOL)
-    ng.check(f"dx {where}", dx, dx_library, rtol=TOL)
-print("your dW, db and dx equal Conv2D.backward's")
+# %% check="conv_backward" nbgrader={"grade": true, "grade_id": "check_conv_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "conv_backward"):
+    for stride, padding in [(1, 0), (2, 1)]:
+        layer, z = library_conv(x, W, b, stride, padding)
+        delta = np.random.default_rng(stride).standard_normal(
+            z.shape
+        )  # a random upstream error, never all ones
+        dx_library = backend.to_numpy(layer.backward(delta))
+        dW, db, dx = conv_backward(delta, x, W, stride, padding)
+        where = f"(stride={stride}, padding={padding})"
+        ng.check(f"dW {where}", dW, layer.weight.grad, rtol=TOL)
+        ng.check(f"db {where}", db, layer.bias.grad, rtol=TOL)
+        ng.check(f"dx {where}", dx, dx_library, rtol=TOL)
+    print("your dW, db and dx equal Conv2D.backward's")
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(32)  # a non-square input, another kernel size, stride 3
+    hidden_x, hidden_W, hidden_b = (
+        hidden_rng.standard_normal((1, 2, 7, 11)),
+        hidden_rng.standard_normal((3, 2, 2, 2)),
+        hidden_rng.standard_normal(3),
+    )
+    hidden_layer, hidden_z = library_conv(hidden_x, hidden_W, hidden_b, 3, 1)
+    hidden_delta = hidden_rng.standard_normal(hidden_z.shape)
+    hidden_dx = backend.to_numpy(hidden_layer.backward(hidden_delta))
+    hidden_grads = conv_backward(hidden_delta, hidden_x, hidden_W, 3, 1)
+    ng.check("dW of a 7×11 input, stride 3", hidden_grads[0], hidden_layer.weight.grad, rtol=TOL)
+    ng.check("db of a 7×11 input, stride 3", hidden_grads[1], hidden_layer.bias.grad, rtol=TOL)
+    ng.check("dx of a 7×11 input, stride 3", hidden_grads[2], hidden_dx, rtol=TOL)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ### $\partial C/\partial x$ is a full correlation with the rotated kernel
@@ -225,28 +258,31 @@ layer, z = library_conv(x, W, b, 1, padding)
 delta = np.random.default_rng(1).standard_normal(z.shape)
 dx_library = backend.to_numpy(layer.backward(delta))
 
-# %% exercise="dx_full_correlation"
+# %% exercise="dx_full_correlation" nbgrader={"grade": false, "grade_id": "dx_full_correlation", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 W_rotated = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, k, k), rotated by 180°
 dx_full = conv_forward(delta, W_rotated, np.zeros(C_in), stride=1, padding=k - 1 - padding)
 ### END SOLUTION
 
-# %% check="dx_full_correlation"
-unflipped = conv_forward(delta, W.transpose(1, 0, 2, 3), np.zeros(C_in), stride=1, padding=k - 1 - padding)
-ng.check(
-    "dx_full",
-    dx_full,
-    dx_library,
-    rtol=TOL,
-    hints={"the kernel is not rotated by 180° (W[:, :, ::-1, ::-1])": unflipped},
-)
-print("∂C/∂x = the full correlation of δ with the rotated kernel")
+# %% check="dx_full_correlation" nbgrader={"grade": true, "grade_id": "check_dx_full_correlation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "dx_full_correlation"):
+    unflipped = conv_forward(
+        delta, W.transpose(1, 0, 2, 3), np.zeros(C_in), stride=1, padding=k - 1 - padding
+    )
+    ng.check(
+        "dx_full",
+        dx_full,
+        dx_library,
+        rtol=TOL,
+        hints={"the kernel is not rotated by 180° (W[:, :, ::-1, ::-1])": unflipped},
+    )
+    print("∂C/∂x = the full correlation of δ with the rotated kernel")
 
 # %% [markdown]
 # The unrotated kernel gives a different array — the check above would name it — so
 # the rotation is not a convention: it is where the chain rule sends each number.
 
-# %%
+# %% alt="Panels of the error delta, the kernel rotated by 180 degrees and the input gradient dC/dx that their correlation gives, summed over output channels."
 assert np.abs(unflipped - dx_library).max() > 0.1 * np.abs(dx_library).max(), "an unflipped kernel must fail"
 
 fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
@@ -287,7 +323,7 @@ save(fig, "03_rotated_kernel")
 # one strided slice of `x_pad`.
 
 
-# %% exercise="im2col"
+# %% exercise="im2col" nbgrader={"grade": false, "grade_id": "im2col", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def im2col(x_pad, k, stride, h_out, w_out):
     """cols (N, h_out, w_out, C, k, k) with cols[n, y, x, c, i, j] = x_pad[n, c, y·s + i, x·s + j]."""
     ### BEGIN SOLUTION
@@ -301,22 +337,39 @@ def im2col(x_pad, k, stride, h_out, w_out):
     ### END SOLUTION
 
 
-# %% check="im2col"
-stride, padding = 2, 1
-_, expected = library_conv(x, W, b, stride, padding)
-h_out, w_out = expected.shape[2:]
-x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-cols = im2col(x_pad, k, stride, h_out, w_out)
-z2 = cols.reshape(-1, C_in * k * k) @ W.reshape(C_out, -1).T + b  # one matrix product
-z_from_cols = z2.reshape(N, h_out, w_out, C_out).transpose(0, 3, 1, 2)
-ng.check("z from im2col", z_from_cols, expected, rtol=TOL)
+# %% check="im2col" nbgrader={"grade": true, "grade_id": "check_im2col", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "im2col"):
+    stride, padding = 2, 1
+    _, expected = library_conv(x, W, b, stride, padding)
+    h_out, w_out = expected.shape[2:]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = im2col(x_pad, k, stride, h_out, w_out)
+    z2 = cols.reshape(-1, C_in * k * k) @ W.reshape(C_out, -1).T + b  # one matrix product
+    z_from_cols = z2.reshape(N, h_out, w_out, C_out).transpose(0, 3, 1, 2)
+    ng.check("z from im2col", z_from_cols, expected, rtol=TOL)
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(33)  # a non-square input, k = 2, stride 3
+    hidden_x, hidden_W, hidden_b = (
+        hidden_rng.standard_normal((1, 2, 7, 11)),
+        hidden_rng.standard_normal((3, 2, 2, 2)),
+        hidden_rng.standard_normal(3),
+    )
+    hidden_expected = library_conv(hidden_x, hidden_W, hidden_b, 3, 0)[1]
+    hidden_cols = im2col(hidden_x, 2, 3, *hidden_expected.shape[2:])
+    hidden_z = (
+        (hidden_cols.reshape(-1, 2 * 2 * 2) @ hidden_W.reshape(3, -1).T + hidden_b)
+        .reshape(1, *hidden_expected.shape[2:], 3)
+        .transpose(0, 3, 1, 2)
+    )
+    ng.check("z from im2col of a 7×11 input, k = 2, stride 3", hidden_z, hidden_expected, rtol=TOL)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 5.** Write `col2im`, the adjoint: the same loop, adding (`+=`) each offset's
 # slice of `cols` back into an image of `x_shape`.
 
 
-# %% exercise="col2im"
+# %% exercise="col2im" nbgrader={"grade": false, "grade_id": "col2im", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def col2im(cols, x_shape, stride):
     """The adjoint of im2col: x (x_shape) with every window's entries added back where they came from."""
     ### BEGIN SOLUTION
@@ -331,32 +384,44 @@ def col2im(cols, x_shape, stride):
     ### END SOLUTION
 
 
-# %% check="col2im"
-# Adjointness, with random x and c — for stride 1 (windows overlap a lot) and stride 2:
-for s in (1, 2):
-    ho, wo = (H + 2 - k) // s + 1, (Wd + 2 - k) // s + 1
-    x_probe = np.random.default_rng(10 + s).standard_normal((N, C_in, H + 2, Wd + 2))
-    c_probe = np.random.default_rng(20 + s).standard_normal((N, ho, wo, C_in, k, k))
-    lhs = float(np.sum(im2col(x_probe, k, s, ho, wo) * c_probe))  # ⟨im2col(x), c⟩
+# %% check="col2im" nbgrader={"grade": true, "grade_id": "check_col2im", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(5, "col2im"):
+    # Adjointness, with random x and c — for stride 1 (windows overlap a lot) and stride 2:
+    for s in (1, 2):
+        ho, wo = (H + 2 - k) // s + 1, (Wd + 2 - k) // s + 1
+        x_probe = np.random.default_rng(10 + s).standard_normal((N, C_in, H + 2, Wd + 2))
+        c_probe = np.random.default_rng(20 + s).standard_normal((N, ho, wo, C_in, k, k))
+        lhs = float(np.sum(im2col(x_probe, k, s, ho, wo) * c_probe))  # ⟨im2col(x), c⟩
+        ng.check(
+            f"⟨x, col2im(c)⟩ (stride {s})",
+            float(np.sum(x_probe * col2im(c_probe, x_probe.shape, s))),
+            lhs,
+            rtol=TOL,
+        )
+    # ... and the convolution's ∂C/∂x through col2im equals Conv2D.backward's:
+    layer, z = library_conv(x, W, b, stride, padding)
+    delta = np.random.default_rng(2).standard_normal(z.shape)
+    delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, C_out)  # δ₂ (N·H_out·W_out, C_out)
+    dcols = (delta2 @ W.reshape(C_out, -1)).reshape(cols.shape)  # ∂C/∂cols = δ₂ W₂
+    dx_pad = col2im(dcols, x_pad.shape, stride)
     ng.check(
-        f"⟨x, col2im(c)⟩ (stride {s})",
-        float(np.sum(x_probe * col2im(c_probe, x_probe.shape, s))),
-        lhs,
+        "dx from col2im",
+        dx_pad[:, :, padding : dx_pad.shape[2] - padding, padding : dx_pad.shape[3] - padding],
+        backend.to_numpy(layer.backward(delta)),
         rtol=TOL,
     )
-# ... and the convolution's ∂C/∂x through col2im equals Conv2D.backward's:
-layer, z = library_conv(x, W, b, stride, padding)
-delta = np.random.default_rng(2).standard_normal(z.shape)
-delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, C_out)  # δ₂ (N·H_out·W_out, C_out)
-dcols = (delta2 @ W.reshape(C_out, -1)).reshape(cols.shape)  # ∂C/∂cols = δ₂ W₂
-dx_pad = col2im(dcols, x_pad.shape, stride)
-ng.check(
-    "dx from col2im",
-    dx_pad[:, :, padding : dx_pad.shape[2] - padding, padding : dx_pad.shape[3] - padding],
-    backend.to_numpy(layer.backward(delta)),
-    rtol=TOL,
-)
-print("col2im is im2col's adjoint, and gives Conv2D's ∂C/∂x")
+    print("col2im is im2col's adjoint, and gives Conv2D's ∂C/∂x")
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(34)  # a non-square input, k = 2, stride 3 (gaps between windows)
+    hidden_x = hidden_rng.standard_normal((1, 2, 7, 11))
+    hidden_c = hidden_rng.standard_normal((1, 2, 4, 2, 2, 2))
+    ng.check(
+        "⟨x, col2im(c)⟩ of a 7×11 input, stride 3",
+        float(np.sum(hidden_x * col2im(hidden_c, hidden_x.shape, 3))),
+        float(np.sum(im2col(hidden_x, 2, 3, 2, 4) * hidden_c)),
+        rtol=TOL,
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Pooling backward
@@ -379,7 +444,7 @@ x_pool = (
 )  # distinct, 0.01 apart
 
 
-# %% exercise="maxpool_backward"
+# %% exercise="maxpool_backward" nbgrader={"grade": false, "grade_id": "maxpool_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def maxpool_backward(delta, x, k, stride):
     """∂C/∂x of max pooling: each window's δ goes to the window's largest entry."""
     ### BEGIN SOLUTION
@@ -395,23 +460,40 @@ def maxpool_backward(delta, x, k, stride):
     ### END SOLUTION
 
 
-# %% check="maxpool_backward"
-for size, stride in [(2, 2), (3, 2)]:
-    pool = ng.MaxPool2D(size, stride=stride)
-    out = backend.to_numpy(pool(x_pool))
-    delta = np.random.default_rng(size).standard_normal(out.shape)
-    ng.check(
-        f"maxpool_backward(k={size}, stride={stride})",
-        maxpool_backward(delta, x_pool, size, stride),
-        backend.to_numpy(pool.backward(delta)),
-        rtol=TOL,
-    )
+# %% check="maxpool_backward" nbgrader={"grade": true, "grade_id": "check_maxpool_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(6, "maxpool_backward"):
+    for size, stride in [(2, 2), (3, 2)]:
+        pool = ng.MaxPool2D(size, stride=stride)
+        out = backend.to_numpy(pool(x_pool))
+        delta = np.random.default_rng(size).standard_normal(out.shape)
+        ng.check(
+            f"maxpool_backward(k={size}, stride={stride})",
+            maxpool_backward(delta, x_pool, size, stride),
+            backend.to_numpy(pool.backward(delta)),
+            rtol=TOL,
+        )
+    ### BEGIN HIDDEN TESTS
+    hidden_x = (
+        np.random.default_rng(35).permutation(np.arange(2 * 6 * 9, dtype=float)).reshape(1, 2, 6, 9) / 100
+    )  # no ties
+    for hidden_k, hidden_stride in [(3, 1), (2, 3)]:  # overlapping windows, and gaps, on a non-square input
+        hidden_pool = ng.MaxPool2D(hidden_k, stride=hidden_stride)
+        hidden_delta = np.random.default_rng(36).standard_normal(
+            backend.to_numpy(hidden_pool(hidden_x)).shape
+        )
+        ng.check(
+            f"maxpool_backward of a 6×9 input (k={hidden_k}, stride={hidden_stride})",
+            maxpool_backward(hidden_delta, hidden_x, hidden_k, hidden_stride),
+            backend.to_numpy(hidden_pool.backward(hidden_delta)),
+            rtol=TOL,
+        )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 7.** Mean-pooling backward, for windows that may overlap.
 
 
-# %% exercise="avgpool_backward"
+# %% exercise="avgpool_backward" nbgrader={"grade": false, "grade_id": "avgpool_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def avgpool_backward(delta, x_shape, k, stride):
     """∂C/∂x of mean pooling: each entry of a window receives δ/k² from that window."""
     ### BEGIN SOLUTION
@@ -424,18 +506,35 @@ def avgpool_backward(delta, x_shape, k, stride):
     ### END SOLUTION
 
 
-# %% check="avgpool_backward"
-for size, stride in [(2, 2), (3, 1)]:
-    pool = ng.AvgPool2D(size, stride=stride)
-    out = backend.to_numpy(pool(x_pool))
-    delta = np.random.default_rng(10 + size).standard_normal(out.shape)
-    ng.check(
-        f"avgpool_backward(k={size}, stride={stride})",
-        avgpool_backward(delta, x_pool.shape, size, stride),
-        backend.to_numpy(pool.backward(delta)),
-        rtol=TOL,
-    )
-print("your pooling backward passes equal MaxPool2D's and AvgPool2D's")
+# %% check="avgpool_backward" nbgrader={"grade": true, "grade_id": "check_avgpool_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(7, "avgpool_backward"):
+    for size, stride in [(2, 2), (3, 1)]:
+        pool = ng.AvgPool2D(size, stride=stride)
+        out = backend.to_numpy(pool(x_pool))
+        delta = np.random.default_rng(10 + size).standard_normal(out.shape)
+        ng.check(
+            f"avgpool_backward(k={size}, stride={stride})",
+            avgpool_backward(delta, x_pool.shape, size, stride),
+            backend.to_numpy(pool.backward(delta)),
+            rtol=TOL,
+            factors={"k": size, "k²": size * size},  # the batch size is no factor of a pooling backward
+        )
+    print("your pooling backward passes equal MaxPool2D's and AvgPool2D's")
+    ### BEGIN HIDDEN TESTS
+    hidden_x = np.random.default_rng(37).standard_normal((1, 2, 6, 9))
+    for hidden_k, hidden_stride in [(3, 2), (2, 3)]:  # another k, and gaps, on a non-square input
+        hidden_pool = ng.AvgPool2D(hidden_k, stride=hidden_stride)
+        hidden_delta = np.random.default_rng(38).standard_normal(
+            backend.to_numpy(hidden_pool(hidden_x)).shape
+        )
+        ng.check(
+            f"avgpool_backward of a 6×9 input (k={hidden_k}, stride={hidden_stride})",
+            avgpool_backward(hidden_delta, hidden_x.shape, hidden_k, hidden_stride),
+            backend.to_numpy(hidden_pool.backward(hidden_delta)),
+            rtol=TOL,
+            factors={"k": hidden_k, "k²": hidden_k**2},
+        )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. The independent referee, once more
@@ -462,7 +561,7 @@ for pool in (ng.MaxPool2D(2), ng.AvgPool2D(3, stride=1)):
 # as much. (That unevenness is one source of the checkerboard artefacts of strided
 # convolutions.)
 
-# %%
+# %% alt="The input gradient dC/dx for delta = 1 everywhere at each stride: a heat map counting the windows that cover each input pixel."
 size = 9 if QUICK else 15
 image = np.zeros((1, 1, size, size))
 kernel = np.ones((1, 1, 3, 3))

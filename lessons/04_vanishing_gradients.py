@@ -115,7 +115,7 @@ print(data.description)
 # **Exercise 1.** Write `rms`.
 
 
-# %% exercise="rms"
+# %% exercise="rms" nbgrader={"grade": false, "grade_id": "rms", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def rms(v):
     """sqrt(mean(v²)) over all entries of v."""
     ### BEGIN SOLUTION
@@ -123,10 +123,16 @@ def rms(v):
     ### END SOLUTION
 
 
-# %% check="rms"
-probe = np.random.default_rng(0).standard_normal((7, 5))
-ng.check("rms([3, 4])", rms(np.array([3.0, 4.0])), np.sqrt(12.5))
-ng.check("rms(probe)", rms(probe), np.linalg.norm(probe) / np.sqrt(probe.size))
+# %% check="rms" nbgrader={"grade": true, "grade_id": "check_rms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "rms"):
+    probe = np.random.default_rng(0).standard_normal((7, 5))
+    ng.check("rms([3, 4])", rms(np.array([3.0, 4.0])), np.sqrt(12.5))
+    ng.check("rms(probe)", rms(probe), np.linalg.norm(probe) / np.sqrt(probe.size))
+    ### BEGIN HIDDEN TESTS
+    ng.check("rms of a 2×3×4 array of −2", rms(np.full((2, 3, 4), -2.0)), 2.0)  # negative entries, 3 axes
+    hidden_v = np.random.default_rng(41).standard_normal((3, 4, 5))
+    ng.check("rms of a 3-D array", rms(hidden_v), np.linalg.norm(hidden_v.ravel()) / np.sqrt(hidden_v.size))
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # For a network of $L$ weight layers, $z^l = a^{l-1} W^l + b^l$, $a^l = f(z^l)$ for $l < L$, and
@@ -157,7 +163,20 @@ def forward_by_hand(net, x):
     return weights, activations, activations[-1] @ weights[-1] + biases[-1]
 
 
-# %% exercise="deltas"
+# %%
+class RecordErrors(ng.FeedbackRule):
+    """Remembers the error entering each layer during backward (δ^l enters Dense layer l); changes nothing."""
+
+    def bind(self, net):
+        super().bind(net)
+        self.entering = {}
+
+    def before_layer(self, index, layer, delta):
+        self.entering[index] = backend.to_numpy(delta).copy()
+        return delta
+
+
+# %% exercise="deltas" nbgrader={"grade": false, "grade_id": "deltas", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def deltas_by_hand(weights, activations, delta_top, f_prime):
     """[δ¹, …, δ^L] from δ^L = delta_top by δ^l = (δ^{l+1} W^{l+1 T}) ⊙ f′(z^l)."""
     ### BEGIN SOLUTION
@@ -168,23 +187,53 @@ def deltas_by_hand(weights, activations, delta_top, f_prime):
     ### END SOLUTION
 
 
-# %% check="deltas"
-net = deep_net(10, "sigmoid")
-flow = ng.GradientFlow()
-net.add_feedback(flow)  # records RMS(δ^l) entering every weight layer, per backward pass
-net.zero_grad()
-loss(net(x), y)
-delta_top = backend.to_numpy(loss.backward())  # δ^L = ∂C/∂z^L
-net.backward(loss.backward())
+# %% check="deltas" nbgrader={"grade": true, "grade_id": "check_deltas", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "deltas"):
+    net = deep_net(10, "sigmoid")
+    flow = ng.GradientFlow()
+    net.add_feedback(flow)  # records RMS(δ^l) entering every weight layer, per backward pass
+    net.zero_grad()
+    loss(net(x), y)
+    delta_top = backend.to_numpy(loss.backward())  # δ^L = ∂C/∂z^L
+    net.backward(loss.backward())
 
-weights, activations, logits = forward_by_hand(net, x)
-ng.check("logits", logits, backend.to_numpy(net(x)))  # the written-out forward pass is right
-deltas = deltas_by_hand(weights, activations, delta_top, F_PRIME["sigmoid"])
-depths, flow_rms = flow.profile("delta", step=0)
-ng.check("RMS of your deltas, layers 1..L", [rms(d) for d in deltas], flow_rms, rtol=1e-10)
-print("layer  RMS(δ^l)")
-for l, value in zip(depths, flow_rms):
-    print(f"{l:5d}  {value:.3e}")
+    weights, activations, logits = forward_by_hand(net, x)
+    ng.check("logits", logits, backend.to_numpy(net(x)))  # the written-out forward pass is right
+    deltas = deltas_by_hand(weights, activations, delta_top, F_PRIME["sigmoid"])
+    depths, flow_rms = flow.profile("delta", step=0)
+    ng.check("RMS of your deltas, layers 1..L", [rms(d) for d in deltas], flow_rms, rtol=1e-10)
+    # the arrays themselves, not only their size: δ^l is the error entering Dense layer l
+    recorder = RecordErrors()
+    net.add_feedback(recorder)
+    net.zero_grad()
+    loss(net(x), y)
+    net.backward(loss.backward())
+    for l in range(1, len(deltas) + 1):
+        entering = recorder.entering[2 * (l - 1)]
+        ng.check(f"your δ^{l}", deltas[l - 1], entering, rtol=1e-10, atol=1e-12 * np.abs(entering).max())
+    ### BEGIN HIDDEN TESTS
+    hidden_net = deep_net(5, "tanh", seed=3)  # another depth, activation and seed
+    hidden_recorder = RecordErrors()
+    hidden_net.add_feedback(hidden_recorder)
+    hidden_net.zero_grad()
+    loss(hidden_net(x[:7]), y[:7])
+    hidden_top = backend.to_numpy(loss.backward())
+    hidden_net.backward(loss.backward())
+    hidden_weights, hidden_activations, _ = forward_by_hand(hidden_net, x[:7])
+    hidden_deltas = deltas_by_hand(hidden_weights, hidden_activations, hidden_top, F_PRIME["tanh"])
+    for l in range(1, 6):
+        entering = hidden_recorder.entering[2 * (l - 1)]
+        ng.check(
+            f"δ^{l} of a 5-layer tanh network",
+            hidden_deltas[l - 1],
+            entering,
+            rtol=1e-10,
+            atol=1e-12 * np.abs(entering).max(),
+        )
+    ### END HIDDEN TESTS
+    print("layer  RMS(δ^l)")
+    for l, value in zip(depths, flow_rms):
+        print(f"{l:5d}  {value:.3e}")
 
 # %% [markdown]
 # Your RMS values equal `GradientFlow`'s to $10^{-10}$. RMS($\delta^l$) falls about
@@ -210,20 +259,21 @@ for l, value in zip(depths, flow_rms):
 # **Exercise 3.** From `flow_rms` (the RMS of $\delta^1..\delta^L$), compute `ratios`: the
 # $L-1$ ratios RMS($\delta^l$) / RMS($\delta^{l+1}$) for $l = 1, \dots, L-1$.
 
-# %% exercise="ratios"
+# %% exercise="ratios" nbgrader={"grade": false, "grade_id": "ratios", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 ratios = flow_rms[:-1] / flow_rms[1:]
 ### END SOLUTION
 
-# %% check="ratios"
-hand = np.array([rms(d) for d in deltas])
-ng.check(
-    "ratios",
-    ratios,
-    hand[:-1] / hand[1:],
-    rtol=1e-10,
-    hints={"ratios upside down: RMS(δ^{l+1}) / RMS(δ^l)": hand[1:] / hand[:-1]},
-)
+# %% check="ratios" nbgrader={"grade": true, "grade_id": "check_ratios", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "ratios"):
+    hand = np.array([rms(d) for d in deltas])
+    ng.check(
+        "ratios",
+        ratios,
+        hand[:-1] / hand[1:],
+        rtol=1e-10,
+        hints={"ratios upside down: RMS(δ^{l+1}) / RMS(δ^l)": hand[1:] / hand[:-1]},
+    )
 
 # %% [markdown]
 # Now the bound, layer by layer:
@@ -250,7 +300,7 @@ print(f"largest σ′(z) in this batch: {max_derivative:.4f} ≤ 1/4")
 # `GradientFlow` records the same numbers for any network. One backward pass each:
 
 
-# %%
+# %% alt="RMS of the error delta per layer of 10-, 20- and 30-layer sigmoid networks, falling by orders of magnitude towards the input."
 def delta_profile(depth, activation, weight_init="torch"):
     """RMS(δ^l) for l = 1..depth after one backward pass on the batch (x, y)."""
     net = deep_net(depth, activation, weight_init)
@@ -298,13 +348,14 @@ assert profiles["tanh", 30][0] / profiles["tanh", 30][-1] > deepest[0] / deepest
 # **Exercise 4.** From your `deltas` (10-layer sigmoid network), compute `speed`: the list
 # of RMS($\partial C/\partial b^l$) for $l = 1, \dots, L$.
 
-# %% exercise="speed"
+# %% exercise="speed" nbgrader={"grade": false, "grade_id": "speed", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 speed = [rms(d.sum(axis=0)) for d in deltas]
 ### END SOLUTION
 
-# %% check="speed"
-ng.check("speed", speed, flow.profile("bias_grad", step=0)[1], rtol=1e-10)
+# %% check="speed" nbgrader={"grade": true, "grade_id": "check_speed", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "speed"):
+    ng.check("speed", speed, flow.profile("bias_grad", step=0)[1], rtol=1e-10, factors={"N": len(x)})
 
 # %% [markdown]
 # A gradient is only a slope; what matters is how far each layer actually moves. We
@@ -313,7 +364,7 @@ ng.check("speed", speed, flow.profile("bias_grad", step=0)[1], rtol=1e-10)
 # $\lVert W^l_\text{after} - W^l_\text{before}\rVert_F / \lVert W^l_\text{before}\rVert_F$.
 
 
-# %%
+# %% alt="How far each layer's weights move under SGD, by layer, small near the input."
 def relative_change(activation, weight_init="torch", depth=20, lr=0.5):
     """Train with SGD for EPOCHS on the digits; return ‖ΔW^l‖/‖W^l‖ per layer and the final loss."""
     net = deep_net(depth, activation, weight_init)
@@ -359,7 +410,7 @@ assert sigmoid_change[0] < 1e-3 * sigmoid_change[-1], "in a 20-layer sigmoid net
 # roughly unchanged *where $f' \approx 1$*. That rescues tanh ($\tanh'(0) = 1$) but not
 # the sigmoid: $\tfrac14 \cdot 2 = \tfrac12$ per layer is still a decay.
 
-# %%
+# %% alt="RMS of delta by layer for sigmoid and tanh networks with the default and the xavier initialization."
 fig, ax = plt.subplots(figsize=(6, 3.8))
 summary = {}
 for act in ACTIVATIONS:

@@ -121,7 +121,7 @@ def tanh_mlp(depth, width=4, inputs=3, classes=3, seed=0):
 # shape (N,), and `norm(d, eps)` = d / (RMS + ε) with each sample's row divided by its own RMS.
 
 
-# %% exercise="rms_norm"
+# %% exercise="rms_norm" nbgrader={"grade": false, "grade_id": "rms_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def rms_per_sample(d):
     """RMS(d) = sqrt((1/m) Σ_i d_i²) for each row: (N, m) → (N,)."""
     ### BEGIN SOLUTION
@@ -136,11 +136,19 @@ def norm(d, eps=EPS):
     ### END SOLUTION
 
 
-# %% check="rms_norm"
-d = 1 - np.tanh(rng.standard_normal((N, 5)) * 2) ** 2  # a tanh derivative: entries in (0, 1]
-ng.check("rms_per_sample(d)", rms_per_sample(d), rms(d), rtol=1e-12)
-ng.check("norm(d)", norm(d), pseudo_normalize(d, eps=EPS), rtol=1e-12)
-ng.check("RMS(norm(d))", rms_per_sample(norm(d)), np.ones(N), rtol=1e-6)  # 1 up to ε/RMS
+# %% check="rms_norm" nbgrader={"grade": true, "grade_id": "check_rms_norm", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "rms_norm"):
+    d = 1 - np.tanh(rng.standard_normal((N, 5)) * 2) ** 2  # a tanh derivative: entries in (0, 1]
+    ng.check("rms_per_sample(d)", rms_per_sample(d), rms(d), rtol=1e-12)
+    ng.check("norm(d)", norm(d), pseudo_normalize(d, eps=EPS), rtol=1e-12)
+    ng.check("RMS(norm(d))", rms_per_sample(norm(d)), np.ones(N), rtol=1e-6)  # 1 up to ε/RMS
+    ### BEGIN HIDDEN TESTS
+    hidden_d = np.vstack(
+        [np.zeros(4), np.full(4, 0.5), np.random.default_rng(61).random(4)]
+    )  # a zero row: ε keeps it finite
+    ng.check("rms_per_sample of 3 other samples", rms_per_sample(hidden_d), rms(hidden_d), rtol=1e-12)
+    ng.check("norm of 3 other samples", norm(hidden_d), pseudo_normalize(hidden_d, eps=EPS), rtol=1e-12)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. Which layers are normalized
@@ -152,7 +160,7 @@ ng.check("RMS(norm(d))", rms_per_sample(norm(d)), np.ones(N), rtol=1e-6)  # 1 up
 # **Exercise 2.** Write `pn_layers(L, start=2, period=2)`: the PN hidden layers, ascending.
 
 
-# %% exercise="pn_layers"
+# %% exercise="pn_layers" nbgrader={"grade": false, "grade_id": "pn_layers", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def pn_layers(L, start=2, period=2):
     """Hidden layers L − start, L − start − period, … ≥ 1, in ascending order."""
     ### BEGIN SOLUTION
@@ -160,18 +168,23 @@ def pn_layers(L, start=2, period=2):
     ### END SOLUTION
 
 
-# %% check="pn_layers"
-def library_pn_layers(L, start=2, period=2):
-    """The hidden layers the library's rule normalizes, as numbers 1..L−1."""
-    rule = ng.PseudoNormalize(period=period, start=start)
-    tanh_mlp(L).add_feedback(rule)
-    return [(index + 1) // 2 for index in rule.pn_layers]  # Sequential index 2l − 1 ↔ hidden layer l
+# %% check="pn_layers" nbgrader={"grade": true, "grade_id": "check_pn_layers", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "pn_layers"):
 
+    def library_pn_layers(L, start=2, period=2):
+        """The hidden layers the library's rule normalizes, as numbers 1..L−1."""
+        rule = ng.PseudoNormalize(period=period, start=start)
+        tanh_mlp(L).add_feedback(rule)
+        return [(index + 1) // 2 for index in rule.pn_layers]  # Sequential index 2l − 1 ↔ hidden layer l
 
-ng.check("pn_layers(6)", pn_layers(6), library_pn_layers(6))
-ng.check("pn_layers(7)", pn_layers(7), library_pn_layers(7))
-ng.check("pn_layers(10, start=1, period=3)", pn_layers(10, 1, 3), library_pn_layers(10, 1, 3))
-print("the paper's 6-layer network normalizes hidden layers", pn_layers(6))
+    ng.check("pn_layers(6)", pn_layers(6), library_pn_layers(6))
+    ng.check("pn_layers(7)", pn_layers(7), library_pn_layers(7))
+    ng.check("pn_layers(10, start=1, period=3)", pn_layers(10, 1, 3), library_pn_layers(10, 1, 3))
+    print("the paper's 6-layer network normalizes hidden layers", pn_layers(6))
+    ### BEGIN HIDDEN TESTS
+    for hidden_args in [(3,), (12, 3, 4), (9, 1, 1)]:
+        ng.check(f"pn_layers{hidden_args}", pn_layers(*hidden_args), library_pn_layers(*hidden_args))
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. The PN recursion by hand
@@ -183,7 +196,7 @@ print("the paper's 6-layer network normalizes hidden layers", pn_layers(6))
 # `net.layers[2 * (l - 1)].weight.data` and the biases `.bias.data`.
 
 
-# %% exercise="pn_recursion"
+# %% exercise="pn_recursion" nbgrader={"grade": false, "grade_id": "pn_recursion", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def pn_gradients(net, x, y, start=2, period=2):
     """[∂C/∂W^1, …, ∂C/∂W^L] of the single-path PN recursion, by hand."""
     W = [layer.weight.data for layer in net.layers[::2]]
@@ -209,17 +222,34 @@ def pn_gradients(net, x, y, start=2, period=2):
     ### END SOLUTION
 
 
-# %% check="pn_recursion"
-net = tanh_mlp(6)
-net.add_feedback(ng.PseudoNormalize(period=2, start=2))
-net.zero_grad()
-loss.forward(net(x), y)
-net.backward(loss.backward())
-library_grads = [layer.weight.grad for layer in net.layers[::2]]
-mine = pn_gradients(net, x, y)
-for l in range(6, 0, -1):
-    ng.check(f"∂C/∂W^{l} with PN", mine[l - 1], library_grads[l - 1], rtol=1e-10, atol=1e-14)
-print("hand PN gradients equal the library's for every layer")
+# %% check="pn_recursion" nbgrader={"grade": true, "grade_id": "check_pn_recursion", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "pn_recursion"):
+    net = tanh_mlp(6)
+    net.add_feedback(ng.PseudoNormalize(period=2, start=2))
+    net.zero_grad()
+    loss.forward(net(x), y)
+    net.backward(loss.backward())
+    library_grads = [layer.weight.grad for layer in net.layers[::2]]
+    mine = pn_gradients(net, x, y)
+    for l in range(6, 0, -1):
+        ng.check(f"∂C/∂W^{l} with PN", mine[l - 1], library_grads[l - 1], rtol=1e-10, atol=1e-14)
+    print("hand PN gradients equal the library's for every layer")
+    ### BEGIN HIDDEN TESTS
+    hidden_net = tanh_mlp(7)  # another depth, start and period, another batch
+    hidden_net.add_feedback(ng.PseudoNormalize(period=3, start=1))
+    hidden_net.zero_grad()
+    loss.forward(hidden_net(x[:5]), y[:5])
+    hidden_net.backward(loss.backward())
+    hidden_mine = pn_gradients(hidden_net, x[:5], y[:5], start=1, period=3)
+    for l in range(7, 0, -1):
+        ng.check(
+            f"∂C/∂W^{l} with PN every 3rd layer from 1, depth 7",
+            hidden_mine[l - 1],
+            hidden_net.layers[2 * (l - 1)].weight.grad,
+            rtol=1e-10,
+            atol=1e-14,
+        )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. How much the first layer gains
@@ -235,7 +265,7 @@ print("hand PN gradients equal the library's for every layer")
 # (each (N, m)), return the per-sample factor $\prod_k 1/(\text{RMS}(d^k) + \varepsilon)$, shape (N,).
 
 
-# %% exercise="growth"
+# %% exercise="growth" nbgrader={"grade": false, "grade_id": "growth", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def growth(ds):
     """Π_k 1 / (RMS(d^k) + ε) per sample: a list of (N, m) arrays → (N,)."""
     ### BEGIN SOLUTION
@@ -246,31 +276,32 @@ def growth(ds):
     ### END SOLUTION
 
 
-# %% check="growth"
-deep_plain, deep_pn = tanh_mlp(DEPTH), tanh_mlp(DEPTH)
-rule = ng.PseudoNormalize(period=2, start=2)
-deep_pn.add_feedback(rule)
-deltas = {}
-for name, model in (("plain", deep_plain), ("pn", deep_pn)):
-    model.zero_grad()
-    loss.forward(model(x), y)
-    deltas[name] = model.backward(loss.backward())  # ∂C/∂x = δ¹ W¹ᵀ: scaled like δ¹
-pn_derivatives = [1 - deep_pn.layers[i].a ** 2 for i in rule.pn_layers]
-ng.check(
-    "∂C/∂x with PN against plain × growth",
-    deltas["pn"],
-    deltas["plain"] * growth(pn_derivatives)[:, None],
-    rtol=1e-9,
-    atol=1e-300,
-)
-first_plain = float(np.sqrt(np.mean(deep_plain.layers[0].weight.grad ** 2)))
-first_pn = float(np.sqrt(np.mean(deep_pn.layers[0].weight.grad ** 2)))
-print(
-    f"depth {DEPTH}: RMS of ∂C/∂W¹ plain {first_plain:.3e}, PN {first_pn:.3e} ({first_pn / first_plain:.3g}×)"
-)
-print(
-    f"per-sample growth factors: min {growth(pn_derivatives).min():.3g}, max {growth(pn_derivatives).max():.3g}"
-)
+# %% check="growth" nbgrader={"grade": true, "grade_id": "check_growth", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "growth"):
+    deep_plain, deep_pn = tanh_mlp(DEPTH), tanh_mlp(DEPTH)
+    rule = ng.PseudoNormalize(period=2, start=2)
+    deep_pn.add_feedback(rule)
+    deltas = {}
+    for name, model in (("plain", deep_plain), ("pn", deep_pn)):
+        model.zero_grad()
+        loss.forward(model(x), y)
+        deltas[name] = model.backward(loss.backward())  # ∂C/∂x = δ¹ W¹ᵀ: scaled like δ¹
+    pn_derivatives = [1 - deep_pn.layers[i].a ** 2 for i in rule.pn_layers]
+    ng.check(
+        "∂C/∂x with PN against plain × growth",
+        deltas["pn"],
+        deltas["plain"] * growth(pn_derivatives)[:, None],
+        rtol=1e-9,
+        atol=1e-300,
+    )
+    first_plain = float(np.sqrt(np.mean(deep_plain.layers[0].weight.grad ** 2)))
+    first_pn = float(np.sqrt(np.mean(deep_pn.layers[0].weight.grad ** 2)))
+    print(
+        f"depth {DEPTH}: RMS of ∂C/∂W¹ plain {first_plain:.3e}, PN {first_pn:.3e} ({first_pn / first_plain:.3g}×)"
+    )
+    print(
+        f"per-sample growth factors: min {growth(pn_derivatives).min():.3g}, max {growth(pn_derivatives).max():.3g}"
+    )
 
 # %% [markdown]
 # ## 5. Why not every layer
@@ -282,7 +313,7 @@ print(
 # other layer, letting the plain layers between pull the scale back. Compare the δ RMS by
 # depth for none, every other and every layer:
 
-# %%
+# %% alt="RMS of delta per layer without and with pseudo-normalization, the normalized network keeping it level."
 print(f"P(|X| > 1) for a standard Gaussian: {math.erfc(1 / math.sqrt(2)):.4f}")
 profiles = {}
 for label, rule_args in (("plain", None), ("PN every other layer", (2, 2)), ("PN every layer", (1, 1))):

@@ -139,7 +139,7 @@ def norm(d):
 # `norm` and `PN` from above.
 
 
-# %% exercise="two_path"
+# %% exercise="two_path" nbgrader={"grade": false, "grade_id": "two_path", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def two_path_errors(x, y):
     """(local e^l, carried c^l, ∂C/∂W^l) of the two-path PN recursion, by hand."""
     ### BEGIN SOLUTION
@@ -163,15 +163,18 @@ def two_path_errors(x, y):
     ### END SOLUTION
 
 
-# %% check="two_path"
-local, carried, grads = two_path_errors(x, y)
-for l in sorted(PN, reverse=True):  # from the top, the way the errors travel
-    index = 2 * l - 1  # the tanh after weight layer l
-    ng.check(f"local error e^{l}", local[l], two_rule.local_error[index], rtol=1e-10, atol=1e-15)
-    ng.check(f"carried error c^{l}", carried[l], two_rule.carried_error[index], rtol=1e-10, atol=1e-15)
-for l in range(L, 0, -1):
-    ng.check(f"∂C/∂W^{l} (two paths)", grads[l], two.layers[2 * (l - 1)].weight.grad, rtol=1e-10, atol=1e-15)
-print("your local and carried errors and every gradient equal the library's")
+# %% check="two_path" nbgrader={"grade": true, "grade_id": "check_two_path", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "two_path"):
+    local, carried, grads = two_path_errors(x, y)
+    for l in sorted(PN, reverse=True):  # from the top, the way the errors travel
+        index = 2 * l - 1  # the tanh after weight layer l
+        ng.check(f"local error e^{l}", local[l], two_rule.local_error[index], rtol=1e-10, atol=1e-15)
+        ng.check(f"carried error c^{l}", carried[l], two_rule.carried_error[index], rtol=1e-10, atol=1e-15)
+    for l in range(L, 0, -1):
+        ng.check(
+            f"∂C/∂W^{l} (two paths)", grads[l], two.layers[2 * (l - 1)].weight.grad, rtol=1e-10, atol=1e-15
+        )
+    print("your local and carried errors and every gradient equal the library's")
 
 # %% [markdown]
 # **Exactly the scalar.** The carried error is the local one divided by one number per
@@ -205,7 +208,7 @@ for l in PN:
 # the scalar above before you compute anything (the RMS of a product with a per-sample
 # scale is not exactly the scale's mean, so compute it from the gradients).
 
-# %% exercise="predict"
+# %% exercise="predict" nbgrader={"grade": false, "grade_id": "predict", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 differ = sorted(PN)
 ratio = [
@@ -217,19 +220,22 @@ ratio = [
 ]
 ### END SOLUTION
 
-# %% check="predict"
-observed = [
-    l
-    for l in range(1, L + 1)
-    if not np.allclose(two.layers[2 * (l - 1)].weight.grad, one.layers[2 * (l - 1)].weight.grad, rtol=1e-12)
-]
-ng.check("differ", differ, observed)
-rms_of = lambda net, l: np.sqrt(np.mean(net.layers[2 * (l - 1)].weight.grad ** 2))  # noqa: E731
-ng.check("ratio", ratio, [rms_of(two, l) / rms_of(one, l) for l in observed], rtol=1e-10)
-ng.check("∂C/∂x (the input receives the carried error)", dx_two, dx_one, rtol=1e-12, atol=1e-18)
-print("gradients that differ:", differ, "— two-path / single-path RMS:", np.round(ratio, 4))
+# %% check="predict" nbgrader={"grade": true, "grade_id": "check_predict", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "predict"):
+    observed = [
+        l
+        for l in range(1, L + 1)
+        if not np.allclose(
+            two.layers[2 * (l - 1)].weight.grad, one.layers[2 * (l - 1)].weight.grad, rtol=1e-12
+        )
+    ]
+    ng.check("differ", differ, observed)
+    rms_of = lambda net, l: np.sqrt(np.mean(net.layers[2 * (l - 1)].weight.grad ** 2))  # noqa: E731
+    ng.check("ratio", ratio, [rms_of(two, l) / rms_of(one, l) for l in observed], rtol=1e-10)
+    ng.check("∂C/∂x (the input receives the carried error)", dx_two, dx_one, rtol=1e-12, atol=1e-18)
+    print("gradients that differ:", differ, "— two-path / single-path RMS:", np.round(ratio, 4))
 
-# %%
+# %% alt="Gradients per layer of single-path and two-path pseudo-normalization: the two differ only at the PN layers' own gradients."
 fig, ax = plt.subplots(figsize=(5.8, 3.6))
 depth = np.arange(1, L + 1)
 ax.semilogy(depth, [rms_of(one, l) for l in depth], marker="o", label="single path")

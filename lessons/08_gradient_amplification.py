@@ -153,7 +153,7 @@ print("layers:", layers, "— iterations recorded:", {l: len(g) for l, g in reco
 # mean over the $n$ weights; a weight whose gradients were all 0 counts 0).
 
 
-# %% exercise="measures"
+# %% exercise="measures" nbgrader={"grade": false, "grade_id": "measures", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def G_of(grads):
     """G = |Σ_i Σ_j g_ij| / Σ_i Σ_j |g_ij| (eq. 4); 0 when the denominator is 0."""
     ### BEGIN SOLUTION
@@ -173,14 +173,18 @@ def G_prime_of(grads):
     ### END SOLUTION
 
 
-# %% check="measures"
-G_lib, G_prime_lib = stats.G(), stats.G_prime()
-ng.check("G per layer", [G_of(recorded[l]) for l in layers], [G_lib[l] for l in layers], rtol=1e-10)
-ng.check(
-    "G′ per layer", [G_prime_of(recorded[l]) for l in layers], [G_prime_lib[l] for l in layers], rtol=1e-10
-)
-for l in layers:
-    print(f"layer {l}: G = {G_lib[l]:.4f}, G′ = {G_prime_lib[l]:.4f}")
+# %% check="measures" nbgrader={"grade": true, "grade_id": "check_measures", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "measures"):
+    G_lib, G_prime_lib = stats.G(), stats.G_prime()
+    ng.check("G per layer", [G_of(recorded[l]) for l in layers], [G_lib[l] for l in layers], rtol=1e-10)
+    ng.check(
+        "G′ per layer",
+        [G_prime_of(recorded[l]) for l in layers],
+        [G_prime_lib[l] for l in layers],
+        rtol=1e-10,
+    )
+    for l in layers:
+        print(f"layer {l}: G = {G_lib[l]:.4f}, G′ = {G_prime_lib[l]:.4f}")
 
 # %% [markdown]
 # The output layer's $G$ is 0 (to rounding), always: the softmax + cross-entropy error
@@ -205,7 +209,7 @@ for l in layers:
 # (divide by the number of layers; our reading — the paper does not say).
 
 
-# %% exercise="standardize"
+# %% exercise="standardize" nbgrader={"grade": false, "grade_id": "standardize", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def standardize_by_hand(values):
     """Ĝ_l = (G_l − mean G) / std G, population std; all 0 when std is 0."""
     ### BEGIN SOLUTION
@@ -215,30 +219,40 @@ def standardize_by_hand(values):
     ### END SOLUTION
 
 
-# %% check="standardize"
-G_hat_lib = stats.normalized("G")
-G_values = [G_lib[l] for l in layers]
-ng.check("Ĝ per layer", standardize_by_hand(G_values), [G_hat_lib[l] for l in layers], rtol=1e-10)
-ng.check("Ĝ of equal values", standardize_by_hand([0.3, 0.3, 0.3]), [0.0, 0.0, 0.0])
+# %% check="standardize" nbgrader={"grade": true, "grade_id": "check_standardize", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "standardize"):
+    G_hat_lib = stats.normalized("G")
+    G_values = [G_lib[l] for l in layers]
+    ng.check("Ĝ per layer", standardize_by_hand(G_values), [G_hat_lib[l] for l in layers], rtol=1e-10)
+    ng.check("Ĝ of equal values", standardize_by_hand([0.3, 0.3, 0.3]), [0.0, 0.0, 0.0])
+    ### BEGIN HIDDEN TESTS
+    ng.check(
+        "Ĝ of [1, 2, 3, 4]",
+        standardize_by_hand([1.0, 2.0, 3.0, 4.0]),
+        np.array([-3.0, -1.0, 1.0, 3.0]) / np.sqrt(5.0),
+    )  # population std √1.25
+    ng.check("Ĝ of one value", standardize_by_hand([0.7]), [0.0])
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 3.** Select the layers by Algorithm 1 at `THRESHOLD`: `case1` (Ĝ above the
 # threshold) and `case2` (|Ĝ| above it), as sorted lists of layer indices, from
 # `G_hat = {layer: Ĝ}`.
 
-# %% exercise="select"
+# %% exercise="select" nbgrader={"grade": false, "grade_id": "select", "locked": false, "schema_version": 3, "solution": true, "task": false}
 G_hat = dict(zip(layers, standardize_by_hand(G_values)))
 ### BEGIN SOLUTION
 case1 = sorted(l for l, value in G_hat.items() if value > THRESHOLD)
 case2 = sorted(l for l, value in G_hat.items() if abs(value) > THRESHOLD)
 ### END SOLUTION
 
-# %% check="select"
-ng.check("case1", case1, select_layers(G_hat_lib, THRESHOLD, case=1))
-ng.check("case2", case2, select_layers(G_hat_lib, THRESHOLD, case=2))
-print(f"threshold {THRESHOLD}: case 1 amplifies {case1}, case 2 amplifies {case2}")
+# %% check="select" nbgrader={"grade": true, "grade_id": "check_select", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "select"):
+    ng.check("case1", case1, select_layers(G_hat_lib, THRESHOLD, case=1))
+    ng.check("case2", case2, select_layers(G_hat_lib, THRESHOLD, case=2))
+    print(f"threshold {THRESHOLD}: case 1 amplifies {case1}, case 2 amplifies {case2}")
 
-# %%
+# %% alt="Gradient directionality G per layer from one recorded epoch, and the standardized G-hat with dashed lines at plus and minus the threshold."
 fig, (ax_g, ax_hat) = plt.subplots(1, 2, figsize=(9, 3.4))
 positions = np.arange(len(layers))
 ax_g.bar(positions - 0.2, G_values, 0.4, label="G (eq. 4)")
@@ -267,7 +281,7 @@ save(fig, "08_directionality")
 # step whose gradient is amplified by `factor` (eq. 3).
 
 
-# %% exercise="amplified_step"
+# %% exercise="amplified_step" nbgrader={"grade": false, "grade_id": "amplified_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def amplified_step(W, grad, lr, factor):
     """W − lr · factor · grad (eq. 3: amplification is the learning rate factor · lr)."""
     ### BEGIN SOLUTION
@@ -275,38 +289,50 @@ def amplified_step(W, grad, lr, factor):
     ### END SOLUTION
 
 
-# %% check="amplified_step"
-chosen = case1 or [layers[0]]
-plain, amplified = build(), build()
-amplified.add_feedback(ng.Amplify(FACTOR, scope="weights", selected=chosen))
-xb, yb = x_all[:BATCH_SIZE], y_all[:BATCH_SIZE]
-before = {l: plain.layers[l].weight.data.copy() for l in layers}
-for model in (plain, amplified):
-    sgd = ng.SGD(model.parameters(), lr=LR)
-    sgd.zero_grad()
-    loss.forward(model(xb), yb)
-    model.backward(loss.backward())
-    sgd.step()
+# %% check="amplified_step" nbgrader={"grade": true, "grade_id": "check_amplified_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "amplified_step"):
+    chosen = case1 or [layers[0]]
+    plain, amplified = build(), build()
+    amplified.add_feedback(ng.Amplify(FACTOR, scope="weights", selected=chosen))
+    xb, yb = x_all[:BATCH_SIZE], y_all[:BATCH_SIZE]
+    before = {l: plain.layers[l].weight.data.copy() for l in layers}
+    for model in (plain, amplified):
+        sgd = ng.SGD(model.parameters(), lr=LR)
+        sgd.zero_grad()
+        loss.forward(model(xb), yb)
+        model.backward(loss.backward())
+        sgd.step()
 
+    def stepped(selection):
+        """Your amplified step for the given layers, all their weights in one flat array."""
+        return np.concatenate(
+            [
+                amplified_step(
+                    before[l], plain.layers[l].weight.grad, LR, FACTOR if l in chosen else 1.0
+                ).ravel()
+                for l in selection
+            ]
+        )
 
-def stepped(selection):
-    """Your amplified step for the given layers, all their weights in one flat array."""
-    return np.concatenate(
-        [
-            amplified_step(before[l], plain.layers[l].weight.grad, LR, FACTOR if l in chosen else 1.0).ravel()
-            for l in selection
-        ]
+    def library(selection):
+        return np.concatenate([amplified.layers[l].weight.data.ravel() for l in selection])
+
+    others = [l for l in layers if l not in chosen]
+    ng.check("weights of the amplified layers after the step", stepped(chosen), library(chosen), rtol=1e-12)
+    ng.check("weights of the other layers after the step", stepped(others), library(others), rtol=1e-12)
+    print(f"amplified layers {chosen}: their step is {FACTOR:g}× the plain one; the others are unchanged")
+    ### BEGIN HIDDEN TESTS
+    ng.check(
+        "amplified_step of a 2×3 layer, factor 3",
+        amplified_step(np.ones((2, 3)), np.full((2, 3), 0.5), 0.1, 3.0),
+        np.full((2, 3), 0.85),
     )
-
-
-def library(selection):
-    return np.concatenate([amplified.layers[l].weight.data.ravel() for l in selection])
-
-
-others = [l for l in layers if l not in chosen]
-ng.check("weights of the amplified layers after the step", stepped(chosen), library(chosen), rtol=1e-12)
-ng.check("weights of the other layers after the step", stepped(others), library(others), rtol=1e-12)
-print(f"amplified layers {chosen}: their step is {FACTOR:g}× the plain one; the others are unchanged")
+    ng.check(
+        "amplified_step with factor 1 (not amplified)",
+        amplified_step(np.ones(4), np.full(4, -2.0), 0.25, 1.0),
+        np.full(4, 1.5),
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # After that step the two networks differ, so their next gradients differ too: the

@@ -107,7 +107,7 @@ def save(fig, name):
 # \rfloor + 1$ (and the same for $W$).
 
 
-# %% exercise="r_by_hand"
+# %% exercise="r_by_hand" nbgrader={"grade": false, "grade_id": "r_by_hand", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def r_conv(C_in, H_in, W_in, C_out, k, stride=1, padding=0):
     """r = c/(s·n·m) of a Conv2D(C_in → C_out, k×k) on a (C_in, H_in, W_in) input."""
     ### BEGIN SOLUTION
@@ -125,23 +125,38 @@ def r_dense(D_in, D_out):
     ### END SOLUTION
 
 
-# %% check="r_by_hand"
-geometries = [  # (C_in, H, W, C_out, k, stride, padding)
-    (3, 32, 32, 16, 3, 1, 1),  # the module docstring's example: 3072 / (1024·16·27) = 1/144
-    (3, 32, 32, 64, 11, 4, 5),  # AlexNet's first convolution
-    (16, 15, 15, 32, 3, 2, 0),
-]
-mine, library = [], []
-for C_in, H, W, C_out, k, stride, padding in geometries:
-    net = ng.Sequential(ng.Conv2D(C_in, C_out, k, stride=stride, padding=padding), ng.RegularizedReLU())
-    net.build((C_in, H, W))
-    mine.append(r_conv(C_in, H, W, C_out, k, stride, padding))
-    library.append(net.layers[1].r)
-ng.check("r_conv for the three geometries", mine, library, rtol=1e-12)
-dense = ng.Sequential(ng.Dense(100, 40), ng.RegularizedReLU())
-dense.build((100,))
-ng.check("r_dense(100, 40)", r_dense(100, 40), dense.layers[1].r, rtol=1e-12)
-print("r of the three convolutions:", [f"1/{1 / r:.4g}" for r in library], "; dense:", dense.layers[1].r)
+# %% check="r_by_hand" nbgrader={"grade": true, "grade_id": "check_r_by_hand", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "r_by_hand"):
+    geometries = [  # (C_in, H, W, C_out, k, stride, padding)
+        (3, 32, 32, 16, 3, 1, 1),  # the module docstring's example: 3072 / (1024·16·27) = 1/144
+        (3, 32, 32, 64, 11, 4, 5),  # AlexNet's first convolution
+        (16, 15, 15, 32, 3, 2, 0),
+        (3, 20, 28, 8, 3, 1, 1),  # not square: H ≠ W (an image 20 high, 28 wide) ...
+        (5, 17, 9, 4, 3, 2, 0),  # ... and taller than wide, with a stride
+    ]
+    mine, library = [], []
+    for C_in, H, W, C_out, k, stride, padding in geometries:
+        net = ng.Sequential(ng.Conv2D(C_in, C_out, k, stride=stride, padding=padding), ng.RegularizedReLU())
+        net.build((C_in, H, W))
+        mine.append(r_conv(C_in, H, W, C_out, k, stride, padding))
+        library.append(net.layers[1].r)
+    ng.check("r_conv for the five geometries", mine, library, rtol=1e-12)
+    dense = ng.Sequential(ng.Dense(100, 40), ng.RegularizedReLU())
+    dense.build((100,))
+    ng.check("r_dense(100, 40)", r_dense(100, 40), dense.layers[1].r, rtol=1e-12)
+    ### BEGIN HIDDEN TESTS
+    for hidden_geometry in [(2, 12, 7, 6, 5, 1, 2), (4, 31, 10, 3, 4, 3, 1), (1, 6, 40, 9, 3, 1, 0)]:
+        c_in, h_in, w_in, c_out, k_size, step, pad = hidden_geometry
+        hidden_net = ng.Sequential(
+            ng.Conv2D(c_in, c_out, k_size, stride=step, padding=pad), ng.RegularizedReLU()
+        )
+        hidden_net.build((c_in, h_in, w_in))
+        ng.check(f"r_conv{hidden_geometry}", r_conv(*hidden_geometry), hidden_net.layers[1].r, rtol=1e-12)
+    hidden_dense = ng.Sequential(ng.Dense(7, 300), ng.RegularizedReLU())
+    hidden_dense.build((7,))
+    ng.check("r_dense(7, 300)", r_dense(7, 300), hidden_dense.layers[1].r, rtol=1e-12)
+    ### END HIDDEN TESTS
+    print("r of the three convolutions:", [f"1/{1 / r:.4g}" for r in library], "; dense:", dense.layers[1].r)
 
 # %% [markdown]
 # The library derives $r$ when the network is built (its `build` reads the layer below);
@@ -180,7 +195,7 @@ def stack(activation):
 plain, regularized = stack(ng.ReLU), stack(ng.RegularizedReLU)
 
 
-# %% exercise="scales"
+# %% exercise="scales" nbgrader={"grade": false, "grade_id": "scales", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def mean_abs_after_activations(net, x):
     """[mean |a^l|] after every activation layer, bottom first."""
     ### BEGIN SOLUTION
@@ -193,20 +208,30 @@ def mean_abs_after_activations(net, x):
     ### END SOLUTION
 
 
-# %% check="scales"
-for name, net in (("plain", plain), ("regularized", regularized)):
-    ng.check(
-        f"mean |a| per layer, {name}",
-        mean_abs_after_activations(net, images),
-        [s["mean_abs"] for s in ng.activation_scales(net, images)],
-        rtol=1e-10,
-    )
-plain_scale = mean_abs_after_activations(plain, images)
-regularized_scale = mean_abs_after_activations(regularized, images)
-print("plain ReLU:       ", np.round(plain_scale, 4))
-print("regularized ReLU: ", [f"{v:.3g}" for v in regularized_scale])
+# %% check="scales" nbgrader={"grade": true, "grade_id": "check_scales", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "scales"):
+    for name, net in (("plain", plain), ("regularized", regularized)):
+        ng.check(
+            f"mean |a| per layer, {name}",
+            mean_abs_after_activations(net, images),
+            [s["mean_abs"] for s in ng.activation_scales(net, images)],
+            rtol=1e-10,
+        )
+    plain_scale = mean_abs_after_activations(plain, images)
+    regularized_scale = mean_abs_after_activations(regularized, images)
+    print("plain ReLU:       ", np.round(plain_scale, 4))
+    print("regularized ReLU: ", [f"{v:.3g}" for v in regularized_scale])
+    ### BEGIN HIDDEN TESTS
+    for hidden_name, hidden_net in (("plain", plain), ("regularized", regularized)):  # another batch
+        ng.check(
+            f"mean |a| per layer, {hidden_name}, 3 images",
+            mean_abs_after_activations(hidden_net, images[:3]),
+            [s["mean_abs"] for s in ng.activation_scales(hidden_net, images[:3])],
+            rtol=1e-10,
+        )
+    ### END HIDDEN TESTS
 
-# %%
+# %% alt="Mean absolute activation per layer with the plain ReLU and with the regularized ReLU."
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 depth = np.arange(1, len(CHANNELS) + 1)
 ax.semilogy(depth, plain_scale, marker="o", label="ReLU")
@@ -237,7 +262,7 @@ save(fig, "09_activation_scale")
 # `ng.RegularizedReLU` in the network.
 
 
-# %% exercise="product_of_r"
+# %% exercise="product_of_r" nbgrader={"grade": false, "grade_id": "product_of_r", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def product_of_r(net):
     """Π_l r_l over the regularized ReLUs of net."""
     ### BEGIN SOLUTION
@@ -245,16 +270,17 @@ def product_of_r(net):
     ### END SOLUTION
 
 
-# %% check="product_of_r"
-out_plain, out_regularized = plain(images), regularized(images)
-ng.check(
-    "net_reg(x) against Π r · net_plain(x)",
-    product_of_r(regularized) * out_plain,
-    out_regularized,
-    rtol=1e-10,
-    atol=1e-300,
-)
-print(f"Π r = {product_of_r(regularized):.4g} = 1/{1 / product_of_r(regularized):.4g}")
+# %% check="product_of_r" nbgrader={"grade": true, "grade_id": "check_product_of_r", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "product_of_r"):
+    out_plain, out_regularized = plain(images), regularized(images)
+    ng.check(
+        "net_reg(x) against Π r · net_plain(x)",
+        product_of_r(regularized) * out_plain,
+        out_regularized,
+        rtol=1e-10,
+        atol=1e-300,
+    )
+    print(f"Π r = {product_of_r(regularized):.4g} = 1/{1 / product_of_r(regularized):.4g}")
 
 # %% [markdown]
 # ## 4. The input factor
@@ -271,7 +297,7 @@ print(f"Π r = {product_of_r(regularized):.4g} = 1/{1 / product_of_r(regularized
 # by bisection.
 
 
-# %% exercise="input_factor"
+# %% exercise="input_factor" nbgrader={"grade": false, "grade_id": "input_factor", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def input_factor(net, x):
     """α = 1 / RMS(net(x)): the input factor that gives the logits unit RMS (zero biases)."""
     ### BEGIN SOLUTION
@@ -280,12 +306,24 @@ def input_factor(net, x):
     ### END SOLUTION
 
 
-# %% check="input_factor"
-alpha = input_factor(regularized, images)
-ng.check("input_factor(regularized, images)", alpha, ng.suggest_input_scale(regularized, images), rtol=1e-9)
-scaled_logits = regularized(alpha * images)
-print(f"α = {alpha:.4g}; RMS of the logits at α·x: {np.sqrt(np.mean(scaled_logits**2)):.6f}")
-print(f"compare 1/Π r = {1 / product_of_r(regularized):.4g}: α compensates the product of the r's")
+# %% check="input_factor" nbgrader={"grade": true, "grade_id": "check_input_factor", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "input_factor"):
+    alpha = input_factor(regularized, images)
+    ng.check(
+        "input_factor(regularized, images)", alpha, ng.suggest_input_scale(regularized, images), rtol=1e-9
+    )
+    ### BEGIN HIDDEN TESTS
+    hidden_x = 3.0 * images[: len(images) // 2]  # other inputs: 3 × half the batch
+    ng.check(
+        "input_factor of other inputs",
+        input_factor(regularized, hidden_x),
+        ng.suggest_input_scale(regularized, hidden_x),
+        rtol=1e-9,
+    )
+    ### END HIDDEN TESTS
+    scaled_logits = regularized(alpha * images)
+    print(f"α = {alpha:.4g}; RMS of the logits at α·x: {np.sqrt(np.mean(scaled_logits**2)):.6f}")
+    print(f"compare 1/Π r = {1 / product_of_r(regularized):.4g}: α compensates the product of the r's")
 
 # %% [markdown]
 # In the library the factor is a layer, `ng.Scale(α)`, put first in the network; the `ics`

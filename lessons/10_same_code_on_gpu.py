@@ -251,7 +251,7 @@ def check_placement(label, arrays, backend_name, like, dtype_hint=MOVE_KEEPS_DTY
             )
 
 
-# %% exercise="move"
+# %% exercise="move" nbgrader={"grade": false, "grade_id": "move", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def to_device(arrays):
     """{name: array} → {name: the same values on the backend in use} (host → device under CuPy)."""
     ### BEGIN SOLUTION
@@ -266,15 +266,16 @@ def to_host(arrays):
     ### END SOLUTION
 
 
-# %% check="move"
-host = {"images": x_all[:6], "labels": y_all[:6], "weights64": teacher[:3]}
-on_device = call("to_device(host)", to_device, host)
-check_placement("to_device(host)", on_device, device, host)
-back = call("to_host(to_device(host))", to_host, on_device)
-check_placement("to_host(to_device(host))", back, "numpy", host)
-for key, value in host.items():  # a move copies exactly: no tolerance
-    ng.check(f"to_device(host)[{key!r}]", on_device[key], value, rtol=1e-15, atol=0.0)
-    ng.check(f"to_host(to_device(host))[{key!r}]", back[key], value, rtol=1e-15, atol=0.0)
+# %% check="move" nbgrader={"grade": true, "grade_id": "check_move", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "move"):
+    host = {"images": x_all[:6], "labels": y_all[:6], "weights64": teacher[:3]}
+    on_device = call("to_device(host)", to_device, host)
+    check_placement("to_device(host)", on_device, device, host)
+    back = call("to_host(to_device(host))", to_host, on_device)
+    check_placement("to_host(to_device(host))", back, "numpy", host)
+    for key, value in host.items():  # a move copies exactly: no tolerance
+        ng.check(f"to_device(host)[{key!r}]", on_device[key], value, rtol=1e-15, atol=0.0)
+        ng.check(f"to_host(to_device(host))[{key!r}]", back[key], value, rtol=1e-15, atol=0.0)
 
 # %% [markdown]
 # A network moves the way PyTorch's does: `net.to("cupy")` copies every parameter, gradient
@@ -315,7 +316,7 @@ else:
 # builds on the host.
 
 
-# %% exercise="same_start"
+# %% exercise="same_start" nbgrader={"grade": false, "grade_id": "same_start", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def initial_parameters(seed, backend_name):
     """{name: NumPy copy} of build_net()'s parameters after ng.seed(seed), built on backend_name."""
 
@@ -329,22 +330,23 @@ def initial_parameters(seed, backend_name):
     return using(backend_name, make)
 
 
-# %% check="same_start"
-ng.seed(0)
-host_start = using("numpy", lambda: {name: p.data.copy() for name, p in build_net().named_parameters()})
-for label in ("initial_parameters(0, device)", "initial_parameters(0, device), again"):
-    start = initial_parameters(0, device)
-    check_placement(label, start, "numpy", host_start)
-    for name, value in host_start.items():  # bit for bit: the same draws, copied
-        ng.check(f"{label}[{name!r}]", start[name], value, rtol=1e-15, atol=0.0)
-other = initial_parameters(1, device)
-if all(np.array_equal(backend.to_numpy(other[name]), host_start[name]) for name in host_start):
-    raise ng.CheckError(
-        "check 'initial_parameters(1, device)' failed: seed 1 gives seed 0's weights — "
-        "is the seed argument passed to ng.seed?",
-        "initial_parameters(1, device)",
-    )
-print(f"seed 0 on {device} is bit for bit seed 0 on the host; seed 1 is another network")
+# %% check="same_start" nbgrader={"grade": true, "grade_id": "check_same_start", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "same_start"):
+    ng.seed(0)
+    host_start = using("numpy", lambda: {name: p.data.copy() for name, p in build_net().named_parameters()})
+    for label in ("initial_parameters(0, device)", "initial_parameters(0, device), again"):
+        start = initial_parameters(0, device)
+        check_placement(label, start, "numpy", host_start)
+        for name, value in host_start.items():  # bit for bit: the same draws, copied
+            ng.check(f"{label}[{name!r}]", start[name], value, rtol=1e-15, atol=0.0)
+    other = initial_parameters(1, device)
+    if all(np.array_equal(backend.to_numpy(other[name]), host_start[name]) for name in host_start):
+        raise ng.CheckError(
+            "check 'initial_parameters(1, device)' failed: seed 1 gives seed 0's weights — "
+            "is the seed argument passed to ng.seed?",
+            "initial_parameters(1, device)",
+        )
+    print(f"seed 0 on {device} is bit for bit seed 0 on the host; seed 1 is another network")
 
 # %% [markdown]
 # ## 4. Timing a training step
@@ -382,7 +384,7 @@ print(f"seed 0 on {device} is bit for bit seed 0 on the host; seed 1 is another 
 # scripted clock that only moves when `step` runs, so its answer is known exactly.
 
 
-# %% exercise="step_time"
+# %% exercise="step_time" nbgrader={"grade": false, "grade_id": "step_time", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def median_step_time(step, repeats, warmup=2, clock=time.perf_counter):
     """Median duration (s) of `repeats` calls of step(), after `warmup` untimed calls."""
     ### BEGIN SOLUTION
@@ -397,42 +399,43 @@ def median_step_time(step, repeats, warmup=2, clock=time.perf_counter):
     ### END SOLUTION
 
 
-# %% check="step_time"
-class ScriptedClock:
-    """A clock that moves only when step() runs, by the next of the scripted durations."""
+# %% check="step_time" nbgrader={"grade": true, "grade_id": "check_step_time", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "step_time"):
 
-    def __init__(self, durations):
-        self.now, self.durations, self.calls = 0.0, list(durations), 0
+    class ScriptedClock:
+        """A clock that moves only when step() runs, by the next of the scripted durations."""
 
-    def __call__(self):
-        return self.now
+        def __init__(self, durations):
+            self.now, self.durations, self.calls = 0.0, list(durations), 0
 
-    def step(self):
-        if self.calls == len(self.durations):
-            raise ng.CheckError(
-                f"check 'calls of step()' failed: step() called more than warmup + repeats = "
-                f"{len(self.durations)} times",
-                "calls of step()",
-            )
-        self.now += self.durations[self.calls]
-        self.calls += 1
+        def __call__(self):
+            return self.now
 
+        def step(self):
+            if self.calls == len(self.durations):
+                raise ng.CheckError(
+                    f"check 'calls of step()' failed: step() called more than warmup + repeats = "
+                    f"{len(self.durations)} times",
+                    "calls of step()",
+                )
+            self.now += self.durations[self.calls]
+            self.calls += 1
 
-# two warm-up steps (the first compiles), then five timed ones, one of them hit by another process
-clock = ScriptedClock([0.5, 0.03, 0.010, 0.012, 0.009, 0.090, 0.011])
-measured = median_step_time(clock.step, repeats=5, warmup=2, clock=clock)
-ng.check(
-    "median_step_time(clock.step, repeats=5, warmup=2, clock=clock)",
-    measured,
-    0.011,
-    hints={
-        "the mean of the timed steps: one slow step pulls it up (take the median)": 0.0264,
-        "the warm-up steps were timed too (or not run first)": 0.012,
-        "the fastest step (the minimum), not the median": 0.009,
-        "the sum of the timed steps, not their median": 0.132,
-    },
-)
-ng.check("calls of step()", clock.calls, 7)
+    # two warm-up steps (the first compiles), then five timed ones, one of them hit by another process
+    clock = ScriptedClock([0.5, 0.03, 0.010, 0.012, 0.009, 0.090, 0.011])
+    measured = median_step_time(clock.step, repeats=5, warmup=2, clock=clock)
+    ng.check(
+        "median_step_time(clock.step, repeats=5, warmup=2, clock=clock)",
+        measured,
+        0.011,
+        hints={
+            "the mean of the timed steps: one slow step pulls it up (take the median)": 0.0264,
+            "the warm-up steps were timed too (or not run first)": 0.012,
+            "the fastest step (the minimum), not the median": 0.009,
+            "the sum of the timed steps, not their median": 0.132,
+        },
+    )
+    ng.check("calls of step()", clock.calls, 7)
 
 
 # %% [markdown]
@@ -440,7 +443,7 @@ ng.check("calls of step()", clock.calls, 7)
 # on the host and, where there is one, on the GPU.
 
 
-# %%
+# %% alt="Median time of one SGD step against batch size with the straight-line fit T0 + cB, and the time per sample T(B)/B."
 def training_step(net, optimizer, x, y):
     """One SGD step on the batch (x, y); returns the loss as a float — one sync, so a GPU has finished."""
     net.zero_grad()
@@ -564,7 +567,7 @@ assert pairwise != running  # the same terms, the same precision, another order:
 # a Python `float` (one number, read once).
 
 
-# %% exercise="agreement"
+# %% exercise="agreement" nbgrader={"grade": false, "grade_id": "agreement", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def largest_relative_difference(yours, reference):
     """max |yours − reference| / max |reference| over all entries, in float64 on the host."""
     ### BEGIN SOLUTION
@@ -574,39 +577,40 @@ def largest_relative_difference(yours, reference):
     ### END SOLUTION
 
 
-# %% check="agreement"
-reference_values = np.array([[1.0, 3e-9, -4.0], [0.5, -2.0, 1e-3]])
-nudged = reference_values + np.array([[-2e-8, 1e-9, 0.0], [0.0, 3e-9, 0.0]])
-differences = np.abs(nudged - reference_values)
-for label, yours, reference in (
-    ("largest_relative_difference(nudged, reference_values)", nudged, reference_values),
-    ("largest_relative_difference(nudged on the device, reference_values)", backend.asarray(nudged), reference_values),
-    ("largest_relative_difference(nudged, reference_values on the device)", nudged, backend.asarray(reference_values)),
-):  # fmt: skip
-    measured = call(label, largest_relative_difference, yours, reference)
-    if not isinstance(measured, float):
-        raise ng.CheckError(
-            f"check '{label}' failed: yours is a {type(measured).__name__}, expected a Python float "
-            "(float(...) reads it once)",
-            label,
-        )
-    ng.check(
-        label,
-        measured,
-        2e-8 / 4.0,
-        hints={
-            "entry by entry: the noise on the tiny entries dominates (divide by the largest |reference|)": float(
-                np.max(differences / np.abs(reference_values))
-            ),
-            "the largest signed difference: |yours − reference| needs the abs": 3e-9 / 4.0,
-            "max(reference) without abs: its largest entry is negative": 2e-8 / 1.0,
-            "the mean difference instead of the largest": float(np.mean(differences)) / 4.0,
-            "computed in float32: differences below its resolution vanish (work in float64)": float(
-                np.max(np.abs(nudged.astype(np.float32) - reference_values.astype(np.float32)))
+# %% check="agreement" nbgrader={"grade": true, "grade_id": "check_agreement", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "agreement"):
+    reference_values = np.array([[1.0, 3e-9, -4.0], [0.5, -2.0, 1e-3]])
+    nudged = reference_values + np.array([[-2e-8, 1e-9, 0.0], [0.0, 3e-9, 0.0]])
+    differences = np.abs(nudged - reference_values)
+    for label, yours, reference in (
+        ("largest_relative_difference(nudged, reference_values)", nudged, reference_values),
+        ("largest_relative_difference(nudged on the device, reference_values)", backend.asarray(nudged), reference_values),
+        ("largest_relative_difference(nudged, reference_values on the device)", nudged, backend.asarray(reference_values)),
+    ):  # fmt: skip
+        measured = call(label, largest_relative_difference, yours, reference)
+        if not isinstance(measured, float):
+            raise ng.CheckError(
+                f"check '{label}' failed: yours is a {type(measured).__name__}, expected a Python float "
+                "(float(...) reads it once)",
+                label,
             )
-            / 4.0,
-        },
-    )
+        ng.check(
+            label,
+            measured,
+            2e-8 / 4.0,
+            hints={
+                "entry by entry: the noise on the tiny entries dominates (divide by the largest |reference|)": float(
+                    np.max(differences / np.abs(reference_values))
+                ),
+                "the largest signed difference: |yours − reference| needs the abs": 3e-9 / 4.0,
+                "max(reference) without abs: its largest entry is negative": 2e-8 / 1.0,
+                "the mean difference instead of the largest": float(np.mean(differences)) / 4.0,
+                "computed in float32: differences below its resolution vanish (work in float64)": float(
+                    np.max(np.abs(nudged.astype(np.float32) - reference_values.astype(np.float32)))
+                )
+                / 4.0,
+            },
+        )
 
 
 # %% [markdown]
@@ -680,7 +684,7 @@ else:
 # a network in place and returns it.)
 
 
-# %% exercise="float64_copy"
+# %% exercise="float64_copy" nbgrader={"grade": false, "grade_id": "float64_copy", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def float64_copy(net):
     """A float64 copy of ``net`` on its own backend; ``net`` is left untouched."""
     ### BEGIN SOLUTION
@@ -688,38 +692,41 @@ def float64_copy(net):
     ### END SOLUTION
 
 
-# %% check="float64_copy"
-ng.seed(3)
-probe = build_net().to(device)
-probe_data = to_device({"x": x_all[:32], "y": y_all[:32]})
-training_step(probe, ng.SGD(probe.parameters(), lr=0.1), probe_data["x"], probe_data["y"])  # off its start
-probe_before = to_host({name: p.data for name, p in probe.named_parameters()})
-probe64 = call("float64_copy(probe)", float64_copy, probe)
-if probe64 is probe:
-    raise ng.CheckError(
-        "check 'float64_copy(probe)' failed: it returned the network itself (astype casts in place): "
-        "copy it first (copy.deepcopy)",
-        "float64_copy(probe)",
+# %% check="float64_copy" nbgrader={"grade": true, "grade_id": "check_float64_copy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(5, "float64_copy"):
+    ng.seed(3)
+    probe = build_net().to(device)
+    probe_data = to_device({"x": x_all[:32], "y": y_all[:32]})
+    training_step(
+        probe, ng.SGD(probe.parameters(), lr=0.1), probe_data["x"], probe_data["y"]
+    )  # off its start
+    probe_before = to_host({name: p.data for name, p in probe.named_parameters()})
+    probe64 = call("float64_copy(probe)", float64_copy, probe)
+    if probe64 is probe:
+        raise ng.CheckError(
+            "check 'float64_copy(probe)' failed: it returned the network itself (astype casts in place): "
+            "copy it first (copy.deepcopy)",
+            "float64_copy(probe)",
+        )
+    probe_after = {name: p.data for name, p in probe.named_parameters()}
+    check_placement(
+        "probe after float64_copy(probe)",
+        probe_after,
+        device,
+        probe_before,
+        dtype_hint="the network handed in was cast: copy all of it (copy.deepcopy) before astype",
     )
-probe_after = {name: p.data for name, p in probe.named_parameters()}
-check_placement(
-    "probe after float64_copy(probe)",
-    probe_after,
-    device,
-    probe_before,
-    dtype_hint="the network handed in was cast: copy all of it (copy.deepcopy) before astype",
-)
-copied = {name: p.data for name, p in probe64.named_parameters()}
-check_placement(
-    "float64_copy(probe)",
-    copied,
-    device,
-    {name: value.astype(np.float64) for name, value in probe_before.items()},
-    dtype_hint="the copy must be cast: .astype(np.float64)",
-)
-for name, value in probe_before.items():  # float32 → float64 is exact: no tolerance
-    ng.check(f"probe after float64_copy(probe)[{name!r}]", probe_after[name], value, rtol=1e-15, atol=0.0)
-    ng.check(f"float64_copy(probe)[{name!r}]", copied[name], value, rtol=1e-15, atol=0.0)
+    copied = {name: p.data for name, p in probe64.named_parameters()}
+    check_placement(
+        "float64_copy(probe)",
+        copied,
+        device,
+        {name: value.astype(np.float64) for name, value in probe_before.items()},
+        dtype_hint="the copy must be cast: .astype(np.float64)",
+    )
+    for name, value in probe_before.items():  # float32 → float64 is exact: no tolerance
+        ng.check(f"probe after float64_copy(probe)[{name!r}]", probe_after[name], value, rtol=1e-15, atol=0.0)
+        ng.check(f"float64_copy(probe)[{name!r}]", copied[name], value, rtol=1e-15, atol=0.0)
 
 # %% [markdown]
 # With it, one central difference by hand in each precision, against the float64 backward

@@ -140,7 +140,7 @@ assert report.passed
 # The check compares it with the numbers `gradcheck` printed for its worst entries.
 
 
-# %% exercise="relative_error"
+# %% exercise="relative_error" nbgrader={"grade": false, "grade_id": "relative_error", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def relative_error(analytic, numeric, floor):
     """|g − n| / max(|g|, |n|, floor), entrywise."""
     ### BEGIN SOLUTION
@@ -149,26 +149,41 @@ def relative_error(analytic, numeric, floor):
     ### END SOLUTION
 
 
-# %% check="relative_error"
-# gradcheck's worst entries: their analytic and numeric values and the relative error it found
-worst_g = np.array([p.analytic for p in report.params])
-worst_n = np.array([p.numeric for p in report.params])
-floor = max(report.atol / report.tol, 1e-8)
-ng.check(
-    "relative_error(worst_g, worst_n, floor)",
-    relative_error(worst_g, worst_n, floor),
-    [p.max_rel_error for p in report.params],
-    rtol=1e-6,
-    atol=1e-15,
-)
-# small made-up entries, where the floor decides
-tiny_g, tiny_n = np.array([1e-9, 0.0, 2.0, -3.0, 1e-3]), np.array([2e-9, 1e-9, 2.0, 3.0, 3e-3])
-ng.check(
-    "relative_error(tiny_g, tiny_n, 1e-6)",
-    relative_error(tiny_g, tiny_n, 1e-6),
-    [1e-9 / 1e-6, 1e-9 / 1e-6, 0.0, 2.0, 2e-3 / 3e-3],
-    atol=1e-15,
-)
+# %% check="relative_error" nbgrader={"grade": true, "grade_id": "check_relative_error", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "relative_error"):
+    # gradcheck's worst entries: their analytic and numeric values and the relative error it found
+    worst_g = np.array([p.analytic for p in report.params])
+    worst_n = np.array([p.numeric for p in report.params])
+    floor = max(report.atol / report.tol, 1e-8)
+    ng.check(
+        "relative_error(worst_g, worst_n, floor)",
+        relative_error(worst_g, worst_n, floor),
+        [p.max_rel_error for p in report.params],
+        rtol=1e-6,
+        atol=1e-15,
+        hints={
+            "|g| + |n| in the denominator (about half the expected error): use max(|g|, |n|, floor)": np.abs(
+                worst_g - worst_n
+            )
+            / np.maximum(np.abs(worst_g) + np.abs(worst_n), floor)
+        },
+    )
+    # small made-up entries, where the floor decides
+    tiny_g, tiny_n = np.array([1e-9, 0.0, 2.0, -3.0, 1e-3]), np.array([2e-9, 1e-9, 2.0, 3.0, 3e-3])
+    ng.check(
+        "relative_error(tiny_g, tiny_n, 1e-6)",
+        relative_error(tiny_g, tiny_n, 1e-6),
+        [1e-9 / 1e-6, 1e-9 / 1e-6, 0.0, 2.0, 2e-3 / 3e-3],
+        atol=1e-15,
+    )
+    ### BEGIN HIDDEN TESTS
+    ng.check(
+        "relative_error of a 2×2 array",
+        relative_error(np.array([[1.0, -2.0], [0.0, 4.0]]), np.array([[1.5, -2.0], [0.0, -4.0]]), 1e-3),
+        [[0.5 / 1.5, 0.0], [0.0, 2.0]],
+        atol=1e-15,
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 2 — the central difference.** Write `central_difference(objective, values,
@@ -177,7 +192,7 @@ ng.check(
 # $(C_+ - C_-)/2h$. This is all `gradcheck` does, once per entry.
 
 
-# %% exercise="central_difference"
+# %% exercise="central_difference" nbgrader={"grade": false, "grade_id": "central_difference", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def central_difference(objective, values, index, h=1e-5):
     """(C(θ + h e_i) − C(θ − h e_i)) / 2h for the entry values[index]; values is restored."""
     ### BEGIN SOLUTION
@@ -191,25 +206,35 @@ def central_difference(objective, values, index, h=1e-5):
     ### END SOLUTION
 
 
-# %% check="central_difference"
-net = network()
-W1 = net.layers[0].weight.data
+# %% check="central_difference" nbgrader={"grade": true, "grade_id": "check_central_difference", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "central_difference"):
+    net = network()
+    W1 = net.layers[0].weight.data
 
+    def objective():
+        return float(loss.forward(net(x), y))
 
-def objective():
-    return float(loss.forward(net(x), y))
-
-
-net.zero_grad()
-loss.forward(net(x), y)
-net.backward(loss.backward())
-backprop_W1 = net.layers[0].weight.grad.copy()
-before = W1.copy()
-numeric_W1 = np.array(
-    [[central_difference(objective, W1, (i, j)) for j in range(W1.shape[1])] for i in range(W1.shape[0])]
-)
-ng.check("W1 after central_difference (restored?)", W1, before, rtol=1e-15, atol=0.0)
-ng.check("numeric ∂C/∂W¹", numeric_W1, backprop_W1, rtol=1e-6, atol=1e-10)
+    net.zero_grad()
+    loss.forward(net(x), y)
+    net.backward(loss.backward())
+    backprop_W1 = net.layers[0].weight.grad.copy()
+    before = W1.copy()
+    numeric_W1 = np.array(
+        [[central_difference(objective, W1, (i, j)) for j in range(W1.shape[1])] for i in range(W1.shape[0])]
+    )
+    ng.check("W1 after central_difference (restored?)", W1, before, rtol=1e-15, atol=0.0)
+    ng.check("numeric ∂C/∂W¹", numeric_W1, backprop_W1, rtol=1e-6, atol=1e-10)
+    ### BEGIN HIDDEN TESTS
+    hidden_values = np.array([1.0, 2.0, 3.0])
+    hidden_saved = hidden_values.copy()
+    ng.check(
+        "central_difference of Σ v³ at v = 2",
+        central_difference(lambda: float(np.sum(hidden_values**3)), hidden_values, 1),
+        12.0,
+        rtol=1e-8,
+    )
+    ng.check("values after central_difference (restored?)", hidden_values, hidden_saved, rtol=1e-15, atol=0.0)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. Bug 1 — a missing transpose
@@ -260,7 +285,7 @@ assert failing(alone) == ["input"], failing(alone)
 # **Exercise 3 — mend it.** Write `input_error(delta, W)`, the error Dense passes down.
 
 
-# %% exercise="input_error"
+# %% exercise="input_error" nbgrader={"grade": false, "grade_id": "input_error", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def input_error(delta, W):
     """∂C/∂x of z = x W + b, given δ = ∂C/∂z: (N, D_out), (D_in, D_out) → (N, D_in)."""
     ### BEGIN SOLUTION
@@ -268,12 +293,25 @@ def input_error(delta, W):
     ### END SOLUTION
 
 
-# %% check="input_error"
-reference = ng.Dense(4, 4)
-delta = rng.standard_normal((BATCH, 4))
-reference(x)
-expected_dx = reference.backward(delta)
-ng.check("input_error(delta, W)", input_error(delta, reference.weight.data), expected_dx)
+# %% check="input_error" nbgrader={"grade": true, "grade_id": "check_input_error", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "input_error"):
+    reference = ng.Dense(4, 4)
+    delta = rng.standard_normal((BATCH, 4))
+    reference(x)
+    expected_dx = reference.backward(delta)
+    ng.check("input_error(delta, W)", input_error(delta, reference.weight.data), expected_dx)
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(111)  # a non-square W: 3 inputs → 6 outputs, batch 5
+    hidden_W, hidden_delta = hidden_rng.standard_normal((3, 6)), hidden_rng.standard_normal((5, 6))
+    hidden_dense = ng.Dense(3, 6)
+    hidden_dense.weight.data = hidden_W
+    hidden_dense(hidden_rng.standard_normal((5, 3)))
+    ng.check(
+        "input_error of a 3 → 6 layer",
+        input_error(hidden_delta, hidden_W),
+        hidden_dense.backward(hidden_delta),
+    )
+    ### END HIDDEN TESTS
 
 
 # %%
@@ -317,7 +355,7 @@ print(f"analytic / numeric at the worst entry: {worst.analytic / worst.numeric:.
 # layer's own gradient names exactly that parameter. **Exercise 4:** write `bias_gradient(delta)`.
 
 
-# %% exercise="bias_gradient"
+# %% exercise="bias_gradient" nbgrader={"grade": false, "grade_id": "bias_gradient", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def bias_gradient(delta):
     """∂C/∂b of z = x W + b from δ = ∂C/∂z: (N, D) → (D,)."""
     ### BEGIN SOLUTION
@@ -325,11 +363,17 @@ def bias_gradient(delta):
     ### END SOLUTION
 
 
-# %% check="bias_gradient"
-reference = ng.Dense(4, 4)
-reference(x)
-reference.backward(delta)
-ng.check("bias_gradient(delta)", bias_gradient(delta), reference.bias.grad)
+# %% check="bias_gradient" nbgrader={"grade": true, "grade_id": "check_bias_gradient", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "bias_gradient"):
+    reference = ng.Dense(4, 4)
+    reference(x)
+    reference.backward(delta)
+    ng.check("bias_gradient(delta)", bias_gradient(delta), reference.bias.grad, factors={"N": len(delta)})
+    ### BEGIN HIDDEN TESTS
+    ng.check(
+        "bias_gradient of ones (3 samples)", bias_gradient(np.ones((3, 5))), np.full(5, 3.0), factors={"N": 3}
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Bugs 3 and 4 — a wrong derivative
@@ -358,7 +402,7 @@ print(f"bug 4: largest relative error {report4.max_rel_error:.4f} ≈ 0.01/1.01 
 # activation calls with its cached pre-activation $z$ and output $a = \tanh z$.
 
 
-# %% exercise="tanh_derivative"
+# %% exercise="tanh_derivative" nbgrader={"grade": false, "grade_id": "tanh_derivative", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def tanh_derivative(z, a):
     """d(z, a) = tanh′(z) = 1 − a²."""
     ### BEGIN SOLUTION
@@ -366,18 +410,28 @@ def tanh_derivative(z, a):
     ### END SOLUTION
 
 
-# %% check="tanh_derivative"
-z_probe = np.linspace(-3, 3, 61)
-a_probe = np.tanh(z_probe)
-ng.check(
-    "tanh_derivative(z, a)",
-    tanh_derivative(z_probe, a_probe),
-    1 / np.cosh(z_probe) ** 2,  # sech² z, another route to the same derivative
-    hints={"1 − z² (z where a belongs)": 1 - z_probe**2},
-)
-report5 = ng.gradcheck(network(activation=ng.Tanh(derivative=tanh_derivative)), loss, x, y)
-assert report5.passed, report5
-print("bugs 3 and 4 mended: gradcheck passes with your derivative")
+# %% check="tanh_derivative" nbgrader={"grade": true, "grade_id": "check_tanh_derivative", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(5, "tanh_derivative"):
+    z_probe = np.linspace(-3, 3, 61)
+    a_probe = np.tanh(z_probe)
+    ng.check(
+        "tanh_derivative(z, a)",
+        tanh_derivative(z_probe, a_probe),
+        1 / np.cosh(z_probe) ** 2,  # sech² z, another route to the same derivative
+        hints={"1 − z² (z where a belongs)": 1 - z_probe**2},
+    )
+    report5 = ng.gradcheck(network(activation=ng.Tanh(derivative=tanh_derivative)), loss, x, y)
+    assert report5.passed, report5
+    print("bugs 3 and 4 mended: gradcheck passes with your derivative")
+    ### BEGIN HIDDEN TESTS
+    hidden_z = np.array([[-20.0, 0.0], [5.0, 0.3]])  # a 2-D array with a far tail
+    ng.check(
+        "tanh_derivative of a 2×2 array",
+        tanh_derivative(hidden_z, np.tanh(hidden_z)),
+        1 / np.cosh(hidden_z) ** 2,
+        hints={"1 − z² (z where a belongs)": 1 - hidden_z**2},
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. "Bug" 5 — the check sits on a kink
@@ -474,7 +528,7 @@ assert {k for k, v in gaps_bugged.items() if v > 1e-6} == {"0.weight", "0.bias"}
 # about $10^{-5}$ — one reason `gradcheck` always works on a float64 copy. With your
 # `central_difference`:
 
-# %%
+# %% alt="Error of a finite difference against the step h on log-log axes: truncation error on the right, rounding on the left (a V)."
 net = network()
 W1 = net.layers[0].weight.data
 net.zero_grad()

@@ -136,7 +136,7 @@ def deep_tanh(kind="plain", depth=DEPTH, seed=0):
 # **Exercise 1.** Write `bn_forward(x, gamma, beta, eps)`: x (N, D), γ and β (D,) → y (N, D).
 
 
-# %% exercise="bn_forward"
+# %% exercise="bn_forward" nbgrader={"grade": false, "grade_id": "bn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def bn_forward(x, gamma, beta, eps=EPS):
     """y = γ (x − μ) / sqrt(σ² + ε) + β with the batch mean μ and biased variance σ², per column."""
     ### BEGIN SOLUTION
@@ -146,20 +146,36 @@ def bn_forward(x, gamma, beta, eps=EPS):
     ### END SOLUTION
 
 
-# %% check="bn_forward"
-check_rng = np.random.default_rng(1)
-xb = 3.0 + 2.0 * check_rng.standard_normal((N, 5))
-bn = ng.BatchNorm1D(5)
-bn.weight.data = check_rng.uniform(0.5, 2.0, 5)
-bn.bias.data = check_rng.standard_normal(5)
-ng.check(
-    "BatchNorm1D output (training mode)",
-    bn_forward(xb, bn.weight.data, bn.bias.data),
-    bn.forward(xb),
-    rtol=1e-10,
-    atol=1e-12,
-)
-print("each column of x̂ has mean 0 and (biased) variance 1:", np.allclose(bn.x_hat.var(axis=0), 1, atol=1e-4))
+# %% check="bn_forward" nbgrader={"grade": true, "grade_id": "check_bn_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(1, "bn_forward"):
+    check_rng = np.random.default_rng(1)
+    xb = 3.0 + 2.0 * check_rng.standard_normal((N, 5))
+    bn = ng.BatchNorm1D(5)
+    bn.weight.data = check_rng.uniform(0.5, 2.0, 5)
+    bn.bias.data = check_rng.standard_normal(5)
+    ng.check(
+        "BatchNorm1D output (training mode)",
+        bn_forward(xb, bn.weight.data, bn.bias.data),
+        bn.forward(xb),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    print(
+        "each column of x̂ has mean 0 and (biased) variance 1:",
+        np.allclose(bn.x_hat.var(axis=0), 1, atol=1e-4),
+    )
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(121)  # another batch size and width
+    hidden_x = -1.0 + 0.1 * hidden_rng.standard_normal((3, 2))
+    hidden_bn = ng.BatchNorm1D(2)
+    ng.check(
+        "BatchNorm1D output of a 3×2 batch",
+        bn_forward(hidden_x, hidden_bn.weight.data, hidden_bn.bias.data),
+        hidden_bn.forward(hidden_x),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. The running statistics
@@ -175,7 +191,7 @@ print("each column of x̂ has mean 0 and (biased) variance 1:", np.allclose(bn.x
 # (running_mean, running_var).
 
 
-# %% exercise="running_stats"
+# %% exercise="running_stats" nbgrader={"grade": false, "grade_id": "running_stats", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def running_update(running_mean, running_var, x, momentum=0.1):
     """One training step's update of the running mean and (unbiased) variance, per column."""
     ### BEGIN SOLUTION
@@ -186,16 +202,28 @@ def running_update(running_mean, running_var, x, momentum=0.1):
     ### END SOLUTION
 
 
-# %% check="running_stats"
-check_rng = np.random.default_rng(2)
-bn = ng.BatchNorm1D(4)
-mine_mean, mine_var = np.zeros(4), np.ones(4)  # the layer's starting values
-for _ in range(3):
-    batch = 1.0 + 3.0 * check_rng.standard_normal((N, 4))
-    bn.forward(batch)
-    mine_mean, mine_var = running_update(mine_mean, mine_var, batch)
-ng.check("running_mean after 3 steps", mine_mean, bn.running_mean, rtol=1e-12)
-ng.check("running_var after 3 steps", mine_var, bn.running_var, rtol=1e-12)
+# %% check="running_stats" nbgrader={"grade": true, "grade_id": "check_running_stats", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(2, "running_stats"):
+    check_rng = np.random.default_rng(2)
+    bn = ng.BatchNorm1D(4)
+    mine_mean, mine_var = np.zeros(4), np.ones(4)  # the layer's starting values
+    for _ in range(3):
+        batch = 1.0 + 3.0 * check_rng.standard_normal((N, 4))
+        bn.forward(batch)
+        mine_mean, mine_var = running_update(mine_mean, mine_var, batch)
+    ng.check("running_mean after 3 steps", mine_mean, bn.running_mean, rtol=1e-12)
+    ng.check("running_var after 3 steps", mine_var, bn.running_var, rtol=1e-12)
+    ### BEGIN HIDDEN TESTS
+    hidden_rng = np.random.default_rng(122)  # another batch size and 5 steps
+    hidden_bn = ng.BatchNorm1D(3)
+    hidden_mean, hidden_var = np.zeros(3), np.ones(3)
+    for _ in range(5):
+        hidden_batch = -2.0 + 0.5 * hidden_rng.standard_normal((3, 3))
+        hidden_bn.forward(hidden_batch)
+        hidden_mean, hidden_var = running_update(hidden_mean, hidden_var, hidden_batch)
+    ng.check("running_mean after 5 steps of batch 3", hidden_mean, hidden_bn.running_mean, rtol=1e-12)
+    ng.check("running_var after 5 steps of batch 3", hidden_var, hidden_bn.running_var, rtol=1e-12)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. A residual block's backward
@@ -208,7 +236,7 @@ ng.check("running_var after 3 steps", mine_var, bn.running_var, rtol=1e-12)
 # block's forward has already run).
 
 
-# %% exercise="residual_backward"
+# %% exercise="residual_backward" nbgrader={"grade": false, "grade_id": "residual_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def residual_backward(block, delta):
     """δ_x = branch.backward(δ) + δ for a Residual block with an identity shortcut."""
     ### BEGIN SOLUTION
@@ -216,13 +244,28 @@ def residual_backward(block, delta):
     ### END SOLUTION
 
 
-# %% check="residual_backward"
-check_rng = np.random.default_rng(3)
-ng.seed(3)
-block = ng.Residual(ng.Sequential(ng.Dense(WIDTH, WIDTH), ng.Tanh()))
-block.forward(check_rng.standard_normal((N, WIDTH)))
-delta_y = check_rng.standard_normal((N, WIDTH))
-ng.check("δ_x of the residual block", residual_backward(block, delta_y), block.backward(delta_y), rtol=1e-12)
+# %% check="residual_backward" nbgrader={"grade": true, "grade_id": "check_residual_backward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(3, "residual_backward"):
+    check_rng = np.random.default_rng(3)
+    ng.seed(3)
+    block = ng.Residual(ng.Sequential(ng.Dense(WIDTH, WIDTH), ng.Tanh()))
+    block.forward(check_rng.standard_normal((N, WIDTH)))
+    delta_y = check_rng.standard_normal((N, WIDTH))
+    ng.check(
+        "δ_x of the residual block", residual_backward(block, delta_y), block.backward(delta_y), rtol=1e-12
+    )
+    ### BEGIN HIDDEN TESTS
+    ng.seed(5)  # another width and activation
+    hidden_block = ng.Residual(ng.Sequential(ng.Dense(3, 3), ng.Sigmoid()))
+    hidden_block.forward(np.random.default_rng(123).standard_normal((2, 3)))
+    hidden_delta = np.random.default_rng(124).standard_normal((2, 3))
+    ng.check(
+        "δ_x of a width-3 sigmoid block",
+        residual_backward(hidden_block, hidden_delta),
+        hidden_block.backward(hidden_delta),
+        rtol=1e-12,
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. RMS of δ per layer, by hand
@@ -236,7 +279,7 @@ ng.check("δ_x of the residual block", residual_backward(block, delta_y), block.
 # `net.layers[2 * (l - 1)].weight.data` and the biases `.bias.data`.
 
 
-# %% exercise="delta_rms"
+# %% exercise="delta_rms" nbgrader={"grade": false, "grade_id": "delta_rms", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def delta_rms(net, x, y):
     """[RMS δ^1, …, RMS δ^L] of a plain tanh network, by hand."""
     W = [layer.weight.data for layer in net.layers[::2]]
@@ -259,23 +302,42 @@ def delta_rms(net, x, y):
     ### END SOLUTION
 
 
-# %% check="delta_rms"
-def library_profile(kind, pn=False):
-    """(depths, RMS δ by depth) of one backward pass of deep_tanh(kind), from GradientFlow."""
-    model = deep_tanh(kind)
-    if pn:
-        model.add_feedback(ng.PseudoNormalize(period=2, start=2))
-    flow = ng.GradientFlow()
-    model.add_feedback(flow)
-    model.zero_grad()
-    loss.forward(model(x), y)
-    model.backward(loss.backward())
-    return flow.profile("delta")
+# %% check="delta_rms" nbgrader={"grade": true, "grade_id": "check_delta_rms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with ng.checking(4, "delta_rms"):
 
+    def library_profile(kind, pn=False):
+        """(depths, RMS δ by depth) of one backward pass of deep_tanh(kind), from GradientFlow."""
+        model = deep_tanh(kind)
+        if pn:
+            model.add_feedback(ng.PseudoNormalize(period=2, start=2))
+        flow = ng.GradientFlow()
+        model.add_feedback(flow)
+        model.zero_grad()
+        loss.forward(model(x), y)
+        model.backward(loss.backward())
+        return flow.profile("delta")
 
-ng.check(
-    "RMS of δ per layer (plain)", delta_rms(deep_tanh("plain"), x, y), library_profile("plain")[1], rtol=1e-10
-)
+    ng.check(
+        "RMS of δ per layer (plain)",
+        delta_rms(deep_tanh("plain"), x, y),
+        library_profile("plain")[1],
+        rtol=1e-10,
+    )
+    ### BEGIN HIDDEN TESTS
+    hidden_model = deep_tanh("plain", depth=5, seed=4)  # another depth, seed and batch
+    hidden_flow = ng.GradientFlow()
+    hidden_model.add_feedback(hidden_flow)
+    hidden_model.zero_grad()
+    loss.forward(hidden_model(x[:9]), y[:9])
+    hidden_model.backward(loss.backward())
+    hidden_yours = delta_rms(deep_tanh("plain", depth=5, seed=4), x[:9], y[:9])
+    ng.check(
+        "RMS of δ per layer, 5 layers, seed 4, 9 samples",
+        hidden_yours,
+        hidden_flow.profile("delta")[1],
+        rtol=1e-10,
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. Five networks side by side
@@ -284,7 +346,7 @@ ng.check(
 # (`ng.PseudoNormalize(period=2, start=2)`), with the artificial derivative, with batch
 # normalization, and with residual blocks.
 
-# %%
+# %% alt="RMS of delta by depth for a deep tanh network: plain, with PN, with the AD, with batch norm and with residual blocks."
 profiles = {
     "plain": library_profile("plain"),
     "PN (Bu et al. 2026)": library_profile("plain", pn=True),

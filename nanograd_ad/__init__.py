@@ -68,7 +68,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .ensemble import from_seeds
-from .exercise import CheckError, check
+from .exercise import CheckError, check, checking
 from .feedback import FeedbackRule
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
 from .history import History
@@ -140,6 +140,7 @@ __all__ = [
     "callbacks",
     "check",
     "check_layer",
+    "checking",
     "checkpoint",
     "cli",
     "clip_by_global_norm",

@@ -5,6 +5,7 @@
     nanograd-ad reproduce NAME -h                that experiment's own options too
     nanograd-ad lessons --student DIR            the lessons as exercise notebooks
     nanograd-ad lessons --solutions DIR          ... and whole, with nbgrader's markers
+    nanograd-ad course DIR                       an nbgrader course folder of the lessons
 
 Common options of ``reproduce``: ``--quick`` (about a minute on a laptop), ``--runs N``,
 ``--epochs N``, ``--seed S``, ``--data digits|cifar10|cifar100``, ``--data-dir P``,
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("list", help="show the experiments", description="Show the registered experiments.")
     add_lessons_command(commands)
+    from .course import add_course_command  # nanograd-ad course DIR: an nbgrader course folder
+
+    add_course_command(commands)
     reproduce = commands.add_parser(
         "reproduce",
         help="run an experiment",
@@ -194,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         from .notebooks import run_lessons_command
 
         return run_lessons_command(args)
+    if args.command == "course":
+        from .course import run_course_command
+
+        return run_course_command(args)
 
     from . import backend
     from .experiments import get

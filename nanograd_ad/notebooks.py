@@ -1,23 +1,29 @@
-"""The lessons as coursework: student notebooks (solutions removed) and solution notebooks.
+"""The lessons as coursework: student notebooks (nbgrader's release) and solution notebooks.
 
 A lesson is a jupytext percent-format file ``NN_topic.py``. An *exercise* is a code cell
-whose header carries ``exercise="id"``; the code a student writes sits between nbgrader's
-markers, and the next code cell (header ``check="id"``) checks it with
-:func:`nanograd_ad.check`::
+whose header carries ``exercise="id"`` and nbgrader's solution-cell metadata; the code a
+student writes sits between nbgrader's markers. The next code cell (header ``check="id"`` and
+nbgrader's metadata of a locked, autograded test cell with its points) checks it with
+:func:`nanograd_ad.check` inside :func:`nanograd_ad.checking`, and may hold hidden tests::
 
-    # %% exercise="delta_output"
+    # %% exercise="delta_output" nbgrader={"grade": false, "grade_id": "delta_output", "solution": true, ...}
     ### BEGIN SOLUTION
     delta2 = dC_da2 * a2 * (1 - a2)
     ### END SOLUTION
 
-    # %% check="delta_output"
-    ng.check("delta2", delta2, expected_delta2)
+    # %% check="delta_output" nbgrader={"grade": true, "grade_id": "check_delta_output", "points": 2, ...}
+    with ng.checking(3, "delta_output"):
+        ng.check("delta2", delta2, expected_delta2)
+        ### BEGIN HIDDEN TESTS
+        ng.check("delta2 at another batch", ...)
+        ### END HIDDEN TESTS
 
-``student_notebook`` replaces every solution region by ``# YOUR CODE HERE`` and
-``raise NotImplementedError()`` at the region's indentation (what nbgrader does);
-``solution_notebook`` keeps the lesson whole, markers included, and marks exercise cells
-with nbgrader's cell metadata, so ``nbgrader generate_assignment`` can make its own
-release. ``nanograd-ad lessons --student DIR`` / ``--solutions DIR`` write them.
+``student_notebook`` is what ``nbgrader generate_assignment`` releases: every solution region
+replaced by ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` at the region's indentation,
+every hidden-test region removed. ``solution_notebook`` keeps the lesson whole, markers
+included: an nbgrader *source* notebook. ``nanograd-ad lessons --student DIR`` /
+``--solutions DIR`` write them; ``nanograd-ad course DIR`` (:mod:`nanograd_ad.course`) writes
+a whole nbgrader course folder.
 
 The lessons ship inside the package (``nanograd_ad.lessons``, mapped onto the
 repository's ``lessons/`` folder); from a source checkout that is not installed they are
@@ -32,13 +38,16 @@ import re
 from pathlib import Path
 
 __all__ = [
+    "BEGIN_HIDDEN_TESTS",
     "BEGIN_SOLUTION",
+    "END_HIDDEN_TESTS",
     "END_SOLUTION",
     "LessonError",
     "exercise_ids",
     "lesson_files",
     "read_lesson",
     "solution_notebook",
+    "strip_hidden_tests",
     "strip_solutions",
     "student_notebook",
     "write_lessons",
@@ -46,6 +55,8 @@ __all__ = [
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
+BEGIN_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
+END_HIDDEN_TESTS = "### END HIDDEN TESTS"
 STUDENT_CODE = ("# YOUR CODE HERE", "raise NotImplementedError()")
 LESSON_PATTERN = re.compile(r"^\d\d_\w+\.py$")
 INSTALL_HINT = 'pip install "nanograd_ad[lessons]"  (from a clone: pip install -e ".[lessons]")'
@@ -92,31 +103,41 @@ def read_lesson(path):
     return _jupytext().reads(text, fmt="py:percent")
 
 
+def _replace_regions(source: str, begin: str, end: str, placeholder: tuple, where: str) -> str:
+    """Replace each ``begin``/``end`` region (markers included) by ``placeholder`` at its indentation."""
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = line.strip()
+        if marker == begin:
+            if inside:
+                raise LessonError(f"{where}, line {number}: {begin} inside a region it opened")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [indent + text for text in placeholder]
+        elif marker == end:
+            if not inside:
+                raise LessonError(f"{where}, line {number}: {end} without {begin}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise LessonError(f"{where}: {begin} is never closed by {end}")
+    return "\n".join(out)
+
+
 def strip_solutions(source: str, where: str = "cell") -> str:
     """Replace each BEGIN/END SOLUTION region (markers included) by the student placeholder.
 
     The placeholder keeps the indentation of the BEGIN line, so a region inside a function
     body leaves a valid body. ``where`` names the cell in error messages.
     """
-    out: list[str] = []
-    inside = False
-    for number, line in enumerate(source.splitlines(), start=1):
-        marker = line.strip()
-        if marker == BEGIN_SOLUTION:
-            if inside:
-                raise LessonError(f"{where}, line {number}: {BEGIN_SOLUTION} inside a solution region")
-            inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out += [indent + text for text in STUDENT_CODE]
-        elif marker == END_SOLUTION:
-            if not inside:
-                raise LessonError(f"{where}, line {number}: {END_SOLUTION} without {BEGIN_SOLUTION}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise LessonError(f"{where}: {BEGIN_SOLUTION} is never closed by {END_SOLUTION}")
-    return "\n".join(out)
+    return _replace_regions(source, BEGIN_SOLUTION, END_SOLUTION, STUDENT_CODE, where)
+
+
+def strip_hidden_tests(source: str, where: str = "cell") -> str:
+    """Remove each BEGIN/END HIDDEN TESTS region, markers included (nbgrader's release)."""
+    return _replace_regions(source, BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS, (), where)
 
 
 def _has_solution(cell) -> bool:
@@ -125,11 +146,32 @@ def _has_solution(cell) -> bool:
     )
 
 
+def _nbgrader_problem(cell, exercise: str, kind: str) -> str | None:
+    """What is wrong with a cell's nbgrader metadata (None: it is right for ``kind``)."""
+    meta = cell.metadata.get("nbgrader")
+    if not isinstance(meta, dict):
+        return "has no nbgrader={...} metadata in its header"
+    if kind == "exercise":
+        wanted = {"solution": True, "grade": False, "locked": False, "grade_id": exercise}
+    else:
+        wanted = {"solution": False, "grade": True, "locked": True, "grade_id": f"check_{exercise}"}
+    wrong = {key: meta.get(key) for key, value in wanted.items() if meta.get(key) != value}
+    if wrong:
+        return f"has nbgrader {wrong}, needs {wanted}"
+    if kind == "check":
+        points = meta.get("points")
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
+            return f"is a graded test cell worth {points!r} points; every exercise is worth some (> 0)"
+    return None
+
+
 def exercise_ids(nb, name: str = "lesson") -> list[str]:
     """The exercise ids in order, after checking the format.
 
-    Every cell with a solution region is tagged ``exercise="id"`` (ids unique), every
-    exercise cell has a region, and the next code cell is its ``check="id"`` cell.
+    Every cell with a solution region is tagged ``exercise="id"`` (ids unique) and is an
+    nbgrader solution cell (``grade_id`` the id); every exercise cell has a region; the next
+    code cell is its ``check="id"`` cell: a locked nbgrader test cell ``check_id`` with points,
+    whose code runs inside ``with ng.checking(n, "id"):`` (n: the exercise's number).
     """
     ids: list[str] = []
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
@@ -149,7 +191,15 @@ def exercise_ids(nb, name: str = "lesson") -> list[str]:
             raise LessonError(
                 f"{name}: exercise {exercise!r} must be followed by a code cell check={exercise!r}"
             )
+        for kind, which in (("exercise", cell), ("check", following)):
+            wrong = _nbgrader_problem(which, exercise, kind)
+            if wrong is not None:
+                raise LessonError(f"{name}: the {kind} cell of exercise {exercise!r} {wrong}")
+        opening = f"with ng.checking({len(ids) + 1}, {exercise!r})".replace("'", '"') + ":"
+        if following.source.splitlines()[:1] != [opening]:
+            raise LessonError(f"{name}: the check cell of exercise {exercise!r} must start with {opening!r}")
         strip_solutions(cell.source, where=f"{name}, exercise {exercise!r}")  # markers balanced
+        strip_hidden_tests(following.source, where=f"{name}, check {exercise!r}")
         ids.append(exercise)
     return ids
 
@@ -163,30 +213,25 @@ def _course_copy(nb, name: str):
 
 
 def solution_notebook(nb, name: str = "lesson"):
-    """The lesson whole, markers kept; exercise cells carry nbgrader's solution metadata."""
-    nb = _course_copy(nb, name)
-    for cell in nb.cells:
-        exercise = cell.metadata.get("exercise")
-        if exercise is not None and cell.cell_type == "code":
-            cell.metadata["nbgrader"] = {
-                "grade": False,
-                "grade_id": f"{name}-{exercise}",
-                "locked": False,
-                "schema_version": 3,
-                "solution": True,
-                "task": False,
-            }
-    return nb
+    """The lesson whole, markers and hidden tests kept: an nbgrader source notebook.
+
+    Its nbgrader metadata comes from the lesson's cell headers (solution cells, locked test
+    cells with points); ``nbgrader generate_assignment`` needs nothing added.
+    """
+    return _course_copy(nb, name)
 
 
 def student_notebook(nb, name: str = "lesson"):
-    """The lesson with each solution region replaced by ``# YOUR CODE HERE`` and a raise."""
+    """nbgrader's release of the lesson: solution regions → ``# YOUR CODE HERE`` and a raise,
+    hidden-test regions removed."""
     nb = _course_copy(nb, name)
     for cell in nb.cells:
         if cell.metadata.get("exercise") is not None:
             cell.source = strip_solutions(
                 cell.source, where=f"{name}, exercise {cell.metadata['exercise']!r}"
             )
+        if cell.metadata.get("check") is not None:
+            cell.source = strip_hidden_tests(cell.source, where=f"{name}, check {cell.metadata['check']!r}")
     return nb
 
 

@@ -1,4 +1,8 @@
-"""Shared fixtures: every test starts on the NumPy backend with float32 defaults."""
+"""Shared fixtures: every test starts on the NumPy backend with float32 defaults.
+
+Tests marked ``grading`` (nbgrader grading every lesson, tests/test_course.py) are the second
+step of the test command, ``pytest -m grading``; the default run skips them.
+"""
 
 import pickle
 
@@ -6,6 +10,34 @@ import numpy as np
 import pytest
 
 from nanograd_ad import backend, init
+
+
+@pytest.fixture(scope="session")
+def kernel_dirs(tmp_path_factory) -> list[str]:
+    """A folder holding one kernelspec, ``nanograd-ad-lessons``, that runs sys.executable."""
+    from lesson_kernel import write_kernel_dirs
+
+    return write_kernel_dirs(tmp_path_factory.mktemp("kernels"))
+
+
+@pytest.fixture(scope="session")
+def executed_lessons(kernel_dirs, tmp_path_factory):
+    """Every lesson's solution notebook, executed at most once per test session (quick mode,
+    planted mistakes injected): ``executed_lessons[path]`` → ``lesson_kernel.ExecutedLesson``
+    (``.nb``, ``.workdir``, ``.figures``, ``.seconds``). The lesson tests read it; so may others."""
+    from lesson_kernel import ExecutedLessons
+
+    return ExecutedLessons(kernel_dirs, tmp_path_factory.mktemp)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip ``grading`` tests unless the run selects them (``-m grading``)."""
+    if "grading" in (config.getoption("markexpr", "") or ""):
+        return
+    skip = pytest.mark.skip(reason="the grading step: run `pytest -m grading` (a second step)")
+    for item in items:
+        if "grading" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -47,9 +47,9 @@ def test_message_names_array_worst_index_both_values_and_relative_error(grads):
     message = str(err)
     assert message.startswith("check 'dW' failed: 2 of 12 entries differ")
     assert "shape: (3, 4) as expected" in message
-    assert f"worst at index (2, 1): yours {yours[2, 1]:.10g}, expected {expected[2, 1]:.10g}" in message
+    assert f"worst at index (2, 1): yours {yours[2, 1]:.3g}, expected {expected[2, 1]:.3g}" in message
     relative = 0.5 / max(abs(yours[2, 1]), abs(expected[2, 1]))
-    assert f"relative error {relative:.2e} > tolerance 1e-07" in message
+    assert f"relative error {relative:.2g} > tolerance 1e-07" in message
     assert err.index == (2, 1) and err.rel_error == pytest.approx(relative)
     assert err.yours == yours[2, 1] and err.expected == expected[2, 1]
 
@@ -77,12 +77,81 @@ def test_a_missing_or_extra_one_over_n_is_recognised(grads):
     assert "missing 1/5" in _fail("db", delta.sum(axis=0), expected).hint
     assert "extra 1/5" in _fail("db", expected / 5, expected).hint
     assert "2 from d(u²)/du" in _fail("dC_da", 2 * expected, expected).hint
+    assert "batch size" not in _fail("db", delta.sum(axis=0), expected).hint  # N was not named
+
+
+def test_a_factor_is_named_among_the_exercises_own_quantities(grads):
+    """The hint names the quantity the factor equals — never the batch size by coincidence."""
+    _, delta, _ = grads
+    expected = delta / 4  # δ/k² with k = 2, at batch size N = 2: δ/k is 2 ×, and 2 is k, not only N
+    factors = {"N": 5, "k": 2, "k²": 4}
+    hint = _fail("dx", delta / 2, expected, factors=factors).hint
+    assert hint.startswith("yours is 2 ×") and "a missing 1/k (k = 2)" in hint and "1/N" not in hint
+    assert "an extra 1/k²" in _fail("dx", delta / 16, expected, factors=factors).hint
+    assert "missing 1/N (N = 5)" in _fail("dx", 5 * expected, expected, factors=factors).hint
+    both = _fail("dx", 2 * expected, expected, factors={"N": 2, "k": 2}).hint
+    assert "1/N (N = 2) or" in both and "1/k (k = 2)" in both  # a coincidence is said as one
+    hint = _fail("g", -3 * expected, expected, factors={"L": 3}).hint
+    assert "flipped sign and a missing 1/L (L = 3)" in hint
+
+
+def test_an_alias_of_an_input_is_recognised():
+    """W_plus = W2 (no copy): the 'perturbed' weights are the input itself, or the difference is 0."""
+    W2 = np.arange(1.0, 7.0).reshape(3, 2)
+    hint = _fail("W_plus", W2, W2 + 1e-5 * np.eye(3, 2), inputs={"W2": W2}).hint
+    assert "exactly `W2`, the input" in hint and "alias" in hint and ".copy()" in hint
+    assert "W_plus = W without .copy()" in _fail("numeric", np.zeros(3), np.ones(3)).hint
+
+
+def test_the_expected_value_is_never_printed_to_within_the_tolerance():
+    """Pasting a failure's numbers back must not pass: 3 significant digits and a percentage."""
+    expected = 0.6931471805599453
+    err = _fail("C", 0.7163, expected)
+    message = str(err)
+    assert "yours 0.716, expected 0.693: yours is too large by 3.3 %" in message
+    assert "0.69314" not in message
+    assert "too small by 50 %" in str(_fail("C", 1.0, 2.0))
+    assert "opposite sign" in str(_fail("C", -1.0, 2.0))
+    assert "too large by 150 %" in str(_fail("C", 2.5, 1.0))
+    assert "about 1.23e+03 × the expected value" in str(_fail("C", 1234.0, 1.0))
+    assert "too small by 50 %" in str(_fail("C", -3.0, -2.0))  # more negative is smaller
+    with pytest.raises(CheckError):
+        check("C", float("0.693"), expected)  # what the message shows does not pass
+    assert "0.69314" not in str(_fail("v", np.array([np.nan]), np.array([expected])))
+
+
+def test_the_dtype_is_checked_where_the_exercise_asks_for_one():
+    values = np.array([0.5, 0.25], dtype=np.float32)
+    assert check("s", values, values.astype(np.float64), dtype="float32") is None
+    err = _fail("s", values.astype(np.float64), values, dtype="float32")
+    assert "yours is float64, the exercise asks for float32" in str(err)
+    assert "float32" in _fail("s", 0.5, 0.5, dtype=np.float32).hint  # a Python float is float64
+
+
+def test_an_unfinished_exercise_says_so():
+    def forward(x):
+        raise NotImplementedError()
+
+    not_done = r"exercise 3 \(`forward`\) is not done yet: its cell still holds"
+    with pytest.raises(CheckError, match=not_done), ng.checking(3, "forward"):
+        check("z1", forward(1.0), 1.0)
+    not_defined = r"exercise 4 \(`cost`\) is not done yet: `C_never` is not defined"
+    with pytest.raises(CheckError, match=not_defined), ng.checking(4, "cost"):
+        check("C", C_never, 1.0)  # type: ignore[name-defined] # noqa: F821
+    # a wrong answer is not "not done"
+    with pytest.raises(CheckError, match="check 'C' failed"), ng.checking(4, "cost"):
+        check("C", 2.0, 1.0)
+    with pytest.raises(ZeroDivisionError), ng.checking(4, "cost"):  # other errors pass through
+        raise ZeroDivisionError
+    with pytest.raises(ValueError, match="number"), ng.checking(0, "cost"):
+        pass
 
 
 def test_a_flipped_sign_and_other_factors_are_recognised(grads):
     _, _, expected = grads
     assert "sign is flipped" in _fail("dW", -expected, expected).hint
     assert "0.37 ×" in _fail("dW", 0.37 * expected, expected).hint
+    assert "−1 ×" in _fail("dW", -expected, expected, factors={"N": 5}).hint
     assert "flipped sign and a constant factor" in _fail("dW", -3.3 * expected, expected).hint
     assert _fail("C", 0.37, 1.0).hint is None  # one number is always a multiple of another
     assert "missing 1/4" in _fail("C", 4.0, 1.0).hint
@@ -147,6 +216,9 @@ def test_tolerances_apply_as_documented():
         (dict(rtol=True), "rtol"),
         (dict(atol=-1.0), "atol must be a finite number"),
         (dict(hints=[1, 2]), "hints must be a mapping"),
+        (dict(factors=[2]), "factors must be a mapping"),
+        (dict(inputs=3), "inputs must be a mapping"),
+        (dict(dtype="floaty"), "dtype must be a NumPy dtype"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(kwargs, message):

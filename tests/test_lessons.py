@@ -30,39 +30,36 @@ temporary folder and handed to the kernel manager, so no ``python3`` kernelspec 
 from __future__ import annotations
 
 import ast
-import json
 import os
-import runpy
 import shutil
 import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
-from ipykernel.kernelspec import write_kernel_spec
-from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
+from lesson_kernel import (
+    LESSONS,
+    QUICK_PARAMETERS,
+    ROOT,
+    TESTS_DIR,
+    execute,
+    inject_parameters,
+    inject_planted_mistakes,
+    planted_mistakes,
+    planted_on_device,
+    planted_outcomes,
+    run_lesson,
+    stdout,
+)
 from nbclient.exceptions import CellExecutionError
 
 from nanograd_ad import cli, notebooks
 
 pytestmark = pytest.mark.lesson
-
-ROOT = Path(__file__).resolve().parent.parent
-LESSONS_DIR = ROOT / "lessons"
-TESTS_DIR = Path(__file__).resolve().parent
-PLANTED_DIR = TESTS_DIR / "planted"
-LESSONS = sorted(LESSONS_DIR.glob("[0-9][0-9]_*.py"))
-KERNEL_NAME = "nanograd-ad-lessons"
-CELL_TIMEOUT_S = 120
-QUICK_PARAMETERS = {"QUICK": True}
-PLANTED_MARK = "PLANTED-RESULTS "
 
 # Imports a lesson may use: the library's public API, NumPy, Matplotlib, a little stdlib.
 ALLOWED_TOP_LEVEL = {
@@ -80,139 +77,9 @@ ALLOWED_TOP_LEVEL = {
 }
 
 
-@pytest.fixture(scope="session")
-def kernel_dirs(tmp_path_factory) -> list[str]:
-    """A folder holding one kernelspec, ``nanograd-ad-lessons``, that runs sys.executable."""
-    root = tmp_path_factory.mktemp("kernels")
-    write_kernel_spec(
-        path=str(root / KERNEL_NAME), overrides={"display_name": f"nanograd_ad lessons ({sys.executable})"}
-    )
-    return [str(root)]
-
-
-def inject_parameters(nb, parameters: dict):
-    """Insert a cell assigning ``parameters`` right after the cell tagged ``parameters``."""
-    tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
-    if len(tagged) != 1:
-        raise ValueError(f"a lesson needs exactly one cell tagged 'parameters', found {len(tagged)}")
-    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
-    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
-    nb.cells.insert(tagged[0] + 1, cell)
-    return nb
-
-
-def execute(nb, kernel_dirs: list[str], workdir: Path, parameters: dict | None = None):
-    """Execute ``nb`` in a fresh kernel (cwd ``workdir``), in place; return it.
-
-    Raises :class:`CellExecutionError` at the first cell that raises.
-    """
-    if parameters is not None:
-        inject_parameters(nb, parameters)
-    km = AsyncKernelManager(
-        kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs)
-    )
-    client = NotebookClient(
-        nb,
-        km=km,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name=KERNEL_NAME,
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    client.execute()
-    return nb
-
-
-def run_lesson(path: Path, kernel_dirs: list[str], workdir: Path, parameters: dict | None = None):
-    """Execute the lesson file at ``path`` as it is; return the notebook."""
-    return execute(jupytext.read(path), kernel_dirs, workdir, parameters)
-
-
-def _stdout(nb) -> str:
-    return "".join(
-        out.get("text", "")
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "stream"
-    )
-
-
 def _write_lesson(path: Path, body: str) -> Path:
     path.write_text(textwrap.dedent(body).lstrip())
     return path
-
-
-# ------------------------------------------------------------------ planted wrong answers
-def planted_mistakes(lesson: Path) -> dict[str, list[dict]]:
-    """``MISTAKES`` of ``tests/planted/<lesson stem>.py``: {exercise id: [mistake, ...]}.
-
-    A mistake is ``dict(what=..., code=..., array=..., hint=None)``: ``code`` assigns the
-    wrong answer (it must assign, not mutate arrays in place), ``array`` is the name the
-    check's message must carry, ``hint`` an optional piece of the expected hint.
-    """
-    path = PLANTED_DIR / lesson.name
-    if not path.exists():
-        return {}
-    return runpy.run_path(str(path))["MISTAKES"]
-
-
-def planted_on_device(lesson: Path) -> dict[str, list[dict]]:
-    """``ON_DEVICE`` of the planted file (absent: {}): mistakes only a GPU run can catch, such as
-    ``np.asarray`` of a device array, which is harmless where NumPy is the only backend."""
-    path = PLANTED_DIR / lesson.name
-    if not path.exists():
-        return {}
-    return runpy.run_path(str(path)).get("ON_DEVICE", {})
-
-
-# Defined once in the kernel (after the parameters); each injected cell calls it.
-PLANTED_RUNNER = '''
-def _run_planted_mistakes(exercise, check_source, mistakes):
-    """Run each mistake's code and then the check on a copy of the namespace; print the outcome."""
-    import json as _json
-    outcomes = []
-    for mistake in mistakes:
-        namespace = dict(globals())
-        outcome = {"exercise": exercise, "what": mistake["what"]}
-        try:
-            exec(mistake["code"], namespace)
-        except Exception as err:
-            outcome["setup_error"] = f"{type(err).__name__}: {err}"
-            outcomes.append(outcome)
-            continue
-        try:
-            exec(check_source, namespace)
-        except Exception as err:
-            outcome.update(error=type(err).__name__, message=str(err), hint=getattr(err, "hint", None))
-        else:
-            outcome["error"] = None
-        outcomes.append(outcome)
-    print("PLANTED-RESULTS " + _json.dumps(outcomes))
-'''
-
-
-def inject_planted_mistakes(nb, mistakes: dict[str, list[dict]]):
-    """After each check cell, a cell running that exercise's planted mistakes (see module doc)."""
-    tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
-    cells = list(nb.cells)
-    out = [*cells[: tagged[0] + 1], nbformat.v4.new_code_cell(PLANTED_RUNNER)]
-    for cell in cells[tagged[0] + 1 :]:
-        out.append(cell)
-        exercise = cell.metadata.get("check") if cell.cell_type == "code" else None
-        if exercise is not None and mistakes.get(exercise):
-            call = f"_run_planted_mistakes({exercise!r}, {cell.source!r}, {mistakes[exercise]!r})"
-            out.append(nbformat.v4.new_code_cell(call, metadata={"tags": ["planted-mistakes"]}))
-    nb.cells = out
-    return nb
-
-
-def planted_outcomes(nb) -> list[dict]:
-    """The outcomes the injected cells printed, in order."""
-    outcomes = []
-    for line in _stdout(nb).splitlines():
-        if line.startswith(PLANTED_MARK):
-            outcomes += json.loads(line[len(PLANTED_MARK) :])
-    return outcomes
 
 
 def uncaught(outcomes: list[dict], mistakes: dict[str, list[dict]]) -> list[str]:
@@ -270,23 +137,21 @@ def test_lesson_is_an_exercise_set(lesson):
     checks = [c for c in nb.cells if c.cell_type == "code" and "check" in c.metadata]
     for cell in checks:
         assert "ng.check(" in cell.source, f"check cell {cell.metadata['check']!r} does not call ng.check"
+    for cell in nb.cells:  # alt text for every figure (nbconvert, nbgrader's feedback use it)
+        if cell.cell_type == "code" and 'save(fig, "' in cell.source:
+            assert len(cell.metadata.get("alt", "")) > 20, f"{lesson.name}: a figure cell has no alt= text"
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert "import nanograd_ad" in first_code.source and "pip install" in first_code.source, (
         f"{lesson.name}: the first code cell should check that nanograd_ad imports and say how to install it"
     )
 
 
-@pytest.fixture(scope="module", params=LESSONS, ids=[p.stem for p in LESSONS])
-def solution_run(request, kernel_dirs, tmp_path_factory):
-    """The lesson's solution notebook run once in quick mode, planted mistakes injected."""
-    lesson = request.param
-    workdir = tmp_path_factory.mktemp(lesson.stem)
-    mistakes = planted_mistakes(lesson)
-    nb = notebooks.solution_notebook(jupytext.read(lesson), lesson.stem)
-    inject_planted_mistakes(nb, mistakes)
-    start = time.perf_counter()
-    execute(nb, kernel_dirs, workdir, {**QUICK_PARAMETERS, "FIGURE_DIR": str(workdir / "figures")})
-    return lesson, nb, mistakes, workdir, time.perf_counter() - start
+@pytest.fixture(params=LESSONS, ids=[p.stem for p in LESSONS])
+def solution_run(request, executed_lessons):
+    """The lesson's solution notebook, run once per session in quick mode, planted mistakes injected
+    (the session fixture ``executed_lessons`` of conftest.py)."""
+    run = executed_lessons[request.param]
+    return run.lesson, run.nb, run.mistakes, run.workdir, run.seconds
 
 
 def test_solution_notebook_runs(solution_run):
@@ -335,7 +200,7 @@ def test_device_branch_runs_on_the_strict_stand_in(lesson, kernel_dirs, tmp_path
     tagged = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     nb.cells.insert(tagged + 1, nbformat.v4.new_code_cell(STAND_IN_CELL, metadata={"tags": ["stand-in"]}))
     execute(nb, kernel_dirs, tmp_path, {**QUICK_PARAMETERS, "FIGURE_DIR": str(tmp_path / "figures")})
-    out = _stdout(nb)
+    out = stdout(nb)
     assert "strict_cupy" in out and "NO GPU" not in out, out[:2000]
     problems = uncaught(planted_outcomes(nb), mistakes)
     assert not problems, f"{lesson.name} on the stand-in:\n" + "\n".join(problems)
@@ -353,8 +218,12 @@ def test_student_notebook_stops_at_first_exercise(lesson, kernel_dirs, tmp_path)
     first = nb.cells[exercises[0]].metadata["exercise"]
     with pytest.raises(CellExecutionError) as raised:
         execute(nb, kernel_dirs, tmp_path, {**QUICK_PARAMETERS, "FIGURE_DIR": str(tmp_path / "figures")})
-    assert raised.value.ename == "NotImplementedError", raised.value.ename
-    failed = [  # a function exercise raises when its check cell calls it
+    # a variable exercise raises in its own cell; a function exercise when its check cell calls it,
+    # and the check cell says so
+    assert raised.value.ename == "NotImplementedError" or (
+        raised.value.ename == "CheckError" and f"exercise 1 (`{first}`) is not done yet" in str(raised.value)
+    ), (raised.value.ename, str(raised.value)[-500:])
+    failed = [
         cell.metadata.get("exercise") or cell.metadata.get("check")
         for cell in nb.cells
         if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", []))
@@ -408,7 +277,12 @@ def test_lesson_opens_as_a_notebook(lesson):
 
 
 # ------------------------------------------------------------ the machinery itself
-EXERCISE_LESSON = """
+SOLUTION_META = '"grade": false, "locked": false, "schema_version": 3, "solution": true, "task": false'
+TEST_META = (
+    '"grade": true, "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false'
+)
+ZERO_POINTS_META = TEST_META.replace('"points": 1', '"points": 0')
+EXERCISE_LESSON = f"""
     # %% tags=["parameters"]
     QUICK = False
 
@@ -417,22 +291,27 @@ EXERCISE_LESSON = """
     import numpy as np
     x = np.arange(6.0).reshape(2, 3)
 
-    # %% exercise="double"
+    # %% exercise="double" nbgrader={{"grade_id": "double", {SOLUTION_META}}}
     def double(v):
         ### BEGIN SOLUTION
         return 2 * v
         ### END SOLUTION
 
-    # %% check="double"
-    ng.check("doubled", double(x), 2 * x)
+    # %% check="double" nbgrader={{"grade_id": "check_double", {TEST_META}}}
+    with ng.checking(1, "double"):
+        ng.check("doubled", double(x), 2 * x)
+        ### BEGIN HIDDEN TESTS
+        ng.check("doubled at 1", double(1.0), 2.0)
+        ### END HIDDEN TESTS
 
-    # %% exercise="transpose"
+    # %% exercise="transpose" nbgrader={{"grade_id": "transpose", {SOLUTION_META}}}
     ### BEGIN SOLUTION
     xt = x.T
     ### END SOLUTION
 
-    # %% check="transpose"
-    ng.check("xt", xt, x.T)
+    # %% check="transpose" nbgrader={{"grade_id": "check_transpose", {TEST_META}}}
+    with ng.checking(2, "transpose"):
+        ng.check("xt", xt, x.T)
     """
 
 
@@ -447,7 +326,7 @@ def test_kernel_is_this_python(kernel_dirs, tmp_path):
         """,
     )
     nb = run_lesson(lesson, kernel_dirs, tmp_path)
-    assert f"kernel: {sys.executable}" in _stdout(nb)
+    assert f"kernel: {sys.executable}" in stdout(nb)
 
 
 def test_a_raising_cell_fails_the_run(kernel_dirs, tmp_path):
@@ -485,7 +364,7 @@ def test_injected_parameters_reach_the_kernel(kernel_dirs, tmp_path):
         """,
     )
     nb = run_lesson(lesson, kernel_dirs, tmp_path, QUICK_PARAMETERS)
-    assert "quick mode on" in _stdout(nb)
+    assert "quick mode on" in stdout(nb)
     with pytest.raises(CellExecutionError):
         run_lesson(lesson, kernel_dirs, tmp_path)  # without injection: QUICK stays False
 
@@ -529,7 +408,7 @@ def test_planted_mistakes_machinery_flags_what_it_should(kernel_dirs, tmp_path):
         nbformat.v4.new_code_cell("assert double(1) == 2 and xt.shape == (3, 2)\nprint('state intact')")
     )
     execute(nb, kernel_dirs, tmp_path, QUICK_PARAMETERS)
-    assert "state intact" in _stdout(nb)
+    assert "state intact" in stdout(nb)
     problems = uncaught(planted_outcomes(nb), mistakes)
     assert len(problems) == 4, problems
     assert any("'wrong hint expected'" in p and "lacks 'sign'" in p for p in problems)
@@ -549,9 +428,12 @@ def test_student_machinery_on_a_small_lesson(kernel_dirs, tmp_path):
         "def double(v):\n    # YOUR CODE HERE\n    raise NotImplementedError()",
         "# YOUR CODE HERE\nraise NotImplementedError()",
     ]
+    checks = [c.source for c in nb.cells if "check" in c.metadata]
+    # the hidden test is gone
+    assert checks[0] == 'with ng.checking(1, "double"):\n    ng.check("doubled", double(x), 2 * x)'
     with pytest.raises(CellExecutionError) as raised:
         execute(nb, kernel_dirs, tmp_path, QUICK_PARAMETERS)
-    assert raised.value.ename == "NotImplementedError"
+    assert raised.value.ename == "CheckError" and "exercise 1 (`double`) is not done yet" in str(raised.value)
 
 
 # ------------------------------------------------------------ the format and the transform
@@ -567,7 +449,7 @@ def test_strip_solutions_keeps_indentation_and_the_rest():
     [
         ("### BEGIN SOLUTION\nx = 1", "never closed"),
         ("x = 1\n### END SOLUTION", "without"),
-        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside a solution region"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside a region it opened"),
     ],
 )
 def test_unbalanced_markers_are_refused(source, message):
@@ -581,6 +463,18 @@ def test_unbalanced_markers_are_refused(source, message):
         ('# %%\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n\n# %% check="a"\nx\n', "no exercise="),
         ('# %% exercise="a"\nx = 1\n\n# %% check="a"\nx\n', "no solution region"),
         ('# %% exercise="a"\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n\n# %%\nx\n', "followed by"),
+        ('# %% exercise="a"\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n\n# %% check="a"\nx\n', "nbgrader"),
+        (
+            f'# %% exercise="a" nbgrader={{"grade_id": "a", {SOLUTION_META}}}\n### BEGIN SOLUTION\nx = 1\n'
+            f'### END SOLUTION\n\n# %% check="a" nbgrader={{"grade_id": "check_a", '
+            f"{ZERO_POINTS_META}}}\nx\n",
+            "worth 0 points",
+        ),
+        (
+            f'# %% exercise="a" nbgrader={{"grade_id": "a", {SOLUTION_META}}}\n### BEGIN SOLUTION\nx = 1\n'
+            f'### END SOLUTION\n\n# %% check="a" nbgrader={{"grade_id": "check_a", {TEST_META}}}\nx\n',
+            "must start with 'with ng.checking",
+        ),
     ],
 )
 def test_exercise_format_errors_are_named(body, message):
@@ -594,11 +488,12 @@ def test_solution_notebook_keeps_markers_and_marks_cells_for_nbgrader(tmp_path):
     nb = notebooks.solution_notebook(jupytext.read(lesson), "94_exercises")
     cells = [c for c in nb.cells if "exercise" in c.metadata]
     assert all(notebooks.BEGIN_SOLUTION in c.source and notebooks.END_SOLUTION in c.source for c in cells)
-    assert [c.metadata["nbgrader"]["grade_id"] for c in cells] == [
-        "94_exercises-double",
-        "94_exercises-transpose",
-    ]
+    assert [c.metadata["nbgrader"]["grade_id"] for c in cells] == ["double", "transpose"]
     assert all(c.metadata["nbgrader"]["solution"] for c in cells)
+    tests = [c for c in nb.cells if "check" in c.metadata]
+    assert [c.metadata["nbgrader"]["grade_id"] for c in tests] == ["check_double", "check_transpose"]
+    assert all(c.metadata["nbgrader"]["grade"] and c.metadata["nbgrader"]["locked"] for c in tests)
+    assert notebooks.BEGIN_HIDDEN_TESTS in tests[0].source
     assert "jupytext" not in nb.metadata  # no pairing: saving must not write a .py beside it
     nbformat.validate(nb)
 

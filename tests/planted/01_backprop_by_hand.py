@@ -9,6 +9,15 @@ whose hint contains ``hint``, when given). ``code`` must assign, never mutate in
 MISTAKES = {
     "forward": [
         dict(
+            what="z1 returned as a1 (the rest computed right, so a2 alone would not tell)",
+            array="a1",
+            code=(
+                "def forward_by_hand(x, W1, b1, W2, b2):\n"
+                "    z1 = x @ W1 + b1\n    z2 = f(z1) @ W2 + b2\n"
+                "    return z1, z1, z2, f(z2)"
+            ),
+        ),
+        dict(
             what="bias of layer 1 forgotten",
             array="z1",
             code=(
@@ -28,10 +37,19 @@ MISTAKES = {
         ),
     ],
     "cost": [
+        dict(  # issue 26: the failure message used to show the value to 10 digits
+            what="the value a failure message shows, pasted back",
+            array="C",
+            code=(
+                "_shown = float(f'{ng.MSE()(net(x), y):.3g}')\n"
+                "def cost_by_hand(x, y, W1, b1, W2, b2):\n"
+                "    return _shown"
+            ),
+        ),
         dict(
             what="sum instead of mean (missing 1/N)",
             array="C",
-            hint="missing 1/4",
+            hint="missing 1/N (N = 4)",
             code=(
                 "def cost_by_hand(x, y, W1, b1, W2, b2):\n"
                 "    a2 = forward_by_hand(x, W1, b1, W2, b2)[-1]\n"
@@ -52,7 +70,7 @@ MISTAKES = {
         dict(
             what="missing 1/N in ∂C/∂a²",
             array="dC_da2",
-            hint="missing 1/4",
+            hint="missing 1/N (N = 4)",
             code="dC_da2 = 2.0 * (a2 - y)\ndelta2 = dC_da2 * f_prime(a2)",
         ),
         dict(
@@ -113,7 +131,7 @@ MISTAKES = {
         dict(
             what="bias gradient averaged instead of summed",
             array="grads_by_hand[2.bias]",
-            hint="extra 1/4",
+            hint="extra 1/N (N = 4)",
             code='grads_by_hand = {**grads_by_hand, "2.bias": delta2.mean(axis=0)}',
         ),
         dict(
@@ -128,10 +146,23 @@ MISTAKES = {
         ),
     ],
     "finite_difference": [
+        dict(  # issue 26: an alias used to get "not computed yet / zero derivative / forgotten +="
+            what="W2_plus = W2 without .copy() (an alias: both sides move together)",
+            array="numeric",
+            hint="without .copy()",
+            code=(
+                "W2 = W2.copy()  # the notebook's own W2 stays untouched\n"
+                "W2_plus, W2_minus = W2, W2\n"
+                "W2_plus[1, 0] += h\n"
+                "W2_minus[1, 0] -= h\n"
+                "plus = cost_by_hand(x, y, W1, b1, W2_plus, b2)\n"
+                "numeric = (plus - cost_by_hand(x, y, W1, b1, W2_minus, b2)) / (2 * h)"
+            ),
+        ),
         dict(
             what="divided by h instead of 2h",
             array="numeric",
-            hint="2 ×",
+            hint="divided by h instead of 2h",
             code=(
                 "W2_plus, W2_minus = W2.copy(), W2.copy()\nW2_plus[1, 0] += h\nW2_minus[1, 0] -= h\n"
                 "C_plus = cost_by_hand(x, y, W1, b1, W2_plus, b2)\n"

@@ -34,6 +34,14 @@ MISTAKES = {
         ),
     ],
     "floor": [
+        dict(  # issue 26: the failure message used to show the value to 10 digits
+            what="the value a failure message shows, pasted back",
+            array="floor",
+            code=(
+                "_logits = np.tile(np.log(class_freq), (len(y_train), 1))\n"
+                "floor = float(f'{ng.SoftmaxCrossEntropy()(_logits, y_train):.3g}')"
+            ),
+        ),
         dict(
             what="log base 2 instead of the natural log",
             array="floor",

@@ -206,8 +206,14 @@ MISTAKES = {
         dict(
             what="the 1/k² forgotten",
             array="avgpool_backward(k=2, stride=2)",
-            hint="missing 1/4",
+            hint="missing 1/k² (k² = 4)",
             code=AVGPOOL.replace(" / k**2", ""),
+        ),
+        dict(  # issue 26: at batch 2 the hint offered "your batch size N" for this one
+            what="δ/k instead of δ/k²",
+            array="avgpool_backward(k=2, stride=2)",
+            hint="missing 1/k (k = 2)",
+            code=AVGPOOL.replace(" / k**2", " / k"),
         ),
         dict(
             what="= instead of += (overlapping windows)",

@@ -28,6 +28,12 @@ MISTAKES = {
         ),
     ],
     "deltas": [
+        dict(  # issue 26: the RMS per layer alone let this pass
+            what="a flipped sign in the δ recursion (RMS unchanged)",
+            array="your δ^1",
+            hint="sign is flipped",
+            code=DELTAS.replace("append((deltas[-1] @ weights[l].T)", "append(-(deltas[-1] @ weights[l].T)"),
+        ),
         dict(
             what="the derivative f′(z^l) forgotten",
             array="RMS of your deltas, layers 1..L",
@@ -69,7 +75,7 @@ MISTAKES = {
         dict(
             what="mean over the batch instead of the sum",
             array="speed",
-            hint="extra 1/100",
+            hint="extra 1/N (N = 100)",
             code="speed = [rms(d.mean(axis=0)) for d in deltas]",
         ),
         dict(what="RMS of δ instead of ∂C/∂b", array="speed", code="speed = [rms(d) for d in deltas]"),

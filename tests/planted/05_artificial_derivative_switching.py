@@ -21,6 +21,11 @@ MISTAKES = {
         ),
     ],
     "standard_error": [
+        dict(  # issue 26: the failure message used to show the value to 10 digits
+            what="the values a failure message shows (3 digits), pasted back",
+            array="mean_and_standard_error(sample)",
+            code="def mean_and_standard_error(values):\n    return 0.3, 0.108",
+        ),
         dict(
             what="the standard deviation instead of the standard error",
             array="mean_and_standard_error(sample)",
@@ -41,6 +46,27 @@ MISTAKES = {
         ),
     ],
     "sigmoid32": [
+        dict(  # issue 26: probed only up to |z| = 80, this passed
+            what="e^z / (1 + e^z) unbranched: NaN above z = 88.7",
+            array="sigmoid32(z) where σ is a normal float32",
+            hint="NaN or inf",
+            code=(
+                "def sigmoid32(z):\n"
+                "    z = np.asarray(z, dtype=np.float32)\n"
+                "    return (np.exp(z) / (1 + np.exp(z))).astype(np.float32)"
+            ),
+        ),
+        dict(  # issue 26: the dtype was never checked
+            what="the branched formula left in float64",
+            array="sigmoid32(z) where σ is a normal float32",
+            hint="compute in float32",
+            code=(
+                "def sigmoid32(z):\n"
+                "    z = np.asarray(z, dtype=np.float64)\n"
+                "    e = np.exp(-np.abs(z))\n"
+                "    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))"
+            ),
+        ),
         dict(
             what="½(1 + tanh(z/2)) in float32",
             array="sigmoid32(z) where σ is a normal float32",

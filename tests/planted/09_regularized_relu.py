@@ -3,9 +3,19 @@ tests/planted/01_backprop_by_hand.py)."""
 
 MISTAKES = {
     "r_by_hand": [
+        dict(  # issue 26: with square geometries only, this passed
+            what="H_in written for W_in",
+            array="r_conv for the five geometries",
+            code=(
+                "def r_conv(C_in, H_in, W_in, C_out, k, stride=1, padding=0):\n"
+                "    H_out = (H_in + 2 * padding - k) // stride + 1\n"
+                "    W_out = (H_in + 2 * padding - k) // stride + 1\n"
+                "    return (C_in * H_in * W_in) / (H_out * W_out * C_out * C_in * k * k)"
+            ),
+        ),
         dict(
             what="the padding forgotten in H_out",
-            array="r_conv for the three geometries",
+            array="r_conv for the five geometries",
             code=(
                 "def r_conv(C_in, H_in, W_in, C_out, k, stride=1, padding=0):\n"
                 "    H_out = (H_in - k) // stride + 1\n"
@@ -15,7 +25,7 @@ MISTAKES = {
         ),
         dict(
             what="m without the input channels (k² only)",
-            array="r_conv for the three geometries",
+            array="r_conv for the five geometries",
             code=(
                 "def r_conv(C_in, H_in, W_in, C_out, k, stride=1, padding=0):\n"
                 "    H_out = (H_in + 2 * padding - k) // stride + 1\n"
@@ -77,6 +87,15 @@ MISTAKES = {
         ),
     ],
     "input_factor": [
+        dict(  # issue 26: the failure message used to show the value to 10 digits
+            what="the value a failure message shows, pasted back",
+            array="input_factor(regularized, images)",
+            code=(
+                "_shown = float(f'{ng.suggest_input_scale(regularized, images):.3g}')\n"
+                "def input_factor(net, x):\n"
+                "    return _shown"
+            ),
+        ),
         dict(
             what="RMS without the square root (the mean square)",
             array="input_factor(regularized, images)",

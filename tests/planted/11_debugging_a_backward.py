@@ -3,6 +3,16 @@ tests/planted/01_backprop_by_hand.py)."""
 
 MISTAKES = {
     "relative_error": [
+        dict(  # issue 26: the hint used to offer "your batch size N" for the 1/2
+            what="|g| + |n| in the denominator",
+            array="relative_error(worst_g, worst_n, floor)",
+            hint="|g| + |n| in the denominator",
+            code=(
+                "def relative_error(analytic, numeric, floor):\n"
+                "    g, n = np.asarray(analytic, float), np.asarray(numeric, float)\n"
+                "    return np.abs(g - n) / np.maximum(np.abs(g) + np.abs(n), floor)"
+            ),
+        ),
         dict(
             what="no floor in the denominator",
             array="relative_error(tiny_g, tiny_n, 1e-6)",
@@ -91,7 +101,7 @@ MISTAKES = {
         dict(
             what="the planted bug: the mean over the batch",
             array="bias_gradient(delta)",
-            hint="1/8",
+            hint="extra 1/N (N = 8)",
             code="def bias_gradient(delta):\n    return delta.mean(axis=0)",
         ),
         dict(
