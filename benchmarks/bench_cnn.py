@@ -48,9 +48,9 @@ import nanograd_ad as ng  # before NumPy: it shortens OpenBLAS's busy-wait (nano
 
 # isort: split
 import numpy as np
+from nanograd_ad.threads import blas_wait
 
 from nanograd_ad import backend
-from nanograd_ad.threads import blas_wait
 
 
 def build_ours():
