@@ -107,6 +107,9 @@ class EnsembleDense(Dense):
         return delta @ _transposed(self.weight.data)  # ∂C/∂x = δ Wᵀ
 
 
+Dense.ensemble_class = EnsembleDense  # what Dense(..., models=E) builds
+
+
 def _bias_rows(b, n: int):
     """b as added to the n rows of x @ W: an ensemble's (E, 1, D) repeated to (E, n, D) — the
     same sum, but NumPy adds equal shapes ~4× faster than it broadcasts over the middle axis

@@ -39,4 +39,3 @@ class FeedbackRule:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
-

@@ -3,10 +3,8 @@
     y = layer.forward(x)          # caches self.x (and friends), overwritten each call
     dx = layer.backward(delta)    # param.grad += ∂C/∂param ; returns ∂C/∂x (None: input_grad=False)
 
-Rows are samples: Dense computes z = x W + b with W (in, out), as in CS231n. Tensors are NCHW,
-Conv2D's weight (C_out, C_in, kH, kW) as in PyTorch. im2col and col2im loop over the kernel
-offsets with slices (no ``np.add.at``): the same lines run on NumPy and CuPy.
-``nanograd_ad.fast`` holds the same classes, faster; ``tests/test_fast_layers.py`` proves them equal.
+Rows are samples (W of Dense is (in, out), as in CS231n); tensors are NCHW. im2col and col2im
+loop over the kernel offsets with slices (no ``np.add.at``): the same lines run on NumPy and CuPy.
 """
 
 from __future__ import annotations
@@ -22,30 +20,32 @@ __all__ += ["col2im", "conv_output_size", "im2col", "window"]
 
 
 class Dense(Layer):
-    """Fully connected layer, z = x W + b.
+    """Fully connected layer, z = x W + b; ``Dense(..., models=E)`` builds a seed ensemble's layer,
+    ``nanograd_ad.ensemble.EnsembleDense`` (the same maths over a leading model axis).
 
-    Shapes: x (N, D_in) → z (N, D_out); W (D_in, D_out); b (D_out,).
-    Backward, with δ = ∂C/∂z:  ∂C/∂W = xᵀ δ,  ∂C/∂b = Σ_batch δ,  ∂C/∂x = δ Wᵀ
-    (skipped, returning None, with ``input_grad=False``).
-    Default init: PyTorch's U(−1/√D_in, 1/√D_in) for weight and bias.
-
-    ``Dense(..., models=E)`` builds a seed ensemble's layer instead,
-    ``nanograd_ad.ensemble.EnsembleDense``: the same maths over a leading model axis.
+    Shapes: x (N, D_in) → z (N, D_out); W (D_in, D_out); b (D_out,). Default init: PyTorch's
+    U(−1/√D_in, 1/√D_in). Backward, with δ = ∂C/∂z:  ∂C/∂W = xᵀ δ,  ∂C/∂b = Σ_batch δ,  ∂C/∂x = δ Wᵀ.
     """
 
     models: int | None = None
     skips_input_grad = True
+    #: what ``Dense(..., models=E)`` builds: ``EnsembleDense``, which ``nanograd_ad/ensemble.py`` sets here
+    ensemble_class: type[Dense]
 
     def __new__(cls, *args, **kwargs):
         models = kwargs.get("models", args[4] if len(args) > 4 else None)
-        if models is None or getattr(cls, "models_axis", False):
-            return super().__new__(cls)
-        from .ensemble import EnsembleDense  # the ensemble module builds on this one
+        ensemble = models is not None and not getattr(cls, "models_axis", False)
+        return super().__new__(cls.ensemble_class if ensemble else cls)
 
-        return super().__new__(EnsembleDense)
-
-    def __init__(self, in_features: int, out_features: int, weight_init: str | init.Initializer = "torch",
-                 bias_init: str | init.Initializer = "torch", models: int | None = None, rng=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        weight_init: str | init.Initializer = "torch",
+        bias_init: str | init.Initializer = "torch",
+        models: int | None = None,
+        rng=None,
+    ):
         super().__init__()
         sizes = check_positive_int(self, in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features = sizes
@@ -124,7 +124,7 @@ class Conv2D(Layer):
     """2-D convolution (cross-correlation), NCHW, as one matrix product over the whole batch.
 
     x (N, C_in, H, W) → z (N, C_out, H_out, W_out), H_out = ⌊(H + 2p − k)/s⌋ + 1;
-    W (C_out, C_in, k, k), b (C_out,).
+    W (C_out, C_in, k, k), b (C_out,) (left out with ``bias=False``, as before batch normalization).
 
         z[n, o, y, x] = Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, y·s + i, x·s + j] + b[o]
 
@@ -134,40 +134,38 @@ class Conv2D(Layer):
         z₂ = cols W₂ᵀ + b
         ∂C/∂W₂ = δ₂ᵀ cols       (x cross-correlated with δ)
         ∂C/∂b  = Σ_{n,y,x} δ
-        ∂C/∂x  = col2im(δ₂ W₂)  (δ convolved with the flipped kernel; skipped, returning
-                                 None, with ``input_grad=False``)
-
-    ``bias=False`` leaves b out (a convolution followed by batch normalization).
+        ∂C/∂x  = col2im(δ₂ W₂)  (δ convolved with the flipped kernel)
     """
 
-    in_channels: int
-    out_channels: int
-    kernel_size: int
-    stride: int
-    padding: int
-    weight: Parameter
     skips_input_grad = True
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, weight_init: str | init.Initializer = "torch",
-                 bias_init: str | init.Initializer = "torch", rng=None, bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        weight_init: str | init.Initializer = "torch",
+        bias_init: str | init.Initializer = "torch",
+        rng=None,
+        bias: bool = True,
+    ):
         super().__init__()
         if not isinstance(bias, bool):
             raise ValueError(f"Conv2D: bias must be True or False, got {bias!r}")
-        in_channels, out_channels, kernel_size, stride = check_positive_int(
+        self.in_channels, self.out_channels, self.kernel_size, self.stride = check_positive_int(
             self, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride
         )
         if not isinstance(padding, numbers.Integral) or isinstance(padding, bool) or padding < 0:
             raise ValueError(f"Conv2D: padding must be an int ≥ 0, got {padding!r}")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, int(padding)
-        fan_in, fan_out = in_channels * kernel_size**2, out_channels * kernel_size**2
-        shape = (out_channels, in_channels, kernel_size, kernel_size)
-        w = init.draw(weight_init, shape, fan_in, fan_out, rng)
-        self.weight = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
+        self.padding: int = int(padding)
+        k, c_in, c_out = self.kernel_size, self.in_channels, self.out_channels
+        w = init.draw(weight_init, (c_out, c_in, k, k), c_in * k**2, c_out * k**2, rng)
+        self.weight: Parameter = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
         self.bias: Parameter | None = None
         if bias:
-            b = init.draw(bias_init, (out_channels,), fan_in, fan_out, rng)
+            b = init.draw(bias_init, (c_out,), c_in * k**2, c_out * k**2, rng)
             self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
 
     def output_shape(self, input_shape):
@@ -260,7 +258,6 @@ class _Pool2D(Layer):
 
 class MaxPool2D(_Pool2D):
     """Max pooling: y = max over each k×k window; the error goes to the argmax only.
-
     x (N, C, H, W) → (N, C, H_out, W_out), H_out = ⌊(H − k)/s⌋ + 1.
 
         y[n, c, Y, X] = max_{i,j} x[n, c, Y·s + i, X·s + j]

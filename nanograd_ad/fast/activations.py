@@ -1,21 +1,24 @@
 """The fast wing's activations: the reference activations, holding less memory between the passes.
 
-With its true derivative (the ``"true"`` registered beside ``f``), a fast activation
+With its true derivative (the ``"true"`` registered beside ``f``), an activation whose
+derivative reads z alone (ReLU, LeakyReLU, ISigmoid, Identity)
 
-* keeps only z between forward and backward when that derivative reads z alone (ReLU,
-  LeakyReLU, ISigmoid, Identity); ``layer.a`` recomputes a = f(z) from z when read;
+* keeps only z between forward and backward; ``layer.a`` recomputes a = f(z) when read;
 * writes δ^l = δ^{l+1} ⊙ d^l into d^l's own new array (:func:`inplace_derivative_product`)
-  instead of a third array; ``layer.derivative_value`` recomputes d^l when read.
+  instead of a third array; ``layer.derivative_value`` recomputes d^l from z when read
+  (``GradientFlow`` reads it on the steps it records).
 
 So a ReLU holds one array of z's size between the passes, not two, and its backward makes
 one, not two. Any other derivative — an artificial one, a callable — runs the reference
-backward unchanged. ``tests/test_fast_layers.py`` proves each class equal to its reference.
+backward unchanged. Sigmoid and Tanh are the reference classes: their derivative reads a,
+which is kept anyway, and pseudo-normalization reads their d^l after every backward.
+``tests/test_fast_layers.py`` proves each class equal to its reference.
 """
 
 from __future__ import annotations
 
 from .. import activations, backend
-from ..activations import Activation
+from ..activations import Activation, Sigmoid, Tanh
 
 __all__ = [
     "ISigmoid",
@@ -46,10 +49,8 @@ def relu_derivative(z):
 
 
 class _FastActivation(Activation):
-    """The memory devices above, for an activation with its registered true derivative."""
+    """The memory devices above, for an activation whose registered true derivative reads z alone."""
 
-    #: True where the true derivative reads z only (a = f(z) is then not kept)
-    reads_z_only = True
     _a = None
     _d = None
     #: the derivative whose product backward wrote into d^l's memory (None: d^l is kept)
@@ -77,7 +78,7 @@ class _FastActivation(Activation):
     def derivative_value(self):
         """The last backward's d^l: kept, or computed again here when backward wrote δ^l into it."""
         if self._d is None and self._d_written_over is not None:
-            self._d = self._checked(self._d_written_over(self.z, self.a))
+            self._d = self._checked(self._d_written_over(self.z, None))
         return self._d
 
     @derivative_value.setter
@@ -87,7 +88,7 @@ class _FastActivation(Activation):
     def forward(self, z):
         self._a = self.derivative_value = None  # the last step's arrays go before new ones are made
         a = super().forward(z)
-        if self.reads_z_only and self._uses_true_derivative():
+        if self._uses_true_derivative():
             self._a = None  # computed again from z if read
         return a
 
@@ -95,8 +96,7 @@ class _FastActivation(Activation):
         if not self._uses_true_derivative():
             return super().backward(delta)
         self._check_delta(delta)
-        a = None if self.reads_z_only else self.a
-        d = self._checked(self.true_derivative_array(self.z, a))  # d^l = f′(z), a new array
+        d = self._checked(self.true_derivative_array(self.z, None))  # d^l = f′(z), a new array
         if d.shape != delta.shape or d.dtype != delta.dtype:
             self.derivative_value = d
             return delta * d
@@ -121,15 +121,3 @@ class ISigmoid(_FastActivation, activations.ISigmoid):
 
 class Identity(_FastActivation, activations.Identity):
     """The reference Identity, writing δ into d's memory."""
-
-
-class Sigmoid(_FastActivation, activations.Sigmoid):
-    """The reference Sigmoid (whose true derivative reads a), writing δ^l into d^l's memory."""
-
-    reads_z_only = False
-
-
-class Tanh(_FastActivation, activations.Tanh):
-    """The reference Tanh (whose true derivative reads a), writing δ^l into d^l's memory."""
-
-    reads_z_only = False
