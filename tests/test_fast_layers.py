@@ -15,7 +15,7 @@ import pytest
 from conftest import distinct_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_layers import naive_conv, naive_conv_backward
+from test_layers import conv_cases, naive_conv, naive_conv_backward
 
 import nanograd_ad as ng
 from nanograd_ad import activations, layers
@@ -209,10 +209,6 @@ def loop_col2im(cols, x_shape, stride):
     for b, y, z, i, j in np.ndindex(n, h_out, w_out, kh, kw):
         dx[b, y * stride + i, z * stride + j, :] += cols[b, y, z, i, j, :]
     return dx
-
-
-conv_cases = st.tuples(*(st.integers(*bounds) for bounds in [(1, 3), (1, 3), (1, 4), (1, 3), (1, 3), (0, 2)]),
-                       st.integers(3, 7), st.integers(3, 7), st.integers(0, 10_000))  # fmt: skip
 
 
 @settings(max_examples=30, deadline=None)
