@@ -35,6 +35,7 @@ from .. import backend, layers
 from ..backend import Array
 from ..ensemble import sum_rows
 from ..layers import Flatten, conv_output_size
+from ..layers import window as _window
 from . import threads
 
 __all__ = [
@@ -60,11 +61,6 @@ class Dense(layers.Dense):
         if not input_grad:
             return None
         return delta @ self.weight.data.T  # ∂C/∂x = δ Wᵀ
-
-
-def _window(offset: int, stride: int, size: int) -> slice:
-    """The input rows (or columns) that kernel offset ``offset`` reads for ``size`` outputs."""
-    return slice(offset, offset + stride * size, stride)
 
 
 def im2col(x, kh: int, kw: int, stride: int, h_out: int, w_out: int, out=None):
@@ -282,16 +278,9 @@ class _Pool2D(layers._Pool2D):
 
 
 class MaxPool2D(_Pool2D, layers.MaxPool2D):
-    """Max pooling: y = max over each k×k window; the error goes to the argmax only.
-
-    x (N, C, H, W) → (N, C, H_out, W_out), H_out = ⌊(H − k)/s⌋ + 1.
-
-        y[n, c, Y, X] = max_{i,j} x[n, c, Y·s + i, X·s + j]
-        ∂C/∂x[n, c, Y·s + i, X·s + j] += δ[n, c, Y, X]   for (i, j) = the first argmax
-
-    Ties go to the first offset in (i, j) order, as in PyTorch. ``argmax`` keeps that
-    offset (i·k + j) per output; the loop over offsets compares, never branches per value.
-    """
+    """The reference MaxPool2D (y = max over each window, δ to the first argmax), channels last
+    and split over the batch across threads; ``argmax`` keeps the offset i·k + j as int8 and is
+    updated by arithmetic (the loop over offsets compares, never branches per value)."""
 
     def forward(self, x):
         xp = backend.xp
@@ -324,11 +313,8 @@ class MaxPool2D(_Pool2D, layers.MaxPool2D):
 
 
 class AvgPool2D(_Pool2D, layers.AvgPool2D):
-    """Mean pooling: y = (1/k²) Σ over each k×k window; each input gets δ/k² per window.
-
-    y[n, c, Y, X] = (1/k²) Σ_{i,j} x[n, c, Y·s + i, X·s + j]
-    ∂C/∂x[n, c, Y·s + i, X·s + j] += δ[n, c, Y, X] / k²
-    """
+    """The reference AvgPool2D (y = (1/k²) Σ over each window, δ/k² back to each input),
+    channels last and split over the batch across threads."""
 
     def forward(self, x):
         windows = self._windows(x)
