@@ -20,7 +20,7 @@ from test_layers import conv_cases, naive_conv, naive_conv_backward
 import nanograd_ad as ng
 from nanograd_ad import activations, layers
 from nanograd_ad.fast import layers as fast_layers
-from nanograd_ad.fast.activations import inplace_derivative_product
+from nanograd_ad.fast.activations import inplace_derivative_product, product_like
 
 LAYERS = ["Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten"]
 ACTIVATIONS = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ISigmoid", "Identity"]
@@ -190,6 +190,19 @@ def test_inplace_derivative_product_writes_into_d_and_leaves_delta():
     assert out is d
     np.testing.assert_array_equal(d, [0.0, 3.0, 2.0])
     np.testing.assert_array_equal(delta, [2.0, 3.0, 4.0])
+
+
+def test_product_like_lays_the_product_out_like_d():
+    rng = np.random.default_rng(0)
+    d = np.ascontiguousarray(rng.standard_normal((2, 4, 5, 3))).transpose(0, 3, 1, 2)  # NCHW view of NHWC
+    delta = rng.standard_normal((2, 3, 4, 5))  # plain NCHW
+    d_before, delta_before = d.copy(), delta.copy()
+    out = product_like(d, delta)
+    np.testing.assert_array_equal(out, delta * d)
+    assert out.strides == d.strides and out.strides != (delta * d).strides
+    np.testing.assert_array_equal(d, d_before)
+    np.testing.assert_array_equal(delta, delta_before)
+    np.testing.assert_array_equal(product_like(0.5, delta), 0.5 * delta)  # a scalar d: the plain product
 
 
 # ------------------------------------------------------- the fast wing's own devices

@@ -9,16 +9,18 @@ derivative reads z alone (ReLU, LeakyReLU, ISigmoid, Identity)
   (``GradientFlow`` reads it on the steps it records).
 
 So a ReLU holds one array of z's size between the passes, not two, and its backward makes
-one, not two. Any other derivative — an artificial one, a callable — runs the reference
-backward unchanged. Sigmoid and Tanh are the reference classes: their derivative reads a,
-which is kept anyway, and pseudo-normalization reads their d^l after every backward.
-``tests/test_fast_layers.py`` proves each class equal to its reference.
+one, not two. With any other derivative (an artificial one, a callable), and for Sigmoid
+and Tanh (whose derivative reads a, which pseudo-normalization reads after every backward),
+d^l is kept as in the reference, and δ^l is written into a new array laid out like d^l
+(:func:`product_like`): behind a convolution that is channels last, as z is, so the next
+passes over δ run along memory. ``tests/test_fast_layers.py`` proves each class equal to
+its reference.
 """
 
 from __future__ import annotations
 
 from .. import activations, backend
-from ..activations import Activation, Sigmoid, Tanh
+from ..activations import Activation
 
 __all__ = [
     "ISigmoid",
@@ -28,6 +30,7 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "inplace_derivative_product",
+    "product_like",
     "relu_derivative",
 ]
 
@@ -41,6 +44,17 @@ def inplace_derivative_product(d, delta):
     return backend.xp.multiply(delta, d, out=d)
 
 
+def product_like(d, delta):
+    """δ ⊙ d in a new array laid out in memory like d (δ's shape and dtype); d and δ are left as they are.
+
+    NumPy lays ``delta * d`` out after its inputs' strides; here the layout is d's — that is,
+    z's — whatever view of it δ arrives as.
+    """
+    if not isinstance(d, backend.xp.ndarray) or d.shape != delta.shape or d.dtype != delta.dtype:
+        return delta * d
+    return backend.xp.multiply(delta, d, out=backend.xp.empty_like(d))
+
+
 def relu_derivative(z):
     """1[z ≥ 0] in z's dtype: the comparison writes its 0s and 1s straight into a new array
     of z's dtype and layout — what ``(z >= 0).astype(z.dtype)`` gives, without the boolean
@@ -49,15 +63,19 @@ def relu_derivative(z):
 
 
 class _FastActivation(Activation):
-    """The memory devices above, for an activation whose registered true derivative reads z alone."""
+    """The memory devices above, for the reference activation it is mixed into."""
 
+    #: True where the true derivative reads z alone (then a = f(z) is not kept and δ is written into d)
+    reads_z_only = True
     _a = None
     _d = None
     #: the derivative whose product backward wrote into d^l's memory (None: d^l is kept)
     _d_written_over = None
 
-    def _uses_true_derivative(self) -> bool:
-        return self.derivative_factory is type(self).true_derivative  # type: ignore[attr-defined]
+    def _writes_into_d(self) -> bool:
+        """Whether this step runs the registered true derivative of z alone."""
+        true = self.derivative_factory is type(self).true_derivative  # type: ignore[attr-defined]
+        return self.reads_z_only and true
 
     def true_derivative_array(self, z, a):
         """d^l = f′(z) as a new array (the registered true derivative's)."""
@@ -88,14 +106,15 @@ class _FastActivation(Activation):
     def forward(self, z):
         self._a = self.derivative_value = None  # the last step's arrays go before new ones are made
         a = super().forward(z)
-        if self._uses_true_derivative():
+        if self._writes_into_d():
             self._a = None  # computed again from z if read
         return a
 
     def backward(self, delta):
-        if not self._uses_true_derivative():
-            return super().backward(delta)
         self._check_delta(delta)
+        if not self._writes_into_d():
+            self.derivative_value = self._checked(self.d(self.z, self.a))  # d^l = d(z, a)
+            return product_like(self.derivative_value, delta)  # δ^l = δ^{l+1} ⊙ d^l
         d = self._checked(self.true_derivative_array(self.z, None))  # d^l = f′(z), a new array
         if d.shape != delta.shape or d.dtype != delta.dtype:
             self.derivative_value = d
@@ -121,3 +140,15 @@ class ISigmoid(_FastActivation, activations.ISigmoid):
 
 class Identity(_FastActivation, activations.Identity):
     """The reference Identity, writing δ into d's memory."""
+
+
+class Sigmoid(_FastActivation, activations.Sigmoid):
+    """The reference Sigmoid, δ^l laid out like d^l (its true derivative reads a: kept)."""
+
+    reads_z_only = False
+
+
+class Tanh(_FastActivation, activations.Tanh):
+    """The reference Tanh, δ^l laid out like d^l (its true derivative reads a: kept)."""
+
+    reads_z_only = False
