@@ -33,7 +33,7 @@ import numpy as np  # host-side: the batch-order generators
 
 from . import backend, init
 from .activations import Activation
-from .base import check_array, check_float, check_positive_int
+from .base import check_batch, check_positive_int
 from .layers import Dense, Layer, Parameter
 from .network import Sequential
 
@@ -91,10 +91,8 @@ class EnsembleDense(Dense):
         return z
 
     def _check_input(self, x) -> None:
-        check_array(self, x)
-        if x.ndim < 2 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{self!r} expects input of shape (N, {self.in_features}), got {tuple(x.shape)}")
-        check_float(self, x)
+        width = self.in_features  # (N, D_in) shared by the models, or (E, N, D_in)
+        check_batch(self, x, f"(N, {width})", lambda x: x.ndim >= 2 and x.shape[-1] == width)
 
     def backward(self, delta, input_grad: bool = True):
         self._check_delta(delta)
