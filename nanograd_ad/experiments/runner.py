@@ -128,7 +128,9 @@ class Declaration:
              extra to `Outcome.extras`
     after(outcome):  timings that must not run inside units, tables of its own
     protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
-    notes:   lines printed under the table"""
+    notes:   lines printed under the table
+    cost(cell) -> float:  a cell's relative run time (e.g. layers × steps per epoch): with
+             ``--workers`` the costliest units start first (`sweep.longest_first`)"""
 
     name: str
     description: str
@@ -150,6 +152,7 @@ class Declaration:
     label: Callable[[dict], str] | None = None
     names: dict = field(default_factory=dict)
     inner: str | None = None
+    cost: Callable[[dict], float] | None = None
 
     @property
     def module(self) -> str:
@@ -367,6 +370,9 @@ def units_of(declaration: Declaration, settings: dict, cells: list[dict], progre
     from ..sweep import Unit
 
     params = {"experiment": declaration.name, "module": declaration.module, "settings": settings}
+    cost = declaration.cost or (lambda cell: 0.0)
+    options = {"progress": progress}
     return [
-        Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, {"progress": progress}) for cell in cells
+        Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, options, float(cost(cell)))
+        for cell in cells
     ]
