@@ -1147,3 +1147,146 @@ def test_an_older_checkpoint_without_stored_kinds_is_checked_from_its_descriptio
     with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Sigmoid here"):
         ng.load_checkpoint(path, ng.Sequential(ng.Dense(3, 4), ng.Sigmoid(), ng.Dense(4, 2)))
     ng.load_checkpoint(path, _three_layer_net())
+
+
+# ------------------------------------------- issue 28, round 2: activations and derivatives
+
+WINGS = pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
+ACTIVATION_NAMES = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ISigmoid", "Identity"]
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A copy of the derivative registry for this test: what it registers is gone afterwards."""
+    from nanograd_ad import derivatives
+
+    monkeypatch.setattr(derivatives, "_REGISTRY", dict(derivatives._REGISTRY))
+
+
+@WINGS
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_activations_refuse_integer_and_boolean_input_like_dense(wing, name, dtype):
+    act = getattr(wing, name)()
+    with pytest.raises(
+        TypeError, match=rf"^{name}\(.*\) expects a floating-point input, got dtype {np.dtype(dtype)}$"
+    ):
+        act.forward(np.ones((2, 3), dtype))
+    assert act.z is None  # nothing cached
+
+
+@WINGS
+@pytest.mark.parametrize(
+    "derivative, received",
+    [(lambda z, a: (1 - a * a) + 0j, "dtype complex64"), (lambda z, a: 1j, "complex")],
+)
+def test_a_derivative_returning_complex_values_is_refused(wing, derivative, received):
+    act = wing.Tanh(derivative=derivative)
+    act.forward(np.zeros(2, np.float32))
+    with pytest.raises(
+        TypeError,
+        match=rf"Tanh\(derivative='<lambda>'\): derivative '<lambda>' returned {received}, expected "
+        r"an array of shape \(2,\) \(the shape of z\) or a scalar, with real values",
+    ):
+        act.backward(np.ones(2, np.float32))
+
+
+@WINGS
+@pytest.mark.parametrize(
+    "derivative, shown",
+    [
+        (lambda z: 1 - z, r"<lambda>\(z\)"),
+        (lambda: 1.0, r"<lambda>\(\)"),
+        (lambda z, a, b: z, r"<lambda>\(z, a, b\)"),
+    ],
+)
+def test_a_derivative_that_cannot_be_called_as_d_z_a_is_refused_at_construction(wing, derivative, shown):
+    accepted = r"a registered name \['true'\] or a callable d\(z, a\) of two arguments"
+    with pytest.raises(TypeError, match=rf"^Tanh: derivative must be {accepted}.*, got {shown}"):
+        wing.Tanh(derivative=derivative)
+    act = wing.Tanh()
+    with pytest.raises(TypeError, match=rf"Tanh: derivative must be {accepted}"):
+        act.set_derivative(derivative)
+    assert act.derivative_name == "true"  # the old derivative is kept
+    act.forward(np.zeros(2))
+    np.testing.assert_array_equal(act.backward(np.full(2, 3.0)), [3.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "derivative",
+    [
+        lambda z, a, k=3.5: z,
+        lambda *args: args[0],
+        np.multiply,
+        __import__("functools").partial(lambda z, a, k: k * a, k=2.0),
+    ],
+    ids=["default", "varargs", "ufunc", "partial"],
+)
+def test_callables_that_take_z_and_a_are_still_accepted(derivative):
+    act = ng.Tanh(derivative=derivative)
+    act.forward(np.zeros(2))
+    assert act.backward(np.ones(2)).shape == (2,)
+
+
+@pytest.mark.parametrize("activation", ["swish", "", "rel u"])
+def test_register_derivative_refuses_an_unknown_activation(registry, activation):
+    with pytest.raises(
+        ValueError,
+        match=rf"^register_derivative: unknown activation {activation!r}; known: \[.*'relu', 'sigmoid', "
+        r"'tanh'\].*a new activation registers its 'true' derivative first",
+    ):
+        ng.register_derivative(activation, "mine", lambda: lambda z, a: z)
+    assert ng.derivative_names(activation) == []
+
+
+def test_register_derivative_refuses_an_empty_name(registry):
+    with pytest.raises(ValueError, match=r"register_derivative: name must be a non-empty str, got ''"):
+        ng.register_derivative("relu", "", lambda: lambda z, a: z)
+
+
+def test_a_new_activation_registers_its_true_derivative_first_and_names_stay_case_insensitive(registry):
+    ng.register_derivative("Swish", "true", lambda: lambda z, a: a + activations.sigmoid(z) * (1 - a))
+    ng.register_derivative("SWISH", "ad", lambda: lambda z, a: 1.0)
+    assert ng.derivative_names("swish") == ["true", "ad"]
+    ng.register_derivative("ReLU", "r2_half", lambda: lambda z, a: 0.5 * (z >= 0))
+    act = ng.ReLU(derivative="r2_half")
+    act.forward(np.array([-1.0, 1.0]))
+    np.testing.assert_array_equal(act.backward(np.ones(2)), [0.0, 0.5])
+
+
+@pytest.mark.parametrize(
+    "factory, shown",
+    [
+        (lambda k: lambda z, a: z, r"<lambda>\(k\) needs k"),
+        (lambda z, a: z, r"<lambda>\(z, a\) needs z, a"),
+    ],
+)
+def test_a_factory_needing_arguments_is_refused_at_registration(registry, factory, shown):
+    with pytest.raises(
+        TypeError,
+        match=rf"^register_derivative: factory {shown}; a factory is called as factory\(\*\*params\) -> "
+        r"d\(z, a\), each parameter with a default \(e.g. lambda k=1.0: lambda z, a: \.\.\.\)",
+    ):
+        ng.register_derivative("relu", "needs", factory)
+    assert "needs" not in ng.derivative_names("relu")
+
+
+@WINGS
+@pytest.mark.parametrize(
+    "factory, made",
+    [(lambda: 3, "int 3"), (lambda: None, "NoneType None"), (lambda: lambda z: z, r"<lambda>\(z\)")],
+)
+def test_a_factory_whose_product_is_not_a_derivative_is_refused_at_construction(
+    registry, wing, factory, made
+):
+    ng.register_derivative("relu", "r2_bad", factory)
+    with pytest.raises(
+        TypeError,
+        match=rf"^ReLU: derivative 'r2_bad': its factory <lambda>\(\) made {made}, expected a callable "
+        r"d\(z, a\) of two arguments",
+    ):
+        wing.ReLU(derivative="r2_bad")
+    act = wing.ReLU()
+    with pytest.raises(TypeError, match=r"derivative 'r2_bad': its factory"):
+        act.set_derivative("r2_bad")
+    assert act.derivative_name == "true"
