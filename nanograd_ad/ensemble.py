@@ -91,8 +91,14 @@ class EnsembleDense(Dense):
         return z
 
     def _check_input(self, x) -> None:
-        width = self.in_features  # (N, D_in) shared by the models, or (E, N, D_in)
-        check_batch(self, x, f"(N, {width})", lambda x: x.ndim >= 2 and x.shape[-1] == width)
+        width, models = self.in_features, self.models  # (N, D_in) shared by the models, or (E, N, D_in)
+        expected = f"(N, {width}) shared by the models or ({models}, N, {width}) (models={models})"
+        check_batch(
+            self,
+            x,
+            expected,
+            lambda x: x.ndim in (2, 3) and x.shape[-1] == width and x.shape[:-2] in ((), (models,)),
+        )
 
     def backward(self, delta, input_grad: bool = True):
         self._check_delta(delta)

@@ -35,7 +35,10 @@ class Dense(Layer):
     def __new__(cls, *args, **kwargs):
         models = kwargs.get("models", args[4] if len(args) > 4 else None)
         ensemble = models is not None and not getattr(cls, "models_axis", False)
-        return super().__new__(cls.ensemble_class if ensemble else cls)
+        layer = super().__new__(cls.ensemble_class if ensemble else cls)
+        if not isinstance(layer, cls):  # a subclass's ensemble: Python runs __init__ only on a cls
+            cls.ensemble_class.__init__(layer, *args, **kwargs)
+        return layer
 
     def __init__(
         self,

@@ -1290,3 +1290,45 @@ def test_a_factory_whose_product_is_not_a_derivative_is_refused_at_construction(
     with pytest.raises(TypeError, match=r"derivative 'r2_bad': its factory"):
         act.set_derivative("r2_bad")
     assert act.derivative_name == "true"
+
+
+# ------------------------------------------- issue 28, round 2: ensembles and empty batches
+
+
+@WINGS
+@pytest.mark.parametrize("shape", [(4, 2, 3), (1, 2, 3), (6, 2, 3), (5, 5, 2, 3), (3,)])
+def test_an_ensemble_dense_refuses_x_whose_model_axis_is_not_models(wing, shape):
+    layer = wing.Dense(3, 4, models=5)
+    with pytest.raises(
+        ValueError,
+        match=rf"^Dense\(3, 4, models=5\) expects input of shape \(N, 3\) shared by the models or "
+        rf"\(5, N, 3\) \(models=5\), got {re.escape(str(shape))}$",
+    ):
+        layer.forward(np.zeros(shape))
+    assert layer.x is None
+    with pytest.raises(TypeError, match=r"^Dense\(3, 4, models=5\) expects an array .*got list"):
+        layer.forward(np.zeros(shape).tolist())
+
+
+@WINGS
+def test_an_ensemble_dense_takes_shared_and_per_model_batches(wing):
+    layer = wing.Dense(3, 4, models=5)
+    assert layer.forward(np.zeros((2, 3))).shape == (5, 2, 4)
+    assert layer.forward(np.zeros((5, 2, 3))).shape == (5, 2, 4)
+
+
+@pytest.mark.parametrize("pool", ["MaxPool2D", "AvgPool2D"])
+def test_pooling_an_empty_batch_gives_an_empty_batch_on_both_wings(pool):
+    """Pooling is per sample: no samples in, no samples out, forward and backward, both wings alike."""
+    from threadpoolctl import threadpool_limits
+
+    x = np.zeros((0, 3, 4, 4), np.float32)
+    for threads in (1, 2):  # the fast wing splits the batch over threads
+        with threadpool_limits(threads):
+            results = []
+            for wing in (ng, ng.fast):
+                layer = getattr(wing, pool)(2)
+                y = layer.forward(x)
+                dx = layer.backward(np.zeros((0, 3, 2, 2), np.float32))
+                results.append((y.shape, y.dtype, dx.shape, dx.dtype))
+            assert results[0] == results[1] == ((0, 3, 2, 2), np.float32, (0, 3, 4, 4), np.float32)
