@@ -78,10 +78,11 @@ class EnsembleDense(Dense):
             self, in_features=in_features, out_features=out_features, models=models
         )
         self.in_features, self.out_features, self.models = in_features, out_features, models
-        w = init.draw(weight_init, (models, in_features, out_features), in_features, out_features, rng)
-        b = init.draw(bias_init, (models, 1, out_features), in_features, out_features, rng)
-        self.weight = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
-        self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
+        shape, dtype = (models, in_features, out_features), backend.default_dtype()
+        w = init.draw(weight_init, shape, in_features, out_features, rng, dtype)
+        b = init.draw(bias_init, (models, 1, out_features), in_features, out_features, rng, dtype)
+        self.weight = Parameter(backend.asarray(w, dtype), "weight")
+        self.bias = Parameter(backend.asarray(b, dtype), "bias")
 
     def forward(self, x):
         self._check_input(x)
