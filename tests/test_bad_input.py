@@ -1332,3 +1332,73 @@ def test_pooling_an_empty_batch_gives_an_empty_batch_on_both_wings(pool):
                 dx = layer.backward(np.zeros((0, 3, 2, 2), np.float32))
                 results.append((y.shape, y.dtype, dx.shape, dx.dtype))
             assert results[0] == results[1] == ((0, 3, 2, 2), np.float32, (0, 3, 4, 4), np.float32)
+
+
+# ------------------------------------------- issue 28, round 2: items 1 and 10 on the fast wing
+
+
+@WINGS
+def test_one_layer_object_used_twice_is_refused_on_both_wings(wing):
+    dense, act, conv = wing.Dense(3, 3), wing.Tanh(), wing.Conv2D(1, 1, 3, padding=1)
+    with pytest.raises(
+        ValueError, match=r"layer 2 is layer 0 again \(the same Dense\(3, 3\) object\).*new layer"
+    ):
+        ng.Sequential(dense, wing.Tanh(), dense)
+    with pytest.raises(ValueError, match=r"layer 3 is layer 1 again \(the same Tanh\(\) object\)"):
+        ng.Sequential(wing.Dense(3, 3), act, wing.Dense(3, 3), act)
+    with pytest.raises(
+        ValueError, match=r"layer 1\.branch\.0 is layer 0 again \(the same Conv2D\(1, 1, 3, padding=1\)"
+    ):
+        ng.Sequential(conv, ng.Residual(ng.Sequential(conv, wing.ReLU())))
+    pool = wing.MaxPool2D(2)
+    with pytest.raises(ValueError, match=r"layer 3 is layer 1 again \(the same MaxPool2D\(2\) object\)"):
+        ng.Sequential(wing.Conv2D(1, 1, 3, padding=1), pool, wing.Conv2D(1, 1, 3, padding=1), pool)
+
+
+def _small_cnn(wing, seed):
+    ng.seed(seed)
+    return ng.Sequential(
+        wing.Conv2D(1, 2, 3), wing.ReLU(), wing.MaxPool2D(2), wing.Flatten(), wing.Dense(18, 3), wing.Tanh()
+    )
+
+
+@pytest.mark.parametrize(
+    "source, target", [(ng.fast, ng), (ng, ng.fast)], ids=["fast-to-reference", "reference-to-fast"]
+)
+def test_a_checkpoint_moves_between_the_wings(tmp_path, source, target):
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    saved, net = _small_cnn(source, 1), _small_cnn(target, 2)
+    optimizer = ng.Adam(saved.parameters(), lr=0.01)
+    saved.zero_grad()
+    saved.forward(x)
+    saved.backward(np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32))
+    optimizer.step()
+    path = ng.save_checkpoint(tmp_path / "c.npz", saved, optimizer)
+    loaded_optimizer = ng.Adam(net.parameters(), lr=0.5)
+    ng.load_checkpoint(path, net, loaded_optimizer)
+    for name, array in saved.state_dict().items():
+        np.testing.assert_array_equal(net.state_dict()[name], array, strict=True)
+    assert loaded_optimizer.lr == 0.01
+    np.testing.assert_allclose(net.forward(x), saved.forward(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "source, target", [(ng.fast, ng), (ng, ng.fast)], ids=["fast-to-reference", "reference-to-fast"]
+)
+def test_a_checkpoint_of_another_activation_is_refused_across_the_wings(tmp_path, source, target):
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    path = ng.save_checkpoint(tmp_path / "c.npz", _small_cnn(source, 1))
+    other = ng.Sequential(
+        target.Conv2D(1, 2, 3),
+        target.Sigmoid(),
+        target.MaxPool2D(2),
+        target.Flatten(),
+        target.Dense(18, 3),
+        target.Tanh(),
+    )
+    before = other.state_dict()
+    with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Sigmoid here"):
+        ng.load_checkpoint(path, other)
+    for name, array in before.items():
+        np.testing.assert_array_equal(other.state_dict()[name], array)
