@@ -1173,6 +1173,15 @@ def test_activations_refuse_integer_and_boolean_input_like_dense(wing, name, dty
     ):
         act.forward(np.ones((2, 3), dtype))
     assert act.z is None  # nothing cached
+    z = np.linspace(-1, 1, 6).reshape(2, 3)
+    a = act.forward(z)
+    act.backward(np.ones((2, 3)))
+    d = act.derivative_value.copy()
+    with pytest.raises(TypeError, match=r"expects a floating-point input"):
+        act.forward(np.ones((2, 3), dtype))
+    assert act.z is z  # the last step's cache is untouched
+    np.testing.assert_array_equal(act.a, a)
+    np.testing.assert_array_equal(act.derivative_value, d)
 
 
 @WINGS
