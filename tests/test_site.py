@@ -48,14 +48,15 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _load_hook():
-    spec = importlib.util.spec_from_file_location("site_lessons_hook", ROOT / "docs" / "hooks" / "lessons.py")
+def _load_hook(name: str):
+    """A module of docs/hooks/ (MkDocs loads them by path; they are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"site_hook_{name}", ROOT / "docs" / "hooks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-hook = _load_hook()
+hook = _load_hook("lessons")
 LESSONS = [Path(source.name).stem for source in notebooks.lesson_files()]
 
 
@@ -138,6 +139,15 @@ def test_lesson_pages_show_the_student_view(built_site, executed_lessons):
         assert placeholders == regions, f"{stem}: {placeholders} placeholders for {regions} solutions"
         figures = sum("image/png" in out.get("data", {}) for c in view.cells for out in c.get("outputs", []))
         assert figures > 0 and html.count('src="data:image/png;base64,') == figures, stem
+
+
+def test_docstrings_are_made_markdown_safe():
+    """The API pages' griffe extension: array notation is not a reference link, roles are code,
+    ``::`` is a colon; code (indented blocks, code spans) is left as written."""
+    markdown_safe = _load_hook("griffe_markdown").markdown_safe
+    text = "z = [cols 1][W b]ᵀ, see :func:`gradcheck` and `a[0][1]`::\n\n    x[0][1]::"
+    safe = "z = [cols 1]\\[W b]ᵀ, see ``gradcheck`` and `a[0][1]`:\n\n    x[0][1]::"
+    assert markdown_safe(text) == safe
 
 
 RESOURCE_FROM_ANOTHER_HOST = [

@@ -4,8 +4,9 @@ The docstrings are plain text with reStructuredText's habits (``code``, ``::`` b
 indented block) and array notation such as ``[cols 1][W₂ b]ᵀ``, which Markdown would take
 for a reference link to an identifier ``W₂ b`` (and ``mkdocs build --strict`` then fails on
 the unresolved cross-reference). Outside indented blocks and code spans, this escapes every
-``[`` that directly follows ``]``, so the text reads as written, and shows Sphinx's roles
-(``:func:`gradcheck```) as the code spans they name.
+``[`` that directly follows ``]``, so the text reads as written, shows Sphinx's roles
+(``:func:`gradcheck```) as the code spans they name, and ends a line that introduces a
+literal block (``Contract::``) with one colon, as reStructuredText shows it.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ def _escape_prose(line: str) -> str:
     return "".join(out)
 
 
+def _prose(line: str) -> str:
+    line = _escape_prose(SPHINX_ROLE.sub(r"``\1``", line))
+    return line[:-1] if line.endswith("::") and not line.endswith(":::") else line
+
+
 def markdown_safe(text: str) -> str:
-    """``text`` with roles made code spans and ``][`` escaped in prose lines (indented less than
-    4 spaces, outside code spans)."""
-    return "\n".join(
-        line if line.startswith("    ") else _escape_prose(SPHINX_ROLE.sub(r"``\1``", line))
-        for line in text.splitlines()
-    )
+    """``text`` with its prose lines (indented less than 4 spaces) made Markdown-safe: roles as
+    code spans, ``][`` escaped outside code spans, a closing ``::`` as ``:``."""
+    return "\n".join(line if line.startswith("    ") else _prose(line) for line in text.splitlines())
 
 
 class MarkdownSafeDocstrings(griffe.Extension):
