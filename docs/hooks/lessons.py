@@ -25,6 +25,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -231,6 +232,13 @@ def on_files(files: Any, config: Any) -> Any:
     if files.get_file_from_path(LECTURERS_PAGE) is None:
         files.append(File.generated(config, LECTURERS_PAGE, content=LECTURERS_STANDIN))
     return files
+
+
+def on_post_build(config: Any) -> None:
+    """Remove the folder of generated notebooks (the built site holds its copies)."""
+    out = _build.pop("out", None)
+    if out is not None:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 # nbconvert's page template carries a loader that imports Mermaid from a CDN when a notebook
