@@ -291,9 +291,11 @@ def test_site_in_headless_chromium(served_site, tmp_path):
                     figure = page.locator(".jp-RenderedImage img").first
                     figure.scroll_into_view_if_needed()
                     figure.screenshot(path=str(OUTPUT / "lesson-figure.png"))
-                    maths = page.locator(".jp-MarkdownOutput mjx-container").first
-                    maths.scroll_into_view_if_needed()
+                    display = page.locator('.jp-MarkdownOutput mjx-container[display="true"]').first
+                    display.scroll_into_view_if_needed()
                     page.screenshot(path=str(OUTPUT / "lesson-maths.png"))
+                    page.locator(".jp-CodeCell", has_text="YOUR CODE HERE").first.scroll_into_view_if_needed()
+                    page.screenshot(path=str(OUTPUT / "lesson-exercise.png"))
                     _check_downloads(page, served_site)
 
             page.goto(served_site, wait_until="load")

@@ -22,6 +22,7 @@ Building needs the ``docs`` extra: ``pip install -e ".[docs]"``.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -37,8 +38,9 @@ try:
     from mkdocs.plugins import event_priority
 except ImportError:  # only a site build needs MkDocs (the docs extra); the rest of this module does not
 
-    def event_priority(priority: float) -> Any:  # type: ignore[misc]  # the same decorator, a no-op
+    def event_priority(priority: float) -> Any:  # the same decorator, as a no-op
         return lambda method: method
+
 
 __all__ = ["EXECUTED_ENV", "execute_lessons", "executed_folder", "lesson_pages", "student_view"]
 
@@ -250,8 +252,13 @@ MERMAID_LOADER = re.compile(
 MERMAID_DIAGRAM = re.compile(r'class="[^"]*\bjp-Mermaid\b')
 
 
+STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
+
+
 def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
-    """Drop nbconvert's CDN loader of Mermaid from the lesson pages (refusing if a diagram needs it)."""
+    """On a lesson page: drop nbconvert's CDN loader of Mermaid (refusing if a diagram needs it),
+    and move the notebook styles nbconvert inlines in every page (~0.6 MB, the same for each
+    lesson) into one stylesheet the lesson pages share."""
     if not page.file.src_uri.startswith("lessons/") or not page.file.src_uri.endswith(".ipynb"):
         return html
     if MERMAID_DIAGRAM.search(html):
@@ -259,7 +266,18 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
             f"{page.file.src_uri} holds a Mermaid diagram, which nbconvert loads from a CDN; "
             "vendor Mermaid under docs/assets before using one in a lesson"
         )
-    return MERMAID_LOADER.sub("", html)
+    html = MERMAID_LOADER.sub("", html)
+    css = "\n".join(block.group(1) for block in STYLE_BLOCK.finditer(html))
+    name = f"assets/stylesheets/notebook-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"
+    target = Path(config["site_dir"]) / name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(css, encoding="utf-8")
+    link = f'<link rel="stylesheet" href="{"../" * page.url.count("/")}{name}">'
+    first = STYLE_BLOCK.search(html)
+    if first is None:
+        return html
+    return html[: first.start()] + link + STYLE_BLOCK.sub("", html[first.start() :])
 
 
 def _main(argv: list[str]) -> int:
