@@ -74,9 +74,10 @@ def execute_lessons(folder: Path | str, lessons: list | None = None, timeout_s: 
     """Execute every lesson's solution notebook in quick mode; write ``folder/NN_topic.ipynb``.
 
     Each runs in a fresh kernel of this Python (ipykernel's native ``python3``), cwd a
-    temporary folder, with a cell ``QUICK = True; FIGURE_DIR = ...`` inserted right after
-    the cell tagged ``parameters`` (papermill's convention). A cell that raises stops it
-    with nbclient's ``CellExecutionError``. Returns the written paths.
+    temporary folder, with a cell ``QUICK = True`` inserted right after the cell tagged
+    ``parameters`` (papermill's convention); ``FIGURE_DIR`` stays None, so the figures live
+    in the notebook only. A cell that raises stops it with nbclient's ``CellExecutionError``.
+    Returns the written paths.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -88,13 +89,12 @@ def execute_lessons(folder: Path | str, lessons: list | None = None, timeout_s: 
         stem = _stem(source)
         nb = notebooks.solution_notebook(notebooks.read_lesson(source), stem)
         with tempfile.TemporaryDirectory(prefix=f"{stem}-") as workdir:
-            parameters = {**QUICK_PARAMETERS, "FIGURE_DIR": str(Path(workdir) / "figures")}
             tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
             if len(tagged) != 1:
                 raise notebooks.LessonError(
                     f"{stem}: needs one cell tagged 'parameters', found {len(tagged)}"
                 )
-            assign = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+            assign = "\n".join(f"{name} = {value!r}" for name, value in QUICK_PARAMETERS.items())
             nb.cells.insert(
                 tagged[0] + 1, nbformat.v4.new_code_cell(assign, metadata={"tags": ["injected-parameters"]})
             )
