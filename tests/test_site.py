@@ -35,6 +35,7 @@ nbformat = pytest.importorskip("nbformat", reason=DOCS_EXTRA)
 from nanograd_ad import experiments, notebooks  # noqa: E402  (after the skips above)
 
 ROOT = Path(__file__).resolve().parent.parent
+LESSONS_DIR = ROOT / "lessons"
 BUILD_BUDGET_S = 120  # the issue's "about 2 minutes on 2 cores" for mkdocs build --strict
 OUTPUT = Path(os.environ.get("NANOGRAD_AD_TEST_OUTPUT") or ROOT / "build" / "test-output") / "site"
 CHROMIUM_ARGS = [
@@ -122,7 +123,7 @@ def test_lesson_pages_show_the_student_view(built_site, executed_lessons):
     figures of the quick run are there as PNG images."""
     for stem in LESSONS:
         run = nbformat.read(str(executed_lessons / f"{stem}.ipynb"), as_version=4)
-        view = hook.student_view(run, stem)
+        view = hook.student_view(run, notebooks.read_lesson(LESSONS_DIR / f"{stem}.py"), stem)
         exercises = [c for c in view.cells if c.cell_type == "code" and "exercise" in c.metadata]
         assert exercises, f"{stem} has no exercise cell"
         solved = [c for c in run.cells if c.cell_type == "code" and "exercise" in c.metadata]
@@ -139,6 +140,21 @@ def test_lesson_pages_show_the_student_view(built_site, executed_lessons):
         assert placeholders == regions, f"{stem}: {placeholders} placeholders for {regions} solutions"
         figures = sum("image/png" in out.get("data", {}) for c in view.cells for out in c.get("outputs", []))
         assert figures > 0 and html.count('src="data:image/png;base64,') == figures, stem
+
+
+def test_student_view_keeps_the_lessons_cells_and_refuses_a_stale_run(executed_lessons):
+    """Cells the runner inserted are left out; a run of another version of the lesson is refused."""
+    stem = LESSONS[0]
+    run = nbformat.read(str(executed_lessons / f"{stem}.ipynb"), as_version=4)
+    lesson = notebooks.read_lesson(LESSONS_DIR / f"{stem}.py")
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in run.cells)
+    view = hook.student_view(run, lesson, stem)
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in view.cells)
+    assert len(view.cells) == len(lesson.cells) + 1  # the lesson's cells and the note
+    edited = next(c for c in lesson.cells if c.cell_type == "code" and "exercise" not in c.metadata)
+    edited.source += "\nprint('a line the run never saw')"
+    with pytest.raises(notebooks.LessonError, match="execute it again"):
+        hook.student_view(run, lesson, stem)
 
 
 def test_docstrings_are_made_markdown_safe():
@@ -244,6 +260,8 @@ RAW_MATHS = r"""() => {
   return found;
 }"""
 LESSON = "04_vanishing_gradients"
+# Material's search box says "Initializing search" until its index is built (in a worker)
+SEARCH_READY = "() => !document.querySelector('.md-search-result__meta').textContent.includes('Initializing')"
 
 
 def test_site_in_headless_chromium(served_site, tmp_path):
@@ -298,8 +316,10 @@ def test_site_in_headless_chromium(served_site, tmp_path):
                     page.screenshot(path=str(OUTPUT / "lesson-exercise.png"))
                     _check_downloads(page, served_site)
 
-            page.goto(served_site, wait_until="load")
-            page.fill("input.md-search__input", "vanishing")
+            page.goto(served_site, wait_until="load")  # search as a reader does: once it is ready, type
+            page.wait_for_function(SEARCH_READY, timeout=60_000)
+            page.click("input.md-search__input")
+            page.keyboard.type("vanishing", delay=20)
             page.wait_for_selector(".md-search-result__item", timeout=20_000)
             hits = page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
             page.screenshot(path=str(OUTPUT / "search.png"))

@@ -6,9 +6,10 @@ build never executes a lesson; it reads every lesson's *executed solution notebo
 ``python docs/hooks/lessons.py execute DIR`` wrote — named by the environment variable
 ``NANOGRAD_AD_EXECUTED_LESSONS`` (default ``build/executed_lessons``). From each it makes, outside ``docs/``:
 
-    lessons/NN_topic.ipynb              the page: the student view — text, equations, the
-                                        outputs and figures of the quick run; each exercise
-                                        cell shows the placeholder, its outputs dropped
+    lessons/NN_topic.ipynb              the page: the student view — the lesson's cells with
+                                        the outputs and figures of the quick run (cells the
+                                        runner inserted left out); each exercise cell shows
+                                        the placeholder, its outputs dropped
     notebooks/student/NN_topic.ipynb    to download: solutions removed, not executed
     notebooks/solutions/NN_topic.ipynb  to download: whole, nbgrader's markers kept
 
@@ -107,31 +108,41 @@ def execute_lessons(folder: Path | str, lessons: list | None = None, timeout_s: 
     return written
 
 
-def student_view(executed: Any, stem: str) -> Any:
-    """The executed solution notebook as students see it on the site.
+def student_view(executed: Any, lesson: Any, stem: str) -> Any:
+    """The lesson as students see it on the site: its cells, with the outputs of ``executed``.
 
-    Every exercise cell's solution is replaced by the student placeholder and its outputs
-    are dropped; after the title cell a note links the student and solution notebooks.
-    Figures and every other output stay as the quick run left them.
+    ``executed`` is the lesson's solution notebook after a run; cells the runner inserted
+    (parameters, a test's checks) are left out, and every code cell of the lesson must have
+    run there with the same source, in order — else the run is stale and this raises
+    ``LessonError`` naming the cell. Every exercise cell's solution is replaced by the
+    student placeholder and its outputs are dropped; after the title cell a note links the
+    student and solution notebooks.
     """
     import nbformat
 
-    nb = copy.deepcopy(executed)
+    nb = notebooks.solution_notebook(lesson, stem)
+    ran = iter([cell for cell in executed.cells if cell.cell_type == "code"])
     for cell in nb.cells:
-        if cell.cell_type == "code" and cell.metadata.get("exercise") is not None:
+        if cell.cell_type != "code":
+            continue
+        match = next((done for done in ran if done.source == cell.source), None)
+        if match is None:
+            raise notebooks.LessonError(
+                f"{stem}: the executed notebook lacks the cell starting {cell.source[:60]!r} (or has it "
+                "out of order): it was run from another version of the lesson; execute it again"
+            )
+        cell.outputs, cell.execution_count = copy.deepcopy(match.outputs), match.execution_count
+        if cell.metadata.get("exercise") is not None:
             cell.source = notebooks.strip_solutions(cell.source, where=f"{stem}, exercise cell")
-            cell.outputs = []
-            cell.execution_count = None
-        if cell.cell_type == "code" and notebooks.BEGIN_SOLUTION in cell.source:
-            raise notebooks.LessonError(f"{stem}: a solution is left outside an exercise cell")
+            cell.outputs, cell.execution_count = [], None
     # nbconvert renders notebook Markdown (not MkDocs'), so the note is HTML in Material's classes
     note = nbformat.v4.new_markdown_cell(
         '<div class="admonition note"><p class="admonition-title">Student view</p><p>'
         f'<strong>Download</strong>: <a href="../../notebooks/student/{stem}.ipynb">student notebook</a> '
         f'(the exercises to do) · <a href="../../notebooks/solutions/{stem}.ipynb">solution notebook</a> '
         "(whole, for lecturers and self-study).</p><p>Each exercise cell here shows "
-        "<code># YOUR CODE HERE</code>. The outputs and figures are those of a run in quick mode "
-        "(<code>QUICK = True</code>, inserted after the <code>parameters</code> cell).</p></div>"
+        "<code># YOUR CODE HERE</code>. The outputs and figures are those of a run of the solution "
+        "in quick mode (<code>QUICK = True</code>).</p></div>"
     )
     first = next((i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"), -1)
     nb.cells.insert(first + 1, note)
@@ -169,7 +180,7 @@ def lesson_pages(executed: Path, out: Path) -> list[tuple[str, str]]:
         lesson = notebooks.read_lesson(source)
         run = nbformat.read(str(executed / f"{stem}.ipynb"), as_version=4)
         pages = {
-            f"lessons/{stem}.ipynb": student_view(run, stem),
+            f"lessons/{stem}.ipynb": student_view(run, lesson, stem),
             f"notebooks/student/{stem}.ipynb": notebooks.student_notebook(lesson, stem),
             f"notebooks/solutions/{stem}.ipynb": notebooks.solution_notebook(lesson, stem),
         }
