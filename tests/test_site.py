@@ -2,8 +2,8 @@
 hold (student view, downloads, nothing from another host), and the built site in headless
 Chromium (maths rendered, figures loaded, search, no console error or failed request).
 
-The lessons are executed once per session (``executed_lessons``, the one seam to the
-coursework's session fixture of executed notebooks) and the site build only renders them.
+The lessons are executed once per session (``executed_lesson_folder``, the one seam to the
+coursework's session fixture ``executed_lessons``) and the site build only renders them.
 Screenshots of the browser test go to ``build/test-output/site/`` (or
 ``$NANOGRAD_AD_TEST_OUTPUT/site``).
 """
@@ -62,23 +62,29 @@ LESSONS = [Path(source.name).stem for source in notebooks.lesson_files()]
 
 
 @pytest.fixture(scope="session")
-def executed_lessons(tmp_path_factory) -> Path:
+def executed_lesson_folder(request, tmp_path_factory) -> Path:
     """A folder of the lessons' solution notebooks executed in quick mode, ``NN_topic.ipynb``.
 
-    THE SEAM: the site renders whatever this folder holds. When the coursework's session
-    fixture of executed lesson notebooks (tests/conftest.py) lands, return its folder here
-    (or write its notebooks into one) so the lessons run once per test session.
+    THE SEAM to the lessons run once per session: where tests/conftest.py has the coursework's
+    session fixture ``executed_lessons`` (``executed_lessons[lesson path].nb``), its notebooks are
+    written here and nothing runs again; without it, the lessons are executed here, once.
     """
     folder = tmp_path_factory.mktemp("executed_lessons")
-    hook.execute_lessons(folder)
+    try:
+        shared = request.getfixturevalue("executed_lessons")
+    except pytest.FixtureLookupError:
+        hook.execute_lessons(folder)
+        return folder
+    for stem in LESSONS:
+        nbformat.write(shared[LESSONS_DIR / f"{stem}.py"].nb, str(folder / f"{stem}.ipynb"))
     return folder
 
 
 @pytest.fixture(scope="session")
-def built_site(executed_lessons, tmp_path_factory) -> SimpleNamespace:
+def built_site(executed_lesson_folder, tmp_path_factory) -> SimpleNamespace:
     """``mkdocs build --strict`` into a temporary folder; its result, wall time and folder."""
     site = tmp_path_factory.mktemp("site")
-    env = {**os.environ, hook.EXECUTED_ENV: str(executed_lessons), "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, hook.EXECUTED_ENV: str(executed_lesson_folder), "NO_MKDOCS_2_WARNING": "1"}
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
@@ -118,11 +124,11 @@ def test_every_lesson_is_a_page_with_downloads(built_site):
     assert all(f'href="{stem}/"' in index for stem in LESSONS), "the lessons index misses a lesson"
 
 
-def test_lesson_pages_show_the_student_view(built_site, executed_lessons):
+def test_lesson_pages_show_the_student_view(built_site, executed_lesson_folder):
     """No solution on a page: each exercise cell holds the placeholder and no output; the
     figures of the quick run are there as PNG images."""
     for stem in LESSONS:
-        run = nbformat.read(str(executed_lessons / f"{stem}.ipynb"), as_version=4)
+        run = nbformat.read(str(executed_lesson_folder / f"{stem}.ipynb"), as_version=4)
         view = hook.student_view(run, notebooks.read_lesson(LESSONS_DIR / f"{stem}.py"), stem)
         exercises = [c for c in view.cells if c.cell_type == "code" and "exercise" in c.metadata]
         assert exercises, f"{stem} has no exercise cell"
@@ -142,10 +148,10 @@ def test_lesson_pages_show_the_student_view(built_site, executed_lessons):
         assert figures > 0 and html.count('src="data:image/png;base64,') == figures, stem
 
 
-def test_student_view_keeps_the_lessons_cells_and_refuses_a_stale_run(executed_lessons):
+def test_student_view_keeps_the_lessons_cells_and_refuses_a_stale_run(executed_lesson_folder):
     """Cells the runner inserted are left out; a run of another version of the lesson is refused."""
     stem = LESSONS[0]
-    run = nbformat.read(str(executed_lessons / f"{stem}.ipynb"), as_version=4)
+    run = nbformat.read(str(executed_lesson_folder / f"{stem}.ipynb"), as_version=4)
     lesson = notebooks.read_lesson(LESSONS_DIR / f"{stem}.py")
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in run.cells)
     view = hook.student_view(run, lesson, stem)
