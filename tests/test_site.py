@@ -140,7 +140,10 @@ def test_lesson_pages_show_the_student_view(built_site, executed_lesson_folder):
                 for line in filter(None, (ln.strip() for ln in region.splitlines())):
                     assert line not in shown_lines, f"{stem}: solution line {line!r} shown"
         html = (built_site.dir / "lessons" / stem / "index.html").read_text(encoding="utf-8")
-        assert "BEGIN SOLUTION" not in html, f"{stem}: a solution marker on the page"
+        student = notebooks.student_notebook(notebooks.read_lesson(LESSONS_DIR / f"{stem}.py"), stem)
+        given = [c.source for c in student.cells if c.cell_type == "code"]
+        assert [c.source for c in view.cells if c.cell_type == "code"] == given, f"{stem}: not as given"
+        assert "BEGIN SOLUTION" not in html and "HIDDEN TESTS" not in html, f"{stem}: a solution on the page"
         placeholders = html.count('<span class="c1"># YOUR CODE HERE</span>')  # in code, highlighted
         regions = sum(c.source.count(notebooks.BEGIN_SOLUTION) for c in solved)
         assert placeholders == regions, f"{stem}: {placeholders} placeholders for {regions} solutions"

@@ -6,10 +6,10 @@ build never executes a lesson; it reads every lesson's *executed solution notebo
 ``python docs/hooks/lessons.py execute DIR`` wrote — named by the environment variable
 ``NANOGRAD_AD_EXECUTED_LESSONS`` (default ``build/executed_lessons``). From each it makes, outside ``docs/``:
 
-    lessons/NN_topic.ipynb              the page: the student view — the lesson's cells with
-                                        the outputs and figures of the quick run (cells the
-                                        runner inserted left out); each exercise cell shows
-                                        the placeholder, its outputs dropped
+    lessons/NN_topic.ipynb              the page: the student view — the student notebook
+                                        with the outputs and figures of the solution's quick
+                                        run (cells the runner inserted left out); a cell the
+                                        student gets changed (an exercise) has no outputs
     notebooks/student/NN_topic.ipynb    to download: solutions removed, not executed
     notebooks/solutions/NN_topic.ipynb  to download: whole, nbgrader's markers kept
 
@@ -109,32 +109,36 @@ def execute_lessons(folder: Path | str, lessons: list | None = None, timeout_s: 
 
 
 def student_view(executed: Any, lesson: Any, stem: str) -> Any:
-    """The lesson as students see it on the site: its cells, with the outputs of ``executed``.
+    """The lesson as students see it on the site: its student notebook, with the outputs of
+    the solution's run ``executed``.
 
-    ``executed`` is the lesson's solution notebook after a run; cells the runner inserted
-    (parameters, a test's checks) are left out, and every code cell of the lesson must have
-    run there with the same source, in order — else the run is stale and this raises
-    ``LessonError`` naming the cell. Every exercise cell's solution is replaced by the
-    student placeholder and its outputs are dropped; after the title cell a note links the
-    student and solution notebooks.
+    Every code cell of the lesson's solution notebook must have run in ``executed`` with the
+    same source, in order — else the run is stale and this raises ``LessonError`` naming the
+    cell; cells the runner inserted (parameters, a test's checks) are left out. A cell the
+    student notebook shows differently (an exercise, a check with hidden tests) is shown as
+    the student gets it, without outputs; after the title cell a note links the student and
+    solution notebooks.
     """
     import nbformat
 
-    nb = notebooks.solution_notebook(lesson, stem)
+    solution = notebooks.solution_notebook(lesson, stem)
+    nb = notebooks.student_notebook(lesson, stem)
+    if len(nb.cells) != len(solution.cells):
+        raise notebooks.LessonError(f"{stem}: the student and solution notebooks differ in cells")
     ran = iter([cell for cell in executed.cells if cell.cell_type == "code"])
-    for cell in nb.cells:
-        if cell.cell_type != "code":
+    for whole, shown in zip(solution.cells, nb.cells):
+        if whole.cell_type != "code":
             continue
-        match = next((done for done in ran if done.source == cell.source), None)
+        match = next((done for done in ran if done.source == whole.source), None)
         if match is None:
             raise notebooks.LessonError(
-                f"{stem}: the executed notebook lacks the cell starting {cell.source[:60]!r} (or has it "
+                f"{stem}: the executed notebook lacks the cell starting {whole.source[:60]!r} (or has it "
                 "out of order): it was run from another version of the lesson; execute it again"
             )
-        cell.outputs, cell.execution_count = copy.deepcopy(match.outputs), match.execution_count
-        if cell.metadata.get("exercise") is not None:
-            cell.source = notebooks.strip_solutions(cell.source, where=f"{stem}, exercise cell")
-            cell.outputs, cell.execution_count = [], None
+        if shown.source == whole.source:
+            shown.outputs, shown.execution_count = copy.deepcopy(match.outputs), match.execution_count
+        else:
+            shown.outputs, shown.execution_count = [], None
     # nbconvert renders notebook Markdown (not MkDocs'), so the note is HTML in Material's classes
     note = nbformat.v4.new_markdown_cell(
         '<div class="admonition note"><p class="admonition-title">Student view</p><p>'
