@@ -29,8 +29,15 @@ import numbers
 
 from . import backend
 from .backend import Array
-from .base import Layer
-from .derivatives import Derivative, derivative_names, factory_keywords, lookup, register_derivative
+from .base import Layer, check_derivative_value, check_float
+from .derivatives import (
+    Derivative,
+    checked_derivative,
+    derivative_names,
+    factory_keywords,
+    lookup,
+    register_derivative,
+)
 
 __all__ = [
     "Activation",
@@ -108,25 +115,30 @@ class Activation(Layer):
         return checked
 
     def set_derivative(self, derivative: str | Derivative = "true", **params) -> None:
-        """Swap the derivative backward uses: a registered name or a callable d(z, a)."""
+        """Swap the derivative backward uses: a registered name or a callable d(z, a).
+
+        A callable (or what a name's factory makes) that cannot be called as d(z, a) is
+        refused here, and the derivative in use is kept.
+        """
+        owner, names = type(self).__name__, derivative_names(self.key)
         if callable(derivative):
-            self.d, self.derivative_factory = derivative, None
+            self.d, self.derivative_factory = checked_derivative(owner, derivative, names), None
             self.derivative_name = getattr(derivative, "__name__", "custom")
             return
         if not isinstance(derivative, str):
             raise TypeError(
-                f"{type(self).__name__}: derivative must be a registered name "
-                f"{derivative_names(self.key)} or a callable d(z, a), got {type(derivative).__name__}"
+                f"{owner}: derivative must be a registered name {names} or a callable d(z, a), "
+                f"got {type(derivative).__name__}"
             )
         factory = lookup(self.key, derivative)
         if factory is None:
             raise ValueError(
-                f"{type(self).__name__}: unknown derivative {derivative!r}; known: "
-                f"{derivative_names(self.key)} (or pass a callable d(z, a))"
+                f"{owner}: unknown derivative {derivative!r}; known: {names} (or pass a callable d(z, a))"
             )
         given = {**self.params, **params}
         accepted = inspect.signature(factory).parameters
-        self.d = factory(**{k: v for k, v in given.items() if k in accepted})
+        d = factory(**{k: v for k, v in given.items() if k in accepted})
+        self.d = checked_derivative(owner, d, names, made_by=(derivative, factory))
         self.derivative_name, self.derivative_factory = derivative, factory
 
     def f(self, z):
@@ -134,11 +146,7 @@ class Activation(Layer):
         raise NotImplementedError
 
     def forward(self, z):
-        if not backend.is_array(z):
-            raise TypeError(
-                f"{self!r} expects an array (convert with np.asarray(z, dtype=np.float32)), "
-                f"got {type(z).__name__}"
-            )
+        check_float(self, z)  # a float array, as Dense and Conv2D take
         self.derivative_value = None
         self.z, self.a = z, self.f(z)
         self.out_shape = tuple(z.shape)
@@ -161,29 +169,8 @@ class Activation(Layer):
         return xp.broadcast_to(d, self.z.shape)
 
     def _checked(self, d):
-        """d, if it is a scalar or an array broadcasting to z's shape without growing it."""
-        if not (backend.is_array(d) or isinstance(d, numbers.Real)):
-            raise TypeError(
-                f"{self!r}: derivative {self.derivative_name!r} returned {type(d).__name__}, "
-                f"expected an array of shape {self.z.shape} (the shape of z) or a scalar"
-            )
-        where = backend.array_backend(d)
-        if where is not None and where != backend.name():
-            raise backend.DeviceMismatchError(
-                f"{self!r}: derivative {self.derivative_name!r} returned a {where} array under the "
-                f"{backend.name()!r} backend; compute it with backend.xp (or move it with backend.asarray)"
-            )
-        shape = tuple(getattr(d, "shape", ()))
-        try:
-            fits = shape == () or backend.xp.broadcast_shapes(shape, self.z.shape) == self.z.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"{self!r}: derivative {self.derivative_name!r} returned shape {shape}, "
-                f"expected {self.z.shape} (the shape of z)"
-            )
-        return d
+        """d, if it is real and a scalar or an array broadcasting to z's shape without growing it."""
+        return check_derivative_value(self, d, self.derivative_name, tuple(self.z.shape))
 
     def __repr__(self):
         args = [f"{k}={v}" for k, v in self.params.items()]

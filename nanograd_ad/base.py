@@ -15,7 +15,15 @@ from collections.abc import Callable
 from . import backend
 from .backend import Array
 
-__all__ = ["Layer", "Parameter", "check_array", "check_batch", "check_float", "check_positive_int"]
+__all__ = [
+    "Layer",
+    "Parameter",
+    "check_array",
+    "check_batch",
+    "check_derivative_value",
+    "check_float",
+    "check_positive_int",
+]
 
 
 class Parameter:
@@ -178,3 +186,29 @@ def check_positive_int(layer, **values) -> tuple[int, ...]:
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{type(layer).__name__}: {key} must be a positive int, got {value!r}")
     return tuple(int(v) for v in values.values())
+
+
+def check_derivative_value(layer: Layer, d, name: str, z_shape: tuple):
+    """d = d(z, a) as backward may use it: a real scalar, or a real array on the current backend
+    that broadcasts to z's shape without growing it (bool and integer arrays count as real)."""
+    expected = f"expected an array of shape {z_shape} (the shape of z) or a scalar, with real values"
+    if not (backend.is_array(d) or isinstance(d, numbers.Real)):
+        raise TypeError(f"{layer!r}: derivative {name!r} returned {type(d).__name__}, {expected}")
+    if backend.is_array(d) and d.dtype.kind not in "biuf":
+        raise TypeError(f"{layer!r}: derivative {name!r} returned dtype {d.dtype}, {expected}")
+    where = backend.array_backend(d)
+    if where is not None and where != backend.name():
+        raise backend.DeviceMismatchError(
+            f"{layer!r}: derivative {name!r} returned a {where} array under the "
+            f"{backend.name()!r} backend; compute it with backend.xp (or move it with backend.asarray)"
+        )
+    shape = tuple(getattr(d, "shape", ()))
+    try:
+        fits = shape == () or backend.xp.broadcast_shapes(shape, z_shape) == z_shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{layer!r}: derivative {name!r} returned shape {shape}, expected {z_shape} (the shape of z)"
+        )
+    return d

@@ -78,10 +78,11 @@ class EnsembleDense(Dense):
             self, in_features=in_features, out_features=out_features, models=models
         )
         self.in_features, self.out_features, self.models = in_features, out_features, models
-        w = init.draw(weight_init, (models, in_features, out_features), in_features, out_features, rng)
-        b = init.draw(bias_init, (models, 1, out_features), in_features, out_features, rng)
-        self.weight = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
-        self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
+        shape, dtype = (models, in_features, out_features), backend.default_dtype()
+        w = init.draw(weight_init, shape, in_features, out_features, rng, dtype)
+        b = init.draw(bias_init, (models, 1, out_features), in_features, out_features, rng, dtype)
+        self.weight = Parameter(backend.asarray(w, dtype), "weight")
+        self.bias = Parameter(backend.asarray(b, dtype), "bias")
 
     #: (type, shape, dtype) of the last input that passed the checks: a training loop feeds
     #: batches of one kind, checked once instead of at every step
@@ -99,8 +100,14 @@ class EnsembleDense(Dense):
         return z
 
     def _check_input(self, x) -> None:
-        width = self.in_features  # (N, D_in) shared by the models, or (E, N, D_in)
-        check_batch(self, x, f"(N, {width})", lambda x: x.ndim >= 2 and x.shape[-1] == width)
+        width, models = self.in_features, self.models  # (N, D_in) shared by the models, or (E, N, D_in)
+        expected = f"(N, {width}) shared by the models or ({models}, N, {width}) (models={models})"
+        check_batch(
+            self,
+            x,
+            expected,
+            lambda x: x.ndim in (2, 3) and x.shape[-1] == width and x.shape[:-2] in ((), (models,)),
+        )
 
     def backward(self, delta, input_grad: bool = True):
         self._check_delta(delta)

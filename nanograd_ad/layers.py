@@ -35,7 +35,10 @@ class Dense(Layer):
     def __new__(cls, *args, **kwargs):
         models = kwargs.get("models", args[4] if len(args) > 4 else None)
         ensemble = models is not None and not getattr(cls, "models_axis", False)
-        return super().__new__(cls.ensemble_class if ensemble else cls)
+        layer = super().__new__(cls.ensemble_class if ensemble else cls)
+        if not isinstance(layer, cls):  # a subclass's ensemble: Python runs __init__ only on a cls
+            cls.ensemble_class.__init__(layer, *args, **kwargs)
+        return layer
 
     def __init__(
         self,
@@ -49,10 +52,11 @@ class Dense(Layer):
         super().__init__()
         sizes = check_positive_int(self, in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features = sizes
-        w = init.draw(weight_init, (in_features, out_features), in_features, out_features, rng)
-        b = init.draw(bias_init, (out_features,), in_features, out_features, rng)
-        self.weight = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
-        self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
+        dtype = backend.default_dtype()
+        w = init.draw(weight_init, (in_features, out_features), in_features, out_features, rng, dtype)
+        b = init.draw(bias_init, (out_features,), in_features, out_features, rng, dtype)
+        self.weight = Parameter(backend.asarray(w, dtype), "weight")
+        self.bias = Parameter(backend.asarray(b, dtype), "bias")
 
     def output_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -160,13 +164,13 @@ class Conv2D(Layer):
         if not isinstance(padding, numbers.Integral) or isinstance(padding, bool) or padding < 0:
             raise ValueError(f"Conv2D: padding must be an int ≥ 0, got {padding!r}")
         self.padding: int = int(padding)
-        k, c_in, c_out = self.kernel_size, self.in_channels, self.out_channels
-        w = init.draw(weight_init, (c_out, c_in, k, k), c_in * k**2, c_out * k**2, rng)
-        self.weight: Parameter = Parameter(backend.asarray(w, backend.default_dtype()), "weight")
+        k, c_in, c_out, dtype = self.kernel_size, self.in_channels, self.out_channels, backend.default_dtype()
+        w = init.draw(weight_init, (c_out, c_in, k, k), c_in * k**2, c_out * k**2, rng, dtype)
+        self.weight: Parameter = Parameter(backend.asarray(w, dtype), "weight")
         self.bias: Parameter | None = None
         if bias:
-            b = init.draw(bias_init, (c_out,), c_in * k**2, c_out * k**2, rng)
-            self.bias = Parameter(backend.asarray(b, backend.default_dtype()), "bias")
+            b = init.draw(bias_init, (c_out,), c_in * k**2, c_out * k**2, rng, dtype)
+            self.bias = Parameter(backend.asarray(b, dtype), "bias")
 
     def output_shape(self, input_shape):
         input_shape = tuple(input_shape)

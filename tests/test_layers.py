@@ -239,6 +239,62 @@ def test_initializers_have_the_documented_scale():
         init.draw("glorot", (2,), 1, 1)
 
 
+INITIALIZER_CASES = [*sorted(__import__("nanograd_ad").init.INITIALIZERS), "uniform(-2, 3)"]
+
+
+@pytest.mark.parametrize("name", INITIALIZER_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 2**16 + 7), (5,), (0, 4)])
+def test_drawing_in_a_dtype_gives_the_float64_draw_cast_bit_for_bit(name, dtype, shape):
+    """draw(..., dtype) fills the array chunk by chunk; the values (and what the generator
+    draws next) equal one float64 draw of the whole shape, cast — today's numbers."""
+    from nanograd_ad import init
+
+    initializer = init.uniform(-2, 3) if name.startswith("uniform") else init.INITIALIZERS[name]
+    old_rng, new_rng = np.random.default_rng(11), np.random.default_rng(11)
+    expected = np.asarray(initializer(shape, 7, 5, old_rng)).astype(dtype)
+    drawn = init.draw(initializer, shape, 7, 5, new_rng, dtype)
+    assert drawn.dtype == dtype and drawn.shape == shape
+    np.testing.assert_array_equal(drawn, expected, strict=True)
+    assert new_rng.random() == old_rng.random()
+
+
+def test_a_seed_gives_the_same_dense_as_one_float64_draw_cast():
+    """The network a seed gave before chunked drawing: U(−1/√D_in, 1/√D_in) drawn whole in float64."""
+    ng.seed(3)
+    layer = ng.Dense(300, 500)  # 150 000 weights: three chunks
+    rng, bound = np.random.default_rng(3), 1 / np.sqrt(300)
+    np.testing.assert_array_equal(
+        layer.weight.data, rng.uniform(-bound, bound, (300, 500)).astype(np.float32)
+    )
+    np.testing.assert_array_equal(layer.bias.data, rng.uniform(-bound, bound, (500,)).astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: ng.Dense(1024, 1024), lambda: ng.Conv2D(256, 256, 3), lambda: ng.Dense(256, 256, models=8)],
+    ids=["Dense", "Conv2D", "EnsembleDense"],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_building_a_layer_peaks_at_its_weights_and_gradients(build, dtype):
+    """Issue 28: float32 layers peaked at 4× their weight (drawn whole in float64, then cast);
+    now at weight + gradient, plus one chunk of float64 draws (512 KiB)."""
+    import tracemalloc
+
+    from nanograd_ad import backend, init
+
+    backend.set_default_dtype(dtype)
+    try:
+        tracemalloc.start()
+        layer = build()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        backend.set_default_dtype("float32")
+    held = sum(p.data.nbytes + p.grad.nbytes for p in layer.parameters())
+    assert peak <= held + 8 * init.CHUNK + 2**16, f"peak {peak / 2**20:.2f} MiB, held {held / 2**20:.2f} MiB"
+
+
 def test_same_seed_same_network_and_numbers():
     def run():
         ng.seed(123)

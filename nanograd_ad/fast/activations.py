@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .. import activations, backend
 from ..activations import Activation
+from ..base import check_float
 
 __all__ = [
     "ISigmoid",
@@ -111,6 +112,7 @@ class _FastActivation(Activation):
         self._d, self._d_written_over = value, None
 
     def forward(self, z):
+        check_float(self, z)  # the reference's check, before the last step's arrays are dropped
         self._a = self.derivative_value = None  # the last step's arrays go before new ones are made
         a = super().forward(z)
         if self._writes_into_d():
