@@ -84,8 +84,9 @@ class _FastActivation(Activation):
 
     def _checked(self, d):
         """The reference's check of a derivative's value, passing at once an array of the
-        backend in use shaped exactly like z (every derivative in the library returns one)."""
-        if type(d) is backend.xp.ndarray and d.shape == self.z.shape:
+        backend in use with z's shape and dtype (what every derivative in the library returns)."""
+        z = self.z
+        if type(d) is backend.xp.ndarray and d.shape == z.shape and d.dtype == z.dtype:
             return d
         return super()._checked(d)
 
