@@ -152,7 +152,7 @@ _ONES_ROWS: dict[tuple, object] = {}
 def _ones_row(shape: tuple, dtype):
     """An array of ones of ``shape`` and ``dtype`` on the backend in use, made once and kept
     (a training loop asks for the same few shapes at every step); callers only read it."""
-    key = (backend.name(), shape, str(dtype))
+    key = (backend.name(), shape, dtype)  # the dtype object (str(dtype) costs as much as np.ones)
     ones = _ONES_ROWS.get(key)
     if ones is None:
         if len(_ONES_ROWS) >= 64:  # a handful of batch shapes in practice; never an unbounded cache

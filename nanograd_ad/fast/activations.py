@@ -19,6 +19,8 @@ its reference.
 
 from __future__ import annotations
 
+import math
+
 from .. import activations, backend
 from ..activations import Activation
 from ..base import check_float
@@ -30,6 +32,7 @@ __all__ = [
     "ReLU",
     "Sigmoid",
     "Tanh",
+    "in_band",
     "inplace_derivative_product",
     "product_like",
     "relu_derivative",
@@ -145,7 +148,41 @@ class LeakyReLU(_FastActivation, activations.LeakyReLU):
 
 
 class ISigmoid(_FastActivation, activations.ISigmoid):
-    """The reference ISigmoid, keeping z only between the passes."""
+    """The reference ISigmoid, keeping z only between the passes, and computing σ(z) only in
+    the band −a < z < a, the one place f and its true derivative read it.
+
+    The reference computes σ over all of z and then selects; outside the band (almost every
+    entry, with a = 0.01) σ is thrown away, and there e^{−|z|} of a large |z| falls into
+    float32's subnormal range, where each operation costs some hundred cycles. Here σ is
+    computed on the band's entries only (:func:`in_band`) — the same operations on the same
+    values, so the same numbers (``tests/test_fast_layers.py`` checks them bit for bit).
+    """
+
+    def set_derivative(self, derivative="true", **params) -> None:
+        super().set_derivative(derivative, **params)
+        self._true_params = {**self.params, **params}  # the a and α the true derivative was made with
+
+    def f(self, z):
+        xp, a, alpha = backend.xp, self.a_limit, self.alpha
+        upper = alpha * (z - a) + 1 / (1 + math.exp(-a))  # z ≥ a
+        lower = alpha * (z + a) + 1 / (1 + math.exp(a))  # z ≤ −a
+        above = z >= a
+        out = xp.where(above, upper, lower)
+        band = ~(above | (z <= -a))  # −a < z < a (and NaN, as in the reference)
+        return in_band(out, band, activations.sigmoid(z[band]))
+
+    def true_derivative_array(self, z, a):
+        xp, limit, alpha = backend.xp, self._true_params["a"], self._true_params["alpha"]
+        d = xp.full(z.shape, alpha, dtype=z.dtype)  # d = α for |z| ≥ a
+        band = ~(xp.abs(z) >= limit)
+        s = activations.sigmoid(z[band])
+        return in_band(d, band, s * (1 - s))  # σ′ = σ(1 − σ) inside
+
+
+def in_band(out, band, values):
+    """out[band] = values, modified in place, and returned (values: one per True entry of band)."""
+    out[band] = values
+    return out
 
 
 class Identity(_FastActivation, activations.Identity):
