@@ -115,10 +115,18 @@ class _FastActivation(Activation):
     def derivative_value(self, value) -> None:
         self._d, self._d_written_over = value, None
 
+    #: (type, dtype) of the last z that passed the reference's check: once per kind, not per step
+    _checked_kind: tuple | None = None
+
     def forward(self, z):
-        check_float(self, z)  # the reference's check, before the last step's arrays are dropped
+        kind = (type(z), getattr(z, "dtype", None))
+        if kind != self._checked_kind:
+            check_float(self, z)  # the reference's check, before the last step's arrays are dropped
+            self._checked_kind = kind
         self._a = self.derivative_value = None  # the last step's arrays go before new ones are made
-        a = super().forward(z)
+        self.z, self._a = z, self.f(z)  # the reference's forward, its check done above
+        self.out_shape = tuple(z.shape)
+        a = self._a
         if self._writes_into_d():
             self._a = None  # computed again from z if read
         return a
