@@ -301,7 +301,7 @@ class Adam(Optimizer):
         """m and v of parameter i, to be updated in place; first widened to g's dtype where
         g is wider (a network cast to float64 after the optimizer was built)."""
         for moments in (self.m, self.v):
-            wider = backend.xp.result_type(moments[i], g)
+            wider = backend.xp.result_type(moments[i].dtype, g.dtype)
             if wider != moments[i].dtype:
                 moments[i] = moments[i].astype(wider)
         return self.m[i], self.v[i]

@@ -751,3 +751,29 @@ def test_batch_norm_network_trains_and_round_trips_a_checkpoint_on_the_device(tm
 
     host, device = on_both(run)
     assert_same(host, device)
+
+
+@pytest.mark.parametrize("activation", ["ReLU", "ISigmoid", "Sigmoid"])
+def test_an_ensemble_step_of_the_fast_activations_reads_nothing(strict_device, activation):
+    """The fast wing's devices (the ISigmoid band, the kind checked once) add no sync on CuPy."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1.7, 1.7, (64, 1)).astype(np.float32)
+
+    def run(epochs):
+        def build():
+            return ng.Sequential(ng.fast.Dense(1, 2), getattr(ng.fast, activation)(), ng.fast.Dense(2, 1))
+
+        net = from_seeds(build, [3, 7, 11])
+        strict_device.reset()
+        Trainer(
+            net,
+            ng.MSE(),
+            ng.Adam([flat_parameter(net)], lr=0.02),
+            (x, np.abs(x)),
+            batch_size=8,
+            rng=[3, 7, 11],
+            progress=False,
+        ).fit(epochs)
+        return strict_device.syncs
+
+    assert (run(3) - run(1)) / 2 == 1  # per epoch: the (E,) losses, read once; 8 steps read nothing
