@@ -1147,3 +1147,18 @@ def test_an_older_checkpoint_without_stored_kinds_is_checked_from_its_descriptio
     with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Sigmoid here"):
         ng.load_checkpoint(path, ng.Sequential(ng.Dense(3, 4), ng.Sigmoid(), ng.Dense(4, 2)))
     ng.load_checkpoint(path, _three_layer_net())
+
+
+# ------------------------------------------------------- the command line (issue 28, items 13, 17)
+
+
+def test_the_missing_matplotlib_note_is_printed_once_per_run(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    argv = ["reproduce", "pn-depth", "--depths", "2", "--width", "4", "--epochs", "1"]
+    argv += ["--lrs", "0.01", "0.05", "--variants", "plain", "--no-progress"]
+    for run in range(2):  # three figures a run (init, two rates): one note each run
+        code, out, _ = _main([*argv, "--out", str(tmp_path / f"o{run}")], capsys)
+        assert code == 0 and out.count("matplotlib is not installed") == 1
+        assert not list((tmp_path / f"o{run}").glob("*.png"))

@@ -48,6 +48,8 @@ __all__ = [
     "format_table",
     "format_value",
     "mean_std",
+    "new_run",
+    "note_once",
     "plot_distinct",
     "pyplot",
     "run_units",
@@ -270,16 +272,33 @@ def format_table(rows: Sequence[dict], columns: Sequence) -> str:
 # -------------------------------------------------------------------------------- plots
 
 
+#: Notes already printed in this run (`note_once`); the runner empties it when a run starts.
+_NOTED: set[str] = set()
+
+
+def note_once(text: str) -> None:
+    """Print ``note: text`` unless this run has printed it already (`new_run` starts a run)."""
+    if text not in _NOTED:
+        _NOTED.add(text)
+        print(f"note: {text}")
+
+
+def new_run() -> None:
+    """Start a run: the notes `note_once` printed before may be printed again."""
+    _NOTED.clear()
+
+
 def pyplot():
-    """matplotlib.pyplot with the non-interactive Agg backend, or None (with a printed
-    note) when matplotlib is not installed. Imported only when an experiment plots."""
+    """matplotlib.pyplot with the non-interactive Agg backend, or None (with a note,
+    printed once per run) when matplotlib is not installed. Imported only when an
+    experiment plots."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("note: matplotlib is not installed; plots are skipped (pip install 'nanograd_ad[plots]')")
+        note_once("matplotlib is not installed; plots are skipped (pip install 'nanograd_ad[plots]')")
         return None
     return plt
 

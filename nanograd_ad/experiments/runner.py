@@ -36,6 +36,7 @@ from .common import (
     format_table,
     format_value,
     mean_std,
+    new_run,
     run_units,
     write_results,
 )
@@ -317,6 +318,7 @@ class Outcome:
 def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     """Build the units from the grid, run them, print the table, write results.json, plot."""
     started = time.perf_counter()
+    new_run()  # notes (e.g. "matplotlib is not installed") are printed once per run
     settings = effective_settings(declaration, config)
     cells = cells_of(declaration.grid(settings))
     data = load_once(declaration, settings)
