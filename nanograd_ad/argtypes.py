@@ -9,12 +9,17 @@ argparse prints one line and exits with status 2.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-__all__ = ["nonnegative_int", "positive_float", "positive_int"]
+__all__ = ["MAX_RUNS", "folder", "nonnegative_int", "positive_float", "positive_int", "run_count"]
+
+#: The most independent runs (seeds) one command may ask for: the grid of units is built
+#: up front, so a bound keeps ``--runs 100000000`` from exhausting memory before it starts.
+MAX_RUNS = 10_000
 
 
-def _int_at_least(minimum: int):
-    """An argparse type: an integer ≥ ``minimum``."""
+def _int_at_least(minimum: int, maximum: int | None = None, why: str = ""):
+    """An argparse type: an integer ≥ ``minimum`` (and ≤ ``maximum``, for the reason ``why``)."""
 
     def parse(text: str) -> int:
         try:
@@ -23,6 +28,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}{why}, got {value}")
         return value
 
     return parse
@@ -30,6 +37,14 @@ def _int_at_least(minimum: int):
 
 positive_int = _int_at_least(1)
 nonnegative_int = _int_at_least(0)
+run_count = _int_at_least(1, MAX_RUNS, " (split a bigger sweep into several --seed ranges)")
+
+
+def folder(text: str) -> Path:
+    """argparse type: a folder path, not empty ("" would silently mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r} (for the current folder give .)")
+    return Path(text)
 
 
 def positive_float(text: str) -> float:

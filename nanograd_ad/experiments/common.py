@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..argtypes import MAX_RUNS
 from ..checkpoint import atomic_write, library_version
 from ..sweep import blas_threads, to_jsonable
 
@@ -92,8 +93,8 @@ class ExperimentConfig:
         self.out = Path(self.out)
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir)
-        if self.runs is not None and self.runs < 1:
-            raise ValueError(f"runs must be >= 1, got {self.runs}")
+        if self.runs is not None and not 1 <= self.runs <= MAX_RUNS:
+            raise ValueError(f"runs must be in 1 … {MAX_RUNS}, got {self.runs}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         self._used: dict[str, Any] = {}

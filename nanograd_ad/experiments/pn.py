@@ -301,14 +301,24 @@ def depth_cell(settings: dict, data, depth: int, lr: float, seed: int, variant: 
 
 
 def depth_settings(config: ExperimentConfig) -> dict:
-    """Every setting pn-depth uses, as given or chosen (quick: 1 seed × 10 epochs, lr 0.01)."""
-    return {
+    """Every setting pn-depth uses, as given or chosen (quick: 1 seed × 10 epochs, lr 0.01).
+
+    A PN variant needs a hidden layer L − start ≥ 1 (L = depth + 1 weight layers), i.e.
+    depth ≥ start: a shallower ``--depths`` is refused naming both options."""
+    settings = {
         **base_settings(config, runs=(1, 3), epochs=(10, 30), data="digits"),
         "depths": list(config.choose("depths", [10, 20, 30], [10, 20, 30])),
         "lrs": list(config.choose("lrs", [0.01], [0.01, 0.05])),
         "variants": list(config.setting("variants", list(VARIANTS))),
         **{name: config.setting(name, default) for name, default in DEPTH_DEFAULTS.items()},
     }
+    start, shallow = settings["start"], min(settings["depths"])
+    if shallow < start and set(settings["variants"]) - {"plain"}:
+        raise ValueError(
+            f"--depths {shallow}: PN needs at least --start = {start} hidden layers (its first PN layer "
+            f"is hidden layer L-{start} = depth + 1 - {start}, which must be >= 1); give depths >= {start}"
+        )
+    return settings
 
 
 #: pn-depth's options with a fixed default (their CLI defaults).
