@@ -11,7 +11,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["MAX_RUNS", "folder", "nonnegative_int", "positive_float", "positive_int", "run_count"]
+__all__ = [
+    "MAX_RUNS",
+    "folder",
+    "nonnegative_float",
+    "nonnegative_int",
+    "positive_float",
+    "positive_int",
+    "run_count",
+]
 
 #: The most independent runs (seeds) one command may ask for: the grid of units is built
 #: up front, so a bound keeps ``--runs 100000000`` from exhausting memory before it starts.
@@ -55,4 +63,15 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not (value > 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number ≥ 0 (weight decay, where 0 means none)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
