@@ -565,22 +565,23 @@ def final_epochs(epochs: int) -> int:
     return max(1, round(epochs * 20 / 90)) if epochs > 2 else 0
 
 
+def _recipe(epochs: int, lr_max: float, warmup: float) -> dict:
+    """What both PN schedules share: lr_min = 1e-4 (or lr_max, if lower), the warm-up, and the
+    last 20/90 of the epochs at lr_min."""
+    final, low = final_epochs(epochs), min(1e-4, lr_max)
+    return {
+        "lr_max": lr_max, "lr_min": low, "warmup_fraction": warmup, "total_epochs": epochs,
+        "final_epochs": final, "final_lr": low if final else None,
+    }  # fmt: skip
+
+
 def cosine_schedule(epochs: int, lr_max: float, period: int | None, warmup: float):
     """The PN recipe set once per epoch (``--lr-schedule epoch``): cosine periods of ``period``
     epochs (default a third of the cosine epochs), the last 20/90 of the epochs at 1e-4."""
     from ..schedules import CosineRestarts
 
-    final = final_epochs(epochs)
-    period = period or max(1, (epochs - final) // 3)
-    return CosineRestarts(
-        lr_max,
-        min(1e-4, lr_max),
-        period,
-        warmup_fraction=warmup,
-        total_epochs=epochs,
-        final_epochs=final,
-        final_lr=min(1e-4, lr_max) if final else None,
-    )
+    period = period or max(1, (epochs - final_epochs(epochs)) // 3)
+    return CosineRestarts(period=period, **_recipe(epochs, lr_max, warmup))
 
 
 def step_cosine_schedule(epochs: int, lr_max: float, period: float, warmup: float, steps_per_epoch: int):
@@ -589,16 +590,8 @@ def step_cosine_schedule(epochs: int, lr_max: float, period: float, warmup: floa
     the last 20/90 of the epochs at 1e-4 (`schedules.StepCosineRestarts`)."""
     from ..schedules import StepCosineRestarts
 
-    final = final_epochs(epochs)
     return StepCosineRestarts(
-        lr_max,
-        min(1e-4, lr_max),
-        steps_per_epoch,
-        period_epochs=period,
-        warmup_fraction=warmup,
-        total_epochs=epochs,
-        final_epochs=final,
-        final_lr=min(1e-4, lr_max) if final else None,
+        steps_per_epoch=steps_per_epoch, period_epochs=period, **_recipe(epochs, lr_max, warmup)
     )
 
 
