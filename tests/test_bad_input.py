@@ -1412,6 +1412,7 @@ def test_a_checkpoint_of_another_activation_is_refused_across_the_wings(tmp_path
     for name, array in before.items():
         np.testing.assert_array_equal(other.state_dict()[name], array)
 
+
 # ------------------------------------------------------- the command line (issue 28, items 13, 17)
 
 

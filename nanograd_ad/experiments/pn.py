@@ -472,8 +472,10 @@ PN_DEPTH = declare(
             Column("diverged_of", "diverged", of=lambda cell, *_: f"{cell['diverged']}/{cell['runs']}"),
         ],
         label=depth_label,
-        intro=lambda s: f"tanh MLPs of width {s['width']}; SGD batch {BATCH}, constant lr, clip ±0.5, "
-        f"LeCun normal; {l2_line(s)}",
+        intro=lambda s: (
+            f"tanh MLPs of width {s['width']}; SGD batch {BATCH}, constant lr, clip ±0.5, "
+            f"LeCun normal; {l2_line(s)}"
+        ),
         plots=[depth_plots],
         describe=describe_depth,
         after=depth_ratios,
@@ -885,9 +887,11 @@ def schedule_line(settings: dict) -> str:
     """Which cosine ran, its period and final phase, each reading marked."""
     epochs, period = settings["epochs"], settings["cosine_period"]
     final = final_epochs(epochs)
-    shape = "rising over the first half of each period (the paper's warm-up), then falling" if (
-        settings["model"] == 3
-    ) else "cosine from the peak down"
+    shape = (
+        "rising over the first half of each period (the paper's warm-up), then falling"
+        if settings["model"] == 3
+        else "cosine from the peak down"
+    )
     unit = "epoch" if period == 1 else "epochs"
     constant = settings["lr_schedule"] == "epoch" and period == 1 and settings["model"] != 3
     return (
