@@ -80,7 +80,11 @@ def test_quick_run_writes_results_with_the_documented_keys(name, tmp_path, capsy
     out = tmp_path / name
     assert main(["reproduce", name, "--quick", "--epochs", "3", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "paper" in printed and f"Table {ad_tables.TASKS[name].table}, set A" in printed
+    assert f"Table {ad_tables.TASKS[name].table} of the AD paper" in printed
+    assert "24 cells × 10 seeds × 3 epochs" in printed and "100 runs × 300 epochs" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("set "))
+    assert header.split()[:5] == ["set", "layers", "activation", "mean", "lowest"] and "paper" in header
+    assert "batches reshuffled every epoch" in printed and "test loss once per epoch" in printed
     results = json.loads((out / "results.json").read_text())
     assert set(RESULTS_KEYS) <= set(results)
     task = ad_tables.TASKS[name]

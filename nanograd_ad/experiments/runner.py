@@ -4,7 +4,9 @@ runner takes the cross product of, and one function that returns a dict per run)
 An experiment declares (`Declaration`):
 
     settings(config) -> dict       every effective setting, from the options (quick/full)
-    grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]}
+    grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]};
+                                   an axis' values may depend on the outer axes (a function
+                                   of their point): {"set": ["A", "B"], "depth": DEPTHS.get}
     load(settings) -> data         the data, loaded once per process
     cell(settings, data, **cell)   trains one point of the grid, returns a dict (one run)
     report                         the table's columns: `Measure` (aggregated over the seeds,
@@ -21,7 +23,6 @@ results.json with the effective value of every setting, and draws the plots.
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -127,8 +128,12 @@ class Declaration:
              what is drawn from its trained network): the run goes to results.json, the
              extra to `Outcome.extras`
     after(outcome):  timings that must not run inside units, tables of its own
+    summary_of(outcome):  results.json's summary, when it is not the cells' summaries by
+             label (e.g. a list of cells with their axes)
     protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
-    notes:   lines printed under the table"""
+    notes:   lines printed under the table
+    paper_numbers:  the paper's numbers for results.json (or a function returning them,
+             read when the experiment runs)"""
 
     name: str
     description: str
@@ -146,7 +151,8 @@ class Declaration:
     after: Callable[[Outcome], None] | None = None
     split: Callable[[dict], tuple[dict, Any]] | None = None
     intro: Callable[[dict], str] | None = None
-    paper_numbers: dict | list | None = None
+    paper_numbers: dict | list | Callable[[], dict | list] | None = None
+    summary_of: Callable[[Outcome], Any] | None = None
     label: Callable[[dict], str] | None = None
     names: dict = field(default_factory=dict)
     inner: str | None = None
@@ -184,10 +190,18 @@ def unit_key(cell: dict) -> str:
     return ",".join(f"{name}={cell[name]}".replace(" ", "_") for name in sorted(cell))
 
 
-def cells_of(grid: dict[str, list]) -> list[dict]:
-    """The cross product of the axes, the first axis outermost."""
-    names = list(grid)
-    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+def cells_of(grid: dict[str, Any]) -> list[dict]:
+    """The cross product of the axes, the first axis outermost; an axis given as a function
+    takes, for each point of the axes before it, the values it returns for that point."""
+    cells: list[dict] = [{}]
+    for name, values in grid.items():
+        cells = [{**cell, name: value} for cell in cells for value in axis_values(values, cell)]
+    return cells
+
+
+def axis_values(values, point: dict) -> list:
+    """An axis' values at ``point`` (the outer axes): a list, or a function of the point."""
+    return list(values(point)) if callable(values) else list(values)
 
 
 def execute_cell(
@@ -312,6 +326,7 @@ class Outcome:
     data: Any
     out: Path
     extras: list = field(default_factory=list)
+    points: dict = field(default_factory=dict)  # a cell's label → its axes
 
 
 def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
@@ -336,7 +351,8 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
             print("  " + declaration.describe(result))
     groups = group(runs, cells, declaration.label)
     summary = {label: summarize(declaration.measures, mine) for label, (_, mine) in groups.items()}
-    outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs])
+    points = {label: point for label, (point, _) in groups.items()}
+    outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs], points)
     if declaration.after is not None:
         declaration.after(outcome)
     print()
@@ -346,9 +362,10 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     for plot in declaration.plots:
         plot(outcome)
     _DATA.clear()  # the driver keeps no data set past its run
-    return write_results(
-        config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
-    )
+    shaped = summary if declaration.summary_of is None else declaration.summary_of(outcome)
+    paper = declaration.paper_numbers
+    paper = paper() if callable(paper) else paper
+    return write_results(config, declaration.name, runs, shaped, started=started, paper=paper)
 
 
 def flatten(results: list, cells: list[dict], inner: str | None) -> tuple[list[dict], list[dict]]:
