@@ -145,7 +145,6 @@ def test_the_sweep_does_not_import_the_experiments_and_no_experiment_imports_the
         assert "nanograd_ad.cli" not in imports_of(path), f"{path.name} imports the CLI"
 
 
-@pytest.mark.xfail(strict=True, reason="10 pairs: option blocks and same-shape declarations remain")
 @pytest.mark.skipif(shutil.which("duplicates") is None, reason="the duplicates tool is not installed")
 def test_at_most_4_duplicated_pairs_inside_the_experiments():
     report = subprocess.run(

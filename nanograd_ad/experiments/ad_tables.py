@@ -95,11 +95,12 @@ import numpy as np
 
 from .. import backend
 from .common import ExperimentConfig, pyplot, save_figure
-from .runner import Column, Declaration, Measure, Outcome, declare
+from .runner import Column, Declaration, Measure, Outcome, ad_options, add_options, declare
 
 PAPER_CSV = Path(__file__).with_name("ad_tables.csv")
 MSE_REDUCTIONS = ("mean", "sum")
 BIAS_INITS = ("zeros", "torch")
+DTYPES = ("float32", "float64")
 PER_MODEL_KEYS = ("lowest_test_loss", "best_epoch", "final_test_loss", "lowest_train_loss", "switches")
 EDGES = (0.0, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.3, math.inf)
 """Interval edges of the histograms (the paper's own are in its figures, lost in the text).
@@ -141,24 +142,20 @@ def set_b(depths: tuple, weight_init: str) -> HyperSet:
     return HyperSet("B", depths, 100, "sgd", 0.01, weight_init, "zeros")
 
 
+# fmt: off
 TASKS = {
     "ad-relu": Task(
-        2,
-        "relu_abs",
-        ("AD ReLU", "ReLU", "Leaky ReLU"),
+        2, "relu_abs", ("AD ReLU", "ReLU", "Leaky ReLU"),
         {"A": set_a((2, 4, 6, 8)), "B": set_b((2, 4, 6, 8), "he_normal")},
-        output_activation=False,
-        switching=True,
+        output_activation=False, switching=True,
     ),
     "ad-sigmoid": Task(
-        4,
-        "sigmoid_compare",
-        ("AD sigmoid", "sigmoid", "Isigmoid"),
+        4, "sigmoid_compare", ("AD sigmoid", "sigmoid", "Isigmoid"),
         {"A": set_a((12, 13, 14, 15)), "B": set_b((4, 5, 6, 7), "xavier_normal")},
-        output_activation=True,
-        switching=False,
+        output_activation=True, switching=False,
     ),
 }
+# fmt: on
 
 
 def make_activation(variant: str, k: float = 3.5):
@@ -559,7 +556,7 @@ def mean_of(values) -> float:
     return float(np.array(values, dtype=float).mean())
 
 
-REPORT = [
+REPORT: list[Measure | Column] = [
     per_cell("mean_lowest_test_loss", "mean lowest test loss", of_finite(np.mean)),
     Column("paper_mean_test_loss", "paper"),
     per_cell("std", "std", of_finite(np.std)),
@@ -666,36 +663,23 @@ def declaration(name: str, description: str) -> Declaration:
 
 def add_arguments(parser) -> None:
     """Options of ad-relu and ad-sigmoid."""
-    from ..argtypes import positive_float, positive_int
+    from ..argtypes import positive_int
 
-    group = parser.add_argument_group("AD table options")
-    group.add_argument(
-        "--depths",
-        type=positive_int,
-        nargs="+",
-        default=None,
-        help="numbers of layers n (default: the paper's for each set)",
-    )
-    group.add_argument(
-        "--sets", nargs="+", choices=["A", "B"], default=None, help="hyper-parameter sets (default: A B)"
-    )
-    group.add_argument(
-        "--variants",
-        nargs="+",
-        default=None,
-        help="columns to train (default all: 'AD ReLU' ReLU 'Leaky ReLU' / 'AD sigmoid' sigmoid Isigmoid)",
-    )
-    group.add_argument(
-        "--k", type=positive_float, default=3.5, help="AD ReLU steepness k in sigmoid(k·z) (default 3.5)"
-    )
-    group.add_argument(
-        "--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)"
-    )
-    group.add_argument(
-        "--switching",
-        choices=["on", "off"],
-        default=None,
-        help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)",
+    variants = "'AD ReLU' ReLU 'Leaky ReLU' / 'AD sigmoid' sigmoid Isigmoid"
+    add_options(
+        parser.add_argument_group("AD table options"),
+        {
+            "--depths": dict(
+                type=positive_int, nargs="+", help="numbers of layers n (default: the paper's for each set)"
+            ),
+            "--sets": dict(nargs="+", choices=["A", "B"], help="hyper-parameter sets (default: A B)"),
+            "--variants": dict(nargs="+", help=f"columns to train (default all: {variants})"),
+            **ad_options(),
+            "--switching": dict(
+                choices=["on", "off"],
+                help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)",
+            ),
+        },
     )
     add_unstated_arguments(parser)
 
@@ -704,58 +688,42 @@ def add_unstated_arguments(parser) -> None:
     """Options for what the paper does not state (defaults: the readings of docs/ad_tables.md)."""
     from ..argtypes import nonnegative_int, positive_float
 
-    unstated = parser.add_argument_group(
-        "settings the paper does not state (defaults: the readings of docs/ad_tables.md)"
-    )
-    unstated.add_argument(
-        "--reduction",
-        choices=MSE_REDUCTIONS,
-        default="mean",
-        help="MSE averaged or summed over the batch (default mean; the reported losses are means either way)",
-    )
-    unstated.add_argument(
-        "--adam-eps", type=positive_float, default=1e-8, help="Adam's ε, set A (default 1e-8)"
-    )
-    for set_name, optimizer in (("A", "Adam"), ("B", "SGD")):
-        unstated.add_argument(
-            f"--lr-{set_name.lower()}",
-            type=positive_float,
-            default=None,
-            help=f"set {set_name}'s {optimizer} learning rate (default: "
-            + ("1e-3, PyTorch's default)" if set_name == "A" else "0.01)"),
+    per_set = {}
+    for name, optimizer, lr, bias in (("A", "Adam", "1e-3, PyTorch's default", "torch, U(±1/√fan_in)"),
+                                      ("B", "SGD", "0.01", "zeros")):  # fmt: skip
+        per_set[f"--lr-{name.lower()}"] = dict(
+            type=positive_float, help=f"set {name}'s {optimizer} learning rate (default: {lr})"
         )
-        unstated.add_argument(
-            f"--bias-init-{set_name.lower()}",
-            choices=BIAS_INITS,
-            default=None,
-            help=f"set {set_name}'s bias initialisation (default: "
-            + ("torch, U(±1/√fan_in))" if set_name == "A" else "zeros)"),
+        per_set[f"--bias-init-{name.lower()}"] = dict(
+            choices=BIAS_INITS, help=f"set {name}'s bias initialisation (default: {bias})"
         )
-    unstated.add_argument(
-        "--data-seed",
-        type=nonnegative_int,
-        default=0,
-        help="seed of the data draw (default 0); --seed is the first model's seed",
-    )
-    unstated.add_argument(
-        "--data-draw",
-        choices=["shared", "per-run"],
-        default="shared",
-        help="one data draw for all runs (default), or a fresh one per run: run i draws with "
-        "data seed + i (the runs then train one by one, about 100x slower)",
-    )
-    unstated.add_argument(
-        "--dtype",
-        choices=["float32", "float64"],
-        default="float32",
-        help="data and parameters (default float32)",
-    )
-    unstated.add_argument(
-        "--shuffle",
-        choices=["on", "off"],
-        default="on",
-        help="reshuffle the batches every epoch (default on), or keep the data's order every "
-        "epoch (off; the paper gives no order)",
+    reduction = "MSE averaged or summed over the batch (default mean; the reported losses are means anyway)"
+    per_run = "the runs then train one by one, about 100x slower"
+    readings = "settings the paper does not state (defaults: the readings of docs/ad_tables.md)"
+    add_options(
+        parser.add_argument_group(readings),
+        {
+            "--reduction": dict(choices=MSE_REDUCTIONS, default="mean", help=reduction),
+            "--adam-eps": dict(type=positive_float, default=1e-8, help="Adam's ε, set A (default 1e-8)"),
+            **per_set,
+            "--data-seed": dict(
+                type=nonnegative_int,
+                default=0,
+                help="seed of the data draw (default 0); --seed is the first model's seed",
+            ),
+            "--data-draw": dict(
+                choices=["shared", "per-run"],
+                default="shared",
+                help=f"one data draw for all runs (default), or run i's own: data seed + i ({per_run})",
+            ),
+            "--dtype": dict(choices=DTYPES, default="float32", help="data and parameters (default float32)"),
+            "--shuffle": dict(
+                choices=["on", "off"],
+                default="on",
+                help="reshuffle the batches every epoch (default on), or keep the data's order every epoch "
+                "(off; the paper gives no order)",
+            ),
+        },
     )
 
 

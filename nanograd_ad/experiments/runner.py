@@ -41,7 +41,21 @@ from .common import (
     write_results,
 )
 
-__all__ = ["Column", "Declaration", "Measure", "Outcome", "declare", "execute_cell", "unit_key"]
+__all__ = [
+    "Column",
+    "Declaration",
+    "Measure",
+    "Outcome",
+    "ad_options",
+    "add_options",
+    "blas_threads_option",
+    "declare",
+    "execute_cell",
+    "seed_grid",
+    "seeds_of",
+    "subset_option",
+    "unit_key",
+]
 
 #: Widest line a table may print (wider tables are wrapped into blocks).
 TABLE_WIDTH = 100
@@ -125,8 +139,8 @@ class Declaration:
     describe(run):  the line printed per run
     intro(settings):  a line under the header (the recipe)
     split(result) -> (run, extra):  a unit's result that carries more than its run (e.g.
-             what is drawn from its trained network): the run goes to results.json, the
-             extra to `Outcome.extras`
+             what is drawn from its trained network): the run (with ``inner``: its runs)
+             goes to results.json, the extra to `Outcome.extras`
     after(outcome):  timings that must not run inside units, tables of its own
     summary_of(outcome):  results.json's summary, when it is not the cells' summaries by
              label (e.g. a list of cells with their axes)
@@ -149,7 +163,7 @@ class Declaration:
     protocol: str | None = None
     notes: Sequence[str] = ()
     after: Callable[[Outcome], None] | None = None
-    split: Callable[[dict], tuple[dict, Any]] | None = None
+    split: Callable[[dict], tuple[dict | list[dict], Any]] | None = None
     intro: Callable[[dict], str] | None = None
     paper_numbers: dict | list | Callable[[], dict | list] | None = None
     summary_of: Callable[[Outcome], Any] | None = None
@@ -197,6 +211,17 @@ def cells_of(grid: dict[str, Any]) -> list[dict]:
     for name, values in grid.items():
         cells = [{**cell, name: value} for cell in cells for value in axis_values(values, cell)]
     return cells
+
+
+def seeds_of(settings: dict) -> list[int]:
+    """The seeds of the runs: seed, seed + 1, …, seed + runs − 1."""
+    return [settings["seed"] + i for i in range(settings["runs"])]
+
+
+def seed_grid(axis: str, setting: str) -> Callable[[dict], dict]:
+    """The commonest grid: the seeds outermost, then ``axis`` over the values of the setting
+    ``setting`` (for one seed every value starts alike), e.g. ``seed_grid("variant", "variants")``."""
+    return lambda settings: {"seed": seeds_of(settings), axis: settings[setting]}
 
 
 def axis_values(values, point: dict) -> list:
@@ -387,3 +412,38 @@ def units_of(declaration: Declaration, settings: dict, cells: list[dict], progre
     return [
         Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, {"progress": progress}) for cell in cells
     ]
+
+
+# ---------------------------------------------------------------------------- options
+
+
+def add_options(group, table: dict[str, dict]) -> None:
+    """Add a table of options to an argparse group: each flag with its argparse keywords,
+    e.g. ``{"--k": dict(type=positive_float, default=3.5, help="AD steepness k (default 3.5)"),
+    "--models": subset_option(MODELS, "which models (default: all)")}``."""
+    for flag, keywords in table.items():
+        group.add_argument(flag, **keywords)
+
+
+def subset_option(known, text: str, all_by_default: bool = True) -> dict:
+    """``--flag a b …``: which of ``known`` to run (the default: all of them, or None where
+    the experiment chooses by mode)."""
+    return dict(nargs="+", choices=list(known), default=list(known) if all_by_default else None, help=text)
+
+
+def ad_options() -> dict[str, dict]:
+    """``--k`` and ``--switch-a``: the slope of the AD derivative sigmoid(k·z) and the
+    switching rule's threshold A (Hu, Zhang & Ge 2021, eq. 8 and §III.A)."""
+    from ..argtypes import positive_float
+
+    return {
+        "--k": dict(type=positive_float, default=3.5, help="AD steepness k in sigmoid(k·z) (default 3.5)"),
+        "--switch-a": dict(type=positive_float, default=1.035, help="switching threshold A (default 1.035)"),
+    }
+
+
+def blas_threads_option(text: str = "BLAS threads for NumPy (default 1: the matrices are tiny)") -> dict:
+    """``--blas-threads``: the BLAS threads of one training (default 1)."""
+    from ..argtypes import positive_int
+
+    return {"--blas-threads": dict(type=positive_int, default=1, help=text)}
