@@ -290,6 +290,12 @@ def summarize(measures: Sequence[Measure], runs: list[dict]) -> dict:
     return summary
 
 
+def summaries(measures: Sequence[Measure], groups: dict) -> tuple[dict, dict]:
+    """Each cell's summary and its axes, by the cell's label."""
+    summary = {label: summarize(measures, runs) for label, (_, runs) in groups.items()}
+    return summary, {label: point for label, (point, _) in groups.items()}
+
+
 def table(declaration: Declaration, groups: dict, summary: dict, settings: dict) -> str:
     """One row per cell: its axes, then each column of the report."""
     heads = {c.key: c.header(settings) if callable(c.header) else c.header for c in declaration.report}
@@ -375,8 +381,7 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
         for result in runs:
             print("  " + declaration.describe(result))
     groups = group(runs, cells, declaration.label)
-    summary = {label: summarize(declaration.measures, mine) for label, (_, mine) in groups.items()}
-    points = {label: point for label, (point, _) in groups.items()}
+    summary, points = summaries(declaration.measures, groups)
     outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs], points)
     if declaration.after is not None:
         declaration.after(outcome)
@@ -387,10 +392,17 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     for plot in declaration.plots:
         plot(outcome)
     _DATA.clear()  # the driver keeps no data set past its run
-    shaped = summary if declaration.summary_of is None else declaration.summary_of(outcome)
+    return write_outcome(declaration, config, outcome, started)
+
+
+def write_outcome(
+    declaration: Declaration, config: ExperimentConfig, outcome: Outcome, started: float
+) -> dict:
+    """results.json: the runs, the summary (as the declaration shapes it), the paper's numbers."""
+    summary = outcome.summary if declaration.summary_of is None else declaration.summary_of(outcome)
     paper = declaration.paper_numbers
     paper = paper() if callable(paper) else paper
-    return write_results(config, declaration.name, runs, shaped, started=started, paper=paper)
+    return write_results(config, declaration.name, outcome.runs, summary, started=started, paper=paper)
 
 
 def flatten(results: list, cells: list[dict], inner: str | None) -> tuple[list[dict], list[dict]]:
