@@ -337,8 +337,11 @@ def interval_counts(losses, edges=EDGES) -> list[int]:
     return [int(((finite >= low) & (finite < high)).sum()) for low, high in itertools.pairwise(edges)]
 
 
-def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, path) -> None:
-    """One panel per depth: runs per loss interval, one bar per variant (like Figs. 3–6)."""
+def plot_histograms(
+    name: str, hyper_name: str, cells: list[dict], variants, path, epochs: int | None = None
+) -> None:
+    """One panel per depth: runs per loss interval, one bar per variant (like Figs. 3–6);
+    one legend under the panels (inside one it could cover a tall bar)."""
     plt = pyplot()
     if plt is None:
         return
@@ -362,9 +365,10 @@ def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, pat
         ax.set_title(f"{depth} layers", fontsize=9)
         ax.set_xlabel("lowest test loss (MSE)", fontsize=8)
     axes[0][0].set_ylabel("runs")
-    axes[0][-1].legend(fontsize=7)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=len(variants))
     runs = sum(cells[0]["counts"]) + cells[0]["nonfinite"] if cells else 0
-    fig.suptitle(f"{name}, set {hyper_name}: lowest test loss of each of {runs} runs", fontsize=10)
+    over = f" over {epochs} epochs" if epochs is not None else ""
+    fig.suptitle(f"{name}, set {hyper_name}: lowest test loss{over} of each of {runs} runs", fontsize=10)
     save_figure(fig, path)
 
 
@@ -594,7 +598,8 @@ def plot_sets(o: Outcome) -> None:
     name = o.settings["task"]
     for set_name in o.settings["sets"]:
         cells = [c for c in o.summary.values() if c["set"] == set_name]
-        plot_histograms(name, set_name, cells, o.settings["variants"], o.out / f"{name}_set_{set_name}.png")
+        path = o.out / f"{name}_set_{set_name}.png"
+        plot_histograms(name, set_name, cells, o.settings["variants"], path, o.settings["epochs"])
 
 
 def intro(s: dict) -> str:
