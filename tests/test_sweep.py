@@ -232,7 +232,7 @@ def test_resume_skips_the_finished_units_of_an_experiment(tmp_path, monkeypatch)
     out = tmp_path / "run"
     assert cli.main([*AD_RELU, "--out", str(out)]) == 0
     first = json.loads((out / "results.json").read_text())
-    (out / "units" / "B-n2-ReLU.json").unlink()
+    (out / "units" / "activation=ReLU,layers=2,set=B.json").unlink()
     trained = []
     real = ad_tables.train_cell
     monkeypatch.setattr(

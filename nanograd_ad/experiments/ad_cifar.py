@@ -41,7 +41,7 @@ import numpy as np
 
 from . import common
 from .common import ExperimentConfig, blas_threads, plot_distinct, pyplot, save_figure, seeded
-from .runner import Column, Declaration, Measure, Outcome, declare, plural
+from .runner import Column, Declaration, Measure, Outcome, declare, plural, seed_grid
 
 NAME = "ad-cifar"
 # arm → (model, activation, recipe)
@@ -324,7 +324,7 @@ AD_CIFAR = declare(
         paper="Hu, Zhang & Ge 2021 - artificial derivative, §III.C, Figs. 7-9",
         options=add_arguments,
         settings=settings,
-        grid=lambda s: {"seed": [s["seed"] + i for i in range(s["runs"])], "arm": s["arms"]},
+        grid=seed_grid("arm", "arms"),
         load=load_settings,
         cell=train_arm,
         report=[

@@ -47,7 +47,17 @@ import numpy as np
 
 from ..ics import INPUT_READINGS, PAPER_INPUT_FACTOR, PAPER_INPUT_MAX
 from .common import ExperimentConfig, blas_threads, format_table, pyplot, save_figure, seeded
-from .runner import Column, Declaration, Measure, Outcome, declare
+from .runner import (
+    Column,
+    Declaration,
+    Measure,
+    Outcome,
+    add_options,
+    blas_threads_option,
+    declare,
+    seed_grid,
+    subset_option,
+)
 
 NAME = "ics"
 MODELS = {"sigmoid": "sigmoid", "relu": "ReLU", "regularized-relu": "regularized ReLU"}
@@ -62,56 +72,39 @@ def add_arguments(parser) -> None:
     """Options of ics."""
     from ..argtypes import positive_float, positive_int
 
-    group = parser.add_argument_group("ics options")
-    group.add_argument(
-        "--models",
-        nargs="+",
-        choices=list(MODELS),
-        default=list(MODELS),
-        help="which models (default: all three)",
-    )
-    group.add_argument(
-        "--patience",
-        type=positive_int,
-        default=None,
-        help="peak-accuracy patience in epochs (default 15; --quick 3)",
-    )
-    group.add_argument(
-        "--batch-size", type=positive_int, default=32, help="default 32 (the paper gives none)"
-    )
-    group.add_argument(
-        "--channels",
-        type=positive_int,
-        nargs=6,
-        default=list(CHANNELS),
-        metavar="C",
-        help="the six conv widths (default 8 8 16 16 32 32)",
-    )
-    group.add_argument(
-        "--bias-init",
-        choices=["zeros", "uniform"],
-        default="zeros",
-        help="biases 0 (default) or U(-1, 1) like the weights",
-    )
-    group.add_argument(
-        "--input-reading",
-        choices=list(INPUT_READINGS),
-        default="derived",
-        help="derived (default): pixels in [0, 1], the regularized ReLU's input factor chosen for logits of "
-        "RMS 1 at init; paper (Wang §4.1, a reading): every channel binarized to {0, 100} for all models, "
-        "the regularized ReLU's input x1e4. Both factors are reported either way",
-    )
-    group.add_argument(
-        "--input-scale",
-        type=positive_float,
-        default=None,
-        help="input factor of the regularized ReLU model (default: as --input-reading says)",
-    )
-    group.add_argument(
-        "--blas-threads",
-        type=positive_int,
-        default=1,
-        help="BLAS threads for NumPy (default 1: the matrices are small)",
+    add_options(
+        parser.add_argument_group("ics options"),
+        {
+            "--models": subset_option(MODELS, "which models (default: all three)"),
+            "--patience": dict(
+                type=positive_int, help="peak-accuracy patience in epochs (default 15; --quick 3)"
+            ),
+            "--batch-size": dict(type=positive_int, default=32, help="default 32 (the paper gives none)"),
+            "--channels": dict(
+                type=positive_int,
+                nargs=6,
+                default=list(CHANNELS),
+                metavar="C",
+                help="the six conv widths (default 8 8 16 16 32 32)",
+            ),
+            "--bias-init": dict(
+                choices=["zeros", "uniform"],
+                default="zeros",
+                help="biases 0 (default) or U(-1, 1) like the weights",
+            ),
+            "--input-reading": dict(
+                choices=list(INPUT_READINGS),
+                default="derived",
+                help="derived (default): pixels in [0, 1], the regularized ReLU's input factor chosen for "
+                "logits of RMS 1 at init; paper (Wang §4.1, a reading): every channel binarized to {0, 100} "
+                "for all models, the regularized ReLU's input x1e4. Both factors are reported either way",
+            ),
+            "--input-scale": dict(
+                type=positive_float,
+                help="input factor of the regularized ReLU model (default: as --input-reading says)",
+            ),
+            **blas_threads_option("BLAS threads for NumPy (default 1: the matrices are small)"),
+        },
     )
 
 
@@ -509,7 +502,7 @@ ICS = declare(
         paper="Zhifeng Wang - regularized ReLU against internal covariate shift",
         options=add_arguments,
         settings=settings,
-        grid=lambda s: {"seed": [s["seed"] + i for i in range(s["runs"])], "model": s["models"]},
+        grid=seed_grid("model", "models"),
         inner="model",
         load=load_settings,
         cell=train_seed,

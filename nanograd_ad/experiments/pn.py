@@ -72,7 +72,7 @@ from .common import (
     save_figure,
     seeded,
 )
-from .runner import Column, Declaration, Measure, Outcome, declare, plural
+from .runner import Column, Declaration, Measure, Outcome, declare, plural, seed_grid
 
 if TYPE_CHECKING:
     from ..network import Sequential
@@ -456,11 +456,8 @@ PN_DEPTH = declare(
         description="deep tanh MLPs (10-30 layers) on digits: plain vs single- vs two-path PN; "
         "grad at layer 1, δ per depth",
         paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), method",
-        options=add_depth_arguments,
-        settings=depth_settings,
+        options=add_depth_arguments, settings=depth_settings, load=load_flat, cell=depth_cell,
         grid=depth_grid,
-        load=load_flat,
-        cell=depth_cell,
         report=[
             Measure("grad1_init", "∇W¹ init", std=False, fmt=".3e"),
             Column("grad1_init_ratio", "× plain", fmt=".2f"),
@@ -486,7 +483,7 @@ PN_DEPTH = declare(
             "variants: " + ", ".join(f"{key} = {name}" for key, name in VARIANTS.items()),
         ],
     )
-)
+)  # fmt: skip
 run_depth = PN_DEPTH.run
 
 
@@ -938,11 +935,8 @@ PN_CNN = declare(
         description="PN paper recipe on its models 1-3 (tanh CNNs): plain vs single-path vs two-path PN, "
         "noise table",
         paper="Bu, Jiang, Lu, Zhang - Pseudo-Normalizing (Entropy 2026), §4",
-        options=add_cnn_arguments,
-        settings=cnn_settings,
-        grid=lambda s: {"seed": [s["seed"] + i for i in range(s["runs"])], "variant": s["variants"]},
-        load=load_images,
-        cell=cnn_cell,
+        options=add_cnn_arguments, settings=cnn_settings, load=load_images, cell=cnn_cell,
+        grid=seed_grid("variant", "variants"),
         split=lambda result: (result["run"], result),
         report=[
             Measure("final_test_acc", "final test acc", percent=True),
@@ -965,5 +959,5 @@ PN_CNN = declare(
             for (m, name, aug), (acc, recipe) in PAPER.items()
         ],
     )
-)
+)  # fmt: skip
 run_cnn = PN_CNN.run

@@ -4,7 +4,9 @@ runner takes the cross product of, and one function that returns a dict per run)
 An experiment declares (`Declaration`):
 
     settings(config) -> dict       every effective setting, from the options (quick/full)
-    grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]}
+    grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]};
+                                   an axis' values may depend on the outer axes (a function
+                                   of their point): {"set": ["A", "B"], "depth": DEPTHS.get}
     load(settings) -> data         the data, loaded once per process
     cell(settings, data, **cell)   trains one point of the grid, returns a dict (one run)
     report                         the table's columns: `Measure` (aggregated over the seeds,
@@ -21,7 +23,6 @@ results.json with the effective value of every setting, and draws the plots.
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import math
 import time
@@ -42,7 +43,21 @@ from .common import (
     write_results,
 )
 
-__all__ = ["Column", "Declaration", "Measure", "Outcome", "declare", "execute_cell", "unit_key"]
+__all__ = [
+    "Column",
+    "Declaration",
+    "Measure",
+    "Outcome",
+    "ad_options",
+    "add_options",
+    "blas_threads_option",
+    "declare",
+    "execute_cell",
+    "seed_grid",
+    "seeds_of",
+    "subset_option",
+    "unit_key",
+]
 
 #: Widest line a table may print (wider tables are wrapped into blocks).
 TABLE_WIDTH = 100
@@ -126,11 +141,15 @@ class Declaration:
     describe(run):  the line printed per run
     intro(settings):  a line under the header (the recipe)
     split(result) -> (run, extra):  a unit's result that carries more than its run (e.g.
-             what is drawn from its trained network): the run goes to results.json, the
-             extra to `Outcome.extras`
+             what is drawn from its trained network): the run (with ``inner``: its runs)
+             goes to results.json, the extra to `Outcome.extras`
     after(outcome):  timings that must not run inside units, tables of its own
+    summary_of(outcome):  results.json's summary, when it is not the cells' summaries by
+             label (e.g. a list of cells with their axes)
     protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
-    notes:   lines printed under the table"""
+    notes:   lines printed under the table
+    paper_numbers:  the paper's numbers for results.json (or a function returning them,
+             read when the experiment runs)"""
 
     name: str
     description: str
@@ -146,9 +165,10 @@ class Declaration:
     protocol: str | None = None
     notes: Sequence[str] = ()
     after: Callable[[Outcome], None] | None = None
-    split: Callable[[dict], tuple[dict, Any]] | None = None
+    split: Callable[[dict], tuple[dict | list[dict], Any]] | None = None
     intro: Callable[[dict], str] | None = None
-    paper_numbers: dict | list | None = None
+    paper_numbers: dict | list | Callable[[], dict | list] | None = None
+    summary_of: Callable[[Outcome], Any] | None = None
     label: Callable[[dict], str] | None = None
     names: dict = field(default_factory=dict)
     inner: str | None = None
@@ -186,10 +206,29 @@ def unit_key(cell: dict) -> str:
     return ",".join(f"{name}={cell[name]}".replace(" ", "_") for name in sorted(cell))
 
 
-def cells_of(grid: dict[str, list]) -> list[dict]:
-    """The cross product of the axes, the first axis outermost."""
-    names = list(grid)
-    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+def cells_of(grid: dict[str, Any]) -> list[dict]:
+    """The cross product of the axes, the first axis outermost; an axis given as a function
+    takes, for each point of the axes before it, the values it returns for that point."""
+    cells: list[dict] = [{}]
+    for name, values in grid.items():
+        cells = [{**cell, name: value} for cell in cells for value in axis_values(values, cell)]
+    return cells
+
+
+def seeds_of(settings: dict) -> list[int]:
+    """The seeds of the runs: seed, seed + 1, …, seed + runs − 1."""
+    return [settings["seed"] + i for i in range(settings["runs"])]
+
+
+def seed_grid(axis: str, setting: str) -> Callable[[dict], dict]:
+    """The commonest grid: the seeds outermost, then ``axis`` over the values of the setting
+    ``setting`` (for one seed every value starts alike), e.g. ``seed_grid("variant", "variants")``."""
+    return lambda settings: {"seed": seeds_of(settings), axis: settings[setting]}
+
+
+def axis_values(values, point: dict) -> list:
+    """An axis' values at ``point`` (the outer axes): a list, or a function of the point."""
+    return list(values(point)) if callable(values) else list(values)
 
 
 def execute_cell(
@@ -253,6 +292,12 @@ def summarize(measures: Sequence[Measure], runs: list[dict]) -> dict:
     return summary
 
 
+def summaries(measures: Sequence[Measure], groups: dict) -> tuple[dict, dict]:
+    """Each cell's summary and its axes, by the cell's label."""
+    summary = {label: summarize(measures, runs) for label, (_, runs) in groups.items()}
+    return summary, {label: point for label, (point, _) in groups.items()}
+
+
 def table(declaration: Declaration, groups: dict, summary: dict, settings: dict) -> str:
     """One row per cell: its axes, then each column of the report."""
     heads = {c.key: c.header(settings) if callable(c.header) else c.header for c in declaration.report}
@@ -314,6 +359,7 @@ class Outcome:
     data: Any
     out: Path
     extras: list = field(default_factory=list)
+    points: dict = field(default_factory=dict)  # a cell's label → its axes
 
 
 def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
@@ -339,8 +385,8 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
             print("  " + declaration.describe(result))
     print_divergence(runs, cells, data)
     groups = group(runs, cells, declaration.label)
-    summary = {label: summarize(declaration.measures, mine) for label, (_, mine) in groups.items()}
-    outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs])
+    summary, points = summaries(declaration.measures, groups)
+    outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs], points)
     if declaration.after is not None:
         declaration.after(outcome)
     print()
@@ -350,9 +396,17 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     for plot in declaration.plots:
         plot(outcome)
     _DATA.clear()  # the driver keeps no data set past its run
-    return write_results(
-        config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
-    )
+    return write_outcome(declaration, config, outcome, started)
+
+
+def write_outcome(
+    declaration: Declaration, config: ExperimentConfig, outcome: Outcome, started: float
+) -> dict:
+    """results.json: the runs, the summary (as the declaration shapes it), the paper's numbers."""
+    summary = outcome.summary if declaration.summary_of is None else declaration.summary_of(outcome)
+    paper = declaration.paper_numbers
+    paper = paper() if callable(paper) else paper
+    return write_results(config, declaration.name, outcome.runs, summary, started=started, paper=paper)
 
 
 #: A classifier's training loss above this many times ln C (the loss of a uniform guess over
@@ -409,3 +463,38 @@ def units_of(declaration: Declaration, settings: dict, cells: list[dict], progre
     return [
         Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, {"progress": progress}) for cell in cells
     ]
+
+
+# ---------------------------------------------------------------------------- options
+
+
+def add_options(group, table: dict[str, dict]) -> None:
+    """Add a table of options to an argparse group: each flag with its argparse keywords,
+    e.g. ``{"--k": dict(type=positive_float, default=3.5, help="AD steepness k (default 3.5)"),
+    "--models": subset_option(MODELS, "which models (default: all)")}``."""
+    for flag, keywords in table.items():
+        group.add_argument(flag, **keywords)
+
+
+def subset_option(known, text: str, all_by_default: bool = True) -> dict:
+    """``--flag a b …``: which of ``known`` to run (the default: all of them, or None where
+    the experiment chooses by mode)."""
+    return dict(nargs="+", choices=list(known), default=list(known) if all_by_default else None, help=text)
+
+
+def ad_options() -> dict[str, dict]:
+    """``--k`` and ``--switch-a``: the slope of the AD derivative sigmoid(k·z) and the
+    switching rule's threshold A (Hu, Zhang & Ge 2021, eq. 8 and §III.A)."""
+    from ..argtypes import positive_float
+
+    return {
+        "--k": dict(type=positive_float, default=3.5, help="AD steepness k in sigmoid(k·z) (default 3.5)"),
+        "--switch-a": dict(type=positive_float, default=1.035, help="switching threshold A (default 1.035)"),
+    }
+
+
+def blas_threads_option(text: str = "BLAS threads for NumPy (default 1: the matrices are tiny)") -> dict:
+    """``--blas-threads``: the BLAS threads of one training (default 1)."""
+    from ..argtypes import positive_int
+
+    return {"--blas-threads": dict(type=positive_int, default=1, help=text)}
