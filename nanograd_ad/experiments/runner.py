@@ -6,6 +6,8 @@ An experiment declares (`Declaration`):
     settings(config) -> dict       every effective setting, from the options (quick/full)
     grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]}
     load(settings) -> data         the data, loaded once per process
+                                   (or the points themselves, a list of dicts, in order,
+                                   where the grid is not a cross product)
     cell(settings, data, **cell)   trains one point of the grid, returns a dict (one run)
     report                         the table's columns: `Measure` (aggregated over the seeds,
                                    also the cell's summary in results.json) and `Column`
@@ -127,29 +129,33 @@ class Declaration:
              what is drawn from its trained network): the run goes to results.json, the
              extra to `Outcome.extras`
     after(outcome):  timings that must not run inside units, tables of its own
-    protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
-    notes:   lines printed under the table"""
+    protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's; or
+             a function of the settings (the paper's protocol for the model that ran)
+    notes:   lines printed under the table (a line may be a function of the settings)
+    paper_numbers: the paper's numbers for results.json (or a function of the settings)
+    shown:   the axes the table prints (default: every axis of a cell but the seed)"""
 
     name: str
     description: str
     paper: str | None
     options: Callable[[Any], None] | None
     settings: Callable[[ExperimentConfig], dict]
-    grid: Callable[[dict], dict[str, list]]
+    grid: Callable[[dict], dict[str, list] | list[dict]]
     load: Callable[[dict], Any]
     cell: Callable[..., dict | list[dict]]
     report: Sequence[Measure | Column]
     plots: Sequence[Callable[[Outcome], None]] = ()
     describe: Callable[[dict], str] | None = None
-    protocol: str | None = None
-    notes: Sequence[str] = ()
+    protocol: str | Callable[[dict], str] | None = None
+    notes: Sequence[str | Callable[[dict], str]] = ()
     after: Callable[[Outcome], None] | None = None
     split: Callable[[dict], tuple[dict, Any]] | None = None
     intro: Callable[[dict], str] | None = None
-    paper_numbers: dict | list | None = None
+    paper_numbers: dict | list | Callable[[dict], dict | list] | None = None
     label: Callable[[dict], str] | None = None
     names: dict = field(default_factory=dict)
     inner: str | None = None
+    shown: Sequence[str] | None = None
 
     @property
     def module(self) -> str:
@@ -180,12 +186,14 @@ def declare(declaration: Declaration) -> Declaration:
 
 def unit_key(cell: dict) -> str:
     """A unit's key: every axis as ``name=value``, sorted by name (``seed=3,variant=pn``);
-    spaces become underscores (the key is a file name)."""
-    return ",".join(f"{name}={cell[name]}".replace(" ", "_") for name in sorted(cell))
+    spaces become underscores and a prime ``p`` (``G'`` → ``Gp``: the key is a file name)."""
+    return ",".join(f"{name}={cell[name]}".replace(" ", "_").replace("'", "p") for name in sorted(cell))
 
 
-def cells_of(grid: dict[str, list]) -> list[dict]:
-    """The cross product of the axes, the first axis outermost."""
+def cells_of(grid: dict[str, list] | list[dict]) -> list[dict]:
+    """The cross product of the axes, the first axis outermost (a list of points: as it is)."""
+    if isinstance(grid, list):
+        return [dict(point) for point in grid]
     names = list(grid)
     return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
@@ -257,10 +265,11 @@ def table(declaration: Declaration, groups: dict, summary: dict, settings: dict)
     shown = [c for c in declaration.report if heads[c.key] is not None]
     rows, axes = [], []
     for label, (point, runs) in groups.items():
-        axes = list(point)
+        axes = list(point) if declaration.shown is None else list(declaration.shown)
         row = {
             k: declaration.names.get(k, {}).get(v, f"{v:g}" if isinstance(v, float) else v)
             for k, v in point.items()
+            if k in axes
         }
         row.update({c.key: c.cell(summary[label], runs, point, settings) for c in shown})
         rows.append(row)
@@ -295,7 +304,9 @@ def header(declaration: Declaration, settings: dict, groups: dict, data=None) ->
     if settings.get("epochs") is not None:
         text += f" × {plural(settings['epochs'], 'epoch')}"
     if settings.get("quick"):
-        text += f"\nquick run: shorter than the paper's protocol ({declaration.protocol or 'none given'})"
+        protocol = declaration.protocol
+        protocol = protocol(settings) if callable(protocol) else protocol
+        text += f"\nquick run: shorter than the paper's protocol ({protocol or 'none given'})"
     return text
 
 
@@ -342,13 +353,13 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     print()
     print(table(declaration, groups, summary, settings))
     for note in declaration.notes:
-        print(note)
+        print(note(settings) if callable(note) else note)
     for plot in declaration.plots:
         plot(outcome)
     _DATA.clear()  # the driver keeps no data set past its run
-    return write_results(
-        config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
-    )
+    paper = declaration.paper_numbers
+    paper = paper(settings) if callable(paper) else paper
+    return write_results(config, declaration.name, runs, summary, started=started, paper=paper)
 
 
 def flatten(results: list, cells: list[dict], inner: str | None) -> tuple[list[dict], list[dict]]:
