@@ -294,7 +294,7 @@ def test_resnet50_at_a_tiny_width_runs_through_the_experiment(tmp_path, capsys, 
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
     assert "model ResNet-50 (base width 1); params₂ (deep models) scaled to 15 epochs" in printed
-    assert "(end_epoch, lr, amplify, factor): [(1, 0.1, False, 1.0), (10, 0.1, True, 2.0)," in printed
+    assert "(end_epoch, lr, amplify, factor): [(1, 0.1, 0, 1.0), (10, 0.1, 1, 2.0)," in printed
     assert "(ours: full mode, ResNet-50 (base width 1), 15 epochs," in printed
     assert "the paper: ResNet-50, params₂, 150 epochs, thresholds 1.0-3.0 step 0.25" in printed
     assert "91.80 mean" in printed and "94.24 best" in printed  # its CIFAR-10 row, for scale

@@ -502,6 +502,10 @@ def threshold_summary(runs: list[dict], thresholds: list[float]) -> dict:
     }
 
 
+#: the normalized measures' names in mathtext
+HATS = {"G": r"$\hat{G}$", "G'": r"$\hat{G}'$"}
+
+
 def plot_thresholds(o: Outcome) -> None:
     """Best test accuracy vs threshold (the paper's Figures 3–6, 9–10): one panel per measure,
     case 1 and case 2 in red (each seed a dot, the mean a line, drawn over the references), the
@@ -513,6 +517,7 @@ def plot_thresholds(o: Outcome) -> None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True, layout="constrained")
     for ax, measure in zip(axes, ("G", "G'")):
+        hidden: list[str] = []
         for variant, color in (("original", "tab:blue"), ("random", "gray")):
             if variant in summary:
                 mean = 100 * summary[variant]["best_test_acc_mean"]
@@ -534,11 +539,16 @@ def plot_thresholds(o: Outcome) -> None:
             )
             seeds = [(r["threshold"], 100 * r["best_test_acc"]) for r in runs if r["variant"] == variant]
             ax.scatter(*zip(*seeds), s=10, color="tab:red", alpha=0.3, zorder=3)
-        hat = r"$\hat{G}$" if measure == "G" else r"$\hat{G}'$"
-        ax.set(xlabel=f"threshold on {hat}", ylabel="best test accuracy (%)", title=f"measure {measure}")
+            if all(m == 100 * summary["original"]["best_test_acc_mean"] for m in means):
+                hidden.append(f"case {case}")  # on the original's line at every threshold: say so
+        if not any(m == measure and v in summary for v, (m, _) in MEASURE_VARIANTS.items()):
+            ax.text(0.5, 0.5, f"no {measure} variant in this run", transform=ax.transAxes, ha="center")
+        same = f"\n({', '.join(hidden)} = original at every threshold)" if hidden else ""
+        title = f"measure ${measure}${same}"
+        ax.set(xlabel=f"threshold on {HATS[measure]}", ylabel="best test accuracy (%)", title=title)
         ax.set_xticks(thresholds)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize="small")
+    legend = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=len(legend), fontsize="small")
     fig.suptitle(
         f"{s['data']}, {network(s)}: best test accuracy vs threshold "
         f"({plural(s['runs'], 'seed')}, {plural(s['epochs'], 'epoch')})"
@@ -547,8 +557,8 @@ def plot_thresholds(o: Outcome) -> None:
 
 
 def plot_measures(o: Outcome) -> None:
-    """G, G′ and Ĝ per layer at each analysis epoch of the first G case-1 run (the numbers
-    selection uses)."""
+    """Ĝ per layer at each analysis epoch of the first G case-1 run (the numbers selection
+    uses), the threshold dotted, the layers it amplified in red."""
     run = next((r for r in o.runs if r["variant"] == "G-case1"), None)
     if run is None:
         return
@@ -567,9 +577,11 @@ def plot_measures(o: Outcome) -> None:
             color=["tab:red" if i in event["layers"] else "tab:gray" for i in event["candidates"]],
         )
         ax.axhline(event["threshold"], color="k", ls=":", lw=1)
+        every = math.ceil(len(layers) / 12)  # a deep network's indices: every k-th, not overlapping
+        ax.set_xticks(range(0, len(layers), every), layers[::every])
         ax.set(
             xlabel="layer index",
-            ylabel=f"normalized {event['measure']}",
+            ylabel=HATS[event["measure"]] + f" (normalized {event['measure']})",
             title=f"analysis after epoch {event['epoch'] + 1} (red: amplified)",
         )
     fig.suptitle(
@@ -735,7 +747,7 @@ def intro(s: dict) -> str:
     strategy = "params₂ (deep models)" if s["model"] in DEEP_MODELS else "params₁"
     return (
         f"model {network(s)}; {strategy} scaled to {s['epochs']} epochs, phases\n"
-        f"  (end_epoch, lr, amplify, factor): {[tuple(p) for p in s['phases']]}\n"
+        f"  (end_epoch, lr, amplify, factor): {[(e, lr, int(a), f) for e, lr, a, f in s['phases']]}\n"
         f"scope {s['scope']}, reselect {reselect}; {plural(len(s['variants']), 'variant')}, thresholds "
         f"{s['threshold_values']},\n{per_seed} runs{' per seed' if s['runs'] > 1 else ''} (original twice: "
         f"the repeat times the noise)\nreadings (the paper gives none): {READINGS.format(**s)}"
