@@ -474,13 +474,21 @@ def summarize(runs: list[dict], variants: list[str], thresholds: list[float]) ->
             best_run_threshold=best["threshold"],
             best_run_seed=best["seed"],
         )
-        for clock in ("wall", "cpu"):  # medians: a burst of load from another process moves a mean
-            median = statistics.median(r[f"{clock}_s"] for r in mine)
-            entry[f"{clock}_s_median"] = median
-            entry[f"{clock}_s_mean"] = mean_std(r[f"{clock}_s"] for r in mine)[0]
-            entry[f"{clock}_overhead_pct"] = 100 * (median / base[clock] - 1) if base[clock] else None
-        summary[variant] = entry
+        summary[variant] = {**entry, **run_times(mine, base)}
     return summary
+
+
+def run_times(runs: list[dict], base: dict) -> dict:
+    """Median and mean whole-run wall and CPU seconds of ``runs``, and the median's overhead over
+    ``base`` (the original's medians), in % — medians: a burst of load from another process
+    moves a mean."""
+    times: dict[str, float | None] = {}
+    for clock in ("wall", "cpu"):
+        median = statistics.median(r[f"{clock}_s"] for r in runs)
+        times[f"{clock}_s_median"] = median
+        times[f"{clock}_s_mean"] = mean_std(r[f"{clock}_s"] for r in runs)[0]
+        times[f"{clock}_overhead_pct"] = 100 * (median / base[clock] - 1) if base[clock] else None
+    return times
 
 
 def threshold_summary(runs: list[dict], thresholds: list[float]) -> dict:
@@ -510,43 +518,22 @@ def plot_thresholds(o: Outcome) -> None:
     """Best test accuracy vs threshold (the paper's Figures 3–6, 9–10): one panel per measure,
     case 1 and case 2 in red (each seed a dot, the mean a line, drawn over the references), the
     original's mean in blue and the random baseline's in gray; one legend under the panels."""
-    runs, summary, s = o.runs, o.summary, o.settings
-    thresholds = s["threshold_values"]
+    s = o.settings
     plt = pyplot()
     if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True, layout="constrained")
     for ax, measure in zip(axes, ("G", "G'")):
-        hidden: list[str] = []
         for variant, color in (("original", "tab:blue"), ("random", "gray")):
-            if variant in summary:
-                mean = 100 * summary[variant]["best_test_acc_mean"]
-                ax.axhline(
-                    mean, color=color, ls=":" if variant == "random" else "-", label=f"{variant} (mean)"
-                )
-        for variant, (m, case) in MEASURE_VARIANTS.items():
-            if m != measure or variant not in summary:
-                continue
-            means = [summary[variant]["per_threshold"][str(t)]["mean"] * 100 for t in thresholds]
-            color = "tab:red" if case == 1 else "darkred"
-            ax.plot(
-                thresholds,
-                means,
-                "-o" if case == 1 else "--s",
-                color=color,
-                label=f"case {case} (mean)",
-                zorder=3,
-            )
-            seeds = [(r["threshold"], 100 * r["best_test_acc"]) for r in runs if r["variant"] == variant]
-            ax.scatter(*zip(*seeds), s=10, color="tab:red", alpha=0.3, zorder=3)
-            if all(m == 100 * summary["original"]["best_test_acc_mean"] for m in means):
-                hidden.append(f"case {case}")  # on the original's line at every threshold: say so
-        if not any(m == measure and v in summary for v, (m, _) in MEASURE_VARIANTS.items()):
-            ax.text(0.5, 0.5, f"no {measure} variant in this run", transform=ax.transAxes, ha="center")
-        same = f"\n({', '.join(hidden)} = original at every threshold)" if hidden else ""
-        title = f"measure ${measure}${same}"
-        ax.set(xlabel=f"threshold on {HATS[measure]}", ylabel="best test accuracy (%)", title=title)
-        ax.set_xticks(thresholds)
+            if variant in o.summary:
+                mean = 100 * o.summary[variant]["best_test_acc_mean"]
+                style = ":" if variant == "random" else "-"
+                ax.axhline(mean, color=color, ls=style, label=f"{variant} (mean)")
+        same = plot_cases(ax, measure, o.runs, o.summary, s["threshold_values"])
+        note = f"\n({', '.join(same)} = original at every threshold)" if same else ""
+        ax.set(xlabel=f"threshold on {HATS[measure]}", ylabel="best test accuracy (%)")
+        ax.set_title(f"measure ${measure}${note}")
+        ax.set_xticks(s["threshold_values"])
     legend = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
     fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=len(legend), fontsize="small")
     fig.suptitle(
@@ -554,6 +541,25 @@ def plot_thresholds(o: Outcome) -> None:
         f"({plural(s['runs'], 'seed')}, {plural(s['epochs'], 'epoch')})"
     )
     save_figure(fig, o.out / "amplify_thresholds.png")
+
+
+def plot_cases(ax, measure: str, runs: list[dict], summary: dict, thresholds: list[float]) -> list[str]:
+    """A measure's case 1 and case 2 on ``ax`` (the mean a line, each seed a dot); returns the
+    cases that equal the original at every threshold (drawn over its line: the title says so)."""
+    same = []
+    for variant, (m, case) in MEASURE_VARIANTS.items():
+        if m != measure or variant not in summary:
+            continue
+        means = [summary[variant]["per_threshold"][str(t)]["mean"] * 100 for t in thresholds]
+        style, color = ("-o", "tab:red") if case == 1 else ("--s", "darkred")
+        ax.plot(thresholds, means, style, color=color, label=f"case {case} (mean)", zorder=3)
+        seeds = [(r["threshold"], 100 * r["best_test_acc"]) for r in runs if r["variant"] == variant]
+        ax.scatter(*zip(*seeds), s=10, color="tab:red", alpha=0.3, zorder=3)
+        if all(mean == 100 * summary["original"]["best_test_acc_mean"] for mean in means):
+            same.append(f"case {case}")
+    if not any(m == measure and v in summary for v, (m, _) in MEASURE_VARIANTS.items()):
+        ax.text(0.5, 0.5, f"no {measure} variant in this run", transform=ax.transAxes, ha="center")
+    return same
 
 
 def plot_measures(o: Outcome) -> None:

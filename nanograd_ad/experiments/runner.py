@@ -291,6 +291,11 @@ def wrap_table(rows: list[dict], columns: list, width: int = TABLE_WIDTH, keep: 
     return text
 
 
+def given(value, settings: dict):
+    """A declared value, or what a declared function of the settings gives for these settings."""
+    return value(settings) if callable(value) else value
+
+
 def plural(count: int, noun: str) -> str:
     """ "1 seed", "3 seeds": the noun in the plural only when the count is not 1."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
@@ -304,8 +309,7 @@ def header(declaration: Declaration, settings: dict, groups: dict, data=None) ->
     if settings.get("epochs") is not None:
         text += f" × {plural(settings['epochs'], 'epoch')}"
     if settings.get("quick"):
-        protocol = declaration.protocol
-        protocol = protocol(settings) if callable(protocol) else protocol
+        protocol = given(declaration.protocol, settings)
         text += f"\nquick run: shorter than the paper's protocol ({protocol or 'none given'})"
     return text
 
@@ -353,12 +357,11 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     print()
     print(table(declaration, groups, summary, settings))
     for note in declaration.notes:
-        print(note(settings) if callable(note) else note)
+        print(given(note, settings))
     for plot in declaration.plots:
         plot(outcome)
     _DATA.clear()  # the driver keeps no data set past its run
-    paper = declaration.paper_numbers
-    paper = paper(settings) if callable(paper) else paper
+    paper = given(declaration.paper_numbers, settings)
     return write_results(config, declaration.name, runs, summary, started=started, paper=paper)
 
 
