@@ -1,13 +1,13 @@
 """The reference CNN's second-convolution products in a fresh process, with and without
-``backend.prime_blas`` (which ``import nanograd_ad`` runs).
+``nanograd_ad.fast.blas.prime_blas`` (which ``import nanograd_ad`` runs).
 
     z₂ = cols W₂ᵀ        (16384×288)·(288×64)
     ∂C/∂W₂ = δ₂ᵀ cols    (64×16384)·(16384×288)
     δ₂ W₂                (16384×64)·(64×288)
 
 Each variant runs in its own subprocess (the state it measures lives for the life of a
-process): "cold" imports NumPy only, "primed" first loads ``nanograd_ad/backend.py``,
-which runs ``prime_blas`` once. Prints the median ms of each product and the time that
+process): "cold" imports NumPy only, "primed" first loads ``nanograd_ad/fast/blas.py``
+and runs its ``prime_blas`` once. Prints the median ms of each product and the time that
 load took (NumPy is imported already: it is ``prime_blas``'s time).
 
     python benchmarks/bench_blas_prime.py [--threads 1] [--reps 9]
@@ -31,10 +31,12 @@ except ImportError:
     pass
 cost = 0.0
 if primed:
-    import importlib.util  # backend.py alone (it imports only NumPy), not the package
-    spec = importlib.util.spec_from_file_location("backend", sys.argv[4] + "/nanograd_ad/backend.py")
+    import importlib.util  # fast/blas.py alone (it imports only NumPy), not the package
+    spec = importlib.util.spec_from_file_location("blas", sys.argv[4] + "/nanograd_ad/fast/blas.py")
     start = time.perf_counter()
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # runs prime_blas once
+    blas = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(blas)
+    blas.prime_blas()
     cost = time.perf_counter() - start
 rng = np.random.default_rng(0)
 cols = rng.random((16384, 288), dtype=np.float32)

@@ -1,5 +1,9 @@
 """One training step (forward, backward, SGD step) of the reference CNN: nanograd_ad vs PyTorch CPU.
 
+nanograd_ad's step is built from the fast wing (``nanograd_ad.fast``); the same step built
+from the reference wing (``nanograd_ad.layers``/``activations``, the plain maths a student
+reads) runs in the same alternating blocks, and its ratio to the fast wing is printed too.
+
     input (64, 3, 32, 32); Conv 3→32 3×3 p1, ReLU, MaxPool 2; Conv 32→64 3×3 p1, ReLU,
     MaxPool 2; Flatten; Dense 4096→10; softmax cross-entropy; SGD(lr=0.01)
 
@@ -15,7 +19,7 @@ nanograd_ad's batch-split helper with it, is limited with threadpoolctl when ins
 in alternating blocks of steps so both see the same machine load. Prints the median step
 time of each and the ratio. nanograd_ad is imported before NumPy, as a script using it
 would, so its shorter OpenBLAS busy-wait is in force (the line under the title says so;
-see ``nanograd_ad.threads``); PyTorch's products run on its own MKL, which it leaves alone.
+see ``nanograd_ad.fast.threads``); PyTorch's products run on its own MKL, which it leaves alone.
 
     python benchmarks/bench_cnn.py [--steps 20] [--threads 2] [--batch 64] [--backend numpy|cupy]
     python benchmarks/bench_cnn.py --profile     # forward / backward time per layer, both libraries
@@ -44,26 +48,27 @@ import subprocess
 import sys
 import time
 
-import nanograd_ad as ng  # before NumPy: it shortens OpenBLAS's busy-wait (nanograd_ad.threads)
+import nanograd_ad as ng  # before NumPy: it shortens OpenBLAS's busy-wait (nanograd_ad.fast.threads)
 
 # isort: split
 import numpy as np
 
 from nanograd_ad import backend
-from nanograd_ad.threads import blas_wait
+from nanograd_ad.fast.threads import blas_wait
 
 
-def build_ours():
+def build_ours(wing=ng.fast):
+    """The reference CNN from ``wing``: ``nanograd_ad.fast`` (default) or ``nanograd_ad`` (the reference)."""
     ng.seed(0)
     return ng.Sequential(
-        ng.Conv2D(3, 32, 3, padding=1),
-        ng.ReLU(),
-        ng.MaxPool2D(2),
-        ng.Conv2D(32, 64, 3, padding=1),
-        ng.ReLU(),
-        ng.MaxPool2D(2),
-        ng.Flatten(),
-        ng.Dense(4096, 10),
+        wing.Conv2D(3, 32, 3, padding=1),
+        wing.ReLU(),
+        wing.MaxPool2D(2),
+        wing.Conv2D(32, 64, 3, padding=1),
+        wing.ReLU(),
+        wing.MaxPool2D(2),
+        wing.Flatten(),
+        wing.Dense(4096, 10),
     )
 
 
@@ -88,9 +93,9 @@ def _synchronize() -> None:
         backend.xp.cuda.Stream.null.synchronize()
 
 
-def ours_step(x, y):
-    """A closure running one nanograd_ad training step."""
-    net, loss = build_ours(), ng.SoftmaxCrossEntropy()
+def ours_step(x, y, wing=ng.fast):
+    """A closure running one nanograd_ad training step, built from ``wing``."""
+    net, loss = build_ours(wing), ng.SoftmaxCrossEntropy()
     opt = ng.SGD(net.parameters(), lr=0.01)
     x, y = backend.asarray(x), backend.asarray(y)
 
@@ -152,29 +157,34 @@ def data(batch: int):
 def bench_steps(args) -> None:
     x, y = data(args.batch)
     ours, theirs = ours_step(x, y), torch_step(x, y, args.threads)
+    plain = ours_step(x, y, ng)  # the reference wing
     for _ in range(2):  # warm-up
         ours()
+        plain()
         theirs and theirs()
-    ours_times, theirs_times = [], []
-    # alternate blocks, so both see the same machine load; the first step of a block is
+    ours_times, plain_times, theirs_times = [], [], []
+    # alternate blocks, so all see the same machine load; the first step of a block is
     # dropped (thread pools spin-wait for a moment after the other library's last call)
     for _ in range(max(1, args.steps // BLOCK)):
         ours_times += [timed(ours) for _ in range(BLOCK + 1)][1:]
+        plain_times += [timed(plain) for _ in range(BLOCK + 1)][1:]
         if theirs:
             theirs_times += [timed(theirs) for _ in range(BLOCK + 1)][1:]
-    ours_ms = statistics.median(ours_times) * 1e3
+    ours_ms, plain_ms = statistics.median(ours_times) * 1e3, statistics.median(plain_times) * 1e3
     print(
         f"reference CNN, batch {args.batch}, {args.threads} threads, median of {len(ours_times)} steps "
         f"(alternating blocks of {BLOCK}, {args.clock} clock)"
     )
     print(f"  {blas_wait()}")
-    print(f"  nanograd_ad ({args.backend}): {ours_ms:8.1f} ms/step")
+    print(f"  nanograd_ad ({args.backend}), fast wing     : {ours_ms:8.1f} ms/step")
+    print(f"  nanograd_ad ({args.backend}), reference wing: {plain_ms:8.1f} ms/step")
+    print(f"  ratio reference wing / fast wing = {plain_ms / ours_ms:.2f}x")
     if not theirs:
         print("  PyTorch not installed: no ratio")
         return
     theirs_ms = statistics.median(theirs_times) * 1e3
-    print(f"  PyTorch CPU          : {theirs_ms:8.1f} ms/step")
-    print(f"  ratio nanograd_ad / PyTorch = {ours_ms / theirs_ms:.2f}x")
+    print(f"  PyTorch CPU                        : {theirs_ms:8.1f} ms/step")
+    print(f"  ratio nanograd_ad (fast wing) / PyTorch = {ours_ms / theirs_ms:.2f}x")
 
 
 # ------------------------------------------------------------------ per-layer profile

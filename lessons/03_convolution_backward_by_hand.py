@@ -316,8 +316,9 @@ save(fig, "03_rotated_kernel")
 # back to the image. That is `col2im`: it **adds** each window's entries back where
 # `im2col` copied them from. Since `im2col` is linear, call it $A$; `col2im` is its
 # *adjoint* $A^{T}$, the one map with $\langle A x, c\rangle = \langle x, A^{T} c\rangle$ for every
-# $x$ and $c$. (The library's `Conv2D` uses the same pair, channels last; col2im loops over
-# the $k^2$ kernel offsets with slice `+=`.)
+# $x$ and $c$. (The library's `Conv2D` uses the same pair, NCHW as here, in `im2col` and
+# `col2im` of `nanograd_ad/layers.py`; its `col2im` loops over the $k^2$ kernel offsets with
+# slice `+=`.)
 #
 # **Exercise 4.** Write `im2col` with a loop over the $k^2$ kernel offsets $(i, j)$: each is
 # one strided slice of `x_pad`.
@@ -591,3 +592,9 @@ save(fig, "03_overlap_counts")
 # **Try it.** Change `stride, padding` in the `im2col` check to `1, 0`: everything still
 # agrees. In `col2im`, replace `+=` by `=`: the adjointness check then fails for stride 1
 # — windows overlap, and assignment keeps only the last one's contribution.
+#
+# **Open the library.** Open `nanograd_ad/layers.py`: it is your code — `Conv2D.forward` is
+# pad → `im2col` → $z_2 = \mathrm{cols}_2 W_2^{T} + b$, and `Conv2D.backward` is the three
+# gradients above, `db = delta.sum(axis=(0, 2, 3))` included. `nanograd_ad/fast/layers.py` is
+# the same maths, faster (blocked, channels last, threaded), and `tests/test_fast_layers.py`
+# proves it: forward, input error and every parameter gradient equal to the reference.

@@ -7,8 +7,8 @@ See ``docs/architecture.md`` for how the pieces fit and ``lessons/`` to step thr
 """
 
 # first, before anything imports NumPy: OpenBLAS's idle threads then wait 2^4 cycles, not 2^28
-# (nanograd_ad.threads says why; a value the user set is kept)
-from . import _openblas  # noqa: F401
+# (nanograd_ad.fast.threads says why; a value the user set is kept)
+from .fast import _openblas  # noqa: F401
 
 # isort: split
 
@@ -16,21 +16,23 @@ from . import _openblas  # noqa: F401
 from . import (
     activations,
     amplify,
-    artificial_derivative,
+    artificial_derivative,  # registers the AD paper's derivatives ("ad")
     augment,
     backend,
     callbacks,
     checkpoint,
     cli,
     datasets,
+    derivatives,
     divergence,
     ensemble,
     evaluation,
     exercise,
     experiments,
+    fast,
     feedback,
     history,
-    ics,
+    ics,  # registers the regularized ReLU's derivatives
     init,
     inspect,
     layers,
@@ -42,9 +44,9 @@ from . import (
     pseudo_normalization,
     schedules,
     sweep,
-    threads,
     train,
 )
+from ._version import __version__ as __version__
 from .activations import (
     Activation,
     Identity,
@@ -69,6 +71,7 @@ from .checkpoint import (
 )
 from .ensemble import from_seeds
 from .exercise import CheckError, check, checking
+from .fast import threads  # the old ``nanograd_ad.threads``
 from .feedback import FeedbackRule
 from .gradcheck import GradcheckError, check_layer, explicit_backward, gradcheck
 from .history import History
@@ -83,8 +86,6 @@ from .optim import SGD, Adam, clip_by_global_norm, clip_by_value, make_optimizer
 from .pseudo_normalization import PseudoNormalize
 from .residual import Residual
 from .train import Trainer, TrainingDiverged, evaluate, fit
-
-__version__ = "0.1.0"
 
 __all__ = [
     "MSE",
@@ -148,6 +149,7 @@ __all__ = [
     "contribution_map",
     "datasets",
     "derivative_names",
+    "derivatives",
     "divergence",
     "ensemble",
     "evaluate",
@@ -155,6 +157,7 @@ __all__ = [
     "exercise",
     "experiments",
     "explicit_backward",
+    "fast",
     "feedback",
     "fit",
     "from_seeds",

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from ._version import __version__
+
 __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
@@ -63,21 +65,8 @@ class CheckpointMismatchError(CheckpointError):
 
 
 def library_version() -> str:
-    """The installed nanograd_ad version (``__version__``, package metadata, or "unknown")."""
-    try:
-        import nanograd_ad
-
-        version = getattr(nanograd_ad, "__version__", None)
-        if version:
-            return str(version)
-    except Exception:  # pragma: no cover - the package is always importable here
-        pass
-    try:
-        from importlib.metadata import version as dist_version
-
-        return dist_version("nanograd_ad")
-    except Exception:
-        return "unknown"
+    """The nanograd_ad version (``nanograd_ad.__version__``)."""
+    return __version__
 
 
 # --------------------------------------------------------------------------- atomic write

@@ -33,10 +33,116 @@ import numpy as np  # host-side: the batch-order generators
 
 from . import backend, init
 from .activations import Activation
+from .base import check_batch, check_positive_int
 from .layers import Dense, Layer, Parameter
 from .network import Sequential
 
-__all__ = ["ensemble_size", "flat_parameter", "from_seeds", "member_state", "model_generators", "stack"]
+__all__ = [
+    "EnsembleDense",
+    "ensemble_size",
+    "flat_parameter",
+    "from_seeds",
+    "member_state",
+    "model_generators",
+    "stack",
+]
+
+
+class EnsembleDense(Dense):
+    """E Dense layers side by side, z = x W + b over the last two axes (``Dense(..., models=E)``).
+
+    Shapes: x (E, N, D_in) or shared (N, D_in); W (E, D_in, D_out); b (E, 1, D_out);
+    z (E, N, D_out). Backward, with δ = ∂C/∂z (E, N, D_out):
+
+        ∂C/∂W = xᵀ δ        (E, D_in, D_out); a shared x is broadcast over the models
+        ∂C/∂b = Σ_batch δ   (E, 1, D_out)
+        ∂C/∂x = δ Wᵀ        (E, N, D_in)
+
+    Each line runs as stacked matrix products; the helpers below say which form NumPy runs
+    fastest for a stack of small layers (the ensembles' width-2 networks).
+    """
+
+    models_axis = True
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        weight_init: str | init.Initializer = "torch",
+        bias_init: str | init.Initializer = "torch",
+        models: int | None = None,
+        rng=None,
+    ):
+        Layer.__init__(self)
+        in_features, out_features, models = check_positive_int(
+            self, in_features=in_features, out_features=out_features, models=models
+        )
+        self.in_features, self.out_features, self.models = in_features, out_features, models
+        shape, dtype = (models, in_features, out_features), backend.default_dtype()
+        w = init.draw(weight_init, shape, in_features, out_features, rng, dtype)
+        b = init.draw(bias_init, (models, 1, out_features), in_features, out_features, rng, dtype)
+        self.weight = Parameter(backend.asarray(w, dtype), "weight")
+        self.bias = Parameter(backend.asarray(b, dtype), "bias")
+
+    def forward(self, x):
+        self._check_input(x)
+        self.x = x
+        z = x @ self.weight.data + _bias_rows(self.bias.data, x.shape[-2])  # z = x W + b
+        self.out_shape = tuple(z.shape)
+        return z
+
+    def _check_input(self, x) -> None:
+        width, models = self.in_features, self.models  # (N, D_in) shared by the models, or (E, N, D_in)
+        expected = f"(N, {width}) shared by the models or ({models}, N, {width}) (models={models})"
+        check_batch(
+            self,
+            x,
+            expected,
+            lambda x: x.ndim in (2, 3) and x.shape[-1] == width and x.shape[:-2] in ((), (models,)),
+        )
+
+    def backward(self, delta, input_grad: bool = True):
+        self._check_delta(delta)
+        assert self.x is not None  # cached by forward (_check_delta saw it ran)
+        x_t = self.x.swapaxes(-1, -2)
+        self.weight.grad += _sum_to(x_t @ delta, self.weight.shape)  # ∂C/∂W = xᵀ δ
+        self.bias.grad += _sum_to(sum_rows(delta), self.bias.shape)  # ∂C/∂b = Σ_batch δ
+        if not input_grad:
+            return None
+        return delta @ _transposed(self.weight.data)  # ∂C/∂x = δ Wᵀ
+
+
+Dense.ensemble_class = EnsembleDense  # what Dense(..., models=E) builds
+
+
+def _bias_rows(b, n: int):
+    """b as added to the n rows of x @ W: an ensemble's (E, 1, D) repeated to (E, n, D) — the
+    same sum, but NumPy adds equal shapes ~4× faster than it broadcasts over the middle axis
+    of a stacked width-2 layer."""
+    return backend.xp.repeat(b, n, axis=-2)
+
+
+def _transposed(w):
+    """Wᵀ over the last two axes as a contiguous copy of the stacked (E, D_in, D_out)
+    (NumPy's stacked matmul is ~1.5× faster on it than on the transposed view)."""
+    return backend.xp.ascontiguousarray(w.swapaxes(-1, -2))
+
+
+def sum_rows(delta):
+    """Σ_n δ[..., n, :], keeping the axis: (…, N, D) → (…, 1, D), as a row of ones times δ.
+
+    Same sum as ``delta.sum(axis=-2, keepdims=True)``; NumPy reduces the middle axis of a
+    stacked (E, N, 2) ensemble error about 5× slower than this product.
+    """
+    ones = backend.xp.ones((*delta.shape[:-2], 1, delta.shape[-2]), dtype=delta.dtype)
+    return ones @ delta
+
+
+def _sum_to(g, shape):
+    """Reshape ``g`` to ``shape``, summing a broadcast leading axis away if there is one."""
+    if g.ndim > len(shape):
+        g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    return g.reshape(shape)
 
 
 def ensemble_size(net) -> int | None:

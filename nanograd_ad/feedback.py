@@ -39,12 +39,3 @@ class FeedbackRule:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
-
-
-def __getattr__(name: str):
-    """Old import path (``from nanograd_ad.feedback import PseudoNormalize``), kept for one release."""
-    if name in ("PseudoNormalize", "pseudo_normalize", "rms"):
-        from . import pseudo_normalization
-
-        return getattr(pseudo_normalization, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

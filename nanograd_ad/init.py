@@ -14,6 +14,12 @@ An initializer is a name or a callable ``init(shape, fan_in, fan_out, rng) -> nd
 
 fan_in is D_in for a dense layer and C_in·kH·kW for a convolution.
 
+Values are drawn in float64. A layer asks for its dtype (``draw(..., dtype=float32)``), and
+the named initializers and ``uniform`` then draw ``CHUNK`` values at a time, each chunk cast
+into the layer's array: the same numbers as one float64 draw cast whole, bit for bit, but
+building ``Dense(4096, 4096)`` in float32 peaks at its weight plus its gradient (128 MiB),
+not 4× its weight (256 MiB: the float64 draw beside the float32 copy and the gradient).
+
 ``seed(s)`` resets the generator layers draw from when none is given, so building the
 same network after the same seed gives the same numbers — per thread: a thread that calls
 ``seed`` draws from its own generator, so its build equals the same build done alone
@@ -28,7 +34,7 @@ from collections.abc import Callable, Sequence
 
 import numpy  # host-side: random draws only
 
-__all__ = ["INITIALIZERS", "Initializer", "check_rng", "draw", "get_rng", "seed", "uniform"]
+__all__ = ["CHUNK", "INITIALIZERS", "Initializer", "check_rng", "draw", "get_rng", "seed", "uniform"]
 
 #: the process-wide generator: what the main thread seeds and every unseeded thread draws from
 _rng = numpy.random.default_rng(0)
@@ -87,23 +93,39 @@ def check_rng(owner: str, rng) -> None:
     raise ValueError(f"{owner}: the seed must be a non-negative integer or a numpy Generator, got {rng!r}")
 
 
+#: values drawn at a time when ``draw`` is given a dtype (512 KiB of float64)
+CHUNK = 2**16
+
+
+def _draws_each_value(initializer):
+    """Mark an initializer that draws each value in turn from ``rng`` in C order, whatever the
+    shape, so that drawing the values in chunks gives the same numbers as one draw."""
+    initializer.draws_each_value = True
+    return initializer
+
+
+@_draws_each_value
 def _torch(shape, fan_in, fan_out, rng):
     bound = 1 / math.sqrt(fan_in)
     return rng.uniform(-bound, bound, size=shape)
 
 
+@_draws_each_value
 def _he_normal(shape, fan_in, fan_out, rng):
     return rng.normal(0.0, math.sqrt(2 / fan_in), size=shape)
 
 
+@_draws_each_value
 def _xavier_normal(shape, fan_in, fan_out, rng):
     return rng.normal(0.0, math.sqrt(2 / (fan_in + fan_out)), size=shape)
 
 
+@_draws_each_value
 def _lecun_normal(shape, fan_in, fan_out, rng):
     return rng.normal(0.0, math.sqrt(1 / fan_in), size=shape)
 
 
+@_draws_each_value
 def _zeros(shape, fan_in, fan_out, rng):
     return numpy.zeros(shape)
 
@@ -117,6 +139,7 @@ def uniform(low: float, high: float) -> Initializer:
     if not low < high:
         raise ValueError(f"uniform(low, high) needs low < high, got low={low}, high={high}")
 
+    @_draws_each_value
     def draw_uniform(shape, fan_in, fan_out, rng):
         return rng.uniform(low, high, size=shape)
 
@@ -133,8 +156,17 @@ INITIALIZERS: dict[str, Initializer] = {
 }
 
 
-def draw(initializer: str | Initializer, shape: tuple, fan_in: int, fan_out: int, rng=None) -> numpy.ndarray:
-    """Draw an array of ``shape`` with the named (or callable) initializer."""
+def draw(
+    initializer: str | Initializer, shape: tuple, fan_in: int, fan_out: int, rng=None, dtype=None
+) -> numpy.ndarray:
+    """Draw an array of ``shape`` with the named (or callable) initializer, in float64 —
+    or, given ``dtype``, cast to it.
+
+    With ``dtype``, the named initializers and ``uniform`` fill the array ``CHUNK`` values
+    at a time (the float64 draw never exists whole); the values are those of one draw cast
+    whole, bit for bit, and the generator is left where one draw leaves it. Any other
+    callable draws the whole shape, which is then cast.
+    """
     if isinstance(initializer, str):
         if initializer not in INITIALIZERS:
             raise ValueError(
@@ -142,7 +174,15 @@ def draw(initializer: str | Initializer, shape: tuple, fan_in: int, fan_out: int
                 f"{sorted(INITIALIZERS)} or uniform(a, b) or a callable"
             )
         initializer = INITIALIZERS[initializer]
-    values = numpy.asarray(initializer(shape, fan_in, fan_out, get_rng(rng)))
+    generator = get_rng(rng)
+    if dtype is not None and getattr(initializer, "draws_each_value", False):
+        values = numpy.empty(shape, dtype)
+        flat = values.reshape(-1)  # a view: C order, as one draw fills the shape
+        for start in range(0, flat.size, CHUNK):
+            size = min(CHUNK, flat.size - start)
+            flat[start : start + size] = initializer((size,), fan_in, fan_out, generator)
+        return values
+    values = numpy.asarray(initializer(shape, fan_in, fan_out, generator))
     if values.shape != tuple(shape):
         raise ValueError(f"initializer returned shape {values.shape}, expected {tuple(shape)}")
-    return values
+    return values if dtype is None else values.astype(dtype, copy=False)

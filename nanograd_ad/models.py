@@ -30,8 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .activations import Activation, ReLU, Sigmoid, Tanh
-from .layers import AvgPool2D, Conv2D, Dense, Flatten, Layer, MaxPool2D
+from .activations import Activation
+from .base import Layer
+from .fast.activations import ReLU, Sigmoid, Tanh
+from .fast.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 from .network import Sequential
 from .normalization import BatchNorm2D
 from .residual import Residual

@@ -142,11 +142,13 @@ BUILT_IN = [
 ]
 
 
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
 @pytest.mark.parametrize(("make", "kwargs", "plain"), BUILT_IN)
-def test_built_in_derivatives_give_what_the_plain_formula_gives(make, kwargs, plain):
+def test_built_in_derivatives_give_what_the_plain_formula_gives(make, kwargs, plain, wing):
     rng = np.random.default_rng(0)
     z = rng.standard_normal((6, 5)).astype(np.float32)
     delta = rng.standard_normal((6, 5)).astype(np.float32)
+    make = getattr(wing, make.__name__)  # the class of that name in this wing
     fast, slow = make(**kwargs), make(derivative=plain)
     a_fast, a_slow = fast.forward(z), slow.forward(z)
     np.testing.assert_array_equal(a_fast, a_slow)
@@ -174,16 +176,19 @@ def _traced_step(act, z, delta):
         tracemalloc.stop()
 
 
-def test_a_relu_step_keeps_z_only_and_writes_the_error_into_its_derivative():
+def test_a_fast_relu_step_keeps_z_only_and_writes_the_error_into_its_derivative():
     z = np.random.default_rng(0).standard_normal((64, 4096)).astype(np.float32)  # 1 MiB
     delta = np.ones_like(z)
-    held, peak, extra = _traced_step(ng.ReLU(), z, delta)
+    held, peak, extra = _traced_step(ng.fast.ReLU(), z, delta)
     assert held < 0.01 * z.nbytes, f"ReLU kept {held} bytes after forward (a = f(z) should go)"
     # d = 1[z ≥ 0] written straight into one float32 array (1×, no bool mask); δ ⊙ d is written into d
     assert peak < 1.05 * z.nbytes, f"ReLU backward peaked {peak / z.nbytes:.2f}× z's bytes, expected ≤ 1.05×"
     assert extra < 0.01 * z.nbytes, f"ReLU kept {extra} bytes after backward besides the error"
     # a callable keeps a = f(z) for d(z, a), and d beside the error
-    held, peak, extra = _traced_step(ng.ReLU(derivative=lambda z, a: (z >= 0).astype(z.dtype)), z, delta)
+    held, peak, extra = _traced_step(ng.fast.ReLU(derivative=lambda z, a: (z >= 0).astype(z.dtype)), z, delta)
+    assert held >= z.nbytes and extra >= z.nbytes
+    # the reference keeps z, a and d, as its docstring says
+    held, peak, extra = _traced_step(ng.ReLU(), z, delta)
     assert held >= z.nbytes and extra >= z.nbytes
 
 

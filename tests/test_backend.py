@@ -9,6 +9,7 @@ import pytest
 
 import nanograd_ad as ng
 from nanograd_ad import backend
+from nanograd_ad.fast import blas
 
 COMPUTE_MODULES = [
     "layers",
@@ -20,7 +21,9 @@ COMPUTE_MODULES = [
     "amplify",
     "ics",
     "models",
-    "threads",
+    "fast/layers",
+    "fast/activations",
+    "fast/threads",
 ]
 PACKAGE = pathlib.Path(ng.__file__).parent
 
@@ -66,7 +69,7 @@ def test_to_numpy_returns_host_arrays():
 
 def test_prime_blas_runs_on_the_host_and_leaves_the_device_alone(strict_device):
     before = strict_device.snapshot()
-    assert backend.prime_blas() is None
+    assert blas.prime_blas() is None
     assert strict_device.snapshot() == before
     assert backend.name() == "cupy"
 
@@ -76,5 +79,5 @@ def test_prime_blas_product_packs_its_b_panels_side_by_side():
     # from) only when the product has more columns than one block of rows, GEMM_P: at
     # most 768 on x86. They must cover the next-panel prefetch of a full-depth product:
     # 2 panels of 12 columns × GEMM_Q = 320 values (Haswell float32).
-    assert backend.PRIME_COLUMNS > 768
-    assert backend.PRIME_INNER * backend.PRIME_ROWS >= 2 * 12 * 320
+    assert blas.PRIME_COLUMNS > 768
+    assert blas.PRIME_INNER * blas.PRIME_ROWS >= 2 * 12 * 320

@@ -1147,3 +1147,267 @@ def test_an_older_checkpoint_without_stored_kinds_is_checked_from_its_descriptio
     with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Sigmoid here"):
         ng.load_checkpoint(path, ng.Sequential(ng.Dense(3, 4), ng.Sigmoid(), ng.Dense(4, 2)))
     ng.load_checkpoint(path, _three_layer_net())
+
+
+# ------------------------------------------- issue 28, round 2: activations and derivatives
+
+WINGS = pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
+ACTIVATION_NAMES = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ISigmoid", "Identity"]
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A copy of the derivative registry for this test: what it registers is gone afterwards."""
+    from nanograd_ad import derivatives
+
+    monkeypatch.setattr(derivatives, "_REGISTRY", dict(derivatives._REGISTRY))
+
+
+@WINGS
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_activations_refuse_integer_and_boolean_input_like_dense(wing, name, dtype):
+    act = getattr(wing, name)()
+    with pytest.raises(
+        TypeError, match=rf"^{name}\(.*\) expects a floating-point input, got dtype {np.dtype(dtype)}$"
+    ):
+        act.forward(np.ones((2, 3), dtype))
+    assert act.z is None  # nothing cached
+    z = np.linspace(-1, 1, 6).reshape(2, 3)
+    a = act.forward(z)
+    act.backward(np.ones((2, 3)))
+    d = act.derivative_value.copy()
+    with pytest.raises(TypeError, match=r"expects a floating-point input"):
+        act.forward(np.ones((2, 3), dtype))
+    assert act.z is z  # the last step's cache is untouched
+    np.testing.assert_array_equal(act.a, a)
+    np.testing.assert_array_equal(act.derivative_value, d)
+
+
+@WINGS
+@pytest.mark.parametrize(
+    "derivative, received",
+    [(lambda z, a: (1 - a * a) + 0j, "dtype complex64"), (lambda z, a: 1j, "complex")],
+)
+def test_a_derivative_returning_complex_values_is_refused(wing, derivative, received):
+    act = wing.Tanh(derivative=derivative)
+    act.forward(np.zeros(2, np.float32))
+    with pytest.raises(
+        TypeError,
+        match=rf"Tanh\(derivative='<lambda>'\): derivative '<lambda>' returned {received}, expected "
+        r"an array of shape \(2,\) \(the shape of z\) or a scalar, with real values",
+    ):
+        act.backward(np.ones(2, np.float32))
+
+
+@WINGS
+@pytest.mark.parametrize(
+    "derivative, shown",
+    [
+        (lambda z: 1 - z, r"<lambda>\(z\)"),
+        (lambda: 1.0, r"<lambda>\(\)"),
+        (lambda z, a, b: z, r"<lambda>\(z, a, b\)"),
+    ],
+)
+def test_a_derivative_that_cannot_be_called_as_d_z_a_is_refused_at_construction(wing, derivative, shown):
+    accepted = r"a registered name \['true'\] or a callable d\(z, a\) of two arguments"
+    with pytest.raises(TypeError, match=rf"^Tanh: derivative must be {accepted}.*, got {shown}"):
+        wing.Tanh(derivative=derivative)
+    act = wing.Tanh()
+    with pytest.raises(TypeError, match=rf"Tanh: derivative must be {accepted}"):
+        act.set_derivative(derivative)
+    assert act.derivative_name == "true"  # the old derivative is kept
+    act.forward(np.zeros(2))
+    np.testing.assert_array_equal(act.backward(np.full(2, 3.0)), [3.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "derivative",
+    [
+        lambda z, a, k=3.5: z,
+        lambda *args: args[0],
+        np.multiply,
+        __import__("functools").partial(lambda z, a, k: k * a, k=2.0),
+    ],
+    ids=["default", "varargs", "ufunc", "partial"],
+)
+def test_callables_that_take_z_and_a_are_still_accepted(derivative):
+    act = ng.Tanh(derivative=derivative)
+    act.forward(np.zeros(2))
+    assert act.backward(np.ones(2)).shape == (2,)
+
+
+@pytest.mark.parametrize("activation", ["swish", "", "rel u"])
+def test_register_derivative_refuses_an_unknown_activation(registry, activation):
+    with pytest.raises(
+        ValueError,
+        match=rf"^register_derivative: unknown activation {activation!r}; known: \[.*'relu', 'sigmoid', "
+        r"'tanh'\].*a new activation registers its 'true' derivative first",
+    ):
+        ng.register_derivative(activation, "mine", lambda: lambda z, a: z)
+    assert ng.derivative_names(activation) == []
+
+
+def test_register_derivative_refuses_an_empty_name(registry):
+    with pytest.raises(ValueError, match=r"register_derivative: name must be a non-empty str, got ''"):
+        ng.register_derivative("relu", "", lambda: lambda z, a: z)
+
+
+def test_a_new_activation_registers_its_true_derivative_first_and_names_stay_case_insensitive(registry):
+    ng.register_derivative("Swish", "true", lambda: lambda z, a: a + activations.sigmoid(z) * (1 - a))
+    ng.register_derivative("SWISH", "ad", lambda: lambda z, a: 1.0)
+    assert ng.derivative_names("swish") == ["true", "ad"]
+    ng.register_derivative("ReLU", "r2_half", lambda: lambda z, a: 0.5 * (z >= 0))
+    act = ng.ReLU(derivative="r2_half")
+    act.forward(np.array([-1.0, 1.0]))
+    np.testing.assert_array_equal(act.backward(np.ones(2)), [0.0, 0.5])
+
+
+@pytest.mark.parametrize(
+    "factory, shown",
+    [
+        (lambda k: lambda z, a: z, r"<lambda>\(k\) needs k"),
+        (lambda z, a: z, r"<lambda>\(z, a\) needs z, a"),
+    ],
+)
+def test_a_factory_needing_arguments_is_refused_at_registration(registry, factory, shown):
+    with pytest.raises(
+        TypeError,
+        match=rf"^register_derivative: factory {shown}; a factory is called as factory\(\*\*params\) -> "
+        r"d\(z, a\), each parameter with a default \(e.g. lambda k=1.0: lambda z, a: \.\.\.\)",
+    ):
+        ng.register_derivative("relu", "needs", factory)
+    assert "needs" not in ng.derivative_names("relu")
+
+
+@WINGS
+@pytest.mark.parametrize(
+    "factory, made",
+    [(lambda: 3, "int 3"), (lambda: None, "NoneType None"), (lambda: lambda z: z, r"<lambda>\(z\)")],
+)
+def test_a_factory_whose_product_is_not_a_derivative_is_refused_at_construction(
+    registry, wing, factory, made
+):
+    ng.register_derivative("relu", "r2_bad", factory)
+    with pytest.raises(
+        TypeError,
+        match=rf"^ReLU: derivative 'r2_bad': its factory <lambda>\(\) made {made}, expected a callable "
+        r"d\(z, a\) of two arguments",
+    ):
+        wing.ReLU(derivative="r2_bad")
+    act = wing.ReLU()
+    with pytest.raises(TypeError, match=r"derivative 'r2_bad': its factory"):
+        act.set_derivative("r2_bad")
+    assert act.derivative_name == "true"
+
+
+# ------------------------------------------- issue 28, round 2: ensembles and empty batches
+
+
+@WINGS
+@pytest.mark.parametrize("shape", [(4, 2, 3), (1, 2, 3), (6, 2, 3), (5, 5, 2, 3), (3,)])
+def test_an_ensemble_dense_refuses_x_whose_model_axis_is_not_models(wing, shape):
+    layer = wing.Dense(3, 4, models=5)
+    with pytest.raises(
+        ValueError,
+        match=rf"^Dense\(3, 4, models=5\) expects input of shape \(N, 3\) shared by the models or "
+        rf"\(5, N, 3\) \(models=5\), got {re.escape(str(shape))}$",
+    ):
+        layer.forward(np.zeros(shape))
+    assert layer.x is None
+    with pytest.raises(TypeError, match=r"^Dense\(3, 4, models=5\) expects an array .*got list"):
+        layer.forward(np.zeros(shape).tolist())
+
+
+@WINGS
+def test_an_ensemble_dense_takes_shared_and_per_model_batches(wing):
+    layer = wing.Dense(3, 4, models=5)
+    assert layer.forward(np.zeros((2, 3))).shape == (5, 2, 4)
+    assert layer.forward(np.zeros((5, 2, 3))).shape == (5, 2, 4)
+
+
+@pytest.mark.parametrize("pool", ["MaxPool2D", "AvgPool2D"])
+def test_pooling_an_empty_batch_gives_an_empty_batch_on_both_wings(pool):
+    """Pooling is per sample: no samples in, no samples out, forward and backward, both wings alike."""
+    from threadpoolctl import threadpool_limits
+
+    x = np.zeros((0, 3, 4, 4), np.float32)
+    for threads in (1, 2):  # the fast wing splits the batch over threads
+        with threadpool_limits(threads):
+            results = []
+            for wing in (ng, ng.fast):
+                layer = getattr(wing, pool)(2)
+                y = layer.forward(x)
+                dx = layer.backward(np.zeros((0, 3, 2, 2), np.float32))
+                results.append((y.shape, y.dtype, dx.shape, dx.dtype))
+            assert results[0] == results[1] == ((0, 3, 2, 2), np.float32, (0, 3, 4, 4), np.float32)
+
+
+# ------------------------------------------- issue 28, round 2: items 1 and 10 on the fast wing
+
+
+@WINGS
+def test_one_layer_object_used_twice_is_refused_on_both_wings(wing):
+    dense, act, conv = wing.Dense(3, 3), wing.Tanh(), wing.Conv2D(1, 1, 3, padding=1)
+    with pytest.raises(
+        ValueError, match=r"layer 2 is layer 0 again \(the same Dense\(3, 3\) object\).*new layer"
+    ):
+        ng.Sequential(dense, wing.Tanh(), dense)
+    with pytest.raises(ValueError, match=r"layer 3 is layer 1 again \(the same Tanh\(\) object\)"):
+        ng.Sequential(wing.Dense(3, 3), act, wing.Dense(3, 3), act)
+    with pytest.raises(
+        ValueError, match=r"layer 1\.branch\.0 is layer 0 again \(the same Conv2D\(1, 1, 3, padding=1\)"
+    ):
+        ng.Sequential(conv, ng.Residual(ng.Sequential(conv, wing.ReLU())))
+    pool = wing.MaxPool2D(2)
+    with pytest.raises(ValueError, match=r"layer 3 is layer 1 again \(the same MaxPool2D\(2\) object\)"):
+        ng.Sequential(wing.Conv2D(1, 1, 3, padding=1), pool, wing.Conv2D(1, 1, 3, padding=1), pool)
+
+
+def _small_cnn(wing, seed):
+    ng.seed(seed)
+    return ng.Sequential(
+        wing.Conv2D(1, 2, 3), wing.ReLU(), wing.MaxPool2D(2), wing.Flatten(), wing.Dense(18, 3), wing.Tanh()
+    )
+
+
+@pytest.mark.parametrize(
+    "source, target", [(ng.fast, ng), (ng, ng.fast)], ids=["fast-to-reference", "reference-to-fast"]
+)
+def test_a_checkpoint_moves_between_the_wings(tmp_path, source, target):
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    saved, net = _small_cnn(source, 1), _small_cnn(target, 2)
+    optimizer = ng.Adam(saved.parameters(), lr=0.01)
+    saved.zero_grad()
+    saved.forward(x)
+    saved.backward(np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32))
+    optimizer.step()
+    path = ng.save_checkpoint(tmp_path / "c.npz", saved, optimizer)
+    loaded_optimizer = ng.Adam(net.parameters(), lr=0.5)
+    ng.load_checkpoint(path, net, loaded_optimizer)
+    for name, array in saved.state_dict().items():
+        np.testing.assert_array_equal(net.state_dict()[name], array, strict=True)
+    assert loaded_optimizer.lr == 0.01
+    np.testing.assert_allclose(net.forward(x), saved.forward(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "source, target", [(ng.fast, ng), (ng, ng.fast)], ids=["fast-to-reference", "reference-to-fast"]
+)
+def test_a_checkpoint_of_another_activation_is_refused_across_the_wings(tmp_path, source, target):
+    from nanograd_ad.checkpoint import CheckpointMismatchError
+
+    path = ng.save_checkpoint(tmp_path / "c.npz", _small_cnn(source, 1))
+    other = ng.Sequential(
+        target.Conv2D(1, 2, 3),
+        target.Sigmoid(),
+        target.MaxPool2D(2),
+        target.Flatten(),
+        target.Dense(18, 3),
+        target.Tanh(),
+    )
+    before = other.state_dict()
+    with pytest.raises(CheckpointMismatchError, match=r"layer 1 is ReLU in the checkpoint but Sigmoid here"):
+        ng.load_checkpoint(path, other)
+    for name, array in before.items():
+        np.testing.assert_array_equal(other.state_dict()[name], array)

@@ -240,7 +240,8 @@ def test_training_sgd_adam_clipping_weight_decay_and_callbacks(tmp_path):
     assert host[0][0]["events"], "the switching rule should have switched at least once"
 
 
-def test_cnn_forward_and_backward():
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
+def test_cnn_forward_and_backward(wing):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
     y = np.array([0, 2, 1])
@@ -248,14 +249,14 @@ def test_cnn_forward_and_backward():
     def run():
         ng.seed(0)
         net = ng.Sequential(
-            ng.Conv2D(2, 3, 3, padding=1),
-            ng.ReLU(),
-            ng.MaxPool2D(2),
-            ng.Conv2D(3, 4, 2, stride=1),
-            ng.Tanh(),
-            ng.AvgPool2D(2),
-            ng.Flatten(),
-            ng.Dense(4, 3),
+            wing.Conv2D(2, 3, 3, padding=1),
+            wing.ReLU(),
+            wing.MaxPool2D(2),
+            wing.Conv2D(3, 4, 2, stride=1),
+            wing.Tanh(),
+            wing.AvgPool2D(2),
+            wing.Flatten(),
+            wing.Dense(4, 3),
         )
         loss = ng.SoftmaxCrossEntropy()
         out = net(backend.asarray(x))
@@ -550,12 +551,12 @@ def test_every_experiments_quick_run_on_the_device(name, strict_device, tmp_path
     assert (tmp_path / "out" / "results.json").exists()
 
 
-def _syncs_per_epoch(counts, train, **options):
-    """(syncs of the first epoch, of each later epoch) of ``fit`` on a 5-layer MLP."""
+def _syncs_per_epoch(counts, train, wing=ng, **options):
+    """(syncs of the first epoch, of each later epoch) of ``fit`` on a 5-layer MLP built from ``wing``."""
 
     def run(epochs):
         ng.seed(0)
-        net = ng.Sequential(ng.Dense(6, 5), ng.ReLU(), ng.Dense(5, 5), ng.Tanh(), ng.Dense(5, 3))
+        net = ng.Sequential(wing.Dense(6, 5), wing.ReLU(), wing.Dense(5, 5), wing.Tanh(), wing.Dense(5, 3))
         flow = GradientFlow()
         net.add_feedback(flow)
         counts.reset()
@@ -582,12 +583,13 @@ def _syncs_per_epoch(counts, train, **options):
     ],
     ids=["sgd", "sgd-momentum-l2-clip-value", "adam-clip-norm", "no-gradient-check"],
 )
-def test_sync_budget_one_read_per_training_step(strict_device, options):
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
+def test_sync_budget_one_read_per_training_step(strict_device, options, wing):
     """A step reads once (the loss and the gradient check in one copy); an epoch adds its
     loss and accuracy (2); labels are checked on the host, once; clip_norm reads nothing."""
     x, y = classes(n=64)
     steps = 64 // 8
-    first, later = _syncs_per_epoch(strict_device, (x, y), **options)
+    first, later = _syncs_per_epoch(strict_device, (x, y), wing, **options)
     assert later == steps + 2, f"{later} syncs per epoch of {steps} steps"
     assert first == steps + 2
 

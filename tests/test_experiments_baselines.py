@@ -7,7 +7,7 @@ import numpy as np
 import nanograd_ad as ng
 from nanograd_ad.cli import main
 from nanograd_ad.experiments import baselines, get
-from nanograd_ad.feedback import PseudoNormalize
+from nanograd_ad.pseudo_normalization import PseudoNormalize
 
 
 def test_registered():

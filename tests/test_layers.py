@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nanograd_ad as ng
-from nanograd_ad import layers
 from nanograd_ad.layers import col2im, im2col
 
 
@@ -74,15 +73,6 @@ def naive_pool_backward(x, delta, k, s, kind):
     return dx
 
 
-def loop_im2col(x, kh, kw, stride, h_out, w_out):
-    """The plain im2col: one strided slice copied per kernel offset."""
-    cols = np.empty((x.shape[0], h_out, w_out, kh, kw, x.shape[3]), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, :, i, j, :] = x[:, i : i + stride * h_out : stride, j : j + stride * w_out : stride, :]
-    return cols
-
-
 conv_cases = st.tuples(
     st.integers(1, 3),
     st.integers(1, 3),
@@ -96,15 +86,16 @@ conv_cases = st.tuples(
 )
 
 
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
 @settings(max_examples=30, deadline=None)
 @given(conv_cases)
-def test_conv_matches_naive_loops(case):
+def test_conv_matches_naive_loops(wing, case):
     n, c, o, k, s, p, h, w, seed = case
     if h + 2 * p < k or w + 2 * p < k:
         return
     rng = np.random.default_rng(seed)
     backend_dtype = np.float64
-    layer = ng.Conv2D(c, o, k, stride=s, padding=p).astype(backend_dtype)
+    layer = wing.Conv2D(c, o, k, stride=s, padding=p).astype(backend_dtype)
     x = rng.standard_normal((n, c, h, w))
     out = layer.forward(x)
     np.testing.assert_allclose(
@@ -129,15 +120,16 @@ pool_cases = st.tuples(
 )
 
 
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
 @settings(max_examples=30, deadline=None)
 @given(pool_cases, st.sampled_from(["max", "avg"]))
-def test_pooling_matches_naive_loops_and_finite_differences(case, kind):
+def test_pooling_matches_naive_loops_and_finite_differences(wing, case, kind):
     n, c, k, s, h, w, seed = case
     if h < k or w < k:
         return
     rng = np.random.default_rng(seed)
     x = distinct_values(rng, (n, c, h, w))
-    layer = ng.MaxPool2D(k, stride=s) if kind == "max" else ng.AvgPool2D(k, stride=s)
+    layer = wing.MaxPool2D(k, stride=s) if kind == "max" else wing.AvgPool2D(k, stride=s)
     op = np.max if kind == "max" else np.mean
     np.testing.assert_allclose(
         layer.forward(x), naive_pool(x, k, s, op), rtol=1e-12, atol=1e-14
@@ -146,9 +138,10 @@ def test_pooling_matches_naive_loops_and_finite_differences(case, kind):
     assert report.passed, str(report)
 
 
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
 @settings(max_examples=30, deadline=None)
 @given(pool_cases, st.sampled_from(["max", "avg"]), st.booleans())
-def test_pooling_backward_matches_naive_loops_ties_included(case, kind, channels_last):
+def test_pooling_backward_matches_naive_loops_ties_included(wing, case, kind, channels_last):
     """Inputs with many ties (a few integer levels): the error goes to the first maximum,
     for NCHW inputs and for the NHWC-in-memory views a convolution returns."""
     n, c, k, s, h, w, seed = case
@@ -158,84 +151,26 @@ def test_pooling_backward_matches_naive_loops_ties_included(case, kind, channels
     x = rng.integers(-1, 2, (n, c, h, w)).astype(np.float64)
     if channels_last:
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    layer = ng.MaxPool2D(k, stride=s) if kind == "max" else ng.AvgPool2D(k, stride=s)
+    layer = wing.MaxPool2D(k, stride=s) if kind == "max" else wing.AvgPool2D(k, stride=s)
     y = layer.forward(x)
     np.testing.assert_allclose(y, naive_pool(x, k, s, np.max if kind == "max" else np.mean), atol=1e-14)
     delta = rng.standard_normal(y.shape)
     np.testing.assert_allclose(layer.backward(delta), naive_pool_backward(x, delta, k, s, kind), atol=1e-14)
 
 
-def loop_col2im(cols, x_shape, stride):
-    """The plain col2im: every patch value added back to its input position, one at a time."""
-    n, h_out, w_out, kh, kw, _ = cols.shape
-    dx = np.zeros(x_shape)
-    for b, y, z, i, j in np.ndindex(n, h_out, w_out, kh, kw):
-        dx[b, y * stride + i, z * stride + j, :] += cols[b, y, z, i, j, :]
-    return dx
-
-
-@settings(max_examples=30, deadline=None)
-@given(conv_cases)
-def test_im2col_and_col2im_equal_the_plain_loops(case):
-    n, c, _, k, s, p, h, w, seed = case
-    h, w = h + 2 * p, w + 2 * p  # an already padded input
-    if h < k or w < k:
-        return
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, h, w)).transpose(0, 2, 3, 1)  # channels last, as Conv2D cuts it
-    h_out, w_out = (h - k) // s + 1, (w - k) // s + 1
-    np.testing.assert_array_equal(im2col(x, k, k, s, h_out, w_out), loop_im2col(x, k, k, s, h_out, w_out))
-    # into a view of a wider buffer, as Conv2D cuts [cols 1]: the patches fill the first K columns only
-    buffer = np.full((n * h_out * w_out, k * k * c + 1), 7.0)
-    im2col(x, k, k, s, h_out, w_out, out=buffer[:, :-1].reshape(n, h_out, w_out, k, k, c))
-    np.testing.assert_array_equal(
-        buffer[:, :-1], loop_im2col(x, k, k, s, h_out, w_out).reshape(-1, k * k * c)
-    )
-    np.testing.assert_array_equal(buffer[:, -1], 7.0)
-    cols = rng.standard_normal((n, h_out, w_out, k, k, c))
-    np.testing.assert_allclose(col2im(cols, x.shape, s), loop_col2im(cols, x.shape, s), rtol=1e-12, atol=0)
-
-
-def test_conv_in_blocks_of_the_batch_equals_naive_loops(monkeypatch):
-    """PATCH_BYTES small enough for one sample per block: the blocked products still give
-    the naive loops' output and gradients (one block is what the hypothesis cases see)."""
-    monkeypatch.setattr(layers, "PATCH_BYTES", 1)
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((3, 2, 5, 4))
-    layer = ng.Conv2D(2, 3, 3, stride=1, padding=1).astype(np.float64)
-    out = layer.forward(x)
-    np.testing.assert_allclose(out, naive_conv(x, layer.weight.data, layer.bias.data, 1, 1), rtol=1e-10)
-    delta = rng.standard_normal(out.shape)
-    dx = layer.backward(delta)
-    ndx, ndw, ndb = naive_conv_backward(x, layer.weight.data, delta, 1, 1)
-    np.testing.assert_allclose(dx, ndx, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(layer.weight.grad, ndw, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(layer.bias.grad, ndb, rtol=1e-10, atol=1e-12)
-
-
-def test_im2col_col2im_are_adjoint():
-    """<im2col(x), c> = <x, col2im(c)>: col2im is the exact transpose of im2col."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 3, 7, 6))
-    cols = im2col(x.transpose(0, 2, 3, 1), 3, 2, 2, 3, 3)
-    c = rng.standard_normal(cols.shape)
-    assert np.isclose(
-        (cols * c).sum(), (x.transpose(0, 2, 3, 1) * col2im(c, (2, 7, 6, 3), 2)).sum(), rtol=1e-12
-    )
-
-
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
 @pytest.mark.parametrize(
     "layer, shape",
     [
-        (lambda: ng.Dense(5, 4), (6, 5)),
-        (lambda: ng.Conv2D(2, 3, 3, stride=1, padding=1), (2, 2, 5, 5)),
-        (lambda: ng.Conv2D(2, 3, 2, stride=2, padding=0), (2, 2, 6, 5)),
-        (lambda: ng.Flatten(), (2, 3, 2, 2)),
+        (lambda wing: wing.Dense(5, 4), (6, 5)),
+        (lambda wing: wing.Conv2D(2, 3, 3, stride=1, padding=1), (2, 2, 5, 5)),
+        (lambda wing: wing.Conv2D(2, 3, 2, stride=2, padding=0), (2, 2, 6, 5)),
+        (lambda wing: wing.Flatten(), (2, 3, 2, 2)),
     ],
 )
-def test_layer_gradients_by_central_differences(layer, shape):
+def test_layer_gradients_by_central_differences(layer, shape, wing):
     x = np.random.default_rng(1).standard_normal(shape)
-    report = ng.check_layer(layer(), x, seed=3)
+    report = ng.check_layer(layer(wing), x, seed=3)
     assert report.passed, str(report)
 
 
@@ -265,22 +200,24 @@ def test_dense_ensemble_with_a_shared_input():
     np.testing.assert_allclose(ensemble.weight.grad[1], x.T @ np.ones((5, 2)))
 
 
-def test_dense_rejects_wrong_width_naming_both_shapes():
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
+def test_dense_rejects_wrong_width_naming_both_shapes(wing):
     with pytest.raises(ValueError, match=r"Dense\(64, 10\) expects input of shape \(N, 64\), got \(8, 63\)"):
-        ng.Dense(64, 10).forward(np.zeros((8, 63), np.float32))
+        wing.Dense(64, 10).forward(np.zeros((8, 63), np.float32))
 
 
-def test_layers_reject_integer_input_and_bad_arguments():
+@pytest.mark.parametrize("wing", [ng, ng.fast], ids=["reference", "fast"])
+def test_layers_reject_integer_input_and_bad_arguments(wing):
     with pytest.raises(TypeError, match="floating-point input, got dtype int64"):
-        ng.Dense(2, 2).forward(np.zeros((3, 2), np.int64))
+        wing.Dense(2, 2).forward(np.zeros((3, 2), np.int64))
     with pytest.raises(ValueError, match="expects input of shape \\(N, 3, H, W\\), got \\(3, 8, 8\\)"):
-        ng.Conv2D(3, 4, 3).forward(np.zeros((3, 8, 8), np.float32))
+        wing.Conv2D(3, 4, 3).forward(np.zeros((3, 8, 8), np.float32))
     with pytest.raises(ValueError, match="smaller than the kernel"):
-        ng.Conv2D(1, 1, 5).forward(np.zeros((1, 1, 3, 3), np.float32))
+        wing.Conv2D(1, 1, 5).forward(np.zeros((1, 1, 3, 3), np.float32))
     with pytest.raises(ValueError, match="kernel_size must be a positive int, got 0"):
-        ng.MaxPool2D(0)
+        wing.MaxPool2D(0)
     with pytest.raises(ValueError, match="padding must be an int ≥ 0, got -1"):
-        ng.Conv2D(1, 1, 3, padding=-1)
+        wing.Conv2D(1, 1, 3, padding=-1)
 
 
 def test_initializers_have_the_documented_scale():
@@ -302,6 +239,62 @@ def test_initializers_have_the_documented_scale():
         init.draw("glorot", (2,), 1, 1)
 
 
+INITIALIZER_CASES = [*sorted(__import__("nanograd_ad").init.INITIALIZERS), "uniform(-2, 3)"]
+
+
+@pytest.mark.parametrize("name", INITIALIZER_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 2**16 + 7), (5,), (0, 4)])
+def test_drawing_in_a_dtype_gives_the_float64_draw_cast_bit_for_bit(name, dtype, shape):
+    """draw(..., dtype) fills the array chunk by chunk; the values (and what the generator
+    draws next) equal one float64 draw of the whole shape, cast — today's numbers."""
+    from nanograd_ad import init
+
+    initializer = init.uniform(-2, 3) if name.startswith("uniform") else init.INITIALIZERS[name]
+    old_rng, new_rng = np.random.default_rng(11), np.random.default_rng(11)
+    expected = np.asarray(initializer(shape, 7, 5, old_rng)).astype(dtype)
+    drawn = init.draw(initializer, shape, 7, 5, new_rng, dtype)
+    assert drawn.dtype == dtype and drawn.shape == shape
+    np.testing.assert_array_equal(drawn, expected, strict=True)
+    assert new_rng.random() == old_rng.random()
+
+
+def test_a_seed_gives_the_same_dense_as_one_float64_draw_cast():
+    """The network a seed gave before chunked drawing: U(−1/√D_in, 1/√D_in) drawn whole in float64."""
+    ng.seed(3)
+    layer = ng.Dense(300, 500)  # 150 000 weights: three chunks
+    rng, bound = np.random.default_rng(3), 1 / np.sqrt(300)
+    np.testing.assert_array_equal(
+        layer.weight.data, rng.uniform(-bound, bound, (300, 500)).astype(np.float32)
+    )
+    np.testing.assert_array_equal(layer.bias.data, rng.uniform(-bound, bound, (500,)).astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: ng.Dense(1024, 1024), lambda: ng.Conv2D(256, 256, 3), lambda: ng.Dense(256, 256, models=8)],
+    ids=["Dense", "Conv2D", "EnsembleDense"],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_building_a_layer_peaks_at_its_weights_and_gradients(build, dtype):
+    """Issue 28: float32 layers peaked at 4× their weight (drawn whole in float64, then cast);
+    now at weight + gradient, plus one chunk of float64 draws (512 KiB)."""
+    import tracemalloc
+
+    from nanograd_ad import backend, init
+
+    backend.set_default_dtype(dtype)
+    try:
+        tracemalloc.start()
+        layer = build()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        backend.set_default_dtype("float32")
+    held = sum(p.data.nbytes + p.grad.nbytes for p in layer.parameters())
+    assert peak <= held + 8 * init.CHUNK + 2**16, f"peak {peak / 2**20:.2f} MiB, held {held / 2**20:.2f} MiB"
+
+
 def test_same_seed_same_network_and_numbers():
     def run():
         ng.seed(123)
@@ -320,45 +313,38 @@ def test_same_seed_same_network_and_numbers():
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_conv_scratch_arrays_are_reused_per_thread_and_never_shared():
-    import threading
-
-    first = layers._scratch("test", (4, 5), np.float32)
-    again = layers._scratch("test", (2, 5), np.float32)  # smaller: the same memory
-    assert np.shares_memory(first, again)
-    other = {}
-    worker = threading.Thread(target=lambda: other.update(a=layers._scratch("test", (4, 5), np.float32)))
-    worker.start()
-    worker.join()
-    assert not np.shares_memory(first, other["a"])  # another thread has its own
-    big = (layers.PATCH_BYTES // 2 + 1, 4)  # over 2 · PATCH_BYTES of float32: a new array each time
-    assert not np.shares_memory(
-        layers._scratch("test", big, np.float32), layers._scratch("test", big, np.float32)
-    )
+def loop_im2col_nchw(x, k, stride, h_out, w_out):
+    """The plain im2col: every patch copied one output pixel at a time, as rows (c, i, j)."""
+    n, c = x.shape[:2]
+    cols = np.empty((n, h_out, w_out, c * k * k))
+    for b, y, z in np.ndindex(n, h_out, w_out):
+        cols[b, y, z] = x[b, :, y * stride : y * stride + k, z * stride : z * stride + k].ravel()
+    return cols.reshape(n * h_out * w_out, c * k * k)
 
 
-def test_two_convolutions_sharing_the_scratch_arrays_equal_naive_loops():
-    """Two layers of different widths, one after the other, forward and backward twice: each
-    cuts its patches into the same scratch arrays and still gives the naive loops' numbers."""
-    rng = np.random.default_rng(5)
-    x = rng.standard_normal((3, 2, 6, 5))
-    first = ng.Conv2D(2, 4, 3, padding=1).astype(np.float64)
-    second = ng.Conv2D(4, 3, 2, stride=2, bias=False).astype(np.float64)
-    for _ in range(2):
-        z1 = first.forward(x)
-        z2 = second.forward(z1)
-        np.testing.assert_allclose(z1, naive_conv(x, first.weight.data, first.bias.data, 1, 1), rtol=1e-10)
-        np.testing.assert_allclose(z2, naive_conv(z1, second.weight.data, np.zeros(3), 2, 0), rtol=1e-10)
-    delta = rng.standard_normal(z2.shape)
-    for layer in (first, second):
-        for p in layer.parameters():
-            p.zero_grad()
-    dz1 = second.backward(delta)
-    dx = first.backward(dz1)
-    want_dz1, want_dw2, _ = naive_conv_backward(z1, second.weight.data, delta, 2, 0)
-    want_dx, want_dw1, want_db1 = naive_conv_backward(x, first.weight.data, dz1, 1, 1)
-    np.testing.assert_allclose(dz1, want_dz1, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(second.weight.grad, want_dw2, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(dx, want_dx, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(first.weight.grad, want_dw1, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(first.bias.grad, want_db1, rtol=1e-10, atol=1e-12)
+def loop_col2im_nchw(cols, x_shape, k, stride, h_out, w_out):
+    """The plain col2im: every patch value added back to its input position, one patch at a time."""
+    n, c = x_shape[:2]
+    dx = np.zeros(x_shape)
+    rows = cols.reshape(n, h_out, w_out, c, k, k)
+    for b, y, z in np.ndindex(n, h_out, w_out):
+        dx[b, :, y * stride : y * stride + k, z * stride : z * stride + k] += rows[b, y, z]
+    return dx
+
+
+@settings(max_examples=30, deadline=None)
+@given(conv_cases)
+def test_reference_im2col_and_col2im_equal_the_plain_loops_and_are_adjoint(case):
+    n, c, _, k, s, p, h, w, seed = case
+    h, w = h + 2 * p, w + 2 * p  # an already padded input
+    if h < k or w < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    h_out, w_out = (h - k) // s + 1, (w - k) // s + 1
+    cols = im2col(x, k, s, h_out, w_out)
+    np.testing.assert_array_equal(cols, loop_im2col_nchw(x, k, s, h_out, w_out))
+    g = rng.standard_normal(cols.shape)
+    back = col2im(g, x.shape, k, s, h_out, w_out)
+    np.testing.assert_allclose(back, loop_col2im_nchw(g, x.shape, k, s, h_out, w_out), rtol=1e-12, atol=1e-15)
+    assert np.isclose((cols * g).sum(), (x * back).sum(), rtol=1e-12)  # <im2col(x), g> = <x, col2im(g)>

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nanograd_ad as ng
-from nanograd_ad import threads
+from nanograd_ad.fast import threads
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -81,7 +81,7 @@ def test_the_core_imports_without_threadpoolctl():
     code = (
         "import sys; sys.modules['threadpoolctl'] = None\n"
         "import numpy as np, nanograd_ad as ng\n"
-        "from nanograd_ad import threads\n"
+        "from nanograd_ad.fast import threads\n"
         "assert threads.thread_count() == 1\n"
         "net = ng.Sequential(ng.Conv2D(1, 2, 3), ng.ReLU(), ng.MaxPool2D(2))\n"
         "out = net(np.ones((4, 1, 6, 6), np.float32))\n"

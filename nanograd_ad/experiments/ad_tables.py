@@ -141,7 +141,7 @@ TASKS = {
 
 def make_activation(variant: str, k: float = 3.5):
     """The activation layer of a variant (a paper column name)."""
-    from ..activations import ISigmoid, LeakyReLU, ReLU, Sigmoid
+    from ..fast.activations import ISigmoid, LeakyReLU, ReLU, Sigmoid
 
     makers = {
         "AD ReLU": lambda: ReLU(derivative="ad", k=k),
@@ -158,7 +158,7 @@ def make_activation(variant: str, k: float = 3.5):
 
 def build_net(name: str, variant: str, depth: int, hyper: HyperSet, k: float = 3.5):
     """The single n-layer width-2 network of a cell (n = ``depth`` Dense layers)."""
-    from ..layers import Dense
+    from ..fast.layers import Dense
     from ..network import Sequential
 
     task = TASKS[name]

@@ -52,11 +52,12 @@ BATCH = 50
 
 def build(variant: str, depth: int, width: int, inputs: int, classes: int):
     """The network of a variant: ``depth`` tanh layers of ``width``, one Dense output layer."""
-    from ..activations import Tanh
-    from ..feedback import PseudoNormalize
-    from ..layers import Dense, Layer
+    from ..fast.activations import Tanh
+    from ..fast.layers import Dense
+    from ..layers import Layer
     from ..network import Sequential
     from ..normalization import BatchNorm1D
+    from ..pseudo_normalization import PseudoNormalize
     from ..residual import Residual
 
     if variant not in VARIANTS:

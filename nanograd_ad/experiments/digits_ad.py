@@ -66,7 +66,7 @@ def add_arguments(parser) -> None:
 
 def make_activation(variant: str, k: float = 3.5):
     """The activation layer of a variant."""
-    from ..activations import LeakyReLU, ReLU
+    from ..fast.activations import LeakyReLU, ReLU
 
     if variant == "relu":
         return ReLU()
@@ -79,7 +79,7 @@ def make_activation(variant: str, k: float = 3.5):
 
 def build_net(variant: str, input_shape: tuple, num_classes: int, k: float = 3.5):
     """The CNN for per-sample inputs (C, H, W); the Dense input is read from the shapes."""
-    from ..layers import Conv2D, Dense, Flatten, MaxPool2D
+    from ..fast.layers import Conv2D, Dense, Flatten, MaxPool2D
     from ..network import Sequential
 
     channels = input_shape[0]

@@ -259,8 +259,8 @@ def add_depth_arguments(parser) -> None:
 def deep_mlp(depth: int, width: int, inputs: int, classes: int):
     """Dense(inputs, width) → tanh → … (``depth`` tanh layers) → Dense(width, classes);
     LeCun normal, zero biases."""
-    from ..activations import Tanh
-    from ..layers import Dense
+    from ..fast.activations import Tanh
+    from ..fast.layers import Dense
     from ..network import Sequential
 
     layers, fan_in = [], inputs

@@ -38,7 +38,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal
 
-from . import _openblas, backend
+from .. import backend
+from . import _openblas
 
 if TYPE_CHECKING:
     from threadpoolctl import ThreadpoolController
@@ -94,7 +95,7 @@ def over_batch(work: Callable[[int, int], object], n: int, sample_bytes: int = 0
     ⌊CACHE_BYTES / sample_bytes⌋ samples (at least one), called one after another.
     """
     global _pool
-    chunk = max(1, CACHE_BYTES // sample_bytes) if sample_bytes > 0 else n
+    chunk = max(1, CACHE_BYTES // sample_bytes) if sample_bytes > 0 else max(1, n)  # n = 0: no call
 
     def blocks(start: int, stop: int) -> None:
         for first in range(start, stop, chunk):

@@ -1,7 +1,8 @@
 """Shorten the busy-wait of OpenBLAS's idle worker threads, before NumPy loads OpenBLAS.
 
-Imported first by ``nanograd_ad/__init__.py``; :mod:`nanograd_ad.threads` says why and
-:func:`nanograd_ad.threads.blas_wait` whether it took effect. Imports no NumPy itself.
+Imported first by ``nanograd_ad/fast/__init__.py``, which the package imports first;
+:mod:`nanograd_ad.fast.threads` says why and
+:func:`nanograd_ad.fast.threads.blas_wait` whether it took effect. Imports no NumPy itself.
 """
 
 import os
