@@ -304,3 +304,18 @@ def test_resnet50_at_a_tiny_width_runs_through_the_experiment(tmp_path, capsys, 
     run = results["runs"][1]
     assert len(run["history"]["epoch"]) == 15 and len(run["selected"]) == 2  # two analyses: epochs 2, 11
     assert results["paper"]["model"] == "ResNet-50, CIFAR-10"
+
+
+def test_the_grid_is_a_list_of_points_with_a_threshold_only_for_the_measures_and_one_repeat():
+    from nanograd_ad.experiments.runner import cells_of, unit_key
+
+    s = {"seed": 5, "runs": 2, "variants": ["original", "G'-case1"], "threshold_values": [1.0, 2.0]}
+    points = cells_of(experiment.grid(s))
+    assert points[:4] == [
+        {"seed": 5, "variant": "original"},
+        {"seed": 5, "variant": "G'-case1", "threshold": 1.0},
+        {"seed": 5, "variant": "G'-case1", "threshold": 2.0},
+        {"seed": 5, "variant": "original", "repeat": True},
+    ]
+    assert len(points) == 8 and points[4]["seed"] == 6
+    assert unit_key(points[1]) == "seed=5,threshold=1.0,variant=Gp-case1"  # a file name: G′ spelled Gp

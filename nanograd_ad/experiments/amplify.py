@@ -219,6 +219,8 @@ MODELS = ("small-vgg", "vgg19", "resnet18", "resnet34", "resnet50", "resnet101")
 PAPER_MODELS = MODELS[1:]
 #: the paper's deep models: params₂ and the deep-model thresholds
 DEEP_MODELS = ("resnet50", "resnet101")
+
+
 def build_net(
     input_shape: tuple,
     num_classes: int,
@@ -644,8 +646,9 @@ def settings(config: ExperimentConfig) -> dict:
 
 def phases_of(s: dict) -> list:
     """The phases of the settings: params₁ scaled (`paper_phases`), or for the deep models
-    params₂ scaled (``scale_phases(PARAMS_DEEP, epochs)``, its rates and factor replaced by
-    ``--lr``, ``--lr-drop`` and ``--factor`` where they differ from the paper's)."""
+    params₂ scaled (``scale_phases(PARAMS_DEEP, epochs)``) with the rates η = ``--lr`` and
+    η·``--lr-drop`` and the factor ``--factor`` (their defaults, 0.1, 0.1 and 2, give the
+    paper's 0.1, 0.01 and 2)."""
     from ..amplify import PARAMS_DEEP, scale_phases
 
     if s["model"] not in DEEP_MODELS:
@@ -784,8 +787,10 @@ NOTES: list[str | Callable[[dict], str]] = [
     "(acc / mean ± std: over seeds, for G/G′ at the best t; best run: the best single run;",
     " best test accuracy over the epochs, the best t and the best run: the paper's measure,",
     " Tables 3-4; all select on the test set, as the paper did)",
-    lambda s: f"(paper column: {paper_row(s['model'], s['data'])['model']}"
-    + (")" if s["data"] in PAPER and s["model"] != "small-vgg" else ": for scale, not like for like)"),
+    lambda s: (
+        f"(paper column: {paper_row(s['model'], s['data'])['model']}"
+        + (")" if s["data"] in PAPER and s["model"] != "small-vgg" else ": for scale, not like for like)")
+    ),
 ]
 
 
@@ -893,13 +898,16 @@ def _paper(entry: dict, point: dict, s: dict) -> str:
 REPORT = [
     Column("best_threshold", "best t", fmt=".2f"),
     Column("mean_std", lambda s: "mean ± std %" if s["runs"] > 1 else "acc %", of=_mean_std),
-    Column("mean_over_t", "mean over t %", of=lambda e, *_: 100 * e.get("mean_over_thresholds", math.nan),
-           fmt=".2f"),
+    Column(
+        "mean_over_t",
+        "mean over t %",
+        of=lambda e, *_: 100 * e.get("mean_over_thresholds", math.nan),
+        fmt=".2f",
+    ),
     Column("best_run", "best run %", of=_best_run),
     Column("wall_s_median", "run wall s", fmt=".1f"),
     Column("paper", "paper %", of=_paper),
 ]
-
 
 
 AMPLIFY = declare(Declaration(

@@ -5,9 +5,9 @@ An experiment declares (`Declaration`):
 
     settings(config) -> dict       every effective setting, from the options (quick/full)
     grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]}
-    load(settings) -> data         the data, loaded once per process
                                    (or the points themselves, a list of dicts, in order,
                                    where the grid is not a cross product)
+    load(settings) -> data         the data, loaded once per process
     cell(settings, data, **cell)   trains one point of the grid, returns a dict (one run)
     report                         the table's columns: `Measure` (aggregated over the seeds,
                                    also the cell's summary in results.json) and `Column`
