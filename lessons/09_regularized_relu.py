@@ -49,8 +49,10 @@ except ImportError as err:
     raise ImportError(
         "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
         '    pip install -e ".[lessons]"\n'
-        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
-        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "or, in a hosted notebook (Colab, Binder, a JupyterHub), install the wheel your course\n"
+        "shares (built with `pip wheel --no-deps -w dist .`; see the site's page 'Running the\n"
+        "lessons on a hosted service', docs/hosted.md) in a cell:\n"
+        '    %pip install "nanograd_ad-0.1.0-py3-none-any.whl[lessons]"\n'
         "and restart the kernel."
     ) from err
 print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
@@ -246,7 +248,7 @@ save(fig, "09_activation_scale")
 # scale changes by a modest factor per layer — here it shrinks by about 2×. With the
 # paper's initial weights, uniform in $[-1, 1]$, it *grows* layer by layer instead, the
 # effect the paper sets out to correct (set `PAPER_INIT = True`). The regularized ReLU
-# shrinks the scale by roughly its $r_l pprox 1/100$ per layer in both cases: the
+# shrinks the scale by roughly its $r_l \approx 1/100$ per layer in both cases: the
 # coefficient *over*-corrects, and that is why the paper must magnify its input. By how
 # much? Section 3 answers it exactly.
 #
