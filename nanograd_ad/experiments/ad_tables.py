@@ -660,7 +660,7 @@ def declaration(name: str, description: str) -> Declaration:
         after=complete_cells,
         split=runs_and_facts,
         intro=intro,
-        paper_numbers=lambda: {"table": task.table, "rows": paper_rows(task.table)},
+        paper_numbers=lambda settings: {"table": task.table, "rows": paper_rows(task.table)},
         summary_of=summary_of,
         inner="seed",
     )

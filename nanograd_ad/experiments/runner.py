@@ -6,7 +6,9 @@ An experiment declares (`Declaration`):
     settings(config) -> dict       every effective setting, from the options (quick/full)
     grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]};
                                    an axis' values may depend on the outer axes (a function
-                                   of their point): {"set": ["A", "B"], "depth": DEPTHS.get}
+                                   of their point): {"set": ["A", "B"], "depth": DEPTHS.get};
+                                   or the points themselves, a list of dicts, in order,
+                                   where the grid is not a cross product
     load(settings) -> data         the data, loaded once per process
     cell(settings, data, **cell)   trains one point of the grid, returns a dict (one run)
     report                         the table's columns: `Measure` (aggregated over the seeds,
@@ -146,32 +148,35 @@ class Declaration:
     after(outcome):  timings that must not run inside units, tables of its own
     summary_of(outcome):  results.json's summary, when it is not the cells' summaries by
              label (e.g. a list of cells with their axes)
-    protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
-    notes:   lines printed under the table
-    paper_numbers:  the paper's numbers for results.json (or a function returning them,
-             read when the experiment runs)"""
+    protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's; or
+             a function of the settings (the paper's protocol for the model that ran)
+    notes:   lines printed under the table (a line may be a function of the settings)
+    paper_numbers: the paper's numbers for results.json (or a function of the settings,
+             called when the experiment runs)
+    shown:   the axes the table prints (default: every axis of a cell but the seed)"""
 
     name: str
     description: str
     paper: str | None
     options: Callable[[Any], None] | None
     settings: Callable[[ExperimentConfig], dict]
-    grid: Callable[[dict], dict[str, list]]
+    grid: Callable[[dict], dict[str, list] | list[dict]]
     load: Callable[[dict], Any]
     cell: Callable[..., dict | list[dict]]
     report: Sequence[Measure | Column]
     plots: Sequence[Callable[[Outcome], None]] = ()
     describe: Callable[[dict], str] | None = None
-    protocol: str | None = None
-    notes: Sequence[str] = ()
+    protocol: str | Callable[[dict], str] | None = None
+    notes: Sequence[str | Callable[[dict], str]] = ()
     after: Callable[[Outcome], None] | None = None
     split: Callable[[dict], tuple[dict | list[dict], Any]] | None = None
     intro: Callable[[dict], str] | None = None
-    paper_numbers: dict | list | Callable[[], dict | list] | None = None
+    paper_numbers: dict | list | Callable[[dict], dict | list] | None = None
     summary_of: Callable[[Outcome], Any] | None = None
     label: Callable[[dict], str] | None = None
     names: dict = field(default_factory=dict)
     inner: str | None = None
+    shown: Sequence[str] | None = None
 
     @property
     def module(self) -> str:
@@ -202,13 +207,16 @@ def declare(declaration: Declaration) -> Declaration:
 
 def unit_key(cell: dict) -> str:
     """A unit's key: every axis as ``name=value``, sorted by name (``seed=3,variant=pn``);
-    spaces become underscores (the key is a file name)."""
-    return ",".join(f"{name}={cell[name]}".replace(" ", "_") for name in sorted(cell))
+    spaces become underscores and a prime ``p`` (``G'`` → ``Gp``: the key is a file name)."""
+    return ",".join(f"{name}={cell[name]}".replace(" ", "_").replace("'", "p") for name in sorted(cell))
 
 
-def cells_of(grid: dict[str, Any]) -> list[dict]:
+def cells_of(grid: dict[str, Any] | list[dict]) -> list[dict]:
     """The cross product of the axes, the first axis outermost; an axis given as a function
-    takes, for each point of the axes before it, the values it returns for that point."""
+    takes, for each point of the axes before it, the values it returns for that point.
+    A list of points is taken as it is."""
+    if isinstance(grid, list):
+        return [dict(point) for point in grid]
     cells: list[dict] = [{}]
     for name, values in grid.items():
         cells = [{**cell, name: value} for cell in cells for value in axis_values(values, cell)]
@@ -304,10 +312,11 @@ def table(declaration: Declaration, groups: dict, summary: dict, settings: dict)
     shown = [c for c in declaration.report if heads[c.key] is not None]
     rows, axes = [], []
     for label, (point, runs) in groups.items():
-        axes = list(point)
+        axes = list(point) if declaration.shown is None else list(declaration.shown)
         row = {
             k: declaration.names.get(k, {}).get(v, f"{v:g}" if isinstance(v, float) else v)
             for k, v in point.items()
+            if k in axes
         }
         row.update({c.key: c.cell(summary[label], runs, point, settings) for c in shown})
         rows.append(row)
@@ -329,6 +338,11 @@ def wrap_table(rows: list[dict], columns: list, width: int = TABLE_WIDTH, keep: 
     return text
 
 
+def given(value, settings: dict):
+    """A declared value, or what a declared function of the settings gives for these settings."""
+    return value(settings) if callable(value) else value
+
+
 def plural(count: int, noun: str) -> str:
     """ "1 seed", "3 seeds": the noun in the plural only when the count is not 1."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
@@ -342,7 +356,8 @@ def header(declaration: Declaration, settings: dict, groups: dict, data=None) ->
     if settings.get("epochs") is not None:
         text += f" × {plural(settings['epochs'], 'epoch')}"
     if settings.get("quick"):
-        text += f"\nquick run: shorter than the paper's protocol ({declaration.protocol or 'none given'})"
+        protocol = given(declaration.protocol, settings)
+        text += f"\nquick run: shorter than the paper's protocol ({protocol or 'none given'})"
     return text
 
 
@@ -392,7 +407,7 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     print()
     print(table(declaration, groups, summary, settings))
     for note in declaration.notes:
-        print(note)
+        print(given(note, settings))
     for plot in declaration.plots:
         plot(outcome)
     _DATA.clear()  # the driver keeps no data set past its run
@@ -404,8 +419,7 @@ def write_outcome(
 ) -> dict:
     """results.json: the runs, the summary (as the declaration shapes it), the paper's numbers."""
     summary = outcome.summary if declaration.summary_of is None else declaration.summary_of(outcome)
-    paper = declaration.paper_numbers
-    paper = paper() if callable(paper) else paper
+    paper = given(declaration.paper_numbers, outcome.settings)
     return write_results(config, declaration.name, outcome.runs, summary, started=started, paper=paper)
 
 
