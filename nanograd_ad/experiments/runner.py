@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from .common import (
     format_table,
     format_value,
     mean_std,
+    new_run,
     run_units,
     write_results,
 )
@@ -378,6 +380,7 @@ class Outcome:
 def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     """Build the units from the grid, run them, print the table, write results.json, plot."""
     started = time.perf_counter()
+    new_run()  # notes (e.g. "matplotlib is not installed") are printed once per run
     settings = effective_settings(declaration, config)
     cells = cells_of(declaration.grid(settings))
     data = load_once(declaration, settings)
@@ -395,6 +398,7 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     if declaration.describe is not None:
         for result in runs:
             print("  " + declaration.describe(result))
+    print_divergence(runs, cells, data)
     groups = group(runs, cells, declaration.label)
     summary, points = summaries(declaration.measures, groups)
     outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs], points)
@@ -417,6 +421,41 @@ def write_outcome(
     summary = outcome.summary if declaration.summary_of is None else declaration.summary_of(outcome)
     paper = given(declaration.paper_numbers, outcome.settings)
     return write_results(config, declaration.name, outcome.runs, summary, started=started, paper=paper)
+
+
+#: A classifier's training loss above this many times ln C (the loss of a uniform guess over
+#: C classes) has blown up: the run diverged even where every number stayed finite.
+DIVERGED_LOSS_FACTOR = 10.0
+
+
+def diverged(run: dict, num_classes: int | None) -> str | None:
+    """Why ``run`` diverged, or None: it says so (``run["diverged"]``, a non-finite loss
+    stopped it), or its final training loss is non-finite or above
+    `DIVERGED_LOSS_FACTOR` · ln C (classifiers only; read from ``run["history"]["train_loss"]``,
+    else ``run["final_train_loss"]`` or the last of ``run["train_loss"]``)."""
+    if run.get("diverged"):
+        return "a non-finite loss stopped it"
+    history = run.get("history")
+    losses = history.get("train_loss") if isinstance(history, dict) else None
+    if losses is None:
+        losses = run.get("train_loss", [run.get("final_train_loss")])
+    last = losses[-1] if isinstance(losses, list) and losses else losses
+    if not isinstance(last, (int, float)) or isinstance(last, bool) or not num_classes or num_classes < 2:
+        return None
+    bound = DIVERGED_LOSS_FACTOR * math.log(num_classes)
+    if not math.isfinite(last) or last > bound:
+        return f"training loss {last:.4g} > {DIVERGED_LOSS_FACTOR:g} × ln {num_classes} = {bound:.3g}"
+    return None
+
+
+def print_divergence(runs: list[dict], cells: list[dict], data) -> None:
+    """One notice naming the runs that diverged (`diverged`), if any."""
+    num_classes = getattr(data, "num_classes", None)
+    found = [(unit_key(cell), why) for run, cell in zip(runs, cells) if (why := diverged(run, num_classes))]
+    if found:
+        print(f"\nDIVERGED: {len(found)} of {plural(len(runs), 'run')} (lower the learning rate):")
+        for key, why in found:
+            print(f"  {key}: {why}")
 
 
 def flatten(results: list, cells: list[dict], inner: str | None) -> tuple[list[dict], list[dict]]:
