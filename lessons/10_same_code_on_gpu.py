@@ -438,6 +438,24 @@ with ng.checking(3, "step_time"):
         },
     )
     ng.check("calls of step()", clock.calls, 7)
+    ### BEGIN HIDDEN TESTS
+    # An even number of timed steps (the median is the mean of the middle two), one warm-up step;
+    # then no warm-up at all.
+    hidden_clock = ScriptedClock([0.4, 0.020, 0.024, 0.018, 0.200])
+    ng.check(
+        "median_step_time(..., repeats=4, warmup=1): an even number of timed steps",
+        median_step_time(hidden_clock.step, repeats=4, warmup=1, clock=hidden_clock),
+        0.022,
+        hints={"the upper of the two middle steps: for an even count the median is their mean": 0.024},
+    )
+    ng.check("calls of step() with warmup=1", hidden_clock.calls, 5)
+    hidden_clock = ScriptedClock([0.3, 0.1, 0.2])
+    ng.check(
+        "median_step_time(..., repeats=3, warmup=0)",
+        median_step_time(hidden_clock.step, repeats=3, warmup=0, clock=hidden_clock),
+        0.2,
+    )
+    ### END HIDDEN TESTS
 
 
 # %% [markdown]
@@ -613,6 +631,18 @@ with ng.checking(4, "agreement"):
                 / 4.0,
             },
         )
+    ### BEGIN HIDDEN TESTS
+    # Yours' largest entry is not the reference's: the scale must come from the reference.
+    hidden_reference = np.array([[2.0, -1.0], [0.5, 0.0]])
+    hidden_yours = np.array([[2.5, -1.0], [0.5, 0.0]])
+    hidden_label = "largest_relative_difference(yours larger than the reference, reference)"
+    ng.check(
+        hidden_label,
+        call(hidden_label, largest_relative_difference, hidden_yours, hidden_reference),
+        0.25,
+        hints={"divided by max |yours| instead of max |reference|": 0.2},
+    )
+    ### END HIDDEN TESTS
 
 
 # %% [markdown]
