@@ -759,6 +759,30 @@ with ng.checking(5, "float64_copy"):
     for name, value in probe_before.items():  # float32 → float64 is exact: no tolerance
         ng.check(f"probe after float64_copy(probe)[{name!r}]", probe_after[name], value, rtol=1e-15, atol=0.0)
         ng.check(f"float64_copy(probe)[{name!r}]", copied[name], value, rtol=1e-15, atol=0.0)
+    ### BEGIN HIDDEN TESTS
+    # Another network (tanh, other widths): the copy follows the network handed in, not build_net().
+    hidden_net = ng.Sequential(ng.Dense(FEATURES, 5), ng.Tanh(), ng.Dense(5, 3))
+    hidden_net.build((FEATURES,))
+    hidden_net = hidden_net.astype(np.float32).to(device)
+    hidden_before = to_host({name: p.data for name, p in hidden_net.named_parameters()})
+    hidden_label = "float64_copy(a tanh network)"
+    try:
+        hidden_copy = call(hidden_label, float64_copy, hidden_net)
+    except (ng.CheckError, NotImplementedError):
+        raise
+    except Exception as err:
+        raise ng.CheckError(
+            f"check '{hidden_label}' failed: it raised {type(err).__name__}: {err}\n"
+            "  hint: copy the network handed in (copy.deepcopy), whatever its layers, not build_net()",
+            hidden_label,
+            hint="copy the network handed in",
+        ) from err
+    hidden_copied = {name: p.data for name, p in hidden_copy.named_parameters()}
+    hidden_like = {name: value.astype(np.float64) for name, value in hidden_before.items()}
+    check_placement(hidden_label, hidden_copied, device, hidden_like)
+    for name, value in hidden_before.items():
+        ng.check(f"{hidden_label}[{name!r}]", hidden_copied[name], value, rtol=1e-15, atol=0.0)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # With it, one central difference by hand in each precision, against the float64 backward

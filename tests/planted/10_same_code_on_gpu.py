@@ -259,6 +259,17 @@ MISTAKES = {
             array="float64_copy(probe)['0.weight']",
             code="def float64_copy(net):\n    return build_net().to(backend.name()).astype(np.float64)\n",
         ),
+        dict(  # passes the visible check (its probe is a build_net()); a hidden test catches it
+            what="a fresh build_net() with the network's parameters loaded into it",
+            array="float64_copy(a tanh network)",
+            hint="copy the network handed in",
+            code=(
+                "def float64_copy(net):\n"
+                "    fresh = build_net().to(backend.name()).astype(np.float64)\n"
+                "    fresh.load_state_dict(net.state_dict())\n"
+                "    return fresh\n"
+            ),
+        ),
     ],
 }
 
