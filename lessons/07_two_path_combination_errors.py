@@ -177,6 +177,43 @@ with ng.checking(1, "two_path"):
             f"∂C/∂W^{l} (two paths)", grads[l], two.layers[2 * (l - 1)].weight.grad, rtol=1e-10, atol=1e-15
         )
     print("your local and carried errors and every gradient equal the library's")
+    ### BEGIN HIDDEN TESTS
+    import copy
+
+    # Five other samples (another batch size), through a copy of the library's two-path network.
+    hidden_two, hidden_rule = copy.deepcopy((two, two_rule))
+    hidden_x = np.random.default_rng(71).standard_normal((5, 3))
+    hidden_y = np.array([2, 0, 1, 1, 2])
+    hidden_two.zero_grad()
+    hidden_loss = ng.SoftmaxCrossEntropy()
+    hidden_loss.forward(hidden_two(hidden_x), hidden_y)
+    hidden_two.backward(hidden_loss.backward())
+    hidden_local, hidden_carried, hidden_grads = two_path_errors(hidden_x, hidden_y)
+    for l in sorted(PN, reverse=True):
+        index = 2 * l - 1
+        ng.check(
+            f"local error e^{l} of 5 other samples",
+            hidden_local[l],
+            hidden_rule.local_error[index],
+            rtol=1e-10,
+            atol=1e-15,
+        )
+        ng.check(
+            f"carried error c^{l} of 5 other samples",
+            hidden_carried[l],
+            hidden_rule.carried_error[index],
+            rtol=1e-10,
+            atol=1e-15,
+        )
+    for l in range(L, 0, -1):
+        ng.check(
+            f"∂C/∂W^{l} of 5 other samples",
+            hidden_grads[l],
+            hidden_two.layers[2 * (l - 1)].weight.grad,
+            rtol=1e-10,
+            atol=1e-15,
+        )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exactly the scalar.** The carried error is the local one divided by one number per

@@ -283,6 +283,35 @@ with ng.checking(3, "product_of_r"):
         atol=1e-300,
     )
     print(f"Π r = {product_of_r(regularized):.4g} = 1/{1 / product_of_r(regularized):.4g}")
+    ### BEGIN HIDDEN TESTS
+    # Another network: dense layers only, a plain ReLU between two regularized ones; and one with none.
+    hidden_rng = np.random.default_rng(94)
+    hidden_weights = [hidden_rng.standard_normal(shape) for shape in ((5, 6), (6, 4), (4, 3), (3, 2))]
+    hidden_nets = {}
+    for hidden_name, hidden_act in (("plain", ng.ReLU), ("regularized", ng.RegularizedReLU)):
+        hidden_nets[hidden_name] = ng.Sequential(
+            ng.Dense(5, 6, weight_init="zeros", bias_init="zeros"),
+            hidden_act(),
+            ng.Dense(6, 4, weight_init="zeros", bias_init="zeros"),
+            ng.ReLU(),
+            ng.Dense(4, 3, weight_init="zeros", bias_init="zeros"),
+            hidden_act(),
+            ng.Dense(3, 2, weight_init="zeros", bias_init="zeros"),
+        )
+        hidden_nets[hidden_name].build((5,))
+        hidden_dense = [layer for layer in hidden_nets[hidden_name].layers if isinstance(layer, ng.Dense)]
+        for layer, w in zip(hidden_dense, hidden_weights):
+            layer.weight.data[...] = w
+    hidden_x = hidden_rng.standard_normal((4, 5))
+    ng.check(
+        "dense net_reg(x) against Π r · net_plain(x)",
+        product_of_r(hidden_nets["regularized"]) * hidden_nets["plain"](hidden_x),
+        hidden_nets["regularized"](hidden_x),
+        rtol=1e-10,
+        atol=1e-300,
+    )
+    ng.check("Π r of a network without a regularized ReLU", product_of_r(hidden_nets["plain"]), 1.0)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. The input factor
