@@ -202,8 +202,8 @@ def run_one(name: str, scratch: Path) -> tuple[bool, str]:
     shown = " ".join(command + (["--data", "cifar100", "--data-dir", "SYNTHETIC"] if synthetic else []))
     lines = [
         f"**These are the numbers of the quick run** (`{shown}`): {shape}, far shorter than the "
-        "paper's protocol and the full run (the command above), so they show what the experiment prints "
-        "and draws, not a reproduction. "
+        "full run (the command above) and the paper's protocol where it has one, so they show "
+        "what the experiment prints and draws, not a reproduction. "
         f"Generated {when} from commit {commit()} by `python docs/reproductions/generate.py {name}` "
         f"({seconds:.0f} s, one BLAS thread).",
     ]
