@@ -43,8 +43,10 @@ except ImportError as err:
     raise ImportError(
         "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
         '    pip install -e ".[lessons]"\n'
-        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
-        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "or, in a hosted notebook (Colab, Binder, a JupyterHub), install the wheel your course\n"
+        "shares (built with `pip wheel --no-deps -w dist .`; see the site's page 'Running the\n"
+        "lessons on a hosted service', docs/hosted.md) in a cell:\n"
+        '    %pip install "nanograd_ad-0.1.0-py3-none-any.whl[lessons]"\n'
         "and restart the kernel."
     ) from err
 print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
@@ -325,6 +327,21 @@ with ng.checking(5, "gradients"):
     ng.check("dC_dx_by_hand", dC_dx_by_hand, dC_dx_library)
     for name, g in grads_by_hand.items():
         print(f"{name:9s}", g.ravel().round(6))
+    ### BEGIN HIDDEN TESTS
+    # Yours must be arrays of your own: the library's next backward (other samples) leaves them as they were.
+    hidden_saved = {name: backend.to_numpy(p.grad).copy() for name, p in net.named_parameters()}
+    hidden_x = np.random.default_rng(13).standard_normal((3, 2))
+    try:
+        net.zero_grad()
+        loss(net(hidden_x), np.ones((3, 1)))
+        net.backward(loss.backward())
+        for name, saved in hidden_saved.items():
+            ng.check(f"grads_by_hand[{name}] after the library's next backward", grads_by_hand[name], saved)
+    finally:  # the network's gradients and caches back on the lesson's data
+        net.zero_grad()
+        loss(net(x), y)
+        net.backward(loss.backward())
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. The same numbers from `Sequential.backward`
@@ -403,6 +420,10 @@ with ng.checking(6, "finite_difference"):
     analytic = grads_by_hand["2.weight"][1, 0]
     ng.check("numeric", numeric, analytic, rtol=1e-6, hints={"divided by h instead of 2h": 2 * analytic})
     print(f"analytic {analytic:.12f}\nnumeric  {numeric:.12f}")
+    ### BEGIN HIDDEN TESTS
+    # W2 itself is left as it was (nudged copies, not the lesson's W2 moved in place and left moved)
+    ng.check("W2 after the finite difference", W2, backend.to_numpy(net[2].weight.data))
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # `nanograd_ad.gradcheck` does this for every weight, bias and input entry (in float64,

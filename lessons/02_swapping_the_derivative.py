@@ -46,8 +46,10 @@ except ImportError as err:
     raise ImportError(
         "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
         '    pip install -e ".[lessons]"\n'
-        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
-        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "or, in a hosted notebook (Colab, Binder, a JupyterHub), install the wheel your course\n"
+        "shares (built with `pip wheel --no-deps -w dist .`; see the site's page 'Running the\n"
+        "lessons on a hosted service', docs/hosted.md) in a cell:\n"
+        '    %pip install "nanograd_ad-0.1.0-py3-none-any.whl[lessons]"\n'
         "and restart the kernel."
     ) from err
 print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
@@ -666,6 +668,13 @@ with ng.checking(4, "ad_backward"):
             "the true derivative f′(z) = 1[z ≥ 0] instead of the artificial derivative σ(kz)": true_d_grad_W1
         },
     )
+    ### BEGIN HIDDEN TESTS
+    # Your δ² and δ¹ themselves, through the other gradients the AD backward stored: ∂C/∂W² = a¹ᵀ δ²,
+    # ∂C/∂b¹ = Σ_n δ¹_n, ∂C/∂x = δ¹ W¹ᵀ (every entry of δ¹), the same d = σ(K z) at both layers.
+    ng.check("a¹ᵀ delta_2 against ∂C/∂W²", np.maximum(z1_, 0).T @ delta_2, net64[2].weight.grad)
+    ng.check("Σ_n delta_1 against ∂C/∂b¹", delta_1.sum(axis=0), net64[0].bias.grad)
+    ng.check("delta_1 W¹ᵀ against ∂C/∂x", delta_1 @ W1_.T, dC_dx)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # The comparison has teeth: the recursion with the *true* derivative gives different

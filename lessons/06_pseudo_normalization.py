@@ -51,8 +51,10 @@ except ImportError as err:
     raise ImportError(
         "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
         '    pip install -e ".[lessons]"\n'
-        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
-        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "or, in a hosted notebook (Colab, Binder, a JupyterHub), install the wheel your course\n"
+        "shares (built with `pip wheel --no-deps -w dist .`; see the site's page 'Running the\n"
+        "lessons on a hosted service', docs/hosted.md) in a cell:\n"
+        '    %pip install "nanograd_ad-0.1.0-py3-none-any.whl[lessons]"\n'
         "and restart the kernel."
     ) from err
 print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
@@ -302,6 +304,18 @@ with ng.checking(4, "growth"):
     print(
         f"per-sample growth factors: min {growth(pn_derivatives).min():.3g}, max {growth(pn_derivatives).max():.3g}"
     )
+    ### BEGIN HIDDEN TESTS
+    # One sample; then two samples, PN layers of widths 2 and 3, sample 2's first derivative row all 0
+    # (where only ε keeps the factor finite).
+    ng.check("growth of one PN layer, one sample", growth([np.array([[0.5, -0.5]])]), [1 / (0.5 + EPS)])
+    hidden_ds = [np.array([[3.0, 4.0], [0.0, 0.0]]), np.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])]
+    ng.check(
+        "growth of two samples, widths 2 and 3, one derivative row all 0",
+        growth(hidden_ds),
+        [1 / ((math.sqrt(12.5) + EPS) * (1 + EPS)), 1 / (EPS * (2 + EPS))],
+        rtol=1e-12,
+    )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. Why not every layer

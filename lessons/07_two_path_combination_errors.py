@@ -46,8 +46,10 @@ except ImportError as err:
     raise ImportError(
         "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
         '    pip install -e ".[lessons]"\n'
-        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
-        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "or, in a hosted notebook (Colab, Binder, a JupyterHub), install the wheel your course\n"
+        "shares (built with `pip wheel --no-deps -w dist .`; see the site's page 'Running the\n"
+        "lessons on a hosted service', docs/hosted.md) in a cell:\n"
+        '    %pip install "nanograd_ad-0.1.0-py3-none-any.whl[lessons]"\n'
         "and restart the kernel."
     ) from err
 print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
@@ -175,6 +177,43 @@ with ng.checking(1, "two_path"):
             f"∂C/∂W^{l} (two paths)", grads[l], two.layers[2 * (l - 1)].weight.grad, rtol=1e-10, atol=1e-15
         )
     print("your local and carried errors and every gradient equal the library's")
+    ### BEGIN HIDDEN TESTS
+    import copy
+
+    # Five other samples (another batch size), through a copy of the library's two-path network.
+    hidden_two, hidden_rule = copy.deepcopy((two, two_rule))
+    hidden_x = np.random.default_rng(71).standard_normal((5, 3))
+    hidden_y = np.array([2, 0, 1, 1, 2])
+    hidden_two.zero_grad()
+    hidden_loss = ng.SoftmaxCrossEntropy()
+    hidden_loss.forward(hidden_two(hidden_x), hidden_y)
+    hidden_two.backward(hidden_loss.backward())
+    hidden_local, hidden_carried, hidden_grads = two_path_errors(hidden_x, hidden_y)
+    for l in sorted(PN, reverse=True):
+        index = 2 * l - 1
+        ng.check(
+            f"local error e^{l} of 5 other samples",
+            hidden_local[l],
+            hidden_rule.local_error[index],
+            rtol=1e-10,
+            atol=1e-15,
+        )
+        ng.check(
+            f"carried error c^{l} of 5 other samples",
+            hidden_carried[l],
+            hidden_rule.carried_error[index],
+            rtol=1e-10,
+            atol=1e-15,
+        )
+    for l in range(L, 0, -1):
+        ng.check(
+            f"∂C/∂W^{l} of 5 other samples",
+            hidden_grads[l],
+            hidden_two.layers[2 * (l - 1)].weight.grad,
+            rtol=1e-10,
+            atol=1e-15,
+        )
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exactly the scalar.** The carried error is the local one divided by one number per

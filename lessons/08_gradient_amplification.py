@@ -52,8 +52,10 @@ except ImportError as err:
     raise ImportError(
         "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
         '    pip install -e ".[lessons]"\n'
-        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
-        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "or, in a hosted notebook (Colab, Binder, a JupyterHub), install the wheel your course\n"
+        "shares (built with `pip wheel --no-deps -w dist .`; see the site's page 'Running the\n"
+        "lessons on a hosted service', docs/hosted.md) in a cell:\n"
+        '    %pip install "nanograd_ad-0.1.0-py3-none-any.whl[lessons]"\n'
         "and restart the kernel."
     ) from err
 print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
@@ -185,6 +187,15 @@ with ng.checking(1, "measures"):
     )
     for l in layers:
         print(f"layer {l}: G = {G_lib[l]:.4f}, G′ = {G_prime_lib[l]:.4f}")
+    ### BEGIN HIDDEN TESTS
+    # By hand: two iterations of a 1×3 weight; sums [2, 0, 0], sums of |g| [2, 2, 0] (the third
+    # weight never received a gradient: it counts 0 in G′'s mean over all n = 3 weights).
+    hidden_grads = [np.array([[1.0, -1.0, 0.0]]), np.array([[1.0, 1.0, 0.0]])]
+    ng.check("G of a hand-computed case", G_of(hidden_grads), 0.5)
+    ng.check("G′ of a hand-computed case, one weight never reached", G_prime_of(hidden_grads), 1 / 3)
+    ng.check("G of all-zero gradients", G_of([np.zeros((2, 2))] * 3), 0.0)
+    ng.check("G′ of all-zero gradients", G_prime_of([np.zeros((2, 2))] * 3), 0.0)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # The output layer's $G$ is 0 (to rounding), always: the softmax + cross-entropy error

@@ -49,8 +49,10 @@ except ImportError as err:
     raise ImportError(
         "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
         '    pip install -e ".[lessons]"\n'
-        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
-        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "or, in a hosted notebook (Colab, Binder, a JupyterHub), install the wheel your course\n"
+        "shares (built with `pip wheel --no-deps -w dist .`; see the site's page 'Running the\n"
+        "lessons on a hosted service', docs/hosted.md) in a cell:\n"
+        '    %pip install "nanograd_ad-0.1.0-py3-none-any.whl[lessons]"\n'
         "and restart the kernel."
     ) from err
 print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
@@ -246,7 +248,7 @@ save(fig, "09_activation_scale")
 # scale changes by a modest factor per layer — here it shrinks by about 2×. With the
 # paper's initial weights, uniform in $[-1, 1]$, it *grows* layer by layer instead, the
 # effect the paper sets out to correct (set `PAPER_INIT = True`). The regularized ReLU
-# shrinks the scale by roughly its $r_l pprox 1/100$ per layer in both cases: the
+# shrinks the scale by roughly its $r_l \approx 1/100$ per layer in both cases: the
 # coefficient *over*-corrects, and that is why the paper must magnify its input. By how
 # much? Section 3 answers it exactly.
 #
@@ -281,6 +283,35 @@ with ng.checking(3, "product_of_r"):
         atol=1e-300,
     )
     print(f"Π r = {product_of_r(regularized):.4g} = 1/{1 / product_of_r(regularized):.4g}")
+    ### BEGIN HIDDEN TESTS
+    # Another network: dense layers only, a plain ReLU between two regularized ones; and one with none.
+    hidden_rng = np.random.default_rng(94)
+    hidden_weights = [hidden_rng.standard_normal(shape) for shape in ((5, 6), (6, 4), (4, 3), (3, 2))]
+    hidden_nets = {}
+    for hidden_name, hidden_act in (("plain", ng.ReLU), ("regularized", ng.RegularizedReLU)):
+        hidden_nets[hidden_name] = ng.Sequential(
+            ng.Dense(5, 6, weight_init="zeros", bias_init="zeros"),
+            hidden_act(),
+            ng.Dense(6, 4, weight_init="zeros", bias_init="zeros"),
+            ng.ReLU(),
+            ng.Dense(4, 3, weight_init="zeros", bias_init="zeros"),
+            hidden_act(),
+            ng.Dense(3, 2, weight_init="zeros", bias_init="zeros"),
+        )
+        hidden_nets[hidden_name].build((5,))
+        hidden_dense = [layer for layer in hidden_nets[hidden_name].layers if isinstance(layer, ng.Dense)]
+        for layer, w in zip(hidden_dense, hidden_weights):
+            layer.weight.data[...] = w
+    hidden_x = hidden_rng.standard_normal((4, 5))
+    ng.check(
+        "dense net_reg(x) against Π r · net_plain(x)",
+        product_of_r(hidden_nets["regularized"]) * hidden_nets["plain"](hidden_x),
+        hidden_nets["regularized"](hidden_x),
+        rtol=1e-10,
+        atol=1e-300,
+    )
+    ng.check("Π r of a network without a regularized ReLU", product_of_r(hidden_nets["plain"]), 1.0)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. The input factor

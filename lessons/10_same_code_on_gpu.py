@@ -60,8 +60,10 @@ except ImportError as err:
     raise ImportError(
         "nanograd_ad is not installed in this kernel. In a clone of the repository run\n"
         '    pip install -e ".[lessons]"\n'
-        "or, in a hosted notebook (Colab, Binder), run a cell with\n"
-        '    %pip install "nanograd_ad[lessons] @ <path or URL of the repository>"\n'
+        "or, in a hosted notebook (Colab, Binder, a JupyterHub), install the wheel your course\n"
+        "shares (built with `pip wheel --no-deps -w dist .`; see the site's page 'Running the\n"
+        "lessons on a hosted service', docs/hosted.md) in a cell:\n"
+        '    %pip install "nanograd_ad-0.1.0-py3-none-any.whl[lessons]"\n'
         "and restart the kernel."
     ) from err
 print("nanograd_ad", nanograd_ad.__version__, "from", nanograd_ad.__file__)
@@ -436,6 +438,24 @@ with ng.checking(3, "step_time"):
         },
     )
     ng.check("calls of step()", clock.calls, 7)
+    ### BEGIN HIDDEN TESTS
+    # An even number of timed steps (the median is the mean of the middle two), one warm-up step;
+    # then no warm-up at all.
+    hidden_clock = ScriptedClock([0.4, 0.020, 0.024, 0.018, 0.200])
+    ng.check(
+        "median_step_time(..., repeats=4, warmup=1): an even number of timed steps",
+        median_step_time(hidden_clock.step, repeats=4, warmup=1, clock=hidden_clock),
+        0.022,
+        hints={"the upper of the two middle steps: for an even count the median is their mean": 0.024},
+    )
+    ng.check("calls of step() with warmup=1", hidden_clock.calls, 5)
+    hidden_clock = ScriptedClock([0.3, 0.1, 0.2])
+    ng.check(
+        "median_step_time(..., repeats=3, warmup=0)",
+        median_step_time(hidden_clock.step, repeats=3, warmup=0, clock=hidden_clock),
+        0.2,
+    )
+    ### END HIDDEN TESTS
 
 
 # %% [markdown]
@@ -611,6 +631,18 @@ with ng.checking(4, "agreement"):
                 / 4.0,
             },
         )
+    ### BEGIN HIDDEN TESTS
+    # Yours' largest entry is not the reference's: the scale must come from the reference.
+    hidden_reference = np.array([[2.0, -1.0], [0.5, 0.0]])
+    hidden_yours = np.array([[2.5, -1.0], [0.5, 0.0]])
+    hidden_label = "largest_relative_difference(yours larger than the reference, reference)"
+    ng.check(
+        hidden_label,
+        call(hidden_label, largest_relative_difference, hidden_yours, hidden_reference),
+        0.25,
+        hints={"divided by max |yours| instead of max |reference|": 0.2},
+    )
+    ### END HIDDEN TESTS
 
 
 # %% [markdown]
@@ -727,6 +759,30 @@ with ng.checking(5, "float64_copy"):
     for name, value in probe_before.items():  # float32 → float64 is exact: no tolerance
         ng.check(f"probe after float64_copy(probe)[{name!r}]", probe_after[name], value, rtol=1e-15, atol=0.0)
         ng.check(f"float64_copy(probe)[{name!r}]", copied[name], value, rtol=1e-15, atol=0.0)
+    ### BEGIN HIDDEN TESTS
+    # Another network (tanh, other widths): the copy follows the network handed in, not build_net().
+    hidden_net = ng.Sequential(ng.Dense(FEATURES, 5), ng.Tanh(), ng.Dense(5, 3))
+    hidden_net.build((FEATURES,))
+    hidden_net = hidden_net.astype(np.float32).to(device)
+    hidden_before = to_host({name: p.data for name, p in hidden_net.named_parameters()})
+    hidden_label = "float64_copy(a tanh network)"
+    try:
+        hidden_copy = call(hidden_label, float64_copy, hidden_net)
+    except (ng.CheckError, NotImplementedError):
+        raise
+    except Exception as err:
+        raise ng.CheckError(
+            f"check '{hidden_label}' failed: it raised {type(err).__name__}: {err}\n"
+            "  hint: copy the network handed in (copy.deepcopy), whatever its layers, not build_net()",
+            hidden_label,
+            hint="copy the network handed in",
+        ) from err
+    hidden_copied = {name: p.data for name, p in hidden_copy.named_parameters()}
+    hidden_like = {name: value.astype(np.float64) for name, value in hidden_before.items()}
+    check_placement(hidden_label, hidden_copied, device, hidden_like)
+    for name, value in hidden_before.items():
+        ng.check(f"{hidden_label}[{name!r}]", hidden_copied[name], value, rtol=1e-15, atol=0.0)
+    ### END HIDDEN TESTS
 
 # %% [markdown]
 # With it, one central difference by hand in each precision, against the float64 backward

@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import textwrap
 import warnings
 from pathlib import Path
 
-from .argtypes import nonnegative_int, positive_float, positive_int
+from .argtypes import folder, nonnegative_int, positive_float, positive_int, run_count
 
 __all__ = ["build_parser", "main", "nonnegative_int", "positive_float", "positive_int"]
 
@@ -42,7 +43,10 @@ def _common_options() -> argparse.ArgumentParser:
     group = common.add_argument_group("common options")
     group.add_argument("--quick", action="store_true", help="a short version (about a minute on a laptop)")
     group.add_argument(
-        "--runs", type=positive_int, default=None, help="independent runs (seeds); default: the experiment's"
+        "--runs",
+        type=run_count,
+        default=None,
+        help="independent runs (seeds), at most 10000; default: the experiment's",
     )
     group.add_argument(
         "--epochs", type=positive_int, default=None, help="epochs per run; default: the experiment's"
@@ -53,8 +57,8 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--data", choices=DATA_CHOICES, default=None, help="dataset; default: the experiment's"
     )
-    group.add_argument("--data-dir", type=Path, default=None, help="folder with the CIFAR python pickles")
-    group.add_argument("--out", type=Path, default=None, help="output folder; default results/NAME")
+    group.add_argument("--data-dir", type=folder, default=None, help="folder with the CIFAR python pickles")
+    group.add_argument("--out", type=folder, default=None, help="output folder; default results/NAME")
     group.add_argument("--backend", choices=BACKENDS, default="numpy", help="array backend; default numpy")
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
     sweep = common.add_argument_group("running the units (see the README: sweeps)")
@@ -74,8 +78,8 @@ def _common_options() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--worker-threads",
         type=positive_int,
-        default=1,
-        help="BLAS threads per unit on Dask workers; default 1",
+        default=None,
+        help="BLAS threads per unit on Dask workers (with --workers or --scheduler); default 1",
     )
     sweep.add_argument(
         "--resume", action="store_true", help="skip units already finished in --out with the same settings"
@@ -115,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         before = {action.dest for action in sub._actions}
         if experiment.add_arguments is not None:
             experiment.add_arguments(sub)
-        extra = [action.dest for action in sub._actions if action.dest not in before]
-        sub.set_defaults(extra_options=extra)
+        own = [action for action in sub._actions if action.dest not in before]
+        lists = {a.dest: a.option_strings[0] for a in own if a.nargs == "+" and a.option_strings}
+        sub.set_defaults(extra_options=[a.dest for a in own], list_options=lists)
     return parser
 
 
@@ -165,21 +170,63 @@ def _missing_dependency(err: ImportError) -> str:
     return f"{module} is not installed; install the extra with: pip install 'nanograd_ad[{extra}]'"
 
 
+def _check_folder(option: str, path: Path) -> str | None:
+    """The problem with writing into the folder ``path`` (given as ``option``), found before
+    any work starts: a file at or above it, or a first existing folder above it where no
+    file can be created (tried: ``os.access`` says yes to root even on /proc). None when fine."""
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                where = "" if existing == path else f" ({existing} above it)"
+                return f"{option} {path}: {existing} is a file, not a folder{where}"
+            if not os.access(existing, os.W_OK | os.X_OK):
+                return f"{option} {path}: cannot write in {existing} (permission denied)"
+            try:
+                with tempfile.TemporaryFile(dir=existing):
+                    pass
+            except OSError as err:
+                return f"{option} {path}: cannot write in {existing} ({err.strerror or err})"
+            break
+    return None
+
+
 def _check_paths(out: Path, data_dir: Path | None) -> str | None:
     """The problem with --out or --data-dir, found before any work starts (None when fine)."""
-    for folder in (out, *out.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                where = "" if folder == out else f" ({folder} above it)"
-                return f"--out {out}: {folder} is a file, not a folder{where}"
-            if not os.access(folder, os.W_OK | os.X_OK):
-                return f"--out {out}: cannot write in {folder} (permission denied)"
-            break
+    problem = _check_folder("--out", out)
+    if problem is not None:
+        return problem
     if data_dir is not None:
         if not data_dir.exists():
             return f"--data-dir {data_dir}: the folder does not exist"
         if not data_dir.is_dir():
             return f"--data-dir {data_dir}: is a file, not a folder"
+    return None
+
+
+#: The switching rule's threshold below which it switches after every epoch (Hu, Zhang & Ge
+#: 2021, §III.A: switch when the last training loss exceeds A × the best so far; A = 1.035).
+SWITCH_A_MIN = 1.0
+
+
+def _check_options(args, extra: dict) -> str | None:
+    """What argparse cannot see in one option: a value repeated in a list option, a
+    switching threshold that switches every epoch, Dask settings without Dask (None when fine)."""
+    for dest, option in args.list_options.items():
+        values = extra.get(dest) or []
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            return f"{option}: {', '.join(repeated)} given more than once; give each value once"
+    switch_a = extra.get("switch_a")
+    if switch_a is not None and switch_a < SWITCH_A_MIN:
+        return (
+            f"--switch-a {switch_a:g}: A < 1 switches after every epoch (the last training loss always "
+            f"exceeds A × the best so far); give A >= 1 (the paper's: 1.035)"
+        )
+    if args.worker_threads is not None and args.workers is None and args.scheduler is None:
+        return (
+            f"--worker-threads {args.worker_threads} sets BLAS threads on Dask workers: give --workers N "
+            "or --scheduler ADDRESS too (an in-process run does not read it)"
+        )
     return None
 
 
@@ -197,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lessons":
         from .notebooks import run_lessons_command
 
+        for option, path in (("--student", args.student), ("--solutions", args.solutions)):
+            problem = None if path is None else _check_folder(option, path)
+            if problem is not None:
+                return _error(problem, 2)
+
         return run_lessons_command(args)
     if args.command == "course":
         from .course import run_course_command
@@ -211,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
     experiment = get(args.experiment)
     extra = {dest: getattr(args, dest) for dest in args.extra_options}
+    problem = _check_options(args, extra)
+    if problem is not None:
+        return _error(problem, 2)
     try:
         config = ExperimentConfig(
             quick=args.quick,
@@ -226,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             resume=args.resume,
-            worker_threads=args.worker_threads,
+            worker_threads=args.worker_threads or 1,
         )
         backend.use(args.backend)
     except (ValueError, backend.BackendError) as err:

@@ -65,7 +65,8 @@ def _regularized_relu() -> Activation:
 
 
 # name → a fresh activation layer; "ad-…" swaps in the AD paper's artificial derivative
-# (ReLU: d = sigmoid(3.5·z), eq. 8; sigmoid: eq. 11), nothing else changes.
+# (ReLU: d = sigmoid(k·z) with eq. 8's k = 1 — the paper's experiments use 3.5: pass
+# lambda: ReLU(derivative="ad", k=3.5), as ad-cifar --k does; sigmoid: eq. 11), nothing else changes.
 ACTIVATIONS: dict[str, Callable[[], Activation]] = {
     "relu": ReLU,
     "ad-relu": lambda: ReLU(derivative="ad"),

@@ -1411,3 +1411,89 @@ def test_a_checkpoint_of_another_activation_is_refused_across_the_wings(tmp_path
         ng.load_checkpoint(path, other)
     for name, array in before.items():
         np.testing.assert_array_equal(other.state_dict()[name], array)
+
+
+# ------------------------------------------------------- the command line (issue 28, items 13, 17)
+
+
+def test_the_missing_matplotlib_note_is_printed_once_per_run(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    argv = ["reproduce", "pn-depth", "--depths", "2", "--width", "4", "--epochs", "1"]
+    argv += ["--lrs", "0.01", "0.05", "--variants", "plain", "--no-progress"]
+    for run in range(2):  # three figures a run (init, two rates): one note each run
+        code, out, _ = _main([*argv, "--out", str(tmp_path / f"o{run}")], capsys)
+        assert code == 0 and out.count("matplotlib is not installed") == 1
+        assert not list((tmp_path / f"o{run}").glob("*.png"))
+
+
+@pytest.mark.parametrize(
+    "argv, named, says",
+    [
+        (["digits-ad", "--runs", "100000000"], "--runs", "must be <= 10000"),
+        (["digits-ad", "--out", ""], "--out", "expected a folder, got ''"),
+        (["digits-ad", "--data-dir", ""], "--data-dir", "expected a folder, got ''"),
+        (["digits-ad", "--out", "/proc/x"], "--out /proc/x", "cannot write in /proc"),
+        (["digits-ad", "--variants", "relu", "relu"], "--variants", "relu given more than once"),
+        (["pn-depth", "--depths", "1", "4"], "--depths 1", "at least --start = 2 hidden layers"),
+        (["pn-depth", "--depths", "3", "--start", "4"], "--depths 3", "at least --start = 4 hidden layers"),
+        (["pn-depth", "--lrs", "0.1", "0.1"], "--lrs", "0.1 given more than once"),
+        (["digits-ad", "--switch-a", "0.5"], "--switch-a 0.5", "A < 1 switches after every epoch"),
+        (["ad-relu", "--switch-a", "0.99"], "--switch-a 0.99", "give A >= 1"),
+        (["digits-ad", "--worker-threads", "4"], "--worker-threads 4", "give --workers N or --scheduler"),
+    ],
+)
+def test_command_line_refusals_exit_2_with_one_line_naming_the_option(tmp_path, capsys, argv, named, says):
+    out = [] if "--out" in argv else ["--out", str(tmp_path / "o")]
+    argv = ["reproduce", argv[0], "--quick", *argv[1:], *out]
+    code, out, err = _main(argv, capsys)
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert named in last and says in last and "Traceback" not in err
+    assert out == ""  # refused before anything was loaded or trained
+    assert not (tmp_path / "o").exists()
+
+
+def test_depths_at_the_minimum_and_plain_only_shallow_depths_are_accepted(tmp_path, capsys):
+    argv = ["reproduce", "pn-depth", "--depths", "1", "--variants", "plain", "--width", "4", "--epochs", "1"]
+    assert _main([*argv, "--no-progress", "--out", str(tmp_path / "o")], capsys)[0] == 0  # no PN layer needed
+    argv = ["reproduce", "pn-depth", "--depths", "2", "--variants", "pn", "--width", "4", "--epochs", "1"]
+    assert _main([*argv, "--no-progress", "--out", str(tmp_path / "p")], capsys)[0] == 0  # L-2 = layer 1
+
+
+def test_runs_beyond_the_bound_are_refused_by_the_config_too():
+    from nanograd_ad.argtypes import MAX_RUNS
+    from nanograd_ad.experiments.common import ExperimentConfig
+
+    assert ExperimentConfig(runs=MAX_RUNS).runs == MAX_RUNS
+    with pytest.raises(ValueError, match=r"runs must be in 1 … 10000, got 10001"):
+        ExperimentConfig(runs=MAX_RUNS + 1)
+
+
+@pytest.mark.parametrize("option", ["--student", "--solutions"])
+@pytest.mark.parametrize("below", [False, True])
+def test_lessons_into_a_file_names_the_option_not_errno_17(tmp_path, capsys, option, below):
+    (tmp_path / "afile").write_text("x")
+    target = tmp_path / "afile" / "sub" if below else tmp_path / "afile"
+    code, _, err = _main(["lessons", option, str(target)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{option} {target}" in err and "afile is a file, not a folder" in err and "Errno" not in err
+
+
+def test_a_blown_up_run_is_reported_as_diverged(tmp_path, capsys):
+    argv = ["reproduce", "digits-ad", "--quick", "--lr", "1e6", "--epochs", "1", "--variants", "relu"]
+    code, out, _ = _main([*argv, "--runs", "1", "--no-progress", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0  # the results are written; the notice says what happened
+    assert "DIVERGED: 1 of 1 run (lower the learning rate):" in out
+    assert "seed=0,variant=relu: training loss" in out and "> 10 × ln 10 = 23" in out
+
+
+def test_a_run_that_trains_is_not_reported_as_diverged():
+    from nanograd_ad.experiments.runner import diverged
+
+    assert diverged({"history": {"train_loss": [2.3, 0.4]}}, 10) is None
+    assert diverged({"history": {"train_loss": [2.3, 24.0]}}, 10).startswith("training loss 24")
+    assert diverged({"history": {"train_loss": [2.3, float("nan")]}}, 10) is not None
+    assert diverged({"diverged": True}, None) == "a non-finite loss stopped it"
+    assert diverged({"final_train_loss": 1e9}, None) is None  # a regression: no chance level to compare

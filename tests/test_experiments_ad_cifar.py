@@ -59,3 +59,34 @@ def test_tiny_run_on_a_cifar100_fixture_writes_results_and_a_plot(tmp_path, caps
     assert all(len(r["history"]["test_acc"]) == 1 for r in results["runs"])
     assert results["summary"]["alexnet-relu"]["parameters"] == 2_495_396
     assert (out / "ad_cifar_accuracy.png").stat().st_size > 0
+
+
+def _slopes(net) -> set:
+    return {layer.params.get("k") for layer in net.layers if isinstance(layer, ng.ReLU)}
+
+
+def test_the_ad_relu_arms_use_k_3_5_by_default_and_follow_k():
+    """The paper's experiments use sigmoid(3.5·z) (eq. 8 writes k = 1): the arms pass k through."""
+    assert _slopes(ad_cifar.build("alexnet-ad-relu", 100, (3, 32, 32))) == {3.5}
+    assert _slopes(ad_cifar.build("extended-ad-relu", 100, (3, 32, 32), k=2.0)) == {2.0}
+    net = ad_cifar.build("alexnet-ad-relu", 100, (3, 32, 32), k=2.0)
+    relu = next(layer for layer in net.layers if isinstance(layer, ng.ReLU))
+    z = np.array([[-1.0, 0.5, 2.0]], dtype=np.float32)
+    relu(z)
+    np.testing.assert_allclose(relu.d(relu.z, relu.a), 1 / (1 + np.exp(-2.0 * z)), rtol=1e-6)
+    assert _slopes(ad_cifar.build("alexnet-relu", 100, (3, 32, 32), k=2.0)) == {None}  # true derivative
+
+
+def test_the_header_and_results_say_which_k_ran(tmp_path, capsys):
+    write_fake_cifar100(tmp_path / "data" / "cifar-100-python", train=20, test=10)
+    argv = ["reproduce", "ad-cifar", "--quick", "--data-dir", str(tmp_path / "data"), "--epochs", "1"]
+    argv += ["--arms", "alexnet-ad-relu", "--k", "2", "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "AD ReLU: d = sigmoid(k·z) with k = 2 (--k; the paper's experiments: 3.5" in printed
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["config"]["extra"]["k"] == 2.0
+    with pytest.raises(SystemExit):
+        from nanograd_ad.cli import build_parser
+
+        build_parser().parse_args(["reproduce", "ad-cifar", "-h"])
+    assert "default 3.5, the paper's experimental slope" in " ".join(capsys.readouterr().out.split())

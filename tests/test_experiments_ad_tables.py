@@ -80,7 +80,11 @@ def test_quick_run_writes_results_with_the_documented_keys(name, tmp_path, capsy
     out = tmp_path / name
     assert main(["reproduce", name, "--quick", "--epochs", "3", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "paper" in printed and f"Table {ad_tables.TASKS[name].table}, set A" in printed
+    assert f"Table {ad_tables.TASKS[name].table} of the AD paper" in printed
+    assert "24 cells × 10 seeds × 3 epochs" in printed and "100 runs × 300 epochs" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("set "))
+    assert header.split()[:5] == ["set", "layers", "activation", "mean", "lowest"] and "paper" in header
+    assert "batches reshuffled every epoch" in printed and "test loss once per epoch" in printed
     results = json.loads((out / "results.json").read_text())
     assert set(RESULTS_KEYS) <= set(results)
     task = ad_tables.TASKS[name]
@@ -269,7 +273,13 @@ def test_float64_trains_in_float64_and_restores_the_default(monkeypatch, tmp_pat
 
 @pytest.mark.parametrize(
     "option, value",
-    [("--reduction", "max"), ("--adam-eps", "0"), ("--lr-b", "-1"), ("--bias-init-a", "ones")],
+    [
+        ("--reduction", "max"),
+        ("--adam-eps", "0"),
+        ("--lr-b", "-1"),
+        ("--bias-init-a", "ones"),
+        ("--shuffle", "no"),
+    ],
 )
 def test_bad_unstated_settings_are_refused(option, value, capsys):
     assert main(["reproduce", "ad-relu", option, value]) == 2
@@ -286,3 +296,52 @@ def test_variants_choose_the_columns(monkeypatch, tmp_path):
         get("ad-relu").run(
             ad_tables.ExperimentConfig(runs=1, epochs=1, out=tmp_path, extra={"variants": ["sigmoid"]})
         )
+
+
+# --- the batch order (a reading: the paper gives none) ---------------------------------------
+
+
+def epochs_seen(monkeypatch, run) -> list[np.ndarray]:
+    """The training inputs each epoch of ``run()`` fed its models, (E, N, 1) per epoch, in order."""
+    from nanograd_ad import backend, train
+
+    batches: list[np.ndarray] = []
+    real = train.Trainer._batches
+
+    def spy(self):
+        for batch, x_batch, y_batch in real(self):
+            batches.append(np.array(backend.to_numpy(x_batch)))  # a copy: the buffer is reused
+            yield batch, x_batch, y_batch
+
+    monkeypatch.setattr(train.Trainer, "_batches", spy)
+    run()
+    per_epoch = len(batches) // 2
+    return [np.concatenate(batches[e * per_epoch : (e + 1) * per_epoch], axis=1) for e in range(2)]
+
+
+def test_shuffle_off_feeds_every_model_the_datas_order_every_epoch(monkeypatch, small_abs):
+    hyper = ad_tables.TASKS["ad-relu"].sets["A"]  # batch 50: 6 batches of the 300 points
+    fixed = epochs_seen(monkeypatch, lambda: cell(hyper, small_abs, seeds=(0, 1), epochs=2, shuffle=False))
+    for epoch in fixed:
+        assert epoch.shape == (2, 300, 1)
+        for model in epoch:
+            np.testing.assert_array_equal(model, small_abs.x_train)
+    monkeypatch.undo()
+    shuffled = epochs_seen(monkeypatch, lambda: cell(hyper, small_abs, seeds=(0, 1), epochs=2))
+    assert not np.array_equal(shuffled[0][0], small_abs.x_train)  # the default reshuffles…
+    assert not np.array_equal(shuffled[0][0], shuffled[1][0])  # …every epoch…
+    assert not np.array_equal(shuffled[0][0], shuffled[0][1])  # …each model by its own generator
+    np.testing.assert_array_equal(np.sort(shuffled[1][1], axis=0), np.sort(small_abs.x_train, axis=0))
+
+
+def test_cli_shuffle_off_reaches_every_cell_and_the_header(monkeypatch, tmp_path, capsys):
+    calls = captured_cells(monkeypatch)
+    argv = ["reproduce", "ad-relu", "--runs", "2", "--epochs", "1", "--depths", "2", "--sets", "B"]
+    assert main([*argv, "--shuffle", "off", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert len(calls) == 3 and all(call["shuffle"] is False for call in calls)
+    assert "batches in the data's order every epoch" in capsys.readouterr().out
+    assert json.loads((tmp_path / "results.json").read_text())["config"]["extra"]["shuffle"] == "off"
+    calls.clear()
+    assert main([*argv, "--no-progress", "--out", str(tmp_path)]) == 0  # the default: on
+    assert all(call["shuffle"] is True for call in calls)
+    assert "batches reshuffled every epoch" in capsys.readouterr().out

@@ -72,5 +72,5 @@ def test_amplify_builds_the_papers_networks_with_model():
     with pytest.raises(ValueError, match=r"amplify: vgg19_bn: input \(1, 8, 8\) is too small"):
         amplify.build_net((1, 8, 8), 10, model="vgg19")
     with pytest.raises(ValueError, match="--model must be one of"):
-        amplify.build_net((1, 8, 8), 10, model="resnet50")
+        amplify.build_net((1, 8, 8), 10, model="resnet152")
     assert amplify.PAPER_RESNETS[("resnet18", "cifar10")]["acc"]["original"] == 92.39

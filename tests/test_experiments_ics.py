@@ -69,3 +69,34 @@ def test_quick_run_writes_results_json_and_plots(tmp_path, capsys):
     assert results["paper"]["regularized-relu"] == 82.98
     assert (out / "ics_accuracy.png").stat().st_size > 0
     assert (out / "ics_activation_scale.png").stat().st_size > 0
+
+
+def test_the_paper_input_reading_binarizes_every_model_and_scales_by_1e4(tmp_path, capsys):
+    """--input-reading paper (Wang §4.1): inputs in {0, 100}, the regularized ReLU's ×10⁴;
+    both readings' factors are recorded and printed whichever ran."""
+    base = {"data": "digits", "data_dir": None}
+    paper = ics.load_settings({**base, "input_reading": "paper"})
+    derived = ics.load_settings({**base, "input_reading": "derived"})
+    assert set(np.unique(paper.x_train)) == {0.0, 100.0} and derived.x_train.max() <= 1.0
+    np.testing.assert_array_equal(paper.x_test, 100.0 * (derived.x_test > 0.5))
+    runs = {}
+    for reading in ("derived", "paper"):
+        argv = ["reproduce", "ics", "--quick", "--epochs", "1", "--models", "relu", "regularized-relu"]
+        argv += ["--input-reading", reading, "--out", str(tmp_path / reading), "--no-progress"]
+        assert main(argv) == 0
+        printed = capsys.readouterr().out
+        assert f"input (--input-reading {reading}" in printed
+        assert "derived (logits RMS 1 at init) on these inputs: x" in printed
+        assert "the paper's: x10000 on inputs binarized to {0, 100}" in printed
+        results = json.loads((tmp_path / reading / "results.json").read_text())
+        assert results["config"]["extra"]["input_reading"] == reading
+        runs[reading] = {r["model"]: r for r in results["runs"]}
+    assert runs["paper"]["regularized-relu"]["input_scale"] == 1e4
+    assert runs["paper"]["relu"]["input_scale"] == 1.0  # binarized, not magnified
+    for reading in runs:
+        rr = runs[reading]["regularized-relu"]
+        assert rr["input_factor_paper"] == 1e4 and rr["input_factor_derived"] > 0
+    derived_run = runs["derived"]["regularized-relu"]
+    assert derived_run["input_scale"] == derived_run["input_factor_derived"]  # the derived one ran
+    assert derived_run["logits_rms_init"] == pytest.approx(1.0, rel=1e-2)
+    assert runs["paper"]["regularized-relu"]["logits_rms_init"] != pytest.approx(1.0, rel=1e-2)

@@ -213,3 +213,114 @@ def test_pn_cnn_without_augmentation_prints_no_augmented_number(tmp_path, capsys
     printed = capsys.readouterr().out
     assert "no paper number for model 2 on cifar10 without augmentation" in printed
     assert "84.19" not in printed.split("(no paper number")[0]
+
+
+# ------------------------------------------- the schedule and L2 readings (issue 29, items 1, 4, 5)
+
+
+def _cosine(u: float, w: float, lo: float, hi: float) -> float:
+    """The cosine of one period at position u ∈ [0, 1), warm-up fraction w (by hand)."""
+    if w and u < w:
+        return lo + (hi - lo) * 0.5 * (1 - np.cos(np.pi * u / w))
+    return lo + (hi - lo) * 0.5 * (1 + np.cos(np.pi * (u - w) / (1 - w)))
+
+
+@pytest.mark.parametrize("period, warmup", [(1.0, 0.0), (0.5, 0.0), (1.4, 0.5)])
+def test_the_per_step_cosine_follows_the_formula_at_every_step(period, warmup):
+    steps = 27  # 1347 digits / batch 50
+    schedule = pn.step_cosine_schedule(90, 0.1, period, warmup, steps)
+    assert schedule.resolution == "step" and pn.final_epochs(90) == 20
+    for t in range(70 * steps):  # 70 cosine epochs, then the paper's last 20 at 1e-4
+        u = (t % (period * steps)) / (period * steps)
+        assert schedule.lr_at(t) == pytest.approx(_cosine(u, warmup, 1e-4, 0.1), rel=1e-12, abs=1e-15)
+    assert all(schedule.lr_at(t) == 1e-4 for t in range(70 * steps, 90 * steps))
+    assert 70 / period >= 50  # "after 50 periods" fits in the 70 cosine epochs
+
+
+def test_make_schedule_picks_the_reading_and_model_3s_warm_up():
+    base = {"epochs": 90, "lr_max": 0.1, "cosine_period": 1, "model": 1}
+    step = pn.make_schedule({**base, "lr_schedule": "step"}, 27)
+    epoch = pn.make_schedule({**base, "lr_schedule": "epoch"}, 27)
+    assert type(step).__name__ == "StepCosineRestarts" and step.period == 27
+    assert type(epoch).__name__ == "CosineRestarts" and epoch.lr_at(5) == 0.1  # per epoch: a constant
+    warm = pn.make_schedule({**base, "lr_schedule": "step", "model": 3}, 27)
+    assert warm.warmup_fraction == 0.5 and warm.lr_at(0) == 1e-4 and warm.lr_at(13) > warm.lr_at(1)
+
+
+def test_the_per_epoch_option_gives_the_earlier_quick_numbers(tmp_path, capsys):
+    """`pn-cnn --quick --lr-schedule epoch` equals the quick run of main before the per-step
+    default (46371c7): these numbers are that run's results.json."""
+    out = tmp_path / "cnn"
+    argv = ["reproduce", "pn-cnn", "--quick", "--lr-schedule", "epoch", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    assert "lr: cosine set once per epoch (--lr-schedule epoch" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    runs = {r["variant"]: r for r in results["runs"]}
+    assert runs["plain"]["final_test_acc"] == 393 / 450 and runs["pn2"]["final_test_acc"] == 401 / 450
+    assert runs["plain"]["grad1_init"] == pytest.approx(0.002252709527965635, rel=1e-12)
+    assert runs["pn2"]["grad1_init"] == pytest.approx(0.0030610442627221346, rel=1e-12)
+    assert runs["pn2"]["history"]["lr"] == [0.1, 0.1, 0.1, 0.0001]
+    assert runs["pn2"]["schedule"].startswith("CosineRestarts(lr_max=0.1, lr_min=0.0001, period=1,")
+    noise = results["summary"]["pn2"]["noise"]
+    assert noise["gaussian"]["0.2"] == pytest.approx(0.8673333333333334, abs=1e-12)
+    assert noise["uniform"]["0.5"] == pytest.approx(0.8526666666666667, abs=1e-12)
+    assert results["config"]["extra"]["lr_schedule"] == "epoch"
+
+
+def test_pn_cnn_header_names_the_schedule_and_every_reading(tmp_path, capsys):
+    out = tmp_path / "cnn"
+    argv = ["reproduce", "pn-cnn", "--quick", "--epochs", "3", "--width", "2", "--variants", "pn2"]
+    argv += ["--cosine-period", "0.5", "--noise-levels", "0.3", "--noise-draws", "1"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "lr: cosine stepped per iteration (--lr-schedule step, the paper's reading)" in printed
+    assert "period 0.5 epochs (a reading, --cosine-period" in printed and "<= 1.4 epochs" in printed
+    assert "the last 1 of 3 epochs at 1e-4 (the paper: 20 of 90)" in printed
+    assert "lr peak 0.1 (a reading" in printed and "chosen on the TEST split" in printed
+    assert "widths (a reading: the paper's layer tables are lost): w = 2; convs 2 2 4 4 8 8 8 8" in printed
+    assert "L2 0.003 as after_clip (a reading, --l2" in printed
+    run = json.loads((out / "results.json").read_text())["runs"][0]
+    assert run["schedule"].startswith("StepCosineRestarts(") and "period_steps=13.5" in run["schedule"]
+    assert 1e-4 < run["history"]["lr"][0] < 0.1 and run["history"]["lr"][-1] == 1e-4
+
+
+def test_pn_help_marks_the_readings(capsys):
+    from nanograd_ad.cli import build_parser
+
+    helps = {}
+    for name in ("pn-cnn", "pn-depth"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["reproduce", name, "-h"])
+        helps[name] = " ".join(capsys.readouterr().out.split())
+        assert "--l2 {after_clip,loss}" in helps[name] and "where L2 enters, a reading" in helps[name]
+    assert "--lr-schedule {step,epoch}" in helps["pn-cnn"] and "bounds it to <= 1.4 epochs" in helps["pn-cnn"]
+    assert "judged on the TEST split" in helps["pn-cnn"]
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["pn-cnn", "--lr-schedule", "epoch", "--cosine-period", "0.5"], "--cosine-period 0.5: --lr-sch"),
+        (["pn-cnn", "--weight-decay", "0", "--l2", "loss"], "--l2 loss: there is no L2 to place"),
+        (["pn-depth", "--l2", "loss"], "--l2 loss: there is no L2 to place with --weight-decay 0"),
+        (["pn-cnn", "--weight-decay", "-1"], "argument --weight-decay: must be a finite number >= 0"),
+    ],
+)
+def test_pn_reading_options_are_refused_when_they_cannot_apply(tmp_path, capsys, argv, says):
+    assert main(["reproduce", *argv, "--quick", "--out", str(tmp_path / "o")]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_the_l2_reading_changes_training_as_it_says(tmp_path, capsys):
+    runs = {}
+    for l2 in ("after_clip", "loss"):
+        argv = ["reproduce", "pn-depth", "--depths", "3", "--width", "8", "--epochs", "1"]
+        argv += ["--variants", "plain", "--weight-decay", "0.05", "--l2", l2]
+        argv += ["--out", str(tmp_path / l2), "--no-progress"]
+        assert main(argv) == 0
+        assert f"L2 0.05 as {l2} (a reading, --l2" in capsys.readouterr().out
+        results = json.loads((tmp_path / l2 / "results.json").read_text())
+        assert results["config"]["extra"]["l2"] == l2
+        runs[l2] = results["runs"][0]
+    assert runs["after_clip"]["grad1_init"] == runs["loss"]["grad1_init"]  # same network at init
+    assert runs["after_clip"]["history"]["train_loss"] != runs["loss"]["history"]["train_loss"]

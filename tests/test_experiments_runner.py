@@ -32,6 +32,30 @@ def test_the_grid_is_the_cross_product_first_axis_outermost_and_keys_name_every_
     )
 
 
+def test_an_axis_may_depend_on_the_outer_axes():
+    depths = {"A": [2, 4], "B": [5]}
+    cells = cells_of({"set": ["A", "B"], "layers": lambda p: depths[p["set"]], "seed": [0, 1]})
+    assert [(c["set"], c["layers"], c["seed"]) for c in cells] == [
+        ("A", 2, 0), ("A", 2, 1), ("A", 4, 0), ("A", 4, 1), ("B", 5, 0), ("B", 5, 1)
+    ]  # fmt: skip
+    assert runner.seed_grid("variant", "variants")({"seed": 3, "runs": 2, "variants": ["a"]}) == {
+        "seed": [3, 4],
+        "variant": ["a"],
+    }
+
+
+def test_an_options_table_adds_each_flag_with_its_keywords():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    group = parser.add_argument_group("t options")
+    runner.add_options(group, {"--models": runner.subset_option(["a", "b"], "which"), **runner.ad_options()})
+    assert vars(parser.parse_args([])) == {"models": ["a", "b"], "k": 3.5, "switch_a": 1.035}
+    assert vars(parser.parse_args(["--models", "b", "--k", "2"]))["models"] == ["b"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--models", "c"])
+
+
 def test_runs_are_grouped_by_every_axis_but_the_seed():
     cells = cells_of({"seed": [0, 1], "depth": [2], "variant": ["a", "b"]})
     runs = [{"acc": 0.5 + 0.1 * i} for i in range(4)]
@@ -145,7 +169,6 @@ def test_the_sweep_does_not_import_the_experiments_and_no_experiment_imports_the
         assert "nanograd_ad.cli" not in imports_of(path), f"{path.name} imports the CLI"
 
 
-@pytest.mark.xfail(strict=True, reason="10 pairs: option blocks and same-shape declarations remain")
 @pytest.mark.skipif(shutil.which("duplicates") is None, reason="the duplicates tool is not installed")
 def test_at_most_4_duplicated_pairs_inside_the_experiments():
     report = subprocess.run(

@@ -206,6 +206,26 @@ def test_lecturers_page_is_in_the_site(built_site):
         assert "Not written yet" in page
 
 
+def test_reproduction_pages_show_the_quick_run(built_site):
+    """Every experiment's page shows its quick run as built: the note on what was run, the
+    printed table and each plot as an image with alt text that resolves to a file of the site
+    (the files are docs/reproductions/generate.py's; tests/test_reproduction_pages.py checks them)."""
+    for name in experiments.names():
+        page = built_site.dir / "reproductions" / name / "index.html"
+        assert page.exists(), f"no page for {name}"
+        html = page.read_text(encoding="utf-8")
+        assert "These are the numbers of the quick run" in html and "<pre" in html, name
+        assert "--8&lt;--" not in html and "--8<--" not in html, f"{name}: a snippet was not included"
+        plots = []
+        for tag in re.findall(r"<img\b[^>]*>", html):
+            alt = re.search(r'alt="([^"]*)"', tag)
+            src = (page.parent / re.search(r'src="([^"]+)"', tag).group(1)).resolve()
+            assert alt and alt.group(1).strip(), f"{name}: an image without alt text: {tag[:120]}"
+            assert src.is_file(), f"{name}: {src} is not in the built site"
+            plots += [src] if src.parent == page.parent and src.suffix == ".png" else []
+        assert plots, f"{name}: no plot of the quick run on the page"
+
+
 def test_readme_and_home_agree_with_the_code():
     """The experiment table names every experiment of ``nanograd-ad list``; the README's
     example block is what its heading says; ``[all]`` is described as it is."""
@@ -274,8 +294,8 @@ SEARCH_READY = "() => !document.querySelector('.md-search-result__meta').textCon
 
 
 def test_site_in_headless_chromium(served_site, tmp_path):
-    """Home, a lesson and an API page: maths typeset, figures loaded, search finds a lesson,
-    no console error, no failed request, nothing requested from another host."""
+    """Home, a lesson, an API page and a reproduction: maths typeset, figures loaded, search
+    finds a lesson, no console error, no failed request, nothing requested from another host."""
     executable = _chromium()
     if executable is None:
         pytest.skip("no Chromium (apt-get install -y chromium, or NANOGRAD_AD_CHROMIUM=PATH): CONTRIBUTING")
@@ -308,7 +328,12 @@ def test_site_in_headless_chromium(served_site, tmp_path):
             page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
 
             checked = {}
-            for name, path in (("home", ""), ("lesson", f"lessons/{LESSON}/"), ("api", "api/layers/")):
+            for name, path in (
+                ("home", ""),
+                ("lesson", f"lessons/{LESSON}/"),
+                ("api", "api/layers/"),
+                ("reproduction", "reproductions/ad-relu/"),
+            ):
                 page.goto(served_site + path, wait_until="load")
                 checked[name] = _check_page(page, name)
                 page.evaluate("() => window.scrollTo(0, 0)")
@@ -337,8 +362,8 @@ def test_site_in_headless_chromium(served_site, tmp_path):
 
     print("screenshots:", *sorted(str(p) for p in OUTPUT.glob("*.png")), sep="\n  ")
     assert any("/lessons/" in href for href in hits), f"search for 'vanishing' found no lesson: {hits}"
-    assert checked["lesson"]["images"] >= 1, checked
-    assert checked["lesson"]["maths"] > 0 and checked["home"]["maths"] > 0 and checked["api"]["maths"] > 0
+    assert checked["lesson"]["images"] >= 1 and checked["reproduction"]["images"] >= 1, checked
+    assert all(page["maths"] > 0 for page in checked.values()), checked
     assert not problems, "\n".join(problems)
 
 

@@ -234,7 +234,7 @@ def test_resume_skips_the_finished_units_of_an_experiment(tmp_path, monkeypatch)
     out = tmp_path / "run"
     assert cli.main([*AD_RELU, "--out", str(out)]) == 0
     first = json.loads((out / "results.json").read_text())
-    (out / "units" / "B-n2-ReLU.json").unlink()
+    (out / "units" / "activation=ReLU,layers=2,set=B.json").unlink()
     trained = []
     real = ad_tables.train_cell
     monkeypatch.setattr(
@@ -368,7 +368,7 @@ def test_resume_reruns_only_the_missing_amplify_unit_from_a_fresh_prefix(tmp_pat
     argv += ["--out", str(tmp_path / "run")]
     assert cli.main(argv) == 0
     first = json.loads((tmp_path / "run" / "results.json").read_text())
-    (tmp_path / "run" / "units" / "seed0-G-case2-t0.json").unlink()
+    (tmp_path / "run" / "units" / "seed=0,threshold=0.0,variant=G-case2.json").unlink()
     trained, real = [], amplify.train_variant
     monkeypatch.setattr(
         amplify,

@@ -1,10 +1,16 @@
 """ad-relu and ad-sigmoid: Tables 2 and 4 of the AD paper (Hu, Zhang & Ge 2021, §III).
 
-Every cell of the tables is 100 independent trainings; here the 100 run side by side as
-one seed ensemble (`nanograd_ad.ensemble`): model i is the network built after
-``init.seed(seed + i)`` and shuffled by its own generator, so each is the single run of
-that seed. Every variant of a cell uses the same seeds (the same initial weights and
-batches), so the variants differ only in the activation and its derivative.
+Two declarations over the experiments' runner (`runner.Declaration`). Their grid is
+
+    set (A, B) × layers (the set's own depths) × activation (the table's columns) × seed
+
+and the seed is the runner's ``inner`` axis: one unit trains every seed of a cell at once,
+side by side as one seed ensemble (`nanograd_ad.ensemble`), and returns one run per seed.
+Model i is the network built after ``init.seed(seed + i)`` and shuffled by its own
+generator, so each is the single run of that seed. Every variant of a cell uses the same
+seeds (the same initial weights and batches), so the variants differ only in the
+activation and its derivative. The runner groups the runs by set, layers and activation
+(a table cell) and prints one row per cell beside the paper's number.
 
 ad-relu (Table 2) — approximate y = |x|, x ~ U(−√3, √3), 3000 train / 1000 test points:
 
@@ -19,24 +25,44 @@ ad-sigmoid (Table 4) — y = 1 if v1 < v2 else 0, (v1, v2) ~ U(−√3, √3)²,
 AD ReLU uses d = sigmoid(k·z), k = 3.5, with the switching rule (AD ↔ true derivative
 when the epoch's training loss exceeds A = 1.035 × the best so far, per model, starting
 in AD); AD sigmoid uses d = min(y, 1 − y) (eq. 11) throughout. Loss MSE, 300 epochs. A
-run's result is its lowest test loss over the epochs (tested after every epoch).
+run's result is its lowest test loss over the epochs (the paper's measure: it selects on
+the test set, as the paper did).
 
     set A: batch 50,  PyTorch default init (W and b ~ U(±1/√fan_in)), Adam lr 1e-3
     set B: batch 100, He normal (ReLU) / Xavier normal (sigmoid) weights, SGD lr 0.01, b = 0
 
-**Readings** (the paper does not say; each is an option, the defaults are today's
-reading): the MSE averaged over the batch (``--reduction mean | sum``; a sum has B times
-the mean's gradient: for Adam the mean with ε/B, for SGD the mean with B × lr), Adam's
-ε = 1e-8 (``--adam-eps``), set A's Adam lr 1e-3 and set B's SGD lr 0.01 (``--lr-a``,
-``--lr-b``), set A's biases PyTorch's default and set B's zero (``--bias-init-a``,
-``--bias-init-b``); one data draw (``--data-seed``, default 0) shared by all runs, the
-runs differing in weights and batch order (``--seed`` is the first model's seed;
-``--data-draw per-run`` gives run i its own draw, data seed + i); float32 (``--dtype``);
-in the sigmoid nets every activation, the output's included, is the variant (the
-paper's Isigmoid losses above 0.25 need an unbounded output). The switching rule is
-given for AD ReLU (Hu, Zhang & Ge 2021, §III.A) and not for AD sigmoid, so by default
-only AD ReLU switches; ``--switching on`` / ``off`` makes every AD variant switch /
-never switch. docs/ad_tables.md compares the readings with the paper's numbers.
+**Readings** (the paper does not say; each is a reading, printed in the run's header, and
+where it is an option the default is today's reading):
+
+- *batch order* — a reading: the batches are reshuffled every epoch, each run by its own
+  generator (``--shuffle on``, the default). The paper does not say; PyTorch's
+  ``DataLoader`` keeps the file order unless given ``shuffle=True``: ``--shuffle off``
+  trains every epoch in the data's order.
+- *how often the test loss is taken* — a reading: once per epoch, after the epoch's last
+  update; a run's result is the lowest of these. The paper says "the lowest test loss"
+  of each run, not how often it was tested.
+- *Isigmoid's output* — a reading: in the sigmoid nets every activation, the output's
+  included, is the variant, so the Isigmoid nets end in Isigmoid. The paper's nets are
+  n sigmoid layers and its Isigmoid column replaces "the activation" without saying
+  whether the output's too; its Isigmoid losses above 0.25 need an unbounded output.
+- *"3000 float numbers"* — a reading for the comparison task: 3000 training pairs
+  (v1, v2), i.e. 6000 numbers, and 500 test pairs. The paper says "3000 float numbers
+  randomly chosen", which for |x| are 3000 inputs and for the comparison could also be
+  1500 pairs.
+- the MSE averaged over the batch (``--reduction mean | sum``; a sum has B times the
+  mean's gradient: for Adam the mean with ε/B, for SGD the mean with B × lr), Adam's
+  ε = 1e-8 (``--adam-eps``), set A's Adam lr 1e-3 and set B's SGD lr 0.01 (``--lr-a``,
+  ``--lr-b``), set A's biases PyTorch's default and set B's zero (``--bias-init-a``,
+  ``--bias-init-b``): the paper gives the optimizer and "MSE", not these.
+- one data draw (``--data-seed``, default 0) shared by all runs, the runs differing in
+  weights and batch order (``--seed`` is the first model's seed; ``--data-draw per-run``
+  gives run i its own draw, data seed + i): the paper says the runs were "performed 100
+  times independently"; float32 (``--dtype``): the paper's "32 bits float".
+- the switching rule is given for AD ReLU (Hu, Zhang & Ge 2021, §III.A) and not for AD
+  sigmoid, so by default only AD ReLU switches; ``--switching on`` / ``off`` makes every
+  AD variant switch / never switch.
+
+docs/ad_tables.md compares the readings with the paper's numbers.
 
 results.json (`common.write_results`) holds, besides config / wall_time_s / version:
 
@@ -45,9 +71,8 @@ results.json (`common.write_results`) holds, besides config / wall_time_s / vers
               lowest_train_loss (the lowest epoch-mean training loss), switches
     summary   {"intervals": interval labels, "edges": their edges, "cells": [one dict per
               cell: set, layers, activation, runs, mean_lowest_test_loss, std,
-              mean_lowest_train_loss, median,
-              paper_mean_test_loss, counts (per interval), nonfinite, switches_mean,
-              wall_time_s]}
+              mean_lowest_train_loss, median, paper_mean_test_loss, counts (per
+              interval), nonfinite, switches_mean, weights, wall_time_s (its unit's)]}
     paper     the paper's rows of this table (from ``ad_tables.csv``)
 
 Figures (like the paper's Figs. 3–6): ``<name>_set_<S>.png``, the number of runs whose
@@ -58,6 +83,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import itertools
 import math
 import time
@@ -68,20 +94,13 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from . import register
-from .common import (
-    ExperimentConfig,
-    format_table,
-    pyplot,
-    run_units,
-    save_figure,
-    to_jsonable,
-    write_results,
-)
+from .common import ExperimentConfig, pyplot, save_figure
+from .runner import Column, Declaration, Measure, Outcome, ad_options, add_options, declare
 
 PAPER_CSV = Path(__file__).with_name("ad_tables.csv")
 MSE_REDUCTIONS = ("mean", "sum")
 BIAS_INITS = ("zeros", "torch")
+DTYPES = ("float32", "float64")
 PER_MODEL_KEYS = ("lowest_test_loss", "best_epoch", "final_test_loss", "lowest_train_loss", "switches")
 EDGES = (0.0, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.3, math.inf)
 """Interval edges of the histograms (the paper's own are in its figures, lost in the text).
@@ -113,30 +132,30 @@ class Task:
     switching: bool  # does the AD variant use the switching rule by default
 
 
+def set_a(depths: tuple) -> HyperSet:
+    """Set A of Tables 1 and 3: batch 50, PyTorch's default initialisation, Adam."""
+    return HyperSet("A", depths, 50, "adam", 1e-3, "torch", "torch")
+
+
+def set_b(depths: tuple, weight_init: str) -> HyperSet:
+    """Set B of Tables 1 and 3: batch 100, He (ReLU) or Xavier (sigmoid) normal weights, SGD."""
+    return HyperSet("B", depths, 100, "sgd", 0.01, weight_init, "zeros")
+
+
+# fmt: off
 TASKS = {
     "ad-relu": Task(
-        2,
-        "relu_abs",
-        ("AD ReLU", "ReLU", "Leaky ReLU"),
-        {
-            "A": HyperSet("A", (2, 4, 6, 8), 50, "adam", 1e-3, "torch", "torch"),
-            "B": HyperSet("B", (2, 4, 6, 8), 100, "sgd", 0.01, "he_normal", "zeros"),
-        },
-        output_activation=False,
-        switching=True,
+        2, "relu_abs", ("AD ReLU", "ReLU", "Leaky ReLU"),
+        {"A": set_a((2, 4, 6, 8)), "B": set_b((2, 4, 6, 8), "he_normal")},
+        output_activation=False, switching=True,
     ),
     "ad-sigmoid": Task(
-        4,
-        "sigmoid_compare",
-        ("AD sigmoid", "sigmoid", "Isigmoid"),
-        {
-            "A": HyperSet("A", (12, 13, 14, 15), 50, "adam", 1e-3, "torch", "torch"),
-            "B": HyperSet("B", (4, 5, 6, 7), 100, "sgd", 0.01, "xavier_normal", "zeros"),
-        },
-        output_activation=True,
-        switching=False,
+        4, "sigmoid_compare", ("AD sigmoid", "sigmoid", "Isigmoid"),
+        {"A": set_a((12, 13, 14, 15)), "B": set_b((4, 5, 6, 7), "xavier_normal")},
+        output_activation=True, switching=False,
     ),
 }
+# fmt: on
 
 
 def make_activation(variant: str, k: float = 3.5):
@@ -212,6 +231,7 @@ def train_cell(
     switch_a: float | None = 1.035,
     reduction: str = "mean",
     adam_eps: float = 1e-8,
+    shuffle: bool = True,
 ) -> dict:
     """Train one cell: ``len(seeds)`` models at once. Returns per-model host arrays
     (lowest_test_loss, best_epoch, final_test_loss, lowest_train_loss, switches) and the
@@ -219,7 +239,9 @@ def train_cell(
 
     ``reduction``: the MSE objective averaged ("mean") or summed ("sum") over the batch —
     a summed loss has B times the mean's gradient, which for Adam is the mean with ε/B and
-    for SGD the mean with B × lr. ``adam_eps``: Adam's ε (set A). The reported losses are
+    for SGD the mean with B × lr. ``adam_eps``: Adam's ε (set A). ``shuffle``: reshuffle
+    the batches every epoch (each model by its own generator), or keep the data's order
+    every epoch (a reading: the paper does not say). The reported losses are
     mean squared errors either way. The lowest training loss is the lowest epoch-mean of
     the batch losses seen while training (no separate pass)."""
     from .. import backend
@@ -249,6 +271,7 @@ def train_cell(
         rng=seeds,
         callbacks=switching,
         progress=False,
+        shuffle=shuffle,
     )
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging model spoils only its own numbers
         history = trainer.fit(epochs)
@@ -314,8 +337,11 @@ def interval_counts(losses, edges=EDGES) -> list[int]:
     return [int(((finite >= low) & (finite < high)).sum()) for low, high in itertools.pairwise(edges)]
 
 
-def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, path) -> None:
-    """One panel per depth: runs per loss interval, one bar per variant (like Figs. 3–6)."""
+def plot_histograms(
+    name: str, hyper_name: str, cells: list[dict], variants, path, epochs: int | None = None
+) -> None:
+    """One panel per depth: runs per loss interval, one bar per variant (like Figs. 3–6);
+    one legend under the panels (inside one it could cover a tall bar)."""
     plt = pyplot()
     if plt is None:
         return
@@ -339,9 +365,10 @@ def plot_histograms(name: str, hyper_name: str, cells: list[dict], variants, pat
         ax.set_title(f"{depth} layers", fontsize=9)
         ax.set_xlabel("lowest test loss (MSE)", fontsize=8)
     axes[0][0].set_ylabel("runs")
-    axes[0][-1].legend(fontsize=7)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=len(variants))
     runs = sum(cells[0]["counts"]) + cells[0]["nonfinite"] if cells else 0
-    fig.suptitle(f"{name}, set {hyper_name}: lowest test loss of each of {runs} runs", fontsize=10)
+    over = f" over {epochs} epochs" if epochs is not None else ""
+    fig.suptitle(f"{name}, set {hyper_name}: lowest test loss{over} of each of {runs} runs", fontsize=10)
     save_figure(fig, path)
 
 
@@ -355,9 +382,11 @@ def cell_unit(
     epochs: int,
     dtype: str,
     options: dict,
+    data=None,
 ) -> dict:
-    """One unit of the sweep: one table cell (an ensemble of ``len(seeds)`` models), from its
-    settings alone — the data drawn from ``data_seeds`` (one draw, or one per run)."""
+    """One table cell (an ensemble of ``len(seeds)`` models) from its settings alone: the
+    data drawn from ``data_seeds`` (one draw, or one per run), or ``data`` when given (the
+    one draw, already in ``dtype``); ``options`` go to `train_cell` (k, switch_a, …)."""
     previous_dtype = backend.default_dtype()
     backend.set_default_dtype(dtype)
     try:
@@ -366,43 +395,18 @@ def cell_unit(
             return train_cell_fresh_data(
                 name, hyper_set, depth, variant, seeds, epochs, data_seeds, dtype, **options
             )
-        data = with_dtype(load_data(name, data_seeds[0]), dtype)
+        if data is None:
+            data = with_dtype(load_data(name, data_seeds[0]), dtype)
         return train_cell(name, hyper_set, depth, variant, seeds, epochs, data, **options)
     finally:
         backend.set_default_dtype(previous_dtype)
 
 
-def cell_record(set_name: str, depth: int, variant: str, result: dict, runs_count: int, paper: dict) -> dict:
-    """A table cell from its unit's per-model arrays: the mean lowest test loss (finite
-    runs), its spread, the histogram counts, the paper's number."""
-    losses = np.array(result["lowest_test_loss"], dtype=float)  # None (JSON's NaN) → nan
-    lowest_train = np.array(result["lowest_train_loss"], dtype=float)
-    finite = losses[np.isfinite(losses)]
-    return {
-        "set": set_name,
-        "layers": depth,
-        "activation": variant,
-        "runs": runs_count,
-        "mean_lowest_test_loss": float(finite.mean()) if finite.size else None,
-        "std": float(finite.std()) if finite.size else None,
-        "mean_lowest_train_loss": float(np.nanmean(lowest_train))
-        if np.isfinite(lowest_train).any()
-        else None,
-        "median": float(np.median(finite)) if finite.size else None,
-        "paper_mean_test_loss": paper.get((set_name, depth, variant)),
-        "counts": interval_counts(losses),
-        "nonfinite": int(runs_count - finite.size),
-        "switches_mean": float(np.array(result["switches"], dtype=float).mean()),
-        "weights": result["weights"],
-        "wall_time_s": result["wall_time_s"],
-    }
-
-
-def run_records(task: Task, cell: dict, result: dict, seeds: list, data_seeds: list) -> list[dict]:
-    """One record per model of a cell's unit."""
+def run_records(table: int, cell: dict, result: dict, seeds: list, data_seeds: list) -> list[dict]:
+    """One record per model of a cell's unit (a run of the runner's inner ``seed`` axis)."""
     return [
         {
-            "table": task.table,
+            "table": table,
             "set": cell["set"],
             "layers": cell["layers"],
             "activation": cell["activation"],
@@ -418,205 +422,269 @@ def run_records(task: Task, cell: dict, result: dict, seeds: list, data_seeds: l
     ]
 
 
-def train_table(
-    name, task, hypers, variants, extra, seeds, data_seeds, epochs, dtype, paper, options, config
-):
-    """Train every cell (set × depth × variant) as one unit each (`cell_unit`, in-process or
-    on Dask as ``config`` says); returns the per-run records and the cells."""
-    from ..sweep import Unit
-
-    runs, cells = [], []
-    runs_count = len(seeds)
-    keys = [
-        (set_name, depth, variant)
-        for set_name, hyper in hypers.items()
-        for depth in extra.get("depths") or hyper.depths
-        for variant in variants
-    ]
-    units = [
-        Unit(
-            f"{set_name}-n{depth}-{variant.replace(' ', '_')}",
-            cell_unit,
-            {
-                "name": name,
-                "hyper": to_jsonable(dataclasses.asdict(hypers[set_name])),
-                "depth": depth,
-                "variant": variant,
-                "seeds": seeds,
-                "data_seeds": data_seeds,
-                "epochs": epochs,
-                "dtype": dtype,
-                "options": options,
-            },
-        )
-        for set_name, depth, variant in keys
-    ]
-    for (set_name, depth, variant), result in zip(keys, run_units(config, units, name)):
-        cell = cell_record(set_name, depth, variant, result, runs_count, paper)
-        cells.append(cell)
-        runs += run_records(task, cell, result, seeds, data_seeds)
-        mean = "—" if cell["mean_lowest_test_loss"] is None else f"{cell['mean_lowest_test_loss']:.4f}"
-        print(
-            f"  set {set_name}, {depth:>2} layers, {variant:<10}: mean lowest test loss {mean} "
-            f"(paper {cell['paper_mean_test_loss']}), {result['wall_time_s']:.1f} s",
-            flush=True,
-        )
-    return runs, cells
+# ------------------------------------------------------------------- the declaration
 
 
 def table_settings(name: str, config: ExperimentConfig) -> dict:
     """Every setting of one table's run, as given or chosen (quick: 10 runs × 15 epochs)."""
-    task, extra = TASKS[name], config.extra
+    task = TASKS[name]
     if config.data is not None:
         raise ValueError(f"{name} trains on its own synthetic task; --data does not apply")
-    variants = tuple(config.setting("variants", list(task.variants)))
+    variants = list(config.setting("variants", list(task.variants)))
     for variant in variants:
         if variant not in task.variants:
             raise ValueError(f"--variants: {name} compares {list(task.variants)}, got {variant!r}")
-    set_names = list(config.setting("sets", list(task.sets)))
+    sets = list(config.setting("sets", list(task.sets)))
+    hypers = {set_name: chosen_set(task.sets[set_name], config) for set_name in task.sets}
+    depths = config.setting("depths", {set_name: list(task.sets[set_name].depths) for set_name in sets})
+    runs = config.choose("runs", 10, 100)
     switching = config.setting("switching", "on" if task.switching else "off") == "on"
-    hypers = {
-        set_name: dataclasses.replace(
-            task.sets[set_name],
-            lr=config.setting(f"lr_{set_name.lower()}", task.sets[set_name].lr),
-            bias_init=config.setting(f"bias_init_{set_name.lower()}", task.sets[set_name].bias_init),
-        )
-        for set_name in set_names
-    }
-    for set_name in set(task.sets) - set(set_names):  # a set not run: its defaults recorded
-        config.setting(f"lr_{set_name.lower()}", task.sets[set_name].lr)
-        config.setting(f"bias_init_{set_name.lower()}", task.sets[set_name].bias_init)
-    config.setting("depths", {set_name: list(hypers[set_name].depths) for set_name in set_names})
-    runs_count, data_seed = config.choose("runs", 10, 100), extra.get("data_seed") or 0
-    fresh_data = extra.get("data_draw") == "per-run"
     return {
-        "runs": runs_count,
+        "task": name,
+        "runs": runs,
         "epochs": config.choose("epochs", 15, 300),
         "variants": variants,
-        "hypers": hypers,
-        "options": {
-            "k": extra.get("k") or 3.5,
-            "switch_a": (extra.get("switch_a") or 1.035) if switching else None,
-            "reduction": extra.get("reduction") or "mean",
-            "adam_eps": extra.get("adam_eps") or 1e-8,
-        },
-        "data_seed": data_seed,
-        "fresh_data": fresh_data,
-        "dtype": extra.get("dtype") or "float32",
-        "seeds": [config.seed + i for i in range(runs_count)],
-        "data_seeds": [data_seed + i for i in range(runs_count)] if fresh_data else [data_seed],
+        "sets": sets,
+        "depths": {s: list(depths) if isinstance(depths, list) else depths[s] for s in sets},
+        "hypers": {set_name: dataclasses.asdict(hypers[set_name]) for set_name in sets},
+        "seeds": [config.seed + i for i in range(runs)],
+        "k": config.setting("k", 3.5),
+        "switch_a": config.setting("switch_a", 1.035) if switching else None,
+        **{key: config.setting(key, default) for key, default in UNSTATED.items()},
     }
 
 
-def print_recipe(name: str, s: dict, data, quick: bool) -> None:
-    """The header: the task, the protocol (a quick run's beside the paper's), the recipe."""
-    task, options, seeds = TASKS[name], s["options"], s["seeds"]
-    print(f"{name} (Table {task.table} of the AD paper): {data.description}")
-    print(
-        f"{s['runs']} runs per cell (seeds {seeds[0]}..{seeds[-1]}"
-        f"{'' if s['fresh_data'] else ', trained together'}) × {s['epochs']} epochs, {s['dtype']}"
+#: The settings the paper does not state and their defaults (today's readings).
+UNSTATED = {
+    "reduction": "mean",
+    "adam_eps": 1e-8,
+    "shuffle": "on",
+    "data_seed": 0,
+    "data_draw": "shared",
+    "dtype": "float32",
+}
+
+
+def chosen_set(hyper: HyperSet, config: ExperimentConfig) -> HyperSet:
+    """A set with its learning rate and bias initialisation as given (``--lr-a``, …)."""
+    suffix = hyper.name.lower()
+    return dataclasses.replace(
+        hyper,
+        lr=config.setting(f"lr_{suffix}", hyper.lr),
+        bias_init=config.setting(f"bias_init_{suffix}", hyper.bias_init),
     )
-    if quick:
-        print(
-            f"quick run: {s['runs']} runs × {s['epochs']} epochs; the paper's protocol: 100 runs × 300 epochs"
-        )
-    if s["fresh_data"]:
-        print(f"  a fresh data draw per run: run i uses data seed {s['data_seed']} + i (trained one by one)")
-    switch_a = options["switch_a"]
-    print(f"{task.variants[0]}: " + (f"switching rule, A = {switch_a}" if switch_a else "no switching"))
-    print(f"MSE {options['reduction']} over the batch")
-    for h in s["hypers"].values():
-        eps = f" eps {options['adam_eps']:g}" if h.optimizer == "adam" else ""
-        print(
-            f"  set {h.name}: {h.optimizer} lr {h.lr:g}{eps}, weights {h.weight_init}, biases {h.bias_init}"
-        )
 
 
-def print_tables(name: str, s: dict, cells: list[dict], out: Path) -> None:
-    """One table per set, ours beside the paper's, and its histograms."""
-    task = TASKS[name]
-    for set_name in s["hypers"]:
-        rows = []
-        mine = [c for c in cells if c["set"] == set_name]
-        for depth in sorted({c["layers"] for c in mine}):
-            row = {"layers": depth}
-            for c in (c for c in mine if c["layers"] == depth):
-                row[c["activation"]] = c["mean_lowest_test_loss"]
-                row[c["activation"] + " paper"] = c["paper_mean_test_loss"]
-            rows.append(row)
-        columns: list[tuple] = [("layers", "layers", 0)]
-        for variant in s["variants"]:
-            columns += [(variant, f"{variant} (ours)"), (variant + " paper", "paper")]
-        print(
-            f"\nTable {task.table}, set {set_name}: mean lowest test loss over {s['runs']} runs, "
-            f"{s['epochs']} epochs"
-        )
-        print(format_table(rows, columns))
-        plot_histograms(name, set_name, mine, s["variants"], out / f"{name}_set_{set_name}.png")
-    print(f"(the lowest test loss over the epochs is the protocol of the paper's Table {task.table},")
-    print(" Hu, Zhang & Ge 2021: it selects on the test set, as the paper did)")
-
-
-def run_table(name: str, config: ExperimentConfig) -> dict:
-    """Train every cell of the table, print it beside the paper's, write results and plots."""
-    started = time.perf_counter()
-    task = TASKS[name]
-    s = table_settings(name, config)
-    data = with_dtype(load_data(name, s["data_seed"]), s["dtype"])
-    paper = {(r["set"], r["layers"], r["activation"]): r["mean_test_loss"] for r in paper_rows(task.table)}
-    print_recipe(name, s, data, config.quick)
-    runs, cells = train_table(
-        name, task, s["hypers"], s["variants"], config.extra, s["seeds"], s["data_seeds"], s["epochs"],
-        s["dtype"], paper, s["options"], config,
-    )  # fmt: skip
-    print_tables(name, s, cells, config.out)
-    summary = {
-        "intervals": interval_labels(),
-        "edges": [e if math.isfinite(e) else None for e in EDGES],
-        "cells": cells,
+def grid(s: dict) -> dict:
+    """Set × layers (each set's own depths) × activation × seed (the seeds of a cell are
+    trained together: the runner's inner axis)."""
+    return {
+        "set": s["sets"],
+        "layers": lambda point: s["depths"][point["set"]],
+        "activation": s["variants"],
+        "seed": s["seeds"],
     }
-    return write_results(
-        config,
-        name,
-        runs,
-        summary,
-        started=started,
-        paper={"table": task.table, "rows": paper_rows(task.table)},
+
+
+def data_seeds_of(s: dict) -> list[int]:
+    """The data seeds: one shared draw, or run i's own (data seed + i)."""
+    if s["data_draw"] == "per-run":
+        return [s["data_seed"] + i for i in range(s["runs"])]
+    return [s["data_seed"]]
+
+
+def load_shared(s: dict):
+    """The one data draw every run shares, in the run's dtype."""
+    return with_dtype(load_data(s["task"], s["data_seed"]), s["dtype"])
+
+
+def train_unit(s: dict, data, **cell) -> dict:
+    """One unit: a table cell (set, layers, activation), every seed trained at once; its
+    runs (one per seed) and the cell's weight count and wall time."""
+    options = {
+        "k": s["k"],
+        "switch_a": s["switch_a"],
+        "reduction": s["reduction"],
+        "adam_eps": s["adam_eps"],
+        "shuffle": s["shuffle"] == "on",
+    }
+    data_seeds = data_seeds_of(s)
+    shared = data if len(data_seeds) == 1 else None
+    result = cell_unit(
+        s["task"], s["hypers"][cell["set"]], cell["layers"], cell["activation"], s["seeds"],
+        data_seeds, s["epochs"], s["dtype"], options, shared,
+    )  # fmt: skip
+    runs = run_records(TASKS[s["task"]].table, cell, result, s["seeds"], data_seeds)
+    return {"runs": runs, "weights": result["weights"], "wall_time_s": result["wall_time_s"]}
+
+
+def runs_and_facts(result: dict) -> tuple[list[dict], dict]:
+    """A unit's runs (to results.json) and its cell's facts (to the cell's summary)."""
+    return result["runs"], {"weights": result["weights"], "wall_time_s": result["wall_time_s"]}
+
+
+def finite(values) -> np.ndarray:
+    """The finite ones of ``values`` (None, JSON's NaN, counts as not finite)."""
+    losses = np.array(values, dtype=float)
+    return losses[np.isfinite(losses)]
+
+
+def of_finite(statistic):
+    """A reduction: ``statistic`` of the finite values, None when there are none."""
+
+    def reduce(values) -> float | None:
+        kept = finite(values)
+        return float(statistic(kept)) if kept.size else None
+
+    return reduce
+
+
+def mean_where_finite(values) -> float | None:
+    """The NaN-skipping mean, None when no value is finite (the lowest training losses)."""
+    array = np.array(values, dtype=float)
+    return float(np.nanmean(array)) if np.isfinite(array).any() else None
+
+
+def lowest(run: dict):
+    """A run's result: its lowest test loss over the epochs."""
+    return run["lowest_test_loss"]
+
+
+def per_cell(key: str, header: str | None, reduce, of=lowest) -> Measure:
+    """A number of the cell's summary stored under ``key``: ``reduce`` of its runs' ``of``."""
+    return Measure(key, header, of=of, std=False, suffix="", reduce=reduce)
+
+
+def mean_of(values) -> float:
+    """The plain mean (the switches: never NaN)."""
+    return float(np.array(values, dtype=float).mean())
+
+
+REPORT: list[Measure | Column] = [
+    per_cell("mean_lowest_test_loss", "mean lowest test loss", of_finite(np.mean)),
+    Column("paper_mean_test_loss", "paper"),
+    per_cell("std", "std", of_finite(np.std)),
+    per_cell("median", "median", of_finite(np.median)),
+    per_cell("mean_lowest_train_loss", None, mean_where_finite, of=lambda run: run["lowest_train_loss"]),
+    per_cell("counts", None, interval_counts),
+    per_cell("nonfinite", "not finite", lambda values: len(values) - finite(values).size),
+    Measure("switches", "switches", std=False, reduce=mean_of, fmt=".2f"),
+]
+"""The table's columns after set, layers and activation; the measures are also each cell's
+summary in results.json (mean, std and median over the cell's finite runs)."""
+
+
+def paper_means(table: int) -> dict:
+    """The paper's mean lowest test loss by (set, layers, activation)."""
+    return {(r["set"], r["layers"], r["activation"]): r["mean_test_loss"] for r in paper_rows(table)}
+
+
+def complete_cells(o: Outcome) -> None:
+    """Each cell's summary: its axes first, the paper's number, its unit's weights and time."""
+    paper = paper_means(TASKS[o.settings["task"]].table)
+    for (label, point), facts in zip(o.points.items(), o.extras, strict=True):
+        number = paper.get((point["set"], point["layers"], point["activation"]))
+        o.summary[label] = {**point, **o.summary[label], "paper_mean_test_loss": number, **facts}
+
+
+def summary_of(o: Outcome) -> dict:
+    """results.json's summary: the histograms' intervals and the cells, as a list."""
+    edges = [e if math.isfinite(e) else None for e in EDGES]
+    return {"intervals": interval_labels(), "edges": edges, "cells": list(o.summary.values())}
+
+
+def plot_sets(o: Outcome) -> None:
+    """One histogram figure per set (like the paper's Figs. 3–6)."""
+    name = o.settings["task"]
+    for set_name in o.settings["sets"]:
+        cells = [c for c in o.summary.values() if c["set"] == set_name]
+        path = o.out / f"{name}_set_{set_name}.png"
+        plot_histograms(name, set_name, cells, o.settings["variants"], path, o.settings["epochs"])
+
+
+def intro(s: dict) -> str:
+    """The recipe under the header: seeds, switching, loss, the sets, the readings."""
+    task, seeds = TASKS[s["task"]], s["seeds"]
+    together = "trained together" if s["data_draw"] == "shared" else "trained one by one"
+    lines = [f"Table {task.table} of the AD paper; seeds {seeds[0]}..{seeds[-1]} ({together}), {s['dtype']}"]
+    if s["data_draw"] == "per-run":
+        lines.append(f"  a fresh data draw per run: run i uses data seed {s['data_seed']} + i")
+    switching = f"switching rule, A = {s['switch_a']}" if s["switch_a"] else "no switching"
+    lines.append(f"{task.variants[0]}: {switching}")
+    lines.append(f"MSE {s['reduction']} over the batch")
+    for h in s["hypers"].values():
+        eps = f" eps {s['adam_eps']:g}" if h["optimizer"] == "adam" else ""
+        lines.append(
+            f"  set {h['name']}: {h['optimizer']} lr {h['lr']:g}{eps}, weights {h['weight_init']}, "
+            f"biases {h['bias_init']}"
+        )
+    return "\n".join(lines + readings(s))
+
+
+def readings(s: dict) -> list[str]:
+    """The readings of what the paper does not say, each marked as one (Hu, Zhang & Ge 2021)."""
+    order = "reshuffled every epoch" if s["shuffle"] == "on" else "in the data's order every epoch"
+    lines = [
+        "readings (the paper does not say):",
+        f"  batches {order} (--shuffle; the paper gives no order)",
+        "  test loss once per epoch, after its last batch (the paper: 'the lowest test loss')",
+    ]
+    if s["task"] == "ad-sigmoid":
+        lines += [
+            "  every activation is the variant's, the output's too: Isigmoid nets end in Isigmoid",
+            "    (the paper's nets are sigmoid layers; it does not say which output Isigmoid had)",
+            "  '3000 float numbers' read as 3000 training pairs (v1, v2), 500 test pairs",
+        ]
+    return lines
+
+
+def declaration(name: str, description: str) -> Declaration:
+    """The declaration of one table (``ad-relu`` or ``ad-sigmoid``)."""
+    task = TASKS[name]
+    return Declaration(
+        name=name,
+        description=description,
+        paper=f"Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table {task.table}",
+        options=add_arguments,
+        settings=functools.partial(table_settings, name),
+        grid=grid,
+        load=load_shared,
+        cell=train_unit,
+        report=REPORT,
+        plots=[plot_sets],
+        protocol="100 runs × 300 epochs",
+        notes=[
+            f"(the lowest test loss over the epochs is the protocol of the paper's Table {task.table},",
+            " Hu, Zhang & Ge 2021: it selects on the test set, as the paper did)",
+        ],
+        after=complete_cells,
+        split=runs_and_facts,
+        intro=intro,
+        paper_numbers=lambda settings: {"table": task.table, "rows": paper_rows(task.table)},
+        summary_of=summary_of,
+        inner="seed",
     )
 
 
 def add_arguments(parser) -> None:
     """Options of ad-relu and ad-sigmoid."""
-    from ..argtypes import positive_float, positive_int
+    from ..argtypes import positive_int
 
-    group = parser.add_argument_group("AD table options")
-    group.add_argument(
-        "--depths",
-        type=positive_int,
-        nargs="+",
-        default=None,
-        help="numbers of layers n (default: the paper's for each set)",
-    )
-    group.add_argument(
-        "--sets", nargs="+", choices=["A", "B"], default=None, help="hyper-parameter sets (default: A B)"
-    )
-    group.add_argument(
-        "--variants",
-        nargs="+",
-        default=None,
-        help="columns to train (default all: 'AD ReLU' ReLU 'Leaky ReLU' / 'AD sigmoid' sigmoid Isigmoid)",
-    )
-    group.add_argument(
-        "--k", type=positive_float, default=3.5, help="AD ReLU steepness k in sigmoid(k·z) (default 3.5)"
-    )
-    group.add_argument(
-        "--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)"
-    )
-    group.add_argument(
-        "--switching",
-        choices=["on", "off"],
-        default=None,
-        help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)",
+    variants = "'AD ReLU' ReLU 'Leaky ReLU' / 'AD sigmoid' sigmoid Isigmoid"
+    add_options(
+        parser.add_argument_group("AD table options"),
+        {
+            "--depths": dict(
+                type=positive_int, nargs="+", help="numbers of layers n (default: the paper's for each set)"
+            ),
+            "--sets": dict(nargs="+", choices=["A", "B"], help="hyper-parameter sets (default: A B)"),
+            "--variants": dict(nargs="+", help=f"columns to train (default all: {variants})"),
+            **ad_options(),
+            "--switching": dict(
+                choices=["on", "off"],
+                help="the AD variant uses the switching rule (default: on for ad-relu, off for ad-sigmoid)",
+            ),
+        },
     )
     add_unstated_arguments(parser)
 
@@ -625,73 +693,56 @@ def add_unstated_arguments(parser) -> None:
     """Options for what the paper does not state (defaults: the readings of docs/ad_tables.md)."""
     from ..argtypes import nonnegative_int, positive_float
 
-    unstated = parser.add_argument_group(
-        "settings the paper does not state (defaults: the readings of docs/ad_tables.md)"
-    )
-    unstated.add_argument(
-        "--reduction",
-        choices=MSE_REDUCTIONS,
-        default="mean",
-        help="MSE averaged or summed over the batch (default mean; the reported losses are means either way)",
-    )
-    unstated.add_argument(
-        "--adam-eps", type=positive_float, default=1e-8, help="Adam's ε, set A (default 1e-8)"
-    )
-    for set_name, optimizer in (("A", "Adam"), ("B", "SGD")):
-        unstated.add_argument(
-            f"--lr-{set_name.lower()}",
-            type=positive_float,
-            default=None,
-            help=f"set {set_name}'s {optimizer} learning rate (default: "
-            + ("1e-3, PyTorch's default)" if set_name == "A" else "0.01)"),
+    per_set = {}
+    for name, optimizer, lr, bias in (("A", "Adam", "1e-3, PyTorch's default", "torch, U(±1/√fan_in)"),
+                                      ("B", "SGD", "0.01", "zeros")):  # fmt: skip
+        per_set[f"--lr-{name.lower()}"] = dict(
+            type=positive_float, help=f"set {name}'s {optimizer} learning rate (default: {lr})"
         )
-        unstated.add_argument(
-            f"--bias-init-{set_name.lower()}",
-            choices=BIAS_INITS,
-            default=None,
-            help=f"set {set_name}'s bias initialisation (default: "
-            + ("torch, U(±1/√fan_in))" if set_name == "A" else "zeros)"),
+        per_set[f"--bias-init-{name.lower()}"] = dict(
+            choices=BIAS_INITS, help=f"set {name}'s bias initialisation (default: {bias})"
         )
-    unstated.add_argument(
-        "--data-seed",
-        type=nonnegative_int,
-        default=0,
-        help="seed of the data draw (default 0); --seed is the first model's seed",
-    )
-    unstated.add_argument(
-        "--data-draw",
-        choices=["shared", "per-run"],
-        default="shared",
-        help="one data draw for all runs (default), or a fresh one per run: run i draws with "
-        "data seed + i (the runs then train one by one, about 100x slower)",
-    )
-    unstated.add_argument(
-        "--dtype",
-        choices=["float32", "float64"],
-        default="float32",
-        help="data and parameters (default float32)",
+    reduction = "MSE averaged or summed over the batch (default mean; the reported losses are means anyway)"
+    per_run = "the runs then train one by one, about 100x slower"
+    readings = "settings the paper does not state (defaults: the readings of docs/ad_tables.md)"
+    add_options(
+        parser.add_argument_group(readings),
+        {
+            "--reduction": dict(choices=MSE_REDUCTIONS, default="mean", help=reduction),
+            "--adam-eps": dict(type=positive_float, default=1e-8, help="Adam's ε, set A (default 1e-8)"),
+            **per_set,
+            "--data-seed": dict(
+                type=nonnegative_int,
+                default=0,
+                help="seed of the data draw (default 0); --seed is the first model's seed",
+            ),
+            "--data-draw": dict(
+                choices=["shared", "per-run"],
+                default="shared",
+                help=f"one data draw for all runs (default), or run i's own: data seed + i ({per_run})",
+            ),
+            "--dtype": dict(choices=DTYPES, default="float32", help="data and parameters (default float32)"),
+            "--shuffle": dict(
+                choices=["on", "off"],
+                default="on",
+                help="reshuffle the batches every epoch (default on), or keep the data's order every epoch "
+                "(off; the paper gives no order)",
+            ),
+        },
     )
 
 
-@register(
-    "ad-relu",
-    "Table 2 of the AD paper: |x| with width-2 ReLU nets, ReLU vs Leaky ReLU vs AD ReLU "
-    "(100 seeds per cell trained at once)",
-    paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table 2",
-    add_arguments=add_arguments,
+AD_RELU = declare(
+    declaration(
+        "ad-relu",
+        "Table 2 of the AD paper: |x| with width-2 ReLU nets, ReLU vs Leaky ReLU vs AD ReLU "
+        "(100 seeds per cell trained at once)",
+    )
 )
-def run_relu(config: ExperimentConfig) -> dict:
-    """Table 2 (sets A and B, depths 2/4/6/8)."""
-    return run_table("ad-relu", config)
-
-
-@register(
-    "ad-sigmoid",
-    "Table 4 of the AD paper: v1 < v2 with width-2 sigmoid nets, sigmoid vs Isigmoid vs "
-    "AD sigmoid (100 seeds per cell trained at once)",
-    paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), Table 4",
-    add_arguments=add_arguments,
+AD_SIGMOID = declare(
+    declaration(
+        "ad-sigmoid",
+        "Table 4 of the AD paper: v1 < v2 with width-2 sigmoid nets, sigmoid vs Isigmoid vs "
+        "AD sigmoid (100 seeds per cell trained at once)",
+    )
 )
-def run_sigmoid(config: ExperimentConfig) -> dict:
-    """Table 4 (set A depths 12–15, set B depths 4–7)."""
-    return run_table("ad-sigmoid", config)

@@ -1,6 +1,7 @@
-"""amplify: intelligent gradient amplification (Basodi, Pusuluri, Xiao & Pan) on a VGG-style CNN.
+"""amplify: intelligent gradient amplification (Basodi, Pusuluri, Xiao & Pan) on a VGG-style CNN,
+or on the paper's own networks (VGG-19, ResNet-18/34 and the deep ResNet-50/101).
 
-The network (digits 8×8×1; CIFAR 32×32×3 with the same blocks), VGG's pattern of two
+The default network (digits 8×8×1; CIFAR 32×32×3 with the same blocks), VGG's pattern of two
 3×3 convolutions per block and a max-pool, the width doubling per block:
 
     [Conv(c, w₁, 3, p=1) → ReLU → Conv(w₁, w₁, 3, p=1) → ReLU → MaxPool(2)]   8 → 4
@@ -10,7 +11,14 @@ The network (digits 8×8×1; CIFAR 32×32×3 with the same blocks), VGG's patter
 
 8 layers with weights (He-normal init, no batch norm), SGD with momentum. The phase
 list is the paper's params₁ = [(50, η, 0, 1), (100, η, 1, 2), (130, η/10, 1, 2),
-(150, η/10, 0, 1)] scaled to ``--epochs`` (ends at ⅓, ⅔, 13/15 and all of the epochs).
+(150, η/10, 0, 1)] scaled to ``--epochs`` (ends at ⅓, ⅔, 13/15 and all of the epochs); the
+deep models (``--model resnet50|resnet101``) get the paper's params₂ = [(10, 0.1, 0, 1),
+(100, 0.1, amp, 2), (145, 0.01, amp, 2), (150, 0.01, 0, 1)] scaled the same way
+(:func:`nanograd_ad.amplify.scale_phases`) and its deep-model thresholds 1.0–3.0 step 0.25.
+
+Readings (the paper gives none): batch 32, SGD momentum 0.9, no weight decay, no data
+augmentation; each is an option (``--batch-size``, ``--momentum``) or, for the last two,
+simply absent.
 
 Variants: original (the same phases without amplification), random (the baseline [16],
 ``--ratio`` of the layers), and G / G′ with case 1 (Ĝ > t) or case 2 (|Ĝ| > t) for each
@@ -20,28 +28,29 @@ variant, so it is trained once per seed and every variant continues from a copy 
 state (network, momentum, batch-order generator and history) — the result equals a run
 from scratch (tested), at a third less time.
 
-Reported: the best test accuracy of each run (the paper's measure); per measure and case
-the threshold with the best mean over seeds (as the paper's Tables 3–4 pick the best
-models) and the mean over all thresholds; each variant's median whole-run wall time
-(not turned into an overhead: two identical original runs per seed show how far whole
-runs drift on a shared machine — one run once read 412 % over, its rerun 3.9 %). The
-overhead is measured per step instead: a plain step, a step amplifying every weight
-layer and a step accumulating the statistics, timed in interleaved rounds on fixed
-batches; the table gives the median per-step cost over all rounds with its
-interquartile range, the paired overhead (median and IQR of mode / plain − 1 per round),
-and says when that spread exceeds the effect. The paper reports whole-run times on a
-V100: "1–3 minutes … less than 2 %" more (its Tables 1–2: 0.05–4.8 % over all models).
+A declaration over the runner (:mod:`nanograd_ad.experiments.runner`): the grid is a list of
+points (seed; variant; the threshold of a G/G′ variant; the original's timing repeat), one
+unit each, keyed ``seed=0,threshold=1.5,variant=Gp-case1`` (G′ spelled Gp). A unit needs its
+seed's first-phase snapshot: each process trains it once and keeps it (:func:`shared_prefix`),
+the same snapshot everywhere, since it is a function of the settings and the seed alone.
+Every unit runs with ``--blas-threads`` BLAS threads (default 1: the count moves the last
+bits of float32 sums). The runs are grouped by variant.
 
-Sweep units (``--workers`` / ``--scheduler``, :mod:`nanograd_ad.sweep`): one per seed ×
-(variant, threshold), in the order above (:func:`variant_unit`). A unit needs its seed's
-first-phase snapshot: each process trains it once and keeps it (:func:`shared_prefix`), so
-in-process the prefix is trained once per seed as before, and on N workers at most once per
-worker and seed — the same snapshot everywhere, since it is a function of the settings and
-the seed alone. Every unit runs with ``--blas-threads`` BLAS threads (default 1: the count
-moves the last bits of float32 sums). The per-step overhead is a timing: it stays in the
-driver, measured after the sweep (a local cluster is closed by then), so the steps are not
-timed while worker processes compete for the cores. A unit's ``wall_s`` is timed where it
-ran, and includes its prefix's time as recorded when that prefix was trained.
+Reported: the best test accuracy of each run over its epochs (the paper's measure, which
+selects on the test set, as the paper did). The paper's Tables 3–4 give "the best results of
+amplified models" beside the mean of the original models, so the table gives both of ours:
+per variant the best single run (its threshold) beside the paper's best, and the mean ± std
+over seeds (for G/G′ at the threshold with the best mean) beside the paper's mean original.
+Each variant's median whole-run wall time is shown but not turned into an overhead (two
+identical original runs per seed show how far whole runs drift on a shared machine — one
+run once read 412 % over, its rerun 3.9 %). The overhead is measured per step instead, after
+the sweep (`after`: a local cluster is closed by then, so the steps are not timed while
+workers compete for the cores): a plain step, a step amplifying every weight layer and a
+step accumulating the statistics, timed in interleaved rounds on fixed batches; the table
+gives the median per-step cost with its interquartile range, the paired overhead (median
+and IQR of mode / plain − 1 per round), and says when that spread exceeds the effect. The
+paper reports whole-run times on a V100: "1–3 minutes … less than 2 %" more (its Tables
+1–2, over 10 runs: 0.05–4.8 % over all models).
 """
 
 from __future__ import annotations
@@ -49,87 +58,78 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 import math
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from ..datasets import Dataset
-from . import register
 from .common import (
     ExperimentConfig,
     blas_threads,
     classifier_trainer,
-    format_table,
     mean_std,
     pyplot,
-    run_units,
     save_figure,
     seeded,
-    write_results,
 )
-from .runner import plural, wrap_table
+from .runner import Column, Declaration, Outcome, declare, plural, wrap_table
 
 NAME = "amplify"
 MEASURE_VARIANTS = {"G-case1": ("G", 1), "G-case2": ("G", 2), "G'-case1": ("G'", 1), "G'-case2": ("G'", 2)}
 VARIANTS = ["original", "random", *MEASURE_VARIANTS]
 
-# Table 3 (CIFAR-10) and Table 4 (CIFAR-100), VGG-19, best test accuracy %;
-# Table 1 / Table 2, VGG-19, running-time increase over the original %.
-PAPER = {
-    "cifar10": {
-        "model": "VGG-19, CIFAR-10",
-        "acc": {
-            "original": 91.08,
-            "random": 93.35,
-            "G-case1": 93.30,
-            "G-case2": 92.92,
-            "G'-case1": 93.29,
-            "G'-case2": 93.34,
-        },
-        "overhead": {"G-case1": 1.5, "G-case2": 1.89, "G'-case1": 1.66, "G'-case2": 1.5},
-    },
-    "cifar100": {
-        "model": "VGG-19, CIFAR-100",
-        "acc": {
-            "original": 65.27,
-            "random": 66.52,
-            "G-case1": 69.38,
-            "G-case2": 68.5,
-            "G'-case1": 69.83,
-            "G'-case2": 69.25,
-        },
-        "overhead": {"G-case1": 2.92, "G-case2": 0.92, "G'-case1": 1.7, "G'-case2": 0.64},
-    },
-}
+#: Basodi et al.'s Tables 3 (CIFAR-10) and 4 (CIFAR-100): test accuracy %, the mean of the
+#: original models and the best amplified (and randomly amplified) model; and Tables 1–2: the
+#: running-time increase % of the amplified models over the original (mean of 10 runs, V100).
+PAPER_TABLES = """
+model      data      original  random   G 1    G 2    G' 1   G' 2  |  G 1   G 2   G' 1  G' 2
+vgg19      cifar10   91.08     93.35    93.30  92.92  93.29  93.34 |  1.5   1.89  1.66  1.5
+resnet18   cifar10   92.39     94.57    93.90  93.76  94.49  94.1  |  1.53  1.38  1.92  1.45
+resnet34   cifar10   92.71     94.39    94.05  93.89  94.56  94.14 |  2.09  1.94  2.18  2.01
+resnet50   cifar10   91.80     92.68    94.24  94.43  94.34  94.02 |  0.05  0.31  0.71  1.01
+resnet101  cifar10   91.95     93.04    94.57  94.54  94.35  94.7  |  0.56  0.96  1.35  1.58
+vgg19      cifar100  65.27     66.52    69.38  68.5   69.83  69.25 |  2.92  0.92  1.7   0.64
+resnet18   cifar100  71.94     72.7     75.33  75.41  76.14  75.35 |  1.78  0.39  3.23  0.26
+resnet34   cifar100  72.18     73.02    74.86  75.59  75.95  75.9  |  0.54  0.53  4.8   0.36
+resnet50   cifar100  72.32     73.05    77.21  77.43  76.89  76.97 |  0.95  0.64  0.97  1.06
+resnet101  cifar100  73.00     73.72    77.63  77.51  77.53  77.63 |  1.10  1.07  0.54  1.00
+"""
 
 
-def _paper_row(model: str, acc: list[float], overhead: list[float]) -> dict:
-    """A row of Tables 3/4 (original, random, G case 1, G case 2, G′ case 1, G′ case 2) and of
-    Tables 1/2 (running-time increase %, G case 1 … G′ case 2)."""
-    return {
-        "model": model,
-        "acc": dict(zip(["original", "random", *MEASURE_VARIANTS], acc)),
-        "overhead": dict(zip(MEASURE_VARIANTS, overhead)),
-    }
+def _paper_rows(table: str) -> dict[tuple[str, str], dict]:
+    """``PAPER_TABLES`` as {(model, data): {"model": "ResNet-50, CIFAR-10", "acc": {variant: %},
+    "overhead": {variant: %}}}."""
+    rows = {}
+    for line in table.strip().splitlines()[1:]:
+        model, data, *acc, _, g1, g2, gp1, gp2 = line.split()
+        rows[(model, data)] = {
+            "model": f"{MODEL_NAMES[model]}, {DATA_NAMES[data]}",
+            "acc": dict(zip(["original", "random", *MEASURE_VARIANTS], map(float, acc))),
+            "overhead": dict(zip(MEASURE_VARIANTS, map(float, (g1, g2, gp1, gp2)))),
+        }
+    return rows
 
 
-# the same tables' ResNet rows, for --model resnet18 / resnet34
-PAPER_RESNETS = {
-    ("resnet18", "cifar10"): _paper_row(
-        "ResNet-18, CIFAR-10", [92.39, 94.57, 93.90, 93.76, 94.49, 94.1], [1.53, 1.38, 1.92, 1.45]
-    ),
-    ("resnet34", "cifar10"): _paper_row(
-        "ResNet-34, CIFAR-10", [92.71, 94.39, 94.05, 93.89, 94.56, 94.14], [2.09, 1.94, 2.18, 2.01]
-    ),
-    ("resnet18", "cifar100"): _paper_row(
-        "ResNet-18, CIFAR-100", [71.94, 72.7, 75.33, 75.41, 76.14, 75.35], [1.78, 0.39, 3.23, 0.26]
-    ),
-    ("resnet34", "cifar100"): _paper_row(
-        "ResNet-34, CIFAR-100", [72.18, 73.02, 74.86, 75.59, 75.95, 75.9], [0.54, 0.53, 4.8, 0.36]
-    ),
-}
+DATA_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+#: the paper's names of the networks
+MODEL_NAMES = {"small-vgg": "small VGG-style CNN", "vgg19": "VGG-19", "resnet18": "ResNet-18",
+               "resnet34": "ResNet-34", "resnet50": "ResNet-50", "resnet101": "ResNet-101"}  # fmt: skip
+PAPER_ROWS = _paper_rows(PAPER_TABLES)
+#: the VGG-19 rows by data set (the rows the small VGG-style CNN is shown beside)
+PAPER = {data: PAPER_ROWS[("vgg19", data)] for data in DATA_NAMES}
+#: the ResNet rows, for --model resnet18 / resnet34 / resnet50 / resnet101
+PAPER_RESNETS = {key: row for key, row in PAPER_ROWS.items() if key[0] != "vgg19"}
+
+
+def paper_row(model: str, data: str) -> dict:
+    """The paper's row for ``model`` on ``data`` (its own model's CIFAR-10 row on other data, the
+    VGG-19 row for the small VGG-style CNN: for scale, not a like-for-like comparison)."""
+    key = data if data in PAPER else "cifar10"
+    return PAPER_ROWS.get((model, key)) or PAPER[key]
 
 
 def threshold_range(start: float, stop: float, step: float) -> list[float]:
@@ -158,84 +158,67 @@ def paper_phases(epochs: int, lr: float, lr_drop: float = 0.1, factor: float = 2
     return [(ends[0], lr, 0, 1), (ends[1], lr, 1, factor), (ends[2], low, 1, factor), (ends[3], low, 0, 1)]
 
 
+#: readings: what the paper does not give (Basodi et al. state no batch size, momentum,
+#: weight decay or augmentation); printed in the header of every run
+READINGS = "batch {batch_size}, SGD momentum {momentum:g}, no weight decay, no augmentation"
+
+
 def add_arguments(parser) -> None:
-    """Options of the amplify experiment."""
+    """Options of the amplify experiment (each help names its default; readings are marked)."""
     from ..argtypes import positive_float, positive_int
 
-    group = parser.add_argument_group("amplify options")
-    group.add_argument(
-        "--thresholds",
-        type=float,
-        nargs=3,
-        metavar=("START", "STOP", "STEP"),
-        default=None,
-        help="threshold sweep on Ĝ (default: 0.7 2.5 0.3; quick: 1.0 1.5 0.5; the paper: 0.7 2.5 0.1)",
-    )
+    group = parser.add_argument_group(
+        "amplify options", "readings, the paper gives none: batch 32, momentum 0.9, no weight decay, "
+        "no augmentation (the last two are not options)"
+    )  # fmt: skip
+    group.add_argument("--thresholds", type=float, nargs=3, metavar=("START", "STOP", "STEP"), default=None,
+                       help="threshold sweep on Ĝ (default 0.7 2.5 0.3; resnet50/101: the paper's 1.0 3.0 "
+                       "0.25; quick: 1.0 1.5 0.5; the paper's shallow models: 0.7 2.5 0.1)")  # fmt: skip
     group.add_argument("--variants", nargs="+", choices=VARIANTS, default=None, help="default: all")
     add_network_arguments(group)
-    group.add_argument(
-        "--lr",
-        type=positive_float,
-        default=None,
-        help="learning rate of the first two thirds (default 0.02; the paper's models 0.1)",
-    )
-    group.add_argument(
-        "--lr-drop", type=positive_float, default=0.1, help="lr factor of the second half (default 0.1)"
-    )
+    group.add_argument("--lr", type=positive_float, default=None,
+                       help="learning rate of the first phases (default 0.02; the paper's models 0.1)",
+                       )  # fmt: skip
+    group.add_argument("--lr-drop", type=positive_float, default=0.1,
+                       help="lr factor of the last two phases (default 0.1)")  # fmt: skip
     group.add_argument("--factor", type=positive_float, default=2.0, help="amplification factor (default 2)")
-    group.add_argument(
-        "--ratio", type=positive_float, default=0.25, help="random baseline: ratio of layers (default 0.25)"
-    )
+    group.add_argument("--ratio", type=positive_float, default=0.25,
+                       help="random baseline: ratio of layers (default 0.25)")  # fmt: skip
     group.add_argument("--scope", choices=["weights", "backward"], default="weights", help="default weights")
-    group.add_argument(
-        "--reselect-every",
-        type=positive_int,
-        default=None,
-        help="reselect every k epochs (default: once per phase)",
-    )
-    group.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    group.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
-    group.add_argument(
-        "--blas-threads",
-        type=positive_int,
-        default=1,
-        help="BLAS threads per training (default 1: small matrices, and a fixed count keeps in-process "
-        "and --workers results identical)",
-    )
+    group.add_argument("--reselect-every", type=positive_int, default=None,
+                       help="reselect every k epochs (default: once per phase)")  # fmt: skip
+    group.add_argument("--momentum", type=float, default=0.9,
+                       help="SGD momentum (default 0.9, a reading: the paper gives none)")  # fmt: skip
+    group.add_argument("--batch-size", type=positive_int, default=32,
+                       help="default 32 (a reading: the paper gives none)")  # fmt: skip
+    group.add_argument("--blas-threads", type=positive_int, default=1,
+                       help="BLAS threads per training (default 1: small matrices, and a fixed count keeps "
+                       "in-process and --workers results identical)")  # fmt: skip
 
 
 def add_network_arguments(group) -> None:
     """--model, --base-width, --widths, --hidden: which network."""
     from ..argtypes import positive_int
 
-    group.add_argument(
-        "--model",
-        choices=MODELS,
-        default="small-vgg",
-        help="network: the small VGG-style CNN (default) or the paper's vgg19 (with batch norm), resnet18, "
-        "resnet34 (CIFAR variants; then the paper's phases: 150 epochs, lr 0.1 → 0.01)",
-    )
-    group.add_argument(
-        "--base-width",
-        type=positive_int,
-        default=64,
-        help="vgg19/resnet: the first stage's width (default 64, the paper's networks)",
-    )
-    group.add_argument(
-        "--widths",
-        type=positive_int,
-        nargs=3,
-        default=None,
-        help="channels of the 3 blocks (default 8 16 32; CIFAR 32 64 128)",
-    )
-    group.add_argument(
-        "--hidden", type=positive_int, default=64, help="width of the hidden dense layer (default 64)"
-    )
+    group.add_argument("--model", choices=MODELS, default="small-vgg",
+                       help="network: the small VGG-style CNN (default) or the paper's vgg19 (with batch "
+                       "norm), resnet18, resnet34 (CIFAR variants; then params₁: 150 epochs, lr 0.1 → "
+                       "0.01), resnet50, resnet101 (bottleneck blocks; then params₂ and thresholds 1.0-3.0 "
+                       "step 0.25)")  # fmt: skip
+    group.add_argument("--base-width", type=positive_int, default=64,
+                       help="vgg19/resnet: the first stage's width (default 64, the paper's networks)",
+                       )  # fmt: skip
+    group.add_argument("--widths", type=positive_int, nargs=3, default=None,
+                       help="channels of the 3 blocks (default 8 16 32; CIFAR 32 64 128)")  # fmt: skip
+    group.add_argument("--hidden", type=positive_int, default=64,
+                       help="width of the hidden dense layer (default 64)")  # fmt: skip
 
 
 #: ``--model`` choices: the small VGG-style CNN, or the paper's own networks (batch norm, CIFAR variants)
-MODELS = ("small-vgg", "vgg19", "resnet18", "resnet34")
+MODELS = ("small-vgg", "vgg19", "resnet18", "resnet34", "resnet50", "resnet101")
 PAPER_MODELS = MODELS[1:]
+#: the paper's deep models: params₂ and the deep-model thresholds
+DEEP_MODELS = ("resnet50", "resnet101")
 
 
 def build_net(
@@ -248,19 +231,20 @@ def build_net(
 ):
     """The network for per-sample inputs (C, H, W): :func:`nanograd_ad.models.small_vgg` (widths,
     hidden), or the paper's ``vgg19`` (:func:`~nanograd_ad.models.vgg19_bn`, widths scaled by
-    base_width / 64), ``resnet18`` / ``resnet34`` (base width ``base_width``)."""
+    base_width / 64), ``resnet18`` / ``resnet34`` / ``resnet50`` / ``resnet101`` (base width
+    ``base_width``)."""
     from .. import models
 
     shape = tuple(input_shape)
+    resnets = {"resnet18": models.resnet18, "resnet34": models.resnet34, "resnet50": models.resnet50,
+               "resnet101": models.resnet101}  # fmt: skip
     try:
         if model == "small-vgg":
             return models.small_vgg(num_classes, input_shape=shape, widths=widths, hidden=hidden)
         if model == "vgg19":
             return models.vgg19_bn(num_classes, input_shape=shape, width_scale=base_width / 64)
-        if model == "resnet18":
-            return models.resnet18(num_classes, input_shape=shape, width=base_width)
-        if model == "resnet34":
-            return models.resnet34(num_classes, input_shape=shape, width=base_width)
+        if model in resnets:
+            return resnets[model](num_classes, input_shape=shape, width=base_width)
     except ValueError as error:
         raise ValueError(f"{NAME}: {error}") from None
     raise ValueError(f"{NAME}: --model must be one of {MODELS}, got {model!r}")
@@ -390,7 +374,7 @@ def train_variant(
 
 STEP_MODES = {
     "plain": "plain step",
-    "amplify_all": "amplify every weight layer",
+    "amplify_all": "amplify all layers",
     "statistics": "accumulate Σg, Σ|g|",
 }
 
@@ -471,93 +455,121 @@ def overhead_summary(rounds: list[dict]) -> dict:
 
 def summarize(runs: list[dict], variants: list[str], thresholds: list[float]) -> dict:
     """Per variant: best test accuracy (mean, std over seeds; for G/G′ at the best threshold
-    and averaged over thresholds) and the overhead over the original run: the median wall
-    (and CPU) time of the variant's runs over the median of the original's, minus 1."""
-
-    def accs(variant, threshold=None):
-        return [
-            r["best_test_acc"]
-            for r in runs
-            if r["variant"] == variant and r["threshold"] == threshold and not r.get("timing_repeat")
-        ]
-
+    and averaged over thresholds), its best single run (the paper's Tables 3–4 give the best
+    amplified model), and the overhead over the original run: the median wall (and CPU) time
+    of the variant's runs over the median of the original's, minus 1."""
     original = [r for r in runs if r["variant"] == "original"]
     base = {clock: statistics.median(r[f"{clock}_s"] for r in original) for clock in ("wall", "cpu")}
     summary = {}
     for variant in variants:
         mine = [r for r in runs if r["variant"] == variant]
+        trained = [r for r in mine if not r.get("timing_repeat")]  # the repeat is for timing only
         entry: dict[str, object] = {"runs": len(mine)}
         if variant in MEASURE_VARIANTS:
-            per_threshold = {t: mean_std(accs(variant, t)) for t in thresholds}
-            best_t = max(thresholds, key=lambda t: (per_threshold[t][0], -t))
-            entry.update(
-                best_threshold=best_t,
-                best_test_acc_mean=per_threshold[best_t][0],
-                best_test_acc_std=per_threshold[best_t][1],
-                mean_over_thresholds=mean_std(r["best_test_acc"] for r in mine)[0],
-                per_threshold={str(t): {"mean": m, "std": s} for t, (m, s) in per_threshold.items()},
-                layers_selected_mean={
-                    str(t): mean_std(
-                        sum(len(s) for s in r["selected"]) / max(1, len(r["selected"]))
-                        for r in mine
-                        if r["threshold"] == t
-                    )[0]
-                    for t in thresholds
-                },
-            )
+            entry.update(threshold_summary(mine, thresholds))
         else:
-            m, s = mean_std(accs(variant))
+            m, s = mean_std(r["best_test_acc"] for r in trained)
             entry.update(best_test_acc_mean=m, best_test_acc_std=s)
-        for clock in ("wall", "cpu"):  # medians: a burst of load from another process moves a mean
-            median = statistics.median(r[f"{clock}_s"] for r in mine)
-            entry[f"{clock}_s_median"] = median
-            entry[f"{clock}_s_mean"] = mean_std(r[f"{clock}_s"] for r in mine)[0]
-            entry[f"{clock}_overhead_pct"] = 100 * (median / base[clock] - 1) if base[clock] else None
-        summary[variant] = entry
+        best = max(trained, key=lambda r: r["best_test_acc"])  # the first of equal runs
+        entry.update(
+            best_run_test_acc=best["best_test_acc"],
+            best_run_threshold=best["threshold"],
+            best_run_seed=best["seed"],
+        )
+        summary[variant] = {**entry, **run_times(mine, base)}
     return summary
 
 
-def plot_thresholds(runs: list[dict], summary: dict, thresholds: list[float], path, title: str) -> None:
-    """Best test accuracy vs threshold (the paper's Figures 3–4): one panel per measure, case 1
-    and case 2 in red (each seed a dot, the mean a line, drawn over the references), the
+def run_times(runs: list[dict], base: dict) -> dict:
+    """Median and mean whole-run wall and CPU seconds of ``runs``, and the median's overhead over
+    ``base`` (the original's medians), in % — medians: a burst of load from another process
+    moves a mean."""
+    times: dict[str, float | None] = {}
+    for clock in ("wall", "cpu"):
+        median = statistics.median(r[f"{clock}_s"] for r in runs)
+        times[f"{clock}_s_median"] = median
+        times[f"{clock}_s_mean"] = mean_std(r[f"{clock}_s"] for r in runs)[0]
+        times[f"{clock}_overhead_pct"] = 100 * (median / base[clock] - 1) if base[clock] else None
+    return times
+
+
+def threshold_summary(runs: list[dict], thresholds: list[float]) -> dict:
+    """A G/G′ variant's runs per threshold: mean ± std over seeds, the threshold with the best
+    mean (ties: the lower), the mean over all thresholds, the mean count of layers selected."""
+    at = {t: [r for r in runs if r["threshold"] == t] for t in thresholds}
+    per_threshold = {t: mean_std(r["best_test_acc"] for r in at[t]) for t in thresholds}
+    best_t = max(thresholds, key=lambda t: (per_threshold[t][0], -t))
+    return {
+        "best_threshold": best_t,
+        "best_test_acc_mean": per_threshold[best_t][0],
+        "best_test_acc_std": per_threshold[best_t][1],
+        "mean_over_thresholds": mean_std(r["best_test_acc"] for r in runs)[0],
+        "per_threshold": {str(t): {"mean": m, "std": s} for t, (m, s) in per_threshold.items()},
+        "layers_selected_mean": {
+            str(t): mean_std(sum(map(len, r["selected"])) / max(1, len(r["selected"])) for r in at[t])[0]
+            for t in thresholds
+        },
+    }
+
+
+#: the normalized measures' names in mathtext
+HATS = {"G": r"$\hat{G}$", "G'": r"$\hat{G}'$"}
+
+
+def plot_thresholds(o: Outcome) -> None:
+    """Best test accuracy vs threshold (the paper's Figures 3–6, 9–10): one panel per measure,
+    case 1 and case 2 in red (each seed a dot, the mean a line, drawn over the references), the
     original's mean in blue and the random baseline's in gray; one legend under the panels."""
+    s = o.settings
     plt = pyplot()
     if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True, layout="constrained")
     for ax, measure in zip(axes, ("G", "G'")):
         for variant, color in (("original", "tab:blue"), ("random", "gray")):
-            if variant in summary:
-                mean = 100 * summary[variant]["best_test_acc_mean"]
-                ax.axhline(
-                    mean, color=color, ls=":" if variant == "random" else "-", label=f"{variant} (mean)"
-                )
-        for variant, (m, case) in MEASURE_VARIANTS.items():
-            if m != measure or variant not in summary:
-                continue
-            means = [summary[variant]["per_threshold"][str(t)]["mean"] * 100 for t in thresholds]
-            color = "tab:red" if case == 1 else "darkred"
-            ax.plot(
-                thresholds,
-                means,
-                "-o" if case == 1 else "--s",
-                color=color,
-                label=f"case {case} (mean)",
-                zorder=3,
-            )
-            seeds = [(r["threshold"], 100 * r["best_test_acc"]) for r in runs if r["variant"] == variant]
-            ax.scatter(*zip(*seeds), s=10, color="tab:red", alpha=0.3, zorder=3)
-        hat = r"$\hat{G}$" if measure == "G" else r"$\hat{G}'$"
-        ax.set(xlabel=f"threshold on {hat}", ylabel="best test accuracy (%)", title=f"measure {measure}")
-        ax.set_xticks(thresholds)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize="small")
-    fig.suptitle(title)
-    save_figure(fig, path)
+            if variant in o.summary:
+                mean = 100 * o.summary[variant]["best_test_acc_mean"]
+                style = ":" if variant == "random" else "-"
+                ax.axhline(mean, color=color, ls=style, label=f"{variant} (mean)")
+        same = plot_cases(ax, measure, o.runs, o.summary, s["threshold_values"])
+        note = f"\n({', '.join(same)} = original at every threshold)" if same else ""
+        ax.set(xlabel=f"threshold on {HATS[measure]}", ylabel="best test accuracy (%)")
+        ax.set_title(f"measure ${measure}${note}")
+        ax.set_xticks(s["threshold_values"])
+    legend = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=len(legend), fontsize="small")
+    fig.suptitle(
+        f"{s['data']}, {network(s)}: best test accuracy vs threshold "
+        f"({plural(s['runs'], 'seed')}, {plural(s['epochs'], 'epoch')})"
+    )
+    save_figure(fig, o.out / "amplify_thresholds.png")
 
 
-def plot_measures(run: dict, path, data_name: str = "") -> None:
-    """G, G′ and Ĝ per layer at each analysis epoch of one run (the numbers selection uses)."""
+def plot_cases(ax, measure: str, runs: list[dict], summary: dict, thresholds: list[float]) -> list[str]:
+    """A measure's case 1 and case 2 on ``ax`` (the mean a line, each seed a dot); returns the
+    cases that equal the original at every threshold (drawn over its line: the title says so)."""
+    same = []
+    for variant, (m, case) in MEASURE_VARIANTS.items():
+        if m != measure or variant not in summary:
+            continue
+        means = [summary[variant]["per_threshold"][str(t)]["mean"] * 100 for t in thresholds]
+        style, color = ("-o", "tab:red") if case == 1 else ("--s", "darkred")
+        ax.plot(thresholds, means, style, color=color, label=f"case {case} (mean)", zorder=3)
+        seeds = [(r["threshold"], 100 * r["best_test_acc"]) for r in runs if r["variant"] == variant]
+        ax.scatter(*zip(*seeds), s=10, color="tab:red", alpha=0.3, zorder=3)
+        if all(mean == 100 * summary["original"]["best_test_acc_mean"] for mean in means):
+            same.append(f"case {case}")
+    if not any(m == measure and v in summary for v, (m, _) in MEASURE_VARIANTS.items()):
+        ax.text(0.5, 0.5, f"no {measure} variant in this run", transform=ax.transAxes, ha="center")
+    return same
+
+
+def plot_measures(o: Outcome) -> None:
+    """Ĝ per layer at each analysis epoch of the first G case-1 run (the numbers selection
+    uses), the threshold dotted, the layers it amplified in red."""
+    run = next((r for r in o.runs if r["variant"] == "G-case1"), None)
+    if run is None:
+        return
     plt = pyplot()
     events = [e for e in run["history"]["events"] if e["event"] == "amplify_select" and "values" in e]
     if plt is None or not events:
@@ -573,109 +585,144 @@ def plot_measures(run: dict, path, data_name: str = "") -> None:
             color=["tab:red" if i in event["layers"] else "tab:gray" for i in event["candidates"]],
         )
         ax.axhline(event["threshold"], color="k", ls=":", lw=1)
+        every = math.ceil(len(layers) / 12)  # a deep network's indices: every k-th, not overlapping
+        ax.set_xticks(range(0, len(layers), every), layers[::every])
         ax.set(
             xlabel="layer index",
-            ylabel=f"normalized {event['measure']}",
+            ylabel=HATS[event["measure"]] + f" (normalized {event['measure']})",
             title=f"analysis after epoch {event['epoch'] + 1} (red: amplified)",
         )
     fig.suptitle(
-        f"{data_name}: {run['variant']}, threshold {run['threshold']:g} (dotted), seed {run['seed']}"
+        f"{o.settings['data']}, {network(o.settings)}: {run['variant']}, threshold {run['threshold']:g} "
+        f"(dotted), seed {run['seed']}"
     )
-    save_figure(fig, path)
+    save_figure(fig, o.out / "amplify_measures.png")
 
 
-# ---------------------------------------------------------------------------------- run
+# ---------------------------------------------------------------------------- the declaration
 
 
-@register(
-    NAME,
-    "VGG-style CNN: original vs random vs G/G′ gradient amplification (cases 1, 2) over a threshold sweep",
-    paper="Basodi, Pusuluri, Xiao, Pan - Intelligent gradient amplification",
-    add_arguments=add_arguments,
-)
-def run(config: ExperimentConfig) -> dict:
-    """Every variant and threshold for each seed; table, results.json and plots."""
-    # small matrices: one BLAS thread is faster, and a fixed count keeps the last bits of the
-    # sums the same in-process and on Dask workers; CuPy is unaffected
-    with blas_threads(config.extra.get("blas_threads", 1)):
-        return _run(config)
+#: the deep models' threshold sweep (`nanograd_ad.amplify.THRESHOLDS_DEEP`: 1.0, 1.25, … 3.0)
+DEEP_SPAN = (1.0, 3.0, 0.25)
+#: the threshold sweep of a full run on the other models (the paper's step is 0.1)
+FULL_SPAN = (0.7, 2.5, 0.3)
+
+#: amplify's options with a fixed default (their CLI defaults)
+DEFAULTS = {
+    "lr_drop": 0.1, "factor": 2.0, "ratio": 0.25, "scope": "weights", "momentum": 0.9, "batch_size": 32,
+    "hidden": 64, "base_width": 64, "blas_threads": 1,
+}  # fmt: skip
 
 
-@dataclasses.dataclass
-class Plan:
-    """What `make_setup` reads from a config: the shared `Setup` and the sweep's axes."""
+def settings(config: ExperimentConfig) -> dict:
+    """Every setting amplify uses, as given or chosen: quick 1 seed × 9 epochs (deep models 15,
+    the fewest params₂ scales to), thresholds 1.0 1.5 0.5; full 3 seeds × 24 epochs (the paper's
+    networks 150), thresholds 0.7 2.5 0.3 (deep models: the paper's 1.0 3.0 0.25)."""
+    model = config.setting("model", "small-vgg")
+    deep = model in DEEP_MODELS
+    data = config.setting("data", "digits")
+    s = {
+        "runs": config.choose("runs", 1, 3),
+        "epochs": config.choose("epochs", 15 if deep else 9, 150 if model in PAPER_MODELS else 24),
+        "data": data, "model": model,
+        "lr": config.setting("lr", 0.1 if model in PAPER_MODELS else 0.02),
+        "thresholds": list(config.choose("thresholds", (1.0, 1.5, 0.5), DEEP_SPAN if deep else FULL_SPAN)),
+        "variants": list(config.setting("variants", VARIANTS)),
+        "widths": list(config.setting("widths", (8, 16, 32) if data == "digits" else (32, 64, 128))),
+        "reselect_every": config.extra.get("reselect_every"),  # None: once per phase
+        **{name: config.setting(name, default) for name, default in DEFAULTS.items()},
+    }  # fmt: skip
+    if "original" not in s["variants"]:
+        s["variants"].insert(0, "original")  # the reference of every comparison
+    s["threshold_values"] = threshold_range(*s["thresholds"])
+    s["phases"] = [list(p) for p in phases_of(s)]
+    config.report("reselect_every", s["reselect_every"] or "once per phase")
+    config.report("phases", s["phases"])
+    setup = make_setup(s, None)
+    for variant in s["variants"]:  # bad ratios, factors or scopes are refused before any training
+        _strategy(setup, variant, s["threshold_values"][0], config.seed)
+    return s
 
-    setup: Setup
-    data_name: str
-    runs_count: int
-    model: str
-    epochs: int
-    thresholds: list
-    variants: list
+
+def phases_of(s: dict) -> list:
+    """The phases of the settings: params₁ scaled (`paper_phases`), or for the deep models
+    params₂ scaled (``scale_phases(PARAMS_DEEP, epochs)``) with the rates η = ``--lr`` and
+    η·``--lr-drop`` and the factor ``--factor`` (their defaults, 0.1, 0.1 and 2, give the
+    paper's 0.1, 0.01 and 2)."""
+    from ..amplify import PARAMS_DEEP, scale_phases
+
+    if s["model"] not in DEEP_MODELS:
+        return paper_phases(s["epochs"], s["lr"], s["lr_drop"], s["factor"])
+    try:
+        phases = scale_phases(PARAMS_DEEP, s["epochs"])
+    except ValueError as error:
+        raise ValueError(f"{NAME}: --model {s['model']}: {error}") from None
+    low = float(f"{s['lr'] * s['lr_drop']:.12g}")
+    return [
+        p._replace(lr=s["lr"] if i < 2 else low, factor=s["factor"] if p.amplify else 1.0)
+        for i, p in enumerate(phases)
+    ]
 
 
-def make_setup(config: ExperimentConfig) -> Plan:
-    """The data, phases and recipe of a config, checked: bad phases, factors or ratios are
-    refused here, before any training (the driver and every unit build it the same way)."""
+def make_setup(s: dict, data) -> Setup:
+    """The `Setup` every run of these settings shares (``data`` may be None to check them)."""
+    return Setup(
+        data=data, phases=[tuple(p) for p in s["phases"]], widths=tuple(s["widths"]), hidden=s["hidden"],
+        momentum=s["momentum"], batch_size=s["batch_size"], factor=s["factor"], ratio=s["ratio"],
+        scope=s["scope"], reselect_every=s["reselect_every"], progress=s.get("progress", False),
+        model=s["model"], base_width=s["base_width"],
+    )  # fmt: skip
+
+
+def load_images(s: dict) -> Dataset:
+    """The data set (image classification, (N, C, H, W)); the network is built once on its
+    shapes, so a model that does not fit the images is refused before any training."""
     from ..datasets import load
 
-    extra = config.extra
-    data_name = config.setting("data", "digits")
-    data = load(data_name, config.data_dir)
+    data = load(s["data"], s["data_dir"])
     if data.num_classes is None or data.x_train.ndim != 4:
         raise ValueError(f"{NAME} needs image classification data (N, C, H, W), got {data.name!r}")
-    runs_count = config.choose("runs", 1, 3)
-    model = extra.get("model") or "small-vgg"
-    paper_model = model in PAPER_MODELS
-    # the paper's networks get its params₁: 150 epochs, (50, 0.1, 0, 1), (100, 0.1, 1, 2), …
-    epochs = config.choose("epochs", 9, 150 if paper_model else 24)
-    lr = extra.get("lr") or (0.1 if paper_model else 0.02)
-    threshold_span = extra.get("thresholds") or ((1.0, 1.5, 0.5) if config.quick else (0.7, 2.5, 0.3))
-    thresholds = threshold_range(*threshold_span)
-    variants = list(extra.get("variants") or VARIANTS)
-    if "original" not in variants:
-        variants.insert(0, "original")  # the reference of every comparison
-    default_widths = (8, 16, 32) if data_name == "digits" else (32, 64, 128)
-    setup = Setup(
-        data=data,
-        phases=paper_phases(epochs, lr, extra.get("lr_drop", 0.1), extra.get("factor", 2.0)),
-        widths=tuple(extra.get("widths") or default_widths),
-        hidden=extra.get("hidden", 64),
-        momentum=extra.get("momentum", 0.9),
-        batch_size=extra.get("batch_size", 32),
-        factor=extra.get("factor", 2.0),
-        ratio=extra.get("ratio", 0.25),
-        scope=extra.get("scope", "weights"),
-        reselect_every=extra.get("reselect_every"),
-        progress=config.progress,
-        model=model,
-        base_width=extra.get("base_width", 64),
-    )
-    build_net(data.x_train.shape[1:], data.num_classes, setup.widths, setup.hidden, model, setup.base_width)
-    for name, value in {"lr": lr, "variants": variants, "widths": list(setup.widths)}.items():
-        config.report(name, value)
-    config.report("thresholds", list(threshold_span))
-    config.report("reselect_every", setup.reselect_every or "once per phase")
-    for variant in variants:
-        _strategy(setup, variant, thresholds[0], config.seed)
-    return Plan(setup, data_name, runs_count, model, epochs, thresholds, variants)
+    build_net(data.x_train.shape[1:], data.num_classes, tuple(s["widths"]), s["hidden"], s["model"],
+              s["base_width"])  # fmt: skip
+    return data
 
 
-#: Prefix snapshots this process has trained, by (unit settings, seed); see `variant_unit`.
+def grid(s: dict) -> list[dict]:
+    """The points, seed by seed: the variants without a threshold, each threshold's G/G′ variants,
+    and the original once more (the repeat: how far two identical whole runs drift)."""
+    measured = [v for v in s["variants"] if v in MEASURE_VARIANTS]
+    points = [{"variant": v} for v in s["variants"] if v not in MEASURE_VARIANTS]
+    points += [{"variant": v, "threshold": t} for t in s["threshold_values"] for v in measured]
+    points.append({"variant": "original", "repeat": True})
+    return [{"seed": s["seed"] + i, **point} for i in range(s["runs"]) for point in points]
+
+
+def train_cell(
+    s: dict, data, seed: int, variant: str, threshold: float | None = None, repeat: bool = False
+) -> dict:
+    """One run (a point of the grid): its seed's shared prefix (trained here unless this process
+    already has it), then the rest of the run (`train_variant`)."""
+    with blas_threads(s["blas_threads"]):
+        setup = make_setup(s, data)
+        result = train_variant(setup, seed, variant, threshold, shared_prefix(setup, s, seed))
+    result["timing_repeat"] = repeat
+    return result
+
+
+#: Prefix snapshots this process has trained, by (settings, seed); see `shared_prefix`.
 _PREFIXES: dict[str, dict] = {}
 _PREFIXES_KEPT = 2
 
 
-def shared_prefix(setup: Setup, config: dict, seed: int) -> dict:
+def shared_prefix(setup: Setup, s: dict, seed: int) -> dict:
     """The first-phase snapshot of ``seed`` (`train_prefix`), trained once per process.
 
     A pure function of the settings and the seed — the same snapshot wherever it is made —
     so keeping it saves the retraining without making a unit depend on which units ran
     before it in this process (`train_variant` trains on a copy). The newest
     ``_PREFIXES_KEPT`` are kept: the units of a sweep come seed by seed."""
-    import json
-
-    key = json.dumps({"config": config, "seed": seed}, sort_keys=True)
+    own = {k: v for k, v in s.items() if k != "progress"}
+    key = json.dumps({"settings": own, "seed": seed}, sort_keys=True)
     if key not in _PREFIXES:
         while len(_PREFIXES) >= _PREFIXES_KEPT:
             del _PREFIXES[next(iter(_PREFIXES))]
@@ -683,118 +730,90 @@ def shared_prefix(setup: Setup, config: dict, seed: int) -> dict:
     return _PREFIXES[key]
 
 
-def variant_unit(
-    config: dict,
-    seed: int,
-    variant: str,
-    threshold: float | None,
-    timing_repeat: bool = False,
-    progress: bool = True,
-) -> dict:
-    """One unit of the sweep (one variant at one threshold, one seed), from its settings alone:
-    the shared prefix of its seed (trained here unless this process already has it), then
-    the rest of the run (`train_variant`)."""
-    settings = ExperimentConfig.from_unit_params(config, progress=progress)
-    with blas_threads(settings.extra.get("blas_threads", 1)):
-        setup = make_setup(settings).setup
-        result = train_variant(setup, seed, variant, threshold, shared_prefix(setup, config, seed))
-    result["timing_repeat"] = timing_repeat
-    return result
-
-
-def _unit_key(seed: int, variant: str, threshold: float | None, repeat: bool) -> str:
-    """``seed0-G-case1-t1.5``; G′ is spelled ``Gp`` (a file name)."""
-    key = f"seed{seed}-{variant.replace(chr(39), 'p')}"
-    if threshold is not None:
-        key += f"-t{threshold:g}"
-    return key + ("-repeat" if repeat else "")
-
-
-def print_plan(plan: Plan, quick: bool) -> None:
-    """The header: data and model, phases, variants × thresholds × seeds, the paper's protocol."""
-    setup, runs_count, thresholds, variants = plan.setup, plan.runs_count, plan.thresholds, plan.variants
-    measured = [v for v in variants if v in MEASURE_VARIANTS]
-    print(f"{NAME}: {setup.data.description}; model {plan.model}")
-    print(
-        f"phases (end_epoch, lr, amplify, factor): {setup.phases}; scope {setup.scope}, "
-        f"reselect {f'every {setup.reselect_every} epochs' if setup.reselect_every else 'once per phase'}"
+def describe(run: dict) -> str:
+    """A run's line: best test accuracy and its epoch (1-based), the layers selected, wall time."""
+    label = run["variant"] + (f" t={run['threshold']}" if run["threshold"] is not None else "")
+    label += " (repeat)" if run.get("timing_repeat") else ""
+    epochs = len(run["history"]["epoch"])
+    return (
+        f"seed {run['seed']} {label:<18} best test acc {100 * run['best_test_acc']:.2f} % "
+        f"(epoch {run['best_epoch'] + 1} of {epochs}), layers {run['selected']}, {run['wall_s']:.1f} s"
     )
-    per_seed = 1 + len(variants) - len(measured) + len(measured) * len(thresholds)
-    print(
-        f"{plural(len(variants), 'variant')}, thresholds {thresholds}, {plural(runs_count, 'seed')}, "
-        f"{per_seed} runs{' per seed' if runs_count > 1 else ''} (original twice: the repeat times the noise)"
+
+
+def network(s: dict) -> str:
+    """The network that ran, as a person names it."""
+    if s["model"] == "small-vgg":
+        return f"{MODEL_NAMES['small-vgg']} (widths {tuple(s['widths'])}, hidden {s['hidden']})"
+    return f"{MODEL_NAMES[s['model']]} (base width {s['base_width']})"
+
+
+def intro(s: dict) -> str:
+    """The recipe under the header: network, phases, variants × thresholds, the readings."""
+    measured = [v for v in s["variants"] if v in MEASURE_VARIANTS]
+    per_seed = 1 + len(s["variants"]) - len(measured) + len(measured) * len(s["threshold_values"])
+    reselect = f"every {s['reselect_every']} epochs" if s["reselect_every"] else "once per phase"
+    strategy = "params₂ (deep models)" if s["model"] in DEEP_MODELS else "params₁"
+    return (
+        f"model {network(s)}; {strategy} scaled to {s['epochs']} epochs, phases\n"
+        f"  (end_epoch, lr, amplify, factor): {[(e, lr, int(a), f) for e, lr, a, f in s['phases']]}\n"
+        f"scope {s['scope']}, reselect {reselect}; {plural(len(s['variants']), 'variant')}, thresholds "
+        f"{s['threshold_values']},\n{per_seed} runs{' per seed' if s['runs'] > 1 else ''} (original twice: "
+        f"the repeat times the noise)\nreadings (the paper gives none): {READINGS.format(**s)}"
     )
-    if quick:
-        print(
-            "quick run: shorter than the paper's protocol (VGG-19, 150 epochs, thresholds 0.7-2.5, 10 runs)"
-        )
 
 
-def _run(config: ExperimentConfig) -> dict:
-    from ..sweep import Unit
+def protocol(s: dict) -> str:
+    """The paper's protocol for the model that ran (its sections 4–5)."""
+    row = paper_row(s["model"], s["data"])["model"].split(",")[0]
+    if s["model"] in DEEP_MODELS:
+        return f"{row}, params₂, 150 epochs, thresholds 1.0-3.0 step 0.25"
+    return f"{row}, params₁, 150 epochs, thresholds 0.7-2.5 step 0.1"
 
-    started = time.perf_counter()
-    plan = make_setup(config)
-    setup, data_name, runs_count = plan.setup, plan.data_name, plan.runs_count
-    model, epochs, thresholds, variants = plan.model, plan.epochs, plan.thresholds, plan.variants
-    measured = [v for v in variants if v in MEASURE_VARIANTS]
-    print_plan(plan, config.quick)
-    measured_jobs: list[tuple[str, float | None]] = [(v, t) for t in thresholds for v in measured]
-    jobs: list[tuple[str, float | None]] = [(v, None) for v in variants if v not in MEASURE_VARIANTS]
-    jobs += measured_jobs
-    jobs.append(("original", None))  # original twice: timing noise
-    settings = config.unit_params()
-    units = [
-        Unit(
-            _unit_key(config.seed + i, variant, threshold, n == len(jobs) - 1),
-            variant_unit,
-            {
-                "config": settings,
-                "seed": config.seed + i,
-                "variant": variant,
-                "threshold": threshold,
-                "timing_repeat": n == len(jobs) - 1,
-            },
-            {"progress": config.progress},
-        )
-        for i in range(runs_count)
-        for n, (variant, threshold) in enumerate(jobs)
-    ]
-    try:
-        runs = run_units(config, units, NAME)
-    finally:
-        _PREFIXES.clear()  # in-process: the snapshots are not needed past the sweep
-    for result in runs:
-        label = result["variant"] + (f" t={result['threshold']}" if result["threshold"] is not None else "")
-        label += " (repeat)" if result.get("timing_repeat") else ""
-        print(
-            f"  seed {result['seed']} {label:<18} best test acc {100 * result['best_test_acc']:.2f} % "
-            f"(epoch {result['best_epoch'] + 1} of {epochs}), layers {result['selected']}, "
-            f"{result['wall_s']:.1f} s"
-        )
-    # a timing, not a training: in the driver, after the sweep (a local cluster is closed by
-    # then), so the three kinds of step are not timed while workers compete for the cores
-    overheads = [step_overhead(setup, config.seed + i) for i in range(runs_count)]
 
-    summary = summarize(runs, variants, thresholds)
-    summary["step_overhead"] = {**overhead_summary(overheads), "per_seed": overheads}
-    originals = [r["wall_s"] for r in runs if r["variant"] == "original"]
-    summary["original_wall_spread_pct"] = 100 * (max(originals) - min(originals)) / min(originals)
-    paper = PAPER_RESNETS.get((model, data_name)) or PAPER.get(data_name, PAPER["cifar10"])
-    mode = "quick" if config.quick else "full"
-    network = "small VGG-style CNN" if model == "small-vgg" else f"{model} (base width {setup.base_width})"
-    protocol = (
-        f"{mode} mode, {network}, {epochs} epochs, {plural(runs_count, 'seed')}, thresholds {thresholds}"
+def ours_and_the_papers(s: dict) -> str:
+    """The line under the table: what ran, beside what the paper's Tables 3–4 report."""
+    return (
+        f"(ours: {'quick' if s['quick'] else 'full'} mode, {network(s)}, {plural(s['epochs'], 'epoch')},\n"
+        f" {plural(s['runs'], 'seed')}, thresholds {s['threshold_values']};\n"
+        f" the paper: {protocol(s)};\n"
+        " its Tables 3-4 give the best amplified (and random) model beside the mean of its original\n"
+        " models, the count of runs behind them not stated (its 10 runs time Tables 1-2))"
     )
-    print_tables(summary, variants, thresholds, paper, data_name, protocol, runs_count)
 
-    config.out.mkdir(parents=True, exist_ok=True)
-    title = f"{data_name}: best test accuracy vs threshold ({plural(runs_count, 'seed')}, {epochs} epochs)"
-    plot_thresholds(runs, summary, thresholds, config.out / "amplify_thresholds.png", title)
-    example = next((r for r in runs if r["variant"] == "G-case1"), None)
-    if example is not None:
-        plot_measures(example, config.out / "amplify_measures.png", data_name)
-    return write_results(config, NAME, runs, summary, started=started, paper=paper)
+
+NOTES: list[str | Callable[[dict], str]] = [
+    ours_and_the_papers,
+    "(acc / mean ± std: over seeds, for G/G′ at the best t; best run: the best single run;",
+    " best test accuracy over the epochs, the best t and the best run: the paper's measure,",
+    " Tables 3-4; all select on the test set, as the paper did)",
+    lambda s: (
+        f"(paper column: {paper_row(s['model'], s['data'])['model']}"
+        + (")" if s["data"] in PAPER and s["model"] != "small-vgg" else ": for scale, not like for like)")
+    ),
+]
+
+
+# ------------------------------------------------------------------- after the sweep: timings
+
+
+def after(o: Outcome) -> None:
+    """The per-step overhead (a timing: in the driver, after the sweep), each variant's summary
+    (it needs the original's times and the threshold axis), and amplify's own two tables."""
+    s = o.settings
+    _PREFIXES.clear()  # in-process: the snapshots are not needed past the sweep
+    with blas_threads(s["blas_threads"]):
+        setup = make_setup(s, o.data)
+        overheads = [step_overhead(setup, s["seed"] + i) for i in range(s["runs"])]
+    for variant, entry in summarize(o.runs, s["variants"], s["threshold_values"]).items():
+        o.summary[variant].update(entry)
+    o.summary["step_overhead"] = {**overhead_summary(overheads), "per_seed": overheads}
+    originals = [r["wall_s"] for r in o.runs if r["variant"] == "original"]
+    o.summary["original_wall_spread_pct"] = 100 * (max(originals) - min(originals)) / min(originals)
+    print_overhead(o.summary["step_overhead"], paper_row(s["model"], s["data"]))
+    print_threshold_table(o.summary, s["variants"], s["threshold_values"])
+    print("\nwhole-run wall times are not compared: the two identical original runs of a seed")
+    print(f"differ by up to {o.summary['original_wall_spread_pct']:.1f} % here")
 
 
 def verdict(low: float, high: float) -> str:
@@ -808,114 +827,95 @@ def verdict(low: float, high: float) -> str:
 
 
 def print_overhead(step: dict, paper: dict) -> None:
-    """The per-step cost table: median and IQR over rounds, paired overhead, the noise verdict."""
+    """The per-step cost table (≤ 100 columns): median and IQR over rounds, the paired overhead,
+    the noise verdict; then the paper's whole-run increases."""
     rows = []
     for mode, label in STEP_MODES.items():
         for clock in ("wall", "cpu"):
             entry = step[f"{clock}_{mode}"]
-            row = {
-                "step": label if clock == "wall" else "",
-                "clock": clock,
-                "median": entry["median_ms"],
-                "iqr": "{:.2f}–{:.2f}".format(*entry["iqr_ms"]),
-            }
+            row = {"step": label if clock == "wall" else "", "clock": clock, "median": entry["median_ms"],
+                   "iqr": "{:.2f}–{:.2f}".format(*entry["iqr_ms"])}  # fmt: skip
             if mode != "plain":
                 low, high = entry["overhead_iqr_pct"]
-                row["over"] = f"{entry['overhead_pct']:+.1f}"
-                row["over_iqr"] = f"{low:+.1f} to {high:+.1f}"
-                row["verdict"] = verdict(low, high)
+                row.update(over=f"{entry['overhead_pct']:+.1f}", over_iqr=f"{low:+.1f} to {high:+.1f}",
+                           verdict=verdict(low, high))  # fmt: skip
             rows.append(row)
     print(f"\nper-step cost on fixed batches, {step['rounds']} interleaved rounds (all seeds):")
-    print(
-        format_table(
-            rows,
-            [
-                ("step", "step"),
-                ("clock", "clock"),
-                ("median", "median ms", 3),
-                ("iqr", "IQR ms"),
-                ("over", "overhead % (median)"),
-                ("over_iqr", "overhead IQR %"),
-                ("verdict", "verdict"),
-            ],
-        )
-    )
+    columns = [("step", "step"), ("clock", "clock"), ("median", "median ms", 3), ("iqr", "IQR ms"),
+               ("over", "overhead %"), ("over_iqr", "overhead IQR %"), ("verdict", "verdict")]  # fmt: skip
+    print(wrap_table(rows, columns, keep=2))
+    print("(overhead: the median over rounds of mode / plain − 1)")
     costs = ", ".join(f"{v} +{pct:g}%" for v, pct in paper["overhead"].items())
-    print(f"the paper ({paper['model']}, whole runs on a V100), running time:")
+    print(f"the paper ({paper['model']}, whole runs on a V100, mean of 10), running time:")
     print(f"  {costs};")
     print('its text: "1-3 minutes ... less than 2 %" (its Tables 1-2, all models: 0.05-4.8 %)')
 
 
-def print_tables(
-    summary: dict,
-    variants: list[str],
-    thresholds: list[float],
-    paper: dict,
-    data_name: str,
-    protocol: str = "",
-    seeds: int = 2,
-) -> None:
-    """The main table (beside the paper's VGG-19 numbers) and accuracy per threshold."""
-    rows = []
-    for variant in variants:
-        entry = summary[variant]
-        acc = f"{100 * entry['best_test_acc_mean']:.2f}"
-        acc += f" ± {100 * entry['best_test_acc_std']:.2f}" if seeds > 1 else ""
-        rows.append(
-            {
-                "variant": variant,
-                "t": entry.get("best_threshold"),
-                "acc": acc,
-                "mean_t": None
-                if "mean_over_thresholds" not in entry
-                else 100 * entry["mean_over_thresholds"],
-                "wall": entry["wall_s_median"],
-                "paper": paper["acc"].get(variant),
-            }
-        )
-    print()
-    print(
-        format_table(
-            rows,
-            [
-                ("variant", "variant"),
-                ("t", "best t", 2),
-                ("acc", "best test acc %" + (" (mean ± std)" if seeds > 1 else "")),
-                ("mean_t", "mean over t %", 2),
-                ("wall", "run wall s (median)", 1),
-                ("paper", f"paper % ({paper['model']})", 2),
-            ],
-        )
-    )
-    print(f"(ours: {protocol};")
-    print(" the paper: VGG-19, 150 epochs, thresholds 0.7-2.5 step 0.1, 10 runs)")
-    print("(best test accuracy over the epochs, and the best threshold: the paper's measure, Tables 3-4;")
-    print(" both select on the test set, as the paper did)")
-    if data_name == "digits":
-        print("(paper column: the paper's VGG-19 on CIFAR — for scale, not a like-for-like comparison)")
-    spread = summary["original_wall_spread_pct"]
-    print("whole-run wall times are not compared: the two identical original runs of a seed")
-    print(f"differ by up to {spread:.1f} % here")
-    print_overhead(summary["step_overhead"], paper)
-    print_threshold_table(summary, variants, thresholds)
-
-
 def print_threshold_table(summary: dict, variants: list[str], thresholds: list[float]) -> None:
-    """Accuracy and layers selected per threshold, for each measure and case."""
+    """Accuracy (mean over seeds) and layers selected per threshold, for each measure and case."""
     measured = [v for v in variants if v in MEASURE_VARIANTS]
-    if measured:
-        rows = [
-            {
-                "t": t,
-                **{v: 100 * summary[v]["per_threshold"][str(t)]["mean"] for v in measured},
-                **{f"{v}_n": summary[v]["layers_selected_mean"][str(t)] for v in measured},
-            }
-            for t in thresholds
-        ]
-        columns = (
-            [("t", "threshold", 2)]
-            + [(v, f"{v} %", 2) for v in measured]
-            + [(f"{v}_n", f"{v} layers", 1) for v in measured]
-        )
-        print()
-        print(wrap_table(rows, columns))
+    if not measured:
+        return
+    rows = [
+        {
+            "t": t,
+            **{v: 100 * summary[v]["per_threshold"][str(t)]["mean"] for v in measured},
+            **{f"{v}_n": summary[v]["layers_selected_mean"][str(t)] for v in measured},
+        }
+        for t in thresholds
+    ]
+    columns = (
+        [("t", "threshold", 2)]
+        + [(v, f"{v} %", 2) for v in measured]
+        + [(f"{v}_n", f"{v} layers", 1) for v in measured]
+    )
+    print()
+    print(wrap_table(rows, columns))
+
+
+# ------------------------------------------------------------------------- the main table
+
+
+def _mean_std(entry: dict, point: dict, s: dict) -> str:
+    """Mean ± std over seeds (%; for G/G′ at the best threshold); one value for one seed."""
+    text = f"{100 * entry['best_test_acc_mean']:.2f}"
+    return text + (f" ± {100 * entry['best_test_acc_std']:.2f}" if s["runs"] > 1 else "")
+
+
+def _best_run(entry: dict, point: dict, s: dict) -> str:
+    """The best single run (%), with its threshold for G/G′ (and its seed when there are several)."""
+    where = [f"t {entry['best_run_threshold']:.2f}"] if entry["best_run_threshold"] is not None else []
+    where += [f"seed {entry['best_run_seed']}"] if s["runs"] > 1 else []
+    return f"{100 * entry['best_run_test_acc']:.2f}" + (f" ({', '.join(where)})" if where else "")
+
+
+def _paper(entry: dict, point: dict, s: dict) -> str:
+    """The paper's number: the mean of its original models, the best of the others."""
+    value = paper_row(s["model"], s["data"])["acc"].get(point["variant"])
+    return "—" if value is None else f"{value:.2f} {'mean' if point['variant'] == 'original' else 'best'}"
+
+
+REPORT = [
+    Column("best_threshold", "best t", fmt=".2f"),
+    Column("mean_std", lambda s: "mean ± std %" if s["runs"] > 1 else "acc %", of=_mean_std),
+    Column(
+        "mean_over_t",
+        "mean over t %",
+        of=lambda e, *_: 100 * e.get("mean_over_thresholds", math.nan),
+        fmt=".2f",
+    ),
+    Column("best_run", "best run %", of=_best_run),
+    Column("wall_s_median", "run wall s", fmt=".1f"),
+    Column("paper", "paper %", of=_paper),
+]
+
+
+AMPLIFY = declare(Declaration(
+    name=NAME, description="VGG-style CNN (or the paper's VGG-19, ResNet-18/34/50/101): original vs random "
+    "vs G/G′ gradient amplification (cases 1, 2) over a threshold sweep",
+    paper="Basodi, Pusuluri, Xiao, Pan - Intelligent gradient amplification", options=add_arguments,
+    settings=settings, grid=grid, load=load_images, cell=train_cell,
+    label=lambda point: point["variant"], shown=["variant"],  # the runs grouped by variant
+    report=REPORT, plots=[plot_thresholds, plot_measures], describe=describe, intro=intro, protocol=protocol,
+    notes=NOTES, after=after, paper_numbers=lambda s: paper_row(s["model"], s["data"]),
+))  # fmt: skip

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..argtypes import MAX_RUNS
 from ..checkpoint import atomic_write, library_version
 from ..sweep import blas_threads, to_jsonable
 
@@ -48,6 +49,8 @@ __all__ = [
     "format_table",
     "format_value",
     "mean_std",
+    "new_run",
+    "note_once",
     "plot_distinct",
     "pyplot",
     "run_units",
@@ -90,8 +93,8 @@ class ExperimentConfig:
         self.out = Path(self.out)
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir)
-        if self.runs is not None and self.runs < 1:
-            raise ValueError(f"runs must be >= 1, got {self.runs}")
+        if self.runs is not None and not 1 <= self.runs <= MAX_RUNS:
+            raise ValueError(f"runs must be in 1 … {MAX_RUNS}, got {self.runs}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         self._used: dict[str, Any] = {}
@@ -270,16 +273,33 @@ def format_table(rows: Sequence[dict], columns: Sequence) -> str:
 # -------------------------------------------------------------------------------- plots
 
 
+#: Notes already printed in this run (`note_once`); the runner empties it when a run starts.
+_NOTED: set[str] = set()
+
+
+def note_once(text: str) -> None:
+    """Print ``note: text`` unless this run has printed it already (`new_run` starts a run)."""
+    if text not in _NOTED:
+        _NOTED.add(text)
+        print(f"note: {text}")
+
+
+def new_run() -> None:
+    """Start a run: the notes `note_once` printed before may be printed again."""
+    _NOTED.clear()
+
+
 def pyplot():
-    """matplotlib.pyplot with the non-interactive Agg backend, or None (with a printed
-    note) when matplotlib is not installed. Imported only when an experiment plots."""
+    """matplotlib.pyplot with the non-interactive Agg backend, or None (with a note,
+    printed once per run) when matplotlib is not installed. Imported only when an
+    experiment plots."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("note: matplotlib is not installed; plots are skipped (pip install 'nanograd_ad[plots]')")
+        note_once("matplotlib is not installed; plots are skipped (pip install 'nanograd_ad[plots]')")
         return None
     return plt
 

@@ -22,7 +22,17 @@ import numpy as np
 
 from . import common
 from .common import ExperimentConfig, blas_threads, plot_distinct, pyplot, save_figure, seeded
-from .runner import Declaration, Measure, Outcome, declare
+from .runner import (
+    Declaration,
+    Measure,
+    Outcome,
+    ad_options,
+    add_options,
+    blas_threads_option,
+    declare,
+    seed_grid,
+    subset_option,
+)
 
 NAME = "digits-ad"
 VARIANTS = {
@@ -37,30 +47,16 @@ def add_arguments(parser) -> None:
     """Options of digits-ad."""
     from ..argtypes import positive_float, positive_int
 
-    group = parser.add_argument_group("digits-ad options")
-    group.add_argument(
-        "--variants",
-        nargs="+",
-        choices=list(VARIANTS),
-        default=list(VARIANTS),
-        help="which activations to compare (default: all)",
-    )
-    group.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="default adam")
-    group.add_argument(
-        "--lr", type=positive_float, default=None, help="learning rate (default: 3e-3 Adam, 0.05 SGD)"
-    )
-    group.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
-    group.add_argument(
-        "--k", type=positive_float, default=3.5, help="AD steepness k in sigmoid(k·z) (default 3.5)"
-    )
-    group.add_argument(
-        "--switch-a", type=positive_float, default=1.035, help="switching threshold A (default 1.035)"
-    )
-    group.add_argument(
-        "--blas-threads",
-        type=positive_int,
-        default=1,
-        help="BLAS threads for NumPy (default 1: the matrices are tiny)",
+    add_options(
+        parser.add_argument_group("digits-ad options"),
+        {
+            "--variants": subset_option(VARIANTS, "which activations to compare (default: all)"),
+            "--optimizer": dict(choices=["adam", "sgd"], default="adam", help="default adam"),
+            "--lr": dict(type=positive_float, help="learning rate (default: 3e-3 Adam, 0.05 SGD)"),
+            "--batch-size": dict(type=positive_int, default=32, help="default 32"),
+            **ad_options(),
+            **blas_threads_option(),
+        },
     )
 
 
@@ -122,12 +118,6 @@ def settings(config: ExperimentConfig) -> dict:
 
 #: digits-ad's options with a fixed default (their CLI defaults).
 DEFAULTS = {"batch_size": 32, "k": 3.5, "switch_a": 1.035, "blas_threads": 1}
-
-
-def grid(settings: dict) -> dict:
-    """Seeds outermost, then the variants: for one seed every variant starts alike."""
-    seeds = [settings["seed"] + i for i in range(settings["runs"])]
-    return {"seed": seeds, "variant": settings["variants"]}
 
 
 def train_cell(settings: dict, data, seed: int, variant: str) -> dict:
@@ -231,7 +221,7 @@ DIGITS_AD = declare(
         paper="Hu, Zhang, Ge - Artificial Derivative (IEEE Access 2021), method only",
         options=add_arguments,
         settings=settings,
-        grid=grid,
+        grid=seed_grid("variant", "variants"),  # for one seed every variant starts alike
         load=load_images,
         cell=train_cell,
         report=[

@@ -14,9 +14,13 @@ The protocol of the paper, with the readings it forces marked:
                keep the ReLU networks positively homogeneous, so the input factor is an exact
                rescale — --bias-init uniform draws them U(−1, 1) too)**. One draw, copied into
                all three models (same state_dict).
-    input      α = 1 for sigmoid and ReLU; for the regularized ReLU α = suggest_input_scale
-               (logits of RMS 1 at initialization) — the paper used ×10000 on inputs up to
-               100, i.e. ×10⁶ on inputs up to 1.
+    input      two readings (``--input-reading``, both factors reported either way):
+               **derived** (default): pixels as loaded (in [0, 1]); α = 1 for sigmoid and
+               ReLU, for the regularized ReLU α = suggest_input_scale (logits of RMS 1 at
+               initialization). **paper** (Wang §4.1): every channel binarized to {0, 100}
+               (``ics.paper_input``; the threshold 0.5 is a reading) for all three models,
+               and the regularized ReLU's input ×10⁴ (``ics.input_factor("paper")``),
+               i.e. ×10⁶ per unit of input.
     training   Adam(lr 1e-3, β 0.9 / 0.999, ε 1e-8), batch 32 **(reading: not given)**,
                same batch order for the three models. Peak-accuracy protocol: after each
                epoch the whole training set is evaluated; stop when that accuracy has not
@@ -41,8 +45,19 @@ import time
 
 import numpy as np
 
+from ..ics import INPUT_READINGS, PAPER_INPUT_FACTOR, PAPER_INPUT_MAX
 from .common import ExperimentConfig, blas_threads, format_table, pyplot, save_figure, seeded
-from .runner import Column, Declaration, Measure, Outcome, declare
+from .runner import (
+    Column,
+    Declaration,
+    Measure,
+    Outcome,
+    add_options,
+    blas_threads_option,
+    declare,
+    seed_grid,
+    subset_option,
+)
 
 NAME = "ics"
 MODELS = {"sigmoid": "sigmoid", "relu": "ReLU", "regularized-relu": "regularized ReLU"}
@@ -57,48 +72,39 @@ def add_arguments(parser) -> None:
     """Options of ics."""
     from ..argtypes import positive_float, positive_int
 
-    group = parser.add_argument_group("ics options")
-    group.add_argument(
-        "--models",
-        nargs="+",
-        choices=list(MODELS),
-        default=list(MODELS),
-        help="which models (default: all three)",
-    )
-    group.add_argument(
-        "--patience",
-        type=positive_int,
-        default=None,
-        help="peak-accuracy patience in epochs (default 15; --quick 3)",
-    )
-    group.add_argument(
-        "--batch-size", type=positive_int, default=32, help="default 32 (the paper gives none)"
-    )
-    group.add_argument(
-        "--channels",
-        type=positive_int,
-        nargs=6,
-        default=list(CHANNELS),
-        metavar="C",
-        help="the six conv widths (default 8 8 16 16 32 32)",
-    )
-    group.add_argument(
-        "--bias-init",
-        choices=["zeros", "uniform"],
-        default="zeros",
-        help="biases 0 (default) or U(-1, 1) like the weights",
-    )
-    group.add_argument(
-        "--input-scale",
-        type=positive_float,
-        default=None,
-        help="input factor of the regularized ReLU model (default: suggest_input_scale)",
-    )
-    group.add_argument(
-        "--blas-threads",
-        type=positive_int,
-        default=1,
-        help="BLAS threads for NumPy (default 1: the matrices are small)",
+    add_options(
+        parser.add_argument_group("ics options"),
+        {
+            "--models": subset_option(MODELS, "which models (default: all three)"),
+            "--patience": dict(
+                type=positive_int, help="peak-accuracy patience in epochs (default 15; --quick 3)"
+            ),
+            "--batch-size": dict(type=positive_int, default=32, help="default 32 (the paper gives none)"),
+            "--channels": dict(
+                type=positive_int,
+                nargs=6,
+                default=list(CHANNELS),
+                metavar="C",
+                help="the six conv widths (default 8 8 16 16 32 32)",
+            ),
+            "--bias-init": dict(
+                choices=["zeros", "uniform"],
+                default="zeros",
+                help="biases 0 (default) or U(-1, 1) like the weights",
+            ),
+            "--input-reading": dict(
+                choices=list(INPUT_READINGS),
+                default="derived",
+                help="derived (default): pixels in [0, 1], the regularized ReLU's input factor chosen for "
+                "logits of RMS 1 at init; paper (Wang §4.1, a reading): every channel binarized to {0, 100} "
+                "for all models, the regularized ReLU's input x1e4. Both factors are reported either way",
+            ),
+            "--input-scale": dict(
+                type=positive_float,
+                help="input factor of the regularized ReLU model (default: as --input-reading says)",
+            ),
+            **blas_threads_option("BLAS threads for NumPy (default 1: the matrices are small)"),
+        },
     )
 
 
@@ -229,19 +235,41 @@ def train_seed(settings: dict, data, seed: int) -> list[dict]:
     return results
 
 
+def derived_factor(net, probe, needed: bool) -> float | None:
+    """The derived reading's input factor (`ics.suggest_input_scale`) on the inputs as this
+    run feeds them; None where it cannot be found and the run does not use it."""
+    from ..ics import suggest_input_scale
+
+    try:
+        return suggest_input_scale(net, probe)
+    except ValueError:
+        if needed:
+            raise
+        return None
+
+
 def train_model(net, model: str, settings: dict, data, seed: int) -> dict:
     """Train one model with the peak-accuracy protocol; its numbers and scale profiles."""
-    from ..ics import PeakAccuracy, suggest_input_scale
+    from ..ics import PeakAccuracy
     from ..losses import SoftmaxCrossEntropy
     from ..optim import Adam
     from ..train import Trainer
 
     probe = data.x_train[:PROBE]
+    factors = {}
     if model == "regularized-relu":
         given = settings["input_scale"] if isinstance(settings["input_scale"], float) else None
-        net.layers[0].factor = given if given is not None else suggest_input_scale(net, probe)
-        why = "given by --input-scale" if given is not None else "suggest_input_scale: logits RMS 1 at init"
-        net.layers[0].why = f"({why})"
+        reading = settings["input_reading"]
+        derived = derived_factor(net, probe, needed=given is None and reading == "derived")
+        # both readings' factors, on the inputs this run feeds (binarized under "paper"), reported either way
+        factors = {"input_factor_derived": derived, "input_factor_paper": PAPER_INPUT_FACTOR}
+        if given is not None:
+            factor, why = given, "given by --input-scale"
+        elif reading == "paper" or derived is None:
+            factor, why = PAPER_INPUT_FACTOR, "the paper's x1e4 on inputs binarized to {0, 100}"
+        else:
+            factor, why = derived, "suggest_input_scale: logits RMS 1 at init"
+        net.layers[0].factor, net.layers[0].why = factor, f"({why})"
     init_profile, init_rms = scale_profile(net, probe), logits_rms(net, probe)
     loss = SoftmaxCrossEntropy()
     train_eval = TrainSetAccuracy(data.x_train, data.y_train, loss)
@@ -263,6 +291,7 @@ def train_model(net, model: str, settings: dict, data, seed: int) -> dict:
     end_profile = scale_profile(net, probe)
     return {
         "input_scale": net.layers[0].factor,
+        **factors,
         "describe": net.describe(),
         "best_test_acc": peak.best_test_acc,
         "best_epoch": peak.best_epoch,
@@ -402,8 +431,36 @@ def after(o: Outcome) -> None:
                 else "does NOT keep mean |a| from growing"
             )
         )
-        factors = ", ".join(f"{a:.4g}" for a in summary["regularized-relu"]["input_scale"])
-        print(f"  input factor of the regularized ReLU model: {factors} (the paper: ×1e6 on inputs up to 1)")
+        print_factors([r for r in runs if r["model"] == "regularized-relu"], settings)
+
+
+def input_line(settings: dict) -> str:
+    """The header's line: which input reading ran."""
+    if settings["input_reading"] == "paper":
+        return (
+            f"input (--input-reading paper, Wang §4.1; a reading): every channel binarized to "
+            f"{{0, {PAPER_INPUT_MAX:g}}} (threshold 0.5) for all models; regularized ReLU input "
+            f"x{PAPER_INPUT_FACTOR:g}"
+        )
+    return (
+        "input (--input-reading derived): pixels in [0, 1] for all models; regularized ReLU input x the "
+        "factor giving logits of RMS 1 at init (the paper: binarized to {0, 100}, x1e4)"
+    )
+
+
+def print_factors(runs: list[dict], settings: dict) -> None:
+    """The regularized ReLU's input factor used, beside both readings' factors on these inputs."""
+    inputs = "binarized to {0, 100}" if settings["input_reading"] == "paper" else "in [0, 1]"
+    used = ", ".join(f"{r['input_scale']:.4g}" for r in runs)
+    derived = ", ".join(
+        "—" if r["input_factor_derived"] is None else f"{r['input_factor_derived']:.4g}" for r in runs
+    )
+    print(f"  input factor of the regularized ReLU model (inputs {inputs}): used x{used}")
+    print(f"    derived (logits RMS 1 at init) on these inputs: x{derived}")
+    print(
+        f"    the paper's: x{PAPER_INPUT_FACTOR:g} on inputs binarized to {{0, {PAPER_INPUT_MAX:g}}} "
+        f"(= x{PAPER_INPUT_FACTOR * PAPER_INPUT_MAX:g} per unit of input)"
+    )
 
 
 def settings(config: ExperimentConfig) -> dict:
@@ -421,13 +478,20 @@ def settings(config: ExperimentConfig) -> dict:
         "bias_init": config.setting("bias_init", "zeros"),
         "batch_size": config.setting("batch_size", 32),
         "input_scale": given if given is not None else "suggest",
+        "input_reading": config.setting("input_reading", "derived"),
         "blas_threads": config.setting("blas_threads", 1),
     }
 
 
 def load_settings(settings: dict):
-    """Classes 0 and 1 of the settings' data (see `load_two_classes`)."""
-    return load_two_classes(ExperimentConfig(data=settings["data"], data_dir=settings["data_dir"]))[0]
+    """Classes 0 and 1 of the settings' data (see `load_two_classes`), binarized to {0, 100}
+    under ``--input-reading paper`` (`ics.paper_input`)."""
+    from ..ics import paper_input
+
+    data = load_two_classes(ExperimentConfig(data=settings["data"], data_dir=settings["data_dir"]))[0]
+    if settings["input_reading"] != "paper":
+        return data
+    return dataclasses.replace(data, x_train=paper_input(data.x_train), x_test=paper_input(data.x_test))
 
 
 ICS = declare(
@@ -438,7 +502,7 @@ ICS = declare(
         paper="Zhifeng Wang - regularized ReLU against internal covariate shift",
         options=add_arguments,
         settings=settings,
-        grid=lambda s: {"seed": [s["seed"] + i for i in range(s["runs"])], "model": s["models"]},
+        grid=seed_grid("model", "models"),
         inner="model",
         load=load_settings,
         cell=train_seed,
@@ -456,6 +520,7 @@ ICS = declare(
         names={"model": MODELS},
         plots=[plot_accuracy, plot_scales],
         describe=describe,
+        intro=input_line,
         after=after,
         protocol="1 run, peak-accuracy stop with patience 15, ≤ 300 epochs, CIFAR-10 classes 0/1",
         notes=[

@@ -4,7 +4,11 @@ runner takes the cross product of, and one function that returns a dict per run)
 An experiment declares (`Declaration`):
 
     settings(config) -> dict       every effective setting, from the options (quick/full)
-    grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]}
+    grid(settings) -> dict         the axes, outermost first, e.g. {"seed": [0, 1], "variant": [...]};
+                                   an axis' values may depend on the outer axes (a function
+                                   of their point): {"set": ["A", "B"], "depth": DEPTHS.get};
+                                   or the points themselves, a list of dicts, in order,
+                                   where the grid is not a cross product
     load(settings) -> data         the data, loaded once per process
     cell(settings, data, **cell)   trains one point of the grid, returns a dict (one run)
     report                         the table's columns: `Measure` (aggregated over the seeds,
@@ -21,8 +25,8 @@ results.json with the effective value of every setting, and draws the plots.
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,11 +40,26 @@ from .common import (
     format_table,
     format_value,
     mean_std,
+    new_run,
     run_units,
     write_results,
 )
 
-__all__ = ["Column", "Declaration", "Measure", "Outcome", "declare", "execute_cell", "unit_key"]
+__all__ = [
+    "Column",
+    "Declaration",
+    "Measure",
+    "Outcome",
+    "ad_options",
+    "add_options",
+    "blas_threads_option",
+    "declare",
+    "execute_cell",
+    "seed_grid",
+    "seeds_of",
+    "subset_option",
+    "unit_key",
+]
 
 #: Widest line a table may print (wider tables are wrapped into blocks).
 TABLE_WIDTH = 100
@@ -124,11 +143,17 @@ class Declaration:
     describe(run):  the line printed per run
     intro(settings):  a line under the header (the recipe)
     split(result) -> (run, extra):  a unit's result that carries more than its run (e.g.
-             what is drawn from its trained network): the run goes to results.json, the
-             extra to `Outcome.extras`
+             what is drawn from its trained network): the run (with ``inner``: its runs)
+             goes to results.json, the extra to `Outcome.extras`
     after(outcome):  timings that must not run inside units, tables of its own
-    protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's
-    notes:   lines printed under the table
+    summary_of(outcome):  results.json's summary, when it is not the cells' summaries by
+             label (e.g. a list of cells with their axes)
+    protocol: the paper's (e.g. "100 runs × 300 epochs"), printed beside a quick run's; or
+             a function of the settings (the paper's protocol for the model that ran)
+    notes:   lines printed under the table (a line may be a function of the settings)
+    paper_numbers: the paper's numbers for results.json (or a function of the settings,
+             called when the experiment runs)
+    shown:   the axes the table prints (default: every axis of a cell but the seed)
     cost(cell) -> float:  a cell's relative run time (e.g. layers × steps per epoch): with
              ``--workers`` the costliest units start first (`sweep.longest_first`)"""
 
@@ -137,21 +162,23 @@ class Declaration:
     paper: str | None
     options: Callable[[Any], None] | None
     settings: Callable[[ExperimentConfig], dict]
-    grid: Callable[[dict], dict[str, list]]
+    grid: Callable[[dict], dict[str, list] | list[dict]]
     load: Callable[[dict], Any]
     cell: Callable[..., dict | list[dict]]
     report: Sequence[Measure | Column]
     plots: Sequence[Callable[[Outcome], None]] = ()
     describe: Callable[[dict], str] | None = None
-    protocol: str | None = None
-    notes: Sequence[str] = ()
+    protocol: str | Callable[[dict], str] | None = None
+    notes: Sequence[str | Callable[[dict], str]] = ()
     after: Callable[[Outcome], None] | None = None
-    split: Callable[[dict], tuple[dict, Any]] | None = None
+    split: Callable[[dict], tuple[dict | list[dict], Any]] | None = None
     intro: Callable[[dict], str] | None = None
-    paper_numbers: dict | list | None = None
+    paper_numbers: dict | list | Callable[[dict], dict | list] | None = None
+    summary_of: Callable[[Outcome], Any] | None = None
     label: Callable[[dict], str] | None = None
     names: dict = field(default_factory=dict)
     inner: str | None = None
+    shown: Sequence[str] | None = None
     cost: Callable[[dict], float] | None = None
 
     @property
@@ -183,14 +210,36 @@ def declare(declaration: Declaration) -> Declaration:
 
 def unit_key(cell: dict) -> str:
     """A unit's key: every axis as ``name=value``, sorted by name (``seed=3,variant=pn``);
-    spaces become underscores (the key is a file name)."""
-    return ",".join(f"{name}={cell[name]}".replace(" ", "_") for name in sorted(cell))
+    spaces become underscores and a prime ``p`` (``G'`` → ``Gp``: the key is a file name)."""
+    return ",".join(f"{name}={cell[name]}".replace(" ", "_").replace("'", "p") for name in sorted(cell))
 
 
-def cells_of(grid: dict[str, list]) -> list[dict]:
-    """The cross product of the axes, the first axis outermost."""
-    names = list(grid)
-    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+def cells_of(grid: dict[str, Any] | list[dict]) -> list[dict]:
+    """The cross product of the axes, the first axis outermost; an axis given as a function
+    takes, for each point of the axes before it, the values it returns for that point.
+    A list of points is taken as it is."""
+    if isinstance(grid, list):
+        return [dict(point) for point in grid]
+    cells: list[dict] = [{}]
+    for name, values in grid.items():
+        cells = [{**cell, name: value} for cell in cells for value in axis_values(values, cell)]
+    return cells
+
+
+def seeds_of(settings: dict) -> list[int]:
+    """The seeds of the runs: seed, seed + 1, …, seed + runs − 1."""
+    return [settings["seed"] + i for i in range(settings["runs"])]
+
+
+def seed_grid(axis: str, setting: str) -> Callable[[dict], dict]:
+    """The commonest grid: the seeds outermost, then ``axis`` over the values of the setting
+    ``setting`` (for one seed every value starts alike), e.g. ``seed_grid("variant", "variants")``."""
+    return lambda settings: {"seed": seeds_of(settings), axis: settings[setting]}
+
+
+def axis_values(values, point: dict) -> list:
+    """An axis' values at ``point`` (the outer axes): a list, or a function of the point."""
+    return list(values(point)) if callable(values) else list(values)
 
 
 def execute_cell(
@@ -254,16 +303,23 @@ def summarize(measures: Sequence[Measure], runs: list[dict]) -> dict:
     return summary
 
 
+def summaries(measures: Sequence[Measure], groups: dict) -> tuple[dict, dict]:
+    """Each cell's summary and its axes, by the cell's label."""
+    summary = {label: summarize(measures, runs) for label, (_, runs) in groups.items()}
+    return summary, {label: point for label, (point, _) in groups.items()}
+
+
 def table(declaration: Declaration, groups: dict, summary: dict, settings: dict) -> str:
     """One row per cell: its axes, then each column of the report."""
     heads = {c.key: c.header(settings) if callable(c.header) else c.header for c in declaration.report}
     shown = [c for c in declaration.report if heads[c.key] is not None]
     rows, axes = [], []
     for label, (point, runs) in groups.items():
-        axes = list(point)
+        axes = list(point) if declaration.shown is None else list(declaration.shown)
         row = {
             k: declaration.names.get(k, {}).get(v, f"{v:g}" if isinstance(v, float) else v)
             for k, v in point.items()
+            if k in axes
         }
         row.update({c.key: c.cell(summary[label], runs, point, settings) for c in shown})
         rows.append(row)
@@ -285,6 +341,11 @@ def wrap_table(rows: list[dict], columns: list, width: int = TABLE_WIDTH, keep: 
     return text
 
 
+def given(value, settings: dict):
+    """A declared value, or what a declared function of the settings gives for these settings."""
+    return value(settings) if callable(value) else value
+
+
 def plural(count: int, noun: str) -> str:
     """ "1 seed", "3 seeds": the noun in the plural only when the count is not 1."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
@@ -298,7 +359,8 @@ def header(declaration: Declaration, settings: dict, groups: dict, data=None) ->
     if settings.get("epochs") is not None:
         text += f" × {plural(settings['epochs'], 'epoch')}"
     if settings.get("quick"):
-        text += f"\nquick run: shorter than the paper's protocol ({declaration.protocol or 'none given'})"
+        protocol = given(declaration.protocol, settings)
+        text += f"\nquick run: shorter than the paper's protocol ({protocol or 'none given'})"
     return text
 
 
@@ -315,11 +377,13 @@ class Outcome:
     data: Any
     out: Path
     extras: list = field(default_factory=list)
+    points: dict = field(default_factory=dict)  # a cell's label → its axes
 
 
 def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     """Build the units from the grid, run them, print the table, write results.json, plot."""
     started = time.perf_counter()
+    new_run()  # notes (e.g. "matplotlib is not installed") are printed once per run
     settings = effective_settings(declaration, config)
     cells = cells_of(declaration.grid(settings))
     data = load_once(declaration, settings)
@@ -337,21 +401,64 @@ def run_declared(declaration: Declaration, config: ExperimentConfig) -> dict:
     if declaration.describe is not None:
         for result in runs:
             print("  " + declaration.describe(result))
+    print_divergence(runs, cells, data)
     groups = group(runs, cells, declaration.label)
-    summary = {label: summarize(declaration.measures, mine) for label, (_, mine) in groups.items()}
-    outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs])
+    summary, points = summaries(declaration.measures, groups)
+    outcome = Outcome(runs, summary, settings, data, config.out, [p[1] for p in pairs], points)
     if declaration.after is not None:
         declaration.after(outcome)
     print()
     print(table(declaration, groups, summary, settings))
     for note in declaration.notes:
-        print(note)
+        print(given(note, settings))
     for plot in declaration.plots:
         plot(outcome)
     _DATA.clear()  # the driver keeps no data set past its run
-    return write_results(
-        config, declaration.name, runs, summary, started=started, paper=declaration.paper_numbers
-    )
+    return write_outcome(declaration, config, outcome, started)
+
+
+def write_outcome(
+    declaration: Declaration, config: ExperimentConfig, outcome: Outcome, started: float
+) -> dict:
+    """results.json: the runs, the summary (as the declaration shapes it), the paper's numbers."""
+    summary = outcome.summary if declaration.summary_of is None else declaration.summary_of(outcome)
+    paper = given(declaration.paper_numbers, outcome.settings)
+    return write_results(config, declaration.name, outcome.runs, summary, started=started, paper=paper)
+
+
+#: A classifier's training loss above this many times ln C (the loss of a uniform guess over
+#: C classes) has blown up: the run diverged even where every number stayed finite.
+DIVERGED_LOSS_FACTOR = 10.0
+
+
+def diverged(run: dict, num_classes: int | None) -> str | None:
+    """Why ``run`` diverged, or None: it says so (``run["diverged"]``, a non-finite loss
+    stopped it), or its final training loss is non-finite or above
+    `DIVERGED_LOSS_FACTOR` · ln C (classifiers only; read from ``run["history"]["train_loss"]``,
+    else ``run["final_train_loss"]`` or the last of ``run["train_loss"]``)."""
+    if run.get("diverged"):
+        return "a non-finite loss stopped it"
+    history = run.get("history")
+    losses = history.get("train_loss") if isinstance(history, dict) else None
+    if losses is None:
+        losses = run.get("train_loss", [run.get("final_train_loss")])
+    last = losses[-1] if isinstance(losses, list) and losses else losses
+    if not isinstance(last, (int, float)) or isinstance(last, bool) or not num_classes or num_classes < 2:
+        return None
+    bound = DIVERGED_LOSS_FACTOR * math.log(num_classes)
+    if not math.isfinite(last) or last > bound:
+        return f"training loss {last:.4g} > {DIVERGED_LOSS_FACTOR:g} × ln {num_classes} = {bound:.3g}"
+    return None
+
+
+def print_divergence(runs: list[dict], cells: list[dict], data) -> None:
+    """One notice naming the runs that diverged (`diverged`), if any."""
+    num_classes = getattr(data, "num_classes", None)
+    found = [(unit_key(cell), why) for run, cell in zip(runs, cells) if (why := diverged(run, num_classes))]
+    if found:
+        print(f"\nDIVERGED: {len(found)} of {plural(len(runs), 'run')} (lower the learning rate):")
+        for key, why in found:
+            print(f"  {key}: {why}")
 
 
 def flatten(results: list, cells: list[dict], inner: str | None) -> tuple[list[dict], list[dict]]:
@@ -376,3 +483,38 @@ def units_of(declaration: Declaration, settings: dict, cells: list[dict], progre
         Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, options, float(cost(cell)))
         for cell in cells
     ]
+
+
+# ---------------------------------------------------------------------------- options
+
+
+def add_options(group, table: dict[str, dict]) -> None:
+    """Add a table of options to an argparse group: each flag with its argparse keywords,
+    e.g. ``{"--k": dict(type=positive_float, default=3.5, help="AD steepness k (default 3.5)"),
+    "--models": subset_option(MODELS, "which models (default: all)")}``."""
+    for flag, keywords in table.items():
+        group.add_argument(flag, **keywords)
+
+
+def subset_option(known, text: str, all_by_default: bool = True) -> dict:
+    """``--flag a b …``: which of ``known`` to run (the default: all of them, or None where
+    the experiment chooses by mode)."""
+    return dict(nargs="+", choices=list(known), default=list(known) if all_by_default else None, help=text)
+
+
+def ad_options() -> dict[str, dict]:
+    """``--k`` and ``--switch-a``: the slope of the AD derivative sigmoid(k·z) and the
+    switching rule's threshold A (Hu, Zhang & Ge 2021, eq. 8 and §III.A)."""
+    from ..argtypes import positive_float
+
+    return {
+        "--k": dict(type=positive_float, default=3.5, help="AD steepness k in sigmoid(k·z) (default 3.5)"),
+        "--switch-a": dict(type=positive_float, default=1.035, help="switching threshold A (default 1.035)"),
+    }
+
+
+def blas_threads_option(text: str = "BLAS threads for NumPy (default 1: the matrices are tiny)") -> dict:
+    """``--blas-threads``: the BLAS threads of one training (default 1)."""
+    from ..argtypes import positive_int
+
+    return {"--blas-threads": dict(type=positive_int, default=1, help=text)}

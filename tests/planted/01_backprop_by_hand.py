@@ -144,6 +144,11 @@ MISTAKES = {
             array="dC_dx_by_hand",
             code="dC_dx_by_hand = delta1 @ W1.T * 2",
         ),
+        dict(  # passes the visible check (its backward fills the aliased arrays); a hidden test catches it
+            what="the library's own gradient arrays (p.grad, aliased), not computed by hand",
+            array="grads_by_hand[0.weight] after the library's next backward",
+            code="grads_by_hand = {name: p.grad for name, p in net.named_parameters()}",
+        ),
     ],
     "finite_difference": [
         dict(  # issue 26: an alias used to get "not computed yet / zero derivative / forgotten +="
@@ -189,6 +194,17 @@ MISTAKES = {
                 "C_plus = cost_by_hand(x, y, W1, b1, W2_plus, b2)\n"
                 "C_minus = cost_by_hand(x, y, W1, b1, W2_minus, b2)\n"
                 "numeric = (C_plus - C_minus) / (2 * h)"
+            ),
+        ),
+        dict(  # passes the visible check (numeric is right); a hidden test catches it
+            what="the lesson's W2 nudged in place and left moved by −h",
+            array="W2 after the finite difference",
+            code=(
+                "W2 = W2.copy()  # the notebook's own W2 stays untouched\n"
+                "W2[1, 0] += h\n"
+                "C_plus = cost_by_hand(x, y, W1, b1, W2, b2)\n"
+                "W2[1, 0] -= 2 * h\n"
+                "numeric = (C_plus - cost_by_hand(x, y, W1, b1, W2, b2)) / (2 * h)"
             ),
         ),
     ],

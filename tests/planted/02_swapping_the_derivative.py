@@ -92,5 +92,15 @@ MISTAKES = {
                 "grad_W1 = x64.T @ delta_1"
             ),
         ),
+        dict(  # passes the visible check (it compares grad_W1 with that very array); a hidden test catches it
+            what="grad_W1 read from the library (net64[0].weight.grad), δ's with the true derivative",
+            array="a¹ᵀ delta_2 against ∂C/∂W²",
+            code=(
+                "delta_3 = backend.to_numpy(delta_out)\n"
+                "delta_2 = (delta_3 @ W3_.T) * (z2_ >= 0)\n"
+                "delta_1 = (delta_2 @ W2_.T) * (z1_ >= 0)\n"
+                "grad_W1 = backend.to_numpy(net64[0].weight.grad).copy()"
+            ),
+        ),
     ],
 }

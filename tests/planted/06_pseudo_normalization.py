@@ -77,5 +77,27 @@ MISTAKES = {
             array="∂C/∂x with PN against plain × growth",
             code="def growth(ds):\n    return 1 / (rms_per_sample(ds[-1]) + EPS)",
         ),
+        dict(  # passes the visible check (its batch has N rows); a hidden test catches it
+            what="the lesson's batch size N instead of the number of rows of ds",
+            array="growth of one PN layer, one sample",
+            code=(
+                "def growth(ds):\n"
+                "    factor = np.ones(N)\n"
+                "    for d in ds:\n"
+                "        factor = factor / (rms_per_sample(d) + EPS)\n"
+                "    return factor"
+            ),
+        ),
+        dict(
+            what="ε left out, 1 / RMS(d^k)",
+            array="∂C/∂x with PN against plain × growth",
+            code=(
+                "def growth(ds):\n"
+                "    factor = np.ones(len(ds[0]))\n"
+                "    for d in ds:\n"
+                "        factor = factor / rms_per_sample(d)\n"
+                "    return factor"
+            ),
+        ),
     ],
 }

@@ -49,6 +49,11 @@ MISTAKES = {
             array="carried error c^4",
             code=_variant(carried="u * d * np.sqrt(np.mean(d**2, axis=1, keepdims=True))"),
         ),
+        dict(  # passes the visible check (its batch has N samples); a hidden test catches it
+            what="δ^L = (p − y)/N with the lesson's N instead of the batch's len(x)",
+            array="local error e^4 of 5 other samples",
+            code=_variant().replace("/ len(x)", "/ N"),
+        ),
     ],
     "predict": [
         dict(

@@ -26,6 +26,17 @@ MISTAKES = {
                 "    return float((np.abs(g) / np.maximum(np.abs(g), 1e-300)).mean())"
             ),
         ),
+        dict(  # passes the visible check (every recorded weight gets a gradient); a hidden test catches it
+            what="G′ averaged over the weights that received a gradient only (eq. 7 divides by all n)",
+            array="G′ of a hand-computed case, one weight never reached",
+            code=(
+                "def G_prime_of(grads):\n"
+                "    g = np.stack(grads)\n"
+                "    total, total_abs = g.sum(axis=0), np.abs(g).sum(axis=0)\n"
+                "    reached = total_abs > 0\n"
+                "    return float((np.abs(total)[reached] / total_abs[reached]).mean())"
+            ),
+        ),
     ],
     "standardize": [
         dict(

@@ -85,6 +85,15 @@ MISTAKES = {
                 "    return math.prod(rs[:-1])"
             ),
         ),
+        dict(  # passes the visible check (its net regularizes only convolutions); a hidden test catches it
+            what="only the activations right after a Conv2D counted (a regularized dense layer missed)",
+            array="dense net_reg(x) against Π r · net_plain(x)",
+            code=(
+                "def product_of_r(net):\n"
+                "    pairs = zip(net.layers, net.layers[1:])\n"
+                "    return math.prod(b.r for a, b in pairs if isinstance(a, ng.Conv2D))"
+            ),
+        ),
     ],
     "input_factor": [
         dict(  # issue 26: the failure message used to show the value to 10 digits

@@ -7,6 +7,23 @@ and wrong on a GPU; they are planted in the run of the lesson's device branch on
 CuPy stand-in (``tests/strict_cupy.py``), see ``tests/test_lessons.py``.
 """
 
+_STEP_TIME = (
+    "def median_step_time(step, repeats, warmup=2, clock=time.perf_counter):\n"
+    "WARMUP"
+    "    durations = []\n"
+    "    for _ in range(repeats):\n"
+    "        start = clock()\n"
+    "        step()\n"
+    "        durations.append(clock() - start)\n"
+    "    return RESULT\n"
+)
+
+
+def _step_time(result="float(np.median(durations))", warmup="    for _ in range(warmup):\n        step()\n"):
+    """median_step_time with its warm-up lines and its returned value replaced."""
+    return _STEP_TIME.replace("WARMUP", warmup).replace("RESULT", result)
+
+
 MISTAKES = {
     "move": [
         dict(
@@ -96,17 +113,7 @@ MISTAKES = {
             what="the mean instead of the median",
             array="median_step_time(clock.step, repeats=5, warmup=2, clock=clock)",
             hint="the mean of the timed steps",
-            code=(
-                "def median_step_time(step, repeats, warmup=2, clock=time.perf_counter):\n"
-                "    for _ in range(warmup):\n"
-                "        step()\n"
-                "    durations = []\n"
-                "    for _ in range(repeats):\n"
-                "        start = clock()\n"
-                "        step()\n"
-                "        durations.append(clock() - start)\n"
-                "    return float(np.mean(durations))\n"
-            ),
+            code=_step_time("float(np.mean(durations))"),
         ),
         dict(
             what="the warm-up steps timed as well",
@@ -125,31 +132,13 @@ MISTAKES = {
         dict(
             what="no warm-up at all",
             array="median_step_time(clock.step, repeats=5, warmup=2, clock=clock)",
-            code=(
-                "def median_step_time(step, repeats, warmup=2, clock=time.perf_counter):\n"
-                "    durations = []\n"
-                "    for _ in range(repeats):\n"
-                "        start = clock()\n"
-                "        step()\n"
-                "        durations.append(clock() - start)\n"
-                "    return float(np.median(durations))\n"
-            ),
+            code=_step_time(warmup=""),
         ),
         dict(
             what="the fastest step",
             array="median_step_time(clock.step, repeats=5, warmup=2, clock=clock)",
             hint="the minimum",
-            code=(
-                "def median_step_time(step, repeats, warmup=2, clock=time.perf_counter):\n"
-                "    for _ in range(warmup):\n"
-                "        step()\n"
-                "    durations = []\n"
-                "    for _ in range(repeats):\n"
-                "        start = clock()\n"
-                "        step()\n"
-                "        durations.append(clock() - start)\n"
-                "    return min(durations)\n"
-            ),
+            code=_step_time("min(durations)"),
         ),
         dict(
             what="one extra untimed step per repeat",
@@ -166,6 +155,17 @@ MISTAKES = {
                 "            step()\n"
                 "    return float(np.median(durations))\n"
             ),
+        ),
+        dict(  # passes the visible check (an odd number of timed steps); a hidden test catches it
+            what="the middle of the sorted durations, durations[repeats // 2]",
+            array="median_step_time(..., repeats=4, warmup=1): an even number of timed steps",
+            hint="the upper of the two middle steps",
+            code=_step_time("float(sorted(durations)[repeats // 2])"),
+        ),
+        dict(  # passes the visible check (warmup=2 there); a hidden test catches it
+            what="two warm-up steps hard-coded, the warmup argument ignored",
+            array="calls of step()",
+            code=_step_time(warmup="    step()\n    step()\n"),
         ),
     ],
     "agreement": [
@@ -259,6 +259,17 @@ MISTAKES = {
             array="float64_copy(probe)['0.weight']",
             code="def float64_copy(net):\n    return build_net().to(backend.name()).astype(np.float64)\n",
         ),
+        dict(  # passes the visible check (its probe is a build_net()); a hidden test catches it
+            what="a fresh build_net() with the network's parameters loaded into it",
+            array="float64_copy(a tanh network)",
+            hint="copy the network handed in",
+            code=(
+                "def float64_copy(net):\n"
+                "    fresh = build_net().to(backend.name()).astype(np.float64)\n"
+                "    fresh.load_state_dict(net.state_dict())\n"
+                "    return fresh\n"
+            ),
+        ),
     ],
 }
 
@@ -300,6 +311,17 @@ ON_DEVICE = {
                 "def largest_relative_difference(yours, reference):\n"
                 "    yours, reference = np.asarray(yours, np.float64), np.asarray(reference, np.float64)\n"
                 "    return float(np.max(np.abs(yours - reference)) / np.max(np.abs(reference)))\n"
+            ),
+        ),
+        dict(  # passes the visible check (there max |yours| = max |reference| = 4); a hidden test catches it
+            what="divided by max |yours| instead of max |reference|",
+            array="largest_relative_difference(yours larger than the reference, reference)",
+            hint="max |yours| instead of max |reference|",
+            code=(
+                "def largest_relative_difference(yours, reference):\n"
+                "    yours = backend.to_numpy(yours).astype(np.float64)\n"
+                "    reference = backend.to_numpy(reference).astype(np.float64)\n"
+                "    return float(np.max(np.abs(yours - reference)) / np.max(np.abs(yours)))\n"
             ),
         ),
     ],
