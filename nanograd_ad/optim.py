@@ -286,10 +286,25 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         correction1, correction2 = 1 - beta1**self.steps, 1 - beta2**self.steps
         for i, (p, g) in enumerate(self._gradients()):
-            self.m[i] = beta1 * self.m[i] + (1 - beta1) * g
-            self.v[i] = beta2 * self.v[i] + (1 - beta2) * (g * g)
-            denom = backend.xp.sqrt(self.v[i] / correction2) + self.eps
-            p.data -= (self.lr / correction1) * self.m[i] / denom
+            m, v = self._moments(i, g)
+            m *= beta1  # m ← β₁m + (1 − β₁)g, in place (the same products and sum)
+            m += (1 - beta1) * g
+            v *= beta2  # v ← β₂v + (1 − β₂)g²
+            v += (1 - beta2) * (g * g)
+            denom = backend.xp.sqrt(v / correction2)
+            denom += self.eps  # √v̂ + ε
+            update = (self.lr / correction1) * m
+            update /= denom  # lr · m̂ / (√v̂ + ε)
+            p.data -= update
+
+    def _moments(self, i: int, g):
+        """m and v of parameter i, to be updated in place; first widened to g's dtype where
+        g is wider (a network cast to float64 after the optimizer was built)."""
+        for moments in (self.m, self.v):
+            wider = backend.xp.result_type(moments[i].dtype, g.dtype)
+            if wider != moments[i].dtype:
+                moments[i] = moments[i].astype(wider)
+        return self.m[i], self.v[i]
 
     def _slots(self):
         return {"m": self.m, "v": self.v}

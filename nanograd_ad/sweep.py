@@ -69,12 +69,16 @@ class Unit:
               name, are the unit's fingerprint for ``resume``
     options:  keyword arguments that do not change the result (e.g. ``progress``): passed
               to the function too, left out of the fingerprint
+    cost:     the unit's relative run time, a number ≥ 0 (e.g. layers × steps): on Dask the
+              costliest units start first (:func:`longest_first`), so no worker is left with
+              a long unit at the end while the others idle; left out of the fingerprint
     """
 
     key: str
     function: Callable[..., Any]
     params: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    cost: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not _KEY.match(self.key):
@@ -83,6 +87,8 @@ class Unit:
             raise SweepError(
                 f"Unit {self.key}: function must be callable, got {type(self.function).__name__}"
             )
+        if isinstance(self.cost, bool) or not isinstance(self.cost, (int, float)) or not self.cost >= 0:
+            raise SweepError(f"Unit {self.key}: cost must be a number >= 0, got {self.cost!r}")
         for name in ("params", "options"):
             try:
                 json.dumps(getattr(self, name), sort_keys=True, allow_nan=False)
@@ -306,6 +312,13 @@ def run_units(
     return [results[k] for k in keys]
 
 
+def longest_first(units: Sequence[Unit]) -> list[Unit]:
+    """The units in the order they are handed to Dask: costliest first (``Unit.cost``),
+    equal costs in the given order — the longest-processing-time rule, which keeps every
+    worker busy until close to the end."""
+    return sorted(units, key=lambda unit: -unit.cost)
+
+
 def _run_on_dask(pending, finished, bar, workers, scheduler, threads, backend_name) -> None:
     """Submit the pending units to a Dask cluster; record each as it completes."""
     from distributed import Client, LocalCluster, as_completed
@@ -328,8 +341,17 @@ def _run_on_dask(pending, finished, bar, workers, scheduler, threads, backend_na
             )
             client = stack.enter_context(Client(cluster))
         by_future = {}
-        for unit in pending:
-            future = client.submit(execute, unit, threads, backend_name, key=f"unit-{unit.key}", pure=False)
+        ordered = longest_first(pending)
+        for rank, unit in enumerate(ordered):
+            future = client.submit(
+                execute,
+                unit,
+                threads,
+                backend_name,
+                key=f"unit-{unit.key}",
+                pure=False,
+                priority=len(ordered) - rank,  # Dask starts higher priorities first
+            )
             by_future[future] = unit
         try:
             for future in as_completed(by_future):

@@ -612,12 +612,21 @@ def test_sync_budget_with_device_data_and_a_test_set(strict_device):
     assert first == later + 3  # the two label checks and the data's finiteness check, once
 
 
-def test_sync_budget_of_an_ensemble_step_is_zero(strict_device):
+@pytest.mark.parametrize(
+    "wing, activation",
+    [("reference", "ReLU"), ("fast", "ReLU"), ("fast", "ISigmoid"), ("fast", "Sigmoid")],
+)
+def test_sync_budget_of_an_ensemble_step_is_zero(strict_device, wing, activation):
+    """No read per step, in either wing (the fast ISigmoid's band, the kinds checked once)."""
     rng = np.random.default_rng(1)
     x = rng.uniform(-1.7, 1.7, (64, 1)).astype(np.float32)
+    layers = ng if wing == "reference" else ng.fast
+
+    def build():
+        return ng.Sequential(layers.Dense(1, 2), getattr(layers, activation)(), layers.Dense(2, 1))
 
     def run(epochs):
-        net = from_seeds(lambda: ng.Sequential(ng.Dense(1, 2), ng.ReLU(), ng.Dense(2, 1)), [3, 7, 11])
+        net = from_seeds(build, [3, 7, 11])
         strict_device.reset()
         Trainer(
             net,

@@ -325,3 +325,36 @@ def test_ensemble_history_columns_round_trip_and_members():
     with pytest.raises(ValueError, match=r"model must be an int in \[0, 2\), got 2"):
         again.member(2)
     assert ensemble_size(from_seeds(build_relu, SEEDS)) == len(SEEDS) and ensemble_size(build_relu()) is None
+
+
+def test_inputs_are_still_checked_after_a_batch_of_another_kind_passed():
+    """forward checks an input once per (type, shape, dtype): a new kind is checked again."""
+    layer = Dense(2, 3, models=4)
+    good = np.ones((4, 5, 2), dtype=np.float32)
+    layer.forward(good)
+    layer.forward(good + 1)  # the same kind: passes without a second check
+    with pytest.raises(ValueError, match=r"\(N, 2\) shared by the models or \(4, N, 2\)"):
+        layer.forward(np.ones((4, 5, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match="floating-point"):
+        layer.forward(np.ones((4, 5, 2), dtype=np.int64))
+    with pytest.raises(TypeError, match="expects an array"):
+        layer.forward([[1.0, 2.0]])
+    assert layer.forward(good).shape == (4, 5, 3)
+
+
+def test_the_fast_derivative_check_still_refuses_what_the_reference_refuses():
+    from nanograd_ad.fast.activations import ReLU as FastReLU
+
+    act = FastReLU(derivative=lambda z, a: np.ones(z.shape[1:], dtype=z.dtype))  # broadcasts: fine
+    z = np.linspace(-1, 1, 12, dtype=np.float32).reshape(2, 3, 2)
+    act.forward(z)
+    assert act.backward(np.ones_like(z)).shape == z.shape
+    for bad, error in [
+        (lambda z, a: np.ones((2, 3, 4), dtype=z.dtype), ValueError),  # grows z's shape
+        (lambda z, a: np.ones(z.shape, dtype=np.complex64), TypeError),  # not real
+        (lambda z, a: [1.0], TypeError),  # not an array
+    ]:
+        act = FastReLU(derivative=bad)
+        act.forward(z)
+        with pytest.raises(error, match="derivative"):
+            act.backward(np.ones_like(z))

@@ -213,3 +213,18 @@ def test_the_contributing_example_is_a_whole_experiment(tmp_path, capsys):
     assert results["config"]["extra"]["k"] == 3.5 and results["summary"]["relu"]["runs"] == 2
     assert 0.5 < results["summary"]["ad-relu"]["final_test_acc_mean"] <= 1
     assert (tmp_path / "mlp_ad.png").stat().st_size > 1000
+
+
+def test_a_declarations_cost_goes_to_its_units_and_not_into_their_fingerprints():
+    import dataclasses
+
+    from nanograd_ad.experiments.digits_ad import DIGITS_AD
+
+    settings = {"epochs": 3}
+    cells = [{"depth": 2, "variant": "relu"}, {"depth": 6, "variant": "relu"}]
+    plain = runner.units_of(DIGITS_AD, settings, cells, progress=False)
+    costed = runner.units_of(
+        dataclasses.replace(DIGITS_AD, cost=lambda cell: cell["depth"] * 10), settings, cells, progress=False
+    )
+    assert [u.cost for u in plain] == [0.0, 0.0] and [u.cost for u in costed] == [20.0, 60.0]
+    assert [u.fingerprint() for u in costed] == [u.fingerprint() for u in plain]

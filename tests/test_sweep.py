@@ -135,6 +135,8 @@ def test_resume_stops_on_a_unit_edited_by_hand(tmp_path):
         (lambda: run_units(units_of([1]), workers=2, scheduler="tcp://127.0.0.1:1"), "not both"),
         (lambda: run_units(units_of([1]), workers=0), "workers must be an integer >= 1, got 0"),
         (lambda: run_units(units_of([1]), resume=True), "resume needs out"),
+        (lambda: Unit("a", noisy_sum, {}, cost=-1.0), "cost must be a number >= 0, got -1.0"),
+        (lambda: Unit("a", noisy_sum, {}, cost=float("nan")), "cost must be a number >= 0, got nan"),
     ],
 )
 def test_bad_sweeps_are_refused_before_any_work(make, message):
@@ -264,8 +266,16 @@ def test_cli_refuses_workers_and_scheduler_together(capsys, tmp_path):
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-def test_options_do_not_change_the_fingerprint():
+def test_dask_gets_the_costliest_units_first_and_equal_costs_in_order():
+    costs = {"a": 1.0, "b": 8.0, "c": 0.0, "d": 8.0, "e": 2.5}
+    units = [Unit(key, noisy_sum, {"seed": i}, cost=cost) for i, (key, cost) in enumerate(costs.items())]
+    assert [u.key for u in sweep.longest_first(units)] == ["b", "d", "e", "a", "c"]
+    assert [u.key for u in units] == list(costs)  # the caller's list is left as it was
+
+
+def test_options_and_cost_do_not_change_the_fingerprint():
     plain = Unit("a", noisy_sum, {"seed": 1})
+    assert Unit("a", noisy_sum, {"seed": 1}, cost=7.0).fingerprint() == plain.fingerprint()
     assert Unit("a", noisy_sum, {"seed": 1}, {"delay": 0.01}).fingerprint() == plain.fingerprint()
     assert Unit("a", noisy_sum, {"seed": 2}).fingerprint() != plain.fingerprint()
     assert Unit("a", interrupt_at, {"seed": 1}).fingerprint() != plain.fingerprint()

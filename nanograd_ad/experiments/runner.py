@@ -153,7 +153,9 @@ class Declaration:
     notes:   lines printed under the table (a line may be a function of the settings)
     paper_numbers: the paper's numbers for results.json (or a function of the settings,
              called when the experiment runs)
-    shown:   the axes the table prints (default: every axis of a cell but the seed)"""
+    shown:   the axes the table prints (default: every axis of a cell but the seed)
+    cost(cell) -> float:  a cell's relative run time (e.g. layers × steps per epoch): with
+             ``--workers`` the costliest units start first (`sweep.longest_first`)"""
 
     name: str
     description: str
@@ -177,6 +179,7 @@ class Declaration:
     names: dict = field(default_factory=dict)
     inner: str | None = None
     shown: Sequence[str] | None = None
+    cost: Callable[[dict], float] | None = None
 
     @property
     def module(self) -> str:
@@ -474,8 +477,11 @@ def units_of(declaration: Declaration, settings: dict, cells: list[dict], progre
     from ..sweep import Unit
 
     params = {"experiment": declaration.name, "module": declaration.module, "settings": settings}
+    cost = declaration.cost or (lambda cell: 0.0)
+    options = {"progress": progress}
     return [
-        Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, {"progress": progress}) for cell in cells
+        Unit(unit_key(cell), execute_cell, {**params, "cell": cell}, options, float(cost(cell)))
+        for cell in cells
     ]
 
 

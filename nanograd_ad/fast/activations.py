@@ -19,6 +19,8 @@ its reference.
 
 from __future__ import annotations
 
+import math
+
 from .. import activations, backend
 from ..activations import Activation
 from ..base import check_float
@@ -30,6 +32,7 @@ __all__ = [
     "ReLU",
     "Sigmoid",
     "Tanh",
+    "in_band",
     "inplace_derivative_product",
     "product_like",
     "relu_derivative",
@@ -82,6 +85,14 @@ class _FastActivation(Activation):
         """d^l = f′(z) as a new array (the registered true derivative's)."""
         return self.d(z, a)
 
+    def _checked(self, d):
+        """The reference's check of a derivative's value, passing at once an array of the
+        backend in use with z's shape and dtype (what every derivative in the library returns)."""
+        z = self.z
+        if type(d) is backend.xp.ndarray and d.shape == z.shape and d.dtype == z.dtype:
+            return d
+        return super()._checked(d)
+
     @property
     def a(self):
         """The last forward's a = f(z): kept, or computed from z here (once)."""
@@ -104,10 +115,18 @@ class _FastActivation(Activation):
     def derivative_value(self, value) -> None:
         self._d, self._d_written_over = value, None
 
+    #: (type, dtype) of the last z that passed the reference's check: once per kind, not per step
+    _checked_kind: tuple | None = None
+
     def forward(self, z):
-        check_float(self, z)  # the reference's check, before the last step's arrays are dropped
+        kind = (type(z), getattr(z, "dtype", None))
+        if kind != self._checked_kind:
+            check_float(self, z)  # the reference's check, before the last step's arrays are dropped
+            self._checked_kind = kind
         self._a = self.derivative_value = None  # the last step's arrays go before new ones are made
-        a = super().forward(z)
+        self.z, self._a = z, self.f(z)  # the reference's forward, its check done above
+        self.out_shape = tuple(z.shape)
+        a = self._a
         if self._writes_into_d():
             self._a = None  # computed again from z if read
         return a
@@ -137,7 +156,47 @@ class LeakyReLU(_FastActivation, activations.LeakyReLU):
 
 
 class ISigmoid(_FastActivation, activations.ISigmoid):
-    """The reference ISigmoid, keeping z only between the passes."""
+    """The reference ISigmoid, keeping z only between the passes, and computing σ(z) only in
+    the band −a < z < a, the one place f and its true derivative read it.
+
+    The reference computes σ over all of z and then selects; outside the band (almost every
+    entry, with a = 0.01) σ is thrown away, and there e^{−|z|} of a large |z| falls into
+    float32's subnormal range, where each operation costs some hundred cycles. Here σ is
+    computed on the band's entries only (:func:`in_band`) — the same operations on the same
+    values, so the same numbers (``tests/test_fast_layers.py`` checks them bit for bit). On
+    CuPy the reference's passes are kept: a boolean selection there waits for the GPU to count
+    the entries (a sync per call), and a GPU has no slow subnormals to avoid.
+    """
+
+    def set_derivative(self, derivative="true", **params) -> None:
+        super().set_derivative(derivative, **params)
+        self._true_params = {**self.params, **params}  # the a and α the true derivative was made with
+
+    def f(self, z):
+        if backend.name() != "numpy":
+            return super().f(z)
+        xp, a, alpha = backend.xp, self.a_limit, self.alpha
+        upper = alpha * (z - a) + 1 / (1 + math.exp(-a))  # z ≥ a
+        lower = alpha * (z + a) + 1 / (1 + math.exp(a))  # z ≤ −a
+        above = z >= a
+        out = xp.where(above, upper, lower)
+        band = ~(above | (z <= -a))  # −a < z < a (and NaN, as in the reference)
+        return in_band(out, band, activations.sigmoid(z[band]))
+
+    def true_derivative_array(self, z, a):
+        if backend.name() != "numpy":
+            return self.d(z, a)
+        xp, limit, alpha = backend.xp, self._true_params["a"], self._true_params["alpha"]
+        d = xp.full(z.shape, alpha, dtype=z.dtype)  # d = α for |z| ≥ a
+        band = ~(xp.abs(z) >= limit)
+        s = activations.sigmoid(z[band])
+        return in_band(d, band, s * (1 - s))  # σ′ = σ(1 − σ) inside
+
+
+def in_band(out, band, values):
+    """out[band] = values, modified in place, and returned (values: one per True entry of band)."""
+    out[band] = values
+    return out
 
 
 class Identity(_FastActivation, activations.Identity):
