@@ -345,9 +345,7 @@ class StepCosineRestarts(_Cosine):
 
     def lr_at(self, step: int) -> float:
         """The rate for the 0-based ``step`` of the run (equations in the class docstring)."""
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"StepCosineRestarts: step must be an int >= 0 (0-based), got {step!r}")
-        step = int(step)
+        step = _check_int("StepCosineRestarts", "step", step, 0)  # 0-based
         if self.final_start is not None and step >= self.final_start * self.steps_per_epoch:
             return self.final_lr
         u = (step % self.period) / self.period
