@@ -27,6 +27,8 @@ its own best loss and its own switches, and each activation's derivative is
 
 from __future__ import annotations
 
+import functools
+
 import numpy  # host side only: one mode and one best loss per model
 
 from . import backend
@@ -34,18 +36,29 @@ from .activations import sigmoid
 from .callbacks import Callback
 from .derivatives import register_derivative
 
-__all__ = ["SwitchingRule", "should_switch"]
+__all__ = ["SwitchingRule", "relu_ad", "should_switch", "sigmoid_ad"]
+
+
+def relu_ad(z, a, k: float = 1.0):
+    """d(z) = sigmoid(k·z) (Hu, Zhang & Ge 2021, eq. 8 with slope k)."""
+    return sigmoid(k * z)
+
+
+def sigmoid_ad(z, a):
+    """d = min(y, 1 − y) (Hu, Zhang & Ge 2021, eq. 11), computed as σ(−|z|) from z:
+    in float32 1 − y rounds to 0 for z above ≈ 17, σ(−|z|) keeps its relative precision."""
+    return sigmoid(-backend.xp.abs(z))
 
 
 def _relu_ad(k: float = 1.0):
-    """d(z) = sigmoid(k·z) (Hu, Zhang & Ge 2021, eq. 8 with slope k)."""
-    return lambda z, a: sigmoid(k * z)
+    """The factory of ``ReLU(derivative="ad", k=k)``: :func:`relu_ad` with its slope k bound
+    (a ``functools.partial``, so the fast wing can see which derivative and which k it is)."""
+    return functools.partial(relu_ad, k=k)
 
 
 def _sigmoid_ad():
-    """d = min(y, 1 − y) (Hu, Zhang & Ge 2021, eq. 11), computed as σ(−|z|) from z:
-    in float32 1 − y rounds to 0 for z above ≈ 17, σ(−|z|) keeps its relative precision."""
-    return lambda z, a: sigmoid(-backend.xp.abs(z))
+    """The factory of ``Sigmoid(derivative="ad")``: :func:`sigmoid_ad`."""
+    return sigmoid_ad
 
 
 register_derivative("relu", "ad", _relu_ad)

@@ -19,9 +19,12 @@ its reference.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
-from .. import activations, backend
+from .. import activations, artificial_derivative, backend
 from ..activations import Activation
 from ..base import check_float
 
@@ -36,6 +39,7 @@ __all__ = [
     "inplace_derivative_product",
     "product_like",
     "relu_derivative",
+    "sigmoid_and_tail",
 ]
 
 
@@ -73,13 +77,33 @@ class _FastActivation(Activation):
     reads_z_only = True
     _a = None
     _d = None
-    #: the derivative whose product backward wrote into d^l's memory (None: d^l is kept)
-    _d_written_over = None
+    #: whether backward wrote δ^l into d^l's memory (d^l is then computed again when read)
+    _d_written_over = False
+    #: the keywords the derivative in use was made with (``set_derivative``'s, over ``params``)
+    _derivative_params: Mapping[str, float] = MappingProxyType({})
 
-    def _writes_into_d(self) -> bool:
-        """Whether this step runs the registered true derivative of z alone."""
-        true = self.derivative_factory is type(self).true_derivative  # type: ignore[attr-defined]
-        return self.reads_z_only and true
+    #: computes d^l as a new array for a derivative this class knows (``own_derivative``), or None
+    #: (a bound method, so that a copied layer computes with its own arrays)
+    _own: Callable | None = None
+
+    def set_derivative(self, derivative="true", **params) -> None:
+        super().set_derivative(derivative, **params)
+        self._derivative_params = {**self.params, **params}
+        self._own = self.own_derivative()
+
+    def _is_true(self) -> bool:
+        """Whether the derivative in use is the class's registered true derivative."""
+        return self.derivative_factory is type(self).true_derivative  # type: ignore[attr-defined]
+
+    def own_derivative(self) -> Callable | None:
+        """For a derivative this class computes itself (faster, the same numbers), the function
+        ``own(z, a)`` that computes d^l as a new array nobody else holds; None for any other (the
+        reference's ``d(z, a)`` is used). Chosen once, when the derivative is set."""
+        return self.true_derivative_array if self._is_true() else None
+
+    def _forward_value(self, z):
+        """a = f(z) for forward (a class may keep what its backward reuses)."""
+        return self.f(z)
 
     def true_derivative_array(self, z, a):
         """d^l = f′(z) as a new array (the registered true derivative's)."""
@@ -106,14 +130,15 @@ class _FastActivation(Activation):
 
     @property
     def derivative_value(self):
-        """The last backward's d^l: kept, or computed again here when backward wrote δ^l into it."""
-        if self._d is None and self._d_written_over is not None:
-            self._d = self._checked(self._d_written_over(self.z, None))
+        """The last backward's d^l: kept, or computed again here (the reference's d(z, a)) when
+        backward wrote δ^l into it."""
+        if self._d is None and self._d_written_over:
+            self._d = self._checked(self.d(self.z, self.a))
         return self._d
 
     @derivative_value.setter
     def derivative_value(self, value) -> None:
-        self._d, self._d_written_over = value, None
+        self._d, self._d_written_over = value, False
 
     #: (type, dtype) of the last z that passed the reference's check: once per kind, not per step
     _checked_kind: tuple | None = None
@@ -124,35 +149,87 @@ class _FastActivation(Activation):
             check_float(self, z)  # the reference's check, before the last step's arrays are dropped
             self._checked_kind = kind
         self._a = self.derivative_value = None  # the last step's arrays go before new ones are made
-        self.z, self._a = z, self.f(z)  # the reference's forward, its check done above
+        self.z, self._a = z, self._forward_value(z)  # the reference's forward, its check done above
         self.out_shape = tuple(z.shape)
         a = self._a
-        if self._writes_into_d():
-            self._a = None  # computed again from z if read
+        if self.reads_z_only and self._own is not None:
+            self._a = None  # backward reads z alone: a is computed again from z if read
         return a
 
     def backward(self, delta):
         self._check_delta(delta)
-        if not self._writes_into_d():
+        own = self._own
+        if own is None:  # the reference's derivative, kept as it is
             self.derivative_value = self._checked(self.d(self.z, self.a))  # d^l = d(z, a)
             return product_like(self.derivative_value, delta)  # δ^l = δ^{l+1} ⊙ d^l
-        d = self._checked(self.true_derivative_array(self.z, None))  # d^l = f′(z), a new array
-        if d.shape != delta.shape or d.dtype != delta.dtype:
+        d = self._checked(own(self.z, None if self.reads_z_only else self.a))
+        if not self.reads_z_only or d.shape != delta.shape or d.dtype != delta.dtype:
             self.derivative_value = d
-            return delta * d
-        self.derivative_value, self._d_written_over = None, self.true_derivative_array
+            return product_like(d, delta)
+        self.derivative_value, self._d_written_over = None, True
         return inplace_derivative_product(d, delta)  # δ^l = δ^{l+1} ⊙ d^l, in d^l's memory
 
 
+def sigmoid_and_tail(z):
+    """(σ(z), σ(−|z|)) as two new arrays, from the reference's operations (`activations.sigmoid`):
+
+        e = e^{−|z|},   s = 1/(1 + e) = σ(|z|),   tail = e·s = σ(−|z|),   σ(z) = s if z ≥ 0 else tail
+
+    σ(z) is picked as max(s·1[z ≥ 0], tail) — the same value as the reference's
+    ``where(z >= 0, s, e * s)`` (s ≥ ½ ≥ tail ≥ 0; NaN stays NaN), in cheaper passes than
+    ``where``. tail is AD sigmoid's derivative min(y, 1 − y) (Hu, Zhang & Ge 2021, eq. 11),
+    which the reference computes as σ(−|z|) in its own passes.
+    """
+    xp = backend.xp
+    e = xp.abs(z)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)  # e = e^{−|z|}
+    s = xp.add(e, 1)
+    xp.divide(1, s, out=s)  # s = 1/(1 + e)
+    xp.multiply(e, s, out=e)  # tail = e·s, in e's memory
+    a = xp.greater_equal(z, 0, out=xp.empty_like(s))  # 1[z ≥ 0]
+    xp.multiply(a, s, out=a)
+    return xp.maximum(a, e, out=a), e
+
+
 class ReLU(_FastActivation, activations.ReLU):
-    """The reference ReLU; its true derivative 1[z ≥ 0] without a boolean temporary."""
+    """The reference ReLU; its true derivative 1[z ≥ 0] without a boolean temporary, and the
+    AD derivative sigmoid(k·z) (Hu, Zhang & Ge 2021, eq. 8) in the passes of :func:`sigmoid_and_tail`."""
+
+    def ad_slope(self) -> float | None:
+        """k of the AD derivative sigmoid(k·z) in use (``artificial_derivative.relu_ad``), or None."""
+        d = self.d
+        if isinstance(d, functools.partial) and d.func is artificial_derivative.relu_ad and not d.args:
+            return d.keywords.get("k", 1.0)
+        return None
+
+    def own_derivative(self) -> Callable | None:
+        return self._ad_derivative if self.ad_slope() is not None else super().own_derivative()
+
+    def _ad_derivative(self, z, a):
+        """d = sigmoid(k·z) as a new array, from the reference's k * z."""
+        return sigmoid_and_tail(self.ad_slope() * z)[0]
 
     def true_derivative_array(self, z, a):
         return relu_derivative(z)
 
 
 class LeakyReLU(_FastActivation, activations.LeakyReLU):
-    """The reference LeakyReLU, keeping z only between the passes."""
+    """The reference LeakyReLU, keeping z only between the passes. For 0 < α ≤ 1 it computes
+    a = max(z, α·z) and its true d = max(1[z ≥ 0], α): the reference's values (α·z ≤ z exactly
+    when z ≥ 0, and > z when z < 0), in cheaper passes than the reference's ``where``."""
+
+    def f(self, z):
+        if not 0 < self.alpha <= 1:
+            return super().f(z)
+        return backend.xp.maximum(z, self.alpha * z)
+
+    def true_derivative_array(self, z, a):
+        alpha = self._derivative_params["alpha"]  # the true derivative's own α
+        if not 0 < alpha <= 1:
+            return self.d(z, a)
+        d = relu_derivative(z)  # 1[z ≥ 0] in z's dtype
+        return backend.xp.maximum(d, alpha, out=d)
 
 
 class ISigmoid(_FastActivation, activations.ISigmoid):
@@ -168,10 +245,6 @@ class ISigmoid(_FastActivation, activations.ISigmoid):
     the entries (a sync per call), and a GPU has no slow subnormals to avoid.
     """
 
-    def set_derivative(self, derivative="true", **params) -> None:
-        super().set_derivative(derivative, **params)
-        self._true_params = {**self.params, **params}  # the a and α the true derivative was made with
-
     def f(self, z):
         if backend.name() != "numpy":
             return super().f(z)
@@ -186,7 +259,8 @@ class ISigmoid(_FastActivation, activations.ISigmoid):
     def true_derivative_array(self, z, a):
         if backend.name() != "numpy":
             return self.d(z, a)
-        xp, limit, alpha = backend.xp, self._true_params["a"], self._true_params["alpha"]
+        params = self._derivative_params  # the a and α the true derivative was made with
+        xp, limit, alpha = backend.xp, params["a"], params["alpha"]
         d = xp.full(z.shape, alpha, dtype=z.dtype)  # d = α for |z| ≥ a
         band = ~(xp.abs(z) >= limit)
         s = activations.sigmoid(z[band])
@@ -204,9 +278,29 @@ class Identity(_FastActivation, activations.Identity):
 
 
 class Sigmoid(_FastActivation, activations.Sigmoid):
-    """The reference Sigmoid, δ^l laid out like d^l (its true derivative reads a: kept)."""
+    """The reference Sigmoid, σ(z) in the passes of :func:`sigmoid_and_tail`, δ^l laid out like
+    d^l (its true derivative reads a: kept). AD sigmoid's derivative min(y, 1 − y) = σ(−|z|)
+    (Hu, Zhang & Ge 2021, eq. 11) is the forward's e^{−|z|}·σ(|z|), kept, not computed again."""
 
     reads_z_only = False
+    #: σ(−|z|) of the last forward's z
+    _tail = None
+
+    def f(self, z):
+        return sigmoid_and_tail(z)[0]
+
+    def _forward_value(self, z):
+        a, self._tail = sigmoid_and_tail(z)
+        return a
+
+    def own_derivative(self) -> Callable | None:
+        if self.d is artificial_derivative.sigmoid_ad:
+            return self._tail_of_forward
+        return super().own_derivative()
+
+    def _tail_of_forward(self, z, a):
+        """σ(−|z|) of the last forward's z, kept by it."""
+        return self._tail
 
 
 class Tanh(_FastActivation, activations.Tanh):
