@@ -345,3 +345,24 @@ def test_cli_shuffle_off_reaches_every_cell_and_the_header(monkeypatch, tmp_path
     assert main([*argv, "--no-progress", "--out", str(tmp_path)]) == 0  # the default: on
     assert all(call["shuffle"] is True for call in calls)
     assert "batches reshuffled every epoch" in capsys.readouterr().out
+
+
+def test_workers_start_the_deepest_cells_first():
+    """A cell's cost is its depth (every epoch passes the same 3000 rows through its layers,
+    whatever the batch), so `--workers` hands out the deepest cells first."""
+    from nanograd_ad.experiments.runner import units_of
+    from nanograd_ad.sweep import longest_first
+
+    for declaration in (ad_tables.AD_RELU, ad_tables.AD_SIGMOID):
+        task = ad_tables.TASKS[declaration.name]
+        cells = [
+            {"set": s, "layers": n, "activation": v}
+            for s, hyper in task.sets.items()
+            for n in hyper.depths
+            for v in task.variants
+        ]
+        units = longest_first(units_of(declaration, {}, cells, progress=False))
+        depths = [unit.params["cell"]["layers"] for unit in units]
+        assert depths == sorted(depths, reverse=True) and depths[0] == max(
+            max(h.depths) for h in task.sets.values()
+        )
