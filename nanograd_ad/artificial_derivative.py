@@ -36,7 +36,7 @@ from .activations import sigmoid
 from .callbacks import Callback
 from .derivatives import register_derivative
 
-__all__ = ["SwitchingRule", "relu_ad", "should_switch", "sigmoid_ad"]
+__all__ = ["SwitchingRule", "per_model_derivative", "relu_ad", "should_switch", "sigmoid_ad"]
 
 
 def relu_ad(z, a, k: float = 1.0):
@@ -63,6 +63,14 @@ def _sigmoid_ad():
 
 register_derivative("relu", "ad", _relu_ad)
 register_derivative("sigmoid", "ad", _sigmoid_ad)
+
+
+def per_model_derivative(z, a, *, ad, original, in_ad_mode):
+    """d = ad(z, a) for the models in AD mode (``in_ad_mode``, (E,) bools), original(z, a) for
+    the others: z's leading axis is the models'. What `SwitchingRule` gives every activation
+    while the models disagree (bound by ``functools.partial``)."""
+    mask = in_ad_mode.reshape(in_ad_mode.shape + (1,) * (z.ndim - 1))  # (E, 1, …, 1)
+    return backend.xp.where(mask, ad(z, a), original(z, a))
 
 
 def should_switch(last_loss, best_loss, A: float = 1.035):
@@ -148,11 +156,7 @@ class SwitchingRule(Callback):
 
     @staticmethod
     def _mixed(ad, original, in_ad_mode):
-        def per_model_derivative(z, a):
-            mask = in_ad_mode.reshape(in_ad_mode.shape + (1,) * (z.ndim - 1))  # (E, 1, …, 1)
-            return backend.xp.where(mask, ad(z, a), original(z, a))
-
-        return per_model_derivative
+        return functools.partial(per_model_derivative, ad=ad, original=original, in_ad_mode=in_ad_mode)
 
     def on_train_begin(self, trainer) -> None:
         self._apply()

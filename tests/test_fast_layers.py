@@ -457,20 +457,31 @@ def test_a_copied_fast_activation_computes_its_derivative_from_its_own_arrays():
 
 
 def test_switching_keeps_the_fast_derivatives_numbers():
-    """The switching rule sets the AD and true derivatives back and forth (as callables); a fast
-    AD ReLU gives the reference's d^l in both modes, computing the AD one itself."""
+    """The switching rule sets the AD and true derivatives back and forth (as callables), and
+    a per-model mix while the models disagree; a fast AD ReLU gives the reference's d^l in every
+    mode, computing it itself except in the all-true mode."""
     from nanograd_ad.artificial_derivative import SwitchingRule
     from nanograd_ad.fast import activations as fast
 
-    z = np.random.default_rng(3).standard_normal((2, 5, 3)).astype(np.float32)
+    z = np.random.default_rng(3).standard_normal((3, 5, 2)).astype(np.float32)  # 3 models
+    z[0, 0, 0], z[1, 0, 0] = np.nan, np.inf
     acts = {wing: wing.ReLU(derivative="ad", k=3.5) for wing in (activations, fast)}
     rules = {wing: SwitchingRule([act]) for wing, act in acts.items()}
-    for mode_loss, ad in ((1.0, True), (2.0, False), (3.0, True)):  # AD; a rise: true; a rise: AD
+    history = type("T", (), {"history": ng.History(models=3)})()
+    epochs = [  # per-model epoch losses; a rise of more than 3.5 % switches that model
+        ([1.0, 1.0, 1.0], "ad"),
+        ([2.0, 1.0, 1.0], "mixed"),  # model 0 switches to the true derivative
+        ([2.0, 2.0, 2.0], "mixed"),  # models 1 and 2 too, model 0 back to AD
+        ([1.0, 1.0, 5.0], "mixed"),
+        ([9.0, 1.0, 9.0], "true"),  # models 0 and 2 to the true derivative: all agree
+    ]
+    for losses, mode in epochs:
         values = []
         for wing, act in acts.items():
-            rules[wing].on_epoch_end(type("T", (), {"history": ng.History()})(), 0, {"train_loss": mode_loss})
-            act.forward(z)
-            act.backward(np.ones_like(z))
-            values.append(act.derivative_value.tobytes())
-        assert values[0] == values[1]
-        assert (acts[fast]._own is not None) == ad  # AD mode: computed by the fast activation itself
+            rules[wing].on_epoch_end(history, 0, {"train_loss": np.array(losses)})
+            with np.errstate(invalid="ignore"):
+                act.forward(z)
+                delta = act.backward(np.full_like(z, 0.5))  # δ^l = 0.5 d^l: what backward computed
+            values.append((delta.tobytes(), act.derivative_value.tobytes()))
+        assert values[0] == values[1], mode
+        assert (acts[fast]._own is not None) == (mode != "true"), mode  # computed by the fast ReLU itself

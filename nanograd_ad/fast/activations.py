@@ -192,6 +192,10 @@ def sigmoid_and_tail(z):
     return xp.maximum(a, e, out=a), e
 
 
+#: the code of the reference ReLU's true derivative (each call of its factory makes a new function of it)
+_TRUE_RELU_CODE = activations.ReLU.true_derivative().__code__
+
+
 class ReLU(_FastActivation, activations.ReLU):
     """The reference ReLU; its true derivative 1[z ≥ 0] without a boolean temporary, and the
     AD derivative sigmoid(k·z) (Hu, Zhang & Ge 2021, eq. 8) in the passes of :func:`sigmoid_and_tail`."""
@@ -204,11 +208,34 @@ class ReLU(_FastActivation, activations.ReLU):
         return None
 
     def own_derivative(self) -> Callable | None:
-        return self._ad_derivative if self.ad_slope() is not None else super().own_derivative()
+        if self.ad_slope() is not None:
+            return self._ad_derivative
+        if self._per_model_parts() is not None:
+            return self._per_model_derivative
+        return super().own_derivative()
 
     def _ad_derivative(self, z, a):
         """d = sigmoid(k·z) as a new array, from the reference's k * z."""
         return sigmoid_and_tail(self.ad_slope() * z)[0]
+
+    def _per_model_parts(self) -> tuple | None:
+        """(k, in_ad_mode) while the switching rule gives the models in AD mode sigmoid(k·z)
+        and the others the true 1[z ≥ 0] (``artificial_derivative.per_model_derivative``), else None."""
+        d = self.d
+        if not (isinstance(d, functools.partial) and d.func is artificial_derivative.per_model_derivative):
+            return None
+        ad, original = d.keywords["ad"], d.keywords["original"]
+        is_ad = isinstance(ad, functools.partial) and ad.func is artificial_derivative.relu_ad and not ad.args
+        if not is_ad or getattr(original, "__code__", None) is not _TRUE_RELU_CODE:
+            return None
+        return ad.keywords.get("k", 1.0), d.keywords["in_ad_mode"]
+
+    def _per_model_derivative(self, z, a):
+        """The switching rule's per-model d as a new array: sigmoid(k·z) and 1[z ≥ 0] each in
+        the passes above, picked per model as the reference's ``where`` picks them."""
+        k, in_ad_mode = self._per_model_parts()  # type: ignore[misc]
+        mask = in_ad_mode.reshape(in_ad_mode.shape + (1,) * (z.ndim - 1))  # (E, 1, …, 1)
+        return backend.xp.where(mask, sigmoid_and_tail(k * z)[0], relu_derivative(z))
 
     def true_derivative_array(self, z, a):
         return relu_derivative(z)
