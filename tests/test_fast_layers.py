@@ -402,6 +402,11 @@ def test_fast_isigmoid_gives_the_references_numbers_bit_for_bit(dtype, params):
 SPECIAL_Z = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-30, -1e-30, 30.0, -30.0, 88.7, -88.7, 95.0, -95.0, 104.0]
 
 
+def _with_derivative(act, derivative, **params):
+    act.set_derivative(derivative, **params)
+    return act
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize(
     "make",
@@ -416,6 +421,8 @@ SPECIAL_Z = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-30, -1e-30, 30.0, -30.0, 88.
         lambda wing: wing.Sigmoid(),
         lambda wing: wing.Sigmoid(derivative="ad"),
         lambda wing: wing.ISigmoid(),
+        lambda wing: wing.ISigmoid(a=0.5, alpha=0.5),
+        lambda wing: _with_derivative(wing.ISigmoid(), "true", a=0.2),  # its own band, not f's
         lambda wing: wing.Tanh(),
     ],
     ids=lambda make: repr(make(activations)),

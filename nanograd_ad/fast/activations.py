@@ -272,16 +272,28 @@ class ISigmoid(_FastActivation, activations.ISigmoid):
     the entries (a sync per call), and a GPU has no slow subnormals to avoid.
     """
 
+    #: the last forward's band −a < z < a and σ(z) on it (NumPy only), reused by the true derivative
+    _band = None
+
     def f(self, z):
+        return self._f_and_band(z)[0]
+
+    def _forward_value(self, z):
+        a, self._band = self._f_and_band(z)
+        return a
+
+    def _f_and_band(self, z) -> tuple:
+        """(f(z), (band, σ(z[band]))), or (the reference's f(z), None) on CuPy."""
         if backend.name() != "numpy":
-            return super().f(z)
+            return super().f(z), None
         xp, a, alpha = backend.xp, self.a_limit, self.alpha
         upper = alpha * (z - a) + 1 / (1 + math.exp(-a))  # z ≥ a
         lower = alpha * (z + a) + 1 / (1 + math.exp(a))  # z ≤ −a
         above = z >= a
         out = xp.where(above, upper, lower)
         band = ~(above | (z <= -a))  # −a < z < a (and NaN, as in the reference)
-        return in_band(out, band, activations.sigmoid(z[band]))
+        s = activations.sigmoid(z[band])
+        return in_band(out, band, s), (band, s)
 
     def true_derivative_array(self, z, a):
         if backend.name() != "numpy":
@@ -289,8 +301,11 @@ class ISigmoid(_FastActivation, activations.ISigmoid):
         params = self._derivative_params  # the a and α the true derivative was made with
         xp, limit, alpha = backend.xp, params["a"], params["alpha"]
         d = xp.full(z.shape, alpha, dtype=z.dtype)  # d = α for |z| ≥ a
-        band = ~(xp.abs(z) >= limit)
-        s = activations.sigmoid(z[band])
+        if self._band is not None and z is self.z and limit == self.a_limit:
+            band, s = self._band  # f's band and σ on it: the same entries (|z| < a, and NaN)
+        else:
+            band = ~(xp.abs(z) >= limit)
+            s = activations.sigmoid(z[band])
         return in_band(d, band, s * (1 - s))  # σ′ = σ(1 − σ) inside
 
 
