@@ -5,12 +5,13 @@
 
 Every class here subclasses its reference in ``nanograd_ad.layers`` / ``nanograd_ad.activations``
 with the same constructor arguments, parameter names, ``state_dict`` and checkpoint format,
-and overrides ``forward``/``backward`` only (``Flatten`` is a plain re-export: nothing in it
-is faster). Everything that exists for speed or memory lives in this package:
+and overrides how ``forward``/``backward`` compute, never what (``Flatten`` is a plain
+re-export: nothing in it is faster). Everything that exists for speed or memory lives in this package:
 
 * ``layers``       — the blocked, scratch-buffered, channels-last Conv2D; threaded pools;
                      Dense's bias gradient as one BLAS product;
 * ``activations``  — the in-place δ (:func:`~nanograd_ad.fast.activations.inplace_derivative_product`);
+                     the true and AD derivatives in fewer passes, bit for bit;
 * ``threads``      — work split over the batch across threads, and OpenBLAS's busy-wait;
 * ``blas``         — :func:`~nanograd_ad.fast.blas.prime_blas`, run once on import.
 
