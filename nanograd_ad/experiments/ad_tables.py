@@ -245,34 +245,14 @@ def train_cell(
     mean squared errors either way. The lowest training loss is the lowest epoch-mean of
     the batch losses seen while training (no separate pass)."""
     from .. import backend
-    from ..artificial_derivative import SwitchingRule
-    from ..ensemble import flat_parameter, from_seeds
-    from ..losses import MSE
-    from ..optim import SGD, Adam
-    from ..train import Trainer
 
     started = time.perf_counter()
     seeds = [int(s) for s in seeds]
-    net = from_seeds(lambda: build_net(name, variant, depth, hyper, k), seeds)
-    params = [flat_parameter(net)]
-    optimizer: Adam | SGD
-    if hyper.optimizer == "adam":
-        optimizer = Adam(params, lr=hyper.lr, eps=adam_eps)
-    else:
-        optimizer = SGD(params, lr=hyper.lr)
-    switching = [SwitchingRule(net, A=switch_a)] if variant.startswith("AD") and switch_a is not None else []
-    trainer = Trainer(
-        net,
-        MSE(reduction),
-        optimizer,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
-        batch_size=hyper.batch_size,
-        rng=seeds,
-        callbacks=switching,
-        progress=False,
-        shuffle=shuffle,
-    )
+    trainer = cell_trainer(
+        name, hyper, depth, variant, seeds, data,
+        k=k, switch_a=switch_a, reduction=reduction, adam_eps=adam_eps, shuffle=shuffle,
+    )  # fmt: skip
+    net = trainer.net
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging model spoils only its own numbers
         history = trainer.fit(epochs)
     switches = np.zeros(len(seeds), dtype=int)
@@ -289,6 +269,52 @@ def train_cell(
         "backend": backend.name(),
         "wall_time_s": time.perf_counter() - started,
     }
+
+
+def cell_trainer(
+    name: str,
+    hyper: HyperSet,
+    depth: int,
+    variant: str,
+    seeds: list[int],
+    data,
+    *,
+    k: float = 3.5,
+    switch_a: float | None = 1.035,
+    reduction: str = "mean",
+    adam_eps: float = 1e-8,
+    shuffle: bool = True,
+):
+    """The ready `train.Trainer` of one cell, before its first epoch (what `train_cell`
+    fits; the options are its own): the ensemble of ``seeds`` (`ensemble.from_seeds`) with
+    one flat parameter, Adam (set A) or SGD (set B) over it, MSE, and the switching rule
+    for an AD variant when ``switch_a`` is given."""
+    from ..artificial_derivative import SwitchingRule
+    from ..ensemble import flat_parameter, from_seeds
+    from ..losses import MSE
+    from ..optim import SGD, Adam
+    from ..train import Trainer
+
+    net = from_seeds(lambda: build_net(name, variant, depth, hyper, k), seeds)
+    params = [flat_parameter(net)]
+    optimizer: Adam | SGD
+    if hyper.optimizer == "adam":
+        optimizer = Adam(params, lr=hyper.lr, eps=adam_eps)
+    else:
+        optimizer = SGD(params, lr=hyper.lr)
+    switching = [SwitchingRule(net, A=switch_a)] if variant.startswith("AD") and switch_a is not None else []
+    return Trainer(
+        net,
+        MSE(reduction),
+        optimizer,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        batch_size=hyper.batch_size,
+        rng=seeds,
+        callbacks=switching,
+        progress=False,
+        shuffle=shuffle,
+    )
 
 
 def lowest_finite(losses) -> np.ndarray:
