@@ -28,7 +28,10 @@ the shared data draw of data seed 0) and trains it three ways, each from a fresh
 
     python benchmarks/profile_step.py [--experiment ad-relu|ad-sigmoid] [--set A|B]
         [--depth 8] [--variant ReLU] [--models 100] [--epochs 3] [--repeats 3]
-        [--switching on|off] [--threads 1]
+        [--switching on|off] [--threads 1] [--by-shape]
+
+``--by-shape`` names each counted call with its arrays' shapes (``matmul (100,50,2) (100,2,2)``),
+telling apart, say, the forward product from the gradient's.
 """
 
 from __future__ import annotations
@@ -130,6 +133,7 @@ class OpCounter:
     """Durations (ns) of every counted NumPy call, by (phase, name)."""
 
     clock: PhaseClock
+    by_shape: bool = False  # name each call with its arrays' shapes: "matmul (100,50,2) (100,2,2)"
     calls: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
 
     def record(self, name: str, nanoseconds: int) -> None:
@@ -158,11 +162,20 @@ def _counting(value: Any) -> Any:
     return value
 
 
+def shape_of(array: np.ndarray) -> str:
+    """(100,50,2): an array's shape without spaces."""
+    return "(" + ",".join(str(size) for size in array.shape) + ")"
+
+
 def _timed(name: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``call(*args, **kwargs)``, the call alone timed and recorded under ``name`` when a
     counter is active (the arguments are unwrapped before the clock starts)."""
     if ACTIVE is None:
         return call(*args, **kwargs)
+    if ACTIVE.by_shape:
+        owner = getattr(call, "__self__", None)  # the array of a method (astype, [] …)
+        arrays = [owner, *args] if isinstance(owner, np.ndarray) else args
+        name = " ".join([name, *(shape_of(a) for a in arrays if isinstance(a, np.ndarray))])
     started = time.perf_counter_ns()
     result = call(*args, **kwargs)
     ACTIVE.record(name, time.perf_counter_ns() - started)
@@ -272,12 +285,13 @@ def timed_run(cell: Cell, epochs: int) -> tuple[PhaseClock, np.ndarray]:
     return clock, lowest_test_losses(history)
 
 
-def counted_run(cell: Cell, epochs: int) -> tuple[OpCounter, PhaseClock, np.ndarray]:
-    """The training with its arrays counted (`count_arrays_of`)."""
+def counted_run(cell: Cell, epochs: int, by_shape: bool = False) -> tuple[OpCounter, PhaseClock, np.ndarray]:
+    """The training with its arrays counted (`count_arrays_of`), each call named with its
+    arrays' shapes too when ``by_shape``."""
     global ACTIVE
     trainer, clock = cell.trainer(), PhaseClock()
     count_arrays_of(trainer)
-    counter = OpCounter(clock)
+    counter = OpCounter(clock, by_shape)
     ACTIVE = counter
     try:
         with phases_of(trainer, clock):
@@ -376,7 +390,7 @@ def report(cell: Cell, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     timed = [timed_run(cell, args.epochs) for _ in range(args.repeats)]
     wall = wall_summary([clock for clock, _ in timed])
     steps = wall["steps"]
-    counter, count_clock, counted_lowest = counted_run(cell, args.epochs)
+    counter, count_clock, counted_lowest = counted_run(cell, args.epochs, args.by_shape)
     stats, profiled_steps, profiled_lowest = profiled_run(cell, args.epochs)
     plain_lowest = timed[0][1]
     others = [lowest for _, lowest in timed[1:]] + [counted_lowest, profiled_lowest]
@@ -427,14 +441,14 @@ def report(cell: Cell, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         per = "step" if phase == "step" else "epoch" if phase in PHASES else "run"
         phase_total = sum(row.total_us for row in phase_rows) or 1.0
         lines.append(
-            f"   {phase + ' (per ' + per + ')':<30} {'calls':>9} {'µs/call':>9} {'µs/call':>9} "
+            f"   {phase + ' (per ' + per + ')':<42} {'calls':>9} {'µs/call':>9} {'µs/call':>9} "
             f"{'µs':>9} {'share':>7}"
         )
-        lines.append(f"   {'':<30} {'':>9} {'median':>9} {'mean':>9} {'total':>9}")
+        lines.append(f"   {'':<42} {'':>9} {'median':>9} {'mean':>9} {'total':>9}")
         for row in phase_rows:
             share = 100 * row.total_us / phase_total
             lines.append(
-                f"     {cut(row.name, 28):<28} {row.calls:9.1f} {row.median_us:9.2f} "
+                f"     {cut(row.name, 40):<40} {row.calls:9.1f} {row.median_us:9.2f} "
                 f"{row.total_us / row.calls:9.2f} {row.total_us:9.1f} {share:6.1f}%"
             )
     lines += [
@@ -475,6 +489,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the AD variant's switching rule, A = 1.035 (default: the table's: on for AD ReLU)",
     )
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
+    parser.add_argument(
+        "--by-shape", action="store_true", help="count each NumPy call by name and its arrays' shapes"
+    )
     args = parser.parse_args(argv)
     for name in ("depth", "models", "epochs", "repeats", "threads"):
         if getattr(args, name) < 1:

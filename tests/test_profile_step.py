@@ -117,6 +117,18 @@ def test_sigmoid_counts_its_exps_the_output_included(profile_step, variant, exps
     assert numbers["same_numbers"] is True
 
 
+def test_by_shape_tells_the_products_of_a_dense_apart(profile_step):
+    """--by-shape: the last Dense's forward x W is (E, 50, 2) @ (E, 2, 1) once per step (no
+    other product has these shapes), Adam runs on the one flat parameter of E × (4 + 4(n − 2)
+    weights + 3 + 2(n − 2) biases), and the products of all shapes still add up to 4n − 1."""
+    _, numbers = run(profile_step, "--by-shape")
+    step = per_step(numbers)
+    assert step[f"matmul ({MODELS},50,2) ({MODELS},2,1)"] == 1
+    flat = MODELS * (4 + 4 * (DEPTH - 2) + 3 + 2 * (DEPTH - 2))
+    assert step[f"sqrt ({flat})"] == 1
+    assert sum(calls for name, calls in step.items() if name.startswith("matmul ")) == 4 * DEPTH - 1
+
+
 def test_bad_arguments_are_refused_with_the_argument_named(profile_step, capsys):
     with pytest.raises(SystemExit):
         profile_step.parse_args(["--variant", "sigmoid"])
