@@ -8,8 +8,8 @@ the shared data draw of data seed 0) and trains it three ways, each from a fresh
 1. **wall time** (plain arrays, ``--repeats`` times): µs per step = the epoch's wall time
    (the batch gathering and the test evaluation included) / steps per epoch; beside it, per
    epoch, the gathering (the E shuffles and the two ``take`` of the epoch's rows), the
-   evaluation of the test set, and the rest (history, callbacks). Median over each repeat's
-   epochs, then the median (and range) over the repeats.
+   evaluation of the test set, and the rest (history, callbacks, the next epoch's start).
+   Median over each repeat's epochs, then the median (and range) over the repeats.
 2. **array operations**: the same training with its arrays — the training and test data,
    the epoch's gathered rows, every parameter's data and grad (views of the flat parameter,
    which is wrapped too) and the optimizer's state — viewed as `CountingArray`, an ndarray
@@ -18,9 +18,10 @@ the shared data draw of data seed 0) and trains it three ways, each from a fresh
    (``time.perf_counter_ns``) and wrap the result back. Every ufunc (``matmul``, ``add``,
    ``add.reduce`` …) and dispatched function (``take``, ``repeat``, ``where`` …) that touches
    an array derived from those is counted by name, per step (inside the step) and per epoch
-   (gathering, evaluation, epoch's end). NumPy calls that no wrapped array reaches are not
-   seen: creation from nothing (``zeros``, ``empty``) and functions NumPy does not dispatch
-   (``ascontiguousarray``, ``asarray``); cProfile's list (3.) shows them as built-ins.
+   (gathering, evaluation, the rest); so are the library's calls of the few functions NumPy
+   does not dispatch (``asarray``, ``ascontiguousarray``, ``full``, ``zeros``: `UNDISPATCHED`).
+   Not seen: ``ones`` (the cached rows of ones, made once per shape) and the host's shuffles
+   of the batch order (``Generator.shuffle``, in the gathering's wall time).
    The counted run's lowest test losses are checked equal to the plain run's.
 3. **Python calls**: the plain training under cProfile: primitive calls per step (every
    call of the epoch, gathering and evaluation included, / steps) and the top 15 functions
@@ -58,7 +59,7 @@ from nanograd_ad import backend
 from nanograd_ad.experiments.ad_tables import TASKS, cell_trainer, load_data, with_dtype
 
 #: the phases of an epoch the clock and the counter tell apart, in order
-PHASES = ("gather", "step", "evaluate", "epoch end")
+PHASES = ("gather", "step", "evaluate", "rest")
 
 
 # ------------------------------------------------------------------ the clock of the phases
@@ -69,8 +70,10 @@ class PhaseClock:
     """Wall time per phase of every epoch: ``enter(phase)`` closes the phase running until now.
 
     An epoch opens with "gather" (the first batch's request runs the shuffles and the
-    ``take``); each batch handed out enters "step"; the batches' end enters "epoch end",
-    the evaluation "evaluate" (and "epoch end" after it)."""
+    ``take``); each batch handed out enters "step"; the batches' end enters "rest", the
+    evaluation "evaluate" (and "rest" after it). The rest is the epoch's end (the history,
+    the callbacks) and the next epoch's start before its gathering (the zeros its loss is
+    summed into); what comes before the first gathering is "outside" the epochs."""
 
     phase: str | None = None
     epochs: list[dict[str, int]] = field(default_factory=list)
@@ -91,7 +94,7 @@ class PhaseClock:
     def stop(self) -> None:
         """Close the running phase (the end of the training)."""
         if self.phase is not None:
-            self.enter("epoch end")
+            self.enter("rest")
         self.phase = None
 
 
@@ -107,14 +110,14 @@ def phases_of(trainer, clock: PhaseClock) -> Iterator[None]:
         for item in batches():
             clock.enter("step")
             yield item
-        clock.enter("epoch end")
+        clock.enter("rest")
 
     def timed_evaluate(*args, **kwargs):
         clock.enter("evaluate")
         try:
             return evaluate(*args, **kwargs)
         finally:
-            clock.enter("epoch end")
+            clock.enter("rest")
 
     trainer._batches, train_module.evaluate = timed_batches, timed_evaluate
     try:
@@ -186,8 +189,9 @@ class CountingArray(np.ndarray):
     """An ndarray whose NumPy calls are timed and counted by name (`ACTIVE`).
 
     Each call runs on plain ndarrays (inputs and ``out=`` unwrapped); its array results
-    come back as CountingArray (an ``out=`` given as CountingArray is returned as given),
-    so everything computed from a counted array is counted too. The numbers are NumPy's own.
+    come back as CountingArray (an ``out=`` array too, as a view of it: ``d = multiply(δ, d,
+    out=d)`` keeps counting whatever d was), so everything computed from a counted array is
+    counted too. The numbers are NumPy's own.
     """
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -196,17 +200,11 @@ class CountingArray(np.ndarray):
             kwargs["out"] = _plain(outs)
         name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
         result = _timed(name, getattr(ufunc, method), *_plain(inputs), **kwargs)
-        if outs is not None:
-            return outs[0] if len(outs) == 1 else outs
-        return _counting(result)
+        return _counting(result)  # an out= array, given plain or not, comes back counted
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         plain_kwargs = {key: _plain(value) for key, value in kwargs.items()}
-        result = _timed(func.__name__, func, *_plain(args), **plain_kwargs)
-        out = kwargs.get("out")
-        if isinstance(out, CountingArray):
-            return out
-        return _counting(result)
+        return _counting(_timed(func.__name__, func, *_plain(args), **plain_kwargs))
 
     def __getitem__(self, index: Any) -> Any:
         return _timed("[] (getitem)", super().__getitem__, _plain(index))
@@ -225,6 +223,39 @@ class CountingArray(np.ndarray):
 
     def copy(self, *args: Any, **kwargs: Any) -> Any:
         return _timed("copy", super().copy, *args, **kwargs)
+
+
+#: NumPy functions that make a new array without dispatching on their arguments: while
+#: counting, the training's own calls of them are counted and return CountingArray. Not
+#: ``empty``: the step makes none (``empty_like`` dispatches), and ``Generator.shuffle``
+#: calls it from compiled code, which the caller's frame cannot tell from the library's.
+UNDISPATCHED = ("asarray", "ascontiguousarray", "full", "zeros")
+
+
+@contextlib.contextmanager
+def undispatched_counted() -> Iterator[None]:
+    """Count the calls of `UNDISPATCHED` made outside NumPy (the library's: the transposed
+    copy of W in δ Wᵀ, a derivative's ``full``, the epoch's ``zeros``) while inside, their
+    results viewed as CountingArray; NumPy's calls of them inside its own functions run as
+    they are."""
+    originals = {name: getattr(np, name) for name in UNDISPATCHED}
+
+    def counted(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if sys._getframe(1).f_globals.get("__name__", "").startswith("numpy"):
+                return original(*args, **kwargs)
+            plain_kwargs = {key: _plain(value) for key, value in kwargs.items()}
+            return _counting(_timed(name, original, *_plain(args), **plain_kwargs))
+
+        return call
+
+    for name, original in originals.items():
+        setattr(np, name, counted(name, original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(np, name, original)
 
 
 def count_arrays_of(trainer) -> None:
@@ -294,7 +325,7 @@ def counted_run(cell: Cell, epochs: int, by_shape: bool = False) -> tuple[OpCoun
     counter = OpCounter(clock, by_shape)
     ACTIVE = counter
     try:
-        with phases_of(trainer, clock):
+        with phases_of(trainer, clock), undispatched_counted():
             history = fit(trainer, epochs)
     finally:
         ACTIVE = None
@@ -416,7 +447,7 @@ def report(cell: Cell, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         f"(repeats: {spread})"
     )
     lines.append(f"   the steps     {med['step']:9.0f} µs/epoch = {med['step'] / steps:7.1f} µs/step")
-    for phase, label in (("gather", "gathering"), ("evaluate", "evaluation"), ("epoch end", "epoch end")):
+    for phase, label in (("gather", "gathering"), ("evaluate", "evaluation"), ("rest", "rest")):
         lines.append(f"   {label:<13} {med[phase]:9.0f} µs/epoch = {med[phase] / steps:7.1f} µs/step")
     step_rows = [row for row in rows if row.phase == "step"]
     step_calls = sum(row.calls for row in step_rows)
@@ -427,7 +458,7 @@ def report(cell: Cell, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         "2. NumPy calls on the training's arrays (the counted run)",
         f"   in the step: {step_calls:.1f} calls/step, {step_us:.1f} µs/step inside NumPy "
         f"({step_us / step_calls:.2f} µs/call)",
-        f"   all phases:  {all_calls:.1f} calls/step (the epoch's gathering, evaluation and end "
+        f"   all phases:  {all_calls:.1f} calls/step (the epoch's gathering, evaluation and rest "
         "spread over its steps)",
         f"   lowest test losses of the counted and profiled runs equal the plain runs': "
         f"{'yes' if same else 'NO'}",

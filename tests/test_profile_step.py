@@ -59,7 +59,9 @@ def test_the_counted_run_trains_the_numbers_of_train_cell(profile_step):
     backend.set_default_dtype("float32")
     try:
         cell = profile_step.Cell("ad-relu", "A", DEPTH, "AD ReLU", MODELS, 1.035)
+        numpy_functions = {name: getattr(np, name) for name in profile_step.UNDISPATCHED}
         counter, clock, counted = profile_step.counted_run(cell, EPOCHS)
+        assert all(getattr(np, name) is f for name, f in numpy_functions.items())  # given back
         _, plain = profile_step.timed_run(cell, EPOCHS)
         hyper = ad_tables.TASKS["ad-relu"].sets["A"]
         data = ad_tables.with_dtype(ad_tables.load_data("ad-relu", 0), "float32")
@@ -78,7 +80,9 @@ def test_every_dense_activation_loss_and_adam_call_is_counted(relu):
     + (n − 1) for δ Wᵀ (none below the first layer) = 4n − 1; the bias rows repeated n
     times; ReLU's max(z, 0) and its derivative 1[z ≥ 0] for each of the n − 1 activations;
     the loss's square and its two sums; Adam's one sqrt; the two subtractions (ŷ − y and
-    θ ← θ − update); one zero_grad. Per epoch: the two gathers (x and y) and the test pass."""
+    θ ← θ − update); one zero_grad; the n − 1 contiguous copies of Wᵀ for δ Wᵀ (a function
+    NumPy does not dispatch, counted all the same). Per epoch: the two gathers (x and y),
+    the test pass, and the zeros the epoch's loss is summed into."""
     text, numbers = relu
     n = DEPTH
     step = per_step(numbers)
@@ -88,9 +92,12 @@ def test_every_dense_activation_loss_and_adam_call_is_counted(relu):
     assert step["square"] == 1 and step["add.reduce"] == 2
     assert step["sqrt"] == 1 and step["subtract"] == 2
     assert step["[]= (setitem)"] == 1
+    assert step["ascontiguousarray"] == n - 1
     assert per_step(numbers, "gather")["take"] == 2
     evaluate = per_step(numbers, "evaluate")
     assert evaluate["matmul"] == n and evaluate["maximum"] == n - 1  # one test batch: forward only
+    zeros = [row.calls for row in numbers["rows"] if row.name == "zeros" and row.phase != "evaluate"]
+    assert sum(zeros) == 1.5  # the epoch's loss sum: before the first gathering, then in the rest
     assert numbers["same_numbers"] is True
     assert numbers["step_calls"] == sum(step.values())
     assert numbers["python_calls"] > numbers["step_calls"]
@@ -127,6 +134,18 @@ def test_by_shape_tells_the_products_of_a_dense_apart(profile_step):
     flat = MODELS * (4 + 4 * (DEPTH - 2) + 3 + 2 * (DEPTH - 2))
     assert step[f"sqrt ({flat})"] == 1
     assert sum(calls for name, calls in step.items() if name.startswith("matmul ")) == 4 * DEPTH - 1
+
+
+def test_isigmoid_keeps_counting_behind_its_derivative_filled_in_place(profile_step):
+    """ISigmoid's derivative is a fresh ``full`` array (not dispatched: counted by the wrap of
+    `UNDISPATCHED`) that δ is multiplied into with ``out=``: the δ below it is still counted,
+    so every Dense's products are (4n − 1), and its band's σ(z) writes back with ``[]=``."""
+    _, numbers = run(profile_step, "--experiment", "ad-sigmoid", "--variant", "Isigmoid")
+    step = per_step(numbers)
+    assert step["matmul"] == 4 * DEPTH - 1
+    assert step["full"] == DEPTH  # d = α outside the band, one per activation
+    assert step["[]= (setitem)"] == 2 * DEPTH + 1  # f's and d's band, and the zero_grad
+    assert numbers["same_numbers"] is True
 
 
 def test_bad_arguments_are_refused_with_the_argument_named(profile_step, capsys):
