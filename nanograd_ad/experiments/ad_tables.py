@@ -89,13 +89,16 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import backend
 from .common import ExperimentConfig, pyplot, save_figure
 from .runner import Column, Declaration, Measure, Outcome, ad_options, add_options, declare
+
+if TYPE_CHECKING:
+    from ..train import Trainer
 
 PAPER_CSV = Path(__file__).with_name("ad_tables.csv")
 MSE_REDUCTIONS = ("mean", "sum")
@@ -263,7 +266,7 @@ def cell_trainer(
     reduction: str = "mean",
     adam_eps: float = 1e-8,
     shuffle: bool = True,
-):
+) -> Trainer:
     """The ready `train.Trainer` of one cell, before its first epoch (what `train_cell`
     fits): the ensemble of ``seeds`` (`ensemble.from_seeds`) with one flat parameter, Adam
     (set A) or SGD (set B) over it, MSE, and for an AD variant the switching rule with
