@@ -372,11 +372,13 @@ def op_rows(counter: OpCounter, steps: int, epochs: int) -> list[OpRow]:
 
 
 def function_label(key: tuple) -> str:
-    """``file.py:line(function)`` for a Python function, ``{…}`` for a built-in one."""
+    """``folder/file.py:line(function)`` for a Python function (the folder tells
+    ``fast/activations.py`` from ``nanograd_ad/activations.py``), ``<…>`` for a built-in one."""
     filename, line, name = key
     if filename == "~":
         return name
-    return f"{os.path.basename(filename)}:{line}({name})"
+    folder = os.path.basename(os.path.dirname(filename))
+    return f"{folder}/{os.path.basename(filename)}:{line}({name})"
 
 
 def python_calls(stats: pstats.Stats, steps: int) -> dict[str, Any]:
