@@ -63,7 +63,7 @@ def train_cell(depth: int, variant: str, shuffle: bool = True, callback=None) ->
             super().__init__(*args, **kwargs)
 
     today = train.Trainer
-    train.Trainer = Variant  # train_cell imports it from nanograd_ad.train when it is called
+    train.Trainer = Variant  # cell_trainer imports it from nanograd_ad.train when it is called
     try:
         result = ad_tables.cell_unit(
             "ad-relu", dataclasses.asdict(hyper), depth, variant, SEEDS, [0], EPOCHS, "float32", {}

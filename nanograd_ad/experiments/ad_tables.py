@@ -89,13 +89,16 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import backend
 from .common import ExperimentConfig, pyplot, save_figure
 from .runner import Column, Declaration, Measure, Outcome, ad_options, add_options, declare
+
+if TYPE_CHECKING:
+    from ..train import Trainer
 
 PAPER_CSV = Path(__file__).with_name("ad_tables.csv")
 MSE_REDUCTIONS = ("mean", "sum")
@@ -219,60 +222,19 @@ def paper_rows(table: int) -> list[dict]:
 
 
 def train_cell(
-    name: str,
-    hyper: HyperSet,
-    depth: int,
-    variant: str,
-    seeds,
-    epochs: int,
-    data,
-    *,
-    k: float = 3.5,
-    switch_a: float | None = 1.035,
-    reduction: str = "mean",
-    adam_eps: float = 1e-8,
-    shuffle: bool = True,
+    name: str, hyper: HyperSet, depth: int, variant: str, seeds, epochs: int, data, **options: Any
 ) -> dict:
-    """Train one cell: ``len(seeds)`` models at once. Returns per-model host arrays
-    (lowest_test_loss, best_epoch, final_test_loss, lowest_train_loss, switches) and the
-    wall time.
-
-    ``reduction``: the MSE objective averaged ("mean") or summed ("sum") over the batch —
-    a summed loss has B times the mean's gradient, which for Adam is the mean with ε/B and
-    for SGD the mean with B × lr. ``adam_eps``: Adam's ε (set A). ``shuffle``: reshuffle
-    the batches every epoch (each model by its own generator), or keep the data's order
-    every epoch (a reading: the paper does not say). The reported losses are
-    mean squared errors either way. The lowest training loss is the lowest epoch-mean of
-    the batch losses seen while training (no separate pass)."""
+    """Train one cell: ``len(seeds)`` models at once, the Trainer of `cell_trainer` (its
+    options: k, switch_a, reduction, adam_eps, shuffle) fitted for ``epochs`` epochs. Returns
+    per-model host arrays (lowest_test_loss, best_epoch, final_test_loss, lowest_train_loss,
+    switches) and the wall time. The reported losses are mean squared errors whatever the
+    reduction. The lowest training loss is the lowest epoch-mean of the batch losses seen
+    while training (no separate pass)."""
     from .. import backend
-    from ..artificial_derivative import SwitchingRule
-    from ..ensemble import flat_parameter, from_seeds
-    from ..losses import MSE
-    from ..optim import SGD, Adam
-    from ..train import Trainer
 
     started = time.perf_counter()
     seeds = [int(s) for s in seeds]
-    net = from_seeds(lambda: build_net(name, variant, depth, hyper, k), seeds)
-    params = [flat_parameter(net)]
-    optimizer: Adam | SGD
-    if hyper.optimizer == "adam":
-        optimizer = Adam(params, lr=hyper.lr, eps=adam_eps)
-    else:
-        optimizer = SGD(params, lr=hyper.lr)
-    switching = [SwitchingRule(net, A=switch_a)] if variant.startswith("AD") and switch_a is not None else []
-    trainer = Trainer(
-        net,
-        MSE(reduction),
-        optimizer,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
-        batch_size=hyper.batch_size,
-        rng=seeds,
-        callbacks=switching,
-        progress=False,
-        shuffle=shuffle,
-    )
+    trainer = cell_trainer(name, hyper, depth, variant, seeds, data, **options)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging model spoils only its own numbers
         history = trainer.fit(epochs)
     switches = np.zeros(len(seeds), dtype=int)
@@ -285,10 +247,62 @@ def train_cell(
         "final_test_loss": history.test_loss[-1],
         "lowest_train_loss": lowest_finite(history.train_loss),
         "switches": switches,
-        "weights": sum(p.data[0].size for n, p in net.named_parameters() if n.endswith("weight")),
+        "weights": sum(p.data[0].size for n, p in trainer.net.named_parameters() if n.endswith("weight")),
         "backend": backend.name(),
         "wall_time_s": time.perf_counter() - started,
     }
+
+
+def cell_trainer(
+    name: str,
+    hyper: HyperSet,
+    depth: int,
+    variant: str,
+    seeds: list[int],
+    data,
+    *,
+    k: float = 3.5,
+    switch_a: float | None = 1.035,
+    reduction: str = "mean",
+    adam_eps: float = 1e-8,
+    shuffle: bool = True,
+) -> Trainer:
+    """The ready `train.Trainer` of one cell, before its first epoch (what `train_cell`
+    fits): the ensemble of ``seeds`` (`ensemble.from_seeds`) with one flat parameter, Adam
+    (set A) or SGD (set B) over it, MSE, and for an AD variant the switching rule with
+    threshold factor ``switch_a`` (None: no switching); ``k`` is AD ReLU's slope.
+
+    ``reduction``: the MSE objective averaged ("mean") or summed ("sum") over the batch —
+    a summed loss has B times the mean's gradient, which for Adam is the mean with ε/B and
+    for SGD the mean with B × lr. ``adam_eps``: Adam's ε (set A). ``shuffle``: reshuffle
+    the batches every epoch (each model by its own generator), or keep the data's order
+    every epoch (a reading: the paper does not say)."""
+    from ..artificial_derivative import SwitchingRule
+    from ..ensemble import flat_parameter, from_seeds
+    from ..losses import MSE
+    from ..optim import SGD, Adam
+    from ..train import Trainer
+
+    net = from_seeds(lambda: build_net(name, variant, depth, hyper, k), seeds)
+    params = [flat_parameter(net)]
+    optimizer: Adam | SGD
+    if hyper.optimizer == "adam":
+        optimizer = Adam(params, lr=hyper.lr, eps=adam_eps)
+    else:
+        optimizer = SGD(params, lr=hyper.lr)
+    switching = [SwitchingRule(net, A=switch_a)] if variant.startswith("AD") and switch_a is not None else []
+    return Trainer(
+        net,
+        MSE(reduction),
+        optimizer,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        batch_size=hyper.batch_size,
+        rng=seeds,
+        callbacks=switching,
+        progress=False,
+        shuffle=shuffle,
+    )
 
 
 def lowest_finite(losses) -> np.ndarray:
