@@ -94,7 +94,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import backend
-from .common import ExperimentConfig, pyplot, save_figure
+from .common import ExperimentConfig, blas_threads, pyplot, save_figure
 from .runner import Column, Declaration, Measure, Outcome, ad_options, add_options, declare
 
 if TYPE_CHECKING:
@@ -235,7 +235,10 @@ def train_cell(
     started = time.perf_counter()
     seeds = [int(s) for s in seeds]
     trainer = cell_trainer(name, hyper, depth, variant, seeds, data, **options)
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging model spoils only its own numbers
+    # one BLAS thread: each product is a model's (50 × 2)·(2 × 2), which OpenBLAS never splits,
+    # and one thread spares it the threads' bookkeeping on every call (Dask workers have one);
+    # a diverging model spoils only its own numbers
+    with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
         history = trainer.fit(epochs)
     switches = np.zeros(len(seeds), dtype=int)
     for event in history.events_of("switch"):
