@@ -51,17 +51,20 @@ def profile_step():
 
 
 def products_of(tool, experiment: str, set_name: str, depth: int, models: int, epochs: int) -> dict:
-    """µs of matmul per training step and per epoch's test pass of one cell (its first variant)."""
+    """µs of matmul per training step and per epoch's test pass of one cell (its plain
+    variant: the same products): for each shape of product, its median µs per call × its
+    calls (a median per shape, as a (50 × 2)·(2 × 2) and a row of ones times δ differ
+    threefold; robust to a call the machine delayed)."""
     variant = TASKS[experiment].variants[1]  # the plain activation: no switching, the same products
     cell = tool.Cell(experiment, set_name, depth, variant, models, None)
-    counter, clock, _ = tool.counted_run(cell, epochs)
+    counter, clock, _ = tool.counted_run(cell, epochs, by_shape=True)
     steps = sum(clock.steps)
-    found = {}
-    for phase, per in (("step", steps), ("evaluate", epochs)):
-        durations = counter.calls.get((phase, "matmul"), [])
-        calls = len(durations) / per
-        found[phase] = calls * statistics.median(durations) / 1e3 if durations else 0.0
-        found[f"{phase}_calls"] = calls
+    found = {f"{phase}{suffix}": 0.0 for phase in ("step", "evaluate") for suffix in ("", "_calls")}
+    for (phase, name), durations in counter.calls.items():
+        if phase in ("step", "evaluate") and name.startswith("matmul "):
+            per = steps if phase == "step" else epochs
+            found[phase] += len(durations) / per * statistics.median(durations) / 1e3
+            found[f"{phase}_calls"] += len(durations) / per
     found["steps_per_epoch"] = steps / epochs
     return found
 
