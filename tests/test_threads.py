@@ -72,6 +72,102 @@ def test_a_step_is_bit_identical_on_one_thread_and_on_two():
         np.testing.assert_array_equal(one, two)
 
 
+@pytest.mark.parametrize("count", [1, 2, 3])
+@pytest.mark.parametrize(("n", "block"), [(1, 4), (7, 3), (64, 7), (5, 10)])
+def test_over_blocks_calls_the_same_blocks_whatever_the_threads(count, n, block):
+    calls, limits, lock = [], [], threading.Lock()
+
+    def work(start, stop):
+        with lock:
+            calls.append((start, stop))
+            limits.append(threads.thread_count())
+
+    with threadpoolctl.threadpool_limits(count):
+        threads.over_blocks(work, n, block)
+        assert threads.thread_count() == count  # the limit is lifted afterwards
+    assert sorted(calls) == [(start, min(start + block, n)) for start in range(0, n, block)]
+    shared = count > 1 and n > block  # several blocks, several threads
+    assert set(limits) == ({1} if shared else {count})  # then BLAS on one thread inside each block
+
+
+def test_over_blocks_shares_the_samples_out_evenly_and_reraises_a_workers_error():
+    callers: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def work(start, stop):
+        with lock:
+            callers[threading.get_ident()] = callers.get(threading.get_ident(), 0) + stop - start
+
+    with threadpoolctl.threadpool_limits(2):
+        threads.over_blocks(work, 64, 7)  # blocks start at 0, 7, …, 63: 35 samples and 29
+        assert sorted(callers.values()) == [29, 35]
+
+        def fails(start, stop):
+            if start > 0:
+                raise RuntimeError(f"block {start}")
+
+        with pytest.raises(RuntimeError, match="block"):
+            threads.over_blocks(fails, 8, 2)
+        assert threads.thread_count() == 2  # lifted after an error too
+
+
+@pytest.mark.parametrize("patch_bytes", [2**12, 2**21])
+def test_a_fast_convolution_step_is_bit_identical_on_one_thread_and_on_two(monkeypatch, patch_bytes):
+    """Conv2D's blocks (several per thread with 4 KiB of patches; one with 2 MiB) give the
+    same z, ∂C/∂x and gradients on one thread and on two, and the reference's to rounding."""
+    from nanograd_ad import fast
+    from nanograd_ad.fast import layers as fast_layers
+
+    monkeypatch.setattr(fast_layers, "PATCH_BYTES", patch_bytes)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, 3, 8, 8)).astype(np.float32)  # 9: blocks of uneven size
+    y = rng.integers(0, 4, 9)
+    results = []
+    for wing, count in ((fast, 1), (fast, 2), (ng, 1)):
+        ng.seed(0)
+        net = ng.Sequential(
+            wing.Conv2D(3, 4, 3, padding=1),
+            wing.ReLU(),
+            wing.Conv2D(4, 5, 3, stride=2, padding=1),
+            wing.MaxPool2D(2),
+            wing.Flatten(),
+            wing.Dense(20, 4),
+        )
+        loss = ng.SoftmaxCrossEntropy()
+        with threadpoolctl.threadpool_limits(count):
+            out = net(x)
+            loss.forward(out, y)
+            dx = net.backward(loss.backward())
+        results.append([out, dx] + [p.grad for p in net.parameters()])
+    for one, two, reference in zip(*results):
+        np.testing.assert_array_equal(one, two)
+        np.testing.assert_allclose(one, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_a_large_relu_split_over_threads_gives_the_references_bits():
+    """A convolution-sized ReLU (≥ SPLIT_BYTES, a channels-last NCHW view): a, its layout and
+    δ^l on one thread and on two are the reference's, bit for bit (NaN and −0 included)."""
+    from nanograd_ad import fast
+
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((16, 64, 64, 8)).astype(np.float32)  # NHWC memory, 2 MiB
+    z[0, 0, 0, :3] = [np.nan, -0.0, 0.0]
+    z = z.transpose(0, 3, 1, 2)  # seen as NCHW, as Conv2D returns it
+    delta = rng.standard_normal(z.shape).astype(np.float32)
+    assert z.nbytes >= threads.SPLIT_BYTES
+    reference = ng.ReLU()
+    expected_a, expected_dx = reference(z), reference.backward(delta)
+    for count in (1, 2):
+        layer = fast.ReLU()
+        with threadpoolctl.threadpool_limits(count):
+            a = layer(z)
+            dx = layer.backward(delta)
+        assert a.strides == expected_a.strides  # laid out like z, as the reference's
+        np.testing.assert_array_equal(a, expected_a)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(expected_a))
+        np.testing.assert_array_equal(dx, expected_dx)
+
+
 def test_the_core_imports_without_threadpoolctl():
     """A fresh interpreter where threadpoolctl cannot be imported still imports the core and
     runs a convolution step on one thread."""

@@ -16,7 +16,10 @@ Conv2D. One matrix product per block of the batch, channels last:
 * The products run on blocks of the batch (``PATCH_BYTES`` of cols at a time), so the
   patches never exist for the whole batch at once; forward caches x_pad, not cols. Each
   block's patches and δ₂W₂ are written into scratch arrays reused from call to call
-  (:func:`_scratch`), not new ones.
+  (:func:`_scratch`), not new ones. The blocks are shared out across threads
+  (:func:`nanograd_ad.fast.threads.over_blocks`): each thread cuts its own blocks' patches
+  and multiplies them on one BLAS thread; ∂C/∂W₂ is summed over the blocks in their order,
+  so no result depends on the number of threads.
 * Patches are cut channels-last (N, H, W, C): each copy is then a run of contiguous
   channels, and the output, NHWC in memory, is returned as an NCHW view — so the next
   convolution's transpose costs nothing. Shapes seen from outside are NCHW.
@@ -174,59 +177,74 @@ class Conv2D(layers.Conv2D):
         self.x_pad, self.out_hw = x, (h_out, w_out)
         z = backend.xp.empty((n * h_out * w_out, self.out_channels), dtype=x.dtype)
         w2_b_t = self._w2_b().T
-        for rows, cols in self._patches():
+
+        def product(start, stop):  # samples [start, stop), in one thread
+            rows, cols = self._cols(start, stop)
             backend.xp.matmul(cols, w2_b_t, out=z[rows])  # z₂ = [cols 1][W₂ b]ᵀ = cols W₂ᵀ + b
+
+        threads.over_blocks(product, n, self._block())
         self.out_shape = (n, self.out_channels, h_out, w_out)
         return z.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
 
-    def _patches(self):
-        """(rows of z₂, [cols 1] of those samples as (rows, K + 1)) for blocks of the batch
-        (cols alone, (rows, K), without a bias).
+    def _block(self) -> int:
+        """Samples per block: as many as fit [cols 1] in PATCH_BYTES (at least one)."""
+        x, (h_out, w_out) = self.x_pad, self.out_hw
+        assert x is not None  # cached by forward
+        width = self.kernel_size**2 * self.in_channels + (self.bias is not None)
+        return max(1, PATCH_BYTES // (h_out * w_out * width * x.itemsize))
 
-        The patches are cut from the cached x_pad again in backward rather than kept:
-        they are kH·kW times the input, and cutting them is a copy, cheap beside the products.
+    def _cols(self, start: int, stop: int):
+        """(rows of z₂, [cols 1] of samples [start, stop) as (rows, K + 1)), cut from the cached
+        x_pad into this thread's scratch array (cols alone, (rows, K), without a bias).
+
+        The patches are cut from x_pad again in backward rather than kept: they are kH·kW
+        times the input, and cutting them is a copy, cheap beside the products.
         """
         x, (h_out, w_out) = self.x_pad, self.out_hw
         assert x is not None  # cached by forward
         k, pixels, K = self.kernel_size, h_out * w_out, self.kernel_size**2 * self.in_channels
-        width = K + (self.bias is not None)  # + 1: the ones column
-        block = max(1, PATCH_BYTES // (pixels * width * x.itemsize))
-        buffer = _scratch("patches", (min(block, x.shape[0]) * pixels, width), x.dtype)
+        cols = _scratch("patches", ((stop - start) * pixels, K + (self.bias is not None)), x.dtype)
         if self.bias is not None:
-            buffer[:, K] = 1  # the constant input of the bias
-        for start in range(0, x.shape[0], block):
-            stop = min(start + block, x.shape[0])
-            cols = buffer[: (stop - start) * pixels]
-            patches = cols[:, :K].reshape(stop - start, h_out, w_out, k, k, self.in_channels)
-            im2col(x[start:stop], k, k, self.stride, h_out, w_out, out=patches)
-            yield slice(start * pixels, stop * pixels), cols
+            cols[:, K] = 1  # the constant input of the bias
+        patches = cols[:, :K].reshape(stop - start, h_out, w_out, k, k, self.in_channels)
+        im2col(x[start:stop], k, k, self.stride, h_out, w_out, out=patches)
+        return slice(start * pixels, stop * pixels), cols
 
     def backward(self, delta, input_grad: bool = True):
         self._check_delta(delta)
         xp, c_out, k, c_in = backend.xp, self.out_channels, self.kernel_size, self.in_channels
         delta2 = delta.transpose(0, 2, 3, 1).reshape(-1, c_out)  # δ₂ (N·P, C_out)
-        grad = xp.zeros((c_out, k * k * c_in + (self.bias is not None)), dtype=delta2.dtype)
-        for rows, cols in self._patches():
-            grad += delta2[rows].T @ cols  # [∂C/∂W₂ ∂C/∂b] = δ₂ᵀ [cols 1], block by block
-        del cols  # the last block goes before δ₂ W₂'s blocks are made
+        assert self.x_pad is not None  # cached by forward
+        n, (h_out, w_out), block = self.x_pad.shape[0], self.out_hw, self._block()
+        width = k * k * c_in + (self.bias is not None)
+        partial = xp.empty((-(-n // block), c_out, width), dtype=delta2.dtype)  # one per block
+
+        def gradient(start, stop):  # samples [start, stop), in one thread
+            rows, cols = self._cols(start, stop)
+            xp.matmul(delta2[rows].T, cols, out=partial[start // block])  # δ₂ᵀ [cols 1] of the block
+
+        threads.over_blocks(gradient, n, block)
+        grad = partial[0]
+        for block_grad in partial[1:]:
+            grad += block_grad  # [∂C/∂W₂ ∂C/∂b] = Σ over blocks, in block order
         self.weight.grad += grad[:, : k * k * c_in].reshape(c_out, k, k, c_in).transpose(0, 3, 1, 2)
         if self.bias is not None:
             self.bias.grad += grad[:, -1]  # ∂C/∂b = δ₂ᵀ 1 = Σ δ₂
         if not input_grad:
             return None
-        assert self.x_pad is not None  # cached by forward
         dx: Array = xp.zeros(self.x_pad.shape, dtype=delta2.dtype)
-        n, (h_out, w_out) = dx.shape[0], self.out_hw
         w_offsets = self.weight.data.transpose(2, 3, 0, 1).reshape(k * k, c_out, c_in)  # W₂'s blocks
-        block = max(1, PATCH_BYTES // (h_out * w_out * k * k * c_in * dx.itemsize))
-        for start in range(0, n, block):
-            stop = min(start + block, n)
+
+        def input_error(start, stop):  # samples [start, stop), in one thread
             rows = slice(start * h_out * w_out, stop * h_out * w_out)
             dcols = _scratch("delta2_w2", (k * k, rows.stop - rows.start, c_in), dx.dtype)
             xp.matmul(delta2[rows], w_offsets, out=dcols)  # δ₂ W₂, one (rows, C_in) block per offset
             dcols = dcols.reshape(k, k, stop - start, h_out, w_out, c_in)
             dcols = dcols.transpose(2, 3, 4, 0, 1, 5)  # as im2col's (N, h_out, w_out, kH, kW, C_in)
             col2im(dcols, dx[start:stop].shape, self.stride, out=dx[start:stop])  # ∂C/∂x = col2im(δ₂ W₂)
+
+        dx_block = max(1, PATCH_BYTES // (h_out * w_out * k * k * c_in * dx.itemsize))  # δ₂W₂ ≤ PATCH_BYTES
+        threads.over_blocks(input_error, n, dx_block)
         p = self.padding
         if p:
             dx = dx[:, p : dx.shape[1] - p, p : dx.shape[2] - p, :]

@@ -30,12 +30,18 @@ The thread count follows the BLAS thread limit in force — as read by threadpoo
 (an optional dependency), or on CuPy (the GPU parallelizes each operation itself), the
 work runs in the calling thread, unchanged. The result never depends on the thread count:
 each sample is computed the same way, by one thread.
+
+A convolution's products are split the same way (:func:`over_blocks`): each thread cuts
+the patches of its own blocks of samples and multiplies them on one BLAS thread, instead of
+every product being split by BLAS across the cores. A product of a few thousand rows by
+32–64 columns is too narrow for BLAS's threads to gain much — they meet after every panel —
+while a block per thread needs them to meet once per layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Literal
 
 from .. import backend
@@ -44,13 +50,17 @@ from . import _openblas
 if TYPE_CHECKING:
     from threadpoolctl import ThreadpoolController
 
-__all__ = ["blas_wait", "over_batch", "thread_count"]
+__all__ = ["SPLIT_BYTES", "blas_wait", "elementwise", "over_batch", "over_blocks", "thread_count"]
 
 #: fewer samples than this per thread are not worth a thread's start-up (tens of µs)
 MIN_SAMPLES_PER_THREAD = 2
 
 #: the bytes a sub-block of samples should touch (a core's L2 is 0.5–2 MiB)
 CACHE_BYTES = 2**21
+
+#: :func:`elementwise` splits a pass whose output holds at least this many bytes; below it
+#: (every array of the AD tables' ensembles) the thread hand-off would cost more than it saves
+SPLIT_BYTES = 2**20
 
 #: None until looked up; False when threadpoolctl is not installed
 _controller: ThreadpoolController | Literal[False] | None = None
@@ -112,3 +122,59 @@ def over_batch(work: Callable[[int, int], object], n: int, sample_bytes: int = 0
     blocks(bounds[0], bounds[1])  # the first block in the calling thread
     for future in futures:
         future.result()  # re-raises an exception from a worker
+
+
+def over_blocks(work: Callable[[int, int], object], n: int, block: int) -> None:
+    """Call ``work(start, stop)`` on the blocks [0, block), [block, 2·block), … of samples 0 … n−1,
+    shared out across threads, BLAS on one thread inside each.
+
+    The blocks are the same whatever the number of threads (a sum over blocks is then summed
+    in the same order); thread t takes the blocks that start in [n·t/T, n·(t+1)/T), so the
+    threads get about the same number of samples. While they run, the BLAS thread limit is 1
+    (each thread's products run in that thread, and a nested :func:`over_batch` runs inline);
+    it is restored afterwards. With one thread this is the plain loop over the blocks.
+    """
+    global _pool
+    starts = list(range(0, n, max(1, block)))
+    threads = min(thread_count(), len(starts))
+    if threads <= 1:
+        for start in starts:
+            work(start, min(start + block, n))
+        return
+
+    def run(first: int, last: int) -> None:  # the blocks starting in [first, last)
+        for start in starts:
+            if first <= start < last:
+                work(start, min(start + block, n))
+
+    assert _controller  # thread_count() > 1: threadpoolctl was found
+    if _pool is None or _pool._max_workers < threads - 1:
+        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="nanograd_ad")
+    bounds = [n * t // threads for t in range(threads + 1)]
+    with _controller.limit(limits=1, user_api="blas"):
+        futures = [_pool.submit(run, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+        try:
+            run(bounds[0], bounds[1])  # the first share in the calling thread
+        finally:
+            wait(futures)  # every thread done before the limit is lifted
+    for future in futures:
+        future.result()  # re-raises an exception from a worker
+
+
+def elementwise(ufunc: Callable, *operands, out):
+    """``ufunc(*operands, out=out)``, split over the leading axis across threads when ``out``
+    holds at least ``SPLIT_BYTES``; returns out.
+
+    Each operand is an array with out's leading length, or a scalar. Every entry is computed
+    by the same operation whichever thread computes it, so the result is the same bits as
+    the single call's.
+    """
+    if out.nbytes < SPLIT_BYTES:
+        return ufunc(*operands, out=out)
+
+    def part(start: int, stop: int) -> None:
+        pieces = [a[start:stop] if getattr(a, "ndim", 0) else a for a in operands]
+        ufunc(*pieces, out=out[start:stop])
+
+    over_batch(part, out.shape[0])
+    return out
