@@ -160,9 +160,15 @@ def test_built_in_derivatives_give_what_the_plain_formula_gives(make, kwargs, pl
 
 def _traced_step(act, z, delta):
     """(bytes the layer holds after forward, peak bytes of backward above what was held before,
-    bytes held after backward besides the returned error), by tracemalloc."""
+    bytes held after backward besides the returned error), by tracemalloc. A copy of the layer
+    takes the same step first, untraced: what the process sets up once (the thread pool and
+    threadpoolctl's view of the BLAS, on the first array large enough to split) is not the layer's."""
+    import copy
     import tracemalloc
 
+    warm_up = copy.deepcopy(act)
+    warm_up.forward(z)
+    warm_up.backward(delta)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
