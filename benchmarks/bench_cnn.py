@@ -47,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nanograd_ad as ng  # before NumPy: it shortens OpenBLAS's busy-wait (nanograd_ad.fast.threads)
 
@@ -55,6 +56,29 @@ import numpy as np
 
 from nanograd_ad import backend
 from nanograd_ad.fast.threads import blas_wait
+
+
+def blas_kernels() -> str:
+    """One line: NumPy's BLAS, its version and the kernels it picked for this CPU (threadpoolctl),
+    and whether the CPU has AVX-512 that those kernels leave unused (OpenBLAS takes its Haswell
+    kernels on a CPU it does not recognise, a virtual machine's among them)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS kernels: unknown (threadpoolctl is not installed)"
+    blas = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    if not blas:
+        return "BLAS kernels: unknown (no BLAS found by threadpoolctl)"
+    info = blas[0]
+    kernels = info.get("architecture") or "unknown"
+    line = f"{info.get('internal_api')} {info.get('version')}, {kernels} kernels"
+    try:
+        avx512 = " avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        avx512 = False
+    if avx512 and kernels in ("Haswell", "Zen", "Sandybridge"):
+        line += "; this CPU has AVX-512, which they leave unused (see the README: OPENBLAS_CORETYPE)"
+    return line
 
 
 def build_ours(wing=ng.fast):
@@ -176,6 +200,7 @@ def bench_steps(args) -> None:
         f"(alternating blocks of {BLOCK}, {args.clock} clock)"
     )
     print(f"  {blas_wait()}")
+    print(f"  {blas_kernels()}")
     print(f"  nanograd_ad ({args.backend}), fast wing     : {ours_ms:8.1f} ms/step")
     print(f"  nanograd_ad ({args.backend}), reference wing: {plain_ms:8.1f} ms/step")
     print(f"  ratio reference wing / fast wing = {plain_ms / ours_ms:.2f}x")
@@ -263,6 +288,7 @@ def bench_profile(args) -> None:
         f"median of {args.steps} steps ({args.clock} clock, ms)"
     )
     print(f"  {blas_wait()}")
+    print(f"  {blas_kernels()}")
     try:
         _, theirs = profile_torch(x, y, args.steps, args.threads)
     except ImportError:
