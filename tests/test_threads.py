@@ -111,6 +111,42 @@ def test_over_blocks_shares_the_samples_out_evenly_and_reraises_a_workers_error(
         assert threads.thread_count() == 2  # lifted after an error too
 
 
+def test_two_callers_inside_the_one_thread_limit_at_once_leave_the_blas_limit_as_it_was():
+    """Two threads of the user's in over_blocks at once, entering A, B and leaving A, B: the
+    second finds the first's limit of 1, and the limit in force before is the limit after."""
+    with threadpoolctl.threadpool_limits(2):
+        threads.thread_count()  # threadpoolctl looked up
+        first, second = threads._one_blas_thread(), threads._one_blas_thread()
+        first.__enter__()
+        assert threads.thread_count() == 1
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert threads.thread_count() == 1  # the second is still inside
+        second.__exit__(None, None, None)
+        assert threads.thread_count() == 2
+
+
+def test_two_threads_sharing_blocks_at_once_get_every_block_and_the_limit_back():
+    calls, lock = [], threading.Lock()
+
+    def work(start, stop):
+        with lock:
+            calls.append((threading.current_thread().name, start))
+
+    def caller():
+        for _ in range(50):
+            threads.over_blocks(work, 8, 2)
+
+    with threadpoolctl.threadpool_limits(2):
+        callers = [threading.Thread(target=caller, name=f"caller{i}") for i in range(2)]
+        for thread in callers:
+            thread.start()
+        for thread in callers:
+            thread.join(timeout=60)
+        assert threads.thread_count() == 2
+    assert len(calls) == 2 * 50 * 4  # 4 blocks a call
+
+
 @pytest.mark.parametrize("patch_bytes", [2**12, 2**21])
 def test_a_fast_convolution_step_is_bit_identical_on_one_thread_and_on_two(monkeypatch, patch_bytes):
     """Conv2D's blocks (several per thread with 4 KiB of patches; one with 2 MiB) give the

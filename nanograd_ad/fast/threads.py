@@ -40,7 +40,9 @@ while a block per thread needs them to meet once per layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Literal
 
@@ -65,6 +67,40 @@ SPLIT_BYTES = 2**20
 #: None until looked up; False when threadpoolctl is not installed
 _controller: ThreadpoolController | Literal[False] | None = None
 _pool: ThreadPoolExecutor | None = None
+#: guards the pool's creation and the one-BLAS-thread limit of :func:`over_blocks`
+_lock = threading.Lock()
+#: how many over_blocks calls (from any threads) are inside the limit now, and its limiter
+_limited = 0
+_limiter = None
+
+
+def _shared_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of worker threads, grown to at least ``workers``."""
+    global _pool
+    with _lock:
+        if _pool is None or _pool._max_workers < workers:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nanograd_ad")
+        return _pool
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread inside, the limit found on the first entry restored on the last exit:
+    two threads of the user's, each inside over_blocks at once, never leave it at one."""
+    global _limited, _limiter
+    assert _controller  # only called where thread_count() > 1: threadpoolctl was found
+    with _lock:
+        if _limited == 0:
+            _limiter = _controller.limit(limits=1, user_api="blas")
+        _limited += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _limited -= 1
+            if _limited == 0 and _limiter is not None:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 def blas_wait() -> str:
@@ -104,7 +140,6 @@ def over_batch(work: Callable[[int, int], object], n: int, sample_bytes: int = 0
     With ``sample_bytes`` > 0 each thread's block is cut into sub-blocks of
     ⌊CACHE_BYTES / sample_bytes⌋ samples (at least one), called one after another.
     """
-    global _pool
     chunk = max(1, CACHE_BYTES // sample_bytes) if sample_bytes > 0 else max(1, n)  # n = 0: no call
 
     def blocks(start: int, stop: int) -> None:
@@ -115,10 +150,9 @@ def over_batch(work: Callable[[int, int], object], n: int, sample_bytes: int = 0
     if threads <= 1:
         blocks(0, n)
         return
-    if _pool is None or _pool._max_workers < threads - 1:
-        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="nanograd_ad")
+    pool = _shared_pool(threads - 1)
     bounds = [n * t // threads for t in range(threads + 1)]
-    futures = [_pool.submit(blocks, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+    futures = [pool.submit(blocks, bounds[t], bounds[t + 1]) for t in range(1, threads)]
     blocks(bounds[0], bounds[1])  # the first block in the calling thread
     for future in futures:
         future.result()  # re-raises an exception from a worker
@@ -132,10 +166,11 @@ def over_blocks(work: Callable[[int, int], object], n: int, block: int) -> None:
     in the same order); thread t takes the blocks that start in [n·t/T, n·(t+1)/T), so the
     threads get about the same number of samples. While they run, the BLAS thread limit is 1
     (each thread's products run in that thread, and a nested :func:`over_batch` runs inline);
-    it is restored afterwards. With one thread this is the plain loop over the blocks.
+    it is restored afterwards — by the last of several threads of the user's that were inside
+    at once. With one thread this is the plain loop over the blocks.
     """
-    global _pool
-    starts = list(range(0, n, max(1, block)))
+    block = max(1, block)
+    starts = list(range(0, n, block))
     threads = min(thread_count(), len(starts))
     if threads <= 1:
         for start in starts:
@@ -147,12 +182,10 @@ def over_blocks(work: Callable[[int, int], object], n: int, block: int) -> None:
             if first <= start < last:
                 work(start, min(start + block, n))
 
-    assert _controller  # thread_count() > 1: threadpoolctl was found
-    if _pool is None or _pool._max_workers < threads - 1:
-        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="nanograd_ad")
+    pool = _shared_pool(threads - 1)
     bounds = [n * t // threads for t in range(threads + 1)]
-    with _controller.limit(limits=1, user_api="blas"):
-        futures = [_pool.submit(run, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+    with _one_blas_thread():
+        futures = [pool.submit(run, bounds[t], bounds[t + 1]) for t in range(1, threads)]
         try:
             run(bounds[0], bounds[1])  # the first share in the calling thread
         finally:
