@@ -133,6 +133,20 @@ def thread_count() -> int:
     return max(1, min(lib.num_threads for lib in blas)) if blas else 1
 
 
+def _in_threads(share: Callable[[int, int], object], n: int, threads: int) -> None:
+    """Call ``share(start, stop)`` on [n·t/T, n·(t+1)/T) for t = 0 … T−1, the first in the calling
+    thread and the others in the pool; returns when every thread is done, re-raising an error."""
+    pool = _shared_pool(threads - 1)
+    bounds = [n * t // threads for t in range(threads + 1)]
+    futures = [pool.submit(share, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+    try:
+        share(bounds[0], bounds[1])  # the first share in the calling thread
+    finally:
+        wait(futures)  # no worker still writes when this returns or raises
+    for future in futures:
+        future.result()  # re-raises an exception from a worker
+
+
 def over_batch(work: Callable[[int, int], object], n: int, sample_bytes: int = 0) -> None:
     """Call ``work(start, stop)`` on contiguous blocks covering samples 0 … n−1, one per thread.
 
@@ -150,12 +164,7 @@ def over_batch(work: Callable[[int, int], object], n: int, sample_bytes: int = 0
     if threads <= 1:
         blocks(0, n)
         return
-    pool = _shared_pool(threads - 1)
-    bounds = [n * t // threads for t in range(threads + 1)]
-    futures = [pool.submit(blocks, bounds[t], bounds[t + 1]) for t in range(1, threads)]
-    blocks(bounds[0], bounds[1])  # the first block in the calling thread
-    for future in futures:
-        future.result()  # re-raises an exception from a worker
+    _in_threads(blocks, n, threads)
 
 
 def over_blocks(work: Callable[[int, int], object], n: int, block: int) -> None:
@@ -182,16 +191,8 @@ def over_blocks(work: Callable[[int, int], object], n: int, block: int) -> None:
             if first <= start < last:
                 work(start, min(start + block, n))
 
-    pool = _shared_pool(threads - 1)
-    bounds = [n * t // threads for t in range(threads + 1)]
     with _one_blas_thread():
-        futures = [pool.submit(run, bounds[t], bounds[t + 1]) for t in range(1, threads)]
-        try:
-            run(bounds[0], bounds[1])  # the first share in the calling thread
-        finally:
-            wait(futures)  # every thread done before the limit is lifted
-    for future in futures:
-        future.result()  # re-raises an exception from a worker
+        _in_threads(run, n, threads)
 
 
 def elementwise(ufunc: Callable, *operands, out):
